@@ -1,0 +1,7 @@
+module github.com/cellm-ai/cellm-go
+
+go 1.26.0
+
+require golang.org/x/sys v0.50.0
+
+require github.com/ardanlabs/jinja v1.8.0 // indirect

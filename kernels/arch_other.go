@@ -1,0 +1,6 @@
+//go:build !amd64 || purego
+
+package kernels
+
+// registerArch adds nothing: only the generic kernels exist on this build.
+func registerArch() {}

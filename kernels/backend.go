@@ -1,0 +1,72 @@
+package kernels
+
+import (
+	"os"
+)
+
+// backend is one implementation of the SIMD-sensitive kernels. The generic
+// backend is always available; amd64 builds register faster ones.
+type backend struct {
+	name string
+
+	dot  func(a, b []float32) float32     // len(b) >= len(a)
+	axpy func(alpha float32, x, y []float32) // len(y) >= len(x)
+
+	// matVec* compute y[i] = W[i,:]·x for i < len(y), W row-major with
+	// len(x) columns.
+	matVecF32  func(y, w, x []float32)
+	matVecF16  func(y []float32, w []uint16, x []float32)
+	matVecBF16 func(y []float32, w []uint16, x []float32)
+	// matVecQ8 gets x both as float (q.x) and, if quantizeX is set,
+	// quantized in blocks of q8Block (see quantizeQ8).
+	matVecQ8  func(y []float32, w []int8, scale []float32, q *q8Vec)
+	quantizeX bool
+
+	f16ToF32  func(dst []float32, src []uint16) // len(dst) == len(src)
+	bf16ToF32 func(dst []float32, src []uint16)
+	f32ToF16  func(dst []uint16, src []float32)
+
+	// gemm, if set, is the register-tiled GEMM used by MatMul for f32
+	// panels; nil means MatMul uses matVec-style dot products.
+	gemm *gemmKernel
+}
+
+var generic = &backend{
+	name:       "generic",
+	dot:        dotGeneric,
+	axpy:       axpyGeneric,
+	matVecF32:  matVecF32Generic,
+	matVecF16:  matVecF16Generic,
+	matVecBF16: matVecBF16Generic,
+	matVecQ8:   matVecQ8Generic,
+	f16ToF32:   f16ToF32Generic,
+	bf16ToF32:  bf16ToF32Generic,
+	f32ToF16:   f32ToF16Generic,
+}
+
+// backends lists the implementations this CPU can run, slowest first; the
+// architecture files append to it in init.
+var backends = []*backend{generic}
+
+// active is the backend in use, chosen by selectBackend.
+var active = generic
+
+// selectBackend picks the named backend, or the fastest one if name is
+// empty or not available here.
+func selectBackend(name string) *backend {
+	for _, b := range backends {
+		if b.name == name {
+			return b
+		}
+	}
+	return backends[len(backends)-1]
+}
+
+func init() {
+	registerArch()
+	active = selectBackend(os.Getenv("CELLM_KERNELS"))
+}
+
+// Implementation returns the name of the kernel path in use: "generic",
+// "avx2" or "avx512".
+func Implementation() string { return active.name }
