@@ -4,4 +4,7 @@ go 1.26.0
 
 require golang.org/x/sys v0.50.0
 
-require github.com/ardanlabs/jinja v1.8.0 // indirect
+require (
+	github.com/ardanlabs/jinja v1.8.0 // indirect
+	golang.org/x/image v0.48.0 // indirect
+)

@@ -1,0 +1,434 @@
+// Package convert turns a Hugging Face model folder into a .cellm file: it
+// reads config.json and the checkpoint, casts tensors to the chosen dtype,
+// optionally quantizes the text stack's linear weights to int8, embeds the
+// runtime assets (tokenizer, templates, processor configs) and writes the file
+// atomically.
+package convert
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/hf"
+	"github.com/cellm-ai/cellm-go/internal/half"
+	"github.com/cellm-ai/cellm-go/quant"
+	"github.com/cellm-ai/cellm-go/source"
+)
+
+// Options control a conversion.
+type Options struct {
+	// DType is the storage type of float tensors: f16 (default), bf16 or f32.
+	DType format.DType
+	// QuantizeInt8 quantizes the text stack's attention and MLP projection
+	// weights to per-row symmetric int8.
+	QuantizeInt8 bool
+	// QuantizeEmbeddings also quantizes embed_tokens and lm_head (needs QuantizeInt8).
+	QuantizeEmbeddings bool
+	// Source picks the checkpoint reader: "" or "auto" detects it.
+	Source string
+	// Progress, if set, is called as tensor bytes are written.
+	Progress func(done, total int64)
+	// MaxAssetSize caps each embedded asset (default 64 MiB).
+	MaxAssetSize int64
+}
+
+// Summary describes a finished conversion.
+type Summary struct {
+	Source      string
+	Tensors     int
+	Quantized   int
+	Skipped     []string
+	Assets      []string
+	OutputBytes int64
+	Elapsed     time.Duration
+	QuantStats  quant.Stats
+	PerTensor   map[string]quant.Stats
+}
+
+// Reader opens a checkpoint in a folder.
+type Reader func(dir string) (*source.Set, error)
+
+// Readers maps a source kind to its reader. Detect decides which applies.
+var Readers = map[string]Reader{}
+
+// Detectors report whether a folder holds a checkpoint of a source kind, in
+// order of preference.
+var Detectors []struct {
+	Kind string
+	Has  func(dir string) bool
+}
+
+// Register adds a checkpoint source kind. Source packages are wired in by
+// package sources (sources.go) so that convert stays free of them.
+func Register(kind string, has func(string) bool, open Reader) {
+	Readers[kind] = open
+	Detectors = append(Detectors, struct {
+		Kind string
+		Has  func(dir string) bool
+	}{kind, has})
+}
+
+// SourceKinds lists the registered source kinds.
+func SourceKinds() []string {
+	var k []string
+	for _, d := range Detectors {
+		k = append(k, d.Kind)
+	}
+	return k
+}
+
+func detect(dir string) (string, error) {
+	for _, d := range Detectors {
+		if d.Has(dir) {
+			return d.Kind, nil
+		}
+	}
+	return "", fmt.Errorf("%s: no checkpoint found (looked for: %s)", dir, strings.Join(SourceKinds(), ", "))
+}
+
+var linearRE = regexp.MustCompile(`(^|\.)layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)\.weight$`)
+
+// Convert converts the model folder in to the .cellm file out.
+func Convert(in, out string, opt Options) (*Summary, error) {
+	start := time.Now()
+	if opt.DType == "" {
+		opt.DType = format.F16
+	}
+	if opt.DType != format.F16 && opt.DType != format.BF16 && opt.DType != format.F32 {
+		return nil, fmt.Errorf("--dtype %s: want f16, bf16 or f32", opt.DType)
+	}
+	if opt.QuantizeEmbeddings && !opt.QuantizeInt8 {
+		return nil, fmt.Errorf("quantizing embeddings needs int8 quantization")
+	}
+	if opt.MaxAssetSize == 0 {
+		opt.MaxAssetSize = 64 << 20
+	}
+	cfg, err := hf.ReadConfig(in)
+	if err != nil {
+		return nil, err
+	}
+	kind := opt.Source
+	if kind == "" || kind == "auto" {
+		if kind, err = detect(in); err != nil {
+			return nil, err
+		}
+	}
+	open, ok := Readers[kind]
+	if !ok {
+		return nil, fmt.Errorf("--source %s: unknown (available: %s)", kind, strings.Join(SourceKinds(), ", "))
+	}
+	set, err := open(in)
+	if err != nil {
+		return nil, err
+	}
+	defer set.Close()
+
+	names := make([]string, len(set.Tensors))
+	for i, t := range set.Tensors {
+		names[i] = t.Name
+	}
+	textPrefix, visionPrefix, projPrefix := hf.TensorPrefixes(names)
+	h, err := header(cfg, in, kind, opt)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Multimodal {
+		h.TextTensorPrefix, h.VisionTensorPrefix, h.ProjectorTensorPrefix = textPrefix, visionPrefix, projPrefix
+		if visionPrefix == "" || projPrefix == "" {
+			return nil, fmt.Errorf("%s: model_type %s but no vision tower / connector tensors found", in, cfg.ModelType)
+		}
+	}
+	if err := checkTensors(set, cfg, textPrefix); err != nil {
+		return nil, fmt.Errorf("%s: %w", in, err)
+	}
+
+	w := format.NewWriter(*h)
+	sum := &Summary{Source: kind, PerTensor: map[string]quant.Stats{}}
+	for i := range set.Tensors {
+		t := &set.Tensors[i]
+		if !isFloat(t.DType) {
+			sum.Skipped = append(sum.Skipped, fmt.Sprintf("%s (%s)", t.Name, t.DType))
+			continue
+		}
+		if strings.HasSuffix(t.Name, "rotary_emb.inv_freq") {
+			sum.Skipped = append(sum.Skipped, t.Name+" (recomputed at run time)")
+			continue
+		}
+		if opt.QuantizeInt8 && quantizable(t, textPrefix, opt.QuantizeEmbeddings) {
+			if err := addInt8(w, t, sum); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := addCast(w, t, opt.DType); err != nil {
+			return nil, err
+		}
+		sum.Tensors++
+	}
+	if sum.Assets, err = addAssets(w, in, opt.MaxAssetSize); err != nil {
+		return nil, err
+	}
+	if err := w.WriteFile(out, opt.Progress); err != nil {
+		return nil, fmt.Errorf("writing %s: %w", out, err)
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		return nil, err
+	}
+	sum.OutputBytes = st.Size()
+	sum.Elapsed = time.Since(start)
+	return sum, nil
+}
+
+func header(cfg *hf.Config, dir, kind string, opt Options) (*format.Header, error) {
+	t := cfg.Text
+	h := &format.Header{
+		ModelType:             t.ModelType,
+		VocabSize:             t.VocabSize,
+		HiddenDim:             t.HiddenSize,
+		IntermediateSize:      t.IntermediateSize,
+		NumLayers:             t.NumHiddenLayers,
+		NumHeads:              t.NumAttentionHeads,
+		NumKVHeads:            t.NumKeyValueHeads,
+		HeadDim:               t.HeadDim,
+		RMSNormEps:            t.RMSNormEps,
+		RopeTheta:             t.RopeTheta,
+		BOSTokenID:            t.BOSTokenID,
+		MaxPositionEmbeddings: t.MaxPositionEmbeddings,
+		TieWordEmbeddings:     &t.TieWordEmbeddings,
+		SourceTorchDType:      cfg.TorchDType,
+		SourceArchitectures:   cfg.Architectures,
+		SourceModelType:       cfg.ModelType,
+	}
+	if kind == "safetensors" {
+		h.SourceSafetensorsFormat = "pt"
+	}
+	if rs := t.RopeScaling; rs != nil && rs.Kind() != "" && rs.Kind() != "default" {
+		h.RopeScalingType = rs.Kind()
+		h.RopeScalingFactor = rs.Factor
+		h.RopeScalingLowFreqFactor = rs.LowFreqFactor
+		h.RopeScalingHighFreqFactor = rs.HighFreqFactor
+		h.RopeScalingOriginalMaxPositions = rs.OriginalMaxPositionEmbeddings
+	}
+	eos := t.EOSTokenIDs
+	if g, err := os.ReadFile(filepath.Join(dir, "generation_config.json")); err == nil {
+		ids, err := hf.GenerationEOS(g)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "generation_config.json"), err)
+		}
+		eos = append(eos, ids...)
+	}
+	if eos = hf.Unique(eos); len(eos) > 0 {
+		h.EOSTokenID = &eos[0]
+		if len(eos) > 1 {
+			h.EOSTokenIDs = eos
+		}
+	}
+	if opt.QuantizeInt8 {
+		scope := "text_linear"
+		if opt.QuantizeEmbeddings {
+			scope = "text_linear_and_embeddings"
+		}
+		h.SourceQuantization, _ = json.Marshal(map[string]string{"quant_scheme": "int8_symmetric_per_row", "scope": scope,
+			"scale_dtype": "f16"})
+	}
+	h.SourceQuantizationConfig = cfg.QuantizationConfig
+	if cfg.Multimodal {
+		h.SourceTextConfig = cfg.ResolvedText()
+		h.SourceVisionConfig = cfg.ResolvedVision()
+		h.SourceProjectorConfig, _ = json.Marshal(map[string]any{"scale_factor": cfg.ScaleFactor,
+			"image_token_id": cfg.ImageTokenID, "input_dim": cfg.Vision.HiddenSize * cfg.ScaleFactor * cfg.ScaleFactor,
+			"output_dim": t.HiddenSize, "bias": false})
+	}
+	return h, nil
+}
+
+// checkTensors verifies the checkpoint has the decoder tensors the config
+// promises, with the right shapes, so a bad checkpoint fails here and not at run time.
+func checkTensors(set *source.Set, cfg *hf.Config, prefix string) error {
+	t := cfg.Text
+	want := map[string][]int{
+		prefix + "embed_tokens.weight": {t.VocabSize, t.HiddenSize},
+		prefix + "norm.weight":         {t.HiddenSize},
+	}
+	q, kv := t.NumAttentionHeads*t.HeadDim, t.NumKeyValueHeads*t.HeadDim
+	for l := 0; l < t.NumHiddenLayers; l++ {
+		p := fmt.Sprintf("%slayers.%d.", prefix, l)
+		want[p+"self_attn.q_proj.weight"] = []int{q, t.HiddenSize}
+		want[p+"self_attn.k_proj.weight"] = []int{kv, t.HiddenSize}
+		want[p+"self_attn.v_proj.weight"] = []int{kv, t.HiddenSize}
+		want[p+"self_attn.o_proj.weight"] = []int{t.HiddenSize, q}
+		want[p+"mlp.gate_proj.weight"] = []int{t.IntermediateSize, t.HiddenSize}
+		want[p+"mlp.up_proj.weight"] = []int{t.IntermediateSize, t.HiddenSize}
+		want[p+"mlp.down_proj.weight"] = []int{t.HiddenSize, t.IntermediateSize}
+		want[p+"input_layernorm.weight"] = []int{t.HiddenSize}
+		want[p+"post_attention_layernorm.weight"] = []int{t.HiddenSize}
+	}
+	if !t.TieWordEmbeddings {
+		want["lm_head.weight"] = []int{t.VocabSize, t.HiddenSize}
+	}
+	keys := make([]string, 0, len(want))
+	for k := range want {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, name := range keys {
+		tn, ok := set.Lookup(name)
+		if !ok {
+			return fmt.Errorf("tensor %q missing from the checkpoint", name)
+		}
+		if fmt.Sprint(tn.Shape) != fmt.Sprint(want[name]) {
+			return fmt.Errorf("tensor %q: shape %v, config says %v", name, tn.Shape, want[name])
+		}
+	}
+	return nil
+}
+
+func isFloat(d source.DType) bool {
+	return d == source.F32 || d == source.F16 || d == source.BF16 || d == source.F64
+}
+
+func quantizable(t *source.Tensor, textPrefix string, embeddings bool) bool {
+	if len(t.Shape) != 2 {
+		return false
+	}
+	if strings.HasPrefix(t.Name, textPrefix) && linearRE.MatchString(strings.TrimPrefix(t.Name, textPrefix)) {
+		return true
+	}
+	return embeddings && (t.Name == textPrefix+"embed_tokens.weight" || t.Name == "lm_head.weight")
+}
+
+// decode converts elements [start, start+len(dst)) of t to float32.
+func decode(dst []float32, t *source.Tensor, start int) {
+	switch t.DType {
+	case source.F32:
+		b := t.Data[start*4:]
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[i*4:]))
+		}
+	case source.F16:
+		b := t.Data[start*2:]
+		for i := range dst {
+			dst[i] = half.F16ToF32(binary.LittleEndian.Uint16(b[i*2:]))
+		}
+	case source.BF16:
+		b := t.Data[start*2:]
+		for i := range dst {
+			dst[i] = half.BF16ToF32(binary.LittleEndian.Uint16(b[i*2:]))
+		}
+	case source.F64:
+		b := t.Data[start*8:]
+		for i := range dst {
+			dst[i] = float32(math.Float64frombits(binary.LittleEndian.Uint64(b[i*8:])))
+		}
+	}
+}
+
+const chunk = 1 << 16
+
+func addCast(w *format.Writer, t *source.Tensor, to format.DType) error {
+	if same := (t.DType == source.F32 && to == format.F32) || (t.DType == source.F16 && to == format.F16) ||
+		(t.DType == source.BF16 && to == format.BF16); same {
+		return w.AddTensorBytes(t.Name, to, t.Shape, t.Data)
+	}
+	return w.AddTensor(t.Name, to, t.Shape, func(out io.Writer) error {
+		n := t.NumElements()
+		f := make([]float32, min(n, chunk))
+		buf := make([]byte, len(f)*to.Size())
+		for s := 0; s < n; s += chunk {
+			m := min(chunk, n-s)
+			decode(f[:m], t, s)
+			switch to {
+			case format.F32:
+				for i, v := range f[:m] {
+					binary.LittleEndian.PutUint32(buf[i*4:], math.Float32bits(v))
+				}
+			case format.F16:
+				for i, v := range f[:m] {
+					binary.LittleEndian.PutUint16(buf[i*2:], half.F32ToF16(v))
+				}
+			case format.BF16:
+				for i, v := range f[:m] {
+					binary.LittleEndian.PutUint16(buf[i*2:], half.F32ToBF16(v))
+				}
+			}
+			if _, err := out.Write(buf[:m*to.Size()]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// addInt8 adds t as an i8 tensor plus its f16 row scales. Both are computed
+// when the weight is written; the scales are kept for the sibling tensor.
+func addInt8(w *format.Writer, t *source.Tensor, sum *Summary) error {
+	rows, cols := t.Shape[0], t.Shape[1]
+	scales := make([]byte, 2*rows)
+	var st quant.Stats
+	err := w.AddTensor(t.Name, format.I8, t.Shape, func(out io.Writer) error {
+		row := make([]float32, cols)
+		q := make([]int8, cols)
+		qb := make([]byte, cols)
+		for r := 0; r < rows; r++ {
+			decode(row, t, r*cols)
+			s := quant.QuantizeRowInt8(q, row)
+			st.Add(row, q, s)
+			binary.LittleEndian.PutUint16(scales[2*r:], s)
+			for i, v := range q {
+				qb[i] = byte(v)
+			}
+			if _, err := out.Write(qb); err != nil {
+				return err
+			}
+		}
+		sum.QuantStats.Merge(st)
+		sum.PerTensor[t.Name] = st
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	sum.Quantized++
+	// Written right after the weight, so the scales are ready by then.
+	return w.AddTensor(t.Name+format.QScaleSuffix, format.F16, []int{rows}, func(out io.Writer) error {
+		_, err := out.Write(scales)
+		return err
+	})
+}
+
+func addAssets(w *format.Writer, dir string, maxSize int64) ([]string, error) {
+	var added []string
+	for _, name := range hf.Assets {
+		path := filepath.Join(dir, name)
+		st, err := os.Stat(path)
+		if err != nil {
+			continue
+		}
+		if st.Size() > maxSize {
+			return nil, fmt.Errorf("%s: %d bytes, larger than the asset limit of %d", path, st.Size(), maxSize)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if strings.HasSuffix(name, ".json") && !json.Valid(data) {
+			return nil, fmt.Errorf("%s: not valid JSON", path)
+		}
+		if err := w.AddAsset(name, data); err != nil {
+			return nil, err
+		}
+		added = append(added, name)
+	}
+	return added, nil
+}

@@ -1,0 +1,216 @@
+package convert
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/hf"
+	"github.com/cellm-ai/cellm-go/internal/half"
+	"github.com/cellm-ai/cellm-go/internal/testutil"
+	"github.com/cellm-ai/cellm-go/source"
+	"github.com/cellm-ai/cellm-go/source/safetensors"
+)
+
+func convertFixture(t *testing.T, name string, opt Options) (*format.File, *source.Set, *Summary) {
+	t.Helper()
+	in := testutil.Fixture(t, name)
+	out := filepath.Join(t.TempDir(), name+".cellm")
+	sum, err := Convert(in, out, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := format.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	set, err := safetensors.OpenDir(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { set.Close() })
+	return f, set, sum
+}
+
+func TestBF16KeptExactly(t *testing.T) {
+	for _, fixture := range []string{"llama-tiny", "llama3-tiny", "smolvlm-tiny"} {
+		t.Run(fixture, func(t *testing.T) {
+			f, set, sum := convertFixture(t, fixture, Options{DType: format.BF16})
+			if sum.Tensors != len(set.Tensors) {
+				t.Errorf("%d tensors written, checkpoint has %d", sum.Tensors, len(set.Tensors))
+			}
+			for _, src := range set.Tensors {
+				got, err := f.Tensor(src.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.DType != format.BF16 || string(got.Data) != string(src.Data) {
+					t.Fatalf("%s: not bit-identical", src.Name)
+				}
+			}
+			if _, ok := f.Asset("config.json"); !ok {
+				t.Error("config.json not embedded")
+			}
+		})
+	}
+}
+
+func TestCasts(t *testing.T) {
+	f32, set, _ := convertFixture(t, "llama-tiny", Options{DType: format.F32})
+	f16, _, _ := convertFixture(t, "llama-tiny", Options{DType: format.F16})
+	for _, src := range set.Tensors {
+		a, _ := f32.Tensor(src.Name)
+		b, _ := f16.Tensor(src.Name)
+		av, _ := a.F32()
+		bv, _ := b.U16()
+		for i := range av {
+			bf := binary.LittleEndian.Uint16(src.Data[2*i:])
+			if math.Float32bits(av[i]) != uint32(bf)<<16 {
+				t.Fatalf("%s[%d]: bf16->f32 not exact", src.Name, i)
+			}
+			if bv[i] != half.F32ToF16(av[i]) {
+				t.Fatalf("%s[%d]: f16 %#04x, want %#04x", src.Name, i, bv[i], half.F32ToF16(av[i]))
+			}
+		}
+	}
+}
+
+func TestHeaderFields(t *testing.T) {
+	f, _, _ := convertFixture(t, "llama3-tiny", Options{})
+	h := f.Header
+	if h.ModelType != "llama" || h.HiddenDim != 64 || h.NumKVHeads != 1 || h.HeadDim != 32 || h.RopeTheta != 500000 {
+		t.Errorf("header: %+v", h)
+	}
+	if h.RopeScalingType != "llama3" || h.RopeScalingFactor != 32 || h.RopeScalingOriginalMaxPositions != 8192 || h.RopeScalingHighFreqFactor != 4 {
+		t.Errorf("rope scaling: %+v", h)
+	}
+	v, _, _ := convertFixture(t, "smolvlm-tiny", Options{})
+	vh := v.Header
+	if vh.SourceModelType != "idefics3" || vh.TextTensorPrefix != "model.text_model." ||
+		vh.VisionTensorPrefix != "model.vision_model." || vh.ProjectorTensorPrefix != "model.connector." {
+		t.Errorf("vlm prefixes: %+v", vh)
+	}
+	if vh.VocabSize != 49280 || *vh.TieWordEmbeddings || vh.MaxPositionEmbeddings != 2048 {
+		t.Errorf("vlm text config: %+v", vh)
+	}
+	for _, want := range []string{`"scale_factor":2`, `"image_token_id":49190`} {
+		if !strings.Contains(string(vh.SourceProjectorConfig), want) {
+			t.Errorf("projector config %s lacks %s", vh.SourceProjectorConfig, want)
+		}
+	}
+	if !strings.Contains(string(vh.SourceVisionConfig), `"patch_size":16`) || !strings.Contains(string(vh.SourceVisionConfig), `"layer_norm_eps":0.000001`) {
+		t.Errorf("vision config: %s", vh.SourceVisionConfig)
+	}
+	if _, ok := v.Asset("preprocessor_config.json"); !ok {
+		t.Error("preprocessor_config.json not embedded")
+	}
+}
+
+// The int8 reference was made by the fixture's authors with the scheme the
+// format documents; the converter must match it bit for bit.
+func TestInt8MatchesReference(t *testing.T) {
+	f, set, sum := convertFixture(t, "pretrained-micro", Options{QuantizeInt8: true})
+	if sum.Quantized != 28 {
+		t.Errorf("%d tensors quantized, want 28", sum.Quantized)
+	}
+	ref, err := safetensors.Open(testutil.Fixture(t, "pretrained-micro", "reference", "int8_layer0.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	checked := 0
+	for _, rt := range ref.Tensors {
+		name, isQ := strings.CutSuffix(rt.Name, ".q")
+		if !isQ {
+			continue
+		}
+		q, err := f.Tensor(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := f.Tensor(name + format.QScaleSuffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs, _ := ref.Lookup(name + ".scale")
+		if string(q.Data) != string(rt.Data) {
+			t.Errorf("%s: q differs from the reference", name)
+		}
+		if string(s.Data) != string(rs.Data) {
+			t.Errorf("%s: scales differ from the reference", name)
+		}
+		checked++
+	}
+	if checked != 7 {
+		t.Fatalf("checked %d tensors", checked)
+	}
+	// Every quantized weight dequantizes to within half a step of the original
+	// (plus the f16 rounding of the scale).
+	for _, src := range set.Tensors {
+		q, _ := f.Tensor(src.Name)
+		if q.DType != format.I8 {
+			continue
+		}
+		s, _ := f.Tensor(src.Name + format.QScaleSuffix)
+		qv, _ := q.I8()
+		sv, _ := s.U16()
+		cols := src.Shape[1]
+		for i, v := range qv {
+			w := half.BF16ToF32(binary.LittleEndian.Uint16(src.Data[2*i:]))
+			sc := half.F16ToF32(sv[i/cols])
+			var maxAbs float32
+			for _, x := range qv[i/cols*cols : (i/cols+1)*cols] {
+				maxAbs = max(maxAbs, float32(math.Abs(float64(x))))
+			}
+			exact := float64(sc) // the f32 scale is within f16 rounding of this
+			bound := exact/2 + 127*exact*math.Pow(2, -11)
+			if d := math.Abs(float64(w) - float64(v)*float64(sc)); d > bound {
+				t.Fatalf("%s[%d]: error %g > %g", src.Name, i, d, bound)
+			}
+		}
+	}
+	if _, err := f.Tensor("model.embed_tokens.weight"); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := f.Tensor("model.embed_tokens.weight")
+	if e.DType != format.F16 {
+		t.Errorf("embeddings quantized without the flag: %s", e.DType)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "out.cellm")
+	if _, err := Convert(dir, out, Options{}); err == nil {
+		t.Error("empty folder converted")
+	}
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"model_type":"gpt2"}`), 0o644)
+	if _, err := Convert(dir, out, Options{}); !errors.Is(err, hf.ErrUnsupported) || !strings.Contains(err.Error(), "supported: llama") {
+		t.Errorf("unsupported model: %v", err)
+	}
+	// A checkpoint missing a tensor fails before anything is written.
+	src := testutil.Fixture(t, "llama-tiny")
+	cfg, _ := os.ReadFile(filepath.Join(src, "config.json"))
+	os.WriteFile(filepath.Join(dir, "config.json"), cfg, 0o644)
+	set, _ := safetensors.OpenDir(src)
+	defer set.Close()
+	safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), set.Tensors[1:], nil)
+	if _, err := Convert(dir, out, Options{}); err == nil || !strings.Contains(err.Error(), "missing from the checkpoint") {
+		t.Errorf("missing tensor: %v", err)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Error("failed convert left an output file")
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if strings.Contains(e.Name(), ".tmp-") {
+			t.Errorf("temp file left: %s", e.Name())
+		}
+	}
+}

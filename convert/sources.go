@@ -1,0 +1,7 @@
+package convert
+
+import "github.com/cellm-ai/cellm-go/source/safetensors"
+
+func init() {
+	Register("safetensors", safetensors.HasCheckpoint, safetensors.OpenDir)
+}
