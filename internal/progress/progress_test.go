@@ -1,0 +1,33 @@
+package progress
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+func TestBytes(t *testing.T) {
+	for n, want := range map[int64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 3 << 20: "3.0 MiB", 5 << 30: "5.0 GiB"} {
+		if got := Bytes(n); got != want {
+			t.Errorf("Bytes(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestBar(t *testing.T) {
+	var buf bytes.Buffer
+	b := &Bar{w: &buf, label: "x", enabled: true}
+	b.Update(50, 100)
+	b.Update(100, 100)
+	b.Done()
+	if !strings.Contains(buf.String(), "100.0%") || !strings.HasSuffix(buf.String(), "\n") {
+		t.Errorf("bar output %q", buf.String())
+	}
+	var quiet bytes.Buffer
+	q := &Bar{w: &quiet}
+	q.Update(1, 2)
+	q.Done()
+	if quiet.Len() != 0 {
+		t.Error("disabled bar wrote output")
+	}
+}
