@@ -14,9 +14,12 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/hf"
@@ -334,7 +337,23 @@ func decode(dst []float32, t *source.Tensor, start int) {
 	}
 }
 
-const chunk = 1 << 16
+// chunk is the number of elements converted per write.
+const chunk = 1 << 20
+
+// parallel runs fn over [0, n) split into one contiguous range per CPU.
+func parallel(n int, fn func(lo, hi int)) {
+	p := min(runtime.GOMAXPROCS(0), max(1, n/4096))
+	if p <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range p {
+		lo, hi := i*n/p, (i+1)*n/p
+		wg.Go(func() { fn(lo, hi) })
+	}
+	wg.Wait()
+}
 
 func addCast(w *format.Writer, t *source.Tensor, to format.DType) error {
 	if same := (t.DType == source.F32 && to == format.F32) || (t.DType == source.F16 && to == format.F16) ||
@@ -347,21 +366,23 @@ func addCast(w *format.Writer, t *source.Tensor, to format.DType) error {
 		buf := make([]byte, len(f)*to.Size())
 		for s := 0; s < n; s += chunk {
 			m := min(chunk, n-s)
-			decode(f[:m], t, s)
-			switch to {
-			case format.F32:
-				for i, v := range f[:m] {
-					binary.LittleEndian.PutUint32(buf[i*4:], math.Float32bits(v))
+			parallel(m, func(lo, hi int) {
+				decode(f[lo:hi], t, s+lo)
+				switch to {
+				case format.F32:
+					for i := lo; i < hi; i++ {
+						binary.LittleEndian.PutUint32(buf[i*4:], math.Float32bits(f[i]))
+					}
+				case format.F16:
+					for i := lo; i < hi; i++ {
+						binary.LittleEndian.PutUint16(buf[i*2:], half.F32ToF16(f[i]))
+					}
+				case format.BF16:
+					for i := lo; i < hi; i++ {
+						binary.LittleEndian.PutUint16(buf[i*2:], half.F32ToBF16(f[i]))
+					}
 				}
-			case format.F16:
-				for i, v := range f[:m] {
-					binary.LittleEndian.PutUint16(buf[i*2:], half.F32ToF16(v))
-				}
-			case format.BF16:
-				for i, v := range f[:m] {
-					binary.LittleEndian.PutUint16(buf[i*2:], half.F32ToBF16(v))
-				}
-			}
+			})
 			if _, err := out.Write(buf[:m*to.Size()]); err != nil {
 				return err
 			}
@@ -377,24 +398,26 @@ func addInt8(w *format.Writer, t *source.Tensor, sum *Summary) error {
 	scales := make([]byte, 2*rows)
 	var st quant.Stats
 	err := w.AddTensor(t.Name, format.I8, t.Shape, func(out io.Writer) error {
-		row := make([]float32, cols)
-		q := make([]int8, cols)
-		qb := make([]byte, cols)
-		for r := 0; r < rows; r++ {
-			decode(row, t, r*cols)
-			s := quant.QuantizeRowInt8(q, row)
-			st.Add(row, q, s)
-			binary.LittleEndian.PutUint16(scales[2*r:], s)
-			for i, v := range q {
-				qb[i] = byte(v)
+		q := make([]byte, rows*cols)
+		var mu sync.Mutex
+		parallel(rows, func(lo, hi int) {
+			row := make([]float32, cols)
+			var local quant.Stats
+			for r := lo; r < hi; r++ {
+				decode(row, t, r*cols)
+				qr := unsafe.Slice((*int8)(unsafe.Pointer(&q[r*cols])), cols)
+				s := quant.QuantizeRowInt8(qr, row)
+				local.Add(row, qr, s)
+				binary.LittleEndian.PutUint16(scales[2*r:], s)
 			}
-			if _, err := out.Write(qb); err != nil {
-				return err
-			}
-		}
+			mu.Lock()
+			st.Merge(local)
+			mu.Unlock()
+		})
 		sum.QuantStats.Merge(st)
 		sum.PerTensor[t.Name] = st
-		return nil
+		_, err := out.Write(q)
+		return err
 	})
 	if err != nil {
 		return err
