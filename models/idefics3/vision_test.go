@@ -1,0 +1,88 @@
+package idefics3
+
+import (
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/cellm-ai/cellm-go/convert"
+	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/internal/npy"
+	"github.com/cellm-ai/cellm-go/internal/testutil"
+	"github.com/cellm-ai/cellm-go/models/siglip"
+)
+
+func openFixture(t testing.TB, dtype format.DType) *format.File {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "vlm.cellm")
+	if _, err := convert.Convert(testutil.Fixture(t, "smolvlm-tiny"), out, convert.Options{DType: dtype}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := format.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func maxAbs(a, b []float32) float64 {
+	var m float64
+	for i := range a {
+		m = max(m, math.Abs(float64(a[i]-b[i])))
+	}
+	return m
+}
+
+// The vision tower and connector reproduce transformers' outputs for the
+// single-image and the split (4 tiles + global) inputs.
+func TestVisionParity(t *testing.T) {
+	f := openFixture(t, format.F32)
+	cfg, err := siglip.ParseConfig(f.Header.SourceVisionConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vm, err := siglip.Load(f, f.Header.VisionTensorPrefix, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := LoadConnector(f, f.Header.ProjectorTensorPrefix, 2, cfg.HiddenSize, f.Header.HiddenDim)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := testutil.Fixture(t, "smolvlm-tiny", "reference")
+	for _, k := range []string{"single", "split"} {
+		pixels, err := npy.ReadRawF32(filepath.Join(ref, "pixel_values_"+k+".f32"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantHidden, err := npy.Read(filepath.Join(ref, "vision_"+k+"_last_hidden_state.npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantFeat, err := npy.Read(filepath.Join(ref, "image_features_"+k+".npy"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		per := 3 * cfg.ImageSize * cfg.ImageSize
+		n := len(pixels) / per
+		np, d, td := 16, cfg.HiddenSize, f.Header.HiddenDim
+		var worstH, worstF float64
+		for i := 0; i < n; i++ {
+			hidden, err := vm.Encode(pixels[i*per:(i+1)*per], nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			worstH = max(worstH, maxAbs(hidden, wantHidden.Data[i*np*d:(i+1)*np*d]))
+			feat := make([]float32, 4*td)
+			if err := conn.Project(feat, hidden, np); err != nil {
+				t.Fatal(err)
+			}
+			worstF = max(worstF, maxAbs(feat, wantFeat.Data[i*4*td:(i+1)*4*td]))
+		}
+		t.Logf("%s (%d images): last_hidden_state max |diff| %.2g, image features %.2g", k, n, worstH, worstF)
+		if worstH > 1e-4 || worstF > 1e-4 {
+			t.Errorf("%s: vision %.3g, features %.3g exceed 1e-4", k, worstH, worstF)
+		}
+	}
+}

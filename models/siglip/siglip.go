@@ -1,0 +1,335 @@
+// Package siglip is the SigLIP vision transformer as SmolVLM (Idefics3) uses
+// it: a 16x16 stride-16 patch convolution (done as a matrix multiply),
+// learned position embeddings indexed by bucketed patch coordinates, pre-norm
+// encoder layers (LayerNorm, multi-head attention with biases, MLP with
+// gelu_pytorch_tanh) and a final LayerNorm.
+package siglip
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/kernels"
+	"github.com/cellm-ai/cellm-go/models/weights"
+)
+
+// Config is the vision tower's configuration (Hugging Face vision_config).
+type Config struct {
+	HiddenSize        int     `json:"hidden_size"`
+	IntermediateSize  int     `json:"intermediate_size"`
+	NumHiddenLayers   int     `json:"num_hidden_layers"`
+	NumAttentionHeads int     `json:"num_attention_heads"`
+	NumChannels       int     `json:"num_channels"`
+	ImageSize         int     `json:"image_size"`
+	PatchSize         int     `json:"patch_size"`
+	HiddenAct         string  `json:"hidden_act"`
+	LayerNormEps      float64 `json:"layer_norm_eps"`
+}
+
+// ParseConfig reads a vision_config JSON object (as stored in the .cellm
+// header's source_vision_config), applying Idefics3VisionConfig defaults.
+func ParseConfig(raw json.RawMessage) (Config, error) {
+	c := Config{HiddenSize: 1152, IntermediateSize: 3072, NumHiddenLayers: 12, NumAttentionHeads: 16,
+		NumChannels: 3, ImageSize: 224, PatchSize: 32, HiddenAct: "gelu_pytorch_tanh", LayerNormEps: 1e-6}
+	if len(raw) == 0 {
+		return c, errors.New("vision config: missing (source_vision_config)")
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return c, fmt.Errorf("vision config: %w", err)
+	}
+	if c.HiddenSize <= 0 || c.NumAttentionHeads <= 0 || c.HiddenSize%c.NumAttentionHeads != 0 ||
+		c.PatchSize <= 0 || c.ImageSize < c.PatchSize || c.ImageSize%c.PatchSize != 0 || c.NumHiddenLayers <= 0 ||
+		c.IntermediateSize <= 0 || c.NumChannels <= 0 {
+		return c, fmt.Errorf("vision config: inconsistent sizes %+v", c)
+	}
+	if c.HiddenAct != "gelu_pytorch_tanh" {
+		return c, fmt.Errorf("vision config: hidden_act %q not supported (want gelu_pytorch_tanh)", c.HiddenAct)
+	}
+	return c, nil
+}
+
+// PatchesPerSide is ImageSize / PatchSize.
+func (c Config) PatchesPerSide() int { return c.ImageSize / c.PatchSize }
+
+type layer struct {
+	ln1w, ln1b, ln2w, ln2b []float32
+	q, k, v, o             kernels.Matrix
+	qb, kb, vb, ob         []float32
+	fc1, fc2               kernels.Matrix
+	fc1b, fc2b             []float32
+}
+
+// Model is a loaded vision tower. It is immutable and safe for concurrent use.
+type Model struct {
+	cfg        Config
+	patch      kernels.Matrix // [hidden, channels*patch*patch]
+	patchBias  []float32
+	posEmbed   []float32 // [patchesPerSide², hidden]
+	layers     []layer
+	postW      []float32
+	postB      []float32
+	headDim    int
+	attnScale  float32
+	normEps    float32
+	numPatches int
+}
+
+// Config returns the model's configuration.
+func (m *Model) Config() Config { return m.cfg }
+
+// Load reads the vision tower whose tensors start with prefix (for SmolVLM
+// "model.vision_model.").
+func Load(f *format.File, prefix string, cfg Config) (*Model, error) {
+	l := weights.Loader{F: f}
+	d, p, ch := cfg.HiddenSize, cfg.PatchSize, cfg.NumChannels
+	m := &Model{cfg: cfg, headDim: d / cfg.NumAttentionHeads, normEps: float32(cfg.LayerNormEps)}
+	m.attnScale = float32(1 / math.Sqrt(float64(m.headDim)))
+	m.numPatches = cfg.PatchesPerSide() * cfg.PatchesPerSide()
+	var err error
+	must := func(e error) {
+		if err == nil && e != nil {
+			err = e
+		}
+	}
+	e := prefix + "embeddings."
+	m.patch, err = l.MatrixOf(e+"patch_embedding.weight", []int{d, ch, p, p}, d, ch*p*p)
+	m.patchBias, _ = l.Floats(e+"patch_embedding.bias", d)
+	if err == nil {
+		m.patchBias, err = l.Floats(e+"patch_embedding.bias", d)
+	}
+	if err == nil {
+		m.posEmbed, err = l.Floats(e+"position_embedding.weight", m.numPatches, d)
+	}
+	vec := func(name string, n int) []float32 {
+		v, e := l.Floats(name, n)
+		must(e)
+		return v
+	}
+	mat := func(name string, rows, cols int) kernels.Matrix {
+		v, e := l.Matrix(name, rows, cols)
+		must(e)
+		return v
+	}
+	for i := 0; i < cfg.NumHiddenLayers && err == nil; i++ {
+		pre := fmt.Sprintf("%sencoder.layers.%d.", prefix, i)
+		a := pre + "self_attn."
+		m.layers = append(m.layers, layer{
+			ln1w: vec(pre+"layer_norm1.weight", d), ln1b: vec(pre+"layer_norm1.bias", d),
+			ln2w: vec(pre+"layer_norm2.weight", d), ln2b: vec(pre+"layer_norm2.bias", d),
+			q: mat(a+"q_proj.weight", d, d), k: mat(a+"k_proj.weight", d, d),
+			v: mat(a+"v_proj.weight", d, d), o: mat(a+"out_proj.weight", d, d),
+			qb: vec(a+"q_proj.bias", d), kb: vec(a+"k_proj.bias", d),
+			vb: vec(a+"v_proj.bias", d), ob: vec(a+"out_proj.bias", d),
+			fc1: mat(pre+"mlp.fc1.weight", cfg.IntermediateSize, d), fc1b: vec(pre+"mlp.fc1.bias", cfg.IntermediateSize),
+			fc2: mat(pre+"mlp.fc2.weight", d, cfg.IntermediateSize), fc2b: vec(pre+"mlp.fc2.bias", d),
+		})
+	}
+	if err == nil {
+		m.postW = vec(prefix+"post_layernorm.weight", d)
+		m.postB = vec(prefix+"post_layernorm.bias", d)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// PatchMask returns which patches of an image hold at least one real pixel,
+// given its pixel mask (H x W, true = real; nil = all real), as Idefics3 does.
+func (m *Model) PatchMask(pixelMask []bool) []bool {
+	side, p, size := m.cfg.PatchesPerSide(), m.cfg.PatchSize, m.cfg.ImageSize
+	mask := make([]bool, side*side)
+	for i := range mask {
+		if pixelMask == nil {
+			mask[i] = true
+			continue
+		}
+		py, px := i/side, i%side
+	scan:
+		for y := py * p; y < (py+1)*p; y++ {
+			for x := px * p; x < (px+1)*p; x++ {
+				if pixelMask[y*size+x] {
+					mask[i] = true
+					break scan
+				}
+			}
+		}
+	}
+	return mask
+}
+
+// positionIDs computes each patch's position-embedding row the way the
+// Idefics3 vision embeddings do: real patches' fractional coordinates are
+// bucketed onto the full grid; padded patches keep id 0.
+func (m *Model) positionIDs(patchMask []bool) []int {
+	side := m.cfg.PatchesPerSide()
+	ids := make([]int, side*side)
+	nh, nw := 0, 0
+	for r := 0; r < side; r++ {
+		if patchMask[r*side] {
+			nh++
+		}
+	}
+	for c := 0; c < side; c++ {
+		if patchMask[c] {
+			nw++
+		}
+	}
+	if nh == 0 || nw == 0 {
+		return ids
+	}
+	// torch: boundaries = arange(1/side, 1.0, 1/side); coords = arange(0, 1-1e-6, 1/n);
+	// bucketize(coords, boundaries, right=True) = number of boundaries <= coord.
+	var boundaries []float32
+	for i := 1; ; i++ {
+		b := float64(i) * (1 / float64(side))
+		if b >= 1.0 {
+			break
+		}
+		boundaries = append(boundaries, float32(b))
+	}
+	bucket := func(n int) []int {
+		var out []int
+		for i := 0; ; i++ {
+			x := float64(i) * (1 / float64(n))
+			if x >= 1-1e-6 {
+				break
+			}
+			xf := float32(x)
+			k := 0
+			for _, b := range boundaries {
+				if b <= xf {
+					k++
+				}
+			}
+			out = append(out, k)
+		}
+		return out
+	}
+	bh, bw := bucket(nh), bucket(nw)
+	var pos []int
+	for _, h := range bh {
+		for _, w := range bw {
+			pos = append(pos, h*side+w)
+		}
+	}
+	j := 0
+	for i, real := range patchMask {
+		if real && j < len(pos) {
+			ids[i] = pos[j]
+			j++
+		}
+	}
+	return ids
+}
+
+// Encode runs the vision tower on one image: pixels are [channels, S, S]
+// with S = image_size, already normalized; pixelMask (S x S, nil = all real)
+// marks padding. It returns the post-layernorm hidden states, one row of
+// hidden_size per patch, patches in row-major order.
+func (m *Model) Encode(pixels []float32, pixelMask []bool) ([]float32, error) {
+	c := m.cfg
+	s, p, ch, d := c.ImageSize, c.PatchSize, c.NumChannels, c.HiddenSize
+	if len(pixels) != ch*s*s {
+		return nil, fmt.Errorf("siglip: %d pixel values, want %d (%dx%dx%d)", len(pixels), ch*s*s, ch, s, s)
+	}
+	if pixelMask != nil && len(pixelMask) != s*s {
+		return nil, fmt.Errorf("siglip: pixel mask of %d, want %d", len(pixelMask), s*s)
+	}
+	side, n := c.PatchesPerSide(), m.numPatches
+	patchMask := m.PatchMask(pixelMask)
+
+	// Patch embedding: unfold each patch into a row (c, ky, kx order, as the
+	// convolution kernel is laid out), then one matrix multiply.
+	cols := ch * p * p
+	unfolded := make([]float32, n*cols)
+	for i := 0; i < n; i++ {
+		py, px := i/side, i%side
+		row := unfolded[i*cols:]
+		for cc := 0; cc < ch; cc++ {
+			for ky := 0; ky < p; ky++ {
+				src := pixels[cc*s*s+(py*p+ky)*s+px*p:]
+				copy(row[(cc*p+ky)*p:(cc*p+ky+1)*p], src[:p])
+			}
+		}
+	}
+	x := make([]float32, n*d)
+	kernels.MatMul(x, &m.patch, unfolded, n)
+	ids := m.positionIDs(patchMask)
+	for i := 0; i < n; i++ {
+		r := x[i*d : (i+1)*d]
+		kernels.Add(r, r, m.patchBias)
+		kernels.Add(r, r, m.posEmbed[ids[i]*d:(ids[i]+1)*d])
+	}
+
+	// Keys and values of real patches only: masked keys get zero weight.
+	var keep []int
+	for i, real := range patchMask {
+		if real {
+			keep = append(keep, i)
+		}
+	}
+	if len(keep) == 0 {
+		return nil, errors.New("siglip: image has no real pixels")
+	}
+	heads, hd := c.NumAttentionHeads, m.headDim
+	h := make([]float32, n*d)
+	q := make([]float32, n*d)
+	k := make([]float32, n*d)
+	v := make([]float32, n*d)
+	kc := make([]float32, heads*len(keep)*hd)
+	vc := make([]float32, heads*len(keep)*hd)
+	attn := make([]float32, n*d)
+	mlp := make([]float32, n*c.IntermediateSize)
+	eps := m.normEps
+	for li := range m.layers {
+		L := &m.layers[li]
+		for i := 0; i < n; i++ {
+			kernels.LayerNorm(h[i*d:(i+1)*d], x[i*d:(i+1)*d], L.ln1w, L.ln1b, eps)
+		}
+		kernels.MatMul(q, &L.q, h, n)
+		kernels.MatMul(k, &L.k, h, n)
+		kernels.MatMul(v, &L.v, h, n)
+		addBias(q, L.qb)
+		addBias(k, L.kb)
+		addBias(v, L.vb)
+		stride := len(keep)
+		for j, i := range keep {
+			for hh := 0; hh < heads; hh++ {
+				copy(kc[(hh*stride+j)*hd:(hh*stride+j+1)*hd], k[i*d+hh*hd:i*d+(hh+1)*hd])
+				copy(vc[(hh*stride+j)*hd:(hh*stride+j+1)*hd], v[i*d+hh*hd:i*d+(hh+1)*hd])
+			}
+		}
+		for i := 0; i < n; i++ {
+			kernels.Attention(attn[i*d:(i+1)*d], q[i*d:(i+1)*d], kc, vc, heads, heads, hd, stride, stride, m.attnScale)
+		}
+		kernels.MatMul(h, &L.o, attn, n)
+		addBias(h, L.ob)
+		kernels.Add(x, x, h)
+
+		for i := 0; i < n; i++ {
+			kernels.LayerNorm(h[i*d:(i+1)*d], x[i*d:(i+1)*d], L.ln2w, L.ln2b, eps)
+		}
+		kernels.MatMul(mlp, &L.fc1, h, n)
+		addBias(mlp, L.fc1b)
+		kernels.GELUTanh(mlp, mlp)
+		kernels.MatMul(h, &L.fc2, mlp, n)
+		addBias(h, L.fc2b)
+		kernels.Add(x, x, h)
+	}
+	for i := 0; i < n; i++ {
+		kernels.LayerNorm(x[i*d:(i+1)*d], x[i*d:(i+1)*d], m.postW, m.postB, eps)
+	}
+	return x, nil
+}
+
+// addBias adds bias to every row of x.
+func addBias(x, bias []float32) {
+	d := len(bias)
+	for i := 0; i+d <= len(x); i += d {
+		kernels.Add(x[i:i+d], x[i:i+d], bias)
+	}
+}
