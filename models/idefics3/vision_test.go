@@ -1,7 +1,9 @@
 package idefics3
 
 import (
+	"encoding/json"
 	"math"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -84,5 +86,74 @@ func TestVisionParity(t *testing.T) {
 		if worstH > 1e-4 || worstF > 1e-4 {
 			t.Errorf("%s: vision %.3g, features %.3g exceed 1e-4", k, worstH, worstF)
 		}
+	}
+}
+
+// Partly padded images: the patch mask, bucketed position ids and key
+// masking must match transformers (reference from vision_padded_case.json).
+func TestVisionPaddedParity(t *testing.T) {
+	f := openFixture(t, format.F32)
+	cfg, _ := siglip.ParseConfig(f.Header.SourceVisionConfig)
+	vm, err := siglip.Load(f, f.Header.VisionTensorPrefix, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, _ := LoadConnector(f, f.Header.ProjectorTensorPrefix, 2, cfg.HiddenSize, f.Header.HiddenDim)
+	raw, err := os.ReadFile(testutil.Fixture(t, "smolvlm-tiny", "reference", "vision_padded_case.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Mask struct {
+			Valid [][][2]int `json:"valid_rows_cols"`
+		} `json:"pixel_attention_mask"`
+		Features struct {
+			Values [][][]float32 `json:"values"`
+		} `json:"image_features"`
+	}
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatal(err)
+	}
+	s := cfg.ImageSize
+	per := 3 * s * s
+	got := 0
+	for b := range 2 {
+		for im := range 2 {
+			vr, vc := ref.Mask.Valid[b][im][0], ref.Mask.Valid[b][im][1]
+			if vr == 0 || vc == 0 {
+				continue // an all-padding image is dropped
+			}
+			mask := make([]bool, s*s)
+			pixels := make([]float32, per)
+			base := (b*2 + im) * per
+			for c := range 3 {
+				for y := range s {
+					for x := range s {
+						if y < vr && x < vc {
+							mask[y*s+x] = true
+							i := base + c*s*s + y*s + x
+							pixels[c*s*s+y*s+x] = float32((i*40503)%65536-32768) / 32768
+						}
+					}
+				}
+			}
+			hidden, err := vm.Encode(pixels, mask)
+			if err != nil {
+				t.Fatal(err)
+			}
+			feat := make([]float32, 4*f.Header.HiddenDim)
+			conn.Project(feat, hidden, 16)
+			var want []float32
+			for _, row := range ref.Features.Values[got] {
+				want = append(want, row...)
+			}
+			if d := maxAbs(feat, want); d > 1e-4 {
+				t.Errorf("image [%d][%d] (%dx%d valid): features differ by %.3g", b, im, vr, vc, d)
+			}
+			got++
+		}
+	}
+	if got != 3 {
+		t.Fatalf("compared %d images, want 3", got)
 	}
 }

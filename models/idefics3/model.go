@@ -1,0 +1,133 @@
+package idefics3
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/models/llama"
+	"github.com/cellm-ai/cellm-go/models/siglip"
+)
+
+// Model is a SmolVLM: vision tower, connector and Llama text decoder, all
+// read from one .cellm file. It is immutable and safe for concurrent use.
+type Model struct {
+	Text         *llama.Model
+	Vision       *siglip.Model
+	Connector    *Connector
+	ImageTokenID int
+	// TokensPerImage is the number of <image> tokens one tile becomes.
+	TokensPerImage int
+}
+
+// ProjectorConfig is the connector part of the .cellm header
+// (source_projector_config).
+type ProjectorConfig struct {
+	ScaleFactor  int `json:"scale_factor"`
+	ImageTokenID int `json:"image_token_id"`
+}
+
+// IsVLM reports whether the file holds a vision-language model.
+func IsVLM(f *format.File) bool {
+	return f.Header.VisionTensorPrefix != "" && len(f.Header.SourceVisionConfig) > 0
+}
+
+// Load reads a SmolVLM from f.
+func Load(f *format.File) (*Model, error) {
+	h := &f.Header
+	if !IsVLM(f) {
+		return nil, fmt.Errorf("idefics3: %s is not a vision-language model (no vision_tensor_prefix / source_vision_config)", h.ModelType)
+	}
+	var pc ProjectorConfig
+	if len(h.SourceProjectorConfig) == 0 {
+		return nil, fmt.Errorf("idefics3: header has no source_projector_config")
+	}
+	if err := json.Unmarshal(h.SourceProjectorConfig, &pc); err != nil {
+		return nil, fmt.Errorf("idefics3: source_projector_config: %w", err)
+	}
+	vcfg, err := siglip.ParseConfig(h.SourceVisionConfig)
+	if err != nil {
+		return nil, err
+	}
+	text, err := llama.Load(f)
+	if err != nil {
+		return nil, err
+	}
+	vision, err := siglip.Load(f, h.VisionTensorPrefix, vcfg)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := LoadConnector(f, h.ProjectorTensorPrefix, pc.ScaleFactor, vcfg.HiddenSize, h.HiddenDim)
+	if err != nil {
+		return nil, err
+	}
+	side := vcfg.PatchesPerSide()
+	if side%pc.ScaleFactor != 0 {
+		return nil, fmt.Errorf("idefics3: %d patches per side not divisible by scale_factor %d", side, pc.ScaleFactor)
+	}
+	if pc.ImageTokenID < 0 || pc.ImageTokenID >= h.VocabSize {
+		return nil, fmt.Errorf("idefics3: image_token_id %d outside the vocabulary (%d)", pc.ImageTokenID, h.VocabSize)
+	}
+	return &Model{Text: text, Vision: vision, Connector: conn, ImageTokenID: pc.ImageTokenID,
+		TokensPerImage: conn.TokensPerImage(side * side)}, nil
+}
+
+// ImageFeatures encodes n images (pixels [n, 3, S, S], S = the vision
+// image_size; masks nil or n pixel masks of S x S) into n x TokensPerImage
+// rows of text hidden size. onImage, if set, is called after each image.
+func (m *Model) ImageFeatures(pixels []float32, masks [][]bool, n int, onImage func(i int)) ([]float32, error) {
+	c := m.Vision.Config()
+	per := c.NumChannels * c.ImageSize * c.ImageSize
+	if len(pixels) != n*per {
+		return nil, fmt.Errorf("idefics3: %d pixel values for %d images of %dx%dx%d", len(pixels), n, c.NumChannels, c.ImageSize, c.ImageSize)
+	}
+	if masks != nil && len(masks) != n {
+		return nil, fmt.Errorf("idefics3: %d masks for %d images", len(masks), n)
+	}
+	d := m.Text.Config().Hidden
+	out := make([]float32, n*m.TokensPerImage*d)
+	for i := 0; i < n; i++ {
+		var mask []bool
+		if masks != nil {
+			mask = masks[i]
+		}
+		hidden, err := m.Vision.Encode(pixels[i*per:(i+1)*per], mask)
+		if err != nil {
+			return nil, fmt.Errorf("image %d: %w", i, err)
+		}
+		np := c.PatchesPerSide() * c.PatchesPerSide()
+		if err := m.Connector.Project(out[i*m.TokensPerImage*d:(i+1)*m.TokensPerImage*d], hidden, np); err != nil {
+			return nil, err
+		}
+		if onImage != nil {
+			onImage(i)
+		}
+	}
+	return out, nil
+}
+
+// EmbedPrompt returns the input embeddings of ids with the k-th <image>
+// token's embedding replaced by row k of features.
+func (m *Model) EmbedPrompt(ids []int, features []float32) ([]float32, error) {
+	d := m.Text.Config().Hidden
+	x := make([]float32, len(ids)*d)
+	if err := m.Text.Embed(x, ids); err != nil {
+		return nil, err
+	}
+	k := 0
+	rows := len(features) / d
+	for i, id := range ids {
+		if id != m.ImageTokenID {
+			continue
+		}
+		if k >= rows {
+			return nil, fmt.Errorf("idefics3: prompt has more <image> tokens than image features (%d)", rows)
+		}
+		copy(x[i*d:(i+1)*d], features[k*d:(k+1)*d])
+		k++
+	}
+	if k != rows {
+		return nil, fmt.Errorf("idefics3: prompt has %d <image> tokens for %d image feature rows", k, rows)
+	}
+	return x, nil
+}
