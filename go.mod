@@ -2,9 +2,8 @@ module github.com/cellm-ai/cellm-go
 
 go 1.26.0
 
-require golang.org/x/sys v0.50.0
-
 require (
-	github.com/ardanlabs/jinja v1.8.0 // indirect
-	golang.org/x/image v0.48.0 // indirect
+	github.com/ardanlabs/jinja v1.8.0
+	golang.org/x/image v0.48.0
+	golang.org/x/sys v0.50.0
 )

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cellm-ai/cellm-go/convert"
+	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/internal/progress"
+	"github.com/cellm-ai/cellm-go/internal/randmodel"
+	"github.com/cellm-ai/cellm-go/kernels"
+	"github.com/cellm-ai/cellm-go/models/idefics3"
+	"github.com/cellm-ai/cellm-go/models/llama"
+)
+
+func init() {
+	register("bench", "measure prefill, decode and vision speed (llama-bench style)", false, runBench)
+}
+
+func runBench(args []string) error {
+	fs := newFlags("bench", "(--model FILE.cellm | --random NAME --dtype f16|bf16|f32|int8) [flags]")
+	model := fs.String("model", "", ".cellm `file` to benchmark")
+	random := fs.String("random", "", "benchmark a random-weight model at a real shape: "+strings.Join(randmodel.Names(), ", "))
+	dtype := fs.String("dtype", "f16", "with --random: f16, bf16, f32 or int8")
+	pp := fs.String("p", "128,512", "prompt lengths to time (prefill), comma-separated; empty for none")
+	tg := fs.Int("n", 128, "tokens to decode (0: skip)")
+	reps := fs.Int("r", 3, "repetitions of each test")
+	threads := fs.String("t", strconv.Itoa(runtime.GOMAXPROCS(0)), "thread counts, comma-separated")
+	vision := fs.Bool("vision", false, "for a VLM: time the vision encoder on one tile")
+	kvType := fs.String("kv-type", "f32", "KV cache type: f32 or f16")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	path := *model
+	if path == "" && *random != "" {
+		var err error
+		if path, err = randomCellm(*random, *dtype); err != nil {
+			return err
+		}
+	}
+	if path == "" {
+		fs.Usage()
+		return errUsage
+	}
+	f, err := format.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var vlm *idefics3.Model
+	var text *llama.Model
+	if idefics3.IsVLM(f) {
+		if vlm, err = idefics3.Load(f); err != nil {
+			return err
+		}
+		text = vlm.Text
+	} else if text, err = llama.Load(f); err != nil {
+		return err
+	}
+	var ths []int
+	for _, s := range strings.Split(*threads, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-t %q: want positive thread counts", *threads)
+		}
+		ths = append(ths, n)
+	}
+	var pps []int
+	for _, s := range strings.Split(*pp, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-p %q: want positive prompt lengths", *pp)
+		}
+		pps = append(pps, n)
+	}
+	cfg := text.Config()
+	fmt.Printf("model %s (%s, %d layers, hidden %d, weights %s), kernels %s, KV %s\n", filepath.Base(path),
+		progress.Bytes(f.Size()), cfg.Layers, cfg.Hidden, cfg.WeightType, kernels.Implementation(), *kvType)
+	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "threads\ttest\tspeed\t")
+	rng := rand.New(rand.NewPCG(1, 2))
+	tokens := func(n int) []int {
+		t := make([]int, n)
+		for i := range t {
+			t[i] = rng.IntN(cfg.Vocab)
+		}
+		return t
+	}
+	newState := func(n int) *llama.State {
+		if *kvType == "f16" {
+			return text.NewStateF16(n)
+		}
+		return text.NewState(n)
+	}
+	defer kernels.SetThreads(0)
+	for _, th := range ths {
+		kernels.SetThreads(th)
+		for _, n := range pps {
+			s := newState(n)
+			logits := make([]float32, cfg.Vocab)
+			rates, err := repeat(*reps, func() (float64, error) {
+				s.Reset()
+				prompt := tokens(n)
+				start := time.Now()
+				if err := text.Forward(s, prompt, logits, false); err != nil {
+					return 0, err
+				}
+				return float64(n) / time.Since(start).Seconds(), nil
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(tw, "%d\tpp%d\t%s tok/s\t\n", th, n, meanSD(rates))
+			tw.Flush()
+		}
+		if *tg > 0 {
+			s := newState(*tg + 1)
+			logits := make([]float32, cfg.Vocab)
+			rates, err := repeat(*reps, func() (float64, error) {
+				s.Reset()
+				tok := tokens(1)
+				start := time.Now()
+				for i := 0; i < *tg; i++ {
+					if err := text.Forward(s, tok, logits, false); err != nil {
+						return 0, err
+					}
+					tok[0] = argmax(logits)
+				}
+				return float64(*tg) / time.Since(start).Seconds(), nil
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(tw, "%d\ttg%d\t%s tok/s\t\n", th, *tg, meanSD(rates))
+			tw.Flush()
+		}
+		if *vision && vlm != nil {
+			c := vlm.Vision.Config()
+			pixels := make([]float32, c.NumChannels*c.ImageSize*c.ImageSize)
+			for i := range pixels {
+				pixels[i] = rng.Float32()*2 - 1
+			}
+			secs, err := repeat(*reps, func() (float64, error) {
+				start := time.Now()
+				_, err := vlm.ImageFeatures(pixels, nil, 1, nil)
+				return time.Since(start).Seconds(), err
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(tw, "%d\tvision %dx%d tile\t%s s\t\n", th, c.ImageSize, c.ImageSize, meanSD(secs))
+			tw.Flush()
+		}
+	}
+	return nil
+}
+
+func repeat(n int, f func() (float64, error)) ([]float64, error) {
+	if _, err := f(); err != nil { // warm-up: page in the weights
+		return nil, err
+	}
+	out := make([]float64, n)
+	for i := range out {
+		v, err := f()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func meanSD(v []float64) string {
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	mean := s / float64(len(v))
+	var ss float64
+	for _, x := range v {
+		ss += (x - mean) * (x - mean)
+	}
+	sd := 0.0
+	if len(v) > 1 {
+		sd = math.Sqrt(ss / float64(len(v)-1))
+	}
+	if mean < 10 {
+		return fmt.Sprintf("%.3f ± %.3f", mean, sd)
+	}
+	return fmt.Sprintf("%.1f ± %.1f", mean, sd)
+}
+
+func argmax(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// randomCellm makes (once, cached in the temp folder) a random-weight model
+// of the given shape converted to dtype.
+func randomCellm(name, dtype string) (string, error) {
+	dir := filepath.Join(os.TempDir(), "cellm-random", name)
+	out := filepath.Join(dir, name+"-"+dtype+".cellm")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	if _, err := os.Stat(filepath.Join(dir, "model.safetensors")); err != nil {
+		fmt.Fprintf(os.Stderr, "writing random-weight %s to %s\n", name, dir)
+		if err := randmodel.Write(dir, name, 1, ""); err != nil {
+			return "", err
+		}
+	}
+	opt := convert.Options{DType: format.F16}
+	if dtype == "int8" {
+		opt.QuantizeInt8 = true
+	} else {
+		dt, err := format.ParseDType(dtype)
+		if err != nil {
+			return "", fmt.Errorf("--dtype: %w", err)
+		}
+		opt.DType = dt
+	}
+	fmt.Fprintf(os.Stderr, "converting to %s\n", out)
+	if _, err := convert.Convert(dir, out, opt); err != nil {
+		return "", err
+	}
+	return out, nil
+}
