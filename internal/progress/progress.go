@@ -19,6 +19,7 @@ type Bar struct {
 	start   time.Time
 	last    time.Time
 	enabled bool
+	unit    func(int64) string
 }
 
 // IsTerminal reports whether f is a character device (a terminal).
@@ -29,7 +30,14 @@ func IsTerminal(f *os.File) bool {
 
 // New returns a bar writing to stderr if it is a terminal, else a silent bar.
 func New(label string) *Bar {
-	return &Bar{w: os.Stderr, label: label, start: time.Now(), enabled: IsTerminal(os.Stderr)}
+	return &Bar{w: os.Stderr, label: label, start: time.Now(), enabled: IsTerminal(os.Stderr), unit: Bytes}
+}
+
+// NewCount is New for counts of things other than bytes (tokens, tiles).
+func NewCount(label string) *Bar {
+	b := New(label)
+	b.unit = func(n int64) string { return fmt.Sprint(n) }
+	return b
 }
 
 // Update redraws the bar for done of total units (at most 10 times a second).
@@ -52,7 +60,7 @@ func (b *Bar) Update(done, total int64) {
 	filled := int(frac * width)
 	rate := float64(done) / max(now.Sub(b.start).Seconds(), 1e-9)
 	fmt.Fprintf(b.w, "\r%s [%s%s] %5.1f%% %s/%s %s/s ", b.label, strings.Repeat("=", filled),
-		strings.Repeat(" ", width-filled), 100*frac, Bytes(done), Bytes(total), Bytes(int64(rate)))
+		strings.Repeat(" ", width-filled), 100*frac, b.unit(done), b.unit(total), b.unit(int64(rate)))
 }
 
 // Done ends the bar's line.

@@ -16,7 +16,7 @@ func TestBytes(t *testing.T) {
 
 func TestBar(t *testing.T) {
 	var buf bytes.Buffer
-	b := &Bar{w: &buf, label: "x", enabled: true}
+	b := &Bar{w: &buf, label: "x", enabled: true, unit: Bytes}
 	b.Update(50, 100)
 	b.Update(100, 100)
 	b.Done()

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"time"
+
+	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/internal/progress"
+	"github.com/cellm-ai/cellm-go/models/llama"
+	"github.com/cellm-ai/cellm-go/tokenizer"
+)
+
+func init() {
+	register("perplexity", "mean negative log-likelihood and perplexity of a text file", false, runPerplexity)
+}
+
+func runPerplexity(args []string) error {
+	fs := newFlags("perplexity", "--model FILE.cellm --text-file F [--ctx N] [--bos]")
+	model := fs.String("model", "", ".cellm `file`")
+	textFile := fs.String("text-file", "", "UTF-8 text `file` to score")
+	ctx := fs.Int("ctx", 256, "window length in tokens (non-overlapping windows, each from an empty cache)")
+	bos := fs.Bool("bos", false, "prepend the BOS token to the token stream")
+	tokPath := fs.String("tokenizer", "", "tokenizer.json `file` (default: the one embedded in the model)")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if *model == "" || *textFile == "" {
+		fs.Usage()
+		return errUsage
+	}
+	text, err := os.ReadFile(*textFile)
+	if err != nil {
+		return err
+	}
+	f, err := format.Open(*model)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	m, err := llama.Load(f)
+	if err != nil {
+		return err
+	}
+	var tok *tokenizer.Tokenizer
+	if *tokPath != "" {
+		tok, err = tokenizer.LoadFile(*tokPath)
+	} else {
+		tok, err = loadTokenizer(*model, "")
+	}
+	if err != nil {
+		return err
+	}
+	ids, err := tok.Encode(string(text), false)
+	if err != nil {
+		return err
+	}
+	if *bos {
+		b := m.Config().BOS
+		if b < 0 {
+			return fmt.Errorf("--bos: the model has no BOS token")
+		}
+		ids = append([]int{b}, ids...)
+	}
+	if len(ids) < 2 {
+		return fmt.Errorf("%s: only %d tokens; need at least 2", *textFile, len(ids))
+	}
+	bar := progress.NewCount("scoring tokens")
+	start := time.Now()
+	nll, scored, err := llama.Perplexity(m, ids, *ctx, func(done, total int) { bar.Update(int64(done), int64(total)) })
+	bar.Done()
+	if err != nil {
+		return err
+	}
+	el := time.Since(start)
+	fmt.Printf("tokens %d, scored %d, windows of %d\nmean NLL %.6f\nperplexity %.4f\n(%.1f tok/s)\n",
+		len(ids), scored, *ctx, nll, math.Exp(nll), float64(len(ids))/el.Seconds())
+	return nil
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/tokenizer"
+)
+
+func init() {
+	register("tokenize", "print the token ids of a text (or decode ids) with a model's tokenizer", false, runTokenize)
+}
+
+func runTokenize(args []string) error {
+	fs := newFlags("tokenize", "(--model FILE.cellm | --tokenizer tokenizer.json) (--text S | --decode 1,2,3)")
+	model := fs.String("model", "", ".cellm `file` whose embedded tokenizer.json to use")
+	tokPath := fs.String("tokenizer", "", "tokenizer.json `file` (overrides --model)")
+	text := fs.String("text", "", "text to encode")
+	decode := fs.String("decode", "", "comma-separated ids to decode")
+	noSpecial := fs.Bool("no-special", false, "do not add special tokens (BOS, ...) when encoding; skip them when decoding")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	tok, err := loadTokenizer(*model, *tokPath)
+	if err != nil {
+		return err
+	}
+	if *decode != "" {
+		ids, err := parseIDs(*decode)
+		if err != nil {
+			return fmt.Errorf("--decode: %w", err)
+		}
+		s, err := tok.Decode(ids, *noSpecial)
+		if err != nil {
+			return err
+		}
+		fmt.Println(s)
+		return nil
+	}
+	ids, err := tok.Encode(*text, !*noSpecial)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(os.Stdout).Encode(ids)
+}
+
+// loadTokenizer reads tokenizer.json from path, or else from the .cellm model.
+func loadTokenizer(model, path string) (*tokenizer.Tokenizer, error) {
+	if path != "" {
+		return tokenizer.LoadFile(path)
+	}
+	if model == "" {
+		return nil, fmt.Errorf("need --model or --tokenizer")
+	}
+	f, err := format.Open(model)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, ok := f.Asset("tokenizer.json")
+	if !ok {
+		return nil, fmt.Errorf("%s has no embedded tokenizer.json; pass --tokenizer", model)
+	}
+	t, err := tokenizer.Load(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: tokenizer.json: %w", model, err)
+	}
+	return t, nil
+}
+
+// parseIDs parses "1,2,3".
+func parseIDs(s string) ([]int, error) {
+	var ids []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("bad token id %q", f)
+		}
+		ids = append(ids, n)
+	}
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("no token ids")
+	}
+	return ids, nil
+}
