@@ -18,8 +18,8 @@ func runDemo(args []string) error {
 	fs := newFlags("demo", "[--input DIR] [--output FILE.cellm]")
 	in := fs.String("input", filepath.Join("testdata", "pretrained-micro"), "Hugging Face model `folder`")
 	out := fs.String("output", filepath.Join(os.TempDir(), "cellm-demo.cellm"), "where to write the .cellm `file`")
-	prompt := fs.String("prompt", "The Python tutorial explains how classes", "prompt for the generation step")
-	gen := fs.Int("gen", 40, "tokens to generate")
+	prompt := fs.String("prompt", "The following example shows how to", "prompt for the generation step")
+	gen := fs.Int("gen", 32, "tokens to generate")
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}

@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+
+	"github.com/cellm-ai/cellm-go"
+	"github.com/cellm-ai/cellm-go/chat"
+	"github.com/cellm-ai/cellm-go/internal/progress"
+	"github.com/cellm-ai/cellm-go/kernels"
+	"github.com/cellm-ai/cellm-go/sample"
+)
+
+func init() {
+	register("infer", "generate text with a .cellm model (prompt, chat, or interactive)", false, runInfer)
+}
+
+// genFlags are the generation flags infer and vlm-infer share.
+type genFlags struct {
+	model, tokenizer, system, chatFormat, stops, kvType string
+	gen, minGen, topK, threads                         int
+	temp, topP, minP, repPenalty                       float64
+	seed                                               uint64
+	chat, ignoreEOS, showTokens, stats                 bool
+}
+
+func (g *genFlags) register(fs *flag.FlagSet, genName string) {
+	fs.StringVar(&g.model, "model", "", ".cellm model `file`")
+	fs.StringVar(&g.tokenizer, "tokenizer", "", "tokenizer.json `file` (default: the one embedded in the model)")
+	fs.BoolVar(&g.chat, "chat", false, "wrap the prompt in the model's chat format")
+	fs.StringVar(&g.chatFormat, "chat-format", "auto", "chat rendering: auto, template, chatml or plain")
+	fs.StringVar(&g.system, "system", "", "system message (chat)")
+	fs.IntVar(&g.gen, genName, 128, "maximum new tokens")
+	fs.IntVar(&g.minGen, "min-new-tokens", 0, "suppress end-of-sequence before this many tokens")
+	fs.Float64Var(&g.temp, "temperature", 0, "sampling temperature (0: greedy)")
+	fs.IntVar(&g.topK, "top-k", 0, "top-k sampling (0: off)")
+	fs.Float64Var(&g.topP, "top-p", 1, "nucleus sampling (1: off)")
+	fs.Float64Var(&g.minP, "min-p", 0, "min-p sampling (0: off)")
+	fs.Float64Var(&g.repPenalty, "repetition-penalty", 1, "repetition penalty (1: off)")
+	fs.Uint64Var(&g.seed, "seed", 0, "random seed")
+	fs.StringVar(&g.stops, "stop", "", "stop strings, separated by '|'")
+	fs.BoolVar(&g.ignoreEOS, "ignore-eos", false, "keep generating past end-of-sequence tokens")
+	fs.BoolVar(&g.showTokens, "show-tokens", false, "print each generated token's id beside its text")
+	fs.BoolVar(&g.stats, "stats", false, "print timings and peak memory to stderr")
+	fs.StringVar(&g.kvType, "kv-type", "f32", "KV cache type: f32 or f16")
+	fs.IntVar(&g.threads, "threads", runtime.GOMAXPROCS(0), "worker threads")
+}
+
+func (g *genFlags) request() (cellm.Request, error) {
+	r := cellm.Request{Chat: g.chat, ChatFormat: g.chatFormat, System: g.system, MaxNewTokens: g.gen,
+		MinNewTokens: g.minGen, IgnoreEOS: g.ignoreEOS, Sampling: sample.Options{Temperature: float32(g.temp),
+			TopK: g.topK, TopP: float32(g.topP), MinP: float32(g.minP), RepetitionPenalty: float32(g.repPenalty), Seed: g.seed}}
+	if err := r.Sampling.Validate(); err != nil {
+		return r, err
+	}
+	if g.stops != "" {
+		r.Stop = strings.Split(g.stops, "|")
+	}
+	switch g.kvType {
+	case "f32":
+	case "f16":
+		r.KVF16 = true
+	default:
+		return r, fmt.Errorf("--kv-type %q: want f32 or f16", g.kvType)
+	}
+	if g.gen <= 0 {
+		return r, fmt.Errorf("the number of new tokens must be positive")
+	}
+	kernels.SetThreads(g.threads)
+	return r, nil
+}
+
+func (g *genFlags) open() (*cellm.Model, error) {
+	if g.model == "" {
+		return nil, fmt.Errorf("--model is required")
+	}
+	return cellm.Open(g.model, &cellm.Options{TokenizerPath: g.tokenizer})
+}
+
+// printer streams tokens to stdout.
+func (g *genFlags) printer(w io.Writer) func(cellm.Token) bool {
+	return func(t cellm.Token) bool {
+		if g.showTokens && t.ID >= 0 {
+			fmt.Fprintf(w, "[%d]%s", t.ID, t.Text)
+		} else {
+			fmt.Fprint(w, t.Text)
+		}
+		if f, ok := w.(interface{ Flush() error }); ok {
+			f.Flush()
+		}
+		return true
+	}
+}
+
+func printStats(res *cellm.Result) {
+	s := res.Stats
+	if s.Tiles > 0 {
+		fmt.Fprintf(os.Stderr, "images %d (%d tiles): preprocess %.1f ms, vision encode + projection %.1f ms (%.1f ms/tile)\n",
+			s.Images, s.Tiles, ms(s.ImagePreprocess.Seconds()), ms(s.VisionEncode.Seconds()), ms(s.VisionEncode.Seconds())/float64(s.Tiles))
+	}
+	fmt.Fprintf(os.Stderr, "prompt tokens %d, prefill %.1f tok/s (%.1f ms), time to first token %.1f ms\n",
+		s.PromptTokens, s.PrefillTokensPerSec(), ms(s.Prefill.Seconds()), ms(s.TimeToFirstToken.Seconds()))
+	fmt.Fprintf(os.Stderr, "generated %d tokens, decode %.1f tok/s, stop: %s, peak memory %s\n",
+		s.GeneratedTokens, s.DecodeTokensPerSec(), res.StopReason, progress.Bytes(peakRSS()))
+}
+
+func ms(s float64) float64 { return s * 1000 }
+
+// peakRSS reads the process's peak resident set size (Linux), or 0.
+func peakRSS() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscanf(strings.TrimSpace(rest), "%d", &kb)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func runInfer(args []string) error {
+	fs := newFlags("infer", "--model FILE.cellm [--prompt TEXT | --input-ids 1,2,3] [flags]")
+	var g genFlags
+	g.register(fs, "gen")
+	prompt := fs.String("prompt", "", "prompt text (without it and on a terminal: interactive chat)")
+	inputIDs := fs.String("input-ids", "", "feed these comma-separated token ids instead of a prompt")
+	dumpLogits := fs.String("dump-logits", "", "write the last prompt position's logits as raw little-endian f32 to this `file`")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	req, err := g.request()
+	if err != nil {
+		return err
+	}
+	m, err := g.open()
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if *dumpLogits != "" {
+		return dumpLastLogits(m, *prompt, *inputIDs, *dumpLogits)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	switch {
+	case *inputIDs != "":
+		if req.InputIDs, err = parseIDs(*inputIDs); err != nil {
+			return fmt.Errorf("--input-ids: %w", err)
+		}
+	case *prompt != "":
+		req.Prompt = *prompt
+	case progress.IsTerminal(os.Stdin):
+		return interactive(ctx, m, &g, req)
+	default:
+		return fmt.Errorf("--prompt or --input-ids is required (interactive chat needs a terminal)")
+	}
+	out := bufio.NewWriter(os.Stdout)
+	res, err := m.Generate(ctx, req, g.printer(out))
+	fmt.Fprintln(out)
+	out.Flush()
+	if err != nil {
+		return err
+	}
+	if g.stats {
+		printStats(res)
+	}
+	return nil
+}
+
+// interactive runs a multi-turn chat on the terminal until /exit or EOF.
+func interactive(ctx context.Context, m *cellm.Model, g *genFlags, base cellm.Request) error {
+	fmt.Fprintln(os.Stderr, "interactive chat: type a message; /exit quits, /reset clears the history")
+	var history []chat.Message
+	if g.system != "" {
+		history = append(history, chat.Message{Role: "system", Content: g.system})
+	}
+	in := bufio.NewScanner(os.Stdin)
+	in.Buffer(make([]byte, 1<<20), 1<<20)
+	for {
+		fmt.Fprint(os.Stderr, "> ")
+		if !in.Scan() {
+			fmt.Fprintln(os.Stderr)
+			return in.Err()
+		}
+		line := strings.TrimSpace(in.Text())
+		switch line {
+		case "":
+			continue
+		case "/exit", "/quit":
+			return nil
+		case "/reset":
+			history = history[:0]
+			continue
+		}
+		history = append(history, chat.Message{Role: "user", Content: line})
+		req := base
+		req.Messages = history
+		out := bufio.NewWriter(os.Stdout)
+		res, err := m.Generate(ctx, req, g.printer(out))
+		fmt.Fprintln(out)
+		out.Flush()
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "error: %v\n", err)
+			history = history[:len(history)-1]
+			continue
+		}
+		history = append(history, chat.Message{Role: "assistant", Content: res.Text})
+		if g.stats {
+			printStats(res)
+		}
+	}
+}
+
+// dumpLastLogits runs the prompt and writes its last position's logits.
+func dumpLastLogits(m *cellm.Model, prompt, inputIDs, path string) error {
+	var ids []int
+	var err error
+	if inputIDs != "" {
+		ids, err = parseIDs(inputIDs)
+	} else {
+		if m.Tokenizer() == nil {
+			return cellm.ErrNoTokenizer
+		}
+		ids, err = m.Tokenizer().Encode(prompt, true)
+	}
+	if err != nil {
+		return err
+	}
+	if len(ids) == 0 {
+		return fmt.Errorf("empty prompt")
+	}
+	text := m.Text()
+	logits := make([]float32, text.Config().Vocab)
+	if err := text.Forward(text.NewState(len(ids)), ids, logits, false); err != nil {
+		return err
+	}
+	buf := make([]byte, 4*len(logits))
+	for i, v := range logits {
+		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(v))
+	}
+	if err := os.WriteFile(path, buf, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "wrote %d logits of position %d to %s (argmax %d)\n", len(logits), len(ids)-1, path, argmax(logits))
+	return nil
+}

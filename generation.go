@@ -1,0 +1,211 @@
+package cellm
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"strings"
+	"time"
+
+	"github.com/cellm-ai/cellm-go/generate"
+	"github.com/cellm-ai/cellm-go/tokenizer"
+)
+
+// Token is one generated token and the text it completes. Text may be empty
+// while a multi-byte character is still incomplete.
+type Token struct {
+	ID   int
+	Text string
+}
+
+// Stats are the timings of one generation.
+type Stats struct {
+	PromptTokens     int
+	GeneratedTokens  int
+	Images, Tiles    int
+	ImagePreprocess  time.Duration // decode, resize, split, normalize
+	VisionEncode     time.Duration // vision tower + connector, all tiles
+	Prefill          time.Duration
+	TimeToFirstToken time.Duration // from the start of Generate
+	Decode           time.Duration
+	DecodeSteps      int
+}
+
+// PrefillTokensPerSec returns the prompt processing speed.
+func (s *Stats) PrefillTokensPerSec() float64 { return perSec(s.PromptTokens, s.Prefill) }
+
+// DecodeTokensPerSec returns the decoding speed.
+func (s *Stats) DecodeTokensPerSec() float64 { return perSec(s.DecodeSteps, s.Decode) }
+
+func perSec(n int, d time.Duration) float64 {
+	if n == 0 || d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// Result is a finished generation.
+type Result struct {
+	// Text is the generated text, cut before a stop string.
+	Text string
+	// Tokens are the generated ids (without a terminating EOS id).
+	Tokens []int
+	// PromptIDs are the ids the prompt was tokenized to.
+	PromptIDs []int
+	// StopReason is "eos", "max_tokens", "context_full", "stop_string" or "canceled".
+	StopReason string
+	Stats      Stats
+}
+
+// Generate runs one generation. onToken (may be nil) receives each token as
+// it is generated; returning false stops. The Model may serve several
+// Generate calls at once.
+func (m *Model) Generate(ctx context.Context, req Request, onToken func(Token) bool) (*Result, error) {
+	start := time.Now()
+	p, err := m.tokenize(&req)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{PromptIDs: p.ids}
+	res.Stats.ImagePreprocess = time.Since(start)
+	opts := generate.Options{MaxNewTokens: req.MaxNewTokens, MinNewTokens: req.MinNewTokens,
+		IgnoreEOS: req.IgnoreEOS, Sampling: req.Sampling, KVF16: req.KVF16}
+	if opts.MaxNewTokens == 0 {
+		opts.MaxNewTokens = 128
+	}
+	limit := req.MaxContext
+	if limit <= 0 {
+		limit = m.text.Config().MaxPositions
+	}
+	if limit > 0 {
+		if len(p.ids) >= limit {
+			return nil, fmt.Errorf("the prompt's %d tokens fill the context limit of %d", len(p.ids), limit)
+		}
+		opts.MaxContext = min(limit, len(p.ids)+opts.MaxNewTokens)
+	}
+
+	var stream *tokenizer.Stream
+	if m.tok != nil {
+		stream = m.tok.NewStream(true)
+	}
+	stops := stopMatcher{stops: req.Stop}
+	var text strings.Builder
+	stoppedByString := false
+	var cbErr error
+	callback := func(id int) bool {
+		if res.Stats.TimeToFirstToken == 0 {
+			res.Stats.TimeToFirstToken = time.Since(start)
+		}
+		res.Tokens = append(res.Tokens, id)
+		piece := ""
+		if stream != nil {
+			if piece, cbErr = stream.Push(id); cbErr != nil {
+				return false
+			}
+		}
+		emit, hit := stops.push(piece)
+		text.WriteString(emit)
+		keep := true
+		if onToken != nil && (emit != "" || !hit) {
+			keep = onToken(Token{ID: id, Text: emit})
+		}
+		if hit {
+			stoppedByString = true
+			return false
+		}
+		return keep
+	}
+
+	var g generate.Result
+	if p.images != nil {
+		x, err := m.embedImages(p, res)
+		if err != nil {
+			return nil, err
+		}
+		g, err = generate.GenerateFromEmbeddings(ctx, m.text, x, len(p.ids), p.ids, opts, callback)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		g, err = generate.Generate(ctx, m.text, p.ids, opts, callback)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if cbErr != nil {
+		return nil, cbErr
+	}
+	if !stoppedByString {
+		rest := stops.flush()
+		if stream != nil {
+			rest += stream.Flush()
+		}
+		if rest != "" {
+			text.WriteString(rest)
+			if onToken != nil {
+				onToken(Token{ID: -1, Text: rest})
+			}
+		}
+	}
+	res.Text = text.String()
+	res.StopReason = g.Stop.String()
+	switch {
+	case stoppedByString:
+		res.StopReason = "stop_string"
+	case g.Stop == generate.StopCallback:
+		res.StopReason = "stopped_by_caller"
+	}
+	res.Stats.PromptTokens = len(p.ids)
+	res.Stats.GeneratedTokens = len(res.Tokens)
+	res.Stats.Prefill = g.Prefill
+	res.Stats.Decode = g.Decode
+	res.Stats.DecodeSteps = g.DecodeSteps
+	if g.Stop == generate.StopCanceled {
+		return res, ctx.Err()
+	}
+	return res, nil
+}
+
+// embedImages encodes the prompt's images and splices them into its embeddings.
+func (m *Model) embedImages(p *prompt, res *Result) ([]float32, error) {
+	b := p.images
+	vs := m.vlm.Vision.Config()
+	if b.H != vs.ImageSize || b.W != vs.ImageSize {
+		return nil, fmt.Errorf("image tiles of %dx%d, the vision tower takes %dx%d", b.H, b.W, vs.ImageSize, vs.ImageSize)
+	}
+	masks := make([][]bool, b.N)
+	if len(b.Mask) == b.N*b.H*b.W {
+		for i := range masks {
+			masks[i] = b.Mask[i*b.H*b.W : (i+1)*b.H*b.W]
+		}
+	} else {
+		masks = nil
+	}
+	start := time.Now()
+	feats, err := m.vlm.ImageFeatures(b.Pixels, masks, b.N, nil)
+	if err != nil {
+		return nil, err
+	}
+	res.Stats.VisionEncode = time.Since(start)
+	res.Stats.Images = len(b.Grids)
+	res.Stats.Tiles = b.N
+	return m.vlm.EmbedPrompt(p.ids, feats)
+}
+
+// Tokens is Generate as an iterator of tokens. A failure is yielded as a
+// final (Token{ID: -1}, err). Breaking out of the loop stops generation.
+func (m *Model) Tokens(ctx context.Context, req Request) iter.Seq2[Token, error] {
+	return func(yield func(Token, error) bool) {
+		broke := false
+		_, err := m.Generate(ctx, req, func(t Token) bool {
+			if !yield(t, nil) {
+				broke = true
+				return false
+			}
+			return true
+		})
+		if err != nil && !broke {
+			yield(Token{ID: -1}, err)
+		}
+	}
+}

@@ -1,0 +1,194 @@
+package cellm
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/cellm-ai/cellm-go/chat"
+	"github.com/cellm-ai/cellm-go/imageproc"
+	"github.com/cellm-ai/cellm-go/sample"
+)
+
+// Request describes one generation. Give exactly one of Prompt, Messages
+// and InputIDs.
+type Request struct {
+	// Prompt is plain text (or, with Chat, the user's message).
+	Prompt string
+	// Chat renders Prompt (and System) as a chat turn with the model's chat template.
+	Chat bool
+	// System is the system message of a chat.
+	System string
+	// Messages is a whole conversation; it implies Chat.
+	Messages []chat.Message
+	// ChatFormat picks how a chat is rendered: "auto" (default: the model's
+	// template if it has one, else ChatML), "template", "chatml" or "plain".
+	ChatFormat string
+	// InputIDs feeds token ids directly, bypassing the tokenizer.
+	InputIDs []int
+
+	// Images are encoded image files (JPEG, PNG, GIF, WebP) for a
+	// vision-language model. Each <image> in the prompt marks where one goes;
+	// without any, they are placed before the text.
+	Images [][]byte
+	// SplitImage overrides the processor's do_image_splitting when not nil.
+	SplitImage *bool
+	// MaxImagePixels caps decoded image size (default imageproc's cap).
+	MaxImagePixels int
+
+	// MaxNewTokens caps the generated tokens (default 128).
+	MaxNewTokens int
+	// MinNewTokens suppresses end-of-sequence tokens until this many were generated.
+	MinNewTokens int
+	// Sampling configures the sampler; the zero value is greedy.
+	Sampling sample.Options
+	// Stop ends generation at the first occurrence of any of these strings
+	// in the generated text (which is cut before it).
+	Stop []string
+	// IgnoreEOS keeps generating past end-of-sequence tokens.
+	IgnoreEOS bool
+	// KVF16 stores the KV cache as f16 (half the memory).
+	KVF16 bool
+	// MaxContext caps prompt plus generated tokens (default the model's
+	// max_position_embeddings).
+	MaxContext int
+}
+
+// prompt is a tokenized request: ids, and for VLMs the processed images.
+type prompt struct {
+	ids    []int
+	text   string
+	images *imageproc.Batch
+}
+
+// messages returns the conversation of a chat request.
+func (r *Request) messages(images int) []chat.Message {
+	msgs := append([]chat.Message(nil), r.Messages...)
+	if len(msgs) == 0 {
+		if r.System != "" {
+			msgs = append(msgs, chat.Message{Role: "system", Content: r.System})
+		}
+		msgs = append(msgs, chat.Message{Role: "user", Content: r.Prompt})
+	}
+	if images > 0 {
+		for i := range msgs {
+			if msgs[i].Role == "user" && msgs[i].Images == 0 && msgs[i].Parts == nil {
+				msgs[i].Images = images
+				break
+			}
+		}
+	}
+	return msgs
+}
+
+// render returns the prompt text of a request.
+func (m *Model) render(r *Request, images int) (text string, templated bool, err error) {
+	if !r.Chat && len(r.Messages) == 0 {
+		text = r.Prompt
+		if images > 0 && !strings.Contains(text, imageproc.ImageToken) {
+			text = strings.Repeat(imageproc.ImageToken, images) + text
+		}
+		return text, false, nil
+	}
+	msgs := r.messages(images)
+	format := r.ChatFormat
+	if format == "" || format == "auto" {
+		format = "chatml"
+		if m.template != nil {
+			format = "template"
+		}
+	}
+	switch format {
+	case "template":
+		if m.template == nil {
+			return "", false, fmt.Errorf("chat format template: the model has no chat template")
+		}
+		text, err = m.template.Render(msgs, chat.Options{AddGenerationPrompt: true, BOSToken: m.bos, EOSToken: m.eos})
+		return text, true, err
+	case "chatml":
+		return chat.ChatML(withImageTokens(msgs), true), true, nil
+	case "plain":
+		return chat.Plain(withImageTokens(msgs)), false, nil
+	}
+	return "", false, fmt.Errorf("chat format %q: want auto, template, chatml or plain", r.ChatFormat)
+}
+
+// withImageTokens writes image parts as <image> placeholders into the
+// content, for the formats that do not render parts.
+func withImageTokens(msgs []chat.Message) []chat.Message {
+	out := make([]chat.Message, len(msgs))
+	for i, msg := range msgs {
+		out[i] = chat.Message{Role: msg.Role, Content: strings.Repeat(imageproc.ImageToken, msg.Images) + msg.Content}
+	}
+	return out
+}
+
+// tokenize turns a request into prompt ids, processing its images.
+func (m *Model) tokenize(r *Request) (*prompt, error) {
+	if len(r.InputIDs) > 0 {
+		if r.Prompt != "" || len(r.Messages) > 0 {
+			return nil, fmt.Errorf("give either InputIDs or a prompt, not both")
+		}
+		if len(r.Images) > 0 {
+			return nil, fmt.Errorf("images need a text prompt (InputIDs given)")
+		}
+		vocab := m.text.Config().Vocab
+		for _, id := range r.InputIDs {
+			if id < 0 || id >= vocab {
+				return nil, fmt.Errorf("input id %d outside the vocabulary (0..%d)", id, vocab-1)
+			}
+		}
+		return &prompt{ids: r.InputIDs}, nil
+	}
+	if m.tok == nil {
+		return nil, ErrNoTokenizer
+	}
+	p := &prompt{}
+	if len(r.Images) > 0 {
+		if m.vlm == nil {
+			return nil, fmt.Errorf("images given to a text-only model")
+		}
+		imgs := make([]*imageproc.RGB, len(r.Images))
+		for i, data := range r.Images {
+			img, err := imageproc.Decode(data, r.MaxImagePixels)
+			if err != nil {
+				return nil, fmt.Errorf("image %d: %w", i+1, err)
+			}
+			imgs[i] = img
+		}
+		split := m.imageCfg.DoImageSplitting
+		if r.SplitImage != nil {
+			split = *r.SplitImage
+		}
+		batch, err := imageproc.Process(imgs, m.imageCfg, split)
+		if err != nil {
+			return nil, err
+		}
+		p.images = batch
+	}
+	n := 0
+	if p.images != nil {
+		n = len(p.images.Grids)
+	}
+	text, templated, err := m.render(r, n)
+	if err != nil {
+		return nil, err
+	}
+	if p.images != nil {
+		if got := strings.Count(text, imageproc.ImageToken); got != n {
+			return nil, fmt.Errorf("prompt has %d %s placeholders for %d images", got, imageproc.ImageToken, n)
+		}
+		if text, err = imageproc.ExpandPrompt(text, p.images.Grids, m.imageCfg.ImageSeqLen); err != nil {
+			return nil, err
+		}
+	}
+	p.text = text
+	// Chat templates write their own special tokens (as transformers'
+	// apply_chat_template, which tokenizes without add_special_tokens).
+	if p.ids, err = m.tok.Encode(text, !templated); err != nil {
+		return nil, err
+	}
+	if len(p.ids) == 0 {
+		return nil, fmt.Errorf("empty prompt")
+	}
+	return p, nil
+}
