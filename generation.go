@@ -168,27 +168,14 @@ func (m *Model) Generate(ctx context.Context, req Request, onToken func(Token) b
 
 // embedImages encodes the prompt's images and splices them into its embeddings.
 func (m *Model) embedImages(p *prompt, res *Result) ([]float32, error) {
-	b := p.images
-	vs := m.vlm.Vision.Config()
-	if b.H != vs.ImageSize || b.W != vs.ImageSize {
-		return nil, fmt.Errorf("image tiles of %dx%d, the vision tower takes %dx%d", b.H, b.W, vs.ImageSize, vs.ImageSize)
-	}
-	masks := make([][]bool, b.N)
-	if len(b.Mask) == b.N*b.H*b.W {
-		for i := range masks {
-			masks[i] = b.Mask[i*b.H*b.W : (i+1)*b.H*b.W]
-		}
-	} else {
-		masks = nil
-	}
 	start := time.Now()
-	feats, err := m.vlm.ImageFeatures(b.Pixels, masks, b.N, nil)
+	feats, err := m.ImageFeatures(p.images)
 	if err != nil {
 		return nil, err
 	}
 	res.Stats.VisionEncode = time.Since(start)
-	res.Stats.Images = len(b.Grids)
-	res.Stats.Tiles = b.N
+	res.Stats.Images = len(p.images.Grids)
+	res.Stats.Tiles = p.images.N
 	return m.vlm.EmbedPrompt(p.ids, feats)
 }
 

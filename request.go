@@ -30,6 +30,9 @@ type Request struct {
 	// vision-language model. Each <image> in the prompt marks where one goes;
 	// without any, they are placed before the text.
 	Images [][]byte
+	// ImageBatch gives already preprocessed images (pixel values, tile
+	// grids) instead of Images.
+	ImageBatch *imageproc.Batch
 	// SplitImage overrides the processor's do_image_splitting when not nil.
 	SplitImage *bool
 	// MaxImagePixels caps decoded image size (default imageproc's cap).
@@ -143,27 +146,17 @@ func (m *Model) tokenize(r *Request) (*prompt, error) {
 		return nil, ErrNoTokenizer
 	}
 	p := &prompt{}
-	if len(r.Images) > 0 {
+	if len(r.Images) > 0 || r.ImageBatch != nil {
 		if m.vlm == nil {
 			return nil, fmt.Errorf("images given to a text-only model")
 		}
-		imgs := make([]*imageproc.RGB, len(r.Images))
-		for i, data := range r.Images {
-			img, err := imageproc.Decode(data, r.MaxImagePixels)
-			if err != nil {
-				return nil, fmt.Errorf("image %d: %w", i+1, err)
+		p.images = r.ImageBatch
+		if p.images == nil {
+			var err error
+			if p.images, err = m.PreprocessImages(r.Images, r.SplitImage, r.MaxImagePixels); err != nil {
+				return nil, err
 			}
-			imgs[i] = img
 		}
-		split := m.imageCfg.DoImageSplitting
-		if r.SplitImage != nil {
-			split = *r.SplitImage
-		}
-		batch, err := imageproc.Process(imgs, m.imageCfg, split)
-		if err != nil {
-			return nil, err
-		}
-		p.images = batch
 	}
 	n := 0
 	if p.images != nil {
@@ -191,4 +184,56 @@ func (m *Model) tokenize(r *Request) (*prompt, error) {
 		return nil, fmt.Errorf("empty prompt")
 	}
 	return p, nil
+}
+
+// PreprocessImages decodes encoded images and runs the model's image
+// processor on them (resize, split into tiles, normalize). split overrides
+// the processor's do_image_splitting when not nil.
+func (m *Model) PreprocessImages(images [][]byte, split *bool, maxPixels int) (*imageproc.Batch, error) {
+	if m.vlm == nil {
+		return nil, fmt.Errorf("images given to a text-only model")
+	}
+	imgs := make([]*imageproc.RGB, len(images))
+	for i, data := range images {
+		img, err := imageproc.Decode(data, maxPixels)
+		if err != nil {
+			return nil, fmt.Errorf("image %d: %w", i+1, err)
+		}
+		imgs[i] = img
+	}
+	doSplit := m.imageCfg.DoImageSplitting
+	if split != nil {
+		doSplit = *split
+	}
+	return imageproc.Process(imgs, m.imageCfg, doSplit)
+}
+
+// ImageFeatures runs the vision tower and connector on preprocessed images:
+// one row of the text hidden size per <image> token, tile after tile.
+func (m *Model) ImageFeatures(b *imageproc.Batch) ([]float32, error) {
+	if m.vlm == nil {
+		return nil, fmt.Errorf("the model has no vision tower")
+	}
+	vs := m.vlm.Vision.Config()
+	if b.H != vs.ImageSize || b.W != vs.ImageSize {
+		return nil, fmt.Errorf("image tiles of %dx%d, the vision tower takes %dx%d", b.H, b.W, vs.ImageSize, vs.ImageSize)
+	}
+	var masks [][]bool
+	if len(b.Mask) == b.N*b.H*b.W {
+		masks = make([][]bool, b.N)
+		for i := range masks {
+			masks[i] = b.Mask[i*b.H*b.W : (i+1)*b.H*b.W]
+		}
+	}
+	return m.vlm.ImageFeatures(b.Pixels, masks, b.N, nil)
+}
+
+// Tokenize returns the prompt ids a request becomes (after its chat template
+// and, for images, the expansion into image tokens), without generating.
+func (m *Model) Tokenize(req Request) ([]int, error) {
+	p, err := m.tokenize(&req)
+	if err != nil {
+		return nil, err
+	}
+	return p.ids, nil
 }

@@ -1,0 +1,102 @@
+package cellm
+
+import (
+	"compress/gzip"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cellm-ai/cellm-go/convert"
+	"github.com/cellm-ai/cellm-go/format"
+)
+
+// tinyVLM converts the smolvlm-tiny fixture together with SmolVLM's genuine
+// tokenizer into a .cellm file.
+func tinyVLM(t *testing.T) *Model {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join("testdata", "smolvlm-tiny")
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644)
+	}
+	gz, err := os.Open(filepath.Join("tokenizer", "testdata", "SmolVLM-256M-Instruct.tokenizer.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gz.Close()
+	zr, err := gzip.NewReader(gz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "tokenizer.json"), tok, 0o644)
+	out := filepath.Join(dir, "vlm.cellm")
+	if _, err := convert.Convert(dir, out, convert.Options{DType: format.F16}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Open(out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func TestVLMGenerate(t *testing.T) {
+	m := tinyVLM(t)
+	img, err := os.ReadFile(filepath.Join("imageproc", "testdata", "bird.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, split := range []bool{false, true} {
+		req := Request{Prompt: "What is in the image?", Chat: true, Images: [][]byte{img}, SplitImage: &split, MaxNewTokens: 5, IgnoreEOS: true}
+		res, err := m.Generate(context.Background(), req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imageTokens := 0
+		for _, id := range res.PromptIDs {
+			if id == 49190 {
+				imageTokens++
+			}
+		}
+		if imageTokens != 4*res.Stats.Tiles || len(res.Tokens) != 5 {
+			t.Errorf("split %v: %d <image> tokens for %d tiles, %d new tokens", split, imageTokens, res.Stats.Tiles, len(res.Tokens))
+		}
+		if !split && res.Stats.Tiles != 1 {
+			t.Errorf("unsplit image became %d tiles", res.Stats.Tiles)
+		}
+		if split && res.Stats.Tiles < 2 {
+			t.Errorf("split image became %d tiles", res.Stats.Tiles)
+		}
+		prompt, _ := m.Tokenizer().Decode(res.PromptIDs, false)
+		if !strings.HasPrefix(prompt, "<|im_start|>User:<fake_token_around_image>") || !strings.HasSuffix(prompt, "<end_of_utterance>\nAssistant:") {
+			t.Errorf("prompt layout %q", prompt)
+		}
+		// The global image always closes the image block.
+		if i := slices.Index(res.PromptIDs, 49152); i < 0 {
+			t.Error("no <global-img> token")
+		}
+	}
+	if _, err := m.Generate(context.Background(), Request{Prompt: "x", Images: [][]byte{[]byte("not an image")}}, nil); err == nil {
+		t.Error("corrupt image accepted")
+	}
+}
