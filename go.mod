@@ -7,3 +7,5 @@ require (
 	golang.org/x/image v0.48.0
 	golang.org/x/sys v0.50.0
 )
+
+require github.com/yalue/onnxruntime_go v1.28.0 // indirect

@@ -9,7 +9,7 @@ import (
 type backend struct {
 	name string
 
-	dot  func(a, b []float32) float32     // len(b) >= len(a)
+	dot  func(a, b []float32) float32        // len(b) >= len(a)
 	axpy func(alpha float32, x, y []float32) // len(y) >= len(x)
 
 	// matVec* compute y[i] = W[i,:]·x for i < len(y), W row-major with
@@ -26,8 +26,16 @@ type backend struct {
 	bf16ToF32 func(dst []float32, src []uint16)
 	f32ToF16  func(dst []uint16, src []float32)
 
-	// gemm, if set, is the register-tiled GEMM used by MatMul for f32
-	// panels; nil means MatMul uses matVec-style dot products.
+	// wsum* compute out[d] = sum_t p[t] * V[t*len(out)+d] for t < len(p).
+	wsumF32 func(out, v, p []float32)
+	wsumF16 func(out []float32, v []uint16, p []float32)
+
+	scale    func(x []float32, s float32)
+	softmax  func(x []float32) // len(x) >= 1
+	siluMul  func(dst, gate, up []float32)
+	geluTanh func(dst, x []float32)
+
+	// gemm, if set, is the micro-kernel MatMul uses for n >= gemm.mr.
 	gemm *gemmKernel
 }
 
@@ -42,6 +50,12 @@ var generic = &backend{
 	f16ToF32:   f16ToF32Generic,
 	bf16ToF32:  bf16ToF32Generic,
 	f32ToF16:   f32ToF16Generic,
+	wsumF32:    wsumF32Generic,
+	wsumF16:    wsumF16Generic,
+	scale:      scaleGeneric,
+	softmax:    softmaxGeneric,
+	siluMul:    siluMulGeneric,
+	geluTanh:   geluTanhGeneric,
 }
 
 // backends lists the implementations this CPU can run, slowest first; the

@@ -13,11 +13,11 @@ type job interface {
 
 // pool is a set of persistent worker goroutines. One parallel call at a time
 // owns it (mu); the caller splits [0, n) into chunks that the caller and the
-// woken workers claim with a CAS on state (generation<<32 | next chunk).
+// woken workers claim with a CAS on state (see packState).
 // Workers sleep on a channel between calls, never spinning.
 type pool struct {
 	mu      sync.Mutex   // held by the goroutine running a parallel call
-	threads atomic.Int32 // configured worker count, including the caller
+	threads atomic.Int32 // configured worker count, including the caller; 0: GOMAXPROCS
 
 	wmu    sync.Mutex // guards wake (growing the worker set)
 	wake   []chan struct{}
@@ -25,29 +25,33 @@ type pool struct {
 	done   atomic.Int32  // chunks finished in this generation
 	doneCh chan struct{} // a worker finishing the last chunk signals here
 	cur    job
-	n      int // items
-	chunk  int // items per chunk
+	jobs   jobs // storage for the job of the call holding mu
+	n      int  // items
+	chunk  int  // items per chunk
 }
 
 var workers = newPool()
 
 func newPool() *pool {
-	p := &pool{doneCh: make(chan struct{}, 1)}
-	p.threads.Store(int32(runtime.GOMAXPROCS(0)))
-	return p
+	return &pool{doneCh: make(chan struct{}, 1)}
 }
 
 // SetThreads sets how many goroutines (the caller included) share the work of
 // one large kernel call. n <= 0 restores the default, runtime.GOMAXPROCS(0).
 func SetThreads(n int) {
-	if n <= 0 {
-		n = runtime.GOMAXPROCS(0)
-	}
-	workers.threads.Store(int32(n))
+	workers.threads.Store(int32(max(n, 0)))
 }
 
-// Threads returns the worker count set by SetThreads.
-func Threads() int { return int(workers.threads.Load()) }
+// Threads returns the number of goroutines that share a large kernel call:
+// the value given to SetThreads, or runtime.GOMAXPROCS(0) by default.
+func Threads() int { return workers.numThreads() }
+
+func (p *pool) numThreads() int {
+	if n := p.threads.Load(); n > 0 {
+		return int(n)
+	}
+	return runtime.GOMAXPROCS(0)
+}
 
 // ensureWorkers starts goroutines until k helpers exist.
 func (p *pool) ensureWorkers(k int) {
@@ -60,9 +64,23 @@ func (p *pool) ensureWorkers(k int) {
 	p.wmu.Unlock()
 }
 
+// spinChecks bounds how long an idle worker, or a caller waiting for its
+// workers, polls before blocking: a few microseconds, enough to bridge the
+// gaps between back-to-back kernel calls of a decode step without burning a
+// shared vCPU.
+const spinChecks = 1 << 12
+
 func (p *pool) worker(wake chan struct{}) {
 	for range wake {
 		p.help(false)
+		// Poll briefly for the next call before sleeping again.
+		for i := 0; i < spinChecks; i++ {
+			s := p.state.Load()
+			if int(s&stateMask) < int(s>>stateBits&stateMask) {
+				p.help(false)
+				i = 0
+			}
+		}
 	}
 }
 
@@ -104,23 +122,27 @@ func (p *pool) help(caller bool) (last bool) {
 	}
 }
 
-// parallel runs j over [0, n) in chunks of at least grain items, using up to
-// Threads() goroutines. Small problems, a single thread, or a pool busy with
-// another call run j on the calling goroutine.
-func parallel(j job, n, grain int) {
-	if n <= 0 {
-		return
-	}
-	t := Threads()
-	if grain < 1 {
-		grain = 1
-	}
-	if t <= 1 || n < 2*grain || !workers.mu.TryLock() {
+// acquire claims the pool for one parallel call. It fails when only one
+// thread is configured or another call holds the pool; the caller then runs
+// its job on its own goroutine.
+func (p *pool) acquire() bool {
+	return p.numThreads() > 1 && p.mu.TryLock()
+}
+
+// release gives the pool back after acquire.
+func (p *pool) release() { p.mu.Unlock() }
+
+// run executes j over [0, n) in chunks of at least grain items on the calling
+// goroutine and up to Threads()-1 workers, and returns when all are done.
+// The caller must hold the pool (acquire). j should point into p.jobs so that
+// publishing it does not allocate.
+func (p *pool) run(j job, n, grain int) {
+	t := p.numThreads()
+	grain = max(grain, 1)
+	if t <= 1 || n < 2*grain {
 		j.run(0, n)
 		return
 	}
-	p := workers
-	defer p.mu.Unlock()
 	// About 4 chunks per thread balances load when a vCPU is descheduled.
 	nch := min(4*t, n/grain, stateMask)
 	chunk := (n + nch - 1) / nch
@@ -136,14 +158,17 @@ func parallel(j job, n, grain int) {
 	for _, w := range p.wake[:helpers] {
 		select {
 		case w <- struct{}{}:
-		default: // already has a pending wake-up; it will see this job
+		default: // a wake-up is already pending; it will see this job
 		}
 	}
 	if !p.help(true) {
+		// A worker finishes the last chunk and then signals doneCh; poll
+		// the counter briefly so that the receive rarely has to sleep.
+		for i := 0; i < spinChecks && int(p.done.Load()) < nch; i++ {
+		}
 		<-p.doneCh
 	}
-	// Park the state beyond any chunk count so late wake-ups do nothing
-	// until the next call publishes a new job.
+	// Close the generation so late wake-ups find nothing to do.
 	p.state.Store(packState(gen, 0, 0))
 	p.cur = nil
 }

@@ -28,10 +28,10 @@ func init() {
 // genFlags are the generation flags infer and vlm-infer share.
 type genFlags struct {
 	model, tokenizer, system, chatFormat, stops, kvType string
-	gen, minGen, topK, threads                         int
-	temp, topP, minP, repPenalty                       float64
-	seed                                               uint64
-	chat, ignoreEOS, showTokens, stats                 bool
+	gen, minGen, topK, threads                          int
+	temp, topP, minP, repPenalty                        float64
+	seed                                                uint64
+	chat, ignoreEOS, showTokens, stats                  bool
 }
 
 func (g *genFlags) register(fs *flag.FlagSet, genName string) {
