@@ -163,6 +163,10 @@ func Convert(in, out string, opt Options) (*Summary, error) {
 			sum.Skipped = append(sum.Skipped, fmt.Sprintf("%s (%s)", t.Name, t.DType))
 			continue
 		}
+		if t.Name == "lm_head.weight" && cfg.Text.TieWordEmbeddings {
+			sum.Skipped = append(sum.Skipped, t.Name+" (tied to embed_tokens)")
+			continue
+		}
 		if strings.HasSuffix(t.Name, "rotary_emb.inv_freq") {
 			sum.Skipped = append(sum.Skipped, t.Name+" (recomputed at run time)")
 			continue

@@ -1,0 +1,80 @@
+package imageproc
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// testdataPath returns the path of a file in imageproc/testdata, found by
+// walking up from the working directory to the folder holding go.mod.
+func testdataPath(t testing.TB, name string) string {
+	t.Helper()
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return filepath.Join(dir, "imageproc", "testdata", name)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("go.mod not found above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// readTestdata reads a testdata file, gunzipping names ending in .gz.
+func readTestdata(t testing.TB, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(testdataPath(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Ext(name) == ".gz" {
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if data, err = io.ReadAll(zr); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	return data
+}
+
+// loadRGB reads a raw H×W×3 testdata dump.
+func loadRGB(t testing.TB, name string, w, h int) *RGB {
+	t.Helper()
+	pix := readTestdata(t, name)
+	if len(pix) != w*h*3 {
+		t.Fatalf("%s: %d bytes, want %d", name, len(pix), w*h*3)
+	}
+	return &RGB{W: w, H: h, Pix: pix}
+}
+
+// diffStats returns the maximum and mean absolute difference of two equally
+// long byte slices and the number of differing bytes.
+func diffStats(a, b []uint8) (maxDiff int, mean float64, differ int) {
+	sum := 0
+	for i := range a {
+		d := int(a[i]) - int(b[i])
+		if d < 0 {
+			d = -d
+		}
+		if d != 0 {
+			differ++
+		}
+		sum += d
+		maxDiff = max(maxDiff, d)
+	}
+	if len(a) > 0 {
+		mean = float64(sum) / float64(len(a))
+	}
+	return maxDiff, mean, differ
+}
