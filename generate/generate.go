@@ -1,0 +1,252 @@
+// Package generate runs the token generation loop of a Llama model: one
+// batched prefill of the prompt (token ids or precomputed input embeddings),
+// then token-by-token decoding with a sampler, until an end-of-sequence id,
+// the token budget, the context limit, cancellation or the caller says stop.
+//
+// Stop strings are matched on decoded text, which this package does not
+// see: the caller's onToken callback decodes the tokens, watches for its stop
+// strings and returns false to end generation (Result.Stop is then
+// StopCallback).
+package generate
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"math"
+	"time"
+
+	"github.com/cellm-ai/cellm-go/models/llama"
+	"github.com/cellm-ai/cellm-go/sample"
+)
+
+// Options control one generation.
+type Options struct {
+	// MaxNewTokens caps the generated tokens; 0 means no cap other than
+	// the context limit.
+	MaxNewTokens int
+	// MinNewTokens suppresses the end-of-sequence ids until this many
+	// tokens were generated (as transformers' min_new_tokens).
+	MinNewTokens int
+	// EOS lists the end-of-sequence ids; nil uses the model's.
+	EOS []int
+	// IgnoreEOS keeps generating through end-of-sequence ids.
+	IgnoreEOS bool
+	// Sampling selects greedy decoding (the zero value) or sampling.
+	Sampling sample.Options
+	// MaxContext is the KV cache capacity in positions (prompt plus
+	// generated tokens). 0 picks len(prompt)+MaxNewTokens, or the model's
+	// max_position_embeddings (2048 if unknown) when MaxNewTokens is 0.
+	MaxContext int
+	// KVF16 stores the KV cache in f16.
+	KVF16 bool
+}
+
+// StopReason tells why generation ended.
+type StopReason int
+
+// Reasons for stopping.
+const (
+	StopEOS       StopReason = iota + 1 // an end-of-sequence id was generated
+	StopMaxTokens                       // MaxNewTokens reached
+	StopContext                         // the context limit (MaxContext) was reached
+	StopCanceled                        // the context was canceled
+	StopCallback                        // onToken returned false (for example a stop string matched)
+)
+
+// String returns a short name for the reason.
+func (r StopReason) String() string {
+	switch r {
+	case StopEOS:
+		return "eos"
+	case StopMaxTokens:
+		return "max_tokens"
+	case StopContext:
+		return "context_full"
+	case StopCanceled:
+		return "canceled"
+	case StopCallback:
+		return "stopped_by_caller"
+	}
+	return fmt.Sprintf("StopReason(%d)", int(r))
+}
+
+// Result describes a finished generation.
+type Result struct {
+	// Tokens are the generated ids, including a terminating EOS id.
+	Tokens []int
+	// Stop is why generation ended.
+	Stop StopReason
+	// PromptTokens is the number of prompt positions prefilled.
+	PromptTokens int
+	// Prefill is the time of the batched prompt pass; TimeToFirstToken
+	// adds sampling the first token; Decode covers every later token.
+	Prefill, TimeToFirstToken, Decode time.Duration
+	// DecodeSteps is the number of single-token forward passes.
+	DecodeSteps int
+}
+
+// PrefillTokensPerSec returns the prompt processing speed.
+func (r *Result) PrefillTokensPerSec() float64 { return rate(r.PromptTokens, r.Prefill) }
+
+// DecodeTokensPerSec returns the decoding speed (tokens after the first).
+func (r *Result) DecodeTokensPerSec() float64 { return rate(r.DecodeSteps, r.Decode) }
+
+func rate(n int, d time.Duration) float64 {
+	if n == 0 || d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+// Generate prefills prompt and decodes new tokens. onToken (may be nil)
+// receives each generated token as soon as it is chosen, except a
+// terminating end-of-sequence id; returning false stops generation. The
+// returned error is non-nil only for invalid arguments; stopping for any
+// reason (including cancellation) is reported in Result.Stop.
+func Generate(ctx context.Context, m *llama.Model, prompt []int, opts Options, onToken func(id int) bool) (Result, error) {
+	if len(prompt) == 0 {
+		return Result{}, fmt.Errorf("generate: empty prompt")
+	}
+	return run(ctx, m, len(prompt), prompt, opts, onToken, func(s *llama.State, logits []float32) error {
+		return m.Forward(s, prompt, logits, false)
+	})
+}
+
+// GenerateFromEmbeddings is Generate for a prompt given as input embeddings
+// x (n rows of the model's hidden size), as a vision-language model builds
+// by splicing image features into token embeddings. history, if not nil,
+// holds the prompt's token ids for the repetition penalty.
+func GenerateFromEmbeddings(ctx context.Context, m *llama.Model, x []float32, n int, history []int, opts Options, onToken func(id int) bool) (Result, error) {
+	if n <= 0 {
+		return Result{}, fmt.Errorf("generate: empty prompt")
+	}
+	return run(ctx, m, n, history, opts, onToken, func(s *llama.State, logits []float32) error {
+		return m.ForwardEmbeddings(s, x, n, logits, false)
+	})
+}
+
+// Tokens is Generate as an iterator over (token, error) pairs: a failure
+// before the first token is yielded once as (-1, err). Breaking out of the
+// loop stops generation.
+func Tokens(ctx context.Context, m *llama.Model, prompt []int, opts Options) iter.Seq2[int, error] {
+	return func(yield func(int, error) bool) {
+		stopped := false
+		_, err := Generate(ctx, m, prompt, opts, func(id int) bool {
+			if !yield(id, nil) {
+				stopped = true
+				return false
+			}
+			return true
+		})
+		if err != nil && !stopped {
+			yield(-1, err)
+		}
+	}
+}
+
+func run(ctx context.Context, m *llama.Model, n int, history []int, opts Options, onToken func(int) bool,
+	prefill func(*llama.State, []float32) error) (Result, error) {
+	if opts.MaxNewTokens < 0 || opts.MinNewTokens < 0 || opts.MaxContext < 0 {
+		return Result{}, fmt.Errorf("generate: negative MaxNewTokens, MinNewTokens or MaxContext")
+	}
+	cfg := m.Config()
+	capacity := opts.MaxContext
+	if capacity == 0 {
+		if opts.MaxNewTokens > 0 {
+			capacity = n + opts.MaxNewTokens
+		} else if capacity = cfg.MaxPositions; capacity <= 0 {
+			capacity = 2048
+		}
+	}
+	if n > capacity {
+		return Result{}, fmt.Errorf("generate: the prompt's %d tokens exceed the context limit of %d", n, capacity)
+	}
+	smp, err := sample.New(cfg.Vocab, opts.Sampling)
+	if err != nil {
+		return Result{}, err
+	}
+	eos := opts.EOS
+	if eos == nil {
+		eos = cfg.EOS
+	}
+	for _, id := range eos {
+		if id < 0 || id >= cfg.Vocab {
+			return Result{}, fmt.Errorf("generate: EOS id %d is outside the vocabulary [0, %d)", id, cfg.Vocab)
+		}
+	}
+	var s *llama.State
+	if opts.KVF16 {
+		s = m.NewStateF16(capacity)
+	} else {
+		s = m.NewState(capacity)
+	}
+	budget := capacity - n + 1 // tokens that can be generated within the context
+	if opts.MaxNewTokens > 0 {
+		budget = min(budget, opts.MaxNewTokens)
+	}
+	res := Result{PromptTokens: n, Tokens: make([]int, 0, budget)}
+	hist := make([]int, 0, len(history)+budget)
+	hist = append(hist, history...)
+	logits := make([]float32, cfg.Vocab)
+	tok := make([]int, 1)
+
+	start := time.Now()
+	if err := prefill(s, logits); err != nil {
+		return Result{}, err
+	}
+	res.Prefill = time.Since(start)
+	var decodeStart time.Time
+	for {
+		if ctx.Err() != nil {
+			res.Stop = StopCanceled
+			break
+		}
+		if !opts.IgnoreEOS && len(res.Tokens) < opts.MinNewTokens {
+			for _, id := range eos {
+				logits[id] = float32(math.Inf(-1))
+			}
+		}
+		id := smp.Sample(logits, hist)
+		if len(res.Tokens) == 0 {
+			res.TimeToFirstToken = time.Since(start)
+			decodeStart = time.Now()
+		}
+		res.Tokens = append(res.Tokens, id)
+		hist = append(hist, id)
+		if !opts.IgnoreEOS && contains(eos, id) {
+			res.Stop = StopEOS
+			break
+		}
+		if onToken != nil && !onToken(id) {
+			res.Stop = StopCallback
+			break
+		}
+		if opts.MaxNewTokens > 0 && len(res.Tokens) >= opts.MaxNewTokens {
+			res.Stop = StopMaxTokens
+			break
+		}
+		if s.Pos() >= s.MaxSeq() {
+			res.Stop = StopContext
+			break
+		}
+		tok[0] = id
+		if err := m.Forward(s, tok, logits, false); err != nil {
+			return res, err
+		}
+		res.DecodeSteps++
+	}
+	if !decodeStart.IsZero() {
+		res.Decode = time.Since(decodeStart)
+	}
+	return res, nil
+}
+
+func contains(ids []int, id int) bool {
+	for _, v := range ids {
+		if v == id {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,134 @@
+package kernels
+
+import (
+	"fmt"
+	"sync"
+)
+
+// Attention computes scaled dot-product attention for ONE query position
+// with grouped-query heads over a KV cache.
+//
+// q and out hold nHeads heads of headDim values. The K and V caches of one
+// layer are laid out [nKVHeads][stride][headDim], where stride is the cache
+// capacity in positions; positions 0..n-1 are valid (1 <= n <= stride). Query
+// head h uses KV head h / (nHeads/nKVHeads). For each head the scores
+// q·k_t·scale are soft-maxed and the V rows summed with those weights. out
+// must not overlap q.
+func Attention(out, q, k, v []float32, nHeads, nKVHeads, headDim, n, stride int, scale float32) {
+	checkAttention("Attention", len(out), len(q), len(k), len(v), 1, nHeads, nKVHeads, headDim, n, stride)
+	j := attnJob{b: active, out: out, q: q, k: k, v: v, nHeads: nHeads, nKV: nKVHeads,
+		hd: headDim, n: n, stride: stride, scale: scale}
+	runAttention(&j, nHeads, n)
+}
+
+// AttentionF16 is Attention over a KV cache stored as IEEE binary16 bit
+// patterns (same layout). Accumulation is in float32.
+func AttentionF16(out, q []float32, k, v []uint16, nHeads, nKVHeads, headDim, n, stride int, scale float32) {
+	checkAttention("AttentionF16", len(out), len(q), len(k), len(v), 1, nHeads, nKVHeads, headDim, n, stride)
+	j := attnJob{b: active, out: out, q: q, k16: k, v16: v, f16: true, nHeads: nHeads, nKV: nKVHeads,
+		hd: headDim, n: n, stride: stride, scale: scale}
+	runAttention(&j, nHeads, n)
+}
+
+// AttentionCausal computes attention for nTok consecutive query positions at
+// once (prompt prefill). q and out hold nTok rows of nHeads*headDim values;
+// query row i sits at position start+i and attends to cache positions
+// 0..start+i, so the caches must already hold the keys and values of all
+// nTok new positions (start+nTok <= stride). Everything else is as in
+// Attention; rows and heads are spread over the worker pool.
+func AttentionCausal(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, start, stride int, scale float32) {
+	if start < 0 {
+		panic(fmt.Sprintf("kernels.AttentionCausal: negative start %d", start))
+	}
+	checkAttention("AttentionCausal", len(out), len(q), len(k), len(v), nTok, nHeads, nKVHeads, headDim, start+nTok, stride)
+	j := attnJob{b: active, out: out, q: q, k: k, v: v, nHeads: nHeads, nKV: nKVHeads,
+		hd: headDim, n: start + 1, stride: stride, scale: scale, causal: true}
+	runAttention(&j, nTok*nHeads, start+nTok)
+}
+
+// AttentionBatch computes attention for nTok query rows that all see the
+// same n cache positions 0..n-1, with no causal mask: the bidirectional
+// self-attention of an encoder such as SigLIP (with n = nTok and the keys and
+// values of all tokens in the caches). Layouts are as in AttentionCausal.
+func AttentionBatch(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, n, stride int, scale float32) {
+	checkAttention("AttentionBatch", len(out), len(q), len(k), len(v), nTok, nHeads, nKVHeads, headDim, n, stride)
+	j := attnJob{b: active, out: out, q: q, k: k, v: v, nHeads: nHeads, nKV: nKVHeads,
+		hd: headDim, n: n, stride: stride, scale: scale}
+	runAttention(&j, nTok*nHeads, n)
+}
+
+func checkAttention(fn string, lout, lq, lk, lv, nTok, nHeads, nKV, hd, n, stride int) {
+	if nKV <= 0 || nHeads <= 0 || nHeads%nKV != 0 || hd <= 0 || nTok < 0 {
+		panic(fmt.Sprintf("kernels.%s: bad heads nHeads=%d nKVHeads=%d headDim=%d nTok=%d", fn, nHeads, nKV, hd, nTok))
+	}
+	if n < 1 || n > stride {
+		panic(fmt.Sprintf("kernels.%s: need 1 <= positions (%d) <= stride (%d)", fn, n, stride))
+	}
+	mustLen(fn, "q", lq, nTok*nHeads*hd)
+	mustLen(fn, "out", lout, nTok*nHeads*hd)
+	need := nKV * stride * hd
+	mustAtLeast(fn, "k", lk, need)
+	mustAtLeast(fn, "v", lv, need)
+}
+
+func runAttention(j *attnJob, items, n int) {
+	grain := matVecGrain/(2*n*j.hd) + 1
+	if items >= 2*grain && workers.acquire() {
+		pj := &workers.jobs.attn
+		*pj = *j
+		workers.run(pj, items, grain)
+		*pj = attnJob{}
+		workers.release()
+		return
+	}
+	j.run(0, items)
+}
+
+// attnJob computes attention for items [lo, hi): heads of one query, or
+// (causal) token*nHeads + head.
+type attnJob struct {
+	b               *backend
+	out, q, k, v    []float32
+	k16, v16        []uint16
+	f16, causal     bool
+	nHeads, nKV, hd int
+	n, stride       int // n: positions seen by the first (or only) query
+	scale           float32
+}
+
+var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
+
+func (j *attnJob) run(lo, hi int) {
+	buf := scratchPool.Get().(*[]float32)
+	defer scratchPool.Put(buf)
+	hd, group := j.hd, j.nHeads/j.nKV
+	maxN := j.n
+	if j.causal {
+		maxN += (hi - 1) / j.nHeads
+	}
+	if need := maxN; cap(*buf) < need {
+		*buf = make([]float32, need)
+	}
+	for it := lo; it < hi; it++ {
+		h, n := it%j.nHeads, j.n
+		if j.causal {
+			n += it / j.nHeads
+		}
+		qh := j.q[it*hd : (it+1)*hd]
+		oh := j.out[it*hd : (it+1)*hd]
+		base := (h / group) * j.stride * hd
+		scores := (*buf)[:n]
+		if j.f16 {
+			j.b.matVecF16(scores, j.k16[base:base+n*hd], qh)
+		} else {
+			j.b.matVecF32(scores, j.k[base:base+n*hd], qh)
+		}
+		j.b.scale(scores, j.scale)
+		j.b.softmax(scores)
+		if j.f16 {
+			j.b.wsumF16(oh, j.v16[base:base+n*hd], scores)
+		} else {
+			j.b.wsumF32(oh, j.v[base:base+n*hd], scores)
+		}
+	}
+}

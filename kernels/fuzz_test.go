@@ -1,0 +1,99 @@
+package kernels
+
+import (
+	"math"
+	"testing"
+
+	"github.com/cellm-ai/cellm-go/internal/half"
+)
+
+// FuzzMatVec feeds arbitrary shapes and weight bytes to every backend and
+// checks each against the float64 reference. Weights are read from the bytes
+// as the matrix type's own encoding (non-finite values are replaced), so the
+// fuzzer explores denormals, huge magnitudes and odd sizes.
+func FuzzMatVec(f *testing.F) {
+	f.Add(uint8(0), uint8(3), uint8(5), []byte{1, 2, 3, 4, 5, 6, 7, 8, 9})
+	f.Add(uint8(1), uint8(17), uint8(33), []byte{0x00, 0x3c, 0xff, 0x7b, 0x01, 0x00})
+	f.Add(uint8(2), uint8(4), uint8(64), []byte{0x80, 0x3f, 0x00, 0xc0})
+	f.Add(uint8(3), uint8(9), uint8(100), []byte{127, 129, 0, 1, 255})
+	f.Fuzz(func(t *testing.T, typ, rows8, cols8 uint8, data []byte) {
+		dt := DType(typ % 4)
+		rows, cols := int(rows8)%70+1, int(cols8)%300+1
+		m := &Matrix{Type: dt, Rows: rows, Cols: cols}
+		ref := make([]float64, rows*cols)
+		byteAt := func(i int) byte {
+			if len(data) == 0 {
+				return byte(i * 37)
+			}
+			return data[i%len(data)] ^ byte(i/len(data))
+		}
+		switch dt {
+		case F32:
+			m.F32 = make([]float32, rows*cols)
+			for i := range m.F32 {
+				v := math.Float32frombits(uint32(byteAt(4*i)) | uint32(byteAt(4*i+1))<<8 | uint32(byteAt(4*i+2))<<16 | uint32(byteAt(4*i+3))<<24)
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || math.Abs(float64(v)) > 1e30 {
+					v = 1
+				}
+				m.F32[i], ref[i] = v, float64(v)
+			}
+		case F16, BF16:
+			m.Half = make([]uint16, rows*cols)
+			for i := range m.Half {
+				h := uint16(byteAt(2*i)) | uint16(byteAt(2*i+1))<<8
+				var v float32
+				if dt == F16 {
+					v = half.F16ToF32(h)
+				} else {
+					v = half.BF16ToF32(h)
+				}
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) || math.Abs(float64(v)) > 1e30 {
+					h, v = 0, 0
+				}
+				m.Half[i], ref[i] = h, float64(v)
+			}
+		case Q8:
+			m.Q8 = make([]int8, rows*cols)
+			m.Scale = make([]float32, rows)
+			for r := range m.Scale {
+				m.Scale[r] = float32(byteAt(r)) / 1000
+			}
+			for i := range m.Q8 {
+				m.Q8[i] = int8(byteAt(i))
+				ref[i] = float64(m.Q8[i]) * float64(m.Scale[i/cols])
+			}
+		}
+		x := make([]float32, cols)
+		for i := range x {
+			x[i] = float32(int(byteAt(i+7))-128) / 16
+		}
+		want, mag := refMatVec(ref, rows, cols, x)
+		// Rounding x to int8 moves each x[c] by at most half its block's
+		// step; qerr bounds the effect on each row.
+		qerr := make([]float64, rows)
+		for b := 0; b+q8Block <= cols; b += q8Block {
+			var amax float64
+			for _, v := range x[b : b+q8Block] {
+				amax = math.Max(amax, math.Abs(float64(v)))
+			}
+			for r := range qerr {
+				for c := b; c < b+q8Block; c++ {
+					qerr[r] += math.Abs(ref[r*cols+c]) * amax / 254
+				}
+			}
+		}
+		for _, b := range backends {
+			y := make([]float32, rows)
+			matVec(b, y, m, x)
+			for r := range y {
+				bound := 1e-5*mag[r] + 1e-30
+				if dt == Q8 && b.quantizeX {
+					bound += 1.001 * qerr[r]
+				}
+				if d := math.Abs(float64(y[r]) - want[r]); d > bound || math.IsNaN(float64(y[r])) {
+					t.Fatalf("%s %s %dx%d row %d: got %g want %g (mag %g)", b.name, dt, rows, cols, r, y[r], want[r], mag[r])
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,10 @@
+package kernels
+
+// jobs holds one job value per parallel kernel, owned by whichever call
+// holds the pool, so that handing a job to workers needs no allocation.
+type jobs struct {
+	matVec matVecJob
+	matMul matMulJob
+	attn   attnJob
+	gemm   gemmJob
+}

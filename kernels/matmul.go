@@ -1,0 +1,100 @@
+package kernels
+
+import "sync"
+
+// mmBlock is the number of weight rows MatMul converts to f32 and keeps hot
+// in cache while sweeping over all input rows.
+const mmBlock = 16
+
+// MatMul computes Y = X·Wᵀ for n input rows: X is n x w.Cols row-major (len
+// n*w.Cols), Y is n x w.Rows row-major (len n*w.Rows), so row i of Y is
+// MatVec of row i of X. Work is split over blocks of weight rows; f16, bf16
+// and q8 weights are widened to f32 once per block and reused for all n rows.
+func MatMul(y []float32, w *Matrix, x []float32, n int) {
+	mustValid("kernels.MatMul", w)
+	if n < 0 {
+		panic("kernels.MatMul: negative n")
+	}
+	mustLen("MatMul", "x", len(x), n*w.Cols)
+	mustLen("MatMul", "y", len(y), n*w.Rows)
+	matMul(active, y, w, x, n)
+}
+
+func matMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
+	if n == 1 {
+		matVec(b, y, w, x)
+		return
+	}
+	if n == 0 || w.Rows == 0 {
+		return
+	}
+	if b.gemm != nil && n >= b.gemm.mr {
+		gemmMatMul(b, y, w, x, n)
+		return
+	}
+	j := matMulJob{b: b, y: y, w: w, x: x, n: n}
+	blocks := (w.Rows + mmBlock - 1) / mmBlock
+	grain := matVecGrain/max(n*w.Cols*mmBlock, 1) + 1
+	if blocks >= 2*grain && workers.acquire() {
+		pj := &workers.jobs.matMul
+		*pj = j
+		workers.run(pj, blocks, grain)
+		*pj = matMulJob{}
+		workers.release()
+		return
+	}
+	j.run(0, blocks)
+}
+
+// matMulJob computes the output columns of weight-row blocks [lo, hi).
+type matMulJob struct {
+	b    *backend
+	y, x []float32
+	w    *Matrix
+	n    int
+}
+
+var panelPool = sync.Pool{New: func() any { return new([]float32) }}
+
+func (j *matMulJob) run(lo, hi int) {
+	w, cols, rows := j.w, j.w.Cols, j.w.Rows
+	// The scratch holds a widened panel and one block of results.
+	buf := panelPool.Get().(*[]float32)
+	if cap(*buf) < mmBlock*cols+mmBlock {
+		*buf = make([]float32, mmBlock*cols+mmBlock)
+	}
+	defer panelPool.Put(buf)
+	acc := (*buf)[mmBlock*cols : mmBlock*cols+mmBlock]
+	for blk := lo; blk < hi; blk++ {
+		r0 := blk * mmBlock
+		r1 := min(r0+mmBlock, rows)
+		var panel []float32
+		switch w.Type {
+		case F32:
+			panel = w.F32[r0*cols : r1*cols]
+		case F16:
+			panel = (*buf)[:(r1-r0)*cols]
+			j.b.f16ToF32(panel, w.Half[r0*cols:r1*cols])
+		case BF16:
+			panel = (*buf)[:(r1-r0)*cols]
+			j.b.bf16ToF32(panel, w.Half[r0*cols:r1*cols])
+		case Q8:
+			panel = (*buf)[:(r1-r0)*cols]
+			for r := r0; r < r1; r++ {
+				dequantRow(panel[(r-r0)*cols:(r-r0+1)*cols], w.Q8[r*cols:(r+1)*cols], w.Scale[r])
+			}
+		}
+		for i := 0; i < j.n; i++ {
+			out := acc[:r1-r0]
+			j.b.matVecF32(out, panel, j.x[i*cols:(i+1)*cols])
+			copy(j.y[i*rows+r0:i*rows+r1], out)
+		}
+	}
+}
+
+func dequantRow(dst []float32, q []int8, s float32) {
+	dst = dst[:len(q)]
+	for i, v := range q {
+		dst[i] = float32(v) * s
+	}
+}

@@ -1,0 +1,349 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX-512 matrix-vector kernels. Each computes y[r] = W[r,:]·x for r < rows,
+// with W row-major of stride cols elements, over the first n columns (n <=
+// cols); AVX-512 masks handle any n, so callers pass n = cols except for Q8.
+// Rows are taken four at a time so that each load of x serves four rows.
+//
+// Register use (all kernels):
+//   DI = y, SI/R9/R10/R11 = four row pointers, DX = x, R8 = row stride in
+//   bytes, R12 = rows left, CX = n, BX = n rounded down to 16 (64 for q8),
+//   AX = column index, K1 = tail mask, Z0..Z3 = accumulators.
+
+// SETUP16 loads the common arguments and the tail mask for 16-wide chunks.
+// elem is the weight element size in bytes.
+#define SETUP16(elem) \
+	MOVQ y+0(FP), DI \
+	MOVQ w+8(FP), SI \
+	MOVQ x+16(FP), DX \
+	MOVQ rows+24(FP), R12 \
+	MOVQ cols+32(FP), R8 \
+	SHLQ $(elem/2), R8 \
+	MOVQ n+40(FP), CX \
+	MOVQ CX, BX \
+	ANDQ $-16, BX \
+	MOVQ CX, R13 \
+	ANDQ $15, R13 \
+	MOVQ CX, AX \
+	MOVQ R13, CX \
+	MOVL $1, R14 \
+	SHLL CX, R14 \
+	DECL R14 \
+	KMOVW R14, K1 \
+	MOVQ AX, CX
+
+// REDUCE4 sums each of Z0..Z3 and stores the four sums at (DI).
+#define REDUCE4 \
+	VEXTRACTF64X4 $1, Z0, Y4 \
+	VADDPS Y4, Y0, Y0 \
+	VEXTRACTF64X4 $1, Z1, Y5 \
+	VADDPS Y5, Y1, Y1 \
+	VEXTRACTF64X4 $1, Z2, Y6 \
+	VADDPS Y6, Y2, Y2 \
+	VEXTRACTF64X4 $1, Z3, Y7 \
+	VADDPS Y7, Y3, Y3 \
+	VEXTRACTF128 $1, Y0, X4 \
+	VADDPS X4, X0, X0 \
+	VEXTRACTF128 $1, Y1, X5 \
+	VADDPS X5, X1, X1 \
+	VEXTRACTF128 $1, Y2, X6 \
+	VADDPS X6, X2, X2 \
+	VEXTRACTF128 $1, Y3, X7 \
+	VADDPS X7, X3, X3 \
+	VHADDPS X1, X0, X0 \
+	VHADDPS X3, X2, X2 \
+	VHADDPS X2, X0, X0 \
+	VMOVUPS X0, (DI)
+
+// REDUCE1 sums Z0 and stores it at (DI).
+#define REDUCE1 \
+	VEXTRACTF64X4 $1, Z0, Y4 \
+	VADDPS Y4, Y0, Y0 \
+	VEXTRACTF128 $1, Y0, X4 \
+	VADDPS X4, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VHADDPS X0, X0, X0 \
+	VMOVSS X0, (DI)
+
+// MATVEC16 expands to the row loops of a 16-wide kernel. LOAD(off, dst)
+// widens 16 weights at byte offset off of a row into dst; LOADM does the same
+// under mask K1 (zeroing). xscale is the x index scale (4 for f32 over
+// element index AX).
+#define MATVEC16(LOAD4, LOAD4M, LOAD1, LOAD1M) \
+rows4: \
+	CMPQ R12, $4 \
+	JLT rows1 \
+	LEAQ (SI)(R8*1), R9 \
+	LEAQ (SI)(R8*2), R10 \
+	LEAQ (R9)(R8*2), R11 \
+	VPXORD Z0, Z0, Z0 \
+	VPXORD Z1, Z1, Z1 \
+	VPXORD Z2, Z2, Z2 \
+	VPXORD Z3, Z3, Z3 \
+	XORQ AX, AX \
+loop4: \
+	CMPQ AX, BX \
+	JGE tail4 \
+	VMOVUPS (DX)(AX*4), Z4 \
+	LOAD4 \
+	ADDQ $16, AX \
+	JMP loop4 \
+tail4: \
+	CMPQ AX, CX \
+	JGE done4 \
+	VMOVUPS.Z (DX)(AX*4), K1, Z4 \
+	LOAD4M \
+done4: \
+	REDUCE4 \
+	ADDQ $16, DI \
+	LEAQ (R11)(R8*1), SI \
+	SUBQ $4, R12 \
+	JMP rows4 \
+rows1: \
+	CMPQ R12, $0 \
+	JLE end \
+	VPXORD Z0, Z0, Z0 \
+	XORQ AX, AX \
+loop1: \
+	CMPQ AX, BX \
+	JGE tail1 \
+	VMOVUPS (DX)(AX*4), Z4 \
+	LOAD1 \
+	ADDQ $16, AX \
+	JMP loop1 \
+tail1: \
+	CMPQ AX, CX \
+	JGE done1 \
+	VMOVUPS.Z (DX)(AX*4), K1, Z4 \
+	LOAD1M \
+done1: \
+	REDUCE1 \
+	ADDQ $4, DI \
+	ADDQ R8, SI \
+	DECQ R12 \
+	JMP rows1 \
+end: \
+	VZEROUPPER \
+	RET
+
+// f32 weights: FMA straight from memory (merge-masked in the tail, which
+// also suppresses faults past the end of the row).
+#define F32_4 \
+	VFMADD231PS (SI)(AX*4), Z4, Z0 \
+	VFMADD231PS (R9)(AX*4), Z4, Z1 \
+	VFMADD231PS (R10)(AX*4), Z4, Z2 \
+	VFMADD231PS (R11)(AX*4), Z4, Z3
+#define F32_4M \
+	VFMADD231PS (SI)(AX*4), Z4, K1, Z0 \
+	VFMADD231PS (R9)(AX*4), Z4, K1, Z1 \
+	VFMADD231PS (R10)(AX*4), Z4, K1, Z2 \
+	VFMADD231PS (R11)(AX*4), Z4, K1, Z3
+#define F32_1 VFMADD231PS (SI)(AX*4), Z4, Z0
+#define F32_1M VFMADD231PS (SI)(AX*4), Z4, K1, Z0
+
+// func matVecF32AVX512(y, w, x *float32, rows, cols, n int)
+TEXT ·matVecF32AVX512(SB), NOSPLIT, $0-48
+	SETUP16(4)
+	MATVEC16(F32_4, F32_4M, F32_1, F32_1M)
+
+// f16 weights: VCVTPH2PS widens 16 halves; the tail loads them masked.
+#define F16_4 \
+	VCVTPH2PS (SI)(AX*2), Z5 \
+	VFMADD231PS Z5, Z4, Z0 \
+	VCVTPH2PS (R9)(AX*2), Z6 \
+	VFMADD231PS Z6, Z4, Z1 \
+	VCVTPH2PS (R10)(AX*2), Z7 \
+	VFMADD231PS Z7, Z4, Z2 \
+	VCVTPH2PS (R11)(AX*2), Z8 \
+	VFMADD231PS Z8, Z4, Z3
+#define F16_4M \
+	VMOVDQU16.Z (SI)(AX*2), K1, Y5 \
+	VCVTPH2PS Y5, Z5 \
+	VFMADD231PS Z5, Z4, Z0 \
+	VMOVDQU16.Z (R9)(AX*2), K1, Y6 \
+	VCVTPH2PS Y6, Z6 \
+	VFMADD231PS Z6, Z4, Z1 \
+	VMOVDQU16.Z (R10)(AX*2), K1, Y7 \
+	VCVTPH2PS Y7, Z7 \
+	VFMADD231PS Z7, Z4, Z2 \
+	VMOVDQU16.Z (R11)(AX*2), K1, Y8 \
+	VCVTPH2PS Y8, Z8 \
+	VFMADD231PS Z8, Z4, Z3
+#define F16_1 \
+	VCVTPH2PS (SI)(AX*2), Z5 \
+	VFMADD231PS Z5, Z4, Z0
+#define F16_1M \
+	VMOVDQU16.Z (SI)(AX*2), K1, Y5 \
+	VCVTPH2PS Y5, Z5 \
+	VFMADD231PS Z5, Z4, Z0
+
+// func matVecF16AVX512(y *float32, w *uint16, x *float32, rows, cols, n int)
+TEXT ·matVecF16AVX512(SB), NOSPLIT, $0-48
+	SETUP16(2)
+	MATVEC16(F16_4, F16_4M, F16_1, F16_1M)
+
+// bf16 weights: zero-extend to 32 bits and shift into the high half.
+#define BF16_4 \
+	VPMOVZXWD (SI)(AX*2), Z5 \
+	VPSLLD $16, Z5, Z5 \
+	VFMADD231PS Z5, Z4, Z0 \
+	VPMOVZXWD (R9)(AX*2), Z6 \
+	VPSLLD $16, Z6, Z6 \
+	VFMADD231PS Z6, Z4, Z1 \
+	VPMOVZXWD (R10)(AX*2), Z7 \
+	VPSLLD $16, Z7, Z7 \
+	VFMADD231PS Z7, Z4, Z2 \
+	VPMOVZXWD (R11)(AX*2), Z8 \
+	VPSLLD $16, Z8, Z8 \
+	VFMADD231PS Z8, Z4, Z3
+#define BF16_4M \
+	VMOVDQU16.Z (SI)(AX*2), K1, Y5 \
+	VPMOVZXWD Y5, Z5 \
+	VPSLLD $16, Z5, Z5 \
+	VFMADD231PS Z5, Z4, Z0 \
+	VMOVDQU16.Z (R9)(AX*2), K1, Y6 \
+	VPMOVZXWD Y6, Z6 \
+	VPSLLD $16, Z6, Z6 \
+	VFMADD231PS Z6, Z4, Z1 \
+	VMOVDQU16.Z (R10)(AX*2), K1, Y7 \
+	VPMOVZXWD Y7, Z7 \
+	VPSLLD $16, Z7, Z7 \
+	VFMADD231PS Z7, Z4, Z2 \
+	VMOVDQU16.Z (R11)(AX*2), K1, Y8 \
+	VPMOVZXWD Y8, Z8 \
+	VPSLLD $16, Z8, Z8 \
+	VFMADD231PS Z8, Z4, Z3
+#define BF16_1 \
+	VPMOVZXWD (SI)(AX*2), Z5 \
+	VPSLLD $16, Z5, Z5 \
+	VFMADD231PS Z5, Z4, Z0
+#define BF16_1M \
+	VMOVDQU16.Z (SI)(AX*2), K1, Y5 \
+	VPMOVZXWD Y5, Z5 \
+	VPSLLD $16, Z5, Z5 \
+	VFMADD231PS Z5, Z4, Z0
+
+// func matVecBF16AVX512(y *float32, w *uint16, x *float32, rows, cols, n int)
+TEXT ·matVecBF16AVX512(SB), NOSPLIT, $0-48
+	SETUP16(2)
+	MATVEC16(BF16_4, BF16_4M, BF16_1, BF16_1M)
+
+// Q8ROW multiplies one 64-byte chunk of a q8 row (at P) by the quantized
+// activations in Z4 and adds the block-scaled result to ACC. VPDPBUSD needs
+// an unsigned operand, so it gets |w| and x carries the sign of w. Z9 holds
+// the scales of the 16 int32 lanes and Z30 is zero. MASK is K0 (none) or K1.
+#define Q8ROW(P, ACC) \
+	VMOVDQU8.Z (P)(AX*1), K1, Z5 \
+	VPABSB Z5, Z6 \
+	VPMOVB2M Z5, K3 \
+	VMOVDQA64 Z4, Z7 \
+	VPSUBB Z4, Z30, K3, Z7 \
+	VPXORD Z8, Z8, Z8 \
+	VPDPBUSD Z7, Z6, Z8 \
+	VCVTDQ2PS Z8, Z8 \
+	VFMADD231PS Z9, Z8, ACC
+
+// Q8CHUNK loads the activations and lane scales of the chunk at AX under
+// masks K1 (bytes) and K2 (lanes).
+#define Q8CHUNK \
+	VMOVDQU8.Z (DX)(AX*1), K1, Z4 \
+	VMOVUPS.Z (R13)(AX*1), K2, Z9
+
+// func matVecQ8AVX512(y *float32, w, q *int8, ls *float32, rows, cols, n int)
+//
+// y[r] = sum over 32-blocks b < n/32 of ls[b*8] * (W[r, b] · q[b]): the
+// integer dot products of a q8 row with int8-quantized activations, scaled
+// per block. n must be a multiple of 32; the row scale and the columns past n
+// are applied by the caller.
+TEXT ·matVecQ8AVX512(SB), NOSPLIT, $0-56
+	MOVQ y+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ q+16(FP), DX
+	MOVQ ls+24(FP), R13
+	MOVQ rows+32(FP), R12
+	MOVQ cols+40(FP), R8
+	MOVQ n+48(FP), CX
+	MOVQ CX, BX
+	ANDQ $-64, BX
+	VPXORD Z30, Z30, Z30
+	MOVQ $-1, R14
+	KMOVQ R14, K4       // all 64 bytes
+	MOVL $0xffff, R14
+	KMOVW R14, K5       // all 16 lanes
+	MOVL $0xffffffff, R14
+	KMOVQ R14, K6       // low 32 bytes
+	MOVL $0xff, R14
+	KMOVW R14, K7       // low 8 lanes
+
+q8rows4:
+	CMPQ R12, $4
+	JLT q8rows1
+	LEAQ (SI)(R8*1), R9
+	LEAQ (SI)(R8*2), R10
+	LEAQ (R9)(R8*2), R11
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	XORQ AX, AX
+	KMOVQ K4, K1
+	KMOVW K5, K2
+q8loop4:
+	CMPQ AX, BX
+	JGE q8tail4
+	Q8CHUNK
+	Q8ROW(SI, Z0)
+	Q8ROW(R9, Z1)
+	Q8ROW(R10, Z2)
+	Q8ROW(R11, Z3)
+	ADDQ $64, AX
+	JMP q8loop4
+q8tail4:
+	CMPQ AX, CX
+	JGE q8done4
+	KMOVQ K6, K1
+	KMOVW K7, K2
+	Q8CHUNK
+	Q8ROW(SI, Z0)
+	Q8ROW(R9, Z1)
+	Q8ROW(R10, Z2)
+	Q8ROW(R11, Z3)
+q8done4:
+	REDUCE4
+	ADDQ $16, DI
+	LEAQ (R11)(R8*1), SI
+	SUBQ $4, R12
+	JMP q8rows4
+
+q8rows1:
+	CMPQ R12, $0
+	JLE q8end
+	VPXORD Z0, Z0, Z0
+	XORQ AX, AX
+	KMOVQ K4, K1
+	KMOVW K5, K2
+q8loop1:
+	CMPQ AX, BX
+	JGE q8tail1
+	Q8CHUNK
+	Q8ROW(SI, Z0)
+	ADDQ $64, AX
+	JMP q8loop1
+q8tail1:
+	CMPQ AX, CX
+	JGE q8done1
+	KMOVQ K6, K1
+	KMOVW K7, K2
+	Q8CHUNK
+	Q8ROW(SI, Z0)
+q8done1:
+	REDUCE1
+	ADDQ $4, DI
+	ADDQ R8, SI
+	DECQ R12
+	JMP q8rows1
+q8end:
+	VZEROUPPER
+	RET

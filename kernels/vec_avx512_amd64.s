@@ -1,0 +1,192 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// TAILMASK sets K1 to the low (CX & 15) lanes, using R14.
+#define TAILMASK \
+	MOVQ CX, R13 \
+	ANDQ $15, CX \
+	MOVL $1, R14 \
+	SHLL CX, R14 \
+	DECL R14 \
+	KMOVW R14, K1 \
+	MOVQ R13, CX
+
+// func dotAVX512(a, b *float32, n int) float32
+TEXT ·dotAVX512(SB), NOSPLIT, $0-28
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DX
+	MOVQ n+16(FP), CX
+	TAILMASK
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	XORQ AX, AX
+	MOVQ CX, BX
+	ANDQ $-64, BX
+dot64:
+	CMPQ AX, BX
+	JGE dot16pre
+	VMOVUPS (SI)(AX*4), Z4
+	VMOVUPS 64(SI)(AX*4), Z5
+	VMOVUPS 128(SI)(AX*4), Z6
+	VMOVUPS 192(SI)(AX*4), Z7
+	VFMADD231PS (DX)(AX*4), Z4, Z0
+	VFMADD231PS 64(DX)(AX*4), Z5, Z1
+	VFMADD231PS 128(DX)(AX*4), Z6, Z2
+	VFMADD231PS 192(DX)(AX*4), Z7, Z3
+	ADDQ $64, AX
+	JMP dot64
+dot16pre:
+	MOVQ CX, BX
+	ANDQ $-16, BX
+dot16:
+	CMPQ AX, BX
+	JGE dottail
+	VMOVUPS (SI)(AX*4), Z4
+	VFMADD231PS (DX)(AX*4), Z4, Z0
+	ADDQ $16, AX
+	JMP dot16
+dottail:
+	CMPQ AX, CX
+	JGE dotsum
+	VMOVUPS.Z (SI)(AX*4), K1, Z4
+	VFMADD231PS (DX)(AX*4), Z4, K1, Z1
+dotsum:
+	VADDPS Z1, Z0, Z0
+	VADDPS Z3, Z2, Z2
+	VADDPS Z2, Z0, Z0
+	VEXTRACTF64X4 $1, Z0, Y4
+	VADDPS Y4, Y0, Y0
+	VEXTRACTF128 $1, Y0, X4
+	VADDPS X4, X0, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	VZEROUPPER
+	MOVSS X0, ret+24(FP)
+	RET
+
+// func axpyAVX512(alpha float32, x, y *float32, n int)
+TEXT ·axpyAVX512(SB), NOSPLIT, $0-32
+	VBROADCASTSS alpha+0(FP), Z0
+	MOVQ x+8(FP), SI
+	MOVQ y+16(FP), DI
+	MOVQ n+24(FP), CX
+	TAILMASK
+	XORQ AX, AX
+	MOVQ CX, BX
+	ANDQ $-32, BX
+axpy32:
+	CMPQ AX, BX
+	JGE axpy16pre
+	VMOVUPS (DI)(AX*4), Z1
+	VMOVUPS 64(DI)(AX*4), Z2
+	VFMADD231PS (SI)(AX*4), Z0, Z1
+	VFMADD231PS 64(SI)(AX*4), Z0, Z2
+	VMOVUPS Z1, (DI)(AX*4)
+	VMOVUPS Z2, 64(DI)(AX*4)
+	ADDQ $32, AX
+	JMP axpy32
+axpy16pre:
+	MOVQ CX, BX
+	ANDQ $-16, BX
+axpy16:
+	CMPQ AX, BX
+	JGE axpytail
+	VMOVUPS (DI)(AX*4), Z1
+	VFMADD231PS (SI)(AX*4), Z0, Z1
+	VMOVUPS Z1, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP axpy16
+axpytail:
+	CMPQ AX, CX
+	JGE axpyend
+	VMOVUPS.Z (DI)(AX*4), K1, Z1
+	VMOVUPS.Z (SI)(AX*4), K1, Z2
+	VFMADD231PS Z2, Z0, Z1
+	VMOVUPS Z1, K1, (DI)(AX*4)
+axpyend:
+	VZEROUPPER
+	RET
+
+// func f16ToF32AVX512(dst *float32, src *uint16, n int)
+TEXT ·f16ToF32AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	TAILMASK
+	XORQ AX, AX
+	MOVQ CX, BX
+	ANDQ $-16, BX
+h2f16:
+	CMPQ AX, BX
+	JGE h2ftail
+	VCVTPH2PS (SI)(AX*2), Z0
+	VMOVUPS Z0, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP h2f16
+h2ftail:
+	CMPQ AX, CX
+	JGE h2fend
+	VMOVDQU16.Z (SI)(AX*2), K1, Y0
+	VCVTPH2PS Y0, Z0
+	VMOVUPS Z0, K1, (DI)(AX*4)
+h2fend:
+	VZEROUPPER
+	RET
+
+// func bf16ToF32AVX512(dst *float32, src *uint16, n int)
+TEXT ·bf16ToF32AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	TAILMASK
+	XORQ AX, AX
+	MOVQ CX, BX
+	ANDQ $-16, BX
+b2f16:
+	CMPQ AX, BX
+	JGE b2ftail
+	VPMOVZXWD (SI)(AX*2), Z0
+	VPSLLD $16, Z0, Z0
+	VMOVUPS Z0, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP b2f16
+b2ftail:
+	CMPQ AX, CX
+	JGE b2fend
+	VMOVDQU16.Z (SI)(AX*2), K1, Y0
+	VPMOVZXWD Y0, Z0
+	VPSLLD $16, Z0, Z0
+	VMOVUPS Z0, K1, (DI)(AX*4)
+b2fend:
+	VZEROUPPER
+	RET
+
+// func f32ToF16AVX512(dst *uint16, src *float32, n int)
+TEXT ·f32ToF16AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	TAILMASK
+	XORQ AX, AX
+	MOVQ CX, BX
+	ANDQ $-16, BX
+f2h16:
+	CMPQ AX, BX
+	JGE f2htail
+	VMOVUPS (SI)(AX*4), Z0
+	VCVTPS2PH $0, Z0, Y1
+	VMOVDQU16 Y1, (DI)(AX*2)
+	ADDQ $16, AX
+	JMP f2h16
+f2htail:
+	CMPQ AX, CX
+	JGE f2hend
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	VCVTPS2PH $0, Z0, Y1
+	VMOVDQU16 Y1, K1, (DI)(AX*2)
+f2hend:
+	VZEROUPPER
+	RET

@@ -1,0 +1,213 @@
+package llama
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cellm-ai/cellm-go/convert"
+	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/internal/testutil"
+)
+
+// tmpRoot holds the .cellm files converted once per test binary run.
+var tmpRoot string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "llama-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	tmpRoot = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+var (
+	convMu   sync.Mutex
+	convDone = map[string]string{}
+)
+
+// cellmPath converts the fixture model to a .cellm file (once) and returns its path.
+func cellmPath(t testing.TB, model string, opt convert.Options) string {
+	t.Helper()
+	key := fmt.Sprintf("%s-%s-%v-%v", model, opt.DType, opt.QuantizeInt8, opt.QuantizeEmbeddings)
+	convMu.Lock()
+	defer convMu.Unlock()
+	if p, ok := convDone[key]; ok {
+		return p
+	}
+	out := filepath.Join(tmpRoot, key+".cellm")
+	if _, err := convert.Convert(testutil.Fixture(t, model), out, opt); err != nil {
+		t.Fatalf("converting %s: %v", model, err)
+	}
+	convDone[key] = out
+	return out
+}
+
+// loadModel converts and loads a fixture; the file stays open for the test binary's life.
+func loadModel(t testing.TB, model string, opt convert.Options) *Model {
+	t.Helper()
+	f, err := format.Open(cellmPath(t, model, opt))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// npy is a float32 array read from a NumPy 1.0 file.
+type npy struct {
+	shape []int
+	data  []float32
+}
+
+var npyShapeRE = regexp.MustCompile(`'shape':\s*\(([^)]*)\)`)
+
+// readNPY reads a format 1.0 little-endian float32 C-order .npy file.
+func readNPY(t testing.TB, path string) npy {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 10 || string(b[:6]) != "\x93NUMPY" || b[6] != 1 {
+		t.Fatalf("%s: not a NumPy 1.x file", path)
+	}
+	hl := int(binary.LittleEndian.Uint16(b[8:10]))
+	if 10+hl > len(b) {
+		t.Fatalf("%s: header runs past the end", path)
+	}
+	hdr := string(b[10 : 10+hl])
+	if !strings.Contains(hdr, "'descr': '<f4'") || !strings.Contains(hdr, "'fortran_order': False") {
+		t.Fatalf("%s: want <f4 C order, header %s", path, hdr)
+	}
+	sm := npyShapeRE.FindStringSubmatch(hdr)
+	if sm == nil {
+		t.Fatalf("%s: no shape in header %s", path, hdr)
+	}
+	var a npy
+	n := 1
+	for _, f := range strings.Split(sm[1], ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		d, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("%s: bad shape %q", path, sm[1])
+		}
+		a.shape = append(a.shape, d)
+		n *= d
+	}
+	raw := b[10+hl:]
+	if len(raw) != 4*n {
+		t.Fatalf("%s: %d data bytes for shape %v", path, len(raw), a.shape)
+	}
+	a.data = make([]float32, n)
+	for i := range a.data {
+		a.data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return a
+}
+
+// refPosition is one position's digest in reference.json.
+type refPosition struct {
+	Argmax    int          `json:"argmax"`
+	Top       [][2]float64 `json:"top"`
+	LogSumExp float64      `json:"logsumexp"`
+	Probe     []float64    `json:"probe"`
+}
+
+type refGreedy struct {
+	NewTokens []int `json:"new_tokens"`
+	Steps     []struct {
+		Top    [][2]float64 `json:"top"`
+		Margin float64      `json:"margin"`
+	} `json:"steps"`
+}
+
+type refSequence struct {
+	Name       string        `json:"name"`
+	InputIDs   []int         `json:"input_ids"`
+	Positions  []refPosition `json:"positions"`
+	LastLogits *struct {
+		File string `json:"file"`
+		Row  int    `json:"row"`
+	} `json:"last_logits"`
+	HiddenStates *struct {
+		File string `json:"file"`
+	} `json:"hidden_states"`
+	Greedy *refGreedy `json:"greedy"`
+}
+
+type reference struct {
+	ProbeIDs   []int         `json:"probe_ids"`
+	Sequences  []refSequence `json:"sequences"`
+	Multimodal []refSequence `json:"multimodal"` // smolvlm-tiny: prompts with image features spliced in
+}
+
+func readReference(t testing.TB, model string) *reference {
+	t.Helper()
+	b, err := os.ReadFile(testutil.Fixture(t, model, "reference", "reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r reference
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return &r
+}
+
+func argmax(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+func logSumExp(x []float32) float64 {
+	m := math.Inf(-1)
+	for _, v := range x {
+		m = math.Max(m, float64(v))
+	}
+	var s float64
+	for _, v := range x {
+		s += math.Exp(float64(v) - m)
+	}
+	return m + math.Log(s)
+}
+
+func maxAbsDiff(a, b []float32) float64 {
+	var d float64
+	for i := range a {
+		d = math.Max(d, math.Abs(float64(a[i])-float64(b[i])))
+	}
+	return d
+}
+
+func cosine(a, b []float32) float64 {
+	var ab, aa, bb float64
+	for i := range a {
+		ab += float64(a[i]) * float64(b[i])
+		aa += float64(a[i]) * float64(a[i])
+		bb += float64(b[i]) * float64(b[i])
+	}
+	return ab / math.Sqrt(aa*bb)
+}

@@ -1,0 +1,397 @@
+// Package llama runs Llama-family decoder-only language models (Llama 2/3,
+// SmolLM2, TinyLlama and the text stack of SmolVLM) from a .cellm file.
+//
+// Load builds a Model whose weight matrices are zero-copy views of the
+// memory-mapped file; the Model is immutable and may be shared by any number
+// of goroutines. Each sequence being generated owns a State (KV cache,
+// scratch buffers, position). Forward appends tokens to a State: a prompt is
+// processed in one batched pass (matrix-matrix products and causal
+// attention), later tokens one at a time against the KV cache. All numerical
+// work goes through package kernels.
+//
+// The computation follows Hugging Face transformers' LlamaForCausalLM:
+// RMSNorm, rotary position embeddings in the rotate-half layout (with the
+// default, linear and llama3 rope_scaling variants), grouped-query attention
+// and a SwiGLU feed-forward block.
+package llama
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/kernels"
+)
+
+// Config is the architecture of a loaded model, resolved from the .cellm header.
+type Config struct {
+	Vocab        int     // vocabulary size (rows of the embedding and lm_head)
+	Hidden       int     // model width
+	Intermediate int     // feed-forward width
+	Layers       int     // decoder layers
+	Heads        int     // query heads
+	KVHeads      int     // key/value heads (Heads is a multiple of KVHeads)
+	HeadDim      int     // per-head width (even)
+	Eps          float32 // RMSNorm epsilon
+	RopeTheta    float64 // RoPE base
+	// RopeScaling is "" (none), "linear" or "llama3"; the other Rope fields
+	// are its parameters as in Hugging Face rope_scaling.
+	RopeScaling               string
+	RopeFactor                float64
+	RopeLowFreqFactor         float64
+	RopeHighFreqFactor        float64
+	RopeOriginalMaxPositions  int
+	MaxPositions              int   // max_position_embeddings (0 if unknown)
+	TiedEmbeddings            bool  // lm_head shares the embedding matrix
+	BOS                       int   // beginning-of-sequence id, -1 if none
+	EOS                       []int // end-of-sequence ids
+	TensorPrefix              string
+	WeightType, EmbeddingType kernels.DType // storage of the projections and of the embedding
+	LMHeadType                kernels.DType // storage of the output projection
+}
+
+// layer holds the weights of one decoder layer.
+type layer struct {
+	attnNorm, mlpNorm []float32
+	q, k, v, o        kernels.Matrix
+	gate, up, down    kernels.Matrix
+}
+
+// Model is a loaded Llama model. It is immutable after Load and safe for
+// concurrent use; its weights alias the .cellm file, which must stay open
+// while the Model is used.
+type Model struct {
+	cfg     Config
+	embed   kernels.Matrix
+	lmHead  kernels.Matrix
+	norm    []float32
+	layers  []layer
+	invFreq []float32 // headDim/2 rotary inverse frequencies (after rope scaling)
+}
+
+// Config returns the model's architecture.
+func (m *Model) Config() Config {
+	c := m.cfg
+	c.EOS = append([]int(nil), m.cfg.EOS...)
+	return c
+}
+
+// ErrModel is wrapped by every Load error caused by the file's contents.
+var ErrModel = errors.New("llama: unusable model")
+
+func modelErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrModel, fmt.Sprintf(format, args...))
+}
+
+// Load validates the text decoder of f and builds a Model over its tensors.
+// Every tensor's presence, dtype and shape is checked; errors name the tensor.
+func Load(f *format.File) (*Model, error) {
+	cfg, err := configFromHeader(&f.Header)
+	if err != nil {
+		return nil, err
+	}
+	l := loader{f: f}
+	p := cfg.TensorPrefix
+	m := &Model{cfg: cfg}
+	if m.embed, err = l.matrix(p+"embed_tokens.weight", cfg.Vocab, cfg.Hidden); err != nil {
+		return nil, err
+	}
+	if m.norm, err = l.vector(p+"norm.weight", cfg.Hidden); err != nil {
+		return nil, err
+	}
+	tied := !f.Has("lm_head.weight")
+	if h := f.Header.TieWordEmbeddings; h != nil {
+		tied = *h
+	}
+	if tied {
+		m.lmHead = m.embed
+	} else if m.lmHead, err = l.matrix("lm_head.weight", cfg.Vocab, cfg.Hidden); err != nil {
+		return nil, err
+	}
+	m.cfg.TiedEmbeddings = tied
+	m.cfg.EmbeddingType = m.embed.Type
+	m.cfg.LMHeadType = m.lmHead.Type
+	q, kv := cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim
+	m.layers = make([]layer, cfg.Layers)
+	for i := range m.layers {
+		ly := &m.layers[i]
+		lp := fmt.Sprintf("%slayers.%d.", p, i)
+		mats := []struct {
+			dst        *kernels.Matrix
+			name       string
+			rows, cols int
+		}{
+			{&ly.q, "self_attn.q_proj.weight", q, cfg.Hidden},
+			{&ly.k, "self_attn.k_proj.weight", kv, cfg.Hidden},
+			{&ly.v, "self_attn.v_proj.weight", kv, cfg.Hidden},
+			{&ly.o, "self_attn.o_proj.weight", cfg.Hidden, q},
+			{&ly.gate, "mlp.gate_proj.weight", cfg.Intermediate, cfg.Hidden},
+			{&ly.up, "mlp.up_proj.weight", cfg.Intermediate, cfg.Hidden},
+			{&ly.down, "mlp.down_proj.weight", cfg.Hidden, cfg.Intermediate},
+		}
+		for _, mt := range mats {
+			if *mt.dst, err = l.matrix(lp+mt.name, mt.rows, mt.cols); err != nil {
+				return nil, err
+			}
+			if i == 0 && mt.name == "self_attn.q_proj.weight" {
+				m.cfg.WeightType = mt.dst.Type
+			}
+		}
+		if ly.attnNorm, err = l.vector(lp+"input_layernorm.weight", cfg.Hidden); err != nil {
+			return nil, err
+		}
+		if ly.mlpNorm, err = l.vector(lp+"post_attention_layernorm.weight", cfg.Hidden); err != nil {
+			return nil, err
+		}
+	}
+	if m.invFreq, err = ropeInvFreq(&m.cfg); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// maxDim bounds every dimension read from a header, so that a hostile
+// header cannot make products overflow or request huge allocations.
+const maxDim = 1 << 24
+
+func configFromHeader(h *format.Header) (Config, error) {
+	c := Config{
+		Vocab: h.VocabSize, Hidden: h.HiddenDim, Intermediate: h.IntermediateSize, Layers: h.NumLayers,
+		Heads: h.NumHeads, KVHeads: h.NumKVHeads, HeadDim: h.HeadDim, Eps: float32(h.RMSNormEps),
+		RopeTheta: h.RopeTheta, RopeScaling: h.RopeScalingType, RopeFactor: h.RopeScalingFactor,
+		RopeLowFreqFactor: h.RopeScalingLowFreqFactor, RopeHighFreqFactor: h.RopeScalingHighFreqFactor,
+		RopeOriginalMaxPositions: h.RopeScalingOriginalMaxPositions, MaxPositions: h.MaxPositionEmbeddings,
+		BOS: -1, EOS: append([]int(nil), h.EOSIDs()...), TensorPrefix: h.TextTensorPrefix,
+	}
+	if c.TensorPrefix == "" {
+		c.TensorPrefix = "model."
+	}
+	if h.BOSTokenID != nil {
+		c.BOS = *h.BOSTokenID
+	}
+	for _, d := range []struct {
+		name string
+		v    int
+	}{{"vocab_size", c.Vocab}, {"hidden_dim", c.Hidden}, {"intermediate_size", c.Intermediate},
+		{"num_layers", c.Layers}, {"num_heads", c.Heads}, {"num_kv_heads", c.KVHeads}} {
+		if d.v <= 0 || d.v > maxDim {
+			return c, modelErr("header field %s = %d is out of range [1, %d]", d.name, d.v, maxDim)
+		}
+	}
+	if c.Heads%c.KVHeads != 0 {
+		return c, modelErr("header field num_heads = %d is not a multiple of num_kv_heads = %d", c.Heads, c.KVHeads)
+	}
+	if c.HeadDim == 0 {
+		if c.Hidden%c.Heads != 0 {
+			return c, modelErr("header field hidden_dim = %d is not a multiple of num_heads = %d (and head_dim is unset)", c.Hidden, c.Heads)
+		}
+		c.HeadDim = c.Hidden / c.Heads
+	}
+	if c.HeadDim <= 0 || c.HeadDim%2 != 0 || c.HeadDim > maxDim || c.Heads*c.HeadDim > maxDim {
+		return c, modelErr("header field head_dim = %d must be even and positive (num_heads %d)", c.HeadDim, c.Heads)
+	}
+	if !(h.RMSNormEps >= 0) || math.IsInf(h.RMSNormEps, 0) {
+		return c, modelErr("header field rms_norm_eps = %v is invalid", h.RMSNormEps)
+	}
+	if c.RopeTheta == 0 {
+		c.RopeTheta = 10000
+	}
+	if !(c.RopeTheta > 1) || math.IsInf(c.RopeTheta, 0) {
+		return c, modelErr("header field rope_theta = %v must be > 1", h.RopeTheta)
+	}
+	if c.MaxPositions < 0 {
+		return c, modelErr("header field max_position_embeddings = %d is negative", c.MaxPositions)
+	}
+	for _, id := range c.EOS {
+		if id < 0 || id >= c.Vocab {
+			return c, modelErr("header field eos_token_id %d is outside the vocabulary [0, %d)", id, c.Vocab)
+		}
+	}
+	return c, nil
+}
+
+// loader reads and checks tensors of one file.
+type loader struct{ f *format.File }
+
+func (l loader) tensor(name string, shape ...int) (format.Tensor, error) {
+	t, err := l.f.Tensor(name)
+	if err != nil {
+		return t, modelErr("tensor %q is missing", name)
+	}
+	if fmt.Sprint(t.Shape) != fmt.Sprint(shape) {
+		return t, modelErr("tensor %q has shape %v, want %v", name, t.Shape, shape)
+	}
+	return t, nil
+}
+
+// matrix returns a zero-copy kernels.Matrix view of the rows x cols tensor
+// name (f32, f16, bf16, or i8 with its f16 .qscale converted to f32).
+func (l loader) matrix(name string, rows, cols int) (kernels.Matrix, error) {
+	t, err := l.tensor(name, rows, cols)
+	if err != nil {
+		return kernels.Matrix{}, err
+	}
+	m := kernels.Matrix{Rows: rows, Cols: cols}
+	switch t.DType {
+	case format.F32:
+		m.Type = kernels.F32
+		m.F32, err = t.F32()
+	case format.F16, format.BF16:
+		m.Type = kernels.F16
+		if t.DType == format.BF16 {
+			m.Type = kernels.BF16
+		}
+		m.Half, err = t.U16()
+	case format.I8:
+		m.Type = kernels.Q8
+		if m.Q8, err = t.I8(); err != nil {
+			break
+		}
+		st, serr := l.tensor(name+format.QScaleSuffix, rows)
+		if serr != nil {
+			return m, serr
+		}
+		raw, serr := st.U16()
+		if serr != nil || st.DType != format.F16 {
+			return m, modelErr("tensor %q has dtype %s, want f16", st.Name, st.DType)
+		}
+		m.Scale = make([]float32, rows)
+		kernels.F16ToF32(m.Scale, raw)
+	default:
+		return m, modelErr("tensor %q has unsupported dtype %s", name, t.DType)
+	}
+	if err != nil {
+		return m, modelErr("tensor %q: %v", name, err)
+	}
+	if err := m.Validate(); err != nil {
+		return m, modelErr("tensor %q: %v", name, err)
+	}
+	return m, nil
+}
+
+// vector returns a float32 copy of the 1-D tensor name of length n.
+func (l loader) vector(name string, n int) ([]float32, error) {
+	t, err := l.tensor(name, n)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, n)
+	switch t.DType {
+	case format.F32:
+		src, err := t.F32()
+		if err != nil {
+			return nil, modelErr("tensor %q: %v", name, err)
+		}
+		copy(out, src)
+	case format.F16:
+		src, _ := t.U16()
+		kernels.F16ToF32(out, src)
+	case format.BF16:
+		src, _ := t.U16()
+		kernels.BF16ToF32(out, src)
+	default:
+		return nil, modelErr("tensor %q has dtype %s, want f32, f16 or bf16", name, t.DType)
+	}
+	return out, nil
+}
+
+// ropeInvFreq computes the rotary inverse frequencies as transformers does
+// (float32 inv_freq = 1/theta^(2i/d), then the rope_scaling adjustment).
+func ropeInvFreq(c *Config) ([]float32, error) {
+	half := c.HeadDim / 2
+	inv := make([]float32, half)
+	for i := range inv {
+		// torch: base ** (arange(0, dim, 2).float() / dim), in float32.
+		e := float32(2*i) / float32(c.HeadDim)
+		inv[i] = float32(1 / float32(math.Pow(c.RopeTheta, float64(e))))
+	}
+	switch c.RopeScaling {
+	case "", "default":
+		c.RopeScaling = ""
+	case "linear":
+		if !(c.RopeFactor > 0) || math.IsInf(c.RopeFactor, 0) {
+			return nil, modelErr("header field rope_scaling_factor = %v must be positive for linear scaling", c.RopeFactor)
+		}
+		for i := range inv {
+			inv[i] = float32(float64(inv[i]) / c.RopeFactor)
+		}
+	case "llama3":
+		f, lo, hi, old := c.RopeFactor, c.RopeLowFreqFactor, c.RopeHighFreqFactor, float64(c.RopeOriginalMaxPositions)
+		if !(f > 0) || !(lo > 0) || !(hi > lo) || !(old > 0) || math.IsInf(f+hi+old, 0) {
+			return nil, modelErr("llama3 rope scaling needs factor > 0, 0 < low_freq_factor < high_freq_factor and original_max_position_embeddings > 0 (got %v, %v, %v, %v)",
+				f, lo, hi, old)
+		}
+		lowWavelen, highWavelen := old/lo, old/hi
+		for i, v := range inv {
+			wavelen := 2 * math.Pi / float64(v)
+			x := float64(v)
+			switch {
+			case wavelen > lowWavelen:
+				x /= f
+			case wavelen >= highWavelen: // medium band: smooth between the two
+				s := (old/wavelen - lo) / (hi - lo)
+				x = (1-s)*x/f + s*x
+			}
+			inv[i] = float32(x)
+		}
+	default:
+		return nil, modelErr("header field rope_scaling_type %q is not supported (want default, linear or llama3)", c.RopeScaling)
+	}
+	return inv, nil
+}
+
+// ropeTable fills cos and sin (n positions x headDim/2) for positions 0..n-1.
+func (m *Model) ropeTable(n int) (cos, sin []float32) {
+	half := len(m.invFreq)
+	cos, sin = make([]float32, n*half), make([]float32, n*half)
+	for p := 0; p < n; p++ {
+		for i, f := range m.invFreq {
+			a := float64(float32(p) * f) // angle rounded to float32 as torch computes it
+			cos[p*half+i] = float32(math.Cos(a))
+			sin[p*half+i] = float32(math.Sin(a))
+		}
+	}
+	return cos, sin
+}
+
+// Embed writes the input embeddings of tokens into dst (len(tokens)*Hidden).
+func (m *Model) Embed(dst []float32, tokens []int) error {
+	h := m.cfg.Hidden
+	if len(dst) != len(tokens)*h {
+		return fmt.Errorf("llama: Embed: len(dst) = %d, want %d tokens x %d", len(dst), len(tokens), h)
+	}
+	if err := m.checkTokens(tokens); err != nil {
+		return err
+	}
+	for i, t := range tokens {
+		m.embedRow(dst[i*h:(i+1)*h], t)
+	}
+	return nil
+}
+
+func (m *Model) checkTokens(tokens []int) error {
+	for i, t := range tokens {
+		if t < 0 || t >= m.cfg.Vocab {
+			return fmt.Errorf("llama: token %d (at index %d) is outside the vocabulary [0, %d)", t, i, m.cfg.Vocab)
+		}
+	}
+	return nil
+}
+
+func (m *Model) embedRow(dst []float32, t int) {
+	e, h := &m.embed, m.cfg.Hidden
+	switch e.Type {
+	case kernels.F32:
+		copy(dst, e.F32[t*h:(t+1)*h])
+	case kernels.F16:
+		kernels.F16ToF32(dst, e.Half[t*h:(t+1)*h])
+	case kernels.BF16:
+		kernels.BF16ToF32(dst, e.Half[t*h:(t+1)*h])
+	case kernels.Q8:
+		s := e.Scale[t]
+		for i, q := range e.Q8[t*h : (t+1)*h] {
+			dst[i] = float32(q) * s
+		}
+	}
+}

@@ -1,0 +1,368 @@
+package llama
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"testing"
+
+	"github.com/cellm-ai/cellm-go/convert"
+	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/internal/testutil"
+)
+
+// tolerances for one parity run.
+type tolerances struct {
+	logits, hidden float64
+	// reduced applies the README's reduced-precision rule: argmax only where
+	// the reference gap exceeds 2x the logits bound, greedy tokens only up to
+	// the first step whose margin is below it.
+	reduced bool
+}
+
+// measured collects the largest deviations seen.
+type measured struct {
+	logits, hidden, greedyTop float64
+	greedySteps               int
+}
+
+// checkParity runs every reference sequence of model through m and compares
+// logits digests, full last logits, hidden states and greedy decodes.
+func checkParity(t *testing.T, m *Model, model string, tol tolerances, stateF16 bool) measured {
+	t.Helper()
+	ref := readReference(t, model)
+	vocab := m.Config().Vocab
+	var got measured
+	npyCache := map[string]npy{}
+	readCached := func(name string) npy {
+		if a, ok := npyCache[name]; ok {
+			return a
+		}
+		a := readNPY(t, testutil.Fixture(t, model, "reference", name))
+		npyCache[name] = a
+		return a
+	}
+	h := m.Config().Hidden
+	for si, seq := range append(ref.Sequences, ref.Multimodal...) {
+		multimodal := si >= len(ref.Sequences)
+		n := len(seq.InputIDs)
+		s := m.NewState(n + 20)
+		if stateF16 {
+			s = m.NewStateF16(n + 20)
+		}
+		var hidden [][]float32
+		if seq.HiddenStates != nil {
+			s.OnHidden = func(stage int, h []float32) { hidden = append(hidden, append([]float32(nil), h...)) }
+		}
+		logits := make([]float32, n*vocab)
+		if multimodal {
+			// Stage 0 of the reference hidden states is the input with the
+			// image features spliced in; the text positions must equal Embed.
+			emb := readCached(seq.HiddenStates.File).data[:n*h]
+			tokEmb := make([]float32, n*h)
+			if err := m.Embed(tokEmb, seq.InputIDs); err != nil {
+				t.Fatal(err)
+			}
+			for p, id := range seq.InputIDs {
+				if id == smolVLMImageToken {
+					continue
+				}
+				if d := maxAbsDiff(tokEmb[p*h:(p+1)*h], emb[p*h:(p+1)*h]); d != 0 {
+					t.Fatalf("%s/%s: Embed differs from the reference at position %d by %g", model, seq.Name, p, d)
+				}
+			}
+			if err := m.ForwardEmbeddings(s, emb, n, logits, true); err != nil {
+				t.Fatal(err)
+			}
+		} else if err := m.Forward(s, seq.InputIDs, logits, true); err != nil {
+			t.Fatal(err)
+		}
+		s.OnHidden = nil
+		for p, rp := range seq.Positions {
+			row := logits[p*vocab : (p+1)*vocab]
+			for _, e := range rp.Top {
+				got.logits = math.Max(got.logits, math.Abs(float64(row[int(e[0])])-e[1]))
+			}
+			for i, id := range ref.ProbeIDs {
+				got.logits = math.Max(got.logits, math.Abs(float64(row[id])-rp.Probe[i]))
+			}
+			got.logits = math.Max(got.logits, math.Abs(logSumExp(row)-rp.LogSumExp))
+			gap := rp.Top[0][1] - rp.Top[1][1]
+			if a := argmax(row); a != rp.Argmax && (!tol.reduced || gap > 2*tol.logits) {
+				t.Errorf("%s/%s pos %d: argmax %d, want %d (reference gap %.3f)", model, seq.Name, p, a, rp.Argmax, gap)
+			}
+		}
+		if ll := seq.LastLogits; ll != nil {
+			a := readCached(ll.File)
+			want := a.data[ll.Row*vocab : (ll.Row+1)*vocab]
+			got.logits = math.Max(got.logits, maxAbsDiff(logits[(n-1)*vocab:], want))
+		}
+		if hs := seq.HiddenStates; hs != nil {
+			a := readCached(hs.File)
+			if len(hidden) != a.shape[0] || len(hidden[0]) != a.shape[1]*a.shape[2] {
+				t.Fatalf("%s/%s: captured %d stages of %d values, reference shape %v", model, seq.Name, len(hidden), len(hidden[0]), a.shape)
+			}
+			per := a.shape[1] * a.shape[2]
+			for i, h := range hidden {
+				got.hidden = math.Max(got.hidden, maxAbsDiff(h, a.data[i*per:(i+1)*per]))
+			}
+		}
+		if g := seq.Greedy; g != nil {
+			cur := append([]float32(nil), logits[(n-1)*vocab:]...)
+			for k, want := range g.NewTokens {
+				st := g.Steps[k]
+				if tol.reduced && st.Margin < tol.logits {
+					break
+				}
+				for _, e := range st.Top {
+					got.greedyTop = math.Max(got.greedyTop, math.Abs(float64(cur[int(e[0])])-e[1]))
+				}
+				if tok := argmax(cur); tok != want {
+					t.Errorf("%s/%s greedy step %d: token %d, want %d", model, seq.Name, k, tok, want)
+					break
+				}
+				got.greedySteps++
+				if err := m.Forward(s, []int{want}, cur, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	if got.logits > tol.logits {
+		t.Errorf("%s: logits max abs diff %.3g > %.3g", model, got.logits, tol.logits)
+	}
+	if got.greedyTop > tol.logits {
+		t.Errorf("%s: greedy steps' top logits max abs diff %.3g > %.3g", model, got.greedyTop, tol.logits)
+	}
+	if tol.hidden > 0 && got.hidden > tol.hidden {
+		t.Errorf("%s: hidden states max abs diff %.3g > %.3g", model, got.hidden, tol.hidden)
+	}
+	return got
+}
+
+// smolVLMImageToken is the <image> id of the SmolVLM prompts.
+const smolVLMImageToken = 49190
+
+var parityModels = []string{"llama-tiny", "llama3-tiny", "smolvlm-tiny"}
+
+func TestParityF32(t *testing.T) {
+	for _, model := range parityModels {
+		t.Run(model, func(t *testing.T) {
+			m := loadModel(t, model, convert.Options{DType: format.F32})
+			got := checkParity(t, m, model, tolerances{logits: 1e-3, hidden: 5e-4}, false)
+			t.Logf("f32: logits max diff %.2e, hidden %.2e, greedy top %.2e over %d steps",
+				got.logits, got.hidden, got.greedyTop, got.greedySteps)
+		})
+	}
+}
+
+// TestParityBF16 checks bf16 files: the fixtures are stored in bf16, so the
+// weights are exact and the f32 tolerances apply.
+func TestParityBF16(t *testing.T) {
+	for _, model := range parityModels {
+		t.Run(model, func(t *testing.T) {
+			m := loadModel(t, model, convert.Options{DType: format.BF16})
+			got := checkParity(t, m, model, tolerances{logits: 1e-3, hidden: 5e-4}, false)
+			t.Logf("bf16: logits max diff %.2e, hidden %.2e, greedy top %.2e over %d steps",
+				got.logits, got.hidden, got.greedyTop, got.greedySteps)
+		})
+	}
+}
+
+// TestParityF16 checks f16 weights with the README's reduced-precision rule.
+func TestParityF16(t *testing.T) {
+	for _, model := range parityModels {
+		t.Run(model, func(t *testing.T) {
+			m := loadModel(t, model, convert.Options{DType: format.F16})
+			got := checkParity(t, m, model, tolerances{logits: 1.5, reduced: true}, false)
+			t.Logf("f16: logits max diff %.2e, hidden %.2e, greedy top %.2e over %d steps",
+				got.logits, got.hidden, got.greedyTop, got.greedySteps)
+		})
+	}
+}
+
+// TestParityKVF16 runs the f32 weights with an f16 KV cache (reduced rule).
+func TestParityKVF16(t *testing.T) {
+	m := loadModel(t, "llama-tiny", convert.Options{DType: format.F32})
+	got := checkParity(t, m, "llama-tiny", tolerances{logits: 1.5, reduced: true}, true)
+	t.Logf("f16 KV cache: logits max diff %.2e, greedy top %.2e over %d steps", got.logits, got.greedyTop, got.greedySteps)
+	if got.logits > 0.05 {
+		t.Errorf("f16 KV cache: logits max diff %.3g, expected well below 0.05", got.logits)
+	}
+}
+
+// TestInt8 compares an int8 .cellm with the f32 one position by position.
+func TestInt8(t *testing.T) {
+	for _, model := range parityModels {
+		t.Run(model, func(t *testing.T) {
+			ref := readReference(t, model)
+			mf := loadModel(t, model, convert.Options{DType: format.F32})
+			mq := loadModel(t, model, convert.Options{DType: format.F32, QuantizeInt8: true})
+			if mq.Config().WeightType.String() != "q8" {
+				t.Fatalf("int8 file loaded with weight type %v", mq.Config().WeightType)
+			}
+			vocab := mf.Config().Vocab
+			agree, total, minCos := 0, 0, 1.0
+			for _, seq := range ref.Sequences {
+				n := len(seq.InputIDs)
+				a, b := make([]float32, n*vocab), make([]float32, n*vocab)
+				if err := mf.Forward(mf.NewState(n), seq.InputIDs, a, true); err != nil {
+					t.Fatal(err)
+				}
+				if err := mq.Forward(mq.NewState(n), seq.InputIDs, b, true); err != nil {
+					t.Fatal(err)
+				}
+				for p := range n {
+					ra, rb := a[p*vocab:(p+1)*vocab], b[p*vocab:(p+1)*vocab]
+					if argmax(ra) == argmax(rb) {
+						agree++
+					}
+					total++
+					minCos = math.Min(minCos, cosine(ra, rb))
+				}
+			}
+			frac := float64(agree) / float64(total)
+			t.Logf("int8 vs f32: top-1 agreement %.4f (%d/%d positions), min logits cosine %.6f", frac, agree, total, minCos)
+			if frac < 0.9 {
+				t.Errorf("top-1 agreement %.3f < 0.9", frac)
+			}
+			if minCos < 0.995 {
+				t.Errorf("min logits cosine %.5f < 0.995", minCos)
+			}
+		})
+	}
+}
+
+// TestIncrementalMatchesBatched feeds a sequence token by token and in
+// uneven chunks and compares with one batched pass.
+func TestIncrementalMatchesBatched(t *testing.T) {
+	m := loadModel(t, "llama-tiny", convert.Options{DType: format.F32})
+	ids := readReference(t, "llama-tiny").Sequences[2].InputIDs
+	vocab := m.Config().Vocab
+	want := make([]float32, len(ids)*vocab)
+	if err := m.Forward(m.NewState(len(ids)), ids, want, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, chunk := range []int{1, 3, 17} {
+		t.Run(fmt.Sprint(chunk), func(t *testing.T) {
+			s := m.NewState(len(ids))
+			for i := 0; i < len(ids); i += chunk {
+				j := min(i+chunk, len(ids))
+				got := make([]float32, (j-i)*vocab)
+				if err := m.Forward(s, ids[i:j], got, true); err != nil {
+					t.Fatal(err)
+				}
+				if d := maxAbsDiff(got, want[i*vocab:j*vocab]); d > 1e-4 {
+					t.Fatalf("positions %d..%d: max diff %.3g vs batched", i, j, d)
+				}
+			}
+		})
+	}
+}
+
+func readEvalIDs(t testing.TB) []int {
+	t.Helper()
+	b, err := os.ReadFile(testutil.Fixture(t, "pretrained-micro", "reference", "eval_public.ids.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int
+	if err := json.Unmarshal(b, &ids); err != nil {
+		t.Fatal(err)
+	}
+	return ids
+}
+
+// TestPerplexity follows pretrained-micro/README.md: f32 mean NLL within 1e-4
+// of perplexity_f32, int8 perplexity within 0.1% of perplexity_int8_proj.
+func TestPerplexity(t *testing.T) {
+	ids := readEvalIDs(t)
+	for _, tc := range []struct {
+		name    string
+		opt     convert.Options
+		wantNLL float64
+		tolNLL  float64
+	}{
+		{"f32", convert.Options{DType: format.F32}, 5.087873289568376, 1e-4},
+		// 0.1% of the perplexity is log(1.001) in mean NLL.
+		{"int8", convert.Options{DType: format.F32, QuantizeInt8: true}, 5.088022175264567, math.Log(1.001)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := loadModel(t, "pretrained-micro", tc.opt)
+			calls := 0
+			got, scored, err := Perplexity(m, ids, 256, func(done, total int) {
+				calls++
+				if total != len(ids) || done > total {
+					t.Errorf("progress(%d, %d)", done, total)
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("%s: mean NLL %.6f (perplexity %.4f), want %.6f (%.4f), %d tokens scored",
+				tc.name, got, math.Exp(got), tc.wantNLL, math.Exp(tc.wantNLL), scored)
+			if scored != 7786 || calls != 31 {
+				t.Errorf("scored %d tokens in %d windows, want 7786 in 31", scored, calls)
+			}
+			if math.Abs(got-tc.wantNLL) > tc.tolNLL {
+				t.Errorf("mean NLL %.6f, want %.6f ± %.2g", got, tc.wantNLL, tc.tolNLL)
+			}
+		})
+	}
+}
+
+// TestGreedyPretrained decodes the pretrained-micro greedy prompts (32 new
+// tokens each) with the KV cache: steps' top logits within 1e-3, tokens equal
+// up to the first step whose reference margin is below twice the measured error.
+func TestGreedyPretrained(t *testing.T) {
+	b, err := os.ReadFile(testutil.Fixture(t, "pretrained-micro", "reference", "reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Greedy []struct {
+			Prompt   string `json:"prompt"`
+			InputIDs []int  `json:"input_ids"`
+			refGreedy
+		} `json:"greedy"`
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+	m := loadModel(t, "pretrained-micro", convert.Options{DType: format.BF16})
+	vocab := m.Config().Vocab
+	var worst float64
+	matched := 0
+	for _, g := range ref.Greedy {
+		s := m.NewState(len(g.InputIDs) + len(g.NewTokens))
+		logits := make([]float32, vocab)
+		if err := m.Forward(s, g.InputIDs, logits, false); err != nil {
+			t.Fatal(err)
+		}
+		for k, want := range g.NewTokens {
+			for _, e := range g.Steps[k].Top {
+				worst = math.Max(worst, math.Abs(float64(logits[int(e[0])])-e[1]))
+			}
+			if g.Steps[k].Margin < 2*worst {
+				break
+			}
+			if tok := argmax(logits); tok != want {
+				t.Fatalf("%q step %d: token %d, want %d", g.Prompt, k, tok, want)
+			}
+			matched++
+			if k+1 < len(g.NewTokens) {
+				if err := m.Forward(s, []int{want}, logits, false); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	t.Logf("%d greedy tokens matched, steps' top logits max diff %.2e", matched, worst)
+	if worst > 1e-3 {
+		t.Errorf("steps' top logits differ by %.3g > 1e-3", worst)
+	}
+	if matched != 5*32 {
+		t.Errorf("only %d of %d greedy tokens compared", matched, 5*32)
+	}
+}
