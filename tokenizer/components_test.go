@@ -1,0 +1,470 @@
+package tokenizer
+
+import (
+	"math/rand"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func splitWith(m matcher, s string) []string {
+	var out []string
+	prev := 0
+	for _, r := range m.appendMatches(nil, s) {
+		if r[0] != prev {
+			out = append(out, "GAP:"+s[prev:r[0]])
+		}
+		out = append(out, s[r[0]:r[1]])
+		prev = r[1]
+	}
+	if prev != len(s) {
+		out = append(out, "GAP:"+s[prev:])
+	}
+	return out
+}
+
+// TestLlama3Splitter checks the hand-written Llama 3 pattern against splits
+// derived from the regex semantics (leftmost alternative wins, greedy
+// quantifiers with backtracking, Unicode \s, \p{L}, \p{N}).
+func TestLlama3Splitter(t *testing.T) {
+	m, ok := regexMatcher(patLlama3)
+	if !ok {
+		t.Fatal("Llama 3 pattern not recognised")
+	}
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"I'm here", []string{"I", "'m", " here"}},
+		{"DON'T we'LL it'Ve", []string{"DON", "'T", " we", "'LL", " it", "'Ve"}},
+		{"don't", []string{"don", "'t"}},
+		{"'hello", []string{"'hello"}}, // not a contraction: ' joins the letters
+		{"'s'", []string{"'s", "'"}},   // contraction wins over the longer alternative
+		{"it'ſ", []string{"it", "'ſ"}}, // ſ case-folds to s
+		{"12345678", []string{"123", "456", "78"}},
+		{"abc123def", []string{"abc", "123", "def"}},
+		{"٣٤٥٦", []string{"٣٤٥", "٦"}}, // Arabic-Indic digits are \p{N}
+		{"½¾", []string{"½¾"}},
+		{"1.5", []string{"1", ".", "5"}},
+		{"$100", []string{"$", "100"}},
+		{"x = 1;", []string{"x", " =", " ", "1", ";"}},
+		{"hello\n\nworld", []string{"hello", "\n\n", "world"}},
+		{"a  \n  b", []string{"a", "  \n", " ", " b"}},
+		{"x\r\ny", []string{"x", "\r\n", "y"}},
+		{"hi \n", []string{"hi", " \n"}},
+		{"...\n\nnext", []string{"...\n\n", "next"}},
+		{"(hello) world", []string{"(hello", ")", " world"}},
+		{"trailing   ", []string{"trailing", "   "}},
+		{"  leading", []string{" ", " leading"}},
+		{"hi  ", []string{"hi", "  "}},
+		{"\tindent", []string{"\tindent"}},
+		{"a\u00a0b", []string{"a", "\u00a0b"}}, // NBSP is not \r\n, so it joins the word
+		{"Привет мир", []string{"Привет", " мир"}},
+		{"naïve café", []string{"naïve", " café"}},
+		{"日本語テキスト", []string{"日本語テキスト"}},
+		{"a\n", []string{"a", "\n"}},
+		{" ", []string{" "}},
+		{"🤗🤗 ok", []string{"🤗🤗", " ok"}},
+		{"!!\r\n\r\nx", []string{"!!\r\n\r\n", "x"}},
+	} {
+		if got := splitWith(m, c.in); !slices.Equal(got, c.want) {
+			t.Errorf("split(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+	q, _ := regexMatcher(patQwen2)
+	if got := splitWith(q, "12345"); !slices.Equal(got, []string{"1", "2", "3", "4", "5"}) {
+		t.Errorf("Qwen2 digits: %q", got)
+	}
+}
+
+func TestGPT2Splitter(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"Hello world", []string{"Hello", " world"}},
+		{"I'm DON'T", []string{"I", "'m", " DON", "'", "T"}}, // case-sensitive contractions
+		{"a   b", []string{"a", "  ", " b"}},
+		{"a  \nb", []string{"a", "  ", "\n", "b"}},
+		{"x 123 !!", []string{"x", " 123", " !!"}},
+		{"end  ", []string{"end", "  "}},
+		{"'hello", []string{"'", "hello"}},
+	} {
+		if got := splitWith(gpt2Matcher{}, c.in); !slices.Equal(got, c.want) {
+			t.Errorf("split(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func loadLlama3Style(t testing.TB) *Tokenizer {
+	t.Helper()
+	data, err := os.ReadFile(testdata(t, "llama3-style.tokenizer.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tk, err := Load(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tk
+}
+
+// TestLlama3StyleTokenizer runs a small hand-written Llama 3 style
+// tokenizer.json: Split(Llama 3 regex) + ByteLevel(use_regex false),
+// ignore_merges, array merges, Sequence[ByteLevel, TemplateProcessing].
+func TestLlama3StyleTokenizer(t *testing.T) {
+	tk := loadLlama3Style(t)
+	bos, eot := 262, 263
+	for _, c := range []struct {
+		in      string
+		special bool
+		want    []int
+	}{
+		{"hi hi", false, []int{'h', 'i', 257}},                    // "Ġhi" by merges
+		{"hi hi", true, []int{bos, 'h', 'i', 257}},                // template adds BOS
+		{"it's 1234", false, []int{'i', 't', 258, ' ', 260, '4'}}, // "it", "'s", " ", "123", "4"
+		{"abc", false, []int{261}},                                // ignore_merges: whole word in vocab
+		{"abcabc", false, []int{'a', 'b', 'c', 'a', 'b', 'c'}},
+		{"<|eot_id|>hi", true, []int{bos, eot, 'h', 'i'}},
+		{"", true, []int{bos}},
+	} {
+		got, err := tk.Encode(c.in, c.special)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("Encode(%q, %v) = %v, want %v", c.in, c.special, got, c.want)
+		}
+	}
+	for _, s := range []string{"Hello, World!\n\n  It's 2024 — naïve 日本語\r\n", "x  ", "🤗 'S"} {
+		ids, _ := tk.Encode(s, true)
+		if got, _ := tk.Decode(ids, true); got != s {
+			t.Errorf("round trip %q -> %q", s, got)
+		}
+		if got, _ := tk.Decode(ids, false); got != "<|begin_of_text|>"+s {
+			t.Errorf("decode with specials %q", got)
+		}
+	}
+}
+
+// TestMergeAlgorithms checks that the array merge (short words) and the
+// heap merge (long words) agree on random words.
+func TestMergeAlgorithms(t *testing.T) {
+	for _, name := range []string{smolLM2, tinyLlama} {
+		tk := load(t, name)
+		rng := rand.New(rand.NewSource(1))
+		alphabet := []string{"a", "b", "e", "r", "t", "h", "▁", "Ġ", "s", "n"}
+		for n := 0; n < 300; n++ {
+			var sb strings.Builder
+			l := 2 + rng.Intn(60)
+			for i := 0; i < l; i++ {
+				sb.WriteString(alphabet[rng.Intn(len(alphabet))])
+			}
+			w := sb.String()
+			syms := tk.model.initialSymbols(w, nil)
+			a := tk.model.mergeSmall(slices.Clone(syms))
+			b := tk.model.mergeHeap(slices.Clone(syms))
+			if !slices.Equal(a, b) {
+				t.Fatalf("%s %q: small %v heap %v", name, w, a, b)
+			}
+		}
+	}
+}
+
+// TestMetaSplit checks that cutting Llama 2 style words before "▁" gives
+// the same ids as merging the whole text at once.
+func TestMetaSplit(t *testing.T) {
+	tk := load(t, tinyLlama)
+	if !tk.model.metaSplit {
+		t.Fatal("TinyLlama vocabulary should allow cutting before ▁")
+	}
+	text := string(readEval(t)[:6000])
+	texts := []string{text, "▁▁▁a▁▁b", "x▁", "▁", "a▁▁▁▁▁▁▁▁▁▁b▁é▁▁🤗▁"}
+	rng := rand.New(rand.NewSource(2))
+	for i := 0; i < 200; i++ {
+		var sb strings.Builder
+		for j := rng.Intn(40); j > 0; j-- {
+			sb.WriteString([]string{"▁", "a", "the", "é", "🤗", "x", "\n"}[rng.Intn(7)])
+		}
+		texts = append(texts, sb.String())
+	}
+	for _, s := range texts {
+		split := tk.model.tokenize(piece{text: s, tok: -1}, nil)
+		tk.model.metaSplit = false
+		whole := tk.model.tokenize(piece{text: s, tok: -1}, nil)
+		tk.model.metaSplit = true
+		if !slices.Equal(split, whole) {
+			t.Fatalf("%q: split %v, whole %v", s, split, whole)
+		}
+	}
+}
+
+func TestDecoders(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		d    decoder
+		in   []string
+		want []string
+	}{
+		{"metaspace", metaspaceDecoder{repl: '▁', stripHead: true}, []string{"▁▁a", "▁b"}, []string{"a", " b"}},
+		{"metaspace never", metaspaceDecoder{repl: '▁'}, []string{"▁a", "▁b"}, []string{" a", " b"}},
+		{"strip", stripDecoder{content: ' ', start: 1, stop: 1}, []string{"  a  ", " ", ""}, []string{" a ", "", ""}},
+		{"strip start 2", stripDecoder{content: 'x', start: 2}, []string{"xxxa", "xa"}, []string{"xa", "a"}},
+		{"fuse", fuseDecoder{}, []string{"a", "b"}, []string{"ab"}},
+		{"byte fallback", byteFallbackDecoder{}, []string{"<0xE2>", "<0x82>", "<0xAC>", "x", "<0xE2>", "<0x82>", "y", "<0x+A>"},
+			[]string{"€", "x", "\uFFFD", "\uFFFD", "y", "\n"}},
+		{"byte fallback lowercase", byteFallbackDecoder{}, []string{"<0x0a>", "<0xZZ>"}, []string{"\n", "<0xZZ>"}},
+		{"replace", replaceDecoder{"▁", " "}, []string{"▁a▁"}, []string{" a "}},
+		{"bytelevel", byteLevelDecoder{}, []string{"Ġhi", "Ċ", "<|x|>", "é"}, []string{" hi\n<|x|>\uFFFD"}},
+	} {
+		if got := c.d.decodeChain(c.in); !slices.Equal(got, c.want) {
+			t.Errorf("%s: %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestNormalizers(t *testing.T) {
+	for _, c := range []struct {
+		n        normalizer
+		in, want string
+	}{
+		{prependNormalizer{"▁"}, "a", "▁a"},
+		{prependNormalizer{"▁"}, "", ""},
+		{replaceNormalizer{" ", "▁"}, " a b ", "▁a▁b▁"},
+		{lowercaseNormalizer{}, "HeLLo İ ÀΣ", "hello i\u0307 àσ"},
+		{stripNormalizer{left: true, right: true}, " \t a \u3000", "a"},
+		{stripNormalizer{left: true}, "  a ", "a "},
+		{seqNormalizer{prependNormalizer{"▁"}, replaceNormalizer{" ", "▁"}}, "a b", "▁a▁b"},
+	} {
+		if got := c.n.normalize(c.in); got != c.want {
+			t.Errorf("%T(%q) = %q, want %q", c.n, c.in, got, c.want)
+		}
+	}
+}
+
+// TestSplitBehaviors checks the five HF split behaviours on "a1b22c".
+func TestSplitBehaviors(t *testing.T) {
+	m := classMatcher{cls: clsNumber}
+	for _, c := range []struct {
+		beh    behavior
+		invert bool
+		want   []string
+	}{
+		{behIsolated, false, []string{"a", "1", "b", "22", "c"}},
+		{behRemoved, false, []string{"a", "b", "c"}},
+		{behRemoved, true, []string{"1", "22"}},
+		{behMergedWithPrevious, false, []string{"a1", "b22", "c"}},
+		{behMergedWithNext, false, []string{"a", "1b", "22c"}},
+		{behContiguous, false, []string{"a", "1", "b", "22", "c"}},
+	} {
+		var got []string
+		for _, p := range splitPiece(&scratch{}, nil, piece{text: "a1b22c", tok: -1}, m, c.beh, c.invert) {
+			got = append(got, p.text)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("behavior %d invert %v: %q, want %q", c.beh, c.invert, got, c.want)
+		}
+	}
+	// Digits(individual=false) merges runs, Digits(true) isolates each digit.
+	var got []string
+	for _, p := range digitsPreTok(false).apply(&scratch{}, nil, []piece{{text: "ab123c4", tok: -1}}) {
+		got = append(got, p.text)
+	}
+	if !slices.Equal(got, []string{"ab", "123", "c", "4"}) {
+		t.Errorf("Digits contiguous: %q", got)
+	}
+}
+
+func TestMetaspacePreTokenizer(t *testing.T) {
+	for _, c := range []struct {
+		m    metaspacePreTok
+		in   piece
+		want []string
+	}{
+		{metaspacePreTok{"▁", "always", true}, piece{text: "hi  there", tok: -1}, []string{"▁hi", "▁", "▁there"}},
+		{metaspacePreTok{"▁", "first", true}, piece{text: "hi there", tok: -1, orig0: true}, []string{"▁hi", "▁there"}},
+		{metaspacePreTok{"▁", "first", true}, piece{text: "hi there", tok: -1}, []string{"hi", "▁there"}},
+		{metaspacePreTok{"▁", "never", false}, piece{text: "hi there", tok: -1}, []string{"hi▁there"}},
+	} {
+		var got []string
+		for _, p := range c.m.apply(&scratch{}, nil, []piece{c.in}) {
+			got = append(got, p.text)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%+v on %q: %q, want %q", c.m, c.in.text, got, c.want)
+		}
+	}
+}
+
+// TestAddedTokenOptions checks lstrip, rstrip and single_word matching.
+func TestAddedTokenOptions(t *testing.T) {
+	v := addedVocab{tokens: []addedToken{
+		{content: "<mask>", id: 10, lstrip: true, rstrip: true},
+		{content: "cat", id: 11, singleWord: true},
+		{content: "<a>", id: 12},
+		{content: "<ab>", id: 13},
+	}}
+	tr := newTrie()
+	for k, a := range v.tokens {
+		tr.insert(a.content, int32(k))
+	}
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"x  <mask>  y", []string{"x", "#10:  <mask>  ", "y"}},
+		{"cat concat cat_ cat.", []string{"#11:cat", " concat cat_ ", "#11:cat", "."}},
+		{"<ab><a>", []string{"#13:<ab>", "#12:<a>"}}, // longest match first
+		{"<a", []string{"<a"}},
+	} {
+		var got []string
+		for _, p := range v.split(nil, c.in, true, tr) {
+			if p.tok >= 0 {
+				got = append(got, "#"+itoa(p.tok)+":"+p.text)
+			} else {
+				got = append(got, p.text)
+			}
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("split(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
+
+func itoa(n int) string {
+	if n < 10 {
+		return string(rune('0' + n))
+	}
+	return itoa(n/10) + string(rune('0'+n%10))
+}
+
+// TestBPEOptions exercises byte_fallback, unk/fuse_unk,
+// continuing_subword_prefix, end_of_word_suffix and string merges.
+func TestBPEOptions(t *testing.T) {
+	base := `{"model":{"type":"BPE","vocab":{"<unk>":0,"a":1,"b":2,"ab":3,"<0xC3>":4,"<0xA9>":5,"##b":6,"a##b":7,"b</w>":8,"ab</w>":9},
+		"merges":%s,"unk_token":"<unk>","fuse_unk":%s,"byte_fallback":%s%s}}`
+	for _, c := range []struct {
+		name, merges, fuse, fallback, extra, in string
+		want                                    []int
+	}{
+		{"merge", `["a b"]`, "false", "false", "", "ab", []int{3}},
+		{"byte fallback", `["a b"]`, "false", "true", "", "aéb", []int{1, 4, 5, 2}},
+		{"unk", `["a b"]`, "false", "false", "", "axyb", []int{1, 0, 0, 2}},
+		{"fuse unk", `["a b"]`, "true", "false", "", "axyb", []int{1, 0, 2}},
+		{"prefix", `[["a","##b"]]`, "false", "false", `,"continuing_subword_prefix":"##"`, "ab", []int{3}}, // merge of a + ##b is "ab"
+		{"suffix", `["a b</w>"]`, "false", "false", `,"end_of_word_suffix":"</w>"`, "ab", []int{9}},
+	} {
+		data := []byte(sprintf(base, c.merges, c.fuse, c.fallback, c.extra))
+		tk, err := Load(data)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		got, _ := tk.Encode(c.in, false)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: Encode(%q) = %v, want %v", c.name, c.in, got, c.want)
+		}
+	}
+}
+
+func sprintf(format string, args ...string) string {
+	for _, a := range args {
+		format = strings.Replace(format, "%s", a, 1)
+	}
+	return format
+}
+
+// TestLoadErrors checks that unsupported or malformed files are rejected
+// with an error naming the problem.
+func TestLoadErrors(t *testing.T) {
+	model := `"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2},"merges":["a b"]}`
+	for _, c := range []struct{ json, want string }{
+		{`not json`, "tokenizer.json"},
+		{`{}`, "missing model"},
+		{`{"model":{"type":"Unigram"}}`, `model type "Unigram" not supported`},
+		{`{"pre_tokenizer":{"type":"Whitespace"},` + model + `}`, `pre_tokenizer type "Whitespace" not supported`},
+		{`{"normalizer":{"type":"NFKC"},` + model + `}`, `normalizer type "NFKC" not supported`},
+		{`{"decoder":{"type":"WordPiece"},` + model + `}`, `decoder type "WordPiece" not supported`},
+		{`{"post_processor":{"type":"Weird"},` + model + `}`, `post_processor type "Weird" not supported`},
+		{`{"pre_tokenizer":{"type":"Split","pattern":{"Regex":"\\w+"},"behavior":"Isolated","invert":false},` + model + `}`, `regex pattern "\\w+" not supported`},
+		{`{"pre_tokenizer":{"type":"Split","pattern":{"String":" "},"behavior":"Sideways","invert":false},` + model + `}`, `behavior "Sideways"`},
+		{`{"model":{"type":"BPE","vocab":{"a":0},"merges":["a b"]}}`, "merges[0]"},
+		{`{"model":{"type":"BPE","vocab":{"a":0,"b":1},"merges":["a b"]}}`, `merged token "ab"`},
+		{`{"model":{"type":"BPE","vocab":{"a":0},"merges":["a b c"]}}`, "two tokens"},
+		{`{"model":{"type":"BPE","vocab":{"a":-4},"merges":[]}}`, "invalid id"},
+		{`{"model":{"type":"BPE","vocab":{"a":99999999999},"merges":[]}}`, "invalid id"},
+		{`{"model":{"type":"BPE","vocab":{"a":0},"merges":[],"unk_token":"<unk>"}}`, `unk_token "<unk>"`},
+		{`{"model":{"type":"BPE","vocab":{"a":16000000},"merges":[]}}`, "too sparse"},
+		{`{"model":{"type":"BPE","vocab":{"a":0},"merges":[["a"]]}}`, "pair of strings"},
+		{`{"model":{"type":"BPE","vocab":{"a":0},"merges":[1]}}`, "merges"},
+		{`{"model":{"type":"BPE","vocab":["a"],"merges":[]}}`, "vocab"},
+		{`{"added_tokens":{},` + model + `}`, "tokenizer.json"},
+		{`{"pre_tokenizer":{"type":"Sequence","pretokenizers":[{"type":"Punctuation"}]},` + model + `}`, `"Punctuation"`},
+		{`{"pre_tokenizer":{"kind":"ByteLevel"},` + model + `}`, `missing or invalid "type"`},
+		{`{"model":{"type":"BPE","vocab":{"a":0},"merges":[],"dropout":0.1}}`, "dropout"},
+		{`{"truncation":{"max_length":5},` + model + `}`, "truncation"},
+		{`{"version":"2.0",` + model + `}`, "version"},
+		{`{"decoder":{"type":"Strip","content":"ab","start":1,"stop":0},` + model + `}`, "Strip content"},
+		{`{"pre_tokenizer":{"type":"Metaspace","replacement":"▁","prepend_scheme":"sometimes"},` + model + `}`, "prepend_scheme"},
+		{`{"post_processor":{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>","type_id":0}}],"special_tokens":{}},` + model + `}`, `"<s>" missing`},
+		{`{"post_processor":{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<s>","type_id":0}}],"special_tokens":{"<s>":{"id":"<s>","ids":[77],"tokens":["<s>"]}}},` + model + `}`, "id 77"},
+		{`{"normalizer":{"type":"Replace","pattern":{"Regex":" +"},"content":"x"},` + model + `}`, "Replace regex"},
+	} {
+		_, err := Load([]byte(c.json))
+		if err == nil {
+			t.Errorf("Load(%s): no error", c.json)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Load(%s): error %q does not mention %q", c.json, err, c.want)
+		}
+	}
+}
+
+// TestMetaspaceRobertaPipeline loads a small Metaspace tokenizer with a
+// Strip/Lowercase/Replace normalizer, a normalized added token and
+// RobertaProcessing, and checks ids and decodes derived by hand from the HF
+// semantics.
+func TestMetaspaceRobertaPipeline(t *testing.T) {
+	js := `{
+	"added_tokens": [
+		{"id": 0, "content": "<s>", "special": true, "normalized": false},
+		{"id": 1, "content": "</s>", "special": true, "normalized": false},
+		{"id": 15, "content": "[MASK]", "special": false, "normalized": true}],
+	"normalizer": {"type": "Sequence", "normalizers": [
+		{"type": "Strip", "strip_left": true, "strip_right": true},
+		{"type": "Lowercase"},
+		{"type": "Replace", "pattern": {"String": "!"}, "content": ""}]},
+	"pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true},
+	"post_processor": {"type": "RobertaProcessing", "sep": ["</s>", 1], "cls": ["<s>", 0], "trim_offsets": true, "add_prefix_space": true},
+	"decoder": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always", "split": true},
+	"model": {"type": "BPE", "vocab": {"<s>": 0, "</s>": 1, "▁": 2, "h": 3, "e": 4, "l": 5, "o": 6, "w": 7,
+		"r": 8, "d": 9, "▁h": 10, "▁he": 11, "ll": 12, "▁hell": 13, "▁hello": 14},
+		"merges": ["▁ h", "▁h e", "l l", "▁he ll", "▁hell o"]}}`
+	tk, err := Load([]byte(js))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids, _ := tk.Encode("  HELLO [MASK] hello! ", true)
+	if want := []int{0, 14, 2, 15, 14, 1}; !slices.Equal(ids, want) {
+		t.Fatalf("Encode = %v, want %v", ids, want)
+	}
+	if s, _ := tk.Decode(ids, false); s != "<s> hello [mask] hello</s>" {
+		t.Errorf("Decode = %q", s)
+	}
+	if s, _ := tk.Decode(ids, true); s != "hello [mask] hello" {
+		t.Errorf("Decode(skip) = %q", s)
+	}
+	if !tk.IsSpecial(0) || tk.IsSpecial(15) {
+		t.Error("IsSpecial wrong")
+	}
+	if id, ok := tk.TokenToID("[MASK]"); !ok || id != 15 {
+		t.Errorf("TokenToID([MASK]) = %d %v", id, ok)
+	}
+	if tk.VocabSize() != 16 {
+		t.Errorf("VocabSize = %d", tk.VocabSize())
+	}
+	if ids, _ := tk.Encode("hello", false); !slices.Equal(ids, []int{14}) {
+		t.Errorf("Encode(hello) = %v", ids)
+	}
+}
