@@ -404,13 +404,20 @@ func addInt8(w *format.Writer, t *source.Tensor, sum *Summary) error {
 	err := w.AddTensor(t.Name, format.I8, t.Shape, func(out io.Writer) error {
 		q := make([]byte, rows*cols)
 		var mu sync.Mutex
+		var qerr error
 		parallel(rows, func(lo, hi int) {
 			row := make([]float32, cols)
 			var local quant.Stats
 			for r := lo; r < hi; r++ {
 				decode(row, t, r*cols)
 				qr := unsafe.Slice((*int8)(unsafe.Pointer(&q[r*cols])), cols)
-				s := quant.QuantizeRowInt8(qr, row)
+				s, err := quant.QuantizeRowInt8(qr, row)
+				if err != nil {
+					mu.Lock()
+					qerr = fmt.Errorf("row %d: %w", r, err)
+					mu.Unlock()
+					return
+				}
 				local.Add(row, qr, s)
 				binary.LittleEndian.PutUint16(scales[2*r:], s)
 			}
@@ -418,6 +425,9 @@ func addInt8(w *format.Writer, t *source.Tensor, sum *Summary) error {
 			st.Merge(local)
 			mu.Unlock()
 		})
+		if qerr != nil {
+			return qerr
+		}
 		sum.QuantStats.Merge(st)
 		sum.PerTensor[t.Name] = st
 		_, err := out.Write(q)

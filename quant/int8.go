@@ -8,32 +8,36 @@
 package quant
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/cellm-ai/cellm-go/internal/half"
 )
 
 // QuantizeRowInt8 quantizes one row into q (len(q) == len(row)) and returns
-// its f16 scale. An all-zero row gets scale 0 and zeros.
-func QuantizeRowInt8(q []int8, row []float32) uint16 {
+// its f16 scale. An all-zero row gets scale 0 and zeros. A row holding NaN
+// or an infinity cannot be quantized and is an error.
+func QuantizeRowInt8(q []int8, row []float32) (uint16, error) {
 	var maxAbs float32
-	for _, w := range row {
-		if a := float32(math.Abs(float64(w))); a > maxAbs {
-			maxAbs = a
+	for i, w := range row {
+		a := float32(math.Abs(float64(w)))
+		if a > math.MaxFloat32 || a != a {
+			return 0, fmt.Errorf("non-finite weight %v at column %d", w, i)
 		}
+		maxAbs = max(maxAbs, a)
 	}
 	scale := maxAbs / 127
-	if scale == 0 || math.IsNaN(float64(scale)) || math.IsInf(float64(scale), 0) {
+	if scale == 0 {
 		for i := range q {
 			q[i] = 0
 		}
-		return half.F32ToF16(0)
+		return half.F32ToF16(0), nil
 	}
 	for i, w := range row {
 		v := math.Round(float64(w / scale))
 		q[i] = int8(max(-127, min(127, v)))
 	}
-	return half.F32ToF16(scale)
+	return half.F32ToF16(scale), nil
 }
 
 // Stats accumulates the quantization error of a tensor, measured against the

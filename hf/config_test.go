@@ -1,0 +1,71 @@
+package hf
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseLlamaDefaults(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"model_type":"llama","hidden_size":64,"num_attention_heads":4,"intermediate_size":128,
+		"num_hidden_layers":2,"vocab_size":100,"eos_token_id":[5,6],"rope_scaling":{"rope_type":"llama3","factor":8}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := c.Text
+	if x.NumKeyValueHeads != 4 || x.HeadDim != 16 || x.RopeTheta != 10000 || x.RMSNormEps != 1e-6 ||
+		x.MaxPositionEmbeddings != 2048 || x.TieWordEmbeddings || *x.BOSTokenID != 1 || len(x.EOSTokenIDs) != 2 {
+		t.Errorf("defaults: %+v", x)
+	}
+	if x.RopeScaling.Kind() != "llama3" || x.RopeScaling.Factor != 8 {
+		t.Errorf("rope scaling %+v", x.RopeScaling)
+	}
+}
+
+func TestParseIdefics3(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"model_type":"idefics3","image_token_id":7,"scale_factor":4,
+		"text_config":{"model_type":"llama","hidden_size":32,"num_attention_heads":2,"num_hidden_layers":1,"intermediate_size":8,"vocab_size":10},
+		"vision_config":{"hidden_size":16,"num_attention_heads":2,"patch_size":4,"image_size":16}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Multimodal || c.ImageTokenID != 7 || c.ScaleFactor != 4 || c.Vision.NumHiddenLayers != 12 || c.Text.HiddenSize != 32 {
+		t.Errorf("config %+v", c)
+	}
+	if !strings.Contains(string(c.ResolvedVision()), `"layer_norm_eps":0.000001`) {
+		t.Errorf("resolved vision %s", c.ResolvedVision())
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	for _, c := range []struct{ json, want string }{
+		{`{"model_type":"gpt2"}`, "supported: llama"},
+		{`{"model_type":"idefics3","text_config":{"model_type":"mistral"}}`, `text_config.model_type "mistral"`},
+		{`{"model_type":"idefics3"}`, "text_config: missing"},
+		{`{"model_type":"llama","num_attention_heads":3,"hidden_size":64}`, "not divisible"},
+		{`{"model_type":"llama","num_key_value_heads":3}`, "does not divide"},
+		{`{"model_type":"llama","hidden_act":"gelu"}`, `hidden_act "gelu"`},
+		{`{"model_type":"llama","rope_scaling":{"type":"yarn"}}`, `rope_scaling type "yarn"`},
+		{`{"model_type":"llama","vocab_size":-1}`, "vocab_size"},
+		{`{"model_type":"llama","eos_token_id":"x"}`, "eos_token_id"},
+		{`not json`, "config JSON"},
+	} {
+		_, err := ParseConfig([]byte(c.json))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", c.json, err, c.want)
+		}
+	}
+	if _, err := ParseConfig([]byte(`{"model_type":"bert"}`)); !errors.Is(err, ErrUnsupported) {
+		t.Errorf("unsupported: %v", err)
+	}
+}
+
+func TestTensorPrefixes(t *testing.T) {
+	text, vision, proj := TensorPrefixes([]string{"model.text_model.norm.weight", "model.vision_model.x", "model.connector.y", "lm_head.weight"})
+	if text != "model.text_model." || vision != "model.vision_model." || proj != "model.connector." {
+		t.Errorf("%q %q %q", text, vision, proj)
+	}
+	if text, _, _ := TensorPrefixes([]string{"model.norm.weight"}); text != "model." {
+		t.Errorf("text prefix %q", text)
+	}
+}
