@@ -16,14 +16,11 @@
 package flax
 
 import (
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/cellm-ai/cellm-go/internal/mmap"
@@ -80,52 +77,11 @@ func OpenDirWith(dir string, opt Options) (*source.Set, error) {
 	if !fileExists(p) {
 		return nil, fmt.Errorf("flax: %s: no %s or %s", dir, WeightsName, IndexName)
 	}
-	raw, err := os.ReadFile(p)
+	set, err := source.OpenSharded(p, func(path string) ([]source.Tensor, func() error, error) {
+		return load(path, opt)
+	}, false)
 	if err != nil {
 		return nil, fmt.Errorf("flax: %w", err)
-	}
-	var idx struct {
-		WeightMap map[string]string `json:"weight_map"`
-	}
-	if err := json.Unmarshal(raw, &idx); err != nil {
-		return nil, fmt.Errorf("flax: %s: %w", p, err)
-	}
-	if len(idx.WeightMap) == 0 {
-		return nil, fmt.Errorf("flax: %s: empty or missing weight_map", p)
-	}
-	seen := map[string]bool{}
-	var shards []string
-	for _, f := range idx.WeightMap {
-		if f == "" || f != filepath.Base(f) || f == "." || f == ".." {
-			return nil, fmt.Errorf("flax: %s: shard name %q is not a plain file name", p, f)
-		}
-		if !seen[f] {
-			seen[f] = true
-			shards = append(shards, f)
-		}
-	}
-	sort.Strings(shards)
-	var (
-		all     []source.Tensor
-		closers []func() error
-	)
-	fail := func(err error) (*source.Set, error) {
-		for _, c := range closers {
-			c()
-		}
-		return nil, err
-	}
-	for _, sh := range shards {
-		ts, c, err := load(filepath.Join(dir, sh), opt)
-		if err != nil {
-			return fail(err)
-		}
-		closers = append(closers, c)
-		all = append(all, ts...)
-	}
-	set, err := source.NewSet(all, closers...)
-	if err != nil {
-		return fail(fmt.Errorf("flax: %s: %w", p, err))
 	}
 	return set, nil
 }
@@ -468,7 +424,7 @@ func permute(data []byte, shape, perm []int, es int) ([]int, []byte) {
 		return out, dst
 	}
 	if len(out) == 2 {
-		transpose2D(dst, data, shape[0], shape[1], es)
+		source.Transpose2D(dst, data, shape[0], shape[1], es)
 		return out, dst
 	}
 	idx := make([]int, len(out))
@@ -486,33 +442,4 @@ func permute(data []byte, shape, perm []int, es int) ([]int, []byte) {
 		}
 	}
 	return out, dst
-}
-
-// transpose2D writes the [cols, rows] transpose of the [rows, cols] matrix
-// src into dst. It walks 8 source columns at a time down all rows, so each
-// source row segment is one cache line and the 8 destination rows are
-// written sequentially.
-func transpose2D(dst, src []byte, rows, cols, es int) {
-	const blk = 8
-	for c0 := 0; c0 < cols; c0 += blk {
-		c1 := min(c0+blk, cols)
-		for r := 0; r < rows; r++ {
-			s := (r*cols + c0) * es
-			d := (c0*rows + r) * es
-			switch es {
-			case 2:
-				for c := c0; c < c1; c, s, d = c+1, s+2, d+rows*2 {
-					binary.LittleEndian.PutUint16(dst[d:], binary.LittleEndian.Uint16(src[s:]))
-				}
-			case 4:
-				for c := c0; c < c1; c, s, d = c+1, s+4, d+rows*4 {
-					binary.LittleEndian.PutUint32(dst[d:], binary.LittleEndian.Uint32(src[s:]))
-				}
-			default:
-				for c := c0; c < c1; c, s, d = c+1, s+es, d+rows*es {
-					copy(dst[d:d+es], src[s:s+es])
-				}
-			}
-		}
-	}
 }

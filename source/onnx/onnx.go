@@ -19,7 +19,6 @@
 package onnx
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"os"
@@ -364,37 +363,8 @@ func paramRole(n *Node, input, ndim int) (suffix string, transpose bool) {
 // transpose returns the transpose of a [r, c] matrix of es-byte elements.
 func transpose(data []byte, shape []int, es int) ([]int, []byte) {
 	out := make([]byte, len(data))
-	transpose2D(out, data, shape[0], shape[1], es)
+	source.Transpose2D(out, data, shape[0], shape[1], es)
 	return []int{shape[1], shape[0]}, out
-}
-
-// transpose2D writes the [cols, rows] transpose of the [rows, cols] matrix
-// src into dst. It walks 8 source columns at a time down all rows, so each
-// source row segment is one cache line and the 8 destination rows are
-// written sequentially.
-func transpose2D(dst, src []byte, rows, cols, es int) {
-	const blk = 8
-	for c0 := 0; c0 < cols; c0 += blk {
-		c1 := min(c0+blk, cols)
-		for r := 0; r < rows; r++ {
-			s := (r*cols + c0) * es
-			d := (c0*rows + r) * es
-			switch es {
-			case 2:
-				for c := c0; c < c1; c, s, d = c+1, s+2, d+rows*2 {
-					binary.LittleEndian.PutUint16(dst[d:], binary.LittleEndian.Uint16(src[s:]))
-				}
-			case 4:
-				for c := c0; c < c1; c, s, d = c+1, s+4, d+rows*4 {
-					binary.LittleEndian.PutUint32(dst[d:], binary.LittleEndian.Uint32(src[s:]))
-				}
-			default:
-				for c := c0; c < c1; c, s, d = c+1, s+es, d+rows*es {
-					copy(dst[d:d+es], src[s:s+es])
-				}
-			}
-		}
-	}
 }
 
 // Tensor returns the initializer's data as a C-contiguous little-endian

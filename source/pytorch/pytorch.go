@@ -16,13 +16,11 @@ package pytorch
 import (
 	"archive/zip"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/cellm-ai/cellm-go/internal/mmap"
@@ -79,59 +77,9 @@ func fileExists(p string) bool {
 // relative to the index's folder. Every tensor the map names must be found in
 // its shard.
 func OpenIndex(indexPath string) (*source.Set, error) {
-	raw, err := os.ReadFile(indexPath)
+	set, err := source.OpenSharded(indexPath, load, true)
 	if err != nil {
 		return nil, fmt.Errorf("pytorch: %w", err)
-	}
-	var idx struct {
-		WeightMap map[string]string `json:"weight_map"`
-	}
-	if err := json.Unmarshal(raw, &idx); err != nil {
-		return nil, fmt.Errorf("pytorch: %s: %w", indexPath, err)
-	}
-	if len(idx.WeightMap) == 0 {
-		return nil, fmt.Errorf("pytorch: %s: empty or missing weight_map", indexPath)
-	}
-	var shards []string
-	seen := map[string]bool{}
-	for _, f := range idx.WeightMap {
-		if f != filepath.Base(f) || f == "" || f == "." || f == ".." {
-			return nil, fmt.Errorf("pytorch: %s: shard name %q is not a plain file name", indexPath, f)
-		}
-		if !seen[f] {
-			seen[f] = true
-			shards = append(shards, f)
-		}
-	}
-	sort.Strings(shards)
-	dir := filepath.Dir(indexPath)
-	var (
-		all     []source.Tensor
-		closers []func() error
-	)
-	fail := func(err error) (*source.Set, error) {
-		for _, c := range closers {
-			c()
-		}
-		return nil, err
-	}
-	for _, sh := range shards {
-		ts, closer, err := load(filepath.Join(dir, sh))
-		if err != nil {
-			return fail(err)
-		}
-		closers = append(closers, closer)
-		all = append(all, ts...)
-	}
-	set, err := source.NewSet(all, closers...)
-	if err != nil {
-		return fail(fmt.Errorf("pytorch: %s: %w", indexPath, err))
-	}
-	for name, f := range idx.WeightMap {
-		if _, ok := set.Lookup(name); !ok {
-			set.Close()
-			return nil, fmt.Errorf("pytorch: %s: tensor %q listed for %s is missing", indexPath, name, f)
-		}
 	}
 	return set, nil
 }

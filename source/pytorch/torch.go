@@ -1,7 +1,6 @@
 package pytorch
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -272,7 +271,7 @@ func (t *tensorRef) materialize(name string, budget *int) (source.Tensor, error)
 	if len(t.size) == 2 && t.stride[0] == 1 && t.stride[1] == t.size[0] {
 		// A transposed contiguous matrix (W.t()): transpose it back.
 		src := st.data[t.offset*es : (t.offset+n)*es]
-		transpose2D(dst, src, t.size[1], t.size[0], es)
+		source.Transpose2D(dst, src, t.size[1], t.size[0], es)
 		out.Data = dst
 		return out, nil
 	}
@@ -293,33 +292,4 @@ func (t *tensorRef) materialize(name string, budget *int) (source.Tensor, error)
 	}
 	out.Data = dst
 	return out, nil
-}
-
-// transpose2D writes the [cols, rows] transpose of the [rows, cols] matrix
-// src into dst. It walks 8 source columns at a time down all rows, so each
-// source row segment is one cache line and the 8 destination rows are
-// written sequentially.
-func transpose2D(dst, src []byte, rows, cols, es int) {
-	const blk = 8
-	for c0 := 0; c0 < cols; c0 += blk {
-		c1 := min(c0+blk, cols)
-		for r := 0; r < rows; r++ {
-			s := (r*cols + c0) * es
-			d := (c0*rows + r) * es
-			switch es {
-			case 2:
-				for c := c0; c < c1; c, s, d = c+1, s+2, d+rows*2 {
-					binary.LittleEndian.PutUint16(dst[d:], binary.LittleEndian.Uint16(src[s:]))
-				}
-			case 4:
-				for c := c0; c < c1; c, s, d = c+1, s+4, d+rows*4 {
-					binary.LittleEndian.PutUint32(dst[d:], binary.LittleEndian.Uint32(src[s:]))
-				}
-			default:
-				for c := c0; c < c1; c, s, d = c+1, s+es, d+rows*es {
-					copy(dst[d:d+es], src[s:s+es])
-				}
-			}
-		}
-	}
 }

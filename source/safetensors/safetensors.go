@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/cellm-ai/cellm-go/internal/mmap"
@@ -128,121 +127,77 @@ func Parse(data []byte) ([]source.Tensor, map[string]string, error) {
 
 // Open maps the safetensors file at path.
 func Open(path string) (*source.Set, error) {
-	m, err := mmap.Open(path)
+	tensors, closer, err := load(path)
 	if err != nil {
 		return nil, err
+	}
+	set, err := source.NewSet(tensors, closer)
+	if err != nil {
+		closer()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return set, nil
+}
+
+// load maps one file and parses it.
+func load(path string) ([]source.Tensor, func() error, error) {
+	m, err := mmap.Open(path)
+	if err != nil {
+		return nil, nil, err
 	}
 	tensors, _, err := Parse(m.Bytes())
 	if err != nil {
 		m.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	set, err := source.NewSet(tensors, m.Close)
-	if err != nil {
-		m.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return set, nil
+	return tensors, m.Close, nil
 }
 
 // OpenDir opens the safetensors checkpoint in a model folder: the shards
 // listed by model.safetensors.index.json, or else every *.safetensors file.
 func OpenDir(dir string) (*source.Set, error) {
-	files, want, err := shardFiles(dir)
+	idx := filepath.Join(dir, IndexFile)
+	if _, err := os.Stat(idx); err == nil {
+		return source.OpenSharded(idx, load, true)
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.safetensors"))
 	if err != nil {
 		return nil, err
 	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: no *.safetensors files", dir)
+	}
+	sort.Strings(files)
 	var all []source.Tensor
 	var closers []func() error
-	closeAll := func() {
-		for _, c := range closers {
-			c()
-		}
-	}
-	for _, name := range files {
-		path := filepath.Join(dir, name)
-		m, err := mmap.Open(path)
+	for _, path := range files {
+		tensors, closer, err := load(path)
 		if err != nil {
-			closeAll()
+			for _, c := range closers {
+				c()
+			}
 			return nil, err
 		}
-		closers = append(closers, m.Close)
-		tensors, _, err := Parse(m.Bytes())
-		if err != nil {
-			closeAll()
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
-		for _, t := range tensors {
-			if shard, ok := want[t.Name]; ok && shard != name {
-				closeAll()
-				return nil, fmt.Errorf("%s: tensor %q is listed in %s under shard %s", path, t.Name, IndexFile, shard)
-			}
-		}
+		closers = append(closers, closer)
 		all = append(all, tensors...)
 	}
 	set, err := source.NewSet(all, closers...)
 	if err != nil {
-		closeAll()
-		return nil, fmt.Errorf("%s: %w", dir, err)
-	}
-	for name, shard := range want {
-		if _, ok := set.Lookup(name); !ok {
-			set.Close()
-			return nil, fmt.Errorf("%s: tensor %q listed in %s is missing from %s", dir, name, IndexFile, shard)
+		for _, c := range closers {
+			c()
 		}
+		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	return set, nil
 }
 
-// shardFiles lists the files to read and, for a sharded checkpoint, which
-// shard each tensor should come from.
-func shardFiles(dir string) ([]string, map[string]string, error) {
-	idx, err := os.ReadFile(filepath.Join(dir, IndexFile))
-	if err == nil {
-		var index struct {
-			WeightMap map[string]string `json:"weight_map"`
-		}
-		if err := json.Unmarshal(idx, &index); err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", filepath.Join(dir, IndexFile), err)
-		}
-		seen := map[string]bool{}
-		var files []string
-		for _, f := range index.WeightMap {
-			if f != filepath.Base(f) || !strings.HasSuffix(f, ".safetensors") {
-				return nil, nil, fmt.Errorf("%s: bad shard name %q", filepath.Join(dir, IndexFile), f)
-			}
-			if !seen[f] {
-				seen[f] = true
-				files = append(files, f)
-			}
-		}
-		if len(files) == 0 {
-			return nil, nil, fmt.Errorf("%s: empty weight_map", filepath.Join(dir, IndexFile))
-		}
-		sort.Strings(files)
-		return files, index.WeightMap, nil
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, nil, err
-	}
-	matches, err := filepath.Glob(filepath.Join(dir, "*.safetensors"))
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(matches) == 0 {
-		return nil, nil, fmt.Errorf("%s: no *.safetensors files", dir)
-	}
-	files := make([]string, len(matches))
-	for i, m := range matches {
-		files[i] = filepath.Base(m)
-	}
-	sort.Strings(files)
-	return files, nil, nil
-}
-
 // HasCheckpoint reports whether dir holds a safetensors checkpoint.
 func HasCheckpoint(dir string) bool {
-	files, _, err := shardFiles(dir)
-	return err == nil && len(files) > 0
+	if _, err := os.Stat(filepath.Join(dir, IndexFile)); err == nil {
+		return true
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.safetensors"))
+	return len(files) > 0
 }
 
 // Write writes tensors as a safetensors file to w, in name order, with the

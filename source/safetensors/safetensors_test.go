@@ -52,7 +52,7 @@ func TestShardIndexMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, IndexFile), []byte(`{"weight_map":{"x":"a.safetensors","y":"a.safetensors"}}`), 0o644)
-	if _, err := OpenDir(dir); err == nil || !strings.Contains(err.Error(), `tensor "y" listed in`) {
+	if _, err := OpenDir(dir); err == nil || !strings.Contains(err.Error(), `tensor "y" listed for a.safetensors is missing`) {
 		t.Fatalf("missing tensor: %v", err)
 	}
 }
