@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/cellm-ai/cellm-go/convert"
@@ -87,8 +86,8 @@ func runBench(args []string) error {
 	cfg := text.Config()
 	fmt.Printf("model %s (%s, %d layers, hidden %d, weights %s), kernels %s, KV %s\n", filepath.Base(path),
 		progress.Bytes(f.Size()), cfg.Layers, cfg.Hidden, cfg.WeightType, kernels.Implementation(), *kvType)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "threads\ttest\tspeed\t")
+	row := func(threads int, test, speed string) { fmt.Printf("%7d  %-22s %s\n", threads, test, speed) }
+	fmt.Printf("%7s  %-22s %s\n", "threads", "test", "speed")
 	rng := rand.New(rand.NewPCG(1, 2))
 	tokens := func(n int) []int {
 		t := make([]int, n)
@@ -121,8 +120,7 @@ func runBench(args []string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(tw, "%d\tpp%d\t%s tok/s\t\n", th, n, meanSD(rates))
-			tw.Flush()
+			row(th, fmt.Sprintf("pp%d", n), meanSD(rates)+" tok/s")
 		}
 		if *tg > 0 {
 			s := newState(*tg + 1)
@@ -142,8 +140,7 @@ func runBench(args []string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(tw, "%d\ttg%d\t%s tok/s\t\n", th, *tg, meanSD(rates))
-			tw.Flush()
+			row(th, fmt.Sprintf("tg%d", *tg), meanSD(rates)+" tok/s")
 		}
 		if *vision && vlm != nil {
 			c := vlm.Vision.Config()
@@ -159,8 +156,7 @@ func runBench(args []string) error {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(tw, "%d\tvision %dx%d tile\t%s s\t\n", th, c.ImageSize, c.ImageSize, meanSD(secs))
-			tw.Flush()
+			row(th, fmt.Sprintf("vision %dx%d tile", c.ImageSize, c.ImageSize), meanSD(secs)+" s")
 		}
 	}
 	return nil
