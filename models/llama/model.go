@@ -22,6 +22,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/kernels"
+	"github.com/cellm-ai/cellm-go/models/weights"
 )
 
 // Config is the architecture of a loaded model, resolved from the .cellm header.
@@ -37,15 +38,17 @@ type Config struct {
 	RopeTheta    float64 // RoPE base
 	// RopeScaling is "" (none), "linear" or "llama3"; the other Rope fields
 	// are its parameters as in Hugging Face rope_scaling.
-	RopeScaling               string
-	RopeFactor                float64
-	RopeLowFreqFactor         float64
-	RopeHighFreqFactor        float64
-	RopeOriginalMaxPositions  int
-	MaxPositions              int   // max_position_embeddings (0 if unknown)
-	TiedEmbeddings            bool  // lm_head shares the embedding matrix
-	BOS                       int   // beginning-of-sequence id, -1 if none
-	EOS                       []int // end-of-sequence ids
+	RopeScaling              string
+	RopeFactor               float64
+	RopeLowFreqFactor        float64
+	RopeHighFreqFactor       float64
+	RopeOriginalMaxPositions int
+	MaxPositions             int   // max_position_embeddings (0 if unknown)
+	TiedEmbeddings           bool  // lm_head shares the embedding matrix
+	BOS                      int   // beginning-of-sequence id, -1 if none
+	EOS                      []int // end-of-sequence ids
+	// TensorPrefix starts the decoder's tensor names: "model." for Llama,
+	// "model.text_model." for the SmolVLM text stack (lm_head.weight has none).
 	TensorPrefix              string
 	WeightType, EmbeddingType kernels.DType // storage of the projections and of the embedding
 	LMHeadType                kernels.DType // storage of the output projection
@@ -91,7 +94,7 @@ func Load(f *format.File) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := loader{f: f}
+	l := loader{w: weights.Loader{F: f}}
 	p := cfg.TensorPrefix
 	m := &Model{cfg: cfg}
 	if m.embed, err = l.matrix(p+"embed_tokens.weight", cfg.Vocab, cfg.Hidden); err != nil {
@@ -211,89 +214,24 @@ func configFromHeader(h *format.Header) (Config, error) {
 	return c, nil
 }
 
-// loader reads and checks tensors of one file.
-type loader struct{ f *format.File }
+// loader reads tensors through models/weights, marking its errors as ErrModel.
+type loader struct{ w weights.Loader }
 
-func (l loader) tensor(name string, shape ...int) (format.Tensor, error) {
-	t, err := l.f.Tensor(name)
-	if err != nil {
-		return t, modelErr("tensor %q is missing", name)
-	}
-	if fmt.Sprint(t.Shape) != fmt.Sprint(shape) {
-		return t, modelErr("tensor %q has shape %v, want %v", name, t.Shape, shape)
-	}
-	return t, nil
-}
-
-// matrix returns a zero-copy kernels.Matrix view of the rows x cols tensor
-// name (f32, f16, bf16, or i8 with its f16 .qscale converted to f32).
 func (l loader) matrix(name string, rows, cols int) (kernels.Matrix, error) {
-	t, err := l.tensor(name, rows, cols)
-	if err != nil {
-		return kernels.Matrix{}, err
-	}
-	m := kernels.Matrix{Rows: rows, Cols: cols}
-	switch t.DType {
-	case format.F32:
-		m.Type = kernels.F32
-		m.F32, err = t.F32()
-	case format.F16, format.BF16:
-		m.Type = kernels.F16
-		if t.DType == format.BF16 {
-			m.Type = kernels.BF16
-		}
-		m.Half, err = t.U16()
-	case format.I8:
-		m.Type = kernels.Q8
-		if m.Q8, err = t.I8(); err != nil {
-			break
-		}
-		st, serr := l.tensor(name+format.QScaleSuffix, rows)
-		if serr != nil {
-			return m, serr
-		}
-		raw, serr := st.U16()
-		if serr != nil || st.DType != format.F16 {
-			return m, modelErr("tensor %q has dtype %s, want f16", st.Name, st.DType)
-		}
-		m.Scale = make([]float32, rows)
-		kernels.F16ToF32(m.Scale, raw)
-	default:
-		return m, modelErr("tensor %q has unsupported dtype %s", name, t.DType)
-	}
-	if err != nil {
-		return m, modelErr("tensor %q: %v", name, err)
-	}
-	if err := m.Validate(); err != nil {
-		return m, modelErr("tensor %q: %v", name, err)
-	}
-	return m, nil
+	m, err := l.w.Matrix(name, rows, cols)
+	return m, asModelErr(err)
 }
 
-// vector returns a float32 copy of the 1-D tensor name of length n.
 func (l loader) vector(name string, n int) ([]float32, error) {
-	t, err := l.tensor(name, n)
-	if err != nil {
-		return nil, err
+	v, err := l.w.Floats(name, n)
+	return v, asModelErr(err)
+}
+
+func asModelErr(err error) error {
+	if err == nil {
+		return nil
 	}
-	out := make([]float32, n)
-	switch t.DType {
-	case format.F32:
-		src, err := t.F32()
-		if err != nil {
-			return nil, modelErr("tensor %q: %v", name, err)
-		}
-		copy(out, src)
-	case format.F16:
-		src, _ := t.U16()
-		kernels.F16ToF32(out, src)
-	case format.BF16:
-		src, _ := t.U16()
-		kernels.BF16ToF32(out, src)
-	default:
-		return nil, modelErr("tensor %q has dtype %s, want f32, f16 or bf16", name, t.DType)
-	}
-	return out, nil
+	return fmt.Errorf("%w: %w", ErrModel, err)
 }
 
 // ropeInvFreq computes the rotary inverse frequencies as transformers does

@@ -170,26 +170,27 @@ func TestParityBF16(t *testing.T) {
 	}
 }
 
-// TestParityF16 checks f16 weights with the README's reduced-precision rule.
+// TestParityF16 checks f16 weights with the README's reduced-precision rule,
+// applied with a bound of 0.05 rather than 1.5: activations stay f32 and
+// only the weights are rounded (bf16 fixture values that fit f16 exactly),
+// so the error is far below the bf16-activations spread the README allows.
 func TestParityF16(t *testing.T) {
 	for _, model := range parityModels {
 		t.Run(model, func(t *testing.T) {
 			m := loadModel(t, model, convert.Options{DType: format.F16})
-			got := checkParity(t, m, model, tolerances{logits: 1.5, reduced: true}, false)
+			got := checkParity(t, m, model, tolerances{logits: 0.05, reduced: true}, false)
 			t.Logf("f16: logits max diff %.2e, hidden %.2e, greedy top %.2e over %d steps",
 				got.logits, got.hidden, got.greedyTop, got.greedySteps)
 		})
 	}
 }
 
-// TestParityKVF16 runs the f32 weights with an f16 KV cache (reduced rule).
+// TestParityKVF16 runs the f32 weights with an f16 KV cache (the reduced
+// rule with a 0.05 logits bound).
 func TestParityKVF16(t *testing.T) {
 	m := loadModel(t, "llama-tiny", convert.Options{DType: format.F32})
-	got := checkParity(t, m, "llama-tiny", tolerances{logits: 1.5, reduced: true}, true)
+	got := checkParity(t, m, "llama-tiny", tolerances{logits: 0.05, reduced: true}, true)
 	t.Logf("f16 KV cache: logits max diff %.2e, greedy top %.2e over %d steps", got.logits, got.greedyTop, got.greedySteps)
-	if got.logits > 0.05 {
-		t.Errorf("f16 KV cache: logits max diff %.3g, expected well below 0.05", got.logits)
-	}
 }
 
 // TestInt8 compares an int8 .cellm with the f32 one position by position.
@@ -287,6 +288,8 @@ func TestPerplexity(t *testing.T) {
 		{"f32", convert.Options{DType: format.F32}, 5.087873289568376, 1e-4},
 		// 0.1% of the perplexity is log(1.001) in mean NLL.
 		{"int8", convert.Options{DType: format.F32, QuantizeInt8: true}, 5.088022175264567, math.Log(1.001)},
+		// int8 projections and int8 embedding (= tied lm_head): perplexity_int8_proj_and_embeddings.
+		{"int8+embeddings", convert.Options{DType: format.F32, QuantizeInt8: true, QuantizeEmbeddings: true}, 5.087773867888757, math.Log(1.001)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := loadModel(t, "pretrained-micro", tc.opt)
