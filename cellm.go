@@ -8,14 +8,21 @@
 //	...
 //	res, err := m.Generate(ctx, cellm.Request{Prompt: "Once upon a time", MaxNewTokens: 32},
 //		func(t cellm.Token) bool { fmt.Print(t.Text); return true })
+//
+// For SmolVLM, the vision encoder and the text decoder can each run on ONNX
+// Runtime instead (Options.VisionBackend, Options.DecoderBackend) with the
+// same tokenizer, image preprocessing and sampler.
 package cellm
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/cellm-ai/cellm-go/chat"
 	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/hf"
 	"github.com/cellm-ai/cellm-go/imageproc"
 	"github.com/cellm-ai/cellm-go/models/idefics3"
 	"github.com/cellm-ai/cellm-go/models/llama"
@@ -26,116 +33,229 @@ import (
 type Options struct {
 	// TokenizerPath overrides the tokenizer.json embedded in the model.
 	TokenizerPath string
+	// VisionBackend and DecoderBackend pick where the vision encoder and the
+	// text decoder run: BackendCellm (default) or BackendONNX.
+	VisionBackend, DecoderBackend string
+	// ONNXDir is the folder of the ONNX exports (a Hugging Face SmolVLM
+	// repo or its onnx/ folder), for the onnx backends.
+	ONNXDir string
+	// ONNXVariant picks the export files: "fp32" (default), "fp16", "q4", ...
+	ONNXVariant string
+	// ONNXLibrary is the ONNX Runtime shared library (default: $CELLM_ONNXRUNTIME_LIB).
+	ONNXLibrary string
 }
 
-// Model is an opened .cellm model with its tokenizer, chat template and,
-// for vision-language models, its image processor configuration.
+// Model is an opened model with its tokenizer, chat template and, for
+// vision-language models, its image processor configuration.
 type Model struct {
-	file      *format.File
-	text      *llama.Model
-	vlm       *idefics3.Model
-	tok       *tokenizer.Tokenizer
-	template  *chat.Template
-	bos, eos  string
-	eosIDs    map[int]bool
-	imageCfg  imageproc.Config
-	hasImages bool
+	file     *format.File    // nil when every backend is ONNX
+	llama    *llama.Model    // the native decoder, if loaded
+	vlm      *idefics3.Model // the native VLM, if loaded
+	text     textBackend
+	vision   visionBackend
+	tok      *tokenizer.Tokenizer
+	template *chat.Template
+	bos, eos string
+	eosIDs   []int
+	maxPos   int
+
+	imageCfg     imageproc.Config
+	hasImages    bool
+	imageTokenID int
+
+	closers   []func() error
+	onnxFiles []string
 }
 
 // ErrNoTokenizer is returned when text is given to a model without a tokenizer.
 var ErrNoTokenizer = errors.New("the model has no tokenizer (embed tokenizer.json when converting, or set Options.TokenizerPath)")
 
-// Open maps the .cellm file at path and loads the model it holds.
+// Open loads a model. path is a .cellm file; with both backends set to
+// BackendONNX it may instead be the Hugging Face folder of the ONNX exports
+// (config, tokenizer and processor files are then read from there).
 func Open(path string, opt *Options) (*Model, error) {
-	if opt == nil {
-		opt = &Options{}
+	o := Options{}
+	if opt != nil {
+		o = *opt
 	}
-	f, err := format.Open(path)
-	if err != nil {
-		return nil, err
+	for _, b := range []*string{&o.VisionBackend, &o.DecoderBackend} {
+		switch *b {
+		case "":
+			*b = BackendCellm
+		case BackendCellm, BackendONNX:
+		default:
+			return nil, fmt.Errorf("backend %q: want %s or %s", *b, BackendCellm, BackendONNX)
+		}
 	}
-	m, err := load(f, opt)
-	if err != nil {
-		f.Close()
+	m := &Model{}
+	if err := m.load(path, &o); err != nil {
+		m.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
 }
 
-func load(f *format.File, opt *Options) (*Model, error) {
-	m := &Model{file: f, eosIDs: map[int]bool{}}
-	var err error
-	if idefics3.IsVLM(f) {
-		if m.vlm, err = idefics3.Load(f); err != nil {
-			return nil, err
+func (m *Model) load(path string, o *Options) error {
+	var asset func(string) ([]byte, bool)
+	vocab := 0
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		if o.VisionBackend != BackendONNX || o.DecoderBackend != BackendONNX {
+			return fmt.Errorf("a model folder runs only with both backends onnx; convert it to .cellm for the native backends")
 		}
-		m.text = m.vlm.Text
-	} else if m.text, err = llama.Load(f); err != nil {
-		return nil, err
+		if o.ONNXDir == "" {
+			o.ONNXDir = path
+		}
+		asset = dirAssets(path)
+		cfg, err := hf.ReadConfig(path)
+		if err != nil {
+			return err
+		}
+		vocab, m.maxPos, m.eosIDs = cfg.Text.VocabSize, cfg.Text.MaxPositionEmbeddings, cfg.Text.EOSTokenIDs
+		if g, ok := asset("generation_config.json"); ok {
+			if ids, err := hf.GenerationEOS(g); err == nil {
+				m.eosIDs = hf.Unique(append(m.eosIDs, ids...))
+			}
+		}
+		if cfg.Multimodal {
+			m.hasImages, m.imageTokenID = true, cfg.ImageTokenID
+		}
+	} else {
+		f, err := format.Open(path)
+		if err != nil {
+			return err
+		}
+		m.file = f
+		m.closers = append(m.closers, f.Close)
+		asset = f.Asset
+		if err := m.loadNative(f, o); err != nil {
+			return err
+		}
+		vocab = f.Header.VocabSize
 	}
-	for _, id := range m.text.Config().EOS {
-		m.eosIDs[id] = true
+	if o.VisionBackend == BackendONNX || o.DecoderBackend == BackendONNX {
+		if err := openONNX(m, o, vocab); err != nil {
+			return err
+		}
 	}
+	if err := m.loadAssets(asset, o); err != nil {
+		return err
+	}
+	if m.hasImages && m.vision == nil {
+		return fmt.Errorf("no vision backend")
+	}
+	return nil
+}
+
+// loadNative loads the parts of a .cellm file the native backends need.
+func (m *Model) loadNative(f *format.File, o *Options) error {
+	h := &f.Header
+	m.maxPos, m.eosIDs = h.MaxPositionEmbeddings, h.EOSIDs()
+	if idefics3.IsVLM(f) {
+		m.hasImages = true
+		var pc idefics3.ProjectorConfig
+		if err := json.Unmarshal(h.SourceProjectorConfig, &pc); err != nil {
+			return fmt.Errorf("source_projector_config: %w", err)
+		}
+		m.imageTokenID = pc.ImageTokenID
+		if o.VisionBackend == BackendCellm {
+			vlm, err := idefics3.Load(f)
+			if err != nil {
+				return err
+			}
+			m.vlm, m.llama = vlm, vlm.Text
+			m.vision = nativeVision{vlm}
+		}
+	}
+	if o.DecoderBackend == BackendCellm {
+		if m.llama == nil {
+			var err error
+			if m.llama, err = llama.Load(f); err != nil {
+				return err
+			}
+		}
+		m.text = nativeText{m.llama}
+	}
+	return nil
+}
+
+// loadAssets reads the tokenizer, chat template and image processor config.
+func (m *Model) loadAssets(asset func(string) ([]byte, bool), o *Options) error {
+	var err error
 	switch {
-	case opt.TokenizerPath != "":
-		if m.tok, err = tokenizer.LoadFile(opt.TokenizerPath); err != nil {
-			return nil, err
+	case o.TokenizerPath != "":
+		if m.tok, err = tokenizer.LoadFile(o.TokenizerPath); err != nil {
+			return err
 		}
 	default:
-		if data, ok := f.Asset("tokenizer.json"); ok {
+		if data, ok := asset("tokenizer.json"); ok {
 			if m.tok, err = tokenizer.Load(data); err != nil {
-				return nil, fmt.Errorf("embedded tokenizer.json: %w", err)
+				return fmt.Errorf("tokenizer.json: %w", err)
 			}
 		}
 	}
-	if m.tok != nil && m.tok.VocabSize() > m.text.Config().Vocab {
-		return nil, fmt.Errorf("tokenizer has %d tokens but the model's vocabulary is %d", m.tok.VocabSize(), m.text.Config().Vocab)
+	if m.tok != nil && m.tok.VocabSize() > m.text.vocab() {
+		return fmt.Errorf("tokenizer has %d tokens but the model's vocabulary is %d", m.tok.VocabSize(), m.text.vocab())
 	}
-	tc, _ := f.Asset("tokenizer_config.json")
-	ct, _ := f.Asset("chat_template.json")
+	tc, _ := asset("tokenizer_config.json")
+	ct, _ := asset("chat_template.json")
 	if ct == nil {
-		if p, ok := f.Asset("processor_config.json"); ok {
-			ct = p // SmolVLM keeps its template there too
-		}
+		ct, _ = asset("processor_config.json") // SmolVLM keeps its template there too
 	}
 	if tc != nil || ct != nil {
 		src, bos, eos, err := chat.FromConfigs(tc, ct)
 		if err == nil {
 			if m.template, err = chat.Parse(src); err != nil {
-				return nil, fmt.Errorf("chat template: %w", err)
+				return fmt.Errorf("chat template: %w", err)
 			}
 		} else if !errors.Is(err, chat.ErrNoTemplate) {
-			return nil, err
+			return err
 		}
 		m.bos, m.eos = bos, eos
 	}
-	if m.vlm != nil {
-		pre, _ := f.Asset("preprocessor_config.json")
-		proc, _ := f.Asset("processor_config.json")
+	if m.hasImages {
+		pre, _ := asset("preprocessor_config.json")
+		proc, _ := asset("processor_config.json")
 		if m.imageCfg, err = imageproc.ParseConfig(pre, proc); err != nil {
-			return nil, fmt.Errorf("image processor config: %w", err)
+			return fmt.Errorf("image processor config: %w", err)
 		}
-		if m.imageCfg.TileSize != m.vlm.Vision.Config().ImageSize {
-			return nil, fmt.Errorf("image processor tiles of %d but the vision tower takes %d", m.imageCfg.TileSize, m.vlm.Vision.Config().ImageSize)
+		if m.vlm != nil && m.imageCfg.TileSize != m.vlm.Vision.Config().ImageSize {
+			return fmt.Errorf("image processor tiles of %d but the vision tower takes %d", m.imageCfg.TileSize, m.vlm.Vision.Config().ImageSize)
 		}
-		m.hasImages = true
 	}
-	return m, nil
+	return nil
 }
 
-// Close unmaps the model file. The Model must not be used afterwards.
-func (m *Model) Close() error { return m.file.Close() }
+// Close releases the model file and any ONNX Runtime sessions.
+func (m *Model) Close() error {
+	var first error
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		if err := m.closers[i](); err != nil && first == nil {
+			first = err
+		}
+	}
+	m.closers = nil
+	return first
+}
 
 // Tokenizer returns the model's tokenizer, or nil if it has none.
 func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
 
-// Text returns the Llama text decoder.
-func (m *Model) Text() *llama.Model { return m.text }
+// Text returns the native Llama decoder, or nil when the decoder runs on ONNX Runtime.
+func (m *Model) Text() *llama.Model { return m.llama }
 
-// VLM returns the vision-language model, or nil for a text model.
+// VLM returns the native vision-language model, or nil.
 func (m *Model) VLM() *idefics3.Model { return m.vlm }
 
-// File returns the underlying .cellm file.
+// IsVLM reports whether the model takes images.
+func (m *Model) IsVLM() bool { return m.hasImages }
+
+// Vocab returns the decoder's vocabulary size.
+func (m *Model) Vocab() int { return m.text.vocab() }
+
+// Hidden returns the decoder's hidden size.
+func (m *Model) Hidden() int { return m.text.hidden() }
+
+// File returns the underlying .cellm file, or nil for an ONNX-only model.
 func (m *Model) File() *format.File { return m.file }
 
 // HasChatTemplate reports whether the model carries a chat template.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cellm-ai/cellm-go/generate"
+	"github.com/cellm-ai/cellm-go/models/idefics3"
 	"github.com/cellm-ai/cellm-go/tokenizer"
 )
 
@@ -69,19 +70,23 @@ func (m *Model) Generate(ctx context.Context, req Request, onToken func(Token) b
 	res := &Result{PromptIDs: p.ids}
 	res.Stats.ImagePreprocess = time.Since(start)
 	opts := generate.Options{MaxNewTokens: req.MaxNewTokens, MinNewTokens: req.MinNewTokens,
-		IgnoreEOS: req.IgnoreEOS, Sampling: req.Sampling, KVF16: req.KVF16}
+		IgnoreEOS: req.IgnoreEOS, Sampling: req.Sampling, EOS: m.eosIDs}
 	if opts.MaxNewTokens == 0 {
 		opts.MaxNewTokens = 128
 	}
+	if opts.EOS == nil {
+		opts.EOS = []int{}
+	}
 	limit := req.MaxContext
 	if limit <= 0 {
-		limit = m.text.Config().MaxPositions
+		limit = m.maxPos
 	}
+	capacity := len(p.ids) + opts.MaxNewTokens
 	if limit > 0 {
 		if len(p.ids) >= limit {
 			return nil, fmt.Errorf("the prompt's %d tokens fill the context limit of %d", len(p.ids), limit)
 		}
-		opts.MaxContext = min(limit, len(p.ids)+opts.MaxNewTokens)
+		capacity = min(limit, capacity)
 	}
 
 	var stream *tokenizer.Stream
@@ -116,21 +121,33 @@ func (m *Model) Generate(ctx context.Context, req Request, onToken func(Token) b
 		return keep
 	}
 
-	var g generate.Result
+	x, err := m.text.embed(p.ids)
+	if err != nil {
+		return nil, err
+	}
 	if p.images != nil {
-		x, err := m.embedImages(p, res)
+		vstart := time.Now()
+		feats, err := m.ImageFeatures(p.images)
 		if err != nil {
 			return nil, err
 		}
-		g, err = generate.GenerateFromEmbeddings(ctx, m.text, x, len(p.ids), p.ids, opts, callback)
-		if err != nil {
+		res.Stats.VisionEncode = time.Since(vstart)
+		res.Stats.Images, res.Stats.Tiles = len(p.images.Grids), p.images.N
+		if err := idefics3.Splice(x, p.ids, m.imageTokenID, feats, m.text.hidden()); err != nil {
 			return nil, err
 		}
-	} else {
-		g, err = generate.Generate(ctx, m.text, p.ids, opts, callback)
-		if err != nil {
-			return nil, err
-		}
+	}
+	logits := make([]float32, m.text.vocab())
+	pstart := time.Now()
+	seq, release, err := m.text.prefill(x, len(p.ids), capacity, req.KVF16, logits)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	res.Stats.Prefill = time.Since(pstart)
+	g, err := generate.Decode(ctx, seq, logits, p.ids, opts, callback)
+	if err != nil {
+		return nil, err
 	}
 	if cbErr != nil {
 		return nil, cbErr
@@ -157,26 +174,12 @@ func (m *Model) Generate(ctx context.Context, req Request, onToken func(Token) b
 	}
 	res.Stats.PromptTokens = len(p.ids)
 	res.Stats.GeneratedTokens = len(res.Tokens)
-	res.Stats.Prefill = g.Prefill
 	res.Stats.Decode = g.Decode
 	res.Stats.DecodeSteps = g.DecodeSteps
 	if g.Stop == generate.StopCanceled {
 		return res, ctx.Err()
 	}
 	return res, nil
-}
-
-// embedImages encodes the prompt's images and splices them into its embeddings.
-func (m *Model) embedImages(p *prompt, res *Result) ([]float32, error) {
-	start := time.Now()
-	feats, err := m.ImageFeatures(p.images)
-	if err != nil {
-		return nil, err
-	}
-	res.Stats.VisionEncode = time.Since(start)
-	res.Stats.Images = len(p.images.Grids)
-	res.Stats.Tiles = p.images.N
-	return m.vlm.EmbedPrompt(p.ids, feats)
 }
 
 // Tokens is Generate as an iterator of tokens. A failure is yielded as a

@@ -8,4 +8,4 @@ require (
 	golang.org/x/sys v0.50.0
 )
 
-require github.com/yalue/onnxruntime_go v1.28.0 // indirect
+require github.com/yalue/onnxruntime_go v1.28.0

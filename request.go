@@ -132,22 +132,25 @@ func (m *Model) tokenize(r *Request) (*prompt, error) {
 			return nil, fmt.Errorf("give either InputIDs or a prompt, not both")
 		}
 		if len(r.Images) > 0 {
-			return nil, fmt.Errorf("images need a text prompt (InputIDs given)")
+			return nil, fmt.Errorf("with InputIDs, give images as a preprocessed ImageBatch")
 		}
-		vocab := m.text.Config().Vocab
+		vocab := m.text.vocab()
 		for _, id := range r.InputIDs {
 			if id < 0 || id >= vocab {
 				return nil, fmt.Errorf("input id %d outside the vocabulary (0..%d)", id, vocab-1)
 			}
 		}
-		return &prompt{ids: r.InputIDs}, nil
+		if r.ImageBatch != nil && !m.hasImages {
+			return nil, fmt.Errorf("images given to a text-only model")
+		}
+		return &prompt{ids: r.InputIDs, images: r.ImageBatch}, nil
 	}
 	if m.tok == nil {
 		return nil, ErrNoTokenizer
 	}
 	p := &prompt{}
 	if len(r.Images) > 0 || r.ImageBatch != nil {
-		if m.vlm == nil {
+		if !m.hasImages {
 			return nil, fmt.Errorf("images given to a text-only model")
 		}
 		p.images = r.ImageBatch
@@ -190,7 +193,7 @@ func (m *Model) tokenize(r *Request) (*prompt, error) {
 // processor on them (resize, split into tiles, normalize). split overrides
 // the processor's do_image_splitting when not nil.
 func (m *Model) PreprocessImages(images [][]byte, split *bool, maxPixels int) (*imageproc.Batch, error) {
-	if m.vlm == nil {
+	if !m.hasImages {
 		return nil, fmt.Errorf("images given to a text-only model")
 	}
 	imgs := make([]*imageproc.RGB, len(images))
@@ -208,24 +211,13 @@ func (m *Model) PreprocessImages(images [][]byte, split *bool, maxPixels int) (*
 	return imageproc.Process(imgs, m.imageCfg, doSplit)
 }
 
-// ImageFeatures runs the vision tower and connector on preprocessed images:
-// one row of the text hidden size per <image> token, tile after tile.
+// ImageFeatures runs the vision encoder and connector on preprocessed
+// images: one row of the text hidden size per <image> token, tile after tile.
 func (m *Model) ImageFeatures(b *imageproc.Batch) ([]float32, error) {
-	if m.vlm == nil {
-		return nil, fmt.Errorf("the model has no vision tower")
+	if m.vision == nil {
+		return nil, fmt.Errorf("the model has no vision encoder")
 	}
-	vs := m.vlm.Vision.Config()
-	if b.H != vs.ImageSize || b.W != vs.ImageSize {
-		return nil, fmt.Errorf("image tiles of %dx%d, the vision tower takes %dx%d", b.H, b.W, vs.ImageSize, vs.ImageSize)
-	}
-	var masks [][]bool
-	if len(b.Mask) == b.N*b.H*b.W {
-		masks = make([][]bool, b.N)
-		for i := range masks {
-			masks[i] = b.Mask[i*b.H*b.W : (i+1)*b.H*b.W]
-		}
-	}
-	return m.vlm.ImageFeatures(b.Pixels, masks, b.N, nil)
+	return m.vision.features(b)
 }
 
 // Tokenize returns the prompt ids a request becomes (after its chat template

@@ -145,6 +145,31 @@ func Tokens(ctx context.Context, m *llama.Model, prompt []int, opts Options) ite
 	}
 }
 
+// Sequence is a decoder holding the state of one sequence: what the decode
+// loop drives. llama's Model with a State is one; an ONNX Runtime decoder is
+// another.
+type Sequence interface {
+	// Append feeds one token at the next position and writes its logits.
+	Append(id int, logits []float32) error
+	// Len is the number of positions so far; Cap the most the sequence holds.
+	Len() int
+	Cap() int
+}
+
+// llamaSeq adapts a llama Model and State to Sequence.
+type llamaSeq struct {
+	m   *llama.Model
+	s   *llama.State
+	tok []int
+}
+
+func (q *llamaSeq) Append(id int, logits []float32) error {
+	q.tok[0] = id
+	return q.m.Forward(q.s, q.tok, logits, false)
+}
+func (q *llamaSeq) Len() int { return q.s.Pos() }
+func (q *llamaSeq) Cap() int { return q.s.MaxSeq() }
+
 func run(ctx context.Context, m *llama.Model, n int, history []int, opts Options, onToken func(int) bool,
 	prefill func(*llama.State, []float32) error) (Result, error) {
 	if opts.MaxNewTokens < 0 || opts.MinNewTokens < 0 || opts.MaxContext < 0 {
@@ -162,18 +187,12 @@ func run(ctx context.Context, m *llama.Model, n int, history []int, opts Options
 	if n > capacity {
 		return Result{}, fmt.Errorf("generate: the prompt's %d tokens exceed the context limit of %d", n, capacity)
 	}
-	smp, err := sample.New(cfg.Vocab, opts.Sampling)
+	if opts.EOS == nil {
+		opts.EOS = cfg.EOS
+	}
+	smp, err := newSampler(cfg.Vocab, opts)
 	if err != nil {
 		return Result{}, err
-	}
-	eos := opts.EOS
-	if eos == nil {
-		eos = cfg.EOS
-	}
-	for _, id := range eos {
-		if id < 0 || id >= cfg.Vocab {
-			return Result{}, fmt.Errorf("generate: EOS id %d is outside the vocabulary [0, %d)", id, cfg.Vocab)
-		}
 	}
 	var s *llama.State
 	if opts.KVF16 {
@@ -181,21 +200,52 @@ func run(ctx context.Context, m *llama.Model, n int, history []int, opts Options
 	} else {
 		s = m.NewState(capacity)
 	}
-	budget := capacity - n + 1 // tokens that can be generated within the context
-	if opts.MaxNewTokens > 0 {
-		budget = min(budget, opts.MaxNewTokens)
-	}
-	res := Result{PromptTokens: n, Tokens: make([]int, 0, budget)}
-	hist := make([]int, 0, len(history)+budget)
-	hist = append(hist, history...)
 	logits := make([]float32, cfg.Vocab)
-	tok := make([]int, 1)
-
 	start := time.Now()
 	if err := prefill(s, logits); err != nil {
 		return Result{}, err
 	}
-	res.Prefill = time.Since(start)
+	res := Result{PromptTokens: n, Prefill: time.Since(start)}
+	err = decode(ctx, &llamaSeq{m: m, s: s, tok: make([]int, 1)}, smp, logits, history, opts, onToken, start, &res)
+	return res, err
+}
+
+// Decode continues a prefilled sequence: logits are those of its last
+// prompt position, history the prompt ids (for the repetition penalty), vocab
+// the logits length. Result.Prefill and PromptTokens are the caller's.
+func Decode(ctx context.Context, seq Sequence, logits []float32, history []int, opts Options, onToken func(id int) bool) (Result, error) {
+	if opts.MaxNewTokens < 0 || opts.MinNewTokens < 0 {
+		return Result{}, fmt.Errorf("generate: negative MaxNewTokens or MinNewTokens")
+	}
+	smp, err := newSampler(len(logits), opts)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{PromptTokens: seq.Len()}
+	err = decode(ctx, seq, smp, logits, history, opts, onToken, time.Now(), &res)
+	return res, err
+}
+
+func newSampler(vocab int, opts Options) (*sample.Sampler, error) {
+	for _, id := range opts.EOS {
+		if id < 0 || id >= vocab {
+			return nil, fmt.Errorf("generate: EOS id %d is outside the vocabulary [0, %d)", id, vocab)
+		}
+	}
+	return sample.New(vocab, opts.Sampling)
+}
+
+// decode is the sampling loop shared by every Sequence.
+func decode(ctx context.Context, seq Sequence, smp *sample.Sampler, logits []float32, history []int, opts Options,
+	onToken func(int) bool, start time.Time, res *Result) error {
+	eos := opts.EOS
+	budget := seq.Cap() - seq.Len() + 1 // tokens that can be generated within the context
+	if opts.MaxNewTokens > 0 {
+		budget = min(budget, opts.MaxNewTokens)
+	}
+	res.Tokens = make([]int, 0, max(budget, 0))
+	hist := make([]int, 0, len(history)+max(budget, 0))
+	hist = append(hist, history...)
 	var decodeStart time.Time
 	for {
 		if ctx.Err() != nil {
@@ -226,20 +276,19 @@ func run(ctx context.Context, m *llama.Model, n int, history []int, opts Options
 			res.Stop = StopMaxTokens
 			break
 		}
-		if s.Pos() >= s.MaxSeq() {
+		if seq.Len() >= seq.Cap() {
 			res.Stop = StopContext
 			break
 		}
-		tok[0] = id
-		if err := m.Forward(s, tok, logits, false); err != nil {
-			return res, err
+		if err := seq.Append(id, logits); err != nil {
+			return err
 		}
 		res.DecodeSteps++
 	}
 	if !decodeStart.IsZero() {
 		res.Decode = time.Since(decodeStart)
 	}
-	return res, nil
+	return nil
 }
 
 func contains(ids []int, id int) bool {

@@ -341,6 +341,54 @@ wdone:
 	VZEROUPPER
 	RET
 
+// func wsumF16AVX2(out *float32, v *uint16, p *float32, n, hd int)
+// The same over f16 V.
+TEXT ·wsumF16AVX2(SB), NOSPLIT, $0-40
+	MOVQ out+0(FP), DI
+	MOVQ v+8(FP), SI
+	MOVQ p+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ hd+32(FP), R9
+	MOVQ R9, R8
+	SHLQ $1, R8
+wcblock:
+	CMPQ R9, $0
+	JLE wdone
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ SI, R10
+	XORQ AX, AX
+	MOVQ CX, R11
+	ANDQ $-2, R11
+wt2:
+	CMPQ AX, R11
+	JGE wt1
+	VBROADCASTSS (DX)(AX*4), Y4
+	VBROADCASTSS 4(DX)(AX*4), Y5
+	VCVTPH2PS (R10), Y8
+	VCVTPH2PS (R10)(R8*1), Y9
+	VFMADD231PS Y8, Y4, Y0
+	VFMADD231PS Y9, Y5, Y1
+	LEAQ (R10)(R8*2), R10
+	ADDQ $2, AX
+	JMP wt2
+wt1:
+	CMPQ AX, CX
+	JGE wstore
+	VBROADCASTSS (DX)(AX*4), Y4
+	VCVTPH2PS (R10), Y8
+	VFMADD231PS Y8, Y4, Y0
+wstore:
+	VADDPS Y1, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, DI
+	ADDQ $16, SI
+	SUBQ $8, R9
+	JMP wcblock
+wdone:
+	VZEROUPPER
+	RET
+
 // func maxAVX2(x *float32, n int) float32 (n >= 8)
 TEXT ·maxAVX2(SB), NOSPLIT, $0-20
 	MOVQ x+0(FP), SI

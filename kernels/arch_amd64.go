@@ -36,7 +36,7 @@ var avx2 = &backend{
 	f32ToF16:   f32ToF16Y,
 	gemm:       &gemmKernel{mr: 6, nr: 16, fn: gemm6x16AVX2},
 	wsumF32:    wsumF32Y,
-	wsumF16:    wsumF16Generic,
+	wsumF16:    wsumF16Y,
 	scale:      scaleGeneric,
 	softmax:    softmaxY,
 	siluMul:    siluMulY,
@@ -326,10 +326,10 @@ func f32ToF16Y(dst []uint16, src []float32) {
 }
 
 //go:noescape
-func gemm12x32AVX512(k int, a, b, c *float32, ldc, load int)
+func gemm12x32AVX512(k int, a, b, c *float32, ldb, ldc, load int)
 
 //go:noescape
-func gemm6x16AVX2(k int, a, b, c *float32, ldc, load int)
+func gemm6x16AVX2(k int, a, b, c *float32, ldb, ldc, load int)
 
 //go:noescape
 func expAVX512(dst, x *float32, n int)
@@ -470,4 +470,17 @@ func wsumF32Y(out, v, p []float32) {
 	}
 	_ = v[n*hd-1]
 	wsumF32AVX2(&out[0], &v[0], &p[0], n, hd)
+}
+
+//go:noescape
+func wsumF16AVX2(out *float32, v *uint16, p *float32, n, hd int)
+
+func wsumF16Y(out []float32, v []uint16, p []float32) {
+	hd, n := len(out), len(p)
+	if hd&7 != 0 || n == 0 {
+		wsumF16Generic(out, v, p)
+		return
+	}
+	_ = v[n*hd-1]
+	wsumF16AVX2(&out[0], &v[0], &p[0], n, hd)
 }

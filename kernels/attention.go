@@ -41,6 +41,9 @@ func AttentionCausal(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, st
 		panic(fmt.Sprintf("kernels.AttentionCausal: negative start %d", start))
 	}
 	checkAttention("AttentionCausal", len(out), len(q), len(k), len(v), nTok, nHeads, nKVHeads, headDim, start+nTok, stride)
+	if attentionBlocked(active, out, q, k, v, nTok, nHeads, nKVHeads, headDim, start+1, stride, true, scale) {
+		return
+	}
 	j := attnJob{b: active, out: out, q: q, k: k, v: v, nHeads: nHeads, nKV: nKVHeads,
 		hd: headDim, n: start + 1, stride: stride, scale: scale, causal: true}
 	runAttention(&j, nTok*nHeads, start+nTok)
@@ -52,6 +55,9 @@ func AttentionCausal(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, st
 // values of all tokens in the caches). Layouts are as in AttentionCausal.
 func AttentionBatch(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, n, stride int, scale float32) {
 	checkAttention("AttentionBatch", len(out), len(q), len(k), len(v), nTok, nHeads, nKVHeads, headDim, n, stride)
+	if attentionBlocked(active, out, q, k, v, nTok, nHeads, nKVHeads, headDim, n, stride, false, scale) {
+		return
+	}
 	j := attnJob{b: active, out: out, q: q, k: k, v: v, nHeads: nHeads, nKV: nKVHeads,
 		hd: headDim, n: n, stride: stride, scale: scale}
 	runAttention(&j, nTok*nHeads, n)

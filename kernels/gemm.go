@@ -3,10 +3,11 @@ package kernels
 import "sync"
 
 // gemmKernel is a register-tiled GEMM micro-kernel computing an mr x nr tile
-// C (+)= Aᵀ·B from A packed [k][mr] and B packed [k][nr] (see gemm_amd64.s).
+// C (+)= Aᵀ·B from A packed [k][mr] and B holding nr floats per k at a
+// stride of ldb (see gemm_amd64.s).
 type gemmKernel struct {
 	mr, nr int
-	fn     func(k int, a, b, c *float32, ldc, load int)
+	fn     func(k int, a, b, c *float32, ldb, ldc, load int)
 }
 
 // gemmMaxKC bounds the depth of one packed block, so that a packed weight
@@ -114,10 +115,10 @@ func (j *gemmJob) run(lo, hi int) {
 				i0 := p * mr
 				in := min(mr, j.n-i0)
 				if in == mr && rn == nr {
-					g.fn(kn, a, &wp[0], &j.y[i0*rows+r0], rows, load)
+					g.fn(kn, a, &wp[0], &j.y[i0*rows+r0], nr, rows, load)
 					continue
 				}
-				g.fn(kn, a, &wp[0], &tile[0], nr, 0)
+				g.fn(kn, a, &wp[0], &tile[0], nr, nr, 0)
 				for i := 0; i < in; i++ {
 					dst := j.y[(i0+i)*rows+r0 : (i0+i)*rows+r0+rn]
 					src := tile[i*nr : i*nr+rn]

@@ -3,17 +3,19 @@
 #include "textflag.h"
 
 // GEMM micro-kernels: C[i][j] (+)= sum_k A[k][i] * B[k][j] for a tile of
-// MR rows and NR columns. A is packed [k][MR], B is packed [k][NR], C is
-// row-major with a stride of ldc floats. load != 0 adds to C, else C is
-// overwritten.
+// MR rows and NR columns. A is packed [k][MR]; B has NR contiguous floats per
+// k with a stride of ldb floats (ldb = NR for a packed panel); C is row-major
+// with a stride of ldc floats. load != 0 adds to C, else C is overwritten.
 
-// func gemm12x32AVX512(k int, a, b, c *float32, ldc, load int)
-TEXT ·gemm12x32AVX512(SB), NOSPLIT, $0-48
+// func gemm12x32AVX512(k int, a, b, c *float32, ldb, ldc, load int)
+TEXT ·gemm12x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DX
 	MOVQ c+24(FP), DI
-	MOVQ ldc+32(FP), R8
+	MOVQ ldb+32(FP), R9
+	SHLQ $2, R9
+	MOVQ ldc+40(FP), R8
 	SHLQ $2, R8
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -81,11 +83,11 @@ loop:
 	VFMADD231PS Z24, Z29, Z22
 	VFMADD231PS Z25, Z29, Z23
 	ADDQ $48, SI
-	ADDQ $128, DX
+	ADDQ R9, DX
 	DECQ CX
 	JNZ loop
 store:
-	MOVQ load+40(FP), AX
+	MOVQ load+48(FP), AX
 	TESTQ AX, AX
 	JZ overwrite
 	VADDPS (DI), Z0, Z0
@@ -190,13 +192,15 @@ overwrite:
 	VZEROUPPER
 	RET
 
-// func gemm6x16AVX2(k int, a, b, c *float32, ldc, load int)
-TEXT ·gemm6x16AVX2(SB), NOSPLIT, $0-48
+// func gemm6x16AVX2(k int, a, b, c *float32, ldb, ldc, load int)
+TEXT ·gemm6x16AVX2(SB), NOSPLIT, $0-56
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ b+16(FP), DX
 	MOVQ c+24(FP), DI
-	MOVQ ldc+32(FP), R8
+	MOVQ ldb+32(FP), R9
+	SHLQ $2, R9
+	MOVQ ldc+40(FP), R8
 	SHLQ $2, R8
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
@@ -234,11 +238,11 @@ loop:
 	VFMADD231PS Y12, Y15, Y10
 	VFMADD231PS Y13, Y15, Y11
 	ADDQ $24, SI
-	ADDQ $64, DX
+	ADDQ R9, DX
 	DECQ CX
 	JNZ loop
 store:
-	MOVQ load+40(FP), AX
+	MOVQ load+48(FP), AX
 	TESTQ AX, AX
 	JZ overwrite
 	VADDPS (DI), Y0, Y0

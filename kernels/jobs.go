@@ -7,4 +7,8 @@ type jobs struct {
 	matMul matMulJob
 	attn   attnJob
 	gemm   gemmJob
+
+	attnBlocked blockedAttn
+	attnPack    attnPackJob
+	attnBlock   attnBlockJob
 }

@@ -510,6 +510,7 @@ func TestAttentionCausal(t *testing.T) {
 		r := rand.New(rand.NewPCG(17, 18))
 		for _, tc := range []struct{ nHeads, nKV, hd, start, nTok, stride int }{
 			{1, 1, 8, 0, 1, 4}, {2, 1, 16, 0, 5, 9}, {4, 2, 32, 3, 20, 30}, {9, 3, 64, 0, 70, 80}, {4, 1, 64, 10, 33, 64},
+			{8, 2, 64, 0, 100, 100}, {2, 2, 48, 5, 13, 18}, {4, 4, 64, 33, 31, 64},
 		} {
 			hd, row := tc.hd, tc.nHeads*tc.hd
 			q := randVec(r, tc.nTok*row, 1)
@@ -517,13 +518,13 @@ func TestAttentionCausal(t *testing.T) {
 			v := randVec(r, tc.nKV*tc.stride*hd, 1)
 			out := make([]float32, len(q))
 			AttentionCausal(out, q, k, v, tc.nTok, tc.nHeads, tc.nKV, hd, tc.start, tc.stride, 0.125)
-			one := make([]float32, row)
+			at := func(buf []float32) func(kv, t, d int) float64 {
+				return func(kv, t, d int) float64 { return float64(buf[(kv*tc.stride+t)*hd+d]) }
+			}
 			for i := 0; i < tc.nTok; i++ {
-				Attention(one, q[i*row:(i+1)*row], k, v, tc.nHeads, tc.nKV, hd, tc.start+i+1, tc.stride, 0.125)
-				for d := range one {
-					if one[d] != out[i*row+d] {
-						t.Fatalf("%+v token %d [%d]: causal %g, single %g", tc, i, d, out[i*row+d], one[d])
-					}
+				want := naiveAttention(q[i*row:(i+1)*row], at(k), at(v), tc.nHeads, tc.nKV, hd, tc.start+i+1, 0.125)
+				for d := range want {
+					checkClose(t, fmt.Sprintf("%+v token %d", tc, i), d, out[i*row+d], want[d], 1e-4)
 				}
 			}
 		}
@@ -535,6 +536,7 @@ func TestAttentionBatch(t *testing.T) {
 		r := rand.New(rand.NewPCG(23, 24))
 		for _, tc := range []struct{ nHeads, nKV, hd, nTok, n, stride int }{
 			{1, 1, 8, 1, 3, 4}, {2, 1, 16, 5, 5, 9}, {12, 12, 64, 40, 40, 40}, {4, 2, 24, 7, 30, 31},
+			{4, 1, 64, 70, 70, 70}, {2, 2, 32, 13, 3, 3}, {3, 3, 64, 25, 90, 96},
 		} {
 			hd, row := tc.hd, tc.nHeads*tc.hd
 			q := randVec(r, tc.nTok*row, 1)
@@ -542,13 +544,13 @@ func TestAttentionBatch(t *testing.T) {
 			v := randVec(r, tc.nKV*tc.stride*hd, 1)
 			out := make([]float32, len(q))
 			AttentionBatch(out, q, k, v, tc.nTok, tc.nHeads, tc.nKV, hd, tc.n, tc.stride, 0.125)
-			one := make([]float32, row)
+			at := func(buf []float32) func(kv, t, d int) float64 {
+				return func(kv, t, d int) float64 { return float64(buf[(kv*tc.stride+t)*hd+d]) }
+			}
 			for i := 0; i < tc.nTok; i++ {
-				Attention(one, q[i*row:(i+1)*row], k, v, tc.nHeads, tc.nKV, hd, tc.n, tc.stride, 0.125)
-				for d := range one {
-					if one[d] != out[i*row+d] {
-						t.Fatalf("%+v token %d [%d]: batch %g, single %g", tc, i, d, out[i*row+d], one[d])
-					}
+				want := naiveAttention(q[i*row:(i+1)*row], at(k), at(v), tc.nHeads, tc.nKV, hd, tc.n, 0.125)
+				for d := range want {
+					checkClose(t, fmt.Sprintf("%+v token %d", tc, i), d, out[i*row+d], want[d], 1e-4)
 				}
 			}
 		}
@@ -607,6 +609,11 @@ func TestZeroAllocs(t *testing.T) {
 	out := make([]float32, len(q))
 	if a := testing.AllocsPerRun(20, func() { Attention(out, q, k, k, 9, 3, 64, 500, 512, 0.125) }); a != 0 {
 		t.Errorf("Attention: %v allocs per call", a)
+	}
+	qs := randVec(r, 40*9*64, 1)
+	outs := make([]float32, len(qs))
+	if a := testing.AllocsPerRun(10, func() { AttentionCausal(outs, qs, k, k, 40, 9, 3, 64, 100, 512, 0.125) }); a != 0 {
+		t.Errorf("AttentionCausal: %v allocs per call", a)
 	}
 }
 

@@ -2,7 +2,8 @@
 
 #include "textflag.h"
 
-// AVX2 matrix-vector kernels: as the AVX-512 ones, but 8 columns at a time
+// AVX2 matrix-vector kernels: as the AVX-512 ones (including the software
+// prefetch, for f32 and q8 whose rows advance 32 bytes a step), but 8 columns at a time
 // and n must be a multiple of 8 (32 for q8); the caller adds the remaining
 // columns. Registers: DI = y, SI/R9/R10/R11 = four row pointers, DX = x,
 // R8 = row stride in bytes, R12 = rows left, BX = n, AX = column index,
@@ -86,6 +87,10 @@ end: \
 	RET
 
 #define F32Y_4 \
+	PREFETCHT0 512(SI)(AX*4) \
+	PREFETCHT0 512(R9)(AX*4) \
+	PREFETCHT0 512(R10)(AX*4) \
+	PREFETCHT0 512(R11)(AX*4) \
 	VFMADD231PS (SI)(AX*4), Y4, Y0 \
 	VFMADD231PS (R9)(AX*4), Y4, Y1 \
 	VFMADD231PS (R10)(AX*4), Y4, Y2 \
@@ -98,6 +103,10 @@ TEXT ·matVecF32AVX2(SB), NOSPLIT, $0-48
 	MATVEC8(F32Y_4, F32Y_1)
 
 #define F16Y_4 \
+	PREFETCHT0 512(SI)(AX*2) \
+	PREFETCHT0 512(R9)(AX*2) \
+	PREFETCHT0 512(R10)(AX*2) \
+	PREFETCHT0 512(R11)(AX*2) \
 	VCVTPH2PS (SI)(AX*2), Y5 \
 	VFMADD231PS Y5, Y4, Y0 \
 	VCVTPH2PS (R9)(AX*2), Y6 \
@@ -116,6 +125,10 @@ TEXT ·matVecF16AVX2(SB), NOSPLIT, $0-48
 	MATVEC8(F16Y_4, F16Y_1)
 
 #define BF16Y_4 \
+	PREFETCHT0 512(SI)(AX*2) \
+	PREFETCHT0 512(R9)(AX*2) \
+	PREFETCHT0 512(R10)(AX*2) \
+	PREFETCHT0 512(R11)(AX*2) \
 	VPMOVZXWD (SI)(AX*2), Y5 \
 	VPSLLD $16, Y5, Y5 \
 	VFMADD231PS Y5, Y4, Y0 \
@@ -178,6 +191,10 @@ q8loop4:
 	JGE q8done4
 	VMOVDQU (DX)(AX*1), Y4
 	VMOVUPS (R13)(AX*1), Y9
+	PREFETCHT0 512(SI)(AX*1)
+	PREFETCHT0 512(R9)(AX*1)
+	PREFETCHT0 512(R10)(AX*1)
+	PREFETCHT0 512(R11)(AX*1)
 	Q8ROWY(SI, Y0)
 	Q8ROWY(R9, Y1)
 	Q8ROWY(R10, Y2)

@@ -31,17 +31,8 @@ func LayerNorm(dst, x, weight, bias []float32, eps float32) {
 	if len(x) == 0 {
 		return
 	}
-	var sum float64
-	for _, v := range x {
-		sum += float64(v)
-	}
-	mean := sum / float64(len(x))
-	var vs float64
-	for _, v := range x {
-		d := float64(v) - mean
-		vs += d * d
-	}
-	inv := 1 / math.Sqrt(vs/float64(len(x))+float64(eps))
+	mean := sum64(x) / float64(len(x))
+	inv := 1 / math.Sqrt(sqDev64(x, mean)/float64(len(x))+float64(eps))
 	m32, inv32 := float32(mean), float32(inv)
 	weight = weight[:len(x)]
 	dst = dst[:len(x)]
@@ -55,4 +46,41 @@ func LayerNorm(dst, x, weight, bias []float32, eps float32) {
 	for i, v := range x {
 		dst[i] = (v-m32)*inv32*weight[i] + bias[i]
 	}
+}
+
+// sum64 returns the sum of x accumulated in float64, in four independent
+// chains for speed.
+func sum64(x []float32) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v := (*[4]float32)(x[i : i+4])
+		s0 += float64(v[0])
+		s1 += float64(v[1])
+		s2 += float64(v[2])
+		s3 += float64(v[3])
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// sqDev64 returns sum (x[i]-m)² accumulated in float64.
+func sqDev64(x []float32, m float64) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		v := (*[4]float32)(x[i : i+4])
+		d0, d1, d2, d3 := float64(v[0])-m, float64(v[1])-m, float64(v[2])-m, float64(v[3])-m
+		s0 += d0 * d0
+		s1 += d1 * d1
+		s2 += d2 * d2
+		s3 += d3 * d3
+	}
+	for ; i < len(x); i++ {
+		d := float64(x[i]) - m
+		s0 += d * d
+	}
+	return (s0 + s1) + (s2 + s3)
 }

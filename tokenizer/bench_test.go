@@ -24,9 +24,7 @@ func BenchmarkEncodeUncached(b *testing.B) {
 	tk := load(b, smolLM2)
 	b.SetBytes(int64(len(text)))
 	for b.Loop() {
-		tk.model.cache.mu.Lock()
-		tk.model.cache.m = nil
-		tk.model.cache.mu.Unlock()
+		tk.model.cacheBL.reset()
 		if _, err := tk.Encode(text, false); err != nil {
 			b.Fatal(err)
 		}

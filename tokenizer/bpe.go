@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -23,7 +24,6 @@ type bpe struct {
 	hasID        []bool   // hasID[id]: id is a vocabulary entry
 	merges       map[uint64]mergeRule
 	unk          int32 // id of unk_token, -1 when there is none
-	unkName      string
 	fuseUnk      bool
 	byteFallback bool
 	ignoreMerges bool
@@ -80,26 +80,33 @@ const (
 	cacheCapacity = 1 << 14
 )
 
-// wordCache maps a pre-token to its BPE ids. Safe for concurrent use.
+// wordCache maps a pre-token to its BPE ids. Safe for concurrent use;
+// lookups take no lock.
 type wordCache struct {
-	mu sync.RWMutex
-	m  map[string][]int32
+	m sync.Map // string -> []int32
+	n atomic.Int64
 }
 
 func (c *wordCache) get(w string) ([]int32, bool) {
-	c.mu.RLock()
-	ids, ok := c.m[w]
-	c.mu.RUnlock()
-	return ids, ok
+	v, ok := c.m.Load(w)
+	if !ok {
+		return nil, false
+	}
+	return v.([]int32), true
 }
 
 func (c *wordCache) put(w string, ids []int32) {
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= cacheCapacity {
-		c.m = make(map[string][]int32, 1024)
+	if c.n.Add(1) > cacheCapacity {
+		c.m.Clear()
+		c.n.Store(1)
 	}
-	c.m[strings.Clone(w)] = ids
-	c.mu.Unlock()
+	c.m.Store(strings.Clone(w), ids)
+}
+
+// reset empties the cache.
+func (c *wordCache) reset() {
+	c.m.Clear()
+	c.n.Store(0)
 }
 
 // idToken returns the vocabulary string of id.

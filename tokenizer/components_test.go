@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
+	"unicode/utf8"
 )
 
 func splitWith(m matcher, s string) []string {
@@ -461,10 +463,31 @@ func TestMetaspaceRobertaPipeline(t *testing.T) {
 	if id, ok := tk.TokenToID("[MASK]"); !ok || id != 15 {
 		t.Errorf("TokenToID([MASK]) = %d %v", id, ok)
 	}
+	if s, ok := tk.IDToToken(15); !ok || s != "[mask]" {
+		t.Errorf("IDToToken(15) = %q %v, want the normalized form", s, ok)
+	}
 	if tk.VocabSize() != 16 {
 		t.Errorf("VocabSize = %d", tk.VocabSize())
 	}
 	if ids, _ := tk.Encode("hello", false); !slices.Equal(ids, []int{14}) {
 		t.Errorf("Encode(hello) = %v", ids)
+	}
+}
+
+// TestNumberMatcher checks the ASCII fast path against unicode.IsNumber.
+func TestNumberMatcher(t *testing.T) {
+	var sb strings.Builder
+	for r := rune(0); r < 0x3000; r++ {
+		sb.WriteRune(r)
+	}
+	s := sb.String()
+	var want [][2]int
+	for i, r := range s {
+		if unicode.IsNumber(r) {
+			want = append(want, [2]int{i, i + utf8.RuneLen(r)})
+		}
+	}
+	if got := (numberMatcher{}).appendMatches(nil, s); !slices.Equal(got, want) {
+		t.Errorf("numberMatcher: %d matches, want %d", len(got), len(want))
 	}
 }

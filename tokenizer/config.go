@@ -472,7 +472,7 @@ func parseModel(raw json.RawMessage) (*bpe, error) {
 		if !ok {
 			return nil, errorf("model unk_token %q not in vocab", *unk)
 		}
-		b.unk, b.unkName = id, *unk
+		b.unk = id
 	}
 	for c := 0; c < 256; c++ {
 		b.byteTok[c] = -1

@@ -2,7 +2,6 @@ package tokenizer
 
 import (
 	"strings"
-	"unicode"
 )
 
 // preTokenizer cuts pieces of text into smaller pieces (HF PreTokenizer).
@@ -263,5 +262,5 @@ func digitsPreTok(individual bool) splitPreTok {
 	if individual {
 		beh = behIsolated
 	}
-	return splitPreTok{m: runeMatcher{unicode.IsNumber}, beh: beh}
+	return splitPreTok{m: numberMatcher{}, beh: beh}
 }

@@ -274,14 +274,21 @@ func (m literalMatcher) appendMatches(dst [][2]int, s string) [][2]int {
 	}
 }
 
-// runeMatcher matches every single character accepted by pred (the HF
-// "char predicate" patterns: each character is its own match).
-type runeMatcher struct{ pred func(rune) bool }
+// numberMatcher matches every single \p{N} character (Rust char::is_numeric),
+// like runeMatcher{unicode.IsNumber} with an ASCII fast path.
+type numberMatcher struct{}
 
-func (m runeMatcher) appendMatches(dst [][2]int, s string) [][2]int {
+func (numberMatcher) appendMatches(dst [][2]int, s string) [][2]int {
 	for i := 0; i < len(s); {
+		if c := s[i]; c < utf8.RuneSelf {
+			if c >= '0' && c <= '9' {
+				dst = append(dst, [2]int{i, i + 1})
+			}
+			i++
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if m.pred(r) {
+		if unicode.IsNumber(r) {
 			dst = append(dst, [2]int{i, i + size})
 		}
 		i += size

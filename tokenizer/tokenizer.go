@@ -331,12 +331,11 @@ func (t *Tokenizer) TokenToID(tok string) (int, bool) {
 	return int(id), ok
 }
 
-// IDToToken returns the token string of id.
+// IDToToken returns the token string of id, as the HF library does: for an
+// added token with normalized=true whose content the normalizer changes,
+// that is the normalized form.
 func (t *Tokenizer) IDToToken(id int) (string, bool) {
-	if k, ok := t.added.byID[id]; ok {
-		return t.added.tokens[k].content, true
-	}
-	return t.model.idToken(id)
+	return t.token(id)
 }
 
 // IsSpecial reports whether id is a special token (skipped by Decode with

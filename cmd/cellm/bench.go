@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -11,13 +12,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cellm-ai/cellm-go"
 	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/imageproc"
 	"github.com/cellm-ai/cellm-go/internal/progress"
 	"github.com/cellm-ai/cellm-go/internal/randmodel"
 	"github.com/cellm-ai/cellm-go/kernels"
-	"github.com/cellm-ai/cellm-go/models/idefics3"
-	"github.com/cellm-ai/cellm-go/models/llama"
 )
 
 func init() {
@@ -25,7 +26,7 @@ func init() {
 }
 
 func runBench(args []string) error {
-	fs := newFlags("bench", "(--model FILE.cellm | --random NAME --dtype f16|bf16|f32|int8) [flags]")
+	fs := newFlags("bench", "(--model FILE.cellm | --random NAME --dtype f16|bf16|f32|int8 | --model-dir DIR) [flags]")
 	model := fs.String("model", "", ".cellm `file` to benchmark")
 	random := fs.String("random", "", "benchmark a random-weight model at a real shape: "+strings.Join(randmodel.Names(), ", "))
 	dtype := fs.String("dtype", "f16", "with --random: f16, bf16, f32 or int8")
@@ -33,8 +34,10 @@ func runBench(args []string) error {
 	tg := fs.Int("n", 128, "tokens to decode (0: skip)")
 	reps := fs.Int("r", 3, "repetitions of each test")
 	threads := fs.String("t", strconv.Itoa(runtime.GOMAXPROCS(0)), "thread counts, comma-separated")
-	vision := fs.Bool("vision", false, "for a VLM: time the vision encoder on one tile")
+	vision := fs.Bool("vision", false, "for a VLM: time the vision encoder and connector on one tile")
 	kvType := fs.String("kv-type", "f32", "KV cache type: f32 or f16")
+	var ob onnxFlags
+	ob.register(fs)
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
@@ -45,25 +48,12 @@ func runBench(args []string) error {
 			return err
 		}
 	}
-	if path == "" {
-		fs.Usage()
-		return errUsage
-	}
-	f, err := format.Open(path)
+	g := genFlags{model: path}
+	m, err := ob.open(&g)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	var vlm *idefics3.Model
-	var text *llama.Model
-	if idefics3.IsVLM(f) {
-		if vlm, err = idefics3.Load(f); err != nil {
-			return err
-		}
-		text = vlm.Text
-	} else if text, err = llama.Load(f); err != nil {
-		return err
-	}
+	defer m.Close()
 	var ths []int
 	for _, s := range strings.Split(*threads, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -83,39 +73,38 @@ func runBench(args []string) error {
 		}
 		pps = append(pps, n)
 	}
-	cfg := text.Config()
-	fmt.Printf("model %s (%s, %d layers, hidden %d, weights %s), kernels %s, KV %s\n", filepath.Base(path),
-		progress.Bytes(f.Size()), cfg.Layers, cfg.Hidden, cfg.WeightType, kernels.Implementation(), *kvType)
+	desc := fmt.Sprintf("vision %s, decoder %s", ob.vision, ob.decoder)
+	if t := m.Text(); t != nil {
+		c := t.Config()
+		desc += fmt.Sprintf(" (%d layers, hidden %d, weights %s, KV %s)", c.Layers, c.Hidden, c.WeightType, *kvType)
+	}
+	size := ""
+	if f := m.File(); f != nil {
+		size = progress.Bytes(f.Size()) + ", "
+	}
+	fmt.Printf("model %s (%s%s), kernels %s\n", filepath.Base(path), size, desc, kernels.Implementation())
 	row := func(threads int, test, speed string) { fmt.Printf("%7d  %-22s %s\n", threads, test, speed) }
 	fmt.Printf("%7s  %-22s %s\n", "threads", "test", "speed")
 	rng := rand.New(rand.NewPCG(1, 2))
 	tokens := func(n int) []int {
 		t := make([]int, n)
 		for i := range t {
-			t[i] = rng.IntN(cfg.Vocab)
+			t[i] = rng.IntN(m.Vocab())
 		}
 		return t
 	}
-	newState := func(n int) *llama.State {
-		if *kvType == "f16" {
-			return text.NewStateF16(n)
-		}
-		return text.NewState(n)
-	}
+	ctx := context.Background()
 	defer kernels.SetThreads(0)
 	for _, th := range ths {
 		kernels.SetThreads(th)
 		for _, n := range pps {
-			s := newState(n)
-			logits := make([]float32, cfg.Vocab)
 			rates, err := repeat(*reps, func() (float64, error) {
-				s.Reset()
-				prompt := tokens(n)
-				start := time.Now()
-				if err := text.Forward(s, prompt, logits, false); err != nil {
+				res, err := m.Generate(ctx, cellm.Request{InputIDs: tokens(n), MaxNewTokens: 1, IgnoreEOS: true,
+					KVF16: *kvType == "f16", MaxContext: n + 1}, nil)
+				if err != nil {
 					return 0, err
 				}
-				return float64(n) / time.Since(start).Seconds(), nil
+				return res.Stats.PrefillTokensPerSec(), nil
 			})
 			if err != nil {
 				return err
@@ -123,40 +112,36 @@ func runBench(args []string) error {
 			row(th, fmt.Sprintf("pp%d", n), meanSD(rates)+" tok/s")
 		}
 		if *tg > 0 {
-			s := newState(*tg + 1)
-			logits := make([]float32, cfg.Vocab)
 			rates, err := repeat(*reps, func() (float64, error) {
-				s.Reset()
-				tok := tokens(1)
-				start := time.Now()
-				for i := 0; i < *tg; i++ {
-					if err := text.Forward(s, tok, logits, false); err != nil {
-						return 0, err
-					}
-					tok[0] = argmax(logits)
+				res, err := m.Generate(ctx, cellm.Request{InputIDs: tokens(1), MaxNewTokens: *tg + 1, IgnoreEOS: true,
+					KVF16: *kvType == "f16", MaxContext: *tg + 2}, nil)
+				if err != nil {
+					return 0, err
 				}
-				return float64(*tg) / time.Since(start).Seconds(), nil
+				return res.Stats.DecodeTokensPerSec(), nil
 			})
 			if err != nil {
 				return err
 			}
 			row(th, fmt.Sprintf("tg%d", *tg), meanSD(rates)+" tok/s")
 		}
-		if *vision && vlm != nil {
-			c := vlm.Vision.Config()
-			pixels := make([]float32, c.NumChannels*c.ImageSize*c.ImageSize)
+		if *vision && m.IsVLM() {
+			cfg, _ := m.ImageConfig()
+			s := cfg.TileSize
+			pixels := make([]float32, 3*s*s)
 			for i := range pixels {
 				pixels[i] = rng.Float32()*2 - 1
 			}
+			b := &imageproc.Batch{Pixels: pixels, N: 1, H: s, W: s}
 			secs, err := repeat(*reps, func() (float64, error) {
 				start := time.Now()
-				_, err := vlm.ImageFeatures(pixels, nil, 1, nil)
-				return time.Since(start).Seconds(), err
+				_, err := m.ImageFeatures(b)
+				return float64(time.Since(start).Microseconds()) / 1000, err
 			})
 			if err != nil {
 				return err
 			}
-			row(th, fmt.Sprintf("vision %dx%d tile", c.ImageSize, c.ImageSize), meanSD(secs)+" s")
+			row(th, fmt.Sprintf("vision %dx%d tile", s, s), meanSD(secs)+" ms")
 		}
 	}
 	return nil

@@ -36,6 +36,7 @@ type genFlags struct {
 
 func (g *genFlags) register(fs *flag.FlagSet, genName string) {
 	fs.StringVar(&g.model, "model", "", ".cellm model `file`")
+	fs.StringVar(&g.model, "cellm-model", "", "same as --model")
 	fs.StringVar(&g.tokenizer, "tokenizer", "", "tokenizer.json `file` (default: the one embedded in the model)")
 	fs.BoolVar(&g.chat, "chat", false, "wrap the prompt in the model's chat format")
 	fs.StringVar(&g.chatFormat, "chat-format", "auto", "chat rendering: auto, template, chatml or plain")
@@ -247,6 +248,9 @@ func dumpLastLogits(m *cellm.Model, prompt, inputIDs, path string) error {
 		return fmt.Errorf("empty prompt")
 	}
 	text := m.Text()
+	if text == nil {
+		return fmt.Errorf("--dump-logits needs the native decoder")
+	}
 	logits := make([]float32, text.Config().Vocab)
 	if err := text.Forward(text.NewState(len(ids)), ids, logits, false); err != nil {
 		return err

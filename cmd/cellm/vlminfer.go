@@ -41,19 +41,10 @@ func runVLMInfer(args []string) error {
 	pixelShape := fs.String("pixel-shape", "", "shape N,3,H,W of --pixel-values")
 	dumpFeatures := fs.String("dump-image-features", "", "write the connector output as raw f32 to this `file`")
 	dumpPixels := fs.String("dump-pixel-values", "", "write the preprocessed pixels of --image as raw f32 [N,3,H,W] to this `file`, print the tile grid and prompt ids, and exit")
-	vision := fs.String("vision-backend", "cellm", "vision encoder backend: cellm (onnx: see README)")
-	decoder := fs.String("decoder-backend", "cellm", "text decoder backend: cellm (onnx: see README)")
+	var ob onnxFlags
+	ob.register(fs)
 	if _, err := parse(fs, args); err != nil {
 		return err
-	}
-	for name, b := range map[string]string{"--vision-backend": *vision, "--decoder-backend": *decoder} {
-		switch b {
-		case "cellm":
-		case "onnx":
-			return fmt.Errorf("%s onnx: the ONNX Runtime backend is not available in this build", name)
-		default:
-			return fmt.Errorf("%s %q: want cellm or onnx", name, b)
-		}
 	}
 	splitSet := false
 	fs.Visit(func(f *flag.Flag) {
@@ -71,13 +62,20 @@ func runVLMInfer(args []string) error {
 	if splitSet {
 		req.SplitImage = split
 	}
-	m, err := g.open()
+	m, err := ob.open(&g)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	if m.VLM() == nil {
+	if !m.IsVLM() {
 		return fmt.Errorf("%s is a text model; use cellm infer", g.model)
+	}
+	if ob.dumpIO {
+		io, err := m.DescribeONNX(ob.library)
+		if err != nil {
+			return err
+		}
+		fmt.Fprint(os.Stderr, io)
 	}
 	switch {
 	case *pixelValues != "":
@@ -116,7 +114,7 @@ func runVLMInfer(args []string) error {
 		if err := writeF32(*dumpFeatures, feats); err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "wrote %d image feature rows to %s\n", len(feats)/m.Text().Config().Hidden, *dumpFeatures)
+		fmt.Fprintf(os.Stderr, "wrote %d image feature rows to %s\n", len(feats)/m.Hidden(), *dumpFeatures)
 	}
 	if req.ImageBatch != nil && len(req.ImageBatch.Grids) == 0 {
 		return fmt.Errorf("--pixel-values: no tile grid")
@@ -206,4 +204,33 @@ func writeF32(path string, v []float32) error {
 		binary.LittleEndian.PutUint32(buf[4*i:], math.Float32bits(x))
 	}
 	return os.WriteFile(path, buf, 0o644)
+}
+
+// onnxFlags select the ONNX Runtime backends.
+type onnxFlags struct {
+	vision, decoder, modelDir, variant, library string
+	dumpIO                                      bool
+}
+
+func (o *onnxFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&o.vision, "vision-backend", cellm.BackendCellm, "vision encoder backend: cellm or onnx")
+	fs.StringVar(&o.decoder, "decoder-backend", cellm.BackendCellm, "text decoder backend: cellm or onnx")
+	fs.StringVar(&o.modelDir, "model-dir", "", "Hugging Face model `folder` with the ONNX exports (in it or in its onnx/), for the onnx backends")
+	fs.StringVar(&o.variant, "onnx-variant", "fp32", "ONNX export variant: fp32, fp16, int8, q4, q4f16, ...")
+	fs.StringVar(&o.library, "onnxruntime-lib", "", "ONNX Runtime shared library `file` (default $CELLM_ONNXRUNTIME_LIB)")
+	fs.BoolVar(&o.dumpIO, "dump-io", false, "list the inputs and outputs of each ONNX session")
+}
+
+// open opens the model: a .cellm file (--model / --cellm-model), or the
+// --model-dir folder alone when both backends are onnx.
+func (o *onnxFlags) open(g *genFlags) (*cellm.Model, error) {
+	path := g.model
+	if path == "" {
+		path = o.modelDir
+	}
+	if path == "" {
+		return nil, fmt.Errorf("--model FILE.cellm (or --model-dir DIR with both backends onnx) is required")
+	}
+	return cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer, VisionBackend: o.vision,
+		DecoderBackend: o.decoder, ONNXDir: o.modelDir, ONNXVariant: o.variant, ONNXLibrary: o.library})
 }

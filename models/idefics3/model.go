@@ -114,20 +114,30 @@ func (m *Model) EmbedPrompt(ids []int, features []float32) ([]float32, error) {
 	if err := m.Text.Embed(x, ids); err != nil {
 		return nil, err
 	}
+	return x, Splice(x, ids, m.ImageTokenID, features, d)
+}
+
+// Splice overwrites, in the embeddings x (one row of hidden values per id),
+// the row of the k-th imageToken id with row k of features. The counts must
+// match.
+func Splice(x []float32, ids []int, imageToken int, features []float32, hidden int) error {
+	if len(x) != len(ids)*hidden {
+		return fmt.Errorf("idefics3: %d embedding values for %d ids of %d", len(x), len(ids), hidden)
+	}
+	rows := len(features) / hidden
 	k := 0
-	rows := len(features) / d
 	for i, id := range ids {
-		if id != m.ImageTokenID {
+		if id != imageToken {
 			continue
 		}
 		if k >= rows {
-			return nil, fmt.Errorf("idefics3: prompt has more <image> tokens than image features (%d)", rows)
+			return fmt.Errorf("idefics3: prompt has more <image> tokens than image features (%d)", rows)
 		}
-		copy(x[i*d:(i+1)*d], features[k*d:(k+1)*d])
+		copy(x[i*hidden:(i+1)*hidden], features[k*hidden:(k+1)*hidden])
 		k++
 	}
 	if k != rows {
-		return nil, fmt.Errorf("idefics3: prompt has %d <image> tokens for %d image feature rows", k, rows)
+		return fmt.Errorf("idefics3: prompt has %d <image> tokens for %d image feature rows", k, rows)
 	}
-	return x, nil
+	return nil
 }
