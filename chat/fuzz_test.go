@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/cellm-ai/cellm-go/internal/testutil"
 )
 
 // FuzzParseRender parses and renders arbitrary template source. Renders are
@@ -25,7 +27,7 @@ func FuzzParseRender(f *testing.F) {
 	for _, s := range seeds {
 		f.Add(s)
 	}
-	root := repoRoot(f)
+	root := testutil.RepoRoot(f)
 	for _, rel := range []string{"meta-llama-Llama-3.2-3B-Instruct.jinja"} {
 		if b, err := os.ReadFile(filepath.Join(root, "chat", "testdata", rel)); err == nil {
 			f.Add(string(b))

@@ -5,30 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-// repoRoot walks up from the working directory to the folder holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
-}
+	"github.com/cellm-ai/cellm-go/internal/testutil"
+)
 
 func readTestdata(t testing.TB, rel string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot(t), "chat", "testdata", rel))
+	b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "chat", "testdata", rel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +73,7 @@ func TestParityTransformersJS(t *testing.T) {
 			t.Fatalf("%s: %v", model, err)
 		}
 		var ctJSON []byte
-		if b, err := os.ReadFile(filepath.Join(repoRoot(t), "chat", "testdata", model, "chat_template.json")); err == nil {
+		if b, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "chat", "testdata", model, "chat_template.json")); err == nil {
 			ctJSON = b
 		}
 		procSrc, _, _, err := FromConfigs(tc, ctJSON)

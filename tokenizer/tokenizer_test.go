@@ -11,29 +11,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/cellm-ai/cellm-go/internal/testutil"
 )
 
-// repoRoot walks up from the working directory to the folder holding go.mod.
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
-}
-
 func testdata(t testing.TB, name string) string {
-	return filepath.Join(repoRoot(t), "tokenizer", "testdata", name)
+	return filepath.Join(testutil.RepoRoot(t), "tokenizer", "testdata", name)
 }
 
 // Names of the genuine tokenizers kept (gzipped) in testdata.
