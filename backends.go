@@ -54,21 +54,8 @@ func (t nativeText) prefill(x []float32, n, capacity int, kvF16 bool, logits []f
 	if err := t.m.ForwardEmbeddings(s, x, n, logits, false); err != nil {
 		return nil, nil, err
 	}
-	return &nativeSeq{m: t.m, s: s, tok: make([]int, 1)}, func() {}, nil
+	return generate.LlamaSequence(t.m, s), func() {}, nil
 }
-
-type nativeSeq struct {
-	m   *llama.Model
-	s   *llama.State
-	tok []int
-}
-
-func (q *nativeSeq) Append(id int, logits []float32) error {
-	q.tok[0] = id
-	return q.m.Forward(q.s, q.tok, logits, false)
-}
-func (q *nativeSeq) Len() int { return q.s.Pos() }
-func (q *nativeSeq) Cap() int { return q.s.MaxSeq() }
 
 // nativeVision is the SigLIP tower and connector of a .cellm file.
 type nativeVision struct{ m *idefics3.Model }

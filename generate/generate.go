@@ -156,6 +156,11 @@ type Sequence interface {
 	Cap() int
 }
 
+// LlamaSequence adapts a llama Model and one of its States to Sequence.
+func LlamaSequence(m *llama.Model, s *llama.State) Sequence {
+	return &llamaSeq{m: m, s: s, tok: make([]int, 1)}
+}
+
 // llamaSeq adapts a llama Model and State to Sequence.
 type llamaSeq struct {
 	m   *llama.Model
@@ -206,7 +211,7 @@ func run(ctx context.Context, m *llama.Model, n int, history []int, opts Options
 		return Result{}, err
 	}
 	res := Result{PromptTokens: n, Prefill: time.Since(start)}
-	err = decode(ctx, &llamaSeq{m: m, s: s, tok: make([]int, 1)}, smp, logits, history, opts, onToken, start, &res)
+	err = decode(ctx, LlamaSequence(m, s), smp, logits, history, opts, onToken, start, &res)
 	return res, err
 }
 

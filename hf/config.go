@@ -271,21 +271,35 @@ func tokenIDs(raw json.RawMessage, def []int) ([]int, error) {
 }
 
 func (c *Config) parseVision() error {
-	v := VisionConfig{ModelType: "idefics3_vision", HiddenSize: 1152, IntermediateSize: 3072, NumHiddenLayers: 12,
-		NumAttentionHeads: 16, NumChannels: 3, ImageSize: 224, PatchSize: 32, HiddenAct: "gelu_pytorch_tanh",
-		LayerNormEps: 1e-6}
-	if len(c.RawVision) > 0 {
-		if err := json.Unmarshal(c.RawVision, &v); err != nil {
-			return fmt.Errorf("field vision_config: %w", err)
-		}
-	}
-	if v.HiddenSize <= 0 || v.NumAttentionHeads <= 0 || v.HiddenSize%v.NumAttentionHeads != 0 ||
-		v.PatchSize <= 0 || v.ImageSize < v.PatchSize || v.NumHiddenLayers <= 0 {
-		return fmt.Errorf("field vision_config: inconsistent sizes %+v", v)
+	v, err := ParseVisionConfig(c.RawVision)
+	if err != nil {
+		return fmt.Errorf("field vision_config: %w", err)
 	}
 	c.Vision = v
 	return nil
 }
+
+// ParseVisionConfig reads a vision_config object (empty: all defaults),
+// applying the Idefics3VisionConfig defaults, and checks its sizes.
+func ParseVisionConfig(raw json.RawMessage) (VisionConfig, error) {
+	v := VisionConfig{ModelType: "idefics3_vision", HiddenSize: 1152, IntermediateSize: 3072, NumHiddenLayers: 12,
+		NumAttentionHeads: 16, NumChannels: 3, ImageSize: 224, PatchSize: 32, HiddenAct: "gelu_pytorch_tanh",
+		LayerNormEps: 1e-6}
+	if len(raw) > 0 {
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return v, err
+		}
+	}
+	if v.HiddenSize <= 0 || v.NumAttentionHeads <= 0 || v.HiddenSize%v.NumAttentionHeads != 0 ||
+		v.PatchSize <= 0 || v.ImageSize < v.PatchSize || v.ImageSize%v.PatchSize != 0 || v.NumHiddenLayers <= 0 ||
+		v.IntermediateSize <= 0 || v.NumChannels <= 0 || v.ImageSize > 1<<14 {
+		return v, fmt.Errorf("inconsistent sizes %+v", v)
+	}
+	return v, nil
+}
+
+// PatchesPerSide is ImageSize / PatchSize.
+func (v VisionConfig) PatchesPerSide() int { return v.ImageSize / v.PatchSize }
 
 // ResolvedText returns text_config as written merged with the values cellm
 // resolved (defaults applied), as JSON.

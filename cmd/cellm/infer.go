@@ -169,17 +169,20 @@ func runInfer(args []string) error {
 	default:
 		return fmt.Errorf("--prompt or --input-ids is required (interactive chat needs a terminal)")
 	}
+	_, err = g.generate(ctx, m, req)
+	return err
+}
+
+// generate streams one generation to stdout and prints its stats if asked.
+func (g *genFlags) generate(ctx context.Context, m *cellm.Model, req cellm.Request) (*cellm.Result, error) {
 	out := bufio.NewWriter(os.Stdout)
 	res, err := m.Generate(ctx, req, g.printer(out))
 	fmt.Fprintln(out)
 	out.Flush()
-	if err != nil {
-		return err
-	}
-	if g.stats {
+	if err == nil && g.stats {
 		printStats(res)
 	}
-	return nil
+	return res, err
 }
 
 // interactive runs a multi-turn chat on the terminal until /exit or EOF.
@@ -210,10 +213,7 @@ func interactive(ctx context.Context, m *cellm.Model, g *genFlags, base cellm.Re
 		history = append(history, chat.Message{Role: "user", Content: line})
 		req := base
 		req.Messages = history
-		out := bufio.NewWriter(os.Stdout)
-		res, err := m.Generate(ctx, req, g.printer(out))
-		fmt.Fprintln(out)
-		out.Flush()
+		res, err := g.generate(ctx, m, req)
 		if errors.Is(err, context.Canceled) {
 			return nil
 		}
@@ -223,9 +223,6 @@ func interactive(ctx context.Context, m *cellm.Model, g *genFlags, base cellm.Re
 			continue
 		}
 		history = append(history, chat.Message{Role: "assistant", Content: res.Text})
-		if g.stats {
-			printStats(res)
-		}
 	}
 }
 

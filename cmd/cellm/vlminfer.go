@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"flag"
@@ -121,17 +120,8 @@ func runVLMInfer(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	out := bufio.NewWriter(os.Stdout)
-	res, err := m.Generate(ctx, req, g.printer(out))
-	fmt.Fprintln(out)
-	out.Flush()
-	if err != nil {
-		return err
-	}
-	if g.stats {
-		printStats(res)
-	}
-	return nil
+	_, err = g.generate(ctx, m, req)
+	return err
 }
 
 // loadPixels reads raw f32 pixels of shape N,3,H,W as one image: a single

@@ -12,47 +12,29 @@ import (
 	"math"
 
 	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/hf"
 	"github.com/cellm-ai/cellm-go/kernels"
 	"github.com/cellm-ai/cellm-go/models/weights"
 )
 
 // Config is the vision tower's configuration (Hugging Face vision_config).
-type Config struct {
-	HiddenSize        int     `json:"hidden_size"`
-	IntermediateSize  int     `json:"intermediate_size"`
-	NumHiddenLayers   int     `json:"num_hidden_layers"`
-	NumAttentionHeads int     `json:"num_attention_heads"`
-	NumChannels       int     `json:"num_channels"`
-	ImageSize         int     `json:"image_size"`
-	PatchSize         int     `json:"patch_size"`
-	HiddenAct         string  `json:"hidden_act"`
-	LayerNormEps      float64 `json:"layer_norm_eps"`
-}
+type Config = hf.VisionConfig
 
 // ParseConfig reads a vision_config JSON object (as stored in the .cellm
 // header's source_vision_config), applying Idefics3VisionConfig defaults.
 func ParseConfig(raw json.RawMessage) (Config, error) {
-	c := Config{HiddenSize: 1152, IntermediateSize: 3072, NumHiddenLayers: 12, NumAttentionHeads: 16,
-		NumChannels: 3, ImageSize: 224, PatchSize: 32, HiddenAct: "gelu_pytorch_tanh", LayerNormEps: 1e-6}
 	if len(raw) == 0 {
-		return c, errors.New("vision config: missing (source_vision_config)")
+		return Config{}, errors.New("vision config: missing (source_vision_config)")
 	}
-	if err := json.Unmarshal(raw, &c); err != nil {
+	c, err := hf.ParseVisionConfig(raw)
+	if err != nil {
 		return c, fmt.Errorf("vision config: %w", err)
-	}
-	if c.HiddenSize <= 0 || c.NumAttentionHeads <= 0 || c.HiddenSize%c.NumAttentionHeads != 0 ||
-		c.PatchSize <= 0 || c.ImageSize < c.PatchSize || c.ImageSize%c.PatchSize != 0 || c.NumHiddenLayers <= 0 ||
-		c.IntermediateSize <= 0 || c.NumChannels <= 0 {
-		return c, fmt.Errorf("vision config: inconsistent sizes %+v", c)
 	}
 	if c.HiddenAct != "gelu_pytorch_tanh" {
 		return c, fmt.Errorf("vision config: hidden_act %q not supported (want gelu_pytorch_tanh)", c.HiddenAct)
 	}
 	return c, nil
 }
-
-// PatchesPerSide is ImageSize / PatchSize.
-func (c Config) PatchesPerSide() int { return c.ImageSize / c.PatchSize }
 
 type layer struct {
 	ln1w, ln1b, ln2w, ln2b []float32
