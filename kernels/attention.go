@@ -1,9 +1,6 @@
 package kernels
 
-import (
-	"fmt"
-	"sync"
-)
+import "fmt"
 
 // Attention computes scaled dot-product attention for ONE query position
 // with grouped-query heads over a KV cache.
@@ -35,7 +32,10 @@ func AttentionF16(out, q []float32, k, v []uint16, nHeads, nKVHeads, headDim, n,
 // query row i sits at position start+i and attends to cache positions
 // 0..start+i, so the caches must already hold the keys and values of all
 // nTok new positions (start+nTok <= stride). Everything else is as in
-// Attention; rows and heads are spread over the worker pool.
+// Attention. When the CPU path has a GEMM micro-kernel and headDim is a
+// multiple of its width (16 or 32; 64 always qualifies), blocks of queries
+// are processed as small matrix products (see attention_blocked.go);
+// otherwise query rows and heads are spread over the worker pool one by one.
 func AttentionCausal(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, start, stride int, scale float32) {
 	if start < 0 {
 		panic(fmt.Sprintf("kernels.AttentionCausal: negative start %d", start))
@@ -49,10 +49,41 @@ func AttentionCausal(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, st
 	runAttention(&j, nTok*nHeads, start+nTok)
 }
 
+// AttentionCausalF16 is AttentionCausal over a KV cache stored as IEEE
+// binary16 bit patterns (same layout), for prompt prefill with an f16 cache.
+// On the blocked fast path the visible part of the cache is widened to f32
+// once per call.
+func AttentionCausalF16(out, q []float32, k, v []uint16, nTok, nHeads, nKVHeads, headDim, start, stride int, scale float32) {
+	if start < 0 {
+		panic(fmt.Sprintf("kernels.AttentionCausalF16: negative start %d", start))
+	}
+	checkAttention("AttentionCausalF16", len(out), len(q), len(k), len(v), nTok, nHeads, nKVHeads, headDim, start+nTok, stride)
+	b := active
+	if g := b.gemm; g != nil && headDim%g.nr == 0 && nTok >= 2 {
+		n := start + nTok
+		buf := scratchPool.Get().(*[]float32)
+		defer scratchPool.Put(buf)
+		s := grow(buf, 2*nKVHeads*n*headDim)
+		kf, vf := s[:nKVHeads*n*headDim], s[nKVHeads*n*headDim:]
+		for kv := 0; kv < nKVHeads; kv++ {
+			src := kv * stride * headDim
+			dst := kv * n * headDim
+			b.f16ToF32(kf[dst:dst+n*headDim], k[src:src+n*headDim])
+			b.f16ToF32(vf[dst:dst+n*headDim], v[src:src+n*headDim])
+		}
+		attentionBlocked(b, out, q, kf, vf, nTok, nHeads, nKVHeads, headDim, start+1, n, true, scale)
+		return
+	}
+	j := attnJob{b: b, out: out, q: q, k16: k, v16: v, f16: true, nHeads: nHeads, nKV: nKVHeads,
+		hd: headDim, n: start + 1, stride: stride, scale: scale, causal: true}
+	runAttention(&j, nTok*nHeads, start+nTok)
+}
+
 // AttentionBatch computes attention for nTok query rows that all see the
 // same n cache positions 0..n-1, with no causal mask: the bidirectional
 // self-attention of an encoder such as SigLIP (with n = nTok and the keys and
-// values of all tokens in the caches). Layouts are as in AttentionCausal.
+// values of all tokens in the caches). Layouts and the blocked fast path are
+// as in AttentionCausal.
 func AttentionBatch(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, n, stride int, scale float32) {
 	checkAttention("AttentionBatch", len(out), len(q), len(k), len(v), nTok, nHeads, nKVHeads, headDim, n, stride)
 	if attentionBlocked(active, out, q, k, v, nTok, nHeads, nKVHeads, headDim, n, stride, false, scale) {
@@ -90,8 +121,8 @@ func runAttention(j *attnJob, items, n int) {
 	j.run(0, items)
 }
 
-// attnJob computes attention for items [lo, hi): heads of one query, or
-// (causal) token*nHeads + head.
+// attnJob computes attention one query head at a time for items [lo, hi),
+// item = token*nHeads + head (token 0 for a single query).
 type attnJob struct {
 	b               *backend
 	out, q, k, v    []float32
@@ -102,8 +133,6 @@ type attnJob struct {
 	scale           float32
 }
 
-var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
-
 func (j *attnJob) run(lo, hi int) {
 	buf := scratchPool.Get().(*[]float32)
 	defer scratchPool.Put(buf)
@@ -112,9 +141,7 @@ func (j *attnJob) run(lo, hi int) {
 	if j.causal {
 		maxN += (hi - 1) / j.nHeads
 	}
-	if need := maxN; cap(*buf) < need {
-		*buf = make([]float32, need)
-	}
+	scores0 := grow(buf, maxN)
 	for it := lo; it < hi; it++ {
 		h, n := it%j.nHeads, j.n
 		if j.causal {
@@ -123,7 +150,7 @@ func (j *attnJob) run(lo, hi int) {
 		qh := j.q[it*hd : (it+1)*hd]
 		oh := j.out[it*hd : (it+1)*hd]
 		base := (h / group) * j.stride * hd
-		scores := (*buf)[:n]
+		scores := scores0[:n]
 		if j.f16 {
 			j.b.matVecF16(scores, j.k16[base:base+n*hd], qh)
 		} else {

@@ -56,8 +56,8 @@ func (j *attnBlockJob) run(lo, hi int) {
 	group := a.nHeads / a.nKV
 	ld := a.nHeads * hd // stride between tokens in q and out
 
-	buf := gemmPool.Get().(*[]float32)
-	defer gemmPool.Put(buf)
+	buf := scratchPool.Get().(*[]float32)
+	defer scratchPool.Put(buf)
 	s := grow(buf, hd*mr+2*mr*a.nPad+mr*nr)
 	qp := s[:hd*mr]
 	sc := s[hd*mr : hd*mr+mr*a.nPad]
@@ -149,8 +149,8 @@ func attentionBlocked(b *backend, out, q, k, v []float32, nTok, nHeads, nKV, hd,
 		hd: hd, stride: stride, first: first, causal: causal, nMax: nMax, scale: scale}
 	a.nBlocks = (nMax + g.nr - 1) / g.nr
 	a.nPad = a.nBlocks * g.nr
-	kbuf := gemmPool.Get().(*[]float32)
-	defer gemmPool.Put(kbuf)
+	kbuf := scratchPool.Get().(*[]float32)
+	defer scratchPool.Put(kbuf)
 	a.kp = grow(kbuf, nKV*a.nPad*hd)
 
 	nQB := (nTok + g.mr - 1) / g.mr

@@ -17,10 +17,10 @@ type backend struct {
 	matVecF32  func(y, w, x []float32)
 	matVecF16  func(y []float32, w []uint16, x []float32)
 	matVecBF16 func(y []float32, w []uint16, x []float32)
-	// matVecQ8 gets x both as float (q.x) and, if quantizeX is set,
-	// quantized in blocks of q8Block (see quantizeQ8).
-	matVecQ8  func(y []float32, w []int8, scale []float32, q *q8Vec)
-	quantizeX bool
+	// matVecQ8 gets x as float (q.x) and, if quantizeQ8 is set, also
+	// quantized by it in blocks of q8Block (see q8Vec).
+	matVecQ8   func(y []float32, w []int8, scale []float32, q *q8Vec)
+	quantizeQ8 func(q *q8Vec, x []float32)
 
 	f16ToF32  func(dst []float32, src []uint16) // len(dst) == len(src)
 	bf16ToF32 func(dst []float32, src []uint16)
@@ -37,6 +37,8 @@ type backend struct {
 
 	// gemm, if set, is the micro-kernel MatMul uses for n >= gemm.mr.
 	gemm *gemmKernel
+	// packW8, if set, packs 8 weight rows for the GEMM (see gemmJob.packW).
+	packW8 func(w *Matrix, wp []float32, nr, r, k0, n int, rowBuf []float32)
 }
 
 var generic = &backend{

@@ -239,3 +239,40 @@ func BenchmarkDecodeStep(b *testing.B) {
 		}
 	}
 }
+
+func BenchmarkQuantizeQ8(b *testing.B) {
+	x := randVec(rand.New(rand.NewPCG(8, 8)), 1536, 1)
+	var q q8Vec
+	b.SetBytes(4 * 1536)
+	for b.Loop() {
+		active.quantizeQ8(&q, x)
+	}
+}
+
+// BenchmarkAttentionVision compares SigLIP-shaped self-attention (1024
+// tokens, 12 heads of 64) done as one AttentionBatch call against a loop of
+// single-query Attention calls.
+func BenchmarkAttentionVision(b *testing.B) {
+	r := rand.New(rand.NewPCG(9, 9))
+	const n, heads, hd = 1024, 12, 64
+	q := randVec(r, n*heads*hd, 1)
+	k := randVec(r, heads*n*hd, 1)
+	v := randVec(r, heads*n*hd, 1)
+	out := make([]float32, len(q))
+	flops := 4.0 * n * n * heads * hd
+	b.Run("batch", func(b *testing.B) {
+		for b.Loop() {
+			AttentionBatch(out, q, k, v, n, heads, heads, hd, n, n, 0.125)
+		}
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+	b.Run("loop", func(b *testing.B) {
+		d := heads * hd
+		for b.Loop() {
+			for i := 0; i < n; i++ {
+				Attention(out[i*d:(i+1)*d], q[i*d:(i+1)*d], k, v, heads, heads, hd, n, n, 0.125)
+			}
+		}
+		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+}

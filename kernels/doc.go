@@ -18,10 +18,9 @@
 //
 // Large operations are split across a small pool of persistent worker
 // goroutines (see SetThreads), in chunks claimed dynamically so that a
-// descheduled vCPU delays nobody. Idle workers poll for a few microseconds and
-// then block on a channel; nothing spins longer. A call made while another
-// call is using the pool runs on its own goroutine instead of waiting. In
-// steady state no kernel allocates.
+// descheduled vCPU delays nobody. Idle workers block on a channel; nothing
+// spins. A call made while another call is using the pool runs on its own
+// goroutine instead of waiting. In steady state no kernel allocates.
 //
 // Size mismatches between arguments are programmer errors and panic with a
 // message naming the function and the offending lengths.

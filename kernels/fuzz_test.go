@@ -87,7 +87,7 @@ func FuzzMatVec(f *testing.F) {
 			matVec(b, y, m, x)
 			for r := range y {
 				bound := 1e-5*mag[r] + 1e-30
-				if dt == Q8 && b.quantizeX {
+				if dt == Q8 && b.quantizeQ8 != nil {
 					bound += 1.001 * qerr[r]
 				}
 				if d := math.Abs(float64(y[r]) - want[r]); d > bound || math.IsNaN(float64(y[r])) {

@@ -14,15 +14,19 @@ type gemmKernel struct {
 // panel (kc x nr floats) stays in L2 and an X micro-panel in L1.
 const gemmMaxKC = 512
 
-// gemmKC splits k into equal blocks of at most gemmMaxKC, rounded up to 8.
+// gemmKC splits k > 0 into equal blocks of at most gemmMaxKC, rounded up to
+// a multiple of 8.
 func gemmKC(k int) int {
 	nb := (k + gemmMaxKC - 1) / gemmMaxKC
 	kc := (k + nb - 1) / nb
 	return (kc + 7) &^ 7
 }
 
-var gemmPool = sync.Pool{New: func() any { return new([]float32) }}
+// scratchPool holds float32 buffers reused across calls, so that kernels do
+// not allocate in steady state.
+var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
 
+// grow returns (*p)[:n], reallocating *p if it is too small.
 func grow(p *[]float32, n int) []float32 {
 	if cap(*p) < n {
 		*p = make([]float32, n)
@@ -30,50 +34,61 @@ func grow(p *[]float32, n int) []float32 {
 	return (*p)[:n]
 }
 
-// gemmMatMul computes Y = X·Wᵀ with the backend's micro-kernel: X is packed
-// once into micro-panels of mr rows, then the weight rows are processed in
-// panels of nr, each converted to f32 and packed once per depth block and
-// reused for every X micro-panel. Panels are spread over the worker pool.
+// gemmMatMul computes Y = X·Wᵀ (w.Cols > 0) with the backend's micro-kernel:
+// X is packed once into micro-panels of mr rows (in parallel), then the weight
+// rows are processed in panels of nr, each converted to f32 and packed once
+// per depth block and reused for every X micro-panel. Panels are spread over
+// the worker pool.
 func gemmMatMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	g := b.gemm
 	k := w.Cols
 	panels := (n + g.mr - 1) / g.mr
-	xbuf := gemmPool.Get().(*[]float32)
-	defer gemmPool.Put(xbuf)
+	xbuf := scratchPool.Get().(*[]float32)
+	defer scratchPool.Put(xbuf)
 	xp := grow(xbuf, panels*k*g.mr)
-	packX(xp, x, n, k, g.mr)
 
+	pack := packXJob{xp: xp, x: x, n: n, k: k, mr: g.mr}
 	j := gemmJob{b: b, y: y, w: w, xp: xp, n: n, kc: gemmKC(k)}
 	items := (w.Rows + g.nr - 1) / g.nr
 	if items >= 2 && workers.acquire() {
-		pj := &workers.jobs.gemm
-		*pj = j
+		pp, pj := &workers.jobs.packX, &workers.jobs.gemm
+		*pp, *pj = pack, j
+		workers.run(pp, panels, max(1, 1<<14/(k*g.mr)))
 		workers.run(pj, items, 1)
-		*pj = gemmJob{}
+		*pp, *pj = packXJob{}, gemmJob{}
 		workers.release()
 		return
 	}
+	pack.run(0, panels)
 	j.run(0, items)
 }
 
-// packX stores X (n x k) as micro-panels of mr rows: xp[p*k*mr + c*mr + i]
-// = X[p*mr+i, c], zero-padding the last panel.
-func packX(xp, x []float32, n, k, mr int) {
-	panels := (n + mr - 1) / mr
-	for p := 0; p < panels; p++ {
-		dst := xp[p*k*mr : (p+1)*k*mr]
-		for i := 0; i < mr; i++ {
-			r := p*mr + i
-			if r >= n {
-				for c := 0; c < k; c++ {
-					dst[c*mr+i] = 0
-				}
-				continue
+// packXJob packs X micro-panels [lo, hi) (see packX).
+type packXJob struct {
+	xp, x    []float32
+	n, k, mr int
+}
+
+func (j *packXJob) run(lo, hi int) {
+	for p := lo; p < hi; p++ {
+		packXPanel(j.xp[p*j.k*j.mr:(p+1)*j.k*j.mr], j.x, p, j.n, j.k, j.mr)
+	}
+}
+
+// packXPanel stores rows p*mr .. p*mr+mr-1 of X (n x k) as one micro-panel:
+// dst[c*mr + i] = X[p*mr+i, c], with zeros for rows past n.
+func packXPanel(dst, x []float32, p, n, k, mr int) {
+	for i := 0; i < mr; i++ {
+		r := p*mr + i
+		if r >= n {
+			for c := 0; c < k; c++ {
+				dst[c*mr+i] = 0
 			}
-			row := x[r*k : (r+1)*k]
-			for c, v := range row {
-				dst[c*mr+i] = v
-			}
+			continue
+		}
+		row := x[r*k : (r+1)*k]
+		for c, v := range row {
+			dst[c*mr+i] = v
 		}
 	}
 }
@@ -92,12 +107,12 @@ func (j *gemmJob) run(lo, hi int) {
 	g := j.b.gemm
 	mr, nr := g.mr, g.nr
 	k, rows := j.w.Cols, j.w.Rows
-	buf := gemmPool.Get().(*[]float32)
-	defer gemmPool.Put(buf)
-	s := grow(buf, j.kc*nr+j.kc+mr*nr)
+	buf := scratchPool.Get().(*[]float32)
+	defer scratchPool.Put(buf)
+	s := grow(buf, j.kc*nr+8*j.kc+mr*nr)
 	wp := s[:j.kc*nr]
-	rowBuf := s[j.kc*nr : j.kc*nr+j.kc]
-	tile := s[j.kc*nr+j.kc:]
+	rowBuf := s[j.kc*nr : j.kc*nr+8*j.kc]
+	tile := s[j.kc*nr+8*j.kc:]
 	panels := (j.n + mr - 1) / mr
 
 	for q := lo; q < hi; q++ {
@@ -136,33 +151,49 @@ func (j *gemmJob) run(lo, hi int) {
 }
 
 // packW stores weight rows r0..r0+rn-1, columns k0..k0+kn-1, as f32 in
-// wp[c*nr + r], zero-padding rows rn..nr-1.
+// wp[c*nr + r], zero-padding rows rn..nr-1. Groups of 8 rows go through the
+// backend's SIMD transpose when it has one; the rest through rowBuf.
 func (j *gemmJob) packW(wp, rowBuf []float32, r0, rn, k0, kn, nr int) {
-	w, k := j.w, j.w.Cols
-	for r := 0; r < nr; r++ {
+	r := 0
+	if p8, n8 := j.b.packW8, kn&^7; p8 != nil && n8 > 0 {
+		for ; r+8 <= rn; r += 8 {
+			p8(j.w, wp[r:], nr, r0+r, k0, n8, rowBuf)
+			for i := r; i < r+8; i++ {
+				j.packRow(wp, rowBuf, nr, i, r0+i, k0+n8, kn-n8, n8)
+			}
+		}
+	}
+	for ; r < nr; r++ {
 		if r >= rn {
 			for c := 0; c < kn; c++ {
 				wp[c*nr+r] = 0
 			}
 			continue
 		}
-		off := (r0+r)*k + k0
-		var row []float32
-		switch w.Type {
-		case F32:
-			row = w.F32[off : off+kn]
-		case F16:
-			row = rowBuf
-			j.b.f16ToF32(row, w.Half[off:off+kn])
-		case BF16:
-			row = rowBuf
-			j.b.bf16ToF32(row, w.Half[off:off+kn])
-		case Q8:
-			row = rowBuf
-			dequantRow(row, w.Q8[off:off+kn], w.Scale[r0+r])
-		}
-		for c, v := range row {
-			wp[c*nr+r] = v
-		}
+		j.packRow(wp, rowBuf, nr, r, r0+r, k0, kn, 0)
+	}
+}
+
+// packRow widens columns c0..c0+n-1 of weight row wr into
+// wp[(first+c)*nr + r] for c < n.
+func (j *gemmJob) packRow(wp, rowBuf []float32, nr, r, wr, c0, n, first int) {
+	w := j.w
+	off := wr*w.Cols + c0
+	var row []float32
+	switch w.Type {
+	case F32:
+		row = w.F32[off : off+n]
+	case F16:
+		row = rowBuf[:n]
+		j.b.f16ToF32(row, w.Half[off:off+n])
+	case BF16:
+		row = rowBuf[:n]
+		j.b.bf16ToF32(row, w.Half[off:off+n])
+	case Q8:
+		row = rowBuf[:n]
+		dequantRow(row, w.Q8[off:off+n], w.Scale[wr])
+	}
+	for c, v := range row {
+		wp[(first+c)*nr+r] = v
 	}
 }

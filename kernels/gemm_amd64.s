@@ -6,6 +6,12 @@
 // MR rows and NR columns. A is packed [k][MR]; B has NR contiguous floats per
 // k with a stride of ldb floats (ldb = NR for a packed panel); C is row-major
 // with a stride of ldc floats. load != 0 adds to C, else C is overwritten.
+//
+// Per k step each kernel loads the NR values of B into two vector registers,
+// broadcasts each of the MR values of A and issues 2·MR FMAs into a tile of
+// accumulators held in registers for the whole k loop:
+//   gemm12x32AVX512: row i in Z(2i), Z(2i+1); B in Z24, Z25; A in Z26..Z29.
+//   gemm6x16AVX2:    row i in Y(2i), Y(2i+1); B in Y12, Y13; A in Y14, Y15.
 
 // func gemm12x32AVX512(k int, a, b, c *float32, ldb, ldc, load int)
 TEXT ·gemm12x32AVX512(SB), NOSPLIT, $0-56

@@ -7,6 +7,7 @@ type jobs struct {
 	matMul matMulJob
 	attn   attnJob
 	gemm   gemmJob
+	packX  packXJob
 
 	attnBlocked blockedAttn
 	attnPack    attnPackJob

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"strings"
 )
 
 // DType identifies the element type of a weight Matrix.
@@ -41,7 +42,8 @@ type Matrix struct {
 	Scale      []float32 // Type == Q8: len Rows
 }
 
-// Validate reports whether the storage of m matches its type and shape.
+// Validate returns an error naming the offending field if the storage of m
+// does not match its type and shape (slices may be longer than needed).
 func (m *Matrix) Validate() error {
 	if m == nil {
 		return fmt.Errorf("kernels: nil matrix")
@@ -77,7 +79,7 @@ func (m *Matrix) Validate() error {
 
 func mustValid(fn string, w *Matrix) {
 	if err := w.Validate(); err != nil {
-		panic(fn + ": " + err.Error())
+		panic("kernels." + fn + ": " + strings.TrimPrefix(err.Error(), "kernels: "))
 	}
 }
 
@@ -90,5 +92,26 @@ func mustLen(fn, name string, got, want int) {
 func mustAtLeast(fn, name string, got, want int) {
 	if got < want {
 		panic(fmt.Sprintf("kernels.%s: len(%s) = %d, want at least %d", fn, name, got, want))
+	}
+}
+
+// Row widens row r of m to float32 into dst (len m.Cols); for Q8 the row
+// scale is applied. It serves embedding lookups from any weight type.
+func (m *Matrix) Row(dst []float32, r int) {
+	mustValid("Matrix.Row", m)
+	if r < 0 || r >= m.Rows {
+		panic(fmt.Sprintf("kernels.Matrix.Row: row %d out of range [0, %d)", r, m.Rows))
+	}
+	mustLen("Matrix.Row", "dst", len(dst), m.Cols)
+	lo, hi := r*m.Cols, (r+1)*m.Cols
+	switch m.Type {
+	case F32:
+		copy(dst, m.F32[lo:hi])
+	case F16:
+		active.f16ToF32(dst, m.Half[lo:hi])
+	case BF16:
+		active.bf16ToF32(dst, m.Half[lo:hi])
+	case Q8:
+		dequantRow(dst, m.Q8[lo:hi], m.Scale[r])
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/internal/half"
@@ -98,7 +99,7 @@ func TestMatVec(t *testing.T) {
 					MatVec(y, m, x)
 					want, mag := refMatVec(ref, rows, cols, x)
 					tol := 1e-5
-					if dt == Q8 && b.quantizeX {
+					if dt == Q8 && b.quantizeQ8 != nil {
 						tol = 1e-2 // activations are rounded to int8
 					}
 					for i := range y {
@@ -145,33 +146,86 @@ func TestMatVecQ8Error(t *testing.T) {
 	})
 }
 
+// filledMatrix returns a rows x cols matrix of type t whose every weight is
+// the nearest representable value to v (for Q8: 127 or -127 times a scale of
+// |v|/127), and that stored value.
+func filledMatrix(t DType, rows, cols int, v float32) (*Matrix, float64) {
+	m := &Matrix{Type: t, Rows: rows, Cols: cols}
+	n := rows * cols
+	switch t {
+	case F32:
+		m.F32 = make([]float32, n)
+		for i := range m.F32 {
+			m.F32[i] = v
+		}
+		return m, float64(v)
+	case F16, BF16:
+		h := half.F32ToF16(v)
+		got := half.F16ToF32(h)
+		if t == BF16 {
+			h = half.F32ToBF16(v)
+			got = half.BF16ToF32(h)
+		}
+		m.Half = make([]uint16, n)
+		for i := range m.Half {
+			m.Half[i] = h
+		}
+		return m, float64(got)
+	}
+	q := int8(127)
+	if v < 0 {
+		q = -127
+	}
+	s := abs32(v) / 127
+	m.Q8 = make([]int8, n)
+	m.Scale = make([]float32, rows)
+	for i := range m.Q8 {
+		m.Q8[i] = q
+	}
+	for i := range m.Scale {
+		m.Scale[i] = s
+	}
+	return m, float64(q) * float64(s)
+}
+
 func TestMatVecExtremes(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b *backend) {
 		cases := []struct {
 			name string
+			dt   DType
 			w, x float32
 		}{
-			{"zeros", 0, 0},
-			{"large", 1e18, 1e18},
-			{"denormal", 1e-40, 1},
-			{"tiny x", 1, 1e-40},
-			{"negative", -3, 2},
+			{"zeros", F32, 0, 0},
+			{"large", F32, 1e18, 1e18},
+			{"denormal", F32, 1e-40, 1},
+			{"tiny x", F32, 1, 1e-40},
+			{"negative", F32, -3, 2},
+			{"f16 max", F16, 65504, 1e4},
+			{"f16 subnormal", F16, 6e-8, 3},
+			{"f16 zero", F16, 0, 5},
+			{"bf16 large", BF16, 1e30, 1e5},
+			{"bf16 denormal", BF16, 1e-39, 2},
+			{"q8 large scale", Q8, -1e20, 3},
+			{"q8 tiny scale", Q8, 1e-36, 1},
+			{"q8 large x", Q8, 2, 1e25},
+			{"q8 zero x", Q8, 2, 0},
 		}
 		for _, c := range cases {
 			for _, cols := range []int{5, 64, 130} {
-				m := &Matrix{Type: F32, Rows: 3, Cols: cols, F32: make([]float32, 3*cols)}
-				for i := range m.F32 {
-					m.F32[i] = c.w
-				}
+				m, wv := filledMatrix(c.dt, 3, cols, c.w)
 				x := make([]float32, cols)
 				for i := range x {
 					x[i] = c.x
 				}
 				y := make([]float32, 3)
 				MatVec(y, m, x)
-				want := float64(c.w) * float64(c.x) * float64(cols)
+				want := wv * float64(c.x) * float64(cols)
+				tol := 1e-5*math.Abs(want) + 1e-44
+				if c.dt == Q8 && b.quantizeQ8 != nil {
+					tol = 1e-2*math.Abs(want) + 1e-44 // x is rounded to int8
+				}
 				for _, v := range y {
-					if d := math.Abs(float64(v) - want); d > 1e-5*math.Abs(want)+1e-44 {
+					if d := math.Abs(float64(v) - want); d > tol || math.IsNaN(float64(v)) {
 						t.Errorf("%s cols=%d: got %g want %g", c.name, cols, v, want)
 					}
 				}
@@ -184,14 +238,15 @@ func TestMatMul(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b *backend) {
 		r := rand.New(rand.NewPCG(5, 6))
 		for _, dt := range []DType{F32, F16, BF16, Q8} {
-			for _, sh := range [][3]int{{1, 7, 5}, {2, 17, 33}, {3, 64, 64}, {5, 33, 100}, {9, 130, 77}, {40, 47, 129}, {17, 300, 16}, {12, 32, 64}, {24, 64, 513}, {25, 70, 1030}, {6, 16, 8}} {
+			for _, sh := range [][3]int{{1, 7, 5}, {2, 17, 33}, {3, 64, 64}, {5, 33, 100}, {9, 130, 77}, {40, 47, 129}, {17, 300, 16}, {12, 32, 64}, {24, 64, 513}, {25, 70, 1030}, {6, 16, 8},
+				{13, 5, 0}, {3, 0, 7}, {0, 4, 4}, {40, 1, 1}} {
 				n, rows, cols := sh[0], sh[1], sh[2]
 				m, ref := randMatrix(r, dt, rows, cols)
 				x := randVec(r, n*cols+3, 1)[3:]
 				y := make([]float32, n*rows)
 				MatMul(y, m, x, n)
 				tol := 1e-5
-				if dt == Q8 && n == 1 && b.quantizeX {
+				if dt == Q8 && n == 1 && b.quantizeQ8 != nil {
 					tol = 1e-2
 				}
 				for i := 0; i < n; i++ {
@@ -527,6 +582,20 @@ func TestAttentionCausal(t *testing.T) {
 					checkClose(t, fmt.Sprintf("%+v token %d", tc, i), d, out[i*row+d], want[d], 1e-4)
 				}
 			}
+			k16 := make([]uint16, len(k))
+			v16 := make([]uint16, len(v))
+			F32ToF16(k16, k)
+			F32ToF16(v16, v)
+			at16 := func(buf []uint16) func(kv, t, d int) float64 {
+				return func(kv, t, d int) float64 { return float64(half.F16ToF32(buf[(kv*tc.stride+t)*hd+d])) }
+			}
+			AttentionCausalF16(out, q, k16, v16, tc.nTok, tc.nHeads, tc.nKV, hd, tc.start, tc.stride, 0.125)
+			for i := 0; i < tc.nTok; i++ {
+				want := naiveAttention(q[i*row:(i+1)*row], at16(k16), at16(v16), tc.nHeads, tc.nKV, hd, tc.start+i+1, 0.125)
+				for d := range want {
+					checkClose(t, fmt.Sprintf("f16 %+v token %d", tc, i), d, out[i*row+d], want[d], 1e-4)
+				}
+			}
 		}
 	})
 }
@@ -557,29 +626,36 @@ func TestAttentionBatch(t *testing.T) {
 	})
 }
 
+// TestThreads checks that results are bit-identical whatever the thread
+// count, on every path and weight type: a row's sum must not depend on which
+// chunk (and which row loop of the kernel) computes it.
 func TestThreads(t *testing.T) {
 	defer SetThreads(0)
-	r := rand.New(rand.NewPCG(19, 20))
-	m, _ := randMatrix(r, F16, 999, 333)
-	x := randVec(r, 333, 1)
-	want := make([]float32, 999)
-	SetThreads(1)
-	if Threads() != 1 {
-		t.Fatalf("Threads() = %d after SetThreads(1)", Threads())
-	}
-	MatVec(want, m, x)
-	for _, n := range []int{2, 3, 8} {
-		SetThreads(n)
-		got := make([]float32, 999)
-		for rep := 0; rep < 20; rep++ {
-			MatVec(got, m, x)
-			for i := range got {
-				if got[i] != want[i] {
-					t.Fatalf("threads=%d rep %d row %d: %g != %g", n, rep, i, got[i], want[i])
+	eachBackend(t, func(t *testing.T, b *backend) {
+		r := rand.New(rand.NewPCG(19, 20))
+		for _, dt := range []DType{F32, F16, BF16, Q8} {
+			m, _ := randMatrix(r, dt, 999, 333)
+			x := randVec(r, 333, 1)
+			want := make([]float32, 999)
+			SetThreads(1)
+			if Threads() != 1 {
+				t.Fatalf("Threads() = %d after SetThreads(1)", Threads())
+			}
+			MatVec(want, m, x)
+			for _, n := range []int{2, 3, 8} {
+				SetThreads(n)
+				got := make([]float32, 999)
+				for rep := 0; rep < 5; rep++ {
+					MatVec(got, m, x)
+					for i := range got {
+						if got[i] != want[i] {
+							t.Fatalf("%s threads=%d rep %d row %d: %g != %g", dt, n, rep, i, got[i], want[i])
+						}
+					}
 				}
 			}
 		}
-	}
+	})
 	SetThreads(0)
 	if Threads() < 1 {
 		t.Fatalf("default Threads() = %d", Threads())
@@ -615,6 +691,56 @@ func TestZeroAllocs(t *testing.T) {
 	if a := testing.AllocsPerRun(10, func() { AttentionCausal(outs, qs, k, k, 40, 9, 3, 64, 100, 512, 0.125) }); a != 0 {
 		t.Errorf("AttentionCausal: %v allocs per call", a)
 	}
+	k16 := make([]uint16, len(k))
+	F32ToF16(k16, k)
+	if a := testing.AllocsPerRun(10, func() { AttentionCausalF16(outs, qs, k16, k16, 40, 9, 3, 64, 100, 512, 0.125) }); a != 0 {
+		t.Errorf("AttentionCausalF16: %v allocs per call", a)
+	}
+	if a := testing.AllocsPerRun(10, func() { AttentionF16(out, q, k16, k16, 9, 3, 64, 500, 512, 0.125) }); a != 0 {
+		t.Errorf("AttentionF16: %v allocs per call", a)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		m    *Matrix
+		want string // substring of the error; "" for valid
+	}{
+		{&Matrix{Type: F32, Rows: 2, Cols: 3, F32: make([]float32, 6)}, ""},
+		{&Matrix{Type: F32, Rows: 2, Cols: 3, F32: make([]float32, 5)}, "F32 has 5 elements, want 6"},
+		{&Matrix{Type: F16, Rows: 2, Cols: 3, Half: make([]uint16, 7)}, ""},
+		{&Matrix{Type: BF16, Rows: 1, Cols: 3}, "Half has 0 elements"},
+		{&Matrix{Type: Q8, Rows: 2, Cols: 2, Q8: make([]int8, 4), Scale: make([]float32, 1)}, "Scale has 1 elements, want 2"},
+		{&Matrix{Type: Q8, Rows: 2, Cols: 2, Q8: make([]int8, 3), Scale: make([]float32, 2)}, "Q8 has 3 elements"},
+		{&Matrix{Type: F32, Rows: -1, Cols: 3}, "negative"},
+		{&Matrix{Type: F32, Rows: math.MaxInt / 3, Cols: 4}, "overflows"},
+		{&Matrix{Type: 7}, "unknown type 7"},
+		{nil, "nil matrix"},
+	} {
+		err := tc.m.Validate()
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%+v: unexpected error %v", tc.m, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%+v: error %v, want one containing %q", tc.m, err, tc.want)
+		}
+	}
+}
+
+func TestMatrixRow(t *testing.T) {
+	r := rand.New(rand.NewPCG(27, 28))
+	for _, dt := range []DType{F32, F16, BF16, Q8} {
+		m, ref := randMatrix(r, dt, 5, 37)
+		dst := make([]float32, 37)
+		for row := 0; row < 5; row++ {
+			m.Row(dst, row)
+			for c, v := range dst {
+				if want := ref[row*37+c]; math.Abs(float64(v)-want) > 1e-7*math.Abs(want) {
+					t.Fatalf("%s row %d col %d: %g, want %g", dt, row, c, v, want)
+				}
+			}
+		}
+	}
 }
 
 func TestPanics(t *testing.T) {
@@ -627,6 +753,8 @@ func TestPanics(t *testing.T) {
 		"RoPE odd":     func() { RoPE(make([]float32, 3), 1, 3, nil, nil) },
 		"Attention n":  func() { Attention(make([]float32, 4), make([]float32, 4), nil, nil, 1, 1, 4, 5, 4, 1) },
 		"bad type":     func() { MatVec(nil, &Matrix{Type: 9}, nil) },
+		"nil matrix":   func() { MatVec(nil, nil, nil) },
+		"Row range":    func() { m.Row(make([]float32, 3), 2) },
 	}
 	for name, f := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -637,5 +765,93 @@ func TestPanics(t *testing.T) {
 			}()
 			f()
 		})
+	}
+}
+
+// TestConcurrentCalls runs kernels from several goroutines at once: calls
+// that find the pool busy run on their own goroutine, and every result must
+// match a single-threaded run.
+func TestConcurrentCalls(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	m, _ := randMatrix(r, BF16, 700, 300)
+	x := randVec(r, 8*300, 1)
+	want := make([]float32, 8*700)
+	MatMul(want, m, x, 8)
+	done := make(chan error)
+	for g := 0; g < 4; g++ {
+		go func() {
+			y := make([]float32, 8*700)
+			for rep := 0; rep < 30; rep++ {
+				if rep%2 == 0 {
+					MatMul(y, m, x, 8)
+				} else {
+					for i := 0; i < 8; i++ {
+						MatVec(y[i*700:(i+1)*700], m, x[i*300:(i+1)*300])
+					}
+				}
+				for i := range y {
+					if d := math.Abs(float64(y[i] - want[i])); d > 1e-4*(math.Abs(float64(want[i]))+1) {
+						done <- fmt.Errorf("rep %d [%d]: %g != %g", rep, i, y[i], want[i])
+						return
+					}
+				}
+			}
+			done <- nil
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+func TestSelectBackend(t *testing.T) {
+	best := backends[len(backends)-1]
+	for _, tc := range []struct{ in, want string }{
+		{"generic", "generic"},
+		{"", best.name},
+		{"no-such-path", best.name},
+		{best.name, best.name},
+	} {
+		if got := selectBackend(tc.in).name; got != tc.want {
+			t.Errorf("selectBackend(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	if Implementation() == "" {
+		t.Error("empty Implementation()")
+	}
+}
+
+// TestExp32 sweeps the scalar exp over its whole range against math.Exp.
+func TestExp32(t *testing.T) {
+	for x := -110.0; x <= 95; x += 0.00731 {
+		checkExp(t, float32(x), exp32(float32(x)))
+	}
+	for _, x := range []float32{0, float32(math.Copysign(0, -1)), 1e-30, -1e-30, float32(math.Inf(1)), float32(math.Inf(-1)), 88.72283, 88.72284, -103.97, -87.3365} {
+		checkExp(t, x, exp32(x))
+	}
+	if v := exp32(float32(math.NaN())); v == v {
+		t.Errorf("exp32(NaN) = %g", v)
+	}
+}
+
+// checkExp compares got = exp(x) with math.Exp: 3e-7 relative, exact at the
+// overflow and underflow ends, and within 1.2e-38 where the result is denormal.
+func checkExp(t *testing.T, x, got float32) {
+	t.Helper()
+	want := float32(math.Exp(float64(x)))
+	if want == 0 || math.IsInf(float64(want), 0) {
+		if got != want && !(want == 0 && got < 1.5e-45) {
+			t.Fatalf("exp(%g) = %g, want %g", x, got, want)
+		}
+		return
+	}
+	tol := 3e-7 * float64(want)
+	if want < 1.2e-38 {
+		tol = 1.2e-38
+	}
+	if d := math.Abs(float64(got) - float64(want)); d > tol {
+		t.Fatalf("exp(%g) = %g, want %g (rel err %g)", x, got, want, d/float64(want))
 	}
 }

@@ -1,17 +1,18 @@
 package kernels
 
-import "sync"
-
 // mmBlock is the number of weight rows MatMul converts to f32 and keeps hot
 // in cache while sweeping over all input rows.
 const mmBlock = 16
 
 // MatMul computes Y = X·Wᵀ for n input rows: X is n x w.Cols row-major (len
 // n*w.Cols), Y is n x w.Rows row-major (len n*w.Rows), so row i of Y is
-// MatVec of row i of X. Work is split over blocks of weight rows; f16, bf16
-// and q8 weights are widened to f32 once per block and reused for all n rows.
+// MatVec of row i of X (n == 1 is exactly MatVec). Larger n runs a
+// cache-blocked GEMM: X is packed once, the weight rows are processed in
+// panels spread over the worker pool, each panel widened to f32 (q8 times its
+// row scale, exactly) once and reused for all n rows by a register-tiled
+// micro-kernel.
 func MatMul(y []float32, w *Matrix, x []float32, n int) {
-	mustValid("kernels.MatMul", w)
+	mustValid("MatMul", w)
 	if n < 0 {
 		panic("kernels.MatMul: negative n")
 	}
@@ -26,6 +27,10 @@ func matMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
 		return
 	}
 	if n == 0 || w.Rows == 0 {
+		return
+	}
+	if w.Cols == 0 {
+		clear(y)
 		return
 	}
 	if b.gemm != nil && n >= b.gemm.mr {
@@ -54,17 +59,13 @@ type matMulJob struct {
 	n    int
 }
 
-var panelPool = sync.Pool{New: func() any { return new([]float32) }}
-
 func (j *matMulJob) run(lo, hi int) {
 	w, cols, rows := j.w, j.w.Cols, j.w.Rows
 	// The scratch holds a widened panel and one block of results.
-	buf := panelPool.Get().(*[]float32)
-	if cap(*buf) < mmBlock*cols+mmBlock {
-		*buf = make([]float32, mmBlock*cols+mmBlock)
-	}
-	defer panelPool.Put(buf)
-	acc := (*buf)[mmBlock*cols : mmBlock*cols+mmBlock]
+	buf := scratchPool.Get().(*[]float32)
+	defer scratchPool.Put(buf)
+	s := grow(buf, mmBlock*cols+mmBlock)
+	acc := s[mmBlock*cols:]
 	for blk := lo; blk < hi; blk++ {
 		r0 := blk * mmBlock
 		r1 := min(r0+mmBlock, rows)
@@ -73,13 +74,13 @@ func (j *matMulJob) run(lo, hi int) {
 		case F32:
 			panel = w.F32[r0*cols : r1*cols]
 		case F16:
-			panel = (*buf)[:(r1-r0)*cols]
+			panel = s[:(r1-r0)*cols]
 			j.b.f16ToF32(panel, w.Half[r0*cols:r1*cols])
 		case BF16:
-			panel = (*buf)[:(r1-r0)*cols]
+			panel = s[:(r1-r0)*cols]
 			j.b.bf16ToF32(panel, w.Half[r0*cols:r1*cols])
 		case Q8:
-			panel = (*buf)[:(r1-r0)*cols]
+			panel = s[:(r1-r0)*cols]
 			for r := r0; r < r1; r++ {
 				dequantRow(panel[(r-r0)*cols:(r-r0+1)*cols], w.Q8[r*cols:(r+1)*cols], w.Scale[r])
 			}

@@ -3,11 +3,10 @@
 #include "textflag.h"
 
 // AVX2 matrix-vector kernels: as the AVX-512 ones (including the software
-// prefetch, for f32 and q8 whose rows advance 32 bytes a step), but 8 columns at a time
-// and n must be a multiple of 8 (32 for q8); the caller adds the remaining
-// columns. Registers: DI = y, SI/R9/R10/R11 = four row pointers, DX = x,
-// R8 = row stride in bytes, R12 = rows left, BX = n, AX = column index,
-// Y0..Y3 = accumulators.
+// prefetch 512 bytes ahead in the four rows), but in 8-column vectors, and n
+// must be a multiple of 8 (32 for q8); the caller adds the remaining columns.
+// Registers: DI = y, SI/R9/R10/R11 = four row pointers, DX = x, R8 = row
+// stride in bytes, R12 = rows left, BX = n, AX = column index.
 
 #define SETUP8(elem) \
 	MOVQ y+0(FP), DI \
@@ -39,7 +38,15 @@
 	VHADDPS X0, X0, X0 \
 	VMOVSS X0, (DI)
 
-#define MATVEC8(LOAD4, LOAD1) \
+// MATVEC8 expands to the row loops: four rows at a time, 16 columns a step
+// (two sets of accumulators, Y0..Y3 and Y8..Y11, x in Y4 and Y12), then one
+// 8-column step if n is an odd multiple of 8; then single rows the same way,
+// so that a row's sum is rounded identically whichever loop computes it (and
+// results do not depend on how rows are split across threads). PF prefetches
+// the four rows, LOAD4(off, X, A0..A3) multiplies 8 columns at byte offset
+// off of the four rows by X into A0..A3, LOAD1(off, X, A) does one row; woff
+// is the byte offset of the second 8 columns in a row.
+#define MATVEC8(PF, LOAD4, LOAD1, woff) \
 rows4: \
 	CMPQ R12, $4 \
 	JLT rows1 \
@@ -50,15 +57,33 @@ rows4: \
 	VXORPS Y1, Y1, Y1 \
 	VXORPS Y2, Y2, Y2 \
 	VXORPS Y3, Y3, Y3 \
+	VXORPS Y8, Y8, Y8 \
+	VXORPS Y9, Y9, Y9 \
+	VXORPS Y10, Y10, Y10 \
+	VXORPS Y11, Y11, Y11 \
 	XORQ AX, AX \
+	MOVQ BX, R13 \
+	ANDQ $-16, R13 \
 loop4: \
+	CMPQ AX, R13 \
+	JGE step4 \
+	VMOVUPS (DX)(AX*4), Y4 \
+	VMOVUPS 32(DX)(AX*4), Y12 \
+	PF \
+	LOAD4(0, Y4, Y0, Y1, Y2, Y3) \
+	LOAD4(woff, Y12, Y8, Y9, Y10, Y11) \
+	ADDQ $16, AX \
+	JMP loop4 \
+step4: \
 	CMPQ AX, BX \
 	JGE done4 \
 	VMOVUPS (DX)(AX*4), Y4 \
-	LOAD4 \
-	ADDQ $8, AX \
-	JMP loop4 \
+	LOAD4(0, Y4, Y0, Y1, Y2, Y3) \
 done4: \
+	VADDPS Y8, Y0, Y0 \
+	VADDPS Y9, Y1, Y1 \
+	VADDPS Y10, Y2, Y2 \
+	VADDPS Y11, Y3, Y3 \
 	REDUCE4Y \
 	ADDQ $16, DI \
 	LEAQ (R11)(R8*1), SI \
@@ -68,15 +93,26 @@ rows1: \
 	CMPQ R12, $0 \
 	JLE end \
 	VXORPS Y0, Y0, Y0 \
+	VXORPS Y8, Y8, Y8 \
 	XORQ AX, AX \
+	MOVQ BX, R13 \
+	ANDQ $-16, R13 \
 loop1: \
+	CMPQ AX, R13 \
+	JGE step1 \
+	VMOVUPS (DX)(AX*4), Y4 \
+	VMOVUPS 32(DX)(AX*4), Y12 \
+	LOAD1(0, Y4, Y0) \
+	LOAD1(woff, Y12, Y8) \
+	ADDQ $16, AX \
+	JMP loop1 \
+step1: \
 	CMPQ AX, BX \
 	JGE done1 \
 	VMOVUPS (DX)(AX*4), Y4 \
-	LOAD1 \
-	ADDQ $8, AX \
-	JMP loop1 \
+	LOAD1(0, Y4, Y0) \
 done1: \
+	VADDPS Y8, Y0, Y0 \
 	REDUCE1Y \
 	ADDQ $4, DI \
 	ADDQ R8, SI \
@@ -86,70 +122,70 @@ end: \
 	VZEROUPPER \
 	RET
 
-#define F32Y_4 \
+// f32 rows advance 64 bytes a step, f16/bf16 rows 32.
+#define PF_F32Y \
 	PREFETCHT0 512(SI)(AX*4) \
 	PREFETCHT0 512(R9)(AX*4) \
 	PREFETCHT0 512(R10)(AX*4) \
-	PREFETCHT0 512(R11)(AX*4) \
-	VFMADD231PS (SI)(AX*4), Y4, Y0 \
-	VFMADD231PS (R9)(AX*4), Y4, Y1 \
-	VFMADD231PS (R10)(AX*4), Y4, Y2 \
-	VFMADD231PS (R11)(AX*4), Y4, Y3
-#define F32Y_1 VFMADD231PS (SI)(AX*4), Y4, Y0
+	PREFETCHT0 512(R11)(AX*4)
+#define PF_HALFY \
+	PREFETCHT0 512(SI)(AX*2) \
+	PREFETCHT0 512(R9)(AX*2) \
+	PREFETCHT0 512(R10)(AX*2) \
+	PREFETCHT0 512(R11)(AX*2)
+
+#define F32Y_4(off, X, A0, A1, A2, A3) \
+	VFMADD231PS off(SI)(AX*4), X, A0 \
+	VFMADD231PS off(R9)(AX*4), X, A1 \
+	VFMADD231PS off(R10)(AX*4), X, A2 \
+	VFMADD231PS off(R11)(AX*4), X, A3
+#define F32Y_1(off, X, A) VFMADD231PS off(SI)(AX*4), X, A
 
 // func matVecF32AVX2(y, w, x *float32, rows, cols, n int)
 TEXT ·matVecF32AVX2(SB), NOSPLIT, $0-48
 	SETUP8(4)
-	MATVEC8(F32Y_4, F32Y_1)
+	MATVEC8(PF_F32Y, F32Y_4, F32Y_1, 32)
 
-#define F16Y_4 \
-	PREFETCHT0 512(SI)(AX*2) \
-	PREFETCHT0 512(R9)(AX*2) \
-	PREFETCHT0 512(R10)(AX*2) \
-	PREFETCHT0 512(R11)(AX*2) \
-	VCVTPH2PS (SI)(AX*2), Y5 \
-	VFMADD231PS Y5, Y4, Y0 \
-	VCVTPH2PS (R9)(AX*2), Y6 \
-	VFMADD231PS Y6, Y4, Y1 \
-	VCVTPH2PS (R10)(AX*2), Y7 \
-	VFMADD231PS Y7, Y4, Y2 \
-	VCVTPH2PS (R11)(AX*2), Y8 \
-	VFMADD231PS Y8, Y4, Y3
-#define F16Y_1 \
-	VCVTPH2PS (SI)(AX*2), Y5 \
-	VFMADD231PS Y5, Y4, Y0
+#define F16Y_4(off, X, A0, A1, A2, A3) \
+	VCVTPH2PS off(SI)(AX*2), Y5 \
+	VFMADD231PS Y5, X, A0 \
+	VCVTPH2PS off(R9)(AX*2), Y6 \
+	VFMADD231PS Y6, X, A1 \
+	VCVTPH2PS off(R10)(AX*2), Y7 \
+	VFMADD231PS Y7, X, A2 \
+	VCVTPH2PS off(R11)(AX*2), Y13 \
+	VFMADD231PS Y13, X, A3
+#define F16Y_1(off, X, A) \
+	VCVTPH2PS off(SI)(AX*2), Y5 \
+	VFMADD231PS Y5, X, A
 
 // func matVecF16AVX2(y *float32, w *uint16, x *float32, rows, cols, n int)
 TEXT ·matVecF16AVX2(SB), NOSPLIT, $0-48
 	SETUP8(2)
-	MATVEC8(F16Y_4, F16Y_1)
+	MATVEC8(PF_HALFY, F16Y_4, F16Y_1, 16)
 
-#define BF16Y_4 \
-	PREFETCHT0 512(SI)(AX*2) \
-	PREFETCHT0 512(R9)(AX*2) \
-	PREFETCHT0 512(R10)(AX*2) \
-	PREFETCHT0 512(R11)(AX*2) \
-	VPMOVZXWD (SI)(AX*2), Y5 \
+#define BF16Y_4(off, X, A0, A1, A2, A3) \
+	VPMOVZXWD off(SI)(AX*2), Y5 \
 	VPSLLD $16, Y5, Y5 \
-	VFMADD231PS Y5, Y4, Y0 \
-	VPMOVZXWD (R9)(AX*2), Y6 \
+	VFMADD231PS Y5, X, A0 \
+	VPMOVZXWD off(R9)(AX*2), Y6 \
 	VPSLLD $16, Y6, Y6 \
-	VFMADD231PS Y6, Y4, Y1 \
-	VPMOVZXWD (R10)(AX*2), Y7 \
+	VFMADD231PS Y6, X, A1 \
+	VPMOVZXWD off(R10)(AX*2), Y7 \
 	VPSLLD $16, Y7, Y7 \
-	VFMADD231PS Y7, Y4, Y2 \
-	VPMOVZXWD (R11)(AX*2), Y8 \
-	VPSLLD $16, Y8, Y8 \
-	VFMADD231PS Y8, Y4, Y3
-#define BF16Y_1 \
-	VPMOVZXWD (SI)(AX*2), Y5 \
+	VFMADD231PS Y7, X, A2 \
+	VPMOVZXWD off(R11)(AX*2), Y13 \
+	VPSLLD $16, Y13, Y13 \
+	VFMADD231PS Y13, X, A3
+#define BF16Y_1(off, X, A) \
+	VPMOVZXWD off(SI)(AX*2), Y5 \
 	VPSLLD $16, Y5, Y5 \
-	VFMADD231PS Y5, Y4, Y0
+	VFMADD231PS Y5, X, A
 
 // func matVecBF16AVX2(y *float32, w *uint16, x *float32, rows, cols, n int)
 TEXT ·matVecBF16AVX2(SB), NOSPLIT, $0-48
 	SETUP8(2)
-	MATVEC8(BF16Y_4, BF16Y_1)
+	MATVEC8(PF_HALFY, BF16Y_4, BF16Y_1, 16)
 
 // Q8ROWY multiplies one 32-byte block of a q8 row (at P) by the quantized
 // activations in Y4: VPMADDUBSW takes |w| as the unsigned operand and x with

@@ -246,31 +246,31 @@ TEXT ·matVecBF16AVX512(SB), NOSPLIT, $0-48
 
 // Q8ROW multiplies one 64-byte chunk of a q8 row (at P) by the quantized
 // activations in Z4 and adds the block-scaled result to ACC. VPDPBUSD needs
-// an unsigned operand, so it gets |w| and x carries the sign of w. Z9 holds
-// the scales of the 16 int32 lanes and Z30 is zero. MASK is K0 (none) or K1.
+// an unsigned operand: it gets w+128 (w XOR 0x80, Z30 = 0x80 bytes), which
+// adds 128·sum(x) per lane; that bias depends on x alone, so the caller
+// subtracts its scaled total (q8Vec.bias) once per row. Z9 holds the scales
+// of the 16 int32 lanes; K2 masks the lanes of a partial chunk (with fault
+// suppression on the load).
 #define Q8ROW(P, ACC) \
-	VMOVDQU8.Z (P)(AX*1), K1, Z5 \
-	VPABSB Z5, Z6 \
-	VPMOVB2M Z5, K3 \
-	VMOVDQA64 Z4, Z7 \
-	VPSUBB Z4, Z30, K3, Z7 \
+	VPXORD.Z (P)(AX*1), Z30, K2, Z5 \
 	VPXORD Z8, Z8, Z8 \
-	VPDPBUSD Z7, Z6, Z8 \
+	VPDPBUSD Z4, Z5, Z8 \
 	VCVTDQ2PS Z8, Z8 \
 	VFMADD231PS Z9, Z8, ACC
 
 // Q8CHUNK loads the activations and lane scales of the chunk at AX under
-// masks K1 (bytes) and K2 (lanes).
+// the lane mask K2.
 #define Q8CHUNK \
-	VMOVDQU8.Z (DX)(AX*1), K1, Z4 \
+	VMOVDQU32.Z (DX)(AX*1), K2, Z4 \
 	VMOVUPS.Z (R13)(AX*1), K2, Z9
 
 // func matVecQ8AVX512(y *float32, w, q *int8, ls *float32, rows, cols, n int)
 //
-// y[r] = sum over 32-blocks b < n/32 of ls[b*8] * (W[r, b] · q[b]): the
-// integer dot products of a q8 row with int8-quantized activations, scaled
-// per block. n must be a multiple of 32; the row scale and the columns past n
-// are applied by the caller.
+// y[r] = sum over 32-blocks b < n/32 of ls[b*8] * ((W[r, b] + 128) · q[b]):
+// the integer dot products of a q8 row with int8-quantized activations,
+// scaled per block, plus a bias the caller removes (see Q8ROW). n must be a
+// multiple of 32; the row scale and the columns past n are applied by the
+// caller.
 TEXT ·matVecQ8AVX512(SB), NOSPLIT, $0-56
 	MOVQ y+0(FP), DI
 	MOVQ w+8(FP), SI
@@ -281,15 +281,12 @@ TEXT ·matVecQ8AVX512(SB), NOSPLIT, $0-56
 	MOVQ n+48(FP), CX
 	MOVQ CX, BX
 	ANDQ $-64, BX
-	VPXORD Z30, Z30, Z30
-	MOVQ $-1, R14
-	KMOVQ R14, K4       // all 64 bytes
+	MOVL $0x80808080, R14
+	VPBROADCASTD R14, Z30
 	MOVL $0xffff, R14
 	KMOVW R14, K5       // all 16 lanes
-	MOVL $0xffffffff, R14
-	KMOVQ R14, K6       // low 32 bytes
 	MOVL $0xff, R14
-	KMOVW R14, K7       // low 8 lanes
+	KMOVW R14, K7       // low 8 lanes (a 32-byte tail)
 
 q8rows4:
 	CMPQ R12, $4
@@ -302,7 +299,6 @@ q8rows4:
 	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
 	XORQ AX, AX
-	KMOVQ K4, K1
 	KMOVW K5, K2
 q8loop4:
 	CMPQ AX, BX
@@ -321,7 +317,6 @@ q8loop4:
 q8tail4:
 	CMPQ AX, CX
 	JGE q8done4
-	KMOVQ K6, K1
 	KMOVW K7, K2
 	Q8CHUNK
 	Q8ROW(SI, Z0)
@@ -340,7 +335,6 @@ q8rows1:
 	JLE q8end
 	VPXORD Z0, Z0, Z0
 	XORQ AX, AX
-	KMOVQ K4, K1
 	KMOVW K5, K2
 q8loop1:
 	CMPQ AX, BX
@@ -352,7 +346,6 @@ q8loop1:
 q8tail1:
 	CMPQ AX, CX
 	JGE q8done1
-	KMOVQ K6, K1
 	KMOVW K7, K2
 	Q8CHUNK
 	Q8ROW(SI, Z0)
@@ -363,5 +356,91 @@ q8done1:
 	DECQ R12
 	JMP q8rows1
 q8end:
+	VZEROUPPER
+	RET
+
+// func quantizeQ8AVX512(x *float32, q *int8, ls *float32, blocks int) (bias float32, ok bool)
+//
+// The AVX-512 form of q8Vec.quantize for blocks full blocks of 32: per block
+// s = max|x|/127, q = round(x/s) (nearest even, via VCVTPS2DQ), eight copies
+// of s in ls, and bias = sum of s*128*sum(q). Blocks with max|x| < q8Tiny
+// become zeros. ok is false (and the outputs
+// partial) if x holds Inf or NaN. Needs AVX512DQ for VFPCLASSPS.
+TEXT ·quantizeQ8AVX512(SB), NOSPLIT, $0-37
+	MOVQ x+0(FP), SI
+	MOVQ q+8(FP), DI
+	MOVQ ls+16(FP), DX
+	MOVQ blocks+24(FP), CX
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z11        // |x| mask
+	MOVL $0x42fe0000, AX        // 127
+	VMOVD AX, X8
+	MOVL $0x43000000, AX        // 128
+	VMOVD AX, X9
+	VPXORD Z7, Z7, Z7        // bias accumulator
+	MOVL $0x0da24260, AX        // q8Tiny = 1e-30
+	VMOVD AX, X10
+qloop:
+	TESTQ CX, CX
+	JEQ qdone
+	VMOVUPS (SI), Z0
+	VMOVUPS 64(SI), Z1
+	VFPCLASSPSZ $0x99, Z0, K1    // NaN or ±Inf
+	VFPCLASSPSZ $0x99, Z1, K2
+	KORTESTW K1, K2
+	JNE qbad
+	VANDPS Z11, Z0, Z2
+	VANDPS Z11, Z1, Z3
+	VMAXPS Z3, Z2, Z2
+	VEXTRACTF64X4 $1, Z2, Y3
+	VMAXPS Y3, Y2, Y2
+	VEXTRACTF128 $1, Y2, X3
+	VMAXPS X3, X2, X2
+	VPERMILPS $0x4e, X2, X3
+	VMAXPS X3, X2, X2
+	VPERMILPS $0xb1, X2, X3
+	VMAXPS X3, X2, X2           // X2[0] = amax
+	VUCOMISS X10, X2
+	JCS qzero                   // amax < q8Tiny: a zero block
+	VDIVSS X2, X8, X4          // inv = 127/amax
+	VDIVSS X8, X2, X5          // s = amax/127
+	VBROADCASTSS X4, Z4
+	VBROADCASTSS X5, Y5
+	VMULPS Z4, Z0, Z0
+	VMULPS Z4, Z1, Z1
+	VCVTPS2DQ Z0, Z0
+	VCVTPS2DQ Z1, Z1
+	VPMOVSDB Z0, (DI)
+	VPMOVSDB Z1, 16(DI)
+	VMOVUPS Y5, (DX)
+	VMULSS X9, X5, X6          // 128*s
+	VBROADCASTSS X6, Z6
+	VPADDD Z1, Z0, Z0
+	VCVTDQ2PS Z0, Z0
+	VFMADD231PS Z6, Z0, Z7     // bias += 128*s*q
+	JMP qnext
+qzero:
+	VPXORD Y0, Y0, Y0
+	VMOVDQU Y0, (DI)            // 32 zero bytes
+	VMOVUPS Y0, (DX)            // s = 0
+qnext:
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $32, DX
+	DECQ CX
+	JMP qloop
+qdone:
+	VEXTRACTF64X4 $1, Z7, Y3
+	VADDPS Y3, Y7, Y7
+	VEXTRACTF128 $1, Y7, X3
+	VADDPS X3, X7, X7
+	VHADDPS X7, X7, X7
+	VHADDPS X7, X7, X7
+	VMOVSS X7, bias+32(FP)
+	MOVB $1, ok+36(FP)
+	VZEROUPPER
+	RET
+qbad:
+	MOVB $0, ok+36(FP)
 	VZEROUPPER
 	RET

@@ -19,16 +19,18 @@ type q8Vec struct {
 	q  []int8    // len(x) rounded down to a multiple of q8Block
 	ls []float32 // len(q)/4: ls[l] = scale of block l*4/q8Block
 	ok bool      // false if x holds Inf or NaN: use float code instead
+
+	// bias = sum over blocks of scale*128*sum(q): what the AVX-512 kernel
+	// adds by multiplying w+128 instead of w.
+	bias float32
 }
 
 var q8Pool = sync.Pool{New: func() any { return new(q8Vec) }}
 
-// quantizeQ8 fills q from x: each full block of q8Block values is scaled by
-// max|x|/127 and rounded to nearest. The tail that does not fill a block is
-// left to float code.
-func (q *q8Vec) quantize(x []float32) {
+// reset points q at x and sizes its buffers for the full blocks of x.
+func (q *q8Vec) reset(x []float32) (nq int) {
 	q.x = x
-	nq := len(x) / q8Block * q8Block
+	nq = len(x) / q8Block * q8Block
 	if cap(q.q) < nq {
 		q.q = make([]int8, nq)
 		q.ls = make([]float32, nq/4)
@@ -36,31 +38,61 @@ func (q *q8Vec) quantize(x []float32) {
 	q.q = q.q[:nq]
 	q.ls = q.ls[:nq/4]
 	q.ok = true
+	q.bias = 0
+	return nq
+}
+
+// quantizeQ8Generic fills q from x: each full block of q8Block values is
+// scaled by max|x|/127 and rounded to nearest, ties to even. The tail that
+// does not fill a block is left to float code.
+func quantizeQ8Generic(q *q8Vec, x []float32) {
+	nq := q.reset(x)
+	var bias float64
 	for b := 0; b < nq; b += q8Block {
-		blk := x[b : b+q8Block]
-		var amax float32
-		for _, v := range blk {
-			amax = max(amax, abs32(v))
+		blk := (*[q8Block]float32)(x[b : b+q8Block])
+		var a0, a1, a2, a3 float32
+		for i := 0; i < q8Block; i += 4 {
+			a0 = max(a0, abs32(blk[i]))
+			a1 = max(a1, abs32(blk[i+1]))
+			a2 = max(a2, abs32(blk[i+2]))
+			a3 = max(a3, abs32(blk[i+3]))
 		}
-		var s, inv float32
+		amax := max(max(a0, a1), max(a2, a3))
 		if !(amax <= math.MaxFloat32) { // Inf or NaN
 			q.ok = false
 			return
 		}
-		if amax > 0 {
+		var s, inv float32
+		if amax >= q8Tiny {
 			s = amax / 127
 			inv = 127 / amax
 		}
-		out := q.q[b : b+q8Block]
+		out := (*[q8Block]int8)(q.q[b : b+q8Block])
+		sum := 0
 		for i, v := range blk {
-			out[i] = int8(math.RoundToEven(float64(v * inv)))
+			// |v*inv| <= 127, so adding and subtracting 1.5·2^23 rounds
+			// it to the nearest integer, ties to even.
+			r := int8(int32(v*inv+roundMagic) - int32(roundMagic))
+			out[i] = r
+			sum += int(r)
 		}
+		bias += float64(s) * float64(128*sum)
 		ls := q.ls[b/4 : b/4+q8Block/4]
 		for i := range ls {
 			ls[i] = s
 		}
 	}
+	q.bias = float32(bias)
 }
+
+// q8Tiny is the smallest block maximum that is quantized; smaller blocks
+// become zeros (their contribution is far below float32 rounding, and 127/amax
+// would overflow for denormal amax).
+const q8Tiny = 1e-30
+
+// roundMagic is 1.5·2^23: adding it to a float32 of magnitude below 2^22
+// leaves only the integer part, rounded to nearest even.
+const roundMagic = 12582912
 
 func abs32(v float32) float32 {
 	return math.Float32frombits(math.Float32bits(v) &^ (1 << 31))

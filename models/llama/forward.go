@@ -243,11 +243,10 @@ func (m *Model) forwardChunk(s *State, n int, logits []float32, all bool) {
 			s.store(l, p, k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
 		}
 		switch {
+		case s.f16 && n == 1:
+			kernels.AttentionF16(att, q, s.kc16[l], s.vc16[l], c.Heads, c.KVHeads, hd, pos+1, s.maxSeq, s.scaleAttn)
 		case s.f16:
-			for i := range n {
-				kernels.AttentionF16(att[i*qd:(i+1)*qd], q[i*qd:(i+1)*qd], s.kc16[l], s.vc16[l],
-					c.Heads, c.KVHeads, hd, pos+i+1, s.maxSeq, s.scaleAttn)
-			}
+			kernels.AttentionCausalF16(att, q, s.kc16[l], s.vc16[l], n, c.Heads, c.KVHeads, hd, pos, s.maxSeq, s.scaleAttn)
 		case n == 1:
 			kernels.Attention(att, q, s.kc[l], s.vc[l], c.Heads, c.KVHeads, hd, pos+1, s.maxSeq, s.scaleAttn)
 		default:

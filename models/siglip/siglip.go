@@ -285,9 +285,7 @@ func (m *Model) Encode(pixels []float32, pixelMask []bool) ([]float32, error) {
 				copy(vc[(hh*stride+j)*hd:(hh*stride+j+1)*hd], v[i*d+hh*hd:i*d+(hh+1)*hd])
 			}
 		}
-		for i := 0; i < n; i++ {
-			kernels.Attention(attn[i*d:(i+1)*d], q[i*d:(i+1)*d], kc, vc, heads, heads, hd, stride, stride, m.attnScale)
-		}
+		kernels.AttentionBatch(attn, q, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
 		kernels.MatMul(h, &L.o, attn, n)
 		addBias(h, L.ob)
 		kernels.Add(x, x, h)
