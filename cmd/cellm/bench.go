@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -29,17 +30,29 @@ func runBench(args []string) error {
 	fs := newFlags("bench", "(--model FILE.cellm | --random NAME --dtype f16|bf16|f32|int8 | --model-dir DIR) [flags]")
 	model := fs.String("model", "", ".cellm `file` to benchmark")
 	random := fs.String("random", "", "benchmark a random-weight model at a real shape: "+strings.Join(randmodel.Names(), ", "))
-	dtype := fs.String("dtype", "f16", "with --random: f16, bf16, f32 or int8")
+	dtype := fs.String("dtype", "f16", "with --random: f16, bf16, f32, int8 (every matrix, like llama.cpp Q8_0) or int8-proj (projections only)")
 	pp := fs.String("p", "128,512", "prompt lengths to time (prefill), comma-separated; empty for none")
 	tg := fs.Int("n", 128, "tokens to decode (0: skip)")
 	reps := fs.Int("r", 3, "repetitions of each test")
 	threads := fs.String("t", strconv.Itoa(runtime.GOMAXPROCS(0)), "thread counts, comma-separated")
 	vision := fs.Bool("vision", false, "for a VLM: time the vision encoder and connector on one tile")
 	kvType := fs.String("kv-type", "f32", "KV cache type: f32 or f16")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file`")
 	var ob onnxFlags
 	ob.register(fs)
 	if _, err := parse(fs, args); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	path := *model
 	if path == "" && *random != "" {
@@ -207,9 +220,12 @@ func randomCellm(name, dtype string) (string, error) {
 		}
 	}
 	opt := convert.Options{DType: format.F16}
-	if dtype == "int8" {
+	switch dtype {
+	case "int8":
+		opt.QuantizeInt8, opt.QuantizeEmbeddings = true, true
+	case "int8-proj":
 		opt.QuantizeInt8 = true
-	} else {
+	default:
 		dt, err := format.ParseDType(dtype)
 		if err != nil {
 			return "", fmt.Errorf("--dtype: %w", err)
