@@ -60,6 +60,7 @@ type Model struct {
 	maxPos   int
 
 	imageCfg     imageproc.Config
+	imageCfgErr  error // why images cannot be processed, if they cannot
 	hasImages    bool
 	imageTokenID int
 
@@ -213,8 +214,13 @@ func (m *Model) loadAssets(asset func(string) ([]byte, bool), o *Options) error 
 		m.bos, m.eos = bos, eos
 	}
 	if m.hasImages {
-		pre, _ := asset("preprocessor_config.json")
+		pre, ok := asset("preprocessor_config.json")
 		proc, _ := asset("processor_config.json")
+		if !ok {
+			// Text still works; images need the processor settings.
+			m.imageCfgErr = errors.New("the model has no preprocessor_config.json (embed it when converting)")
+			return nil
+		}
 		if m.imageCfg, err = imageproc.ParseConfig(pre, proc); err != nil {
 			return fmt.Errorf("image processor config: %w", err)
 		}

@@ -196,6 +196,9 @@ func (m *Model) PreprocessImages(images [][]byte, split *bool, maxPixels int) (*
 	if !m.hasImages {
 		return nil, fmt.Errorf("images given to a text-only model")
 	}
+	if m.imageCfgErr != nil {
+		return nil, m.imageCfgErr
+	}
 	imgs := make([]*imageproc.RGB, len(images))
 	for i, data := range images {
 		img, err := imageproc.Decode(data, maxPixels)

@@ -138,9 +138,11 @@ func runBench(args []string) error {
 			}
 			row(th, fmt.Sprintf("tg%d", *tg), meanSD(rates)+" tok/s")
 		}
-		if *vision && m.IsVLM() {
-			cfg, _ := m.ImageConfig()
+		if cfg, ok := m.ImageConfig(); *vision && ok {
 			s := cfg.TileSize
+			if v := m.VLM(); v != nil {
+				s = v.Vision.Config().ImageSize
+			}
 			pixels := make([]float32, 3*s*s)
 			for i := range pixels {
 				pixels[i] = rng.Float32()*2 - 1

@@ -25,10 +25,11 @@ import (
 var configs embed.FS
 
 // Models lists the shapes this package can make.
-var Models = map[string]struct{ Config, Generation string }{
-	"smollm2-135m": {"configs/smollm2-135m.json", "configs/smollm2-generation.json"},
-	"smollm2-360m": {"configs/smollm2-360m.json", "configs/smollm2-generation.json"},
-	"smolvlm-256m": {"configs/smolvlm-256m.json", "configs/smolvlm-generation.json"},
+var Models = map[string]struct{ Config, Generation, Preprocessor, Processor string }{
+	"smollm2-135m": {Config: "configs/smollm2-135m.json", Generation: "configs/smollm2-generation.json"},
+	"smollm2-360m": {Config: "configs/smollm2-360m.json", Generation: "configs/smollm2-generation.json"},
+	"smolvlm-256m": {Config: "configs/smolvlm-256m.json", Generation: "configs/smolvlm-generation.json",
+		Preprocessor: "configs/smolvlm-preprocessor.json", Processor: "configs/smolvlm-processor.json"},
 }
 
 // Names returns the model names in sorted order.
@@ -105,7 +106,9 @@ func Specs(c *hf.Config) []Spec {
 	return s
 }
 
-// Write makes the folder dir for model name with random weights from seed.
+// Write makes the folder dir for model name with random weights from seed,
+// with the genuine config.json, generation_config.json and (SmolVLM) image
+// processor configs.
 // Files of tokenizerDir (tokenizer.json, tokenizer_config.json, ...), if
 // given, are copied in so the folder can be run with a genuine tokenizer.
 func Write(dir, name string, seed uint64, tokenizerDir string) error {
@@ -156,6 +159,18 @@ func Write(dir, name string, seed uint64, tokenizerDir string) error {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "generation_config.json"), gen, 0o644); err != nil {
 		return err
+	}
+	for name, src := range map[string]string{"preprocessor_config.json": m.Preprocessor, "processor_config.json": m.Processor} {
+		if src == "" {
+			continue
+		}
+		b, err := configs.ReadFile(src)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return err
+		}
 	}
 	if tokenizerDir == "" {
 		return nil

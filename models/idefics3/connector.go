@@ -57,6 +57,11 @@ func PixelShuffle(dst, x []float32, side, d, s int) {
 // Project turns one image's vision states (n patches in a square grid, row-major)
 // into n/scale² text-space features, written to dst.
 func (c *Connector) Project(dst, vision []float32, n int) error {
+	return c.ProjectWith(dst, vision, n, make([]float32, n*c.visionDim))
+}
+
+// ProjectWith is Project using shuffled (n x vision hidden values) as scratch.
+func (c *Connector) ProjectWith(dst, vision []float32, n int, shuffled []float32) error {
 	side := 0
 	for side*side < n {
 		side++
@@ -64,15 +69,14 @@ func (c *Connector) Project(dst, vision []float32, n int) error {
 	if side*side != n || side%c.scale != 0 {
 		return fmt.Errorf("idefics3: %d patches do not form a square grid divisible by %d", n, c.scale)
 	}
-	if len(vision) != n*c.visionDim {
-		return fmt.Errorf("idefics3: %d vision values, want %d", len(vision), n*c.visionDim)
+	if len(vision) != n*c.visionDim || len(shuffled) < n*c.visionDim {
+		return fmt.Errorf("idefics3: %d vision values (scratch %d), want %d", len(vision), len(shuffled), n*c.visionDim)
 	}
 	tokens := n / (c.scale * c.scale)
 	if len(dst) < tokens*c.textDim {
 		return fmt.Errorf("idefics3: feature buffer of %d, want %d", len(dst), tokens*c.textDim)
 	}
-	shuffled := make([]float32, n*c.visionDim)
 	PixelShuffle(shuffled, vision, side, c.visionDim, c.scale)
-	kernels.MatMul(dst[:tokens*c.textDim], &c.proj, shuffled, tokens)
+	kernels.MatMul(dst[:tokens*c.textDim], &c.proj, shuffled[:n*c.visionDim], tokens)
 	return nil
 }

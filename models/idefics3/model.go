@@ -86,17 +86,19 @@ func (m *Model) ImageFeatures(pixels []float32, masks [][]bool, n int, onImage f
 	}
 	d := m.Text.Config().Hidden
 	out := make([]float32, n*m.TokensPerImage*d)
+	var ws siglip.Workspace
+	np := c.PatchesPerSide() * c.PatchesPerSide()
+	shuffled := make([]float32, np*c.HiddenSize)
 	for i := 0; i < n; i++ {
 		var mask []bool
 		if masks != nil {
 			mask = masks[i]
 		}
-		hidden, err := m.Vision.Encode(pixels[i*per:(i+1)*per], mask)
+		hidden, err := m.Vision.EncodeWith(&ws, pixels[i*per:(i+1)*per], mask)
 		if err != nil {
 			return nil, fmt.Errorf("image %d: %w", i, err)
 		}
-		np := c.PatchesPerSide() * c.PatchesPerSide()
-		if err := m.Connector.Project(out[i*m.TokensPerImage*d:(i+1)*m.TokensPerImage*d], hidden, np); err != nil {
+		if err := m.Connector.ProjectWith(out[i*m.TokensPerImage*d:(i+1)*m.TokensPerImage*d], hidden, np, shuffled); err != nil {
 			return nil, err
 		}
 		if onImage != nil {

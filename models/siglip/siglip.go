@@ -208,11 +208,35 @@ func (m *Model) positionIDs(patchMask []bool) []int {
 	return ids
 }
 
+// Workspace holds the activations of one Encode call, so that encoding
+// many tiles reuses the same memory. A Workspace belongs to one goroutine.
+type Workspace struct {
+	unfolded, x, h, q, k, v, kc, vc, attn, mlp []float32
+}
+
 // Encode runs the vision tower on one image: pixels are [channels, S, S]
 // with S = image_size, already normalized; pixelMask (S x S, nil = all real)
 // marks padding. It returns the post-layernorm hidden states, one row of
 // hidden_size per patch, patches in row-major order.
 func (m *Model) Encode(pixels []float32, pixelMask []bool) ([]float32, error) {
+	x, err := m.EncodeWith(&Workspace{}, pixels, pixelMask)
+	if err != nil {
+		return nil, err
+	}
+	return append([]float32(nil), x...), nil
+}
+
+// grow returns buf resized to n, reusing its memory when it is large enough.
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) >= n {
+		return buf[:n]
+	}
+	return make([]float32, n)
+}
+
+// EncodeWith is Encode using the buffers of ws. The result aliases ws and is
+// valid until ws is used again.
+func (m *Model) EncodeWith(ws *Workspace, pixels []float32, pixelMask []bool) ([]float32, error) {
 	c := m.cfg
 	s, p, ch, d := c.ImageSize, c.PatchSize, c.NumChannels, c.HiddenSize
 	if len(pixels) != ch*s*s {
@@ -223,31 +247,6 @@ func (m *Model) Encode(pixels []float32, pixelMask []bool) ([]float32, error) {
 	}
 	side, n := c.PatchesPerSide(), m.numPatches
 	patchMask := m.PatchMask(pixelMask)
-
-	// Patch embedding: unfold each patch into a row (c, ky, kx order, as the
-	// convolution kernel is laid out), then one matrix multiply.
-	cols := ch * p * p
-	unfolded := make([]float32, n*cols)
-	for i := 0; i < n; i++ {
-		py, px := i/side, i%side
-		row := unfolded[i*cols:]
-		for cc := 0; cc < ch; cc++ {
-			for ky := 0; ky < p; ky++ {
-				src := pixels[cc*s*s+(py*p+ky)*s+px*p:]
-				copy(row[(cc*p+ky)*p:(cc*p+ky+1)*p], src[:p])
-			}
-		}
-	}
-	x := make([]float32, n*d)
-	kernels.MatMul(x, &m.patch, unfolded, n)
-	ids := m.positionIDs(patchMask)
-	for i := 0; i < n; i++ {
-		r := x[i*d : (i+1)*d]
-		kernels.Add(r, r, m.patchBias)
-		kernels.Add(r, r, m.posEmbed[ids[i]*d:(ids[i]+1)*d])
-	}
-
-	// Keys and values of real patches only: masked keys get zero weight.
 	var keep []int
 	for i, real := range patchMask {
 		if real {
@@ -258,14 +257,35 @@ func (m *Model) Encode(pixels []float32, pixelMask []bool) ([]float32, error) {
 		return nil, errors.New("siglip: image has no real pixels")
 	}
 	heads, hd := c.NumAttentionHeads, m.headDim
-	h := make([]float32, n*d)
-	q := make([]float32, n*d)
-	k := make([]float32, n*d)
-	v := make([]float32, n*d)
-	kc := make([]float32, heads*len(keep)*hd)
-	vc := make([]float32, heads*len(keep)*hd)
-	attn := make([]float32, n*d)
-	mlp := make([]float32, n*c.IntermediateSize)
+	cols := ch * p * p
+	ws.unfolded = grow(ws.unfolded, n*cols)
+	ws.x, ws.h = grow(ws.x, n*d), grow(ws.h, n*d)
+	ws.q, ws.k, ws.v = grow(ws.q, n*d), grow(ws.k, n*d), grow(ws.v, n*d)
+	ws.kc, ws.vc = grow(ws.kc, heads*len(keep)*hd), grow(ws.vc, heads*len(keep)*hd)
+	ws.attn, ws.mlp = grow(ws.attn, n*d), grow(ws.mlp, n*c.IntermediateSize)
+	unfolded, x, h, q, k, v, kc, vc, attn, mlp := ws.unfolded, ws.x, ws.h, ws.q, ws.k, ws.v, ws.kc, ws.vc, ws.attn, ws.mlp
+
+	// Patch embedding: unfold each patch into a row (c, ky, kx order, as the
+	// convolution kernel is laid out), then one matrix multiply.
+	for i := 0; i < n; i++ {
+		py, px := i/side, i%side
+		row := unfolded[i*cols:]
+		for cc := 0; cc < ch; cc++ {
+			for ky := 0; ky < p; ky++ {
+				src := pixels[cc*s*s+(py*p+ky)*s+px*p:]
+				copy(row[(cc*p+ky)*p:(cc*p+ky+1)*p], src[:p])
+			}
+		}
+	}
+	kernels.MatMul(x, &m.patch, unfolded, n)
+	ids := m.positionIDs(patchMask)
+	for i := 0; i < n; i++ {
+		r := x[i*d : (i+1)*d]
+		kernels.Add(r, r, m.patchBias)
+		kernels.Add(r, r, m.posEmbed[ids[i]*d:(ids[i]+1)*d])
+	}
+
+	// Keys and values of real patches only: masked keys get zero weight.
 	eps := m.normEps
 	for li := range m.layers {
 		L := &m.layers[li]
