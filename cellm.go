@@ -225,7 +225,7 @@ func (m *Model) loadAssets(asset func(string) ([]byte, bool), o *Options) error 
 			return fmt.Errorf("image processor config: %w", err)
 		}
 		if m.vlm != nil && m.imageCfg.TileSize != m.vlm.Vision.Config().ImageSize {
-			return fmt.Errorf("image processor tiles of %d but the vision tower takes %d", m.imageCfg.TileSize, m.vlm.Vision.Config().ImageSize)
+			m.imageCfgErr = fmt.Errorf("image processor tiles of %d but the vision tower takes %d", m.imageCfg.TileSize, m.vlm.Vision.Config().ImageSize)
 		}
 	}
 	return nil

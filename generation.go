@@ -127,6 +127,9 @@ func (m *Model) Generate(ctx context.Context, req Request, onToken func(Token) b
 		return nil, err
 	}
 	if p.images != nil {
+		if m.imageCfgErr != nil {
+			return nil, m.imageCfgErr
+		}
 		vstart := time.Now()
 		feats, err := m.ImageFeatures(p.images)
 		if err != nil {

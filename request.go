@@ -196,7 +196,7 @@ func (m *Model) PreprocessImages(images [][]byte, split *bool, maxPixels int) (*
 	if !m.hasImages {
 		return nil, fmt.Errorf("images given to a text-only model")
 	}
-	if m.imageCfgErr != nil {
+	if m.imageCfg.TileSize == 0 {
 		return nil, m.imageCfgErr
 	}
 	imgs := make([]*imageproc.RGB, len(images))

@@ -3,6 +3,7 @@ package cellm
 import (
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,7 +17,10 @@ import (
 
 // tinyVLM converts the smolvlm-tiny fixture together with SmolVLM's genuine
 // tokenizer into a .cellm file.
-func tinyVLM(t *testing.T) *Model {
+func tinyVLM(t *testing.T) *Model { return tinyVLMWith(t, nil) }
+
+// tinyVLMWith is tinyVLM with some files of the folder replaced (name -> source path).
+func tinyVLMWith(t *testing.T, replace map[string]string) *Model {
 	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join("testdata", "smolvlm-tiny")
@@ -48,6 +52,13 @@ func tinyVLM(t *testing.T) *Model {
 		t.Fatal(err)
 	}
 	os.WriteFile(filepath.Join(dir, "tokenizer.json"), tok, 0o644)
+	for name, src := range replace {
+		data, err := os.ReadFile(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, name), data, 0o644)
+	}
 	out := filepath.Join(dir, "vlm.cellm")
 	if _, err := convert.Convert(dir, out, convert.Options{DType: format.F16}); err != nil {
 		t.Fatal(err)
@@ -98,5 +109,56 @@ func TestVLMGenerate(t *testing.T) {
 	}
 	if _, err := m.Generate(context.Background(), Request{Prompt: "x", Images: [][]byte{[]byte("not an image")}}, nil); err == nil {
 		t.Error("corrupt image accepted")
+	}
+}
+
+// With SmolVLM's genuine tokenizer, chat template and processor settings,
+// an image prompt becomes exactly the ids of the Hugging Face processor
+// (jsref: transformers.js SmolVLM-256M-Instruct, checked against Python).
+func TestVLMPromptIDsMatchProcessor(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("imageproc", "testdata", "smolvlm_image_preprocessing.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Messages []struct {
+			Content []struct{ Type, Text string } `json:"content"`
+		} `json:"messages"`
+		Images []struct {
+			Image string `json:"image"`
+			Runs  []struct {
+				Split    bool  `json:"do_image_splitting"`
+				InputIDs []int `json:"input_ids"`
+			} `json:"runs"`
+		} `json:"images"`
+	}
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatal(err)
+	}
+	m := tinyVLMWith(t, map[string]string{
+		"preprocessor_config.json": filepath.Join("imageproc", "testdata", "preprocessor_config.json"),
+		"processor_config.json":    filepath.Join("imageproc", "testdata", "processor_config.json"),
+	})
+	question := ref.Messages[0].Content[1].Text
+	checked := 0
+	for _, im := range ref.Images {
+		data, err := os.ReadFile(filepath.Join("imageproc", "testdata", im.Image))
+		if err != nil {
+			continue // only some images are kept in testdata
+		}
+		for _, run := range im.Runs {
+			split := run.Split
+			ids, err := m.Tokenize(Request{Prompt: question, Chat: true, Images: [][]byte{data}, SplitImage: &split})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ids, run.InputIDs) {
+				t.Errorf("%s split=%v: %d ids, want %d", im.Image, split, len(ids), len(run.InputIDs))
+			}
+			checked++
+		}
+	}
+	if checked < 2 {
+		t.Fatalf("checked %d runs", checked)
 	}
 }
