@@ -3,11 +3,12 @@ package kernels
 // jobs holds one job value per parallel kernel, owned by whichever call
 // holds the pool, so that handing a job to workers needs no allocation.
 type jobs struct {
-	matVec matVecJob
-	matMul matMulJob
-	attn   attnJob
-	gemm   gemmJob
-	packX  packXJob
+	matVec  matVecJob
+	matVecs matVecsJob
+	matMul  matMulJob
+	attn    attnJob
+	gemm    gemmJob
+	packX   packXJob
 
 	attnBlocked blockedAttn
 	attnPack    attnPackJob

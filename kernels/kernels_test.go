@@ -855,3 +855,66 @@ func checkExp(t *testing.T, x, got float32) {
 		t.Fatalf("exp(%g) = %g, want %g (rel err %g)", x, got, want, d/float64(want))
 	}
 }
+
+// MatVecs equals separate MatVec calls, for every type and split point.
+func TestMatVecs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	for _, typ := range []DType{F32, F16, BF16, Q8} {
+		for _, rows := range [][]int{{1}, {64, 16, 16}, {300, 7, 129, 64}} {
+			cols := 96
+			x := make([]float32, cols)
+			for i := range x {
+				x[i] = rng.Float32()*2 - 1
+			}
+			var ws []*Matrix
+			var ys, want [][]float32
+			for _, r := range rows {
+				w := randMatrixOf(rng, typ, r, cols)
+				ws = append(ws, w)
+				ys = append(ys, make([]float32, r))
+				y := make([]float32, r)
+				MatVec(y, w, x)
+				want = append(want, y)
+			}
+			MatVecs(ys, ws, x)
+			for i := range ys {
+				for r := range ys[i] {
+					if ys[i][r] != want[i][r] {
+						t.Fatalf("%s rows %v: matrix %d row %d: %g, MatVec gives %g", typ, rows, i, r, ys[i][r], want[i][r])
+					}
+				}
+			}
+		}
+	}
+}
+
+func randMatrixOf(rng *rand.Rand, typ DType, rows, cols int) *Matrix {
+	m := &Matrix{Type: typ, Rows: rows, Cols: cols}
+	n := rows * cols
+	switch typ {
+	case F32:
+		m.F32 = make([]float32, n)
+		for i := range m.F32 {
+			m.F32[i] = rng.Float32()*2 - 1
+		}
+	case F16, BF16:
+		m.Half = make([]uint16, n)
+		for i := range m.Half {
+			if typ == F16 {
+				m.Half[i] = half.F32ToF16(rng.Float32()*2 - 1)
+			} else {
+				m.Half[i] = half.F32ToBF16(rng.Float32()*2 - 1)
+			}
+		}
+	case Q8:
+		m.Q8 = make([]int8, n)
+		m.Scale = make([]float32, rows)
+		for i := range m.Q8 {
+			m.Q8[i] = int8(rng.IntN(255) - 127)
+		}
+		for i := range m.Scale {
+			m.Scale[i] = rng.Float32() / 100
+		}
+	}
+	return m
+}

@@ -69,3 +69,79 @@ func (j *matVecJob) run(lo, hi int) {
 		j.b.matVecQ8(y, j.w.Q8[lo*c:hi*c], j.w.Scale[lo:hi], j.q)
 	}
 }
+
+// maxMatVecs bounds how many matrices one MatVecs call takes.
+const maxMatVecs = 4
+
+// MatVecs computes ys[i] = ws[i]·x for up to 4 matrices that share the input
+// x, such as the query, key and value projections, in one parallel call: one
+// dispatch to the workers instead of one per matrix, and for Q8 weights one
+// quantization of x. All matrices must have the same type and len(x)
+// columns. The results equal those of separate MatVec calls.
+func MatVecs(ys [][]float32, ws []*Matrix, x []float32) {
+	if len(ys) != len(ws) || len(ws) == 0 || len(ws) > maxMatVecs {
+		panic("kernels.MatVecs: need 1 to 4 matrices, one output each")
+	}
+	for i, w := range ws {
+		mustValid("MatVecs", w)
+		mustLen("MatVecs", "x", len(x), w.Cols)
+		mustLen("MatVecs", "y", len(ys[i]), w.Rows)
+		if w.Type != ws[0].Type {
+			panic("kernels.MatVecs: matrices of different types")
+		}
+	}
+	b := active
+	j := matVecsJob{n: len(ws)}
+	rows := 0
+	for i, w := range ws {
+		j.parts[i] = matVecJob{b: b, y: ys[i], w: w, x: x}
+		j.start[i] = rows
+		rows += w.Rows
+	}
+	j.start[len(ws)] = rows
+	if ws[0].Type == Q8 {
+		q := q8Pool.Get().(*q8Vec)
+		qb := b
+		if b.quantizeQ8 != nil {
+			b.quantizeQ8(q, x)
+			if !q.ok {
+				qb = generic
+			}
+		} else {
+			q.x = x
+		}
+		for i := range j.n {
+			j.parts[i].q, j.parts[i].b = q, qb
+		}
+		defer func() { q.x = nil; q8Pool.Put(q) }()
+	}
+	grain := matVecGrain/max(ws[0].Cols, 1) + 1
+	if rows >= 2*grain && workers.acquire() {
+		pj := &workers.jobs.matVecs
+		*pj = j
+		workers.run(pj, rows, grain)
+		*pj = matVecsJob{}
+		workers.release()
+		return
+	}
+	j.run(0, rows)
+}
+
+// matVecsJob computes rows [lo, hi) of the stacked matrices of a MatVecs.
+type matVecsJob struct {
+	parts [maxMatVecs]matVecJob
+	start [maxMatVecs + 1]int // first stacked row of each part, then the total
+	n     int
+}
+
+func (j *matVecsJob) run(lo, hi int) {
+	for i := 0; i < j.n && lo < hi; i++ {
+		s, e := j.start[i], j.start[i+1]
+		if lo >= e {
+			continue
+		}
+		end := min(hi, e)
+		j.parts[i].run(lo-s, end-s)
+		lo = end
+	}
+}

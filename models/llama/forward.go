@@ -29,6 +29,7 @@ type State struct {
 	batch               int // rows the scratch below can hold
 	x, xb, q, k, v, att []float32
 	gate, up            []float32
+	ys                  [3][]float32 // outputs of a fused MatVecs call
 	scaleAttn           float32
 
 	// OnHidden, if set, is called during Forward with the hidden states of
@@ -232,9 +233,14 @@ func (m *Model) forwardChunk(s *State, n int, logits []float32, all bool) {
 		for i := range n {
 			kernels.RMSNorm(xb[i*h:(i+1)*h], x[i*h:(i+1)*h], ly.attnNorm, c.Eps)
 		}
-		kernels.MatMul(q, &ly.q, xb, n)
-		kernels.MatMul(k, &ly.k, xb, n)
-		kernels.MatMul(v, &ly.v, xb, n)
+		if n == 1 && ly.qkv[0] != nil { // decode: one parallel call for the three projections
+			s.ys[0], s.ys[1], s.ys[2] = q, k, v
+			kernels.MatVecs(s.ys[:3], ly.qkv[:], xb)
+		} else {
+			kernels.MatMul(q, &ly.q, xb, n)
+			kernels.MatMul(k, &ly.k, xb, n)
+			kernels.MatMul(v, &ly.v, xb, n)
+		}
 		for i := range n {
 			p := pos + i
 			cs, sn := s.cos[p*half:(p+1)*half], s.sin[p*half:(p+1)*half]
@@ -258,8 +264,13 @@ func (m *Model) forwardChunk(s *State, n int, logits []float32, all bool) {
 		for i := range n {
 			kernels.RMSNorm(xb[i*h:(i+1)*h], x[i*h:(i+1)*h], ly.mlpNorm, c.Eps)
 		}
-		kernels.MatMul(gate, &ly.gate, xb, n)
-		kernels.MatMul(up, &ly.up, xb, n)
+		if n == 1 && ly.gateUp[0] != nil {
+			s.ys[0], s.ys[1] = gate, up
+			kernels.MatVecs(s.ys[:2], ly.gateUp[:], xb)
+		} else {
+			kernels.MatMul(gate, &ly.gate, xb, n)
+			kernels.MatMul(up, &ly.up, xb, n)
+		}
 		kernels.SiLUMul(gate, gate, up)
 		kernels.MatMul(xb, &ly.down, gate, n)
 		kernels.Add(x, x, xb)

@@ -59,6 +59,8 @@ type layer struct {
 	attnNorm, mlpNorm []float32
 	q, k, v, o        kernels.Matrix
 	gate, up, down    kernels.Matrix
+	qkv               [3]*kernels.Matrix // &q, &k, &v, for fused decode calls
+	gateUp            [2]*kernels.Matrix // &gate, &up
 }
 
 // Model is a loaded Llama model. It is immutable after Load and safe for
@@ -140,6 +142,12 @@ func Load(f *format.File) (*Model, error) {
 			if i == 0 && mt.name == "self_attn.q_proj.weight" {
 				m.cfg.WeightType = mt.dst.Type
 			}
+		}
+		if ly.q.Type == ly.k.Type && ly.k.Type == ly.v.Type {
+			ly.qkv = [3]*kernels.Matrix{&ly.q, &ly.k, &ly.v}
+		}
+		if ly.gate.Type == ly.up.Type {
+			ly.gateUp = [2]*kernels.Matrix{&ly.gate, &ly.up}
 		}
 		if ly.attnNorm, err = l.vector(lp+"input_layernorm.weight", cfg.Hidden); err != nil {
 			return nil, err
