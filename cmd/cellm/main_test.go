@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/cellm-ai/cellm-go/internal/npy"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
 )
 
@@ -44,5 +46,70 @@ func TestRandomModel(t *testing.T) {
 	out := filepath.Join(dir, "m.cellm")
 	if code := run([]string{"convert", "--input", dir, "--output", out, "--quantize-int8-symmetric"}, &stderr); code != 0 {
 		t.Fatalf("convert exit %d: %s", code, stderr.String())
+	}
+}
+
+func readF32(t *testing.T, path string) []float32 {
+	t.Helper()
+	v, err := npy.ReadRawF32(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func maxDiff(a, b []float32) float64 {
+	var m float64
+	for i := range a {
+		m = max(m, math.Abs(float64(a[i]-b[i])))
+	}
+	return m
+}
+
+// infer --input-ids --dump-logits reproduces the reference logits.
+func TestInferDumpLogits(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "m.cellm")
+	var stderr bytes.Buffer
+	if code := run([]string{"convert", "--input", testutil.Fixture(t, "llama-tiny"), "--output", model, "--dtype", "f32"}, &stderr); code != 0 {
+		t.Fatal(stderr.String())
+	}
+	out := filepath.Join(dir, "logits.f32")
+	ids := "1,22288,4773,30343,34209,9797,22278" // reference sequence "len7" (row 1 of logits_last.npy)
+	if code := run([]string{"infer", "--model", model, "--input-ids", ids, "--dump-logits", out}, &stderr); code != 0 {
+		t.Fatal(stderr.String())
+	}
+	ref, err := npy.Read(testutil.Fixture(t, "llama-tiny", "reference", "logits_last.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vocab := ref.Shape[1]
+	if d := maxDiff(readF32(t, out), ref.Data[vocab:2*vocab]); d > 1e-3 {
+		t.Errorf("logits differ by %.3g", d)
+	}
+}
+
+// vlm-infer --pixel-values --dump-image-features reproduces the connector output.
+func TestVLMInferDumpFeatures(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "vlm.cellm")
+	var stderr bytes.Buffer
+	if code := run([]string{"convert", "--input", testutil.Fixture(t, "smolvlm-tiny"), "--output", model, "--dtype", "f32"}, &stderr); code != 0 {
+		t.Fatal(stderr.String())
+	}
+	ref := testutil.Fixture(t, "smolvlm-tiny", "reference")
+	out := filepath.Join(dir, "features.f32")
+	// The fixture has no tokenizer: generation fails after the dump.
+	code := run([]string{"vlm-infer", "--model", model, "--pixel-values", filepath.Join(ref, "pixel_values_split.f32"),
+		"--pixel-shape", "5,3,64,64", "--dump-image-features", out}, &stderr)
+	if _, err := os.Stat(out); err != nil {
+		t.Fatalf("no features written (exit %d): %s", code, stderr.String())
+	}
+	want, err := npy.Read(filepath.Join(ref, "image_features_split.npy"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := maxDiff(readF32(t, out), want.Data); d > 1e-4 {
+		t.Errorf("features differ by %.3g", d)
 	}
 }
