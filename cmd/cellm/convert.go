@@ -42,8 +42,8 @@ func runConvert(args []string) error {
 		return err
 	}
 	mbps := float64(sum.OutputBytes) / 1e6 / max(sum.Elapsed.Seconds(), 1e-9)
-	fmt.Fprintf(os.Stderr, "wrote %s: %d tensors (%d int8), %d assets, %s in %.2fs (%.0f MB/s), source %s\n",
-		*out, sum.Tensors+sum.Quantized, sum.Quantized, len(sum.Assets), progress.Bytes(sum.OutputBytes),
+	fmt.Fprintf(os.Stderr, "wrote %s: %d tensors (%d int8 weights with their scales), %d assets, %s in %.2fs (%.0f MB/s), source %s\n",
+		*out, sum.Tensors+2*sum.Quantized, sum.Quantized, len(sum.Assets), progress.Bytes(sum.OutputBytes),
 		sum.Elapsed.Seconds(), mbps, sum.Source)
 	for _, s := range sum.Skipped {
 		fmt.Fprintf(os.Stderr, "skipped %s\n", s)
