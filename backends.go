@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/cellm-ai/cellm-go/backend/onnxrt"
 	"github.com/cellm-ai/cellm-go/generate"
@@ -21,7 +22,9 @@ const (
 
 // visionBackend turns preprocessed tiles into <image>-token features.
 type visionBackend interface {
-	features(b *imageproc.Batch) ([]float32, error)
+	// features encodes the tiles; t receives the time per stage (an ONNX
+	// session reports it all as Encode).
+	features(b *imageproc.Batch, t *idefics3.Timing) ([]float32, error)
 }
 
 // textBackend embeds tokens and runs the decoder of one sequence at a time.
@@ -60,7 +63,7 @@ func (t nativeText) prefill(x []float32, n, capacity int, kvF16 bool, logits []f
 // nativeVision is the SigLIP tower and connector of a .cellm file.
 type nativeVision struct{ m *idefics3.Model }
 
-func (v nativeVision) features(b *imageproc.Batch) ([]float32, error) {
+func (v nativeVision) features(b *imageproc.Batch, t *idefics3.Timing) ([]float32, error) {
 	vs := v.m.Vision.Config()
 	if b.H != vs.ImageSize || b.W != vs.ImageSize {
 		return nil, fmt.Errorf("image tiles of %dx%d, the vision tower takes %dx%d", b.H, b.W, vs.ImageSize, vs.ImageSize)
@@ -72,7 +75,7 @@ func (v nativeVision) features(b *imageproc.Batch) ([]float32, error) {
 			masks[i] = b.Mask[i*b.H*b.W : (i+1)*b.H*b.W]
 		}
 	}
-	return v.m.ImageFeatures(b.Pixels, masks, b.N, nil)
+	return v.m.ImageFeatures(b.Pixels, masks, b.N, t)
 }
 
 // onnxVision runs vision_encoder*.onnx.
@@ -81,14 +84,18 @@ type onnxVision struct {
 	enc *onnxrt.VisionEncoder
 }
 
-func (v *onnxVision) features(b *imageproc.Batch) ([]float32, error) {
+func (v *onnxVision) features(b *imageproc.Batch, t *idefics3.Timing) ([]float32, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	var mask []bool
 	if len(b.Mask) == b.N*b.H*b.W {
 		mask = b.Mask
 	}
+	start := time.Now()
 	f, _, err := v.enc.Run(b.Pixels, mask, b.N, b.H, b.W)
+	if t != nil {
+		t.Encode += time.Since(start)
+	}
 	return f, err
 }
 

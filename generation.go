@@ -26,7 +26,8 @@ type Stats struct {
 	GeneratedTokens  int
 	Images, Tiles    int
 	ImagePreprocess  time.Duration // decode, resize, split, normalize
-	VisionEncode     time.Duration // vision tower + connector, all tiles
+	VisionEncode     time.Duration // vision tower, all tiles
+	Projection       time.Duration // connector (pixel shuffle + projection), all tiles
 	Prefill          time.Duration
 	TimeToFirstToken time.Duration // from the start of Generate
 	Decode           time.Duration
@@ -130,12 +131,12 @@ func (m *Model) Generate(ctx context.Context, req Request, onToken func(Token) b
 		if m.imageCfgErr != nil {
 			return nil, m.imageCfgErr
 		}
-		vstart := time.Now()
-		feats, err := m.ImageFeatures(p.images)
+		var t idefics3.Timing
+		feats, err := m.imageFeatures(p.images, &t)
 		if err != nil {
 			return nil, err
 		}
-		res.Stats.VisionEncode = time.Since(vstart)
+		res.Stats.VisionEncode, res.Stats.Projection = t.Encode, t.Project
 		res.Stats.Images, res.Stats.Tiles = len(p.images.Grids), p.images.N
 		if err := idefics3.Splice(x, p.ids, m.imageTokenID, feats, m.text.hidden()); err != nil {
 			return nil, err

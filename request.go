@@ -6,6 +6,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go/chat"
 	"github.com/cellm-ai/cellm-go/imageproc"
+	"github.com/cellm-ai/cellm-go/models/idefics3"
 	"github.com/cellm-ai/cellm-go/sample"
 )
 
@@ -217,10 +218,14 @@ func (m *Model) PreprocessImages(images [][]byte, split *bool, maxPixels int) (*
 // ImageFeatures runs the vision encoder and connector on preprocessed
 // images: one row of the text hidden size per <image> token, tile after tile.
 func (m *Model) ImageFeatures(b *imageproc.Batch) ([]float32, error) {
+	return m.imageFeatures(b, nil)
+}
+
+func (m *Model) imageFeatures(b *imageproc.Batch, t *idefics3.Timing) ([]float32, error) {
 	if m.vision == nil {
 		return nil, fmt.Errorf("the model has no vision encoder")
 	}
-	return m.vision.features(b)
+	return m.vision.features(b, t)
 }
 
 // Tokenize returns the prompt ids a request becomes (after its chat template

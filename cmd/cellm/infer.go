@@ -106,8 +106,9 @@ func (g *genFlags) printer(w io.Writer) func(cellm.Token) bool {
 func printStats(res *cellm.Result) {
 	s := res.Stats
 	if s.Tiles > 0 {
-		fmt.Fprintf(os.Stderr, "images %d (%d tiles): preprocess %.1f ms, vision encode + projection %.1f ms (%.1f ms/tile)\n",
-			s.Images, s.Tiles, ms(s.ImagePreprocess.Seconds()), ms(s.VisionEncode.Seconds()), ms(s.VisionEncode.Seconds())/float64(s.Tiles))
+		fmt.Fprintf(os.Stderr, "images %d (%d tiles): preprocess %.1f ms, vision encode %.1f ms (%.1f ms/tile), projection %.1f ms\n",
+			s.Images, s.Tiles, ms(s.ImagePreprocess.Seconds()), ms(s.VisionEncode.Seconds()),
+			ms(s.VisionEncode.Seconds())/float64(s.Tiles), ms(s.Projection.Seconds()))
 	}
 	fmt.Fprintf(os.Stderr, "prompt tokens %d, prefill %.1f tok/s (%.1f ms), time to first token %.1f ms\n",
 		s.PromptTokens, s.PrefillTokensPerSec(), ms(s.Prefill.Seconds()), ms(s.TimeToFirstToken.Seconds()))

@@ -3,6 +3,7 @@ package idefics3
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/models/llama"
@@ -72,10 +73,16 @@ func Load(f *format.File) (*Model, error) {
 		TokensPerImage: conn.TokensPerImage(side * side)}, nil
 }
 
+// Timing accumulates where image encoding spends its time.
+type Timing struct {
+	Encode  time.Duration // SigLIP vision tower
+	Project time.Duration // pixel shuffle and modality projection
+}
+
 // ImageFeatures encodes n images (pixels [n, 3, S, S], S = the vision
 // image_size; masks nil or n pixel masks of S x S) into n x TokensPerImage
-// rows of text hidden size. onImage, if set, is called after each image.
-func (m *Model) ImageFeatures(pixels []float32, masks [][]bool, n int, onImage func(i int)) ([]float32, error) {
+// rows of text hidden size. t, if not nil, receives the time spent per stage.
+func (m *Model) ImageFeatures(pixels []float32, masks [][]bool, n int, t *Timing) ([]float32, error) {
 	c := m.Vision.Config()
 	per := c.NumChannels * c.ImageSize * c.ImageSize
 	if len(pixels) != n*per {
@@ -94,15 +101,18 @@ func (m *Model) ImageFeatures(pixels []float32, masks [][]bool, n int, onImage f
 		if masks != nil {
 			mask = masks[i]
 		}
+		start := time.Now()
 		hidden, err := m.Vision.EncodeWith(&ws, pixels[i*per:(i+1)*per], mask)
 		if err != nil {
 			return nil, fmt.Errorf("image %d: %w", i, err)
 		}
+		encoded := time.Now()
 		if err := m.Connector.ProjectWith(out[i*m.TokensPerImage*d:(i+1)*m.TokensPerImage*d], hidden, np, shuffled); err != nil {
 			return nil, err
 		}
-		if onImage != nil {
-			onImage(i)
+		if t != nil {
+			t.Encode += encoded.Sub(start)
+			t.Project += time.Since(encoded)
 		}
 	}
 	return out, nil
