@@ -29,11 +29,15 @@ var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
 // grow returns (*p)[:n], reallocating *p if it is too small.
 func grow(p *[]float32, n int) []float32 {
 	if cap(*p) < n {
-		// Round up to a power of two, so that a size growing by one per
-		// decoded token (attention scores) reallocates only log(n) times.
-		c := 1024
-		for c < n {
-			c *= 2
+		// Round small sizes up to a power of two, so that a size growing by
+		// one per decoded token (attention scores) reallocates only log(n)
+		// times; large packing buffers are allocated exactly.
+		c := n
+		if n <= 1<<20 {
+			c = 1024
+			for c < n {
+				c *= 2
+			}
 		}
 		*p = make([]float32, n, c)
 	}
