@@ -23,8 +23,36 @@ func gemmKC(k int) int {
 }
 
 // scratchPool holds float32 buffers reused across calls, so that kernels do
-// not allocate in steady state.
-var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
+// not allocate in steady state. Unlike a sync.Pool it keeps its buffers
+// across garbage collections: a collection in the middle of a long run
+// (vision encoding, prefill) would otherwise make every kernel reallocate.
+var scratchPool bufPool
+
+// bufPool is a free list of scratch buffers. It holds at most as many
+// buffers as kernel calls ever ran at once.
+type bufPool struct {
+	mu   sync.Mutex
+	free []*[]float32
+}
+
+// Get returns a buffer (possibly empty; size it with grow).
+func (p *bufPool) Get() any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		b := p.free[n-1]
+		p.free = p.free[:n-1]
+		return b
+	}
+	return new([]float32)
+}
+
+// Put returns a buffer from Get.
+func (p *bufPool) Put(b any) {
+	p.mu.Lock()
+	p.free = append(p.free, b.(*[]float32))
+	p.mu.Unlock()
+}
 
 // grow returns (*p)[:n], reallocating *p if it is too small.
 func grow(p *[]float32, n int) []float32 {
