@@ -141,6 +141,7 @@ type onnxSeq struct {
 }
 
 func (q *onnxSeq) Append(id int, logits []float32) error {
+	// A fresh slice: cgo refuses memory that shares an object with Go pointers.
 	x, err := q.t.emb.Embed([]int64{int64(id)})
 	if err != nil {
 		return err

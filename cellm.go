@@ -111,11 +111,9 @@ func (m *Model) load(path string, o *Options) error {
 		if err != nil {
 			return err
 		}
-		vocab, m.maxPos, m.eosIDs = cfg.Text.VocabSize, cfg.Text.MaxPositionEmbeddings, cfg.Text.EOSTokenIDs
-		if g, ok := asset("generation_config.json"); ok {
-			if ids, err := hf.GenerationEOS(g); err == nil {
-				m.eosIDs = hf.Unique(append(m.eosIDs, ids...))
-			}
+		vocab, m.maxPos = cfg.Text.VocabSize, cfg.Text.MaxPositionEmbeddings
+		if m.eosIDs, err = hf.EOS(path, cfg); err != nil {
+			return err
 		}
 		if cfg.Multimodal {
 			m.hasImages, m.imageTokenID = true, cfg.ImageTokenID

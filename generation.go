@@ -131,12 +131,14 @@ func (m *Model) Generate(ctx context.Context, req Request, onToken func(Token) b
 		if m.imageCfgErr != nil {
 			return nil, m.imageCfgErr
 		}
-		var t idefics3.Timing
-		feats, err := m.imageFeatures(p.images, &t)
-		if err != nil {
-			return nil, err
+		feats := req.ImageFeatures
+		if feats == nil {
+			var t idefics3.Timing
+			if feats, err = m.imageFeatures(p.images, &t); err != nil {
+				return nil, err
+			}
+			res.Stats.VisionEncode, res.Stats.Projection = t.Encode, t.Project
 		}
-		res.Stats.VisionEncode, res.Stats.Projection = t.Encode, t.Project
 		res.Stats.Images, res.Stats.Tiles = len(p.images.Grids), p.images.N
 		if err := idefics3.Splice(x, p.ids, m.imageTokenID, feats, m.text.hidden()); err != nil {
 			return nil, err

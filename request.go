@@ -1,6 +1,7 @@
 package cellm
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -34,6 +35,10 @@ type Request struct {
 	// ImageBatch gives already preprocessed images (pixel values, tile
 	// grids) instead of Images.
 	ImageBatch *imageproc.Batch
+	// ImageFeatures, if set, are the connector outputs of ImageBatch already
+	// computed with Model.ImageFeatures; they are used instead of encoding
+	// the tiles again.
+	ImageFeatures []float32
 	// SplitImage overrides the processor's do_image_splitting when not nil.
 	SplitImage *bool
 	// MaxImagePixels caps decoded image size (default imageproc's cap).
@@ -141,27 +146,20 @@ func (m *Model) tokenize(r *Request) (*prompt, error) {
 				return nil, fmt.Errorf("input id %d outside the vocabulary (0..%d)", id, vocab-1)
 			}
 		}
-		if r.ImageBatch != nil && !m.hasImages {
-			return nil, fmt.Errorf("images given to a text-only model")
+		images, err := m.requestImages(r)
+		if err != nil {
+			return nil, err
 		}
-		return &prompt{ids: r.InputIDs, images: r.ImageBatch}, nil
+		return &prompt{ids: r.InputIDs, images: images}, nil
 	}
 	if m.tok == nil {
 		return nil, ErrNoTokenizer
 	}
-	p := &prompt{}
-	if len(r.Images) > 0 || r.ImageBatch != nil {
-		if !m.hasImages {
-			return nil, fmt.Errorf("images given to a text-only model")
-		}
-		p.images = r.ImageBatch
-		if p.images == nil {
-			var err error
-			if p.images, err = m.PreprocessImages(r.Images, r.SplitImage, r.MaxImagePixels); err != nil {
-				return nil, err
-			}
-		}
+	images, err := m.requestImages(r)
+	if err != nil {
+		return nil, err
 	}
+	p := &prompt{images: images}
 	n := 0
 	if p.images != nil {
 		n = len(p.images.Grids)
@@ -190,12 +188,29 @@ func (m *Model) tokenize(r *Request) (*prompt, error) {
 	return p, nil
 }
 
+// errTextOnly is returned for images given to a model without a vision encoder.
+var errTextOnly = errors.New("images given to a text-only model")
+
+// requestImages returns the request's images, preprocessed, or nil.
+func (m *Model) requestImages(r *Request) (*imageproc.Batch, error) {
+	switch {
+	case r.ImageBatch != nil:
+		if !m.hasImages {
+			return nil, errTextOnly
+		}
+		return r.ImageBatch, nil
+	case len(r.Images) > 0:
+		return m.PreprocessImages(r.Images, r.SplitImage, r.MaxImagePixels)
+	}
+	return nil, nil
+}
+
 // PreprocessImages decodes encoded images and runs the model's image
 // processor on them (resize, split into tiles, normalize). split overrides
 // the processor's do_image_splitting when not nil.
 func (m *Model) PreprocessImages(images [][]byte, split *bool, maxPixels int) (*imageproc.Batch, error) {
 	if !m.hasImages {
-		return nil, fmt.Errorf("images given to a text-only model")
+		return nil, errTextOnly
 	}
 	if m.imageCfg.TileSize == 0 {
 		return nil, m.imageCfgErr

@@ -58,45 +58,34 @@ type Summary struct {
 	PerTensor   map[string]quant.Stats
 }
 
-// Reader opens a checkpoint in a folder.
-type Reader func(dir string) (*source.Set, error)
-
-// Readers maps a source kind to its reader. Detect decides which applies.
-var Readers = map[string]Reader{}
-
-// Detectors report whether a folder holds a checkpoint of a source kind, in
-// order of preference.
-var Detectors []struct {
-	Kind string
-	Has  func(dir string) bool
-}
-
-// Register adds a checkpoint source kind. Source packages are wired in by
-// package sources (sources.go) so that convert stays free of them.
-func Register(kind string, has func(string) bool, open Reader) {
-	Readers[kind] = open
-	Detectors = append(Detectors, struct {
-		Kind string
-		Has  func(dir string) bool
-	}{kind, has})
-}
-
-// SourceKinds lists the registered source kinds.
+// SourceKinds lists the checkpoint kinds Convert reads, in the order
+// auto-detection prefers them.
 func SourceKinds() []string {
-	var k []string
-	for _, d := range Detectors {
-		k = append(k, d.Kind)
+	k := make([]string, len(sources))
+	for i, src := range sources {
+		k[i] = src.kind
 	}
 	return k
 }
 
-func detect(dir string) (string, error) {
-	for _, d := range Detectors {
-		if d.Has(dir) {
-			return d.Kind, nil
+// detect returns the first source kind whose checkpoint is in dir.
+func detect(dir string) (checkpointKind, error) {
+	for _, src := range sources {
+		if src.has(dir) {
+			return src, nil
 		}
 	}
-	return "", fmt.Errorf("%s: no checkpoint found (looked for: %s)", dir, strings.Join(SourceKinds(), ", "))
+	return checkpointKind{}, fmt.Errorf("%s: no checkpoint found (looked for: %s)", dir, strings.Join(SourceKinds(), ", "))
+}
+
+// lookup returns the source kind called kind.
+func lookup(kind string) (checkpointKind, error) {
+	for _, src := range sources {
+		if src.kind == kind {
+			return src, nil
+		}
+	}
+	return checkpointKind{}, fmt.Errorf("--source %s: unknown (available: %s)", kind, strings.Join(SourceKinds(), ", "))
 }
 
 var linearRE = regexp.MustCompile(`(^|\.)layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)\.weight$`)
@@ -120,17 +109,17 @@ func Convert(in, out string, opt Options) (*Summary, error) {
 	if err != nil {
 		return nil, err
 	}
-	kind := opt.Source
-	if kind == "" || kind == "auto" {
-		if kind, err = detect(in); err != nil {
-			return nil, err
-		}
+	var src checkpointKind
+	if opt.Source == "" || opt.Source == "auto" {
+		src, err = detect(in)
+	} else {
+		src, err = lookup(opt.Source)
 	}
-	open, ok := Readers[kind]
-	if !ok {
-		return nil, fmt.Errorf("--source %s: unknown (available: %s)", kind, strings.Join(SourceKinds(), ", "))
+	if err != nil {
+		return nil, err
 	}
-	set, err := open(in)
+	kind := src.kind
+	set, err := src.open(in)
 	if err != nil {
 		return nil, err
 	}
@@ -227,15 +216,11 @@ func header(cfg *hf.Config, dir, kind string, opt Options) (*format.Header, erro
 		h.RopeScalingHighFreqFactor = rs.HighFreqFactor
 		h.RopeScalingOriginalMaxPositions = rs.OriginalMaxPositionEmbeddings
 	}
-	eos := t.EOSTokenIDs
-	if g, err := os.ReadFile(filepath.Join(dir, "generation_config.json")); err == nil {
-		ids, err := hf.GenerationEOS(g)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, "generation_config.json"), err)
-		}
-		eos = append(eos, ids...)
+	eos, err := hf.EOS(dir, cfg)
+	if err != nil {
+		return nil, err
 	}
-	if eos = hf.Unique(eos); len(eos) > 0 {
+	if len(eos) > 0 {
 		h.EOSTokenID = &eos[0]
 		if len(eos) > 1 {
 			h.EOSTokenIDs = eos

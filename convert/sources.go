@@ -4,18 +4,26 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/cellm-ai/cellm-go/source"
 	"github.com/cellm-ai/cellm-go/source/flax"
 	"github.com/cellm-ai/cellm-go/source/onnx"
 	"github.com/cellm-ai/cellm-go/source/pytorch"
 	"github.com/cellm-ai/cellm-go/source/safetensors"
 )
 
-// The checkpoint kinds, in the order auto-detection prefers them.
-func init() {
-	Register("safetensors", safetensors.HasCheckpoint, safetensors.OpenDir)
-	Register("pytorch", anyFile("pytorch_model.bin", "pytorch_model.bin.index.json", "*.pt", "*.pth"), pytorch.OpenDir)
-	Register("flax", anyFile("flax_model.msgpack", "flax_model.msgpack.index.json"), flax.OpenDir)
-	Register("onnx", anyFile("*.onnx", filepath.Join("onnx", "*.onnx")), onnx.OpenDir)
+// checkpointKind is one checkpoint format: how to tell a folder holds it, and its reader.
+type checkpointKind struct {
+	kind string
+	has  func(dir string) bool
+	open func(dir string) (*source.Set, error)
+}
+
+// sources are the checkpoint kinds, in the order auto-detection prefers them.
+var sources = []checkpointKind{
+	{"safetensors", safetensors.HasCheckpoint, safetensors.OpenDir},
+	{"pytorch", anyFile("pytorch_model.bin", "pytorch_model.bin.index.json", "*.pt", "*.pth"), pytorch.OpenDir},
+	{"flax", anyFile("flax_model.msgpack", "flax_model.msgpack.index.json"), flax.OpenDir},
+	{"onnx", anyFile("*.onnx", filepath.Join("onnx", "*.onnx")), onnx.OpenDir},
 }
 
 // anyFile reports whether a folder holds a file matching one of the patterns.

@@ -64,10 +64,10 @@ func TestONNXEqualsSafetensors(t *testing.T) {
 func TestDetect(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "flax_model.msgpack"), []byte{0x80}, 0o644)
-	if kind, err := detect(dir); err != nil || kind != "flax" {
-		t.Errorf("detect: %q %v", kind, err)
+	if kind, err := detect(dir); err != nil || kind.kind != "flax" {
+		t.Errorf("detect: %q %v", kind.kind, err)
 	}
-	if kind, err := detect(testutil.Fixture(t, "llama-tiny")); err != nil || kind != "safetensors" {
-		t.Errorf("detect: %q %v", kind, err)
+	if kind, err := detect(testutil.Fixture(t, "llama-tiny")); err != nil || kind.kind != "safetensors" {
+		t.Errorf("detect: %q %v", kind.kind, err)
 	}
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"slices"
 	"strings"
 	"sync"
@@ -231,13 +229,6 @@ func TestIterator(t *testing.T) {
 // more: a call's allocations do not grow with its length.
 func TestNoAllocsPerToken(t *testing.T) {
 	m := tinyModel(t)
-	// kernels keeps its attention scratch in a sync.Pool, sized exactly to
-	// each call: a garbage collection empties it and a goroutine moving to
-	// another P misses it, and the replacement then regrows at every new
-	// position. Pin one P and keep the collector off so that the count
-	// reflects the allocations of the decode loop itself.
-	defer debug.SetGCPercent(debug.SetGCPercent(-1))
-	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	for _, so := range []sample.Options{{}, {Temperature: 0.8, TopK: 40, TopP: 0.9, RepetitionPenalty: 1.1}} {
 		allocs := func(n int) float64 {
 			return testing.AllocsPerRun(3, func() {

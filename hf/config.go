@@ -366,6 +366,21 @@ var Assets = []string{"config.json", "generation_config.json", "tokenizer.json",
 	"special_tokens_map.json", "chat_template.json", "chat_template.jinja", "preprocessor_config.json",
 	"processor_config.json", "added_tokens.json"}
 
+// EOS returns every end-of-sequence id of the model folder dir: config.json's
+// (in c), then generation_config.json's, without repeats.
+func EOS(dir string, c *Config) ([]int, error) {
+	eos := c.Text.EOSTokenIDs
+	path := filepath.Join(dir, "generation_config.json")
+	if g, err := os.ReadFile(path); err == nil {
+		ids, err := GenerationEOS(g)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		eos = append(append([]int(nil), eos...), ids...)
+	}
+	return Unique(eos), nil
+}
+
 // GenerationEOS returns the eos_token_id list of generation_config.json data.
 func GenerationEOS(data []byte) ([]int, error) {
 	var g struct {

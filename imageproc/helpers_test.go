@@ -7,26 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/cellm-ai/cellm-go/internal/testutil"
 )
 
-// testdataPath returns the path of a file in imageproc/testdata, found by
-// walking up from the working directory to the folder holding go.mod.
+// testdataPath returns the path of a file in imageproc/testdata.
 func testdataPath(t testing.TB, name string) string {
 	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "imageproc", "testdata", name)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found above the working directory")
-		}
-		dir = parent
-	}
+	return filepath.Join(testutil.RepoRoot(t), "imageproc", "testdata", name)
 }
 
 // readTestdata reads a testdata file, gunzipping names ending in .gz.

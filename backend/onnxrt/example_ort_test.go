@@ -11,7 +11,7 @@ import (
 
 // A greedy decode of a text prompt through the embedder and the decoder
 // (library from CELLM_ONNXRUNTIME_LIB). For an image prompt, run the
-// VisionEncoder and SpliceImageFeatures before the first Step.
+// VisionEncoder and idefics3.Splice before the first Step.
 func Example_greedy() {
 	o := onnxrt.Options{} // library from CELLM_ONNXRUNTIME_LIB
 	_, embedPath, decoderPath, err := onnxrt.FindFiles("../../testdata/smolvlm-tiny", "fp32")

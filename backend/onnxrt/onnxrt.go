@@ -15,8 +15,7 @@
 //     transformers' generate.
 //
 // A greedy decode is: features from the vision encoder, embeddings of the
-// prompt, [SpliceImageFeatures] to put the feature rows at the <image>
-// tokens, one Step with the whole prompt (prefill), then one Step per new
+// prompt, idefics3.Splice to put the feature rows at the <image> tokens, one Step with the whole prompt (prefill), then one Step per new
 // token with that token's embedding.
 //
 // ONNX Runtime is a C library, loaded at run time from a shared library
@@ -179,38 +178,4 @@ func exists(p string) bool {
 func isDir(p string) bool {
 	st, err := os.Stat(p)
 	return err == nil && st.IsDir()
-}
-
-// SpliceImageFeatures overwrites, in order, the rows of embeds (len(ids)
-// rows of hidden values) at the positions where ids equals imageToken with
-// the rows of features (hidden values each). The number of image tokens must
-// equal the number of feature rows.
-func SpliceImageFeatures(embeds []float32, ids []int64, imageToken int64, features []float32, hidden int) error {
-	if hidden <= 0 {
-		return fmt.Errorf("onnxrt: splice: hidden size %d must be positive", hidden)
-	}
-	if len(embeds) != len(ids)*hidden {
-		return fmt.Errorf("onnxrt: splice: %d embedding values for %d tokens of hidden size %d", len(embeds), len(ids), hidden)
-	}
-	if len(features)%hidden != 0 {
-		return fmt.Errorf("onnxrt: splice: %d feature values are not rows of hidden size %d", len(features), hidden)
-	}
-	rows := len(features) / hidden
-	n := 0
-	for _, id := range ids {
-		if id == imageToken {
-			n++
-		}
-	}
-	if n != rows {
-		return fmt.Errorf("onnxrt: splice: %d image tokens (id %d) but %d image feature rows", n, imageToken, rows)
-	}
-	r := 0
-	for i, id := range ids {
-		if id == imageToken {
-			copy(embeds[i*hidden:(i+1)*hidden], features[r*hidden:(r+1)*hidden])
-			r++
-		}
-	}
-	return nil
 }

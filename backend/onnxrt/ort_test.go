@@ -14,6 +14,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go/internal/npy"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
+	"github.com/cellm-ai/cellm-go/models/idefics3"
 )
 
 // testOptions returns Options naming the ONNX Runtime library for tests:
@@ -402,7 +403,11 @@ func (p *pipeline) promptEmbeds(t testing.TB, r reference, seq refSequence) []fl
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := SpliceImageFeatures(emb, seq.InputIDs, r.Config.ImageTokenID, feats, p.embed.Hidden()); err != nil {
+		ids := make([]int, len(seq.InputIDs))
+		for i, id := range seq.InputIDs {
+			ids[i] = int(id)
+		}
+		if err := idefics3.Splice(emb, ids, int(r.Config.ImageTokenID), feats, p.embed.Hidden()); err != nil {
 			t.Fatal(err)
 		}
 	}

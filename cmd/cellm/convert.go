@@ -21,7 +21,7 @@ func runConvert(args []string) error {
 	dtype := fs.String("dtype", "f16", "storage type of float tensors: f16, bf16 or f32")
 	q8 := fs.Bool("quantize-int8-symmetric", false, "quantize the text stack's linear weights to per-row symmetric int8")
 	q8emb := fs.Bool("quantize-embeddings", false, "with int8: also quantize embed_tokens and lm_head")
-	src := fs.String("source", "auto", "checkpoint kind: auto or one of the registered sources")
+	src := fs.String("source", "auto", "checkpoint kind: auto, safetensors, pytorch, flax or onnx")
 	verbose := fs.Bool("v", false, "print per-tensor quantization error")
 	if _, err := parse(fs, args); err != nil {
 		return err

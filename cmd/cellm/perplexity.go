@@ -6,10 +6,9 @@ import (
 	"os"
 	"time"
 
-	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go"
 	"github.com/cellm-ai/cellm-go/internal/progress"
 	"github.com/cellm-ai/cellm-go/models/llama"
-	"github.com/cellm-ai/cellm-go/tokenizer"
 )
 
 func init() {
@@ -34,23 +33,14 @@ func runPerplexity(args []string) error {
 	if err != nil {
 		return err
 	}
-	f, err := format.Open(*model)
+	mod, err := cellm.Open(*model, &cellm.Options{TokenizerPath: *tokPath})
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	m, err := llama.Load(f)
-	if err != nil {
-		return err
-	}
-	var tok *tokenizer.Tokenizer
-	if *tokPath != "" {
-		tok, err = tokenizer.LoadFile(*tokPath)
-	} else {
-		tok, err = loadTokenizer(*model, "")
-	}
-	if err != nil {
-		return err
+	defer mod.Close()
+	m, tok := mod.Text(), mod.Tokenizer()
+	if tok == nil {
+		return cellm.ErrNoTokenizer
 	}
 	ids, err := tok.Encode(string(text), false)
 	if err != nil {

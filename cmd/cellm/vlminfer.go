@@ -110,6 +110,7 @@ func runVLMInfer(args []string) error {
 		if err != nil {
 			return err
 		}
+		req.ImageFeatures = feats
 		if err := writeF32(*dumpFeatures, feats); err != nil {
 			return err
 		}

@@ -130,26 +130,33 @@ func (m *Model) EmbedPrompt(ids []int, features []float32) ([]float32, error) {
 }
 
 // Splice overwrites, in the embeddings x (one row of hidden values per id),
-// the row of the k-th imageToken id with row k of features. The counts must
-// match.
+// the row of the k-th imageToken id with row k of features. The number of
+// image tokens must equal the number of feature rows.
 func Splice(x []float32, ids []int, imageToken int, features []float32, hidden int) error {
-	if len(x) != len(ids)*hidden {
-		return fmt.Errorf("idefics3: %d embedding values for %d ids of %d", len(x), len(ids), hidden)
+	if hidden <= 0 {
+		return fmt.Errorf("idefics3: splice: hidden size %d must be positive", hidden)
 	}
-	rows := len(features) / hidden
+	if len(x) != len(ids)*hidden {
+		return fmt.Errorf("idefics3: splice: %d embedding values for %d ids of hidden size %d", len(x), len(ids), hidden)
+	}
+	if len(features)%hidden != 0 {
+		return fmt.Errorf("idefics3: splice: %d feature values are not rows of hidden size %d", len(features), hidden)
+	}
+	rows, n := len(features)/hidden, 0
+	for _, id := range ids {
+		if id == imageToken {
+			n++
+		}
+	}
+	if n != rows {
+		return fmt.Errorf("idefics3: splice: %d image tokens (id %d) but %d image feature rows", n, imageToken, rows)
+	}
 	k := 0
 	for i, id := range ids {
-		if id != imageToken {
-			continue
+		if id == imageToken {
+			copy(x[i*hidden:(i+1)*hidden], features[k*hidden:(k+1)*hidden])
+			k++
 		}
-		if k >= rows {
-			return fmt.Errorf("idefics3: prompt has more <image> tokens than image features (%d)", rows)
-		}
-		copy(x[i*hidden:(i+1)*hidden], features[k*hidden:(k+1)*hidden])
-		k++
-	}
-	if k != rows {
-		return fmt.Errorf("idefics3: prompt has %d <image> tokens for %d image feature rows", k, rows)
 	}
 	return nil
 }

@@ -77,22 +77,7 @@ func (m *Model) newState(maxSeq int, f16 bool) *State {
 	}
 	s.cos, s.sin = m.ropeTable(maxSeq)
 	s.grow(1)
-	s.warmAttention()
 	return s
-}
-
-// warmAttention runs one attention over the whole (still zero) cache so
-// that the kernels' attention scratch reaches its final size now instead of
-// growing, one allocation at a time, as decoding advances (kernels sizes
-// that scratch to the exact number of positions of each call).
-func (s *State) warmAttention() {
-	c := &s.m.cfg
-	q, out := s.q[:c.Heads*c.HeadDim], s.att[:c.Heads*c.HeadDim]
-	if s.f16 {
-		kernels.AttentionF16(out, q, s.kc16[0], s.vc16[0], c.Heads, c.KVHeads, c.HeadDim, s.maxSeq, s.maxSeq, s.scaleAttn)
-	} else {
-		kernels.Attention(out, q, s.kc[0], s.vc[0], c.Heads, c.KVHeads, c.HeadDim, s.maxSeq, s.maxSeq, s.scaleAttn)
-	}
 }
 
 // Pos returns the number of positions already in the cache (the position

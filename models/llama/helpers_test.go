@@ -1,20 +1,17 @@
 package llama
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
-	"regexp"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/internal/npy"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
 )
 
@@ -69,56 +66,12 @@ func loadModel(t testing.TB, model string, opt convert.Options) *Model {
 	return m
 }
 
-// npy is a float32 array read from a NumPy 1.0 file.
-type npy struct {
-	shape []int
-	data  []float32
-}
-
-var npyShapeRE = regexp.MustCompile(`'shape':\s*\(([^)]*)\)`)
-
-// readNPY reads a format 1.0 little-endian float32 C-order .npy file.
-func readNPY(t testing.TB, path string) npy {
+// readNPY reads a reference .npy file.
+func readNPY(t testing.TB, path string) *npy.Array {
 	t.Helper()
-	b, err := os.ReadFile(path)
+	a, err := npy.Read(path)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if len(b) < 10 || string(b[:6]) != "\x93NUMPY" || b[6] != 1 {
-		t.Fatalf("%s: not a NumPy 1.x file", path)
-	}
-	hl := int(binary.LittleEndian.Uint16(b[8:10]))
-	if 10+hl > len(b) {
-		t.Fatalf("%s: header runs past the end", path)
-	}
-	hdr := string(b[10 : 10+hl])
-	if !strings.Contains(hdr, "'descr': '<f4'") || !strings.Contains(hdr, "'fortran_order': False") {
-		t.Fatalf("%s: want <f4 C order, header %s", path, hdr)
-	}
-	sm := npyShapeRE.FindStringSubmatch(hdr)
-	if sm == nil {
-		t.Fatalf("%s: no shape in header %s", path, hdr)
-	}
-	var a npy
-	n := 1
-	for _, f := range strings.Split(sm[1], ",") {
-		if f = strings.TrimSpace(f); f == "" {
-			continue
-		}
-		d, err := strconv.Atoi(f)
-		if err != nil {
-			t.Fatalf("%s: bad shape %q", path, sm[1])
-		}
-		a.shape = append(a.shape, d)
-		n *= d
-	}
-	raw := b[10+hl:]
-	if len(raw) != 4*n {
-		t.Fatalf("%s: %d data bytes for shape %v", path, len(raw), a.shape)
-	}
-	a.data = make([]float32, n)
-	for i := range a.data {
-		a.data[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 	}
 	return a
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/internal/npy"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
 )
 
@@ -34,8 +35,8 @@ func checkParity(t *testing.T, m *Model, model string, tol tolerances, stateF16 
 	ref := readReference(t, model)
 	vocab := m.Config().Vocab
 	var got measured
-	npyCache := map[string]npy{}
-	readCached := func(name string) npy {
+	npyCache := map[string]*npy.Array{}
+	readCached := func(name string) *npy.Array {
 		if a, ok := npyCache[name]; ok {
 			return a
 		}
@@ -59,7 +60,7 @@ func checkParity(t *testing.T, m *Model, model string, tol tolerances, stateF16 
 		if multimodal {
 			// Stage 0 of the reference hidden states is the input with the
 			// image features spliced in; the text positions must equal Embed.
-			emb := readCached(seq.HiddenStates.File).data[:n*h]
+			emb := readCached(seq.HiddenStates.File).Data[:n*h]
 			tokEmb := make([]float32, n*h)
 			if err := m.Embed(tokEmb, seq.InputIDs); err != nil {
 				t.Fatal(err)
@@ -95,17 +96,17 @@ func checkParity(t *testing.T, m *Model, model string, tol tolerances, stateF16 
 		}
 		if ll := seq.LastLogits; ll != nil {
 			a := readCached(ll.File)
-			want := a.data[ll.Row*vocab : (ll.Row+1)*vocab]
+			want := a.Data[ll.Row*vocab : (ll.Row+1)*vocab]
 			got.logits = math.Max(got.logits, maxAbsDiff(logits[(n-1)*vocab:], want))
 		}
 		if hs := seq.HiddenStates; hs != nil {
 			a := readCached(hs.File)
-			if len(hidden) != a.shape[0] || len(hidden[0]) != a.shape[1]*a.shape[2] {
-				t.Fatalf("%s/%s: captured %d stages of %d values, reference shape %v", model, seq.Name, len(hidden), len(hidden[0]), a.shape)
+			if len(hidden) != a.Shape[0] || len(hidden[0]) != a.Shape[1]*a.Shape[2] {
+				t.Fatalf("%s/%s: captured %d stages of %d values, reference shape %v", model, seq.Name, len(hidden), len(hidden[0]), a.Shape)
 			}
-			per := a.shape[1] * a.shape[2]
+			per := a.Shape[1] * a.Shape[2]
 			for i, h := range hidden {
-				got.hidden = math.Max(got.hidden, maxAbsDiff(h, a.data[i*per:(i+1)*per]))
+				got.hidden = math.Max(got.hidden, maxAbsDiff(h, a.Data[i*per:(i+1)*per]))
 			}
 		}
 		if g := seq.Greedy; g != nil {
