@@ -56,16 +56,18 @@ type Summary struct {
 	Elapsed     time.Duration
 	QuantStats  quant.Stats
 	PerTensor   map[string]quant.Stats
+	// Notes say what happened to each tensor type (GGUF imports).
+	Notes []string
 }
 
 // SourceKinds lists the checkpoint kinds Convert reads, in the order
-// auto-detection prefers them.
+// auto-detection prefers them; "gguf" is a single file, detected by its magic.
 func SourceKinds() []string {
 	k := make([]string, len(sources))
 	for i, src := range sources {
 		k[i] = src.kind
 	}
-	return k
+	return append(k, "gguf")
 }
 
 // detect returns the first source kind whose checkpoint is in dir.
@@ -105,6 +107,9 @@ func Convert(in, out string, opt Options) (*Summary, error) {
 	if opt.MaxAssetSize == 0 {
 		opt.MaxAssetSize = 64 << 20
 	}
+	if opt.Source == "gguf" || ((opt.Source == "" || opt.Source == "auto") && isGGUF(in)) {
+		return convertGGUF(in, out, opt, start)
+	}
 	cfg, err := hf.ReadConfig(in)
 	if err != nil {
 		return nil, err
@@ -130,10 +135,11 @@ func Convert(in, out string, opt Options) (*Summary, error) {
 		names[i] = t.Name
 	}
 	textPrefix, visionPrefix, projPrefix := hf.TensorPrefixes(names)
-	h, err := header(cfg, in, kind, opt)
+	eos, err := hf.EOS(in, cfg)
 	if err != nil {
 		return nil, err
 	}
+	h := header(cfg, eos, kind, opt)
 	if cfg.Multimodal {
 		h.TextTensorPrefix, h.VisionTensorPrefix, h.ProjectorTensorPrefix = textPrefix, visionPrefix, projPrefix
 		if visionPrefix == "" || projPrefix == "" {
@@ -161,7 +167,7 @@ func Convert(in, out string, opt Options) (*Summary, error) {
 			continue
 		}
 		if opt.QuantizeInt8 && quantizable(t, textPrefix, opt.QuantizeEmbeddings) {
-			if err := addInt8(w, t, sum); err != nil {
+			if err := addInt8(w, t.Name, t.Shape, func() (*source.Tensor, error) { return t, nil }, sum); err != nil {
 				return nil, err
 			}
 			continue
@@ -186,7 +192,7 @@ func Convert(in, out string, opt Options) (*Summary, error) {
 	return sum, nil
 }
 
-func header(cfg *hf.Config, dir, kind string, opt Options) (*format.Header, error) {
+func header(cfg *hf.Config, eos []int, kind string, opt Options) *format.Header {
 	t := cfg.Text
 	h := &format.Header{
 		ModelType:             t.ModelType,
@@ -216,10 +222,6 @@ func header(cfg *hf.Config, dir, kind string, opt Options) (*format.Header, erro
 		h.RopeScalingHighFreqFactor = rs.HighFreqFactor
 		h.RopeScalingOriginalMaxPositions = rs.OriginalMaxPositionEmbeddings
 	}
-	eos, err := hf.EOS(dir, cfg)
-	if err != nil {
-		return nil, err
-	}
 	if len(eos) > 0 {
 		h.EOSTokenID = &eos[0]
 		if len(eos) > 1 {
@@ -242,7 +244,7 @@ func header(cfg *hf.Config, dir, kind string, opt Options) (*format.Header, erro
 			"image_token_id": cfg.ImageTokenID, "input_dim": cfg.Vision.HiddenSize * cfg.ScaleFactor * cfg.ScaleFactor,
 			"output_dim": t.HiddenSize, "bias": false})
 	}
-	return h, nil
+	return h
 }
 
 // checkTensors verifies the checkpoint has the decoder tensors the config
@@ -349,44 +351,57 @@ func addCast(w *format.Writer, t *source.Tensor, to format.DType) error {
 		(t.DType == source.BF16 && to == format.BF16); same {
 		return w.AddTensorBytes(t.Name, to, t.Shape, t.Data)
 	}
-	return w.AddTensor(t.Name, to, t.Shape, func(out io.Writer) error {
-		n := t.NumElements()
-		f := make([]float32, min(n, chunk))
-		buf := make([]byte, len(f)*to.Size())
-		for s := 0; s < n; s += chunk {
-			m := min(chunk, n-s)
-			parallel(m, func(lo, hi int) {
-				decode(f[lo:hi], t, s+lo)
-				switch to {
-				case format.F32:
-					for i := lo; i < hi; i++ {
-						binary.LittleEndian.PutUint32(buf[i*4:], math.Float32bits(f[i]))
-					}
-				case format.F16:
-					for i := lo; i < hi; i++ {
-						binary.LittleEndian.PutUint16(buf[i*2:], half.F32ToF16(f[i]))
-					}
-				case format.BF16:
-					for i := lo; i < hi; i++ {
-						binary.LittleEndian.PutUint16(buf[i*2:], half.F32ToBF16(f[i]))
-					}
-				}
-			})
-			if _, err := out.Write(buf[:m*to.Size()]); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	return w.AddTensor(t.Name, to, t.Shape, func(out io.Writer) error { return writeCast(out, t, to) })
 }
 
-// addInt8 adds t as an i8 tensor plus its f16 row scales. Both are computed
-// when the weight is written; the scales are kept for the sibling tensor.
-func addInt8(w *format.Writer, t *source.Tensor, sum *Summary) error {
-	rows, cols := t.Shape[0], t.Shape[1]
+// writeCast writes the elements of t converted to the float dtype to.
+func writeCast(out io.Writer, t *source.Tensor, to format.DType) error {
+	if same := (t.DType == source.F32 && to == format.F32) || (t.DType == source.F16 && to == format.F16) ||
+		(t.DType == source.BF16 && to == format.BF16); same {
+		_, err := out.Write(t.Data)
+		return err
+	}
+	n := t.NumElements()
+	f := make([]float32, min(n, chunk))
+	buf := make([]byte, len(f)*to.Size())
+	for s := 0; s < n; s += chunk {
+		m := min(chunk, n-s)
+		parallel(m, func(lo, hi int) {
+			decode(f[lo:hi], t, s+lo)
+			switch to {
+			case format.F32:
+				for i := lo; i < hi; i++ {
+					binary.LittleEndian.PutUint32(buf[i*4:], math.Float32bits(f[i]))
+				}
+			case format.F16:
+				for i := lo; i < hi; i++ {
+					binary.LittleEndian.PutUint16(buf[i*2:], half.F32ToF16(f[i]))
+				}
+			case format.BF16:
+				for i := lo; i < hi; i++ {
+					binary.LittleEndian.PutUint16(buf[i*2:], half.F32ToBF16(f[i]))
+				}
+			}
+		})
+		if _, err := out.Write(buf[:m*to.Size()]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addInt8 adds the 2-D tensor name as an i8 tensor plus its f16 row scales.
+// Both are computed when the weight is written, from the tensor load returns
+// then; the scales are kept for the sibling tensor.
+func addInt8(w *format.Writer, name string, shape []int, load func() (*source.Tensor, error), sum *Summary) error {
+	rows, cols := shape[0], shape[1]
 	scales := make([]byte, 2*rows)
 	var st quant.Stats
-	err := w.AddTensor(t.Name, format.I8, t.Shape, func(out io.Writer) error {
+	err := w.AddTensor(name, format.I8, shape, func(out io.Writer) error {
+		t, err := load()
+		if err != nil {
+			return err
+		}
 		q := make([]byte, rows*cols)
 		var mu sync.Mutex
 		var qerr error
@@ -414,8 +429,8 @@ func addInt8(w *format.Writer, t *source.Tensor, sum *Summary) error {
 			return qerr
 		}
 		sum.QuantStats.Merge(st)
-		sum.PerTensor[t.Name] = st
-		_, err := out.Write(q)
+		sum.PerTensor[name] = st
+		_, err = out.Write(q)
 		return err
 	})
 	if err != nil {
@@ -423,7 +438,7 @@ func addInt8(w *format.Writer, t *source.Tensor, sum *Summary) error {
 	}
 	sum.Quantized++
 	// Written right after the weight, so the scales are ready by then.
-	return w.AddTensor(t.Name+format.QScaleSuffix, format.F16, []int{rows}, func(out io.Writer) error {
+	return w.AddTensor(name+format.QScaleSuffix, format.F16, []int{rows}, func(out io.Writer) error {
 		_, err := out.Write(scales)
 		return err
 	})

@@ -1,0 +1,292 @@
+package convert
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/hf"
+	"github.com/cellm-ai/cellm-go/internal/ggufixture"
+	"github.com/cellm-ai/cellm-go/internal/half"
+	"github.com/cellm-ai/cellm-go/internal/testutil"
+	"github.com/cellm-ai/cellm-go/source/gguf"
+	"github.com/cellm-ai/cellm-go/tokenizer"
+)
+
+func llamaTinyGGUF(t *testing.T) string {
+	t.Helper()
+	p, err := ggufixture.LlamaTinyBF16(testutil.RepoRoot(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func convertTo(t *testing.T, in string, opt Options) (*format.File, *Summary) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out.cellm")
+	sum, err := Convert(in, out, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := format.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, sum
+}
+
+// TestGGUFMatchesSafetensors converts llama.cpp's bf16 GGUF of llama-tiny
+// and the safetensors it was made from: every tensor must be byte-identical
+// at every dtype (the q/k un-permutation included), and the header the same.
+func TestGGUFMatchesSafetensors(t *testing.T) {
+	in := llamaTinyGGUF(t)
+	for _, dt := range []format.DType{format.F32, format.BF16, format.F16} {
+		t.Run(string(dt), func(t *testing.T) {
+			got, sum := convertTo(t, in, Options{DType: dt})
+			want, _, _ := convertFixture(t, "llama-tiny", Options{DType: dt})
+			if sum.Source != "gguf" || sum.Tensors != len(want.Header.Tensors) {
+				t.Fatalf("source %s, %d tensors, want gguf and %d (skipped %v)", sum.Source, sum.Tensors, len(want.Header.Tensors), sum.Skipped)
+			}
+			for _, ti := range want.Header.Tensors {
+				a, err := got.Tensor(ti.Name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := want.Tensor(ti.Name)
+				if a.DType != b.DType || !slices.Equal(a.Shape, b.Shape) || string(a.Data) != string(b.Data) {
+					t.Fatalf("%s: %s %v differs from the safetensors conversion (%s %v)", ti.Name, a.DType, a.Shape, b.DType, b.Shape)
+				}
+			}
+			gh, wh := got.Header, want.Header
+			type hp struct {
+				V, H, I, L, NH, NKV, HD, Max int
+				Eps, Theta                   float64
+				Tie                          bool
+				BOS, EOS                     int
+			}
+			pick := func(h format.Header) hp {
+				return hp{h.VocabSize, h.HiddenDim, h.IntermediateSize, h.NumLayers, h.NumHeads, h.NumKVHeads, h.HeadDim,
+					h.MaxPositionEmbeddings, h.RMSNormEps, h.RopeTheta, *h.TieWordEmbeddings, *h.BOSTokenID, *h.EOSTokenID}
+			}
+			if pick(gh) != pick(wh) {
+				t.Errorf("header %+v, safetensors conversion %+v", pick(gh), pick(wh))
+			}
+			for _, a := range []string{"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"} {
+				if _, ok := got.Asset(a); !ok {
+					t.Errorf("asset %s missing", a)
+				}
+			}
+		})
+	}
+}
+
+// TestGGUFTokenizer checks the tokenizer rebuilt from tokenizer.ggml.* (the
+// genuine SmolLM2 vocabulary) against the reference ids of SmolLM2's
+// tokenizer.json, and the embedded chat template and special tokens.
+func TestGGUFTokenizer(t *testing.T) {
+	f, _ := convertTo(t, llamaTinyGGUF(t), Options{DType: format.BF16})
+	tj, _ := f.Asset("tokenizer.json")
+	tk, err := tokenizer.Load(tj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "tokenizer", "testdata", "SmolLM2-135M-Instruct.cases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Cases []struct {
+			ID      string `json:"id"`
+			Text    string `json:"text"`
+			IDs     []int  `json:"ids_add_special_true"`
+			Plain   []int  `json:"ids_add_special_false"`
+			Decoded string `json:"decode_ids_add_special_false"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatal(err)
+	}
+	if len(ref.Cases) < 60 {
+		t.Fatalf("only %d cases", len(ref.Cases))
+	}
+	for _, c := range ref.Cases {
+		ids, err := tk.Encode(c.Text, true)
+		if err != nil || !slices.Equal(ids, c.IDs) {
+			t.Fatalf("%s: ids %v (%v), want %v", c.ID, ids, err, c.IDs)
+		}
+		plain, _ := tk.Encode(c.Text, false)
+		if !slices.Equal(plain, c.Plain) {
+			t.Fatalf("%s: ids without specials %v, want %v", c.ID, plain, c.Plain)
+		}
+		if s, err := tk.Decode(c.Plain, false); err != nil || s != c.Decoded {
+			t.Fatalf("%s: decode %q (%v), want %q", c.ID, s, err, c.Decoded)
+		}
+	}
+	g, err := gguf.Open(llamaTinyGGUF(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	tmpl, _, _ := g.String("tokenizer.chat_template")
+	var tc struct {
+		ChatTemplate string `json:"chat_template"`
+		BOS          string `json:"bos_token"`
+		EOS          string `json:"eos_token"`
+		AddBOS       bool   `json:"add_bos_token"`
+	}
+	raw, _ = f.Asset("tokenizer_config.json")
+	if err := json.Unmarshal(raw, &tc); err != nil {
+		t.Fatal(err)
+	}
+	if tmpl == "" || tc.ChatTemplate != tmpl || tc.BOS != "<|im_start|>" || tc.EOS != "<|im_end|>" || tc.AddBOS {
+		t.Errorf("tokenizer_config: bos %q eos %q add_bos %v, template equal %v", tc.BOS, tc.EOS, tc.AddBOS, tc.ChatTemplate == tmpl)
+	}
+}
+
+type ggufRef struct {
+	Tensors []struct {
+		Name          string `json:"name"`
+		Type          string `json:"type"`
+		HFName        string `json:"hf_name"`
+		SHA256Dequant string `json:"sha256_dequant_f32le"`
+		SHA256HF      string `json:"sha256_hf_f32le"`
+	} `json:"tensors"`
+}
+
+// TestGGUFQuantizedF32 imports the K-quant file with --dtype f32: every
+// tensor must equal gguf-py's dequantization (in Hugging Face layout) bit
+// for bit.
+func TestGGUFQuantizedF32(t *testing.T) {
+	dir := filepath.Join(testutil.RepoRoot(t), "source", "gguf", "testdata")
+	name := "kquant-tiny.quantize-Q4_K_M"
+	f, sum := convertTo(t, filepath.Join(dir, name+".gguf"), Options{DType: format.F32})
+	raw, err := os.ReadFile(filepath.Join(dir, name+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref ggufRef
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]bool{}
+	for _, rt := range ref.Tensors {
+		ct, err := f.Tensor(rt.HFName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < len(ct.Data); i += 4 {
+			if v := math.Float32frombits(binary.LittleEndian.Uint32(ct.Data[i:])); math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				t.Fatalf("%s: element %d is %v", rt.HFName, i/4, v)
+			}
+		}
+		want := rt.SHA256Dequant
+		if rt.SHA256HF != "" {
+			want = rt.SHA256HF
+		}
+		s := sha256.Sum256(ct.Data)
+		if ct.DType != format.F32 || hex.EncodeToString(s[:]) != want {
+			t.Errorf("%s (%s from %s): differs from gguf-py's dequantization", rt.HFName, ct.DType, rt.Type)
+		}
+		types[rt.Type] = true
+	}
+	if !types["Q4_K"] || !types["Q6_K"] {
+		t.Fatalf("fixture types %v", types)
+	}
+	if len(sum.Notes) == 0 || !strings.Contains(strings.Join(sum.Notes, "\n"), "Q4_K -> f32 (dequantized exactly)") {
+		t.Errorf("summary notes %q", sum.Notes)
+	}
+	// f16: the same values rounded.
+	f16, _ := convertTo(t, filepath.Join(dir, name+".gguf"), Options{DType: format.F16})
+	for _, ti := range f.Header.Tensors {
+		a, _ := f.Tensor(ti.Name)
+		b, err := f16.Tensor(ti.Name)
+		if err != nil || b.DType != format.F16 || len(b.Data) != len(a.Data)/2 {
+			t.Fatalf("%s: f16 file: %v", ti.Name, err)
+		}
+		for i := 0; i < len(b.Data)/2; i++ {
+			x := math.Float32frombits(binary.LittleEndian.Uint32(a.Data[4*i:]))
+			if binary.LittleEndian.Uint16(b.Data[2*i:]) != half.F32ToF16(x) {
+				t.Fatalf("%s element %d: f16 is not the rounded f32 value", ti.Name, i)
+			}
+		}
+	}
+}
+
+// TestGGUFInt8 requantizes an imported GGUF with --quantize-int8-symmetric.
+func TestGGUFInt8(t *testing.T) {
+	f, sum := convertTo(t, llamaTinyGGUF(t), Options{DType: format.F32, QuantizeInt8: true})
+	if sum.Quantized != 14 {
+		t.Fatalf("%d int8 weights, want 14", sum.Quantized)
+	}
+	want, _, _ := convertFixture(t, "llama-tiny", Options{DType: format.F32, QuantizeInt8: true})
+	for _, ti := range want.Header.Tensors {
+		a, err := f.Tensor(ti.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := want.Tensor(ti.Name)
+		if a.DType != b.DType || string(a.Data) != string(b.Data) {
+			t.Fatalf("%s: differs from the safetensors int8 conversion", ti.Name)
+		}
+	}
+}
+
+func TestGGUFErrors(t *testing.T) {
+	dir := filepath.Join(testutil.RepoRoot(t), "source", "gguf", "testdata")
+	out := filepath.Join(t.TempDir(), "x.cellm")
+	// qwen2 is not an architecture cellm runs (yet).
+	if _, err := Convert(filepath.Join(dir, "qwen2-tiny.convert-q8_0.gguf"), out, Options{}); !errors.Is(err, hf.ErrUnsupported) {
+		t.Errorf("qwen2: %v", err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "kquant-tiny.quantize-Q4_K_M.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trunc := filepath.Join(t.TempDir(), "trunc.gguf")
+	if err := os.WriteFile(trunc, raw[:len(raw)-100], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Convert(trunc, out, Options{}); !errors.Is(err, gguf.ErrFormat) || !strings.Contains(err.Error(), "trunc.gguf") {
+		t.Errorf("truncated: %v", err)
+	}
+	if _, err := Convert(testutil.Fixture(t, "llama-tiny"), out, Options{Source: "gguf"}); err == nil {
+		t.Error("--source gguf on a folder accepted")
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("output written despite errors")
+	}
+}
+
+func TestHFTensorName(t *testing.T) {
+	for in, want := range map[string]string{
+		"token_embd.weight":         "model.embed_tokens.weight",
+		"output.weight":             "lm_head.weight",
+		"output_norm.weight":        "model.norm.weight",
+		"blk.0.attn_q.weight":       "model.layers.0.self_attn.q_proj.weight",
+		"blk.12.attn_k.bias":        "model.layers.12.self_attn.k_proj.bias",
+		"blk.3.attn_output.weight":  "model.layers.3.self_attn.o_proj.weight",
+		"blk.3.ffn_gate.weight":     "model.layers.3.mlp.gate_proj.weight",
+		"blk.3.ffn_up.weight":       "model.layers.3.mlp.up_proj.weight",
+		"blk.3.ffn_down.weight":     "model.layers.3.mlp.down_proj.weight",
+		"blk.3.attn_norm.weight":    "model.layers.3.input_layernorm.weight",
+		"blk.3.ffn_norm.weight":     "model.layers.3.post_attention_layernorm.weight",
+		"blk.3.ffn_gate_inp.weight": "",
+		"rope_freqs.weight":         "",
+	} {
+		got, ok := hfTensorName(in)
+		if got != want || ok != (want != "") {
+			t.Errorf("%s -> %q %v, want %q", in, got, ok, want)
+		}
+	}
+}
