@@ -26,6 +26,7 @@ import (
 	"github.com/cellm-ai/cellm-go/internal/half"
 	"github.com/cellm-ai/cellm-go/quant"
 	"github.com/cellm-ai/cellm-go/source"
+	"github.com/cellm-ai/cellm-go/source/gguf"
 )
 
 // Options control a conversion.
@@ -107,7 +108,7 @@ func Convert(in, out string, opt Options) (*Summary, error) {
 	if opt.MaxAssetSize == 0 {
 		opt.MaxAssetSize = 64 << 20
 	}
-	if opt.Source == "gguf" || ((opt.Source == "" || opt.Source == "auto") && isGGUF(in)) {
+	if opt.Source == "gguf" || ((opt.Source == "" || opt.Source == "auto") && gguf.IsGGUF(in)) {
 		return convertGGUF(in, out, opt, start)
 	}
 	cfg, err := hf.ReadConfig(in)

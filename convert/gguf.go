@@ -24,21 +24,6 @@ import (
 	"github.com/cellm-ai/cellm-go/tokenizer"
 )
 
-// isGGUF reports whether path is a regular file that starts with the GGUF magic.
-func isGGUF(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
-		return false
-	}
-	var magic [4]byte
-	_, err = io.ReadFull(f, magic[:])
-	return err == nil && string(magic[:]) == gguf.Magic
-}
-
 var blockRE = regexp.MustCompile(`^blk\.(\d+)\.([a-z_]+)\.(weight|bias)$`)
 
 // ggufLayerNames maps llama.cpp's per-layer tensor names to Hugging Face's.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/format"
@@ -11,17 +12,17 @@ import (
 )
 
 func init() {
-	register("convert", "convert a Hugging Face model folder to a .cellm file", false, runConvert)
+	register("convert", "convert a Hugging Face model folder or a GGUF file to a .cellm file", false, runConvert)
 }
 
 func runConvert(args []string) error {
-	fs := newFlags("convert", "--input DIR --output FILE.cellm [flags]")
-	in := fs.String("input", "", "Hugging Face model `folder` (config.json + checkpoint)")
+	fs := newFlags("convert", "--input DIR|FILE.gguf --output FILE.cellm [flags]")
+	in := fs.String("input", "", "Hugging Face model `folder` (config.json + checkpoint) or GGUF file")
 	out := fs.String("output", "", "output .cellm `file`")
 	dtype := fs.String("dtype", "f16", "storage type of float tensors: f16, bf16 or f32")
 	q8 := fs.Bool("quantize-int8-symmetric", false, "quantize the text stack's linear weights to per-row symmetric int8")
 	q8emb := fs.Bool("quantize-embeddings", false, "with int8: also quantize embed_tokens and lm_head")
-	src := fs.String("source", "auto", "checkpoint kind: auto, safetensors, pytorch, flax or onnx")
+	src := fs.String("source", "auto", "checkpoint kind: auto, "+strings.Join(convert.SourceKinds(), ", "))
 	verbose := fs.Bool("v", false, "print per-tensor quantization error")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -45,6 +46,9 @@ func runConvert(args []string) error {
 	fmt.Fprintf(os.Stderr, "wrote %s: %d tensors (%d int8 weights with their scales), %d assets, %s in %.2fs (%.0f MB/s), source %s\n",
 		*out, sum.Tensors+2*sum.Quantized, sum.Quantized, len(sum.Assets), progress.Bytes(sum.OutputBytes),
 		sum.Elapsed.Seconds(), mbps, sum.Source)
+	for _, s := range sum.Notes {
+		fmt.Fprintf(os.Stderr, "%s\n", s)
+	}
 	for _, s := range sum.Skipped {
 		fmt.Fprintf(os.Stderr, "skipped %s\n", s)
 	}

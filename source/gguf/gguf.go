@@ -14,8 +14,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/bits"
+	"os"
 	"slices"
 	"unicode/utf8"
 
@@ -645,4 +647,19 @@ func (f *File) Bool(key string) (v, ok bool, err error) {
 		return false, true, fmt.Errorf("%w: %s is %s, want BOOL", ErrFormat, key, kv.Type)
 	}
 	return b, true, nil
+}
+
+// IsGGUF reports whether path is a regular file that starts with the GGUF magic.
+func IsGGUF(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || !st.Mode().IsRegular() {
+		return false
+	}
+	var magic [4]byte
+	_, err = io.ReadFull(f, magic[:])
+	return err == nil && string(magic[:]) == Magic
 }

@@ -23,8 +23,8 @@ type reference struct {
 		Alignment        int    `json:"alignment"`
 		TensorDataOffset int64  `json:"tensor_data_offset"`
 	} `json:"header"`
-	NHead   int          `json:"n_head"`
-	NHeadKV int          `json:"n_head_kv"`
+	NHead   int         `json:"n_head"`
+	NHeadKV int         `json:"n_head_kv"`
 	Tensors []refTensor `json:"tensors"`
 }
 

@@ -116,10 +116,10 @@ var gpt2Pre = map[string]struct {
 	pre          any
 	ignoreMerges bool
 }{
-	"gpt2":    {byteLevel(true), false},
-	"default": {byteLevel(true), false},
-	"smollm": {seq(map[string]any{"type": "Digits", "individual_digits": true}, byteLevel(true)), false},
-	"qwen2":  {seq(split(`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`), byteLevel(false)), false},
+	"gpt2":      {byteLevel(true), false},
+	"default":   {byteLevel(true), false},
+	"smollm":    {seq(map[string]any{"type": "Digits", "individual_digits": true}, byteLevel(true)), false},
+	"qwen2":     {seq(split(`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`), byteLevel(false)), false},
 	"llama-bpe": {seq(split(`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`), byteLevel(false)), true},
 }
 
