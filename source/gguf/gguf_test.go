@@ -373,6 +373,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(build(nil, []uint64{32}, uint32(Q8_0), 0, make([]byte, 34)))
 	if b, err := os.ReadFile(filepath.Join("testdata", "kquant-tiny.quantize-Q4_K_M.gguf")); err == nil {
 		f.Add(b[:8192]) // header and part of the vocabulary
+		f.Add(b)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		g, err := Parse(data)
@@ -382,6 +383,10 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		if tk, err := g.ReadTokenizer(); err == nil {
+			tk.HFTokenizerJSON()
+			tk.HFTokenizerConfigJSON()
+		}
 		for _, tn := range g.Tensors {
 			if tn.Type.Dequantizable() && tn.NumElements() <= 1<<16 {
 				if err := Dequantize(make([]float32, tn.NumElements()), tn.Type, tn.Data); err != nil {
@@ -390,4 +395,60 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSplitLossless rewrites every Q8_0 and Q4_0 tensor of the fixtures as
+// grouped int8 / int4 with f16 scales and checks that q * scale reproduces
+// gguf-py's dequantization bit for bit, -8 codes of Q4_0 included.
+func TestSplitLossless(t *testing.T) {
+	seen := map[Type]int{}
+	minus8 := 0
+	for _, name := range fixtures {
+		ref := readRef(t, name)
+		f, err := Open(filepath.Join("testdata", name+".gguf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, tn := range f.Tensors {
+			if tn.Type != Q8_0 && tn.Type != Q4_0 {
+				continue
+			}
+			n := tn.NumElements()
+			scales := make([]byte, n/32*2)
+			out := make([]float32, n)
+			if tn.Type == Q8_0 {
+				q := make([]byte, n)
+				if err := SplitQ8_0(q, scales, tn.Data); err != nil {
+					t.Fatal(err)
+				}
+				for j := range out {
+					out[j] = float32(int8(q[j])) * f16(scales[2*(j/32):])
+				}
+			} else {
+				packed := make([]byte, n/2)
+				if err := SplitQ4_0(packed, scales, tn.Data); err != nil {
+					t.Fatal(err)
+				}
+				for j := range out {
+					nib := packed[j/2] >> (4 * uint(j%2)) & 15
+					if nib == 0 {
+						minus8++
+					}
+					out[j] = float32(int(nib)-8) * f16(scales[2*(j/32):])
+				}
+			}
+			if sha(f32le(out)) != ref.Tensors[i].SHA256Dequant {
+				t.Errorf("%s/%s (%s): grouped layout does not reproduce the dequantized values", name, tn.Name, tn.Type)
+			}
+			seen[tn.Type]++
+		}
+		f.Close()
+	}
+	if seen[Q8_0] == 0 || seen[Q4_0] == 0 || minus8 == 0 {
+		t.Fatalf("checked %v, %d codes of -8", seen, minus8)
+	}
+	t.Logf("checked %v; %d Q4_0 values use the -8 code", seen, minus8)
+	if err := SplitQ4_0(make([]byte, 16), make([]byte, 2), make([]byte, 17)); err == nil {
+		t.Error("partial block accepted")
+	}
 }
