@@ -126,6 +126,12 @@ func convertGGUF(in, out string, opt Options, start time.Time) (*Summary, error)
 		e := &plan[i]
 		st := e.src.Type
 		switch {
+		case lossless(e, opt):
+			if err := e.addGrouped(w); err != nil {
+				return nil, err
+			}
+			sum.Quantized++
+			actions[fmt.Sprintf("%s -> %s g32 (lossless)", st, groupedDType(st))]++
 		case opt.QuantizeInt8 && len(e.shape) == 2 && quantizable(&source.Tensor{Name: e.name, Shape: e.shape}, "model.", opt.QuantizeEmbeddings):
 			if err := addInt8(w, e.name, e.shape, e.load, sum); err != nil {
 				return nil, err
@@ -235,6 +241,63 @@ func (e *ggufTensor) write(out io.Writer, to format.DType) error {
 			return derr
 		}
 		if _, err := out.Write(buf[:m*e.cols*to.Size()]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// i4 is the grouped int4 dtype of the format (two values per byte, low
+// nibble first, stored as q+8); the grouped int8/int4 layout (scales of
+// shape [rows, cols/32]) comes with it.
+const i4 = format.DType("i4")
+
+// lossless reports whether e is imported as grouped ints: Q8_0 and Q4_0
+// linear weights, unless f32 or int8 requantization was asked for, and only
+// when the format has the grouped layout.
+func lossless(e *ggufTensor, opt Options) bool {
+	return (e.src.Type == gguf.Q8_0 || e.src.Type == gguf.Q4_0) && i4.Valid() && opt.DType != format.F32 &&
+		!opt.QuantizeInt8 && len(e.shape) == 2 && linearRE.MatchString(e.name)
+}
+
+func groupedDType(t gguf.Type) format.DType {
+	if t == gguf.Q4_0 {
+		return i4
+	}
+	return format.I8
+}
+
+// addGrouped adds a Q8_0 / Q4_0 tensor as grouped i8 / i4 codes plus its f16
+// scales of shape [rows, cols/32], both taken from the blocks unchanged
+// (rows in Hugging Face order).
+func (e *ggufTensor) addGrouped(w *format.Writer) error {
+	groups := e.cols / 32
+	scales := make([]byte, 2*e.rows*groups)
+	dt := groupedDType(e.src.Type)
+	err := w.AddTensor(e.name, dt, e.shape, func(out io.Writer) error { return e.writeGrouped(out, scales) })
+	if err != nil {
+		return err
+	}
+	// Written right after the weight, so the scales are ready by then.
+	return w.AddTensor(e.name+format.QScaleSuffix, format.F16, []int{e.rows, groups}, func(out io.Writer) error {
+		_, err := out.Write(scales)
+		return err
+	})
+}
+
+// writeGrouped writes the grouped codes of a Q8_0 / Q4_0 tensor row by row
+// (Hugging Face row order) and fills scales ([rows, cols/32] f16).
+func (e *ggufTensor) writeGrouped(out io.Writer, scales []byte) error {
+	groups := e.cols / 32
+	split, row := gguf.SplitQ8_0, make([]byte, e.cols)
+	if e.src.Type == gguf.Q4_0 {
+		split, row = gguf.SplitQ4_0, row[:e.cols/2]
+	}
+	for r := 0; r < e.rows; r++ {
+		if err := split(row, scales[2*r*groups:2*(r+1)*groups], e.row(r)); err != nil {
+			return fmt.Errorf("tensor %s: %w", e.src.Name, err)
+		}
+		if _, err := out.Write(row); err != nil {
 			return err
 		}
 	}

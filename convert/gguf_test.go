@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
@@ -288,5 +289,66 @@ func TestHFTensorName(t *testing.T) {
 		if got != want || ok != (want != "") {
 			t.Errorf("%s -> %q %v, want %q", in, got, ok, want)
 		}
+	}
+}
+
+// TestGGUFGroupedLayout writes the Q8_0 and Q4_0 tensors of the fixtures in
+// the grouped int8/int4 layout (as if their rows were permuted q/k rows, to
+// cover the un-permutation) and checks that codes * scales equal gguf-py's
+// dequantization of the un-permuted tensor bit for bit.
+func TestGGUFGroupedLayout(t *testing.T) {
+	dir := filepath.Join(testutil.RepoRoot(t), "source", "gguf", "testdata")
+	seen := map[gguf.Type]int{}
+	for _, name := range []string{"qwen2-tiny.convert-q8_0", "qwen2-tiny.quantize-Q4_0"} {
+		g, err := gguf.Open(filepath.Join(dir, name+".gguf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		for i := range g.Tensors {
+			src := &g.Tensors[i]
+			if (src.Type != gguf.Q8_0 && src.Type != gguf.Q4_0) || len(src.Dims) != 2 {
+				continue
+			}
+			e := ggufTensor{src: src, cols: src.Dims[0], rows: src.Dims[1]}
+			if e.rows%4 == 0 {
+				e.heads = 2
+			}
+			var codes bytes.Buffer
+			scales := make([]byte, 2*e.rows*e.cols/32)
+			if err := e.writeGrouped(&codes, scales); err != nil {
+				t.Fatal(err)
+			}
+			got := make([]float32, e.rows*e.cols)
+			for j := range got {
+				var q int
+				if src.Type == gguf.Q8_0 {
+					q = int(int8(codes.Bytes()[j]))
+				} else {
+					q = int(codes.Bytes()[j/2]>>(4*uint(j%2))&15) - 8
+				}
+				got[j] = float32(q) * half.F16ToF32(binary.LittleEndian.Uint16(scales[2*(j/32):]))
+			}
+			hfRaw := src.Data
+			if e.heads > 0 {
+				hfRaw = make([]byte, len(src.Data))
+				if err := gguf.UnpermuteRows(hfRaw, src.Data, e.rows, len(src.Data)/e.rows, e.heads); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := make([]float32, len(got))
+			if err := gguf.Dequantize(want, src.Type, hfRaw); err != nil {
+				t.Fatal(err)
+			}
+			for j := range got {
+				if math.Float32bits(got[j]) != math.Float32bits(want[j]) {
+					t.Fatalf("%s %s element %d: %v, want %v", name, src.Name, j, got[j], want[j])
+				}
+			}
+			seen[src.Type]++
+		}
+	}
+	if seen[gguf.Q8_0] == 0 || seen[gguf.Q4_0] == 0 {
+		t.Fatalf("checked %v", seen)
 	}
 }
