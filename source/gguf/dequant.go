@@ -23,15 +23,26 @@ func Dequantize(dst []float32, t Type, src []byte) error {
 	if len(dst)%bs != 0 || len(src) != len(dst)/bs*bb {
 		return fmt.Errorf("gguf: %s: %d values need %d bytes, got %d", t, len(dst), len(dst)/bs*bb, len(src))
 	}
+	switch t {
+	case F32:
+		for i := range dst {
+			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
+		}
+		return nil
+	case F16:
+		for i := range dst {
+			dst[i] = half.F16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
+		}
+		return nil
+	case BF16:
+		for i := range dst {
+			dst[i] = half.BF16ToF32(binary.LittleEndian.Uint16(src[2*i:]))
+		}
+		return nil
+	}
 	for b := 0; b < len(dst)/bs; b++ {
 		out, blk := dst[b*bs:(b+1)*bs], src[b*bb:(b+1)*bb]
 		switch t {
-		case F32:
-			out[0] = math.Float32frombits(binary.LittleEndian.Uint32(blk))
-		case F16:
-			out[0] = half.F16ToF32(binary.LittleEndian.Uint16(blk))
-		case BF16:
-			out[0] = half.BF16ToF32(binary.LittleEndian.Uint16(blk))
 		case Q4_0:
 			d := f16(blk)
 			for i, q := range blk[2:18] {
