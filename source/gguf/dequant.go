@@ -81,6 +81,10 @@ func Dequantize(dst []float32, t Type, src []byte) error {
 			for i, q := range blk[4:36] {
 				out[i] = d * float32(int8(q))
 			}
+		case Q2_K:
+			dequantQ2K(out, blk)
+		case Q3_K:
+			dequantQ3K(out, blk)
 		case Q4_K:
 			dequantQ4K(out, blk)
 		case Q5_K:
@@ -103,6 +107,44 @@ func scaleMin(s []byte) (sc, mn [8]uint8) {
 		mn[j+4] = s[j+8]>>4 | (s[j+4]>>6)<<4
 	}
 	return sc, mn
+}
+
+// dequantQ2K: 16 bytes of 4-bit scale/min pairs (one per 16 values), 64
+// bytes of 2-bit values, d and dmin (f16). Value e of half h = e/128
+// (r = e%128) is bits 2*(r/32) of qs[32h + r%32].
+func dequantQ2K(out []float32, blk []byte) {
+	scales, qs := blk[0:16], blk[16:80]
+	d, dmin := f16(blk[80:]), f16(blk[82:])
+	for e := 0; e < qkK; e++ {
+		h, r := e/128, e%128
+		q := qs[32*h+r%32] >> (2 * uint(r/32)) & 3
+		sc := scales[e/16]
+		dl, ml := d*float32(sc&15), dmin*float32(sc>>4)
+		out[e] = float32(dl*float32(q)) - ml
+	}
+}
+
+// dequantQ3K: 32 bytes of high-bit masks, 64 bytes of 2-bit values, 12
+// bytes of sixteen 6-bit scales (offset by 32), d (f16). Value e takes its
+// low bits as Q2_K does and subtracts 4 when bit e/32 of hmask[e%32] is
+// clear.
+func dequantQ3K(out []float32, blk []byte) {
+	hmask, qs, sc := blk[0:32], blk[32:96], blk[96:108]
+	d := f16(blk[108:])
+	var scales [16]float32
+	for m := 0; m < 16; m++ {
+		lo := sc[m%8] >> (4 * uint(m/8)) & 15
+		hi := sc[8+m%4] >> (2 * uint(m/4)) & 3
+		scales[m] = d * float32(int(lo|hi<<4)-32)
+	}
+	for e := 0; e < qkK; e++ {
+		h, r := e/128, e%128
+		q := int(qs[32*h+r%32] >> (2 * uint(r/32)) & 3)
+		if hmask[e%32]>>(uint(e/32))&1 == 0 {
+			q -= 4
+		}
+		out[e] = scales[e/16] * float32(q)
+	}
 }
 
 // dequantQ4K: d, dmin (f16), 12 bytes of scales/mins, 128 bytes of nibbles.

@@ -291,8 +291,8 @@ func TestDequantizeErrors(t *testing.T) {
 	if err := Dequantize(make([]float32, 31), Q8_0, make([]byte, 34)); err == nil {
 		t.Error("partial Q8_0 block accepted")
 	}
-	if err := Dequantize(make([]float32, 256), Q2_K, make([]byte, Q2_K.BlockBytes())); err == nil {
-		t.Error("Q2_K claimed")
+	if err := Dequantize(make([]float32, 256), Q8_K, make([]byte, Q8_K.BlockBytes())); err == nil {
+		t.Error("Q8_K claimed")
 	}
 	if err := UnpermuteRows(make([]byte, 6), make([]byte, 6), 3, 2, 2); err == nil {
 		t.Error("odd head split accepted")
@@ -450,5 +450,56 @@ func TestSplitLossless(t *testing.T) {
 	t.Logf("checked %v; %d Q4_0 values use the -8 code", seen, minus8)
 	if err := SplitQ4_0(make([]byte, 16), make([]byte, 2), make([]byte, 17)); err == nil {
 		t.Error("partial block accepted")
+	}
+}
+
+// TestRandomBlocks dequantizes random blocks of every quantized type gguf-py
+// knows (testdata/gen_random_blocks.py: random codes, random finite f16
+// scales with subnormals) and compares with gguf-py's values bit for bit.
+func TestRandomBlocks(t *testing.T) {
+	blob, err := os.ReadFile(filepath.Join("testdata", "random_blocks.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join("testdata", "random_blocks.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Blocks []struct {
+			Type          string `json:"type"`
+			Offset        int    `json:"offset"`
+			NBytes        int    `json:"nbytes"`
+			NValues       int    `json:"n_values"`
+			SHA256Dequant string `json:"sha256_dequant_f32le"`
+		} `json:"blocks"`
+	}
+	if err := json.Unmarshal(raw, &ref); err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]Type{}
+	for typ, info := range types {
+		byName[info.name] = typ
+	}
+	if len(ref.Blocks) != 10 {
+		t.Fatalf("%d block sets", len(ref.Blocks))
+	}
+	for _, b := range ref.Blocks {
+		typ, ok := byName[b.Type]
+		if !ok || b.Offset+b.NBytes > len(blob) {
+			t.Fatalf("%s: unknown type or out of range", b.Type)
+		}
+		out := make([]float32, b.NValues)
+		if err := Dequantize(out, typ, blob[b.Offset:b.Offset+b.NBytes]); err != nil {
+			t.Fatalf("%s: %v", b.Type, err)
+		}
+		for i, v := range out {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				t.Fatalf("%s: element %d is %v", b.Type, i, v)
+			}
+		}
+		if sha(f32le(out)) != b.SHA256Dequant {
+			t.Errorf("%s: differs from gguf-py", b.Type)
+		}
 	}
 }

@@ -85,7 +85,7 @@ func (t Type) Quantized() bool { return types[t].blockSize > 1 }
 // Dequantizable reports whether Dequantize converts t to float32.
 func (t Type) Dequantizable() bool {
 	switch t {
-	case F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q4_K, Q5_K, Q6_K:
+	case F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
 		return true
 	}
 	return false
