@@ -1,12 +1,16 @@
 package gguf
 
 import (
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/cellm-ai/cellm-go/internal/testutil"
 	"github.com/cellm-ai/cellm-go/tokenizer"
 )
 
@@ -116,5 +120,88 @@ func TestGPT2Tokenizer(t *testing.T) {
 	tk.Pre = "unknown-pre"
 	if _, err := tk.HFTokenizerJSON(); err == nil {
 		t.Error("unknown pre-tokenizer accepted")
+	}
+}
+
+// TestSentencePieceTinyLlama rebuilds TinyLlama's (Llama 2 SentencePiece)
+// vocabulary as a GGUF file describes it: tokens in id order, types, and
+// scores (a piece scores minus the rank of its first merge in the genuine
+// tokenizer.json, as SentencePiece BPE scores order merges). The
+// tokenizer.json derived from that must give the reference ids of every
+// TinyLlama case.
+func TestSentencePieceTinyLlama(t *testing.T) {
+	root := filepath.Join(testutil.RepoRoot(t), "tokenizer", "testdata")
+	zr, err := os.Open(filepath.Join(root, "TinyLlama-1.1B-Chat-v1.0.tokenizer.json.gz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zr.Close()
+	gz, err := gzip.NewReader(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hfTok struct {
+		Model struct {
+			Vocab  map[string]int `json:"vocab"`
+			Merges []string       `json:"merges"`
+		} `json:"model"`
+	}
+	if err := json.NewDecoder(gz).Decode(&hfTok); err != nil {
+		t.Fatal(err)
+	}
+	n := len(hfTok.Model.Vocab)
+	tk := &Tokenizer{Model: "llama", Tokens: make([]string, n), Types: make([]int32, n), Scores: make([]float32, n),
+		BOS: 1, EOS: 2, UNK: 0, PAD: -1, EOT: -1, EOM: -1, AddBOS: true, AddSpace: true}
+	for tok, id := range hfTok.Model.Vocab {
+		tk.Tokens[id] = tok
+		tk.Types[id] = TokenNormal
+	}
+	tk.Types[0], tk.Types[1], tk.Types[2] = TokenUnknown, TokenControl, TokenControl
+	for id := 3; id < 259; id++ {
+		tk.Types[id] = TokenByte
+	}
+	ranked := map[string]bool{}
+	for rank, m := range hfTok.Model.Merges {
+		piece := strings.Replace(m, " ", "", 1)
+		if id, ok := hfTok.Model.Vocab[piece]; ok && !ranked[piece] {
+			ranked[piece] = true
+			tk.Scores[id] = -float32(rank)
+		}
+	}
+	raw, err := tk.HFTokenizerJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, err := os.ReadFile(filepath.Join(root, "TinyLlama-1.1B-Chat-v1.0.cases.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Cases []struct {
+			ID      string `json:"id"`
+			Text    string `json:"text"`
+			IDs     []int  `json:"ids_add_special_true"`
+			Decoded string `json:"decode_ids_add_special_true_skip_special"`
+		} `json:"cases"`
+	}
+	if err := json.Unmarshal(cases, &ref); err != nil {
+		t.Fatal(err)
+	}
+	if len(ref.Cases) < 60 {
+		t.Fatalf("only %d cases", len(ref.Cases))
+	}
+	for _, c := range ref.Cases {
+		ids, err := tok.Encode(c.Text, true)
+		if err != nil || !slices.Equal(ids, c.IDs) {
+			t.Errorf("%s: ids %v (%v), want %v", c.ID, ids, err, c.IDs)
+			continue
+		}
+		if s, err := tok.Decode(ids, true); err != nil || s != c.Decoded {
+			t.Errorf("%s: decode %q (%v), want %q", c.ID, s, err, c.Decoded)
+		}
 	}
 }
