@@ -81,6 +81,14 @@ func Dequantize(dst []float32, t Type, src []byte) error {
 			for i, q := range blk[4:36] {
 				out[i] = d * float32(int8(q))
 			}
+		case IQ4_NL:
+			d := f16(blk)
+			for i, q := range blk[2:18] {
+				out[i] = d * float32(iq4nlValues[q&15])
+				out[i+16] = d * float32(iq4nlValues[q>>4])
+			}
+		case IQ4_XS:
+			dequantIQ4XS(out, blk)
 		case Q2_K:
 			dequantQ2K(out, blk)
 		case Q3_K:
@@ -107,6 +115,26 @@ func scaleMin(s []byte) (sc, mn [8]uint8) {
 		mn[j+4] = s[j+8]>>4 | (s[j+4]>>6)<<4
 	}
 	return sc, mn
+}
+
+// iq4nlValues is the non-linear 4-bit codebook of IQ4_NL and IQ4_XS.
+var iq4nlValues = [16]int8{-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113}
+
+// dequantIQ4XS: d (f16), 16 bits of 2-bit high scale parts, 4 bytes of 4-bit
+// low parts (eight 6-bit scales offset by 32), 128 bytes of codebook
+// indices: value i of sub-block j is nibble i/16 of qs[16j + i%16].
+func dequantIQ4XS(out []float32, blk []byte) {
+	d, sh := f16(blk), binary.LittleEndian.Uint16(blk[2:])
+	sl, qs := blk[4:8], blk[8:136]
+	for j := 0; j < 8; j++ {
+		lo := sl[j/2] >> (4 * uint(j%2)) & 15
+		hi := uint8(sh>>(2*uint(j))) & 3
+		dl := d * float32(int(lo|hi<<4)-32)
+		for i := 0; i < 32; i++ {
+			q := qs[16*j+i%16] >> (4 * uint(i/16)) & 15
+			out[32*j+i] = dl * float32(iq4nlValues[q])
+		}
+	}
 }
 
 // dequantQ2K: 16 bytes of 4-bit scale/min pairs (one per 16 values), 64

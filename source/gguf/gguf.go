@@ -6,8 +6,8 @@
 // count, string length, array length, dimension, type and offset, with caps
 // that keep a hostile file from causing large allocations. Tensor data are
 // zero-copy views of the parsed bytes (a memory map with Open). Dequantize
-// converts the float and quantized types to float32 exactly as llama.cpp's
-// gguf-py does, bit for bit.
+// converts the float types, the legacy and K-quants and IQ4_NL/IQ4_XS to
+// float32 exactly as llama.cpp's gguf-py does, bit for bit.
 package gguf
 
 import (

@@ -481,7 +481,7 @@ func TestRandomBlocks(t *testing.T) {
 	for typ, info := range types {
 		byName[info.name] = typ
 	}
-	if len(ref.Blocks) != 10 {
+	if len(ref.Blocks) != 12 {
 		t.Fatalf("%d block sets", len(ref.Blocks))
 	}
 	for _, b := range ref.Blocks {

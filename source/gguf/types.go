@@ -21,12 +21,25 @@ const (
 	Q5_K Type = 13
 	Q6_K Type = 14
 	Q8_K Type = 15
-	I8   Type = 24
-	I16  Type = 25
-	I32  Type = 26
-	I64  Type = 27
-	F64  Type = 28
-	BF16 Type = 30
+	// The i-quants and ternary types: parsed, not dequantized (except
+	// IQ4_NL and IQ4_XS).
+	IQ2_XXS Type = 16
+	IQ2_XS  Type = 17
+	IQ3_XXS Type = 18
+	IQ1_S   Type = 19
+	IQ4_NL  Type = 20
+	IQ3_S   Type = 21
+	IQ2_S   Type = 22
+	IQ4_XS  Type = 23
+	IQ1_M   Type = 29
+	TQ1_0   Type = 34
+	TQ2_0   Type = 35
+	I8      Type = 24
+	I16     Type = 25
+	I32     Type = 26
+	I64     Type = 27
+	F64     Type = 28
+	BF16    Type = 30
 )
 
 // typeInfo is the block layout of one type: blockSize elements of the first
@@ -40,26 +53,37 @@ type typeInfo struct {
 const qkK = 256
 
 var types = map[Type]typeInfo{
-	F32:  {"F32", 1, 4},
-	F16:  {"F16", 1, 2},
-	Q4_0: {"Q4_0", 32, 2 + 16},
-	Q4_1: {"Q4_1", 32, 2 + 2 + 16},
-	Q5_0: {"Q5_0", 32, 2 + 4 + 16},
-	Q5_1: {"Q5_1", 32, 2 + 2 + 4 + 16},
-	Q8_0: {"Q8_0", 32, 2 + 32},
-	Q8_1: {"Q8_1", 32, 2 + 2 + 32},
-	Q2_K: {"Q2_K", qkK, qkK/16 + qkK/4 + 2 + 2},
-	Q3_K: {"Q3_K", qkK, qkK/8 + qkK/4 + 12 + 2},
-	Q4_K: {"Q4_K", qkK, 2 + 2 + 12 + qkK/2},
-	Q5_K: {"Q5_K", qkK, 2 + 2 + 12 + qkK/8 + qkK/2},
-	Q6_K: {"Q6_K", qkK, qkK/2 + qkK/4 + qkK/16 + 2},
-	Q8_K: {"Q8_K", qkK, 4 + qkK + qkK/16*2},
-	I8:   {"I8", 1, 1},
-	I16:  {"I16", 1, 2},
-	I32:  {"I32", 1, 4},
-	I64:  {"I64", 1, 8},
-	F64:  {"F64", 1, 8},
-	BF16: {"BF16", 1, 2},
+	F32:     {"F32", 1, 4},
+	F16:     {"F16", 1, 2},
+	Q4_0:    {"Q4_0", 32, 2 + 16},
+	Q4_1:    {"Q4_1", 32, 2 + 2 + 16},
+	Q5_0:    {"Q5_0", 32, 2 + 4 + 16},
+	Q5_1:    {"Q5_1", 32, 2 + 2 + 4 + 16},
+	Q8_0:    {"Q8_0", 32, 2 + 32},
+	Q8_1:    {"Q8_1", 32, 2 + 2 + 32}, // ggml's block_q8_1: f16 d and s (older tables say f32, 40 bytes)
+	Q2_K:    {"Q2_K", qkK, qkK/16 + qkK/4 + 2 + 2},
+	Q3_K:    {"Q3_K", qkK, qkK/8 + qkK/4 + 12 + 2},
+	Q4_K:    {"Q4_K", qkK, 2 + 2 + 12 + qkK/2},
+	Q5_K:    {"Q5_K", qkK, 2 + 2 + 12 + qkK/8 + qkK/2},
+	Q6_K:    {"Q6_K", qkK, qkK/2 + qkK/4 + qkK/16 + 2},
+	Q8_K:    {"Q8_K", qkK, 4 + qkK + qkK/16*2},
+	IQ2_XXS: {"IQ2_XXS", qkK, 2 + qkK/4},
+	IQ2_XS:  {"IQ2_XS", qkK, 2 + qkK/4 + qkK/32},
+	IQ3_XXS: {"IQ3_XXS", qkK, 2 + qkK/4 + qkK/8},
+	IQ1_S:   {"IQ1_S", qkK, 2 + qkK/8 + qkK/16},
+	IQ4_NL:  {"IQ4_NL", 32, 2 + 16},
+	IQ3_S:   {"IQ3_S", qkK, 2 + qkK/4 + qkK/8 + qkK/32 + 4},
+	IQ2_S:   {"IQ2_S", qkK, 2 + qkK/4 + qkK/16},
+	IQ4_XS:  {"IQ4_XS", qkK, 2 + 2 + qkK/2 + qkK/64},
+	IQ1_M:   {"IQ1_M", qkK, qkK/8 + qkK/16 + qkK/32},
+	TQ1_0:   {"TQ1_0", qkK, 2 + 4*13},
+	TQ2_0:   {"TQ2_0", qkK, 2 + 64},
+	I8:      {"I8", 1, 1},
+	I16:     {"I16", 1, 2},
+	I32:     {"I32", 1, 4},
+	I64:     {"I64", 1, 8},
+	F64:     {"F64", 1, 8},
+	BF16:    {"BF16", 1, 2},
 }
 
 // String returns ggml's name of the type ("Q4_K"), or "type(N)".
@@ -85,7 +109,7 @@ func (t Type) Quantized() bool { return types[t].blockSize > 1 }
 // Dequantizable reports whether Dequantize converts t to float32.
 func (t Type) Dequantizable() bool {
 	switch t {
-	case F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K:
+	case F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q8_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS:
 		return true
 	}
 	return false
