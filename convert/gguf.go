@@ -3,6 +3,7 @@ package convert
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -93,6 +94,10 @@ func convertGGUF(in, out string, opt Options, start time.Time) (*Summary, error)
 	}
 	sum := &Summary{Source: "gguf", PerTensor: map[string]quant.Stats{}}
 	tok, err := f.ReadTokenizer()
+	if errors.Is(err, gguf.ErrNoTokenizer) {
+		tok, err = &gguf.Tokenizer{BOS: -1, EOS: -1, PAD: -1, UNK: -1, EOT: -1, EOM: -1}, nil
+		sum.Skipped = append(sum.Skipped, "tokenizer (the file has none)")
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in, err)
 	}
@@ -374,6 +379,11 @@ func ggufConfig(f *gguf.File, arch string, tok *gguf.Tokenizer) ([]byte, error) 
 		}
 		c[k.field] = v
 	}
+	// Each layer has tensors: a block count beyond the tensor count is a
+	// lie that would only make the checks below allocate.
+	if n := c["num_hidden_layers"].(int64); n > int64(len(f.Tensors)) {
+		return nil, fmt.Errorf("%w: %s.block_count %d but %d tensors", gguf.ErrFormat, arch, n, len(f.Tensors))
+	}
 	if n, ok, err := f.Int(arch + ".expert_count"); err != nil || (ok && n > 0) {
 		return nil, fmt.Errorf("%w: mixture-of-experts models (%s.expert_count)", hf.ErrUnsupported, arch)
 	}
@@ -500,19 +510,16 @@ func addGGUFAssets(w *format.Writer, cfgJSON []byte, tok *gguf.Tokenizer, sum *S
 	if err != nil {
 		return nil, err
 	}
-	assets := []struct {
-		name string
-		data []byte
-	}{{"config.json", cfgJSON}, {"generation_config.json", genJSON}}
+	assets := []namedAsset{{"config.json", cfgJSON}, {"generation_config.json", genJSON}}
+	if tok.Model == "" {
+		return addAssetList(w, assets)
+	}
 	tj, err := tok.HFTokenizerJSON()
 	if err == nil {
 		_, err = tokenizer.Load(tj)
 	}
 	if err == nil {
-		assets = append(assets, struct {
-			name string
-			data []byte
-		}{"tokenizer.json", tj})
+		assets = append(assets, namedAsset{"tokenizer.json", tj})
 	} else {
 		sum.Skipped = append(sum.Skipped, fmt.Sprintf("tokenizer.json (%v)", err))
 	}
@@ -520,10 +527,17 @@ func addGGUFAssets(w *format.Writer, cfgJSON []byte, tok *gguf.Tokenizer, sum *S
 	if err != nil {
 		return nil, err
 	}
-	assets = append(assets, struct {
-		name string
-		data []byte
-	}{"tokenizer_config.json", tc})
+	assets = append(assets, namedAsset{"tokenizer_config.json", tc})
+	return addAssetList(w, assets)
+}
+
+// namedAsset is one embedded file.
+type namedAsset struct {
+	name string
+	data []byte
+}
+
+func addAssetList(w *format.Writer, assets []namedAsset) ([]string, error) {
 	var names []string
 	for _, a := range assets {
 		if err := w.AddAsset(a.name, a.data); err != nil {

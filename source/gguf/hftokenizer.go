@@ -21,6 +21,9 @@ const (
 // ErrTokenizer reports tokenizer metadata that has no Hugging Face equivalent.
 var ErrTokenizer = errors.New("GGUF tokenizer")
 
+// ErrNoTokenizer reports a file without tokenizer.ggml.model.
+var ErrNoTokenizer = errors.New("GGUF file has no tokenizer (tokenizer.ggml.model)")
+
 // Tokenizer is the tokenizer a GGUF file describes in its tokenizer.ggml.*
 // keys, with the special token ids and the chat template.
 type Tokenizer struct {
@@ -48,7 +51,7 @@ func (f *File) ReadTokenizer() (*Tokenizer, error) {
 	if t.Model, ok, err = f.String("tokenizer.ggml.model"); err != nil {
 		return nil, err
 	} else if !ok {
-		return nil, fmt.Errorf("%w: no tokenizer.ggml.model", ErrTokenizer)
+		return nil, ErrNoTokenizer
 	}
 	if t.Pre, _, err = f.String("tokenizer.ggml.pre"); err != nil {
 		return nil, err
