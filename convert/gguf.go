@@ -84,46 +84,12 @@ func convertGGUF(in, out string, opt Options, start time.Time) (*Summary, error)
 		return nil, err
 	}
 	defer f.Close()
-	arch, _, err := f.String("general.architecture")
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", in, err)
-	}
-	if !slices.Contains(hf.TextModelTypes, arch) {
-		return nil, fmt.Errorf("%s: %w: general.architecture %q (supported: %s)", in, hf.ErrUnsupported, arch,
-			strings.Join(hf.TextModelTypes, ", "))
-	}
 	sum := &Summary{Source: "gguf", PerTensor: map[string]quant.Stats{}}
-	tok, err := f.ReadTokenizer()
-	if errors.Is(err, gguf.ErrNoTokenizer) {
-		tok, err = &gguf.Tokenizer{BOS: -1, EOS: -1, PAD: -1, UNK: -1, EOT: -1, EOM: -1}, nil
-		sum.Skipped = append(sum.Skipped, "tokenizer (the file has none)")
-	}
+	m, err := readGGUFModel(f, sum)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", in, err)
 	}
-	cfgJSON, err := ggufConfig(f, arch, tok)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", in, err)
-	}
-	cfg, err := hf.ParseConfig(cfgJSON)
-	if err != nil {
-		return nil, fmt.Errorf("%s: hyperparameters: %w", in, err)
-	}
-	plan, err := planGGUF(f, arch, cfg, sum)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", in, err)
-	}
-	desc := make([]source.Tensor, len(plan))
-	for i, e := range plan {
-		desc[i] = source.Tensor{Name: e.name, DType: source.F32, Shape: e.shape}
-	}
-	set, err := source.NewSet(desc)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", in, err)
-	}
-	if err := checkTensors(set, cfg, "model."); err != nil {
-		return nil, fmt.Errorf("%s: %w", in, err)
-	}
+	cfg, tok, plan := m.cfg, m.tok, m.plan
 	h := header(cfg, tok.EOSIDs(), "gguf", opt)
 	w := format.NewWriter(*h)
 	actions := map[string]int{}
@@ -163,7 +129,7 @@ func convertGGUF(in, out string, opt Options, start time.Time) (*Summary, error)
 		sum.Notes = append(sum.Notes, fmt.Sprintf("%d tensors %s", n, a))
 	}
 	sort.Strings(sum.Notes)
-	if sum.Assets, err = addGGUFAssets(w, cfgJSON, tok, sum); err != nil {
+	if sum.Assets, err = addGGUFAssets(w, m.cfgJSON, tok, sum); err != nil {
 		return nil, fmt.Errorf("%s: %w", in, err)
 	}
 	if err := w.WriteFile(out, opt.Progress); err != nil {
@@ -176,6 +142,58 @@ func convertGGUF(in, out string, opt Options, start time.Time) (*Summary, error)
 	sum.OutputBytes = fi.Size()
 	sum.Elapsed = time.Since(start)
 	return sum, nil
+}
+
+// ggufModel is what a GGUF file says about its model, checked.
+type ggufModel struct {
+	cfg     *hf.Config
+	cfgJSON []byte
+	tok     *gguf.Tokenizer
+	plan    []ggufTensor
+}
+
+// readGGUFModel reads the architecture, hyperparameters, tokenizer and
+// tensor layout of f, and checks the tensors against the hyperparameters.
+// What is left out is added to sum.Skipped.
+func readGGUFModel(f *gguf.File, sum *Summary) (*ggufModel, error) {
+	arch, _, err := f.String("general.architecture")
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(hf.TextModelTypes, arch) {
+		return nil, fmt.Errorf("%w: general.architecture %q (supported: %s)", hf.ErrUnsupported, arch,
+			strings.Join(hf.TextModelTypes, ", "))
+	}
+	m := &ggufModel{}
+	m.tok, err = f.ReadTokenizer()
+	if errors.Is(err, gguf.ErrNoTokenizer) {
+		m.tok, err = &gguf.Tokenizer{BOS: -1, EOS: -1, PAD: -1, UNK: -1, EOT: -1, EOM: -1}, nil
+		sum.Skipped = append(sum.Skipped, "tokenizer (the file has none)")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if m.cfgJSON, err = ggufConfig(f, arch, m.tok); err != nil {
+		return nil, err
+	}
+	if m.cfg, err = hf.ParseConfig(m.cfgJSON); err != nil {
+		return nil, fmt.Errorf("hyperparameters: %w", err)
+	}
+	if m.plan, err = planGGUF(f, arch, m.cfg, sum); err != nil {
+		return nil, err
+	}
+	desc := make([]source.Tensor, len(m.plan))
+	for i, e := range m.plan {
+		desc[i] = source.Tensor{Name: e.name, DType: source.F32, Shape: e.shape}
+	}
+	set, err := source.NewSet(desc)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkTensors(set, m.cfg, "model."); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // planGGUF maps every GGUF tensor to its Hugging Face name and layout.

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -394,4 +395,37 @@ func TestLlama3RopeScaling(t *testing.T) {
 			t.Errorf("other high_freq_factor: %v", err)
 		}
 	}
+}
+
+// FuzzReadGGUFModel feeds arbitrary GGUF bytes to the metadata, tokenizer
+// and tensor-plan checks of the GGUF import, and writes what they accept.
+func FuzzReadGGUFModel(f *testing.F) {
+	dir := filepath.Join("..", "source", "gguf", "testdata")
+	for _, name := range []string{"kquant-tiny.quantize-Q4_K_M.gguf", "qwen2-tiny.convert-q8_0.gguf"} {
+		if b, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g, err := gguf.Parse(data)
+		if err != nil {
+			return
+		}
+		m, err := readGGUFModel(g, &Summary{})
+		if err != nil {
+			return
+		}
+		for i := range m.plan {
+			e := &m.plan[i]
+			if e.rows*e.cols > 1<<20 {
+				continue
+			}
+			if err := e.write(io.Discard, format.F16); err != nil {
+				t.Fatalf("%s: %v", e.name, err)
+			}
+		}
+		if m.tok.Model != "" {
+			m.tok.HFTokenizerJSON()
+		}
+	})
 }
