@@ -466,6 +466,31 @@ func TestPrefixHashCollisions(t *testing.T) {
 	checkTokens(t, "c", c, x[:4])
 }
 
+// TestPrefixParentCheck uses a hash that ignores the chain, so that a block
+// with the right ids but another prefix before it is found; the parent
+// serial check must reject it.
+func TestPrefixParentCheck(t *testing.T) {
+	p := newPool(t, small(F32, 32))
+	p.hash = func(_ uint64, ids []int) uint64 { return uint64(ids[0]) }
+	x := []int{1, 2, 3, 4, 5, 6, 7, 8}
+	y := []int{9, 10, 11, 12, 5, 6, 7, 8}
+	a, b := p.NewSeq(), p.NewSeq()
+	if err := appendTokens(a, x...); err != nil {
+		t.Fatal(err)
+	}
+	if err := appendTokens(b, y[:4]...); err != nil {
+		t.Fatal(err)
+	}
+	a.Publish(x)
+	b.Publish(y)
+	if got := adoptRelease(p, y); got != 4 {
+		t.Fatalf("adopted %d positions of y, want 4 (x's second block follows another prefix)", got)
+	}
+	if got := adoptRelease(p, x); got != 8 {
+		t.Fatalf("adopted %d positions of x, want 8", got)
+	}
+}
+
 func TestEvictionOrder(t *testing.T) {
 	p := newPool(t, small(F32, 6))
 	prefixes := [][]int{seqTokens(8, 100), seqTokens(8, 200), seqTokens(8, 300)}
