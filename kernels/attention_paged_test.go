@@ -206,27 +206,20 @@ func TestAttentionPagedPanics(t *testing.T) {
 
 // BenchmarkAttentionPaged compares decode attention (one query, 512
 // positions, SmolLM2-135M's 9 heads over 3 KV heads of 64) in a contiguous
-// cache and in 16-position blocks.
+// cache and in blocks of 16 and 64 positions.
 func BenchmarkAttentionPaged(b *testing.B) {
 	r := rand.New(rand.NewPCG(37, 38))
-	const heads, kv, hd, bt, ctx = 9, 3, 64, 16, 512
+	const heads, kv, hd, ctx = 9, 3, 64, 512
 	q := randVec(r, heads*hd, 1)
 	k := randVec(r, kv*ctx*hd, 1)
 	v := randVec(r, kv*ctx*hd, 1)
 	k16, v16 := make([]uint16, len(k)), make([]uint16, len(v))
 	F32ToF16(k16, k)
 	F32ToF16(v16, v)
-	kb, vb := paged(k, kv, ctx, hd, bt, ctx), paged(v, kv, ctx, hd, bt, ctx)
-	kb16, vb16 := paged16(kb), paged16(vb)
 	out := make([]float32, len(q))
 	b.Run("f32/contiguous", func(b *testing.B) {
 		for b.Loop() {
 			AttentionCausal(out, q, k, v, 1, heads, kv, hd, ctx-1, ctx, 0.125)
-		}
-	})
-	b.Run("f32/paged", func(b *testing.B) {
-		for b.Loop() {
-			AttentionPaged(out, q, kb, vb, bt, 1, heads, kv, hd, ctx-1, 0.125)
 		}
 	})
 	b.Run("f16/contiguous", func(b *testing.B) {
@@ -234,9 +227,18 @@ func BenchmarkAttentionPaged(b *testing.B) {
 			AttentionCausalF16(out, q, k16, v16, 1, heads, kv, hd, ctx-1, ctx, 0.125)
 		}
 	})
-	b.Run("f16/paged", func(b *testing.B) {
-		for b.Loop() {
-			AttentionPagedF16(out, q, kb16, vb16, bt, 1, heads, kv, hd, ctx-1, 0.125)
-		}
-	})
+	for _, bt := range []int{16, 64} {
+		kb, vb := paged(k, kv, ctx, hd, bt, ctx), paged(v, kv, ctx, hd, bt, ctx)
+		kb16, vb16 := paged16(kb), paged16(vb)
+		b.Run(fmt.Sprintf("f32/paged%d", bt), func(b *testing.B) {
+			for b.Loop() {
+				AttentionPaged(out, q, kb, vb, bt, 1, heads, kv, hd, ctx-1, 0.125)
+			}
+		})
+		b.Run(fmt.Sprintf("f16/paged%d", bt), func(b *testing.B) {
+			for b.Loop() {
+				AttentionPagedF16(out, q, kb16, vb16, bt, 1, heads, kv, hd, ctx-1, 0.125)
+			}
+		})
+	}
 }
