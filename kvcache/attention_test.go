@@ -156,13 +156,18 @@ func TestDecodeZeroAllocs(t *testing.T) {
 
 // BenchmarkDecodeStep measures the cache side of one decoded token on
 // SmolLM2-135M's shape (30 layers, 3 KV heads of 64): Reserve, Store of
-// every layer, Commit.
+// every layer, Commit, with the blocks already allocated (steady state).
 func BenchmarkDecodeStep(b *testing.B) {
 	for _, dt := range []DType{F32, F16} {
 		b.Run(dt.String(), func(b *testing.B) {
 			p := newPool(b, Config{Layers: 30, KVHeads: 3, HeadDim: 64, DType: dt, BudgetBytes: 256 << 20})
 			s := p.NewSeq()
 			k, v := randRow(rand.New(rand.NewPCG(1, 2)), 192), randRow(rand.New(rand.NewPCG(3, 4)), 192)
+			// Warm up: allocate the blocks of 1024 positions once.
+			if err := s.Reserve(1024); err != nil {
+				b.Fatal(err)
+			}
+			s.Release()
 			for b.Loop() {
 				if s.Len() == 1024 {
 					s.Release()
