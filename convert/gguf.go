@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
@@ -79,6 +80,10 @@ func (e *ggufTensor) row(r int) []byte {
 
 // convertGGUF converts the GGUF file in to the .cellm file out.
 func convertGGUF(in, out string, opt Options, start time.Time) (*Summary, error) {
+	in, err := ggufPath(in)
+	if err != nil {
+		return nil, err
+	}
 	f, err := gguf.Open(in)
 	if err != nil {
 		return nil, err
@@ -144,6 +149,22 @@ func convertGGUF(in, out string, opt Options, start time.Time) (*Summary, error)
 	return sum, nil
 }
 
+// ggufPath returns in, or the one .gguf file of the folder in.
+func ggufPath(in string) (string, error) {
+	st, err := os.Stat(in)
+	if err != nil || !st.IsDir() {
+		return in, err
+	}
+	matches, err := filepath.Glob(filepath.Join(in, "*.gguf"))
+	if err != nil {
+		return "", err
+	}
+	if len(matches) != 1 {
+		return "", fmt.Errorf("%s: %d .gguf files in the folder, want one (or give the file)", in, len(matches))
+	}
+	return matches[0], nil
+}
+
 // ggufModel is what a GGUF file says about its model, checked.
 type ggufModel struct {
 	cfg     *hf.Config
@@ -156,6 +177,9 @@ type ggufModel struct {
 // tensor layout of f, and checks the tensors against the hyperparameters.
 // What is left out is added to sum.Skipped.
 func readGGUFModel(f *gguf.File, sum *Summary) (*ggufModel, error) {
+	if n, _, err := f.Int("split.count"); err != nil || n > 1 {
+		return nil, fmt.Errorf("%w: split GGUF files (split.count %d); merge them with llama-gguf-split --merge first", hf.ErrUnsupported, n)
+	}
 	arch, _, err := f.String("general.architecture")
 	if err != nil {
 		return nil, err

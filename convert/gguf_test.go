@@ -263,7 +263,14 @@ func TestGGUFErrors(t *testing.T) {
 		t.Errorf("truncated: %v", err)
 	}
 	if _, err := Convert(testutil.Fixture(t, "llama-tiny"), out, Options{Source: "gguf"}); err == nil {
-		t.Error("--source gguf on a folder accepted")
+		t.Error("--source gguf on a folder without a .gguf accepted")
+	}
+	one := t.TempDir()
+	if err := os.Symlink(filepath.Join(dir, "kquant-tiny.quantize-Q4_K_M.gguf"), filepath.Join(one, "m.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Convert(one, filepath.Join(one, "m.cellm"), Options{Source: "gguf"}); err != nil {
+		t.Errorf("--source gguf on a folder with one .gguf: %v", err)
 	}
 	if _, err := os.Stat(out); err == nil {
 		t.Error("output written despite errors")
