@@ -361,27 +361,6 @@ func TestGGUFGroupedLayout(t *testing.T) {
 	}
 }
 
-// ropeFactors computes llama.cpp's rope_freqs for Llama 3 scaling in
-// float32, as its converter does with torch.
-func ropeFactors(theta float64, dim int, factor, low, high, orig float32) []byte {
-	out := make([]byte, 2*dim)
-	for i := 0; i < dim/2; i++ {
-		freq := float32(1 / float32(math.Pow(theta, float64(float32(2*i)/float32(dim)))))
-		wavelen := float32(2*math.Pi) / freq
-		v := float32(1)
-		switch {
-		case wavelen < orig/high:
-		case wavelen > orig/low:
-			v = factor
-		default:
-			smooth := (orig/wavelen - low) / (high - low)
-			v = 1 / ((1-smooth)/factor + smooth)
-		}
-		binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(v))
-	}
-	return out
-}
-
 func TestLlama3RopeScaling(t *testing.T) {
 	for _, c := range []struct {
 		theta  float64
@@ -389,7 +368,7 @@ func TestLlama3RopeScaling(t *testing.T) {
 		factor float32
 	}{{500000, 64, 32}, {500000, 128, 8}} {
 		tn := &gguf.Tensor{Name: "rope_freqs.weight", Type: gguf.F32, Dims: []int{c.dim / 2},
-			Data: ropeFactors(c.theta, c.dim, c.factor, 1, 4, 8192)}
+			Data: ggufixture.Llama3Factors(c.theta, c.dim, c.factor, 1, 4, 8192)}
 		rs, err := llama3Scaling(tn, c.theta, map[string]any{"head_dim": int64(c.dim)})
 		if err != nil {
 			t.Fatal(err)
@@ -397,7 +376,7 @@ func TestLlama3RopeScaling(t *testing.T) {
 		if rs["rope_type"] != "llama3" || rs["factor"] != float64(c.factor) || rs["original_max_position_embeddings"] != 8192.0 {
 			t.Errorf("%+v", rs)
 		}
-		tn.Data = ropeFactors(c.theta, c.dim, c.factor, 1, 2, 8192)
+		tn.Data = ggufixture.Llama3Factors(c.theta, c.dim, c.factor, 1, 2, 8192)
 		if _, err := llama3Scaling(tn, c.theta, map[string]any{}); !errors.Is(err, hf.ErrUnsupported) {
 			t.Errorf("other high_freq_factor: %v", err)
 		}

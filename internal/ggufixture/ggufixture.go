@@ -1,9 +1,15 @@
-// Package ggufixture rebuilds llama.cpp's bf16 GGUF of the llama-tiny test
-// model for tests, without shipping its 8 MB: the file's header (metadata and
-// tensor infos, gzipped) is stored in testdata/gguf, and its tensor data is
-// re-laid from testdata/llama-tiny/model.safetensors (q/k rows permuted as
-// llama.cpp's converter does, norms widened to f32). The result is checked
-// against the sha256 of the file llama.cpp wrote, so it is that file.
+// Package ggufixture makes GGUF files for tests.
+//
+// LlamaTinyBF16 rebuilds llama.cpp's own bf16 GGUF of the llama-tiny test
+// model without shipping its 8 MB: the file's header (metadata and tensor
+// infos, gzipped) is stored in testdata/gguf, and its tensor data is re-laid
+// from testdata/llama-tiny/model.safetensors (q/k rows permuted as llama.cpp's
+// converter does, norms widened to f32). The result is checked against the
+// sha256 of the file llama.cpp wrote, so it is that file.
+//
+// Write and LlamaFromSafetensors write GGUF files of other fixtures in the
+// same layout, for paths no llama.cpp-made fixture covers (Llama 3 rope
+// scaling).
 package ggufixture
 
 import (
