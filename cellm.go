@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/cellm-ai/cellm-go/chat"
 	"github.com/cellm-ai/cellm-go/format"
@@ -91,6 +92,9 @@ func Open(path string, opt *Options) (*Model, error) {
 	m := &Model{}
 	if err := m.load(path, &o); err != nil {
 		m.Close()
+		if strings.HasPrefix(err.Error(), path+": ") { // format.Open names the file already
+			return nil, err
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
