@@ -25,8 +25,9 @@ func init() {
 }
 
 func runBench(args []string) error {
-	fs := newFlags("bench", "(--model FILE.cellm | --random NAME --dtype f16|bf16|f32|int8 | --model-dir DIR) [flags]")
+	fs := newFlags("bench", "(--model FILE.cellm | --random NAME --dtype f16|bf16|f32|int8|int8-proj | --model-dir DIR) [flags]")
 	model := fs.String("model", "", ".cellm `file` to benchmark")
+	alias(fs, "model", "m")
 	random := fs.String("random", "", "benchmark a random-weight model at a real shape: "+strings.Join(randmodel.Names(), ", "))
 	dtype := fs.String("dtype", "f16", "with --random: "+dtypeHelp)
 	pp := fs.String("p", "128,512", "prompt lengths to time (prefill), comma-separated; empty for none")
