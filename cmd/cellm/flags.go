@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"flag"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/cellm-ai/cellm-go"
@@ -16,12 +18,50 @@ import (
 	"github.com/cellm-ai/cellm-go/sample"
 )
 
+// aliases maps each flag set's alias flags to the flags they spell.
+var aliases = map[*flag.FlagSet]map[string]string{}
+
 // alias registers each of names as another spelling of the flag name.
 func alias(fs *flag.FlagSet, name string, names ...string) {
 	f := fs.Lookup(name)
+	if aliases[fs] == nil {
+		aliases[fs] = map[string]string{}
+	}
 	for _, n := range names {
 		fs.Var(f.Value, n, "same as -"+name)
+		aliases[fs][n] = name
 	}
+}
+
+// printFlags is flag.PrintDefaults with each flag's aliases on its line.
+func printFlags(fs *flag.FlagSet) {
+	spell := map[string][]string{}
+	for a, name := range aliases[fs] {
+		spell[name] = append(spell[name], a)
+	}
+	w := fs.Output()
+	fs.VisitAll(func(f *flag.Flag) {
+		if _, isAlias := aliases[fs][f.Name]; isAlias {
+			return
+		}
+		names := append([]string{f.Name}, spell[f.Name]...)
+		slices.SortFunc(names[1:], func(a, b string) int { return cmp.Compare(len(a), len(b)) })
+		typ, usage := flag.UnquoteUsage(f)
+		line := "  -" + strings.Join(names, ", -")
+		if typ != "" {
+			line += " " + typ
+		}
+		if f.DefValue != "" && f.DefValue != "0" && f.DefValue != "false" {
+			if typ == "string" {
+				line += fmt.Sprintf("\n    \t%s (default %q)", usage, f.DefValue)
+			} else {
+				line += fmt.Sprintf("\n    \t%s (default %s)", usage, f.DefValue)
+			}
+		} else {
+			line += "\n    \t" + usage
+		}
+		fmt.Fprintln(w, line)
+	})
 }
 
 // genFlags are the generation flags infer and vlm-infer share, with the

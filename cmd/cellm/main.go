@@ -106,7 +106,7 @@ func newFlags(name, args string) *flag.FlagSet {
 	fs.SetOutput(usageOut)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: cellm %s %s\n\nFlags:\n", name, args)
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	return fs
 }

@@ -27,7 +27,7 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 func runVLMInfer(args []string) error {
-	fs := newFlags("vlm-infer", "--model FILE.cellm --image PATH [--image PATH ...] --prompt TEXT [flags]")
+	fs := newFlags("vlm-infer", "--model FILE.cellm --image PATH [--image PATH ...] --prompt TEXT [flags]\n\nThe prompt is wrapped in the chat template unless --raw-prompt (or --chat=false) is given.")
 	var g genFlags
 	g.register(fs)
 	var images multiFlag
