@@ -81,7 +81,13 @@ func convertChecked(in, out string, opt convert.Options) (*convert.Summary, erro
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	bar := progress.New("converting")
-	opt.Progress = bar.Update
+	report := opt.Progress
+	opt.Progress = func(done, total int64) {
+		bar.Update(done, total)
+		if report != nil {
+			report(done, total)
+		}
+	}
 	opt.Verify = func(tmp string) error { return runnable(tmp, out) }
 	sum, err := convert.ConvertContext(ctx, in, out, opt)
 	bar.Done()
