@@ -109,6 +109,9 @@ func Convert(in, out string, opt Options) (*Summary, error) {
 // when ctx is cancelled.
 func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary, error) {
 	start := time.Now()
+	if st, err := os.Stat(in); err == nil && !st.IsDir() {
+		return nil, fmt.Errorf("input %s is a file; give the model folder that holds config.json and the checkpoint (%s)", in, filepath.Dir(in))
+	}
 	if err := checkOutput(in, out); err != nil {
 		return nil, err
 	}

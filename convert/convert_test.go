@@ -349,6 +349,9 @@ func TestOutputChecks(t *testing.T) {
 	if after, _ := os.ReadFile(ckpt); string(after) != string(before) {
 		t.Fatal("checkpoint changed")
 	}
+	if _, err := Convert(ckpt, filepath.Join(t.TempDir(), "m.cellm"), Options{}); err == nil || !strings.Contains(err.Error(), "is a file; give the model folder") {
+		t.Errorf("--input FILE: %v", err)
+	}
 	// Writing a new file inside the model folder is fine.
 	if _, err := Convert(dir, filepath.Join(dir, "m.cellm"), Options{}); err != nil {
 		t.Error(err)
