@@ -192,6 +192,21 @@ func TestInspectRuns(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "runs: yes") {
 		t.Errorf("micro: exit %d, %s %s", code, stdout, stderr)
 	}
+	// --dtype int8 quantized the embeddings too (bench and convert mean the same).
+	_, stdout, _ = cli(t, "inspect", "--json", m)
+	var hv struct {
+		Header format.Header
+	}
+	json.Unmarshal([]byte(stdout), &hv)
+	embed := format.DType("missing")
+	for _, ti := range hv.Header.Tensors {
+		if ti.Name == "model.embed_tokens.weight" {
+			embed = ti.DType
+		}
+	}
+	if embed != format.I8 {
+		t.Errorf("--dtype int8: embeddings stored as %s", embed)
+	}
 	empty := filepath.Join(t.TempDir(), "empty.cellm")
 	var b bytes.Buffer
 	b.WriteString("CELLM\x01\x02\x00\x00\x00{}")
