@@ -269,5 +269,10 @@ func (m *Model) File() *format.File { return m.file }
 // HasChatTemplate reports whether the model carries a chat template.
 func (m *Model) HasChatTemplate() bool { return m.template != nil }
 
+// ImageError reports why a vision-language model cannot take images (a
+// missing or mismatched image processor configuration); nil when it can or
+// when the model is text-only.
+func (m *Model) ImageError() error { return m.imageCfgErr }
+
 // ImageConfig returns the image processor configuration of a VLM.
 func (m *Model) ImageConfig() (imageproc.Config, bool) { return m.imageCfg, m.hasImages }

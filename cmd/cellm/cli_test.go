@@ -286,6 +286,29 @@ func TestErrorMessages(t *testing.T) {
 	if _, _, stderr := cli(t, "infer", "-m", noTok, "-p", "x"); !strings.Contains(stderr, "--tokenizer") || strings.Contains(stderr, "Options.") {
 		t.Errorf("no tokenizer: %s", stderr)
 	}
+	if code, stdout, _ := cli(t, "inspect", noTok); code != 0 || !strings.Contains(stdout, "note: no tokenizer embedded") {
+		t.Errorf("inspect without tokenizer: exit %d, %s", code, stdout)
+	}
+}
+
+// A VLM converted without its preprocessor_config.json runs text, and
+// inspect says why images do not work.
+func TestInspectNotesMissingImageConfig(t *testing.T) {
+	src := testutil.Fixture(t, "smolvlm-tiny")
+	dir := t.TempDir()
+	entries, _ := os.ReadDir(src)
+	for _, e := range entries {
+		if !e.IsDir() && e.Name() != "preprocessor_config.json" {
+			os.Symlink(filepath.Join(src, e.Name()), filepath.Join(dir, e.Name()))
+		}
+	}
+	out := filepath.Join(t.TempDir(), "vlm.cellm")
+	if code, _, stderr := cli(t, "convert", "-i", dir, "-o", out); code != 0 {
+		t.Fatal(stderr)
+	}
+	if code, stdout, _ := cli(t, "inspect", out); code != 0 || !strings.Contains(stdout, "note: images unavailable: the model has no preprocessor_config.json") {
+		t.Errorf("exit %d, %s", code, stdout)
+	}
 }
 
 // demo says where it looked when run outside the repository, and writes

@@ -53,6 +53,7 @@ func runDemo(args []string) error {
 	}
 	printInspect(os.Stdout, *out, f, 12)
 	f.Close()
-	printVerdict(os.Stdout, runnable(*out, *out))
+	notes, err := runCheck(*out, *out)
+	printVerdict(os.Stdout, notes, err)
 	return demoGenerate(*out, *prompt, *gen)
 }

@@ -41,11 +41,14 @@ func runInspect(args []string) error {
 		return errVerdict
 	}
 	defer f.Close()
-	runErr := runnable(pos[0], pos[0])
+	notes, runErr := runCheck(pos[0], pos[0])
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		v := map[string]any{"file": pos[0], "valid": true, "runs": runErr == nil, "size": f.Size(), "header": f.Header}
+		if len(notes) > 0 {
+			v["notes"] = notes
+		}
 		if runErr != nil {
 			v["error"] = runErr.Error()
 		}
@@ -54,7 +57,7 @@ func runInspect(args []string) error {
 		}
 	} else {
 		printInspect(os.Stdout, pos[0], f, *maxRows)
-		printVerdict(os.Stdout, runErr)
+		printVerdict(os.Stdout, notes, runErr)
 	}
 	if runErr != nil {
 		return errVerdict
@@ -66,12 +69,15 @@ func runInspect(args []string) error {
 var errVerdict = errors.New("the file does not run (see above)")
 
 // printVerdict prints whether the file runs and, if not, why.
-func printVerdict(w io.Writer, runErr error) {
+func printVerdict(w io.Writer, notes []string, runErr error) {
 	if runErr != nil {
 		fmt.Fprintf(w, "runs: no\n  %v\n", runErr)
 		return
 	}
-	fmt.Fprintln(w, "runs: yes (model type supported; decoder, vision, tokenizer, chat template and image processor load)")
+	fmt.Fprintln(w, "runs: yes (supported model type; the runtime loads its weights and embedded assets)")
+	for _, n := range notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
 }
 
 func printInspect(w io.Writer, path string, f *format.File, maxRows int) {

@@ -14,33 +14,48 @@ import (
 // loaders and the tokenizer, chat template and image processor parsers) must
 // accept it. Errors name the file as name (convert checks a temporary file).
 func runnable(path, name string) error {
-	err := openCheck(path)
-	if err == nil {
-		return nil
-	}
-	return renamedErr{name + ": " + strings.TrimPrefix(err.Error(), path+": "), err}
+	_, err := runCheck(path, name)
+	return err
 }
 
-func openCheck(path string) error {
+// runCheck is runnable that also returns what works only partly (no
+// tokenizer, no image processor settings).
+func runCheck(path, name string) (notes []string, err error) {
+	notes, err = openCheck(path)
+	if err != nil {
+		return nil, renamedErr{name + ": " + strings.TrimPrefix(err.Error(), path+": "), err}
+	}
+	return notes, nil
+}
+
+func openCheck(path string) ([]string, error) {
 	f, err := format.Open(path)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	h := f.Header
 	f.Close()
 	if h.ModelType == "" {
-		return fmt.Errorf("%w: header field model_type is missing (cellm runs: %s)", hf.ErrUnsupported, hf.SupportedList())
+		return nil, fmt.Errorf("%w: header field model_type is missing (cellm runs: %s)", hf.ErrUnsupported, hf.SupportedList())
 	}
 	for _, t := range []string{h.ModelType, h.SourceModelType} {
 		if t != "" && !hf.Supported(t) {
-			return fmt.Errorf("%w: model_type %q (cellm runs: %s)", hf.ErrUnsupported, t, hf.SupportedList())
+			return nil, fmt.Errorf("%w: model_type %q (cellm runs: %s)", hf.ErrUnsupported, t, hf.SupportedList())
 		}
 	}
 	m, err := cellm.Open(path, nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return m.Close()
+	defer m.Close()
+	var notes []string
+	if m.Tokenizer() == nil {
+		notes = append(notes, "no tokenizer embedded: text prompts need --tokenizer (token ids work)")
+	}
+	if err := m.ImageError(); err != nil {
+		notes = append(notes, "images unavailable: "+err.Error())
+	}
+	return notes, nil
 }
 
 // renamedErr is err with another message (naming the file differently).
