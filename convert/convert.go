@@ -162,7 +162,19 @@ func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary,
 			return nil, fmt.Errorf("%s: model_type %s but no vision tower / connector tensors found", in, cfg.ModelType)
 		}
 	}
-	if err := checkTensors(set, cfg, textPrefix, visionPrefix, projPrefix); err != nil {
+	// ONNX graphs carry constants besides the weights; they are not model tensors.
+	graphConstant := func(name string) bool {
+		if kind != "onnx" || name == "lm_head.weight" {
+			return false
+		}
+		for _, p := range []string{textPrefix, visionPrefix, projPrefix} {
+			if p != "" && strings.HasPrefix(name, p) {
+				return false
+			}
+		}
+		return true
+	}
+	if err := checkTensors(set, cfg, textPrefix, visionPrefix, projPrefix, graphConstant); err != nil {
 		return nil, fmt.Errorf("%s: %w", in, err)
 	}
 	if err := checkAssets(in, cfg); err != nil {
@@ -173,6 +185,10 @@ func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary,
 	sum := &Summary{Source: kind, PerTensor: map[string]quant.Stats{}}
 	for i := range set.Tensors {
 		t := &set.Tensors[i]
+		if graphConstant(t.Name) {
+			sum.Skipped = append(sum.Skipped, t.Name+" (ONNX graph constant)")
+			continue
+		}
 		if !isFloat(t.DType) {
 			sum.Skipped = append(sum.Skipped, fmt.Sprintf("%s (%s)", t.Name, t.DType))
 			continue
@@ -335,7 +351,7 @@ var layerRE = regexp.MustCompile(`^layers\.(\d+)\.`)
 // promises, with the right shapes, and no tensor the runtime would ignore
 // (bias terms, layers beyond num_hidden_layers), so a bad checkpoint fails
 // here and not at run time.
-func checkTensors(set *source.Set, cfg *hf.Config, prefix, visionPrefix, projPrefix string) error {
+func checkTensors(set *source.Set, cfg *hf.Config, prefix, visionPrefix, projPrefix string, ignore func(string) bool) error {
 	t := cfg.Text
 	want := map[string][]int{
 		prefix + "embed_tokens.weight": {t.VocabSize, t.HiddenSize},
@@ -374,7 +390,7 @@ func checkTensors(set *source.Set, cfg *hf.Config, prefix, visionPrefix, projPre
 	for _, tn := range set.Tensors {
 		name := tn.Name
 		switch {
-		case want[name] != nil, !isFloat(tn.DType), name == "lm_head.weight",
+		case want[name] != nil, !isFloat(tn.DType), name == "lm_head.weight", ignore(name),
 			strings.HasSuffix(name, "rotary_emb.inv_freq"),
 			cfg.Multimodal && (strings.HasPrefix(name, visionPrefix) || strings.HasPrefix(name, projPrefix)):
 			continue
