@@ -404,7 +404,7 @@ func checkTensors(set *source.Set, cfg *hf.Config, prefix, visionPrefix, projPre
 		if strings.HasSuffix(name, ".bias") {
 			why = "the Llama decoder has no bias terms"
 		}
-		return fmt.Errorf("%w: tensor %q: %s (converting would drop it silently)", hf.ErrUnsupported, name, why)
+		return fmt.Errorf("%w: tensor %q: %s (the converted model would silently run without it)", hf.ErrUnsupported, name, why)
 	}
 	return nil
 }
