@@ -25,6 +25,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/cellm-ai/cellm-go/chat"
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/hf"
 	"github.com/cellm-ai/cellm-go/imageproc"
@@ -215,7 +216,16 @@ func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary,
 	if sum.Assets, err = addAssets(w, in, opt.MaxAssetSize); err != nil {
 		return nil, err
 	}
-	if err := w.WriteFileContext(ctx, out, format.WriteOptions{Progress: opt.Progress, Verify: opt.Verify}); err != nil {
+	verify := opt.Verify
+	if verify != nil {
+		verify = func(tmp string) error {
+			if err := opt.Verify(tmp); err != nil {
+				return fmt.Errorf("the converted model would not run: %w", err)
+			}
+			return nil
+		}
+	}
+	if err := w.WriteFileContext(ctx, out, format.WriteOptions{Progress: opt.Progress, Verify: verify}); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", out, err)
 	}
 	st, err := os.Stat(out)
@@ -316,8 +326,8 @@ func checkOutput(in, out string) error {
 }
 
 // checkAssets parses the runtime assets the model folder carries with the
-// runtime's own parsers, so an unsupported tokenizer or a bad image processor
-// setting fails before anything is written.
+// runtime's own parsers, so an unsupported tokenizer, a broken chat template
+// or a bad image processor setting fails before anything is written.
 func checkAssets(dir string, cfg *hf.Config) error {
 	path := filepath.Join(dir, "tokenizer.json")
 	if data, err := os.ReadFile(path); err == nil {
@@ -327,6 +337,20 @@ func checkAssets(dir string, cfg *hf.Config) error {
 		}
 		if tok.VocabSize() > cfg.Text.VocabSize {
 			return fmt.Errorf("%s: %d tokens but config.json vocab_size is %d", path, tok.VocabSize(), cfg.Text.VocabSize)
+		}
+	}
+	tc, _ := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	ct, _ := os.ReadFile(filepath.Join(dir, "chat_template.json"))
+	if ct == nil {
+		ct, _ = os.ReadFile(filepath.Join(dir, "processor_config.json")) // SmolVLM keeps its template there too
+	}
+	if tc != nil || ct != nil {
+		src, _, _, err := chat.FromConfigs(tc, ct)
+		if err == nil {
+			_, err = chat.Parse(src)
+		}
+		if err != nil && !errors.Is(err, chat.ErrNoTemplate) {
+			return fmt.Errorf("%s: %w", dir, err)
 		}
 	}
 	if !cfg.Multimodal {

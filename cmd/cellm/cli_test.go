@@ -235,30 +235,56 @@ func TestInspectRuns(t *testing.T) {
 	}
 }
 
-// A folder whose runtime assets would not load is refused by the runtime
-// gate, and nothing is written.
-func TestConvertRuntimeGate(t *testing.T) {
-	src := testutil.Fixture(t, "pretrained-micro")
+// linkFixture makes a folder of symlinks to a fixture's files, with the
+// files in replace written instead.
+func linkFixture(t *testing.T, name string, replace map[string][]byte) string {
+	t.Helper()
+	src := testutil.Fixture(t, name)
 	dir := t.TempDir()
 	entries, _ := os.ReadDir(src)
 	for _, e := range entries {
 		if e.IsDir() {
 			continue
 		}
-		data, _ := os.ReadFile(filepath.Join(src, e.Name()))
-		if e.Name() == "tokenizer_config.json" {
-			data = []byte(`{"chat_template": "{% for m in messages %}{{ m.content }"}`)
+		if data, ok := replace[e.Name()]; ok {
+			os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644)
+		} else {
+			os.Symlink(filepath.Join(src, e.Name()), filepath.Join(dir, e.Name()))
 		}
-		os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644)
 	}
-	outDir := t.TempDir()
-	out := filepath.Join(outDir, "m.cellm")
-	code, _, stderr := cli(t, "convert", "--input", dir, "--output", out)
-	if code != 1 || !strings.Contains(stderr, "chat template") || !strings.Contains(stderr, out+": ") || strings.Contains(stderr, ".tmp-") {
-		t.Errorf("exit %d: %s", code, stderr)
+	return dir
+}
+
+// What the converter's own checks miss, the runtime gate refuses before the
+// rename: a vision tower activation the runtime lacks. A broken chat
+// template fails up front. Nothing is written either way.
+func TestConvertRuntimeGate(t *testing.T) {
+	cfg, err := os.ReadFile(testutil.Fixture(t, "smolvlm-tiny", "config.json"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if left, _ := os.ReadDir(outDir); len(left) != 0 {
-		t.Errorf("left %v", left)
+	var c map[string]any
+	json.Unmarshal(cfg, &c)
+	c["vision_config"].(map[string]any)["hidden_act"] = "relu"
+	badAct, _ := json.Marshal(c)
+	for _, tc := range []struct {
+		fixture, file string
+		data          []byte
+		want          string
+	}{
+		{"smolvlm-tiny", "config.json", badAct, `m.cellm: the converted model would not run: vision config: hidden_act "relu" not supported`},
+		{"pretrained-micro", "tokenizer_config.json", []byte(`{"chat_template": "{% for m in messages %}{{ m.content }"}`), "parse template"},
+	} {
+		dir := linkFixture(t, tc.fixture, map[string][]byte{tc.file: tc.data})
+		outDir := t.TempDir()
+		out := filepath.Join(outDir, "m.cellm")
+		code, _, stderr := cli(t, "convert", "--input", dir, "--output", out)
+		if code != 1 || !strings.Contains(stderr, tc.want) || strings.Contains(stderr, ".tmp-") || strings.Count(stderr, out) > 1 {
+			t.Errorf("%s: exit %d: %s", tc.want, code, stderr)
+		}
+		if left, _ := os.ReadDir(outDir); len(left) != 0 {
+			t.Errorf("%s: left %v", tc.want, left)
+		}
 	}
 }
 
@@ -294,14 +320,8 @@ func TestErrorMessages(t *testing.T) {
 // A VLM converted without its preprocessor_config.json runs text, and
 // inspect says why images do not work.
 func TestInspectNotesMissingImageConfig(t *testing.T) {
-	src := testutil.Fixture(t, "smolvlm-tiny")
-	dir := t.TempDir()
-	entries, _ := os.ReadDir(src)
-	for _, e := range entries {
-		if !e.IsDir() && e.Name() != "preprocessor_config.json" {
-			os.Symlink(filepath.Join(src, e.Name()), filepath.Join(dir, e.Name()))
-		}
-	}
+	dir := linkFixture(t, "smolvlm-tiny", nil)
+	os.Remove(filepath.Join(dir, "preprocessor_config.json"))
 	out := filepath.Join(t.TempDir(), "vlm.cellm")
 	if code, _, stderr := cli(t, "convert", "-i", dir, "-o", out); code != 0 {
 		t.Fatal(stderr)

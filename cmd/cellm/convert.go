@@ -88,7 +88,7 @@ func convertChecked(in, out string, opt convert.Options) (*convert.Summary, erro
 			report(done, total)
 		}
 	}
-	opt.Verify = func(tmp string) error { return runnable(tmp, out) }
+	opt.Verify = func(tmp string) error { return runnable(tmp, "") }
 	sum, err := convert.ConvertContext(ctx, in, out, opt)
 	bar.Done()
 	if err != nil && ctx.Err() != nil {

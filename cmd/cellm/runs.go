@@ -12,7 +12,8 @@ import (
 // runnable reports why the .cellm file at path would not run, or nil: its
 // model_type must be one cellm implements, and cellm.Open (the runtime
 // loaders and the tokenizer, chat template and image processor parsers) must
-// accept it. Errors name the file as name (convert checks a temporary file).
+// accept it. Errors name the file as name, or not at all when name is ""
+// (convert checks a temporary file and names the output itself).
 func runnable(path, name string) error {
 	_, err := runCheck(path, name)
 	return err
@@ -23,7 +24,11 @@ func runnable(path, name string) error {
 func runCheck(path, name string) (notes []string, err error) {
 	notes, err = openCheck(path)
 	if err != nil {
-		return nil, renamedErr{name + ": " + strings.TrimPrefix(err.Error(), path+": "), err}
+		msg := strings.TrimPrefix(err.Error(), path+": ")
+		if name != "" {
+			msg = name + ": " + msg
+		}
+		return nil, renamedErr{msg, err}
 	}
 	return notes, nil
 }
