@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cellm-ai/cellm-go/chat"
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/hf"
 	"github.com/cellm-ai/cellm-go/internal/half"
@@ -79,7 +81,7 @@ func (e *ggufTensor) row(r int) []byte {
 }
 
 // convertGGUF converts the GGUF file in to the .cellm file out.
-func convertGGUF(in, out string, opt Options, start time.Time) (*Summary, error) {
+func convertGGUF(ctx context.Context, in, out string, opt Options, start time.Time) (*Summary, error) {
 	in, err := ggufPath(in)
 	if err != nil {
 		return nil, err
@@ -134,19 +136,10 @@ func convertGGUF(in, out string, opt Options, start time.Time) (*Summary, error)
 		sum.Notes = append(sum.Notes, fmt.Sprintf("%d tensors %s", n, a))
 	}
 	sort.Strings(sum.Notes)
-	if sum.Assets, err = addGGUFAssets(w, m.cfgJSON, tok, sum); err != nil {
+	if sum.Assets, err = addGGUFAssets(w, m.cfgJSON, cfg.Text.VocabSize, tok, sum); err != nil {
 		return nil, fmt.Errorf("%s: %w", in, err)
 	}
-	if err := w.WriteFile(out, opt.Progress); err != nil {
-		return nil, fmt.Errorf("writing %s: %w", out, err)
-	}
-	fi, err := os.Stat(out)
-	if err != nil {
-		return nil, err
-	}
-	sum.OutputBytes = fi.Size()
-	sum.Elapsed = time.Since(start)
-	return sum, nil
+	return write(ctx, w, out, opt, sum, start)
 }
 
 // ggufPath returns in, or the one .gguf file of the folder in.
@@ -214,7 +207,7 @@ func readGGUFModel(f *gguf.File, sum *Summary) (*ggufModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkTensors(set, m.cfg, "model."); err != nil {
+	if err := checkTensors(set, m.cfg, "model.", "", "", nil); err != nil {
 		return nil, err
 	}
 	return m, nil
@@ -537,7 +530,7 @@ func llama3Scaling(t *gguf.Tensor, theta float64, c map[string]any) (map[string]
 // addGGUFAssets embeds config.json, generation_config.json and the
 // tokenizer files derived from the metadata. A tokenizer that cellm's
 // tokenizer cannot load is left out, with a note.
-func addGGUFAssets(w *format.Writer, cfgJSON []byte, tok *gguf.Tokenizer, sum *Summary) ([]string, error) {
+func addGGUFAssets(w *format.Writer, cfgJSON []byte, vocab int, tok *gguf.Tokenizer, sum *Summary) ([]string, error) {
 	gen := map[string]any{}
 	if tok.BOS >= 0 {
 		gen["bos_token_id"] = tok.BOS
@@ -558,12 +551,23 @@ func addGGUFAssets(w *format.Writer, cfgJSON []byte, tok *gguf.Tokenizer, sum *S
 	}
 	tj, err := tok.HFTokenizerJSON()
 	if err == nil {
-		_, err = tokenizer.Load(tj)
+		var tk *tokenizer.Tokenizer
+		if tk, err = tokenizer.Load(tj); err == nil && tk.VocabSize() > vocab {
+			return nil, fmt.Errorf("%w: the tokenizer has %d tokens but the model's vocabulary is %d", gguf.ErrFormat, tk.VocabSize(), vocab)
+		}
 	}
 	if err == nil {
 		assets = append(assets, namedAsset{"tokenizer.json", tj})
 	} else {
 		sum.Skipped = append(sum.Skipped, fmt.Sprintf("tokenizer.json (%v)", err))
+	}
+	if tok.ChatTmpl != "" {
+		if _, err := chat.Parse(tok.ChatTmpl); err != nil {
+			sum.Skipped = append(sum.Skipped, fmt.Sprintf("tokenizer.chat_template (%v)", err))
+			t := *tok
+			t.ChatTmpl = ""
+			tok = &t
+		}
 	}
 	tc, err := tok.HFTokenizerConfigJSON()
 	if err != nil {
