@@ -593,3 +593,23 @@ func addAssetList(w *format.Writer, assets []namedAsset) ([]string, error) {
 	}
 	return names, nil
 }
+
+// CheckGGUF runs the checks of a GGUF import on f without converting: nil
+// if the file would convert, with what would be left out in skipped.
+func CheckGGUF(f *gguf.File) (skipped []string, err error) {
+	sum := &Summary{}
+	m, err := readGGUFModel(f, sum)
+	if err != nil {
+		return sum.Skipped, err
+	}
+	if m.tok.Model != "" {
+		tj, err := m.tok.HFTokenizerJSON()
+		if err == nil {
+			_, err = tokenizer.Load(tj)
+		}
+		if err != nil {
+			sum.Skipped = append(sum.Skipped, fmt.Sprintf("tokenizer.json (%v)", err))
+		}
+	}
+	return sum.Skipped, nil
+}

@@ -23,7 +23,7 @@ func TestGGUFConvertInspect(t *testing.T) {
 	if err := inspectGGUF(&text, in, g, 372000, false, 3); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"GGUF v3", "llama.block_count", "512 elements", "Q6_K", "8 more"} {
+	for _, want := range []string{"GGUF v3", "llama.block_count", "512 elements", "Q6_K", "8 more", "converts: yes"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("inspect output lacks %q:\n%s", want, text.String())
 		}
@@ -32,14 +32,24 @@ func TestGGUFConvertInspect(t *testing.T) {
 		t.Fatal(err)
 	}
 	var doc struct {
+		Converts bool             `json:"converts"`
 		Metadata map[string]any   `json:"metadata"`
 		Tensors  []ggufTensorJSON `json:"tensors"`
 	}
 	if err := json.Unmarshal(js.Bytes(), &doc); err != nil {
 		t.Fatal(err)
 	}
-	if len(doc.Tensors) != 11 || doc.Metadata["general.architecture"] != "llama" {
+	if len(doc.Tensors) != 11 || doc.Metadata["general.architecture"] != "llama" || !doc.Converts {
 		t.Errorf("json: %d tensors, metadata %v", len(doc.Tensors), doc.Metadata["general.architecture"])
+	}
+	q, err := gguf.Open(filepath.Join(testutil.RepoRoot(t), "source", "gguf", "testdata", "qwen2-tiny.convert-q8_0.gguf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	text.Reset()
+	if err := inspectGGUF(&text, "qwen2", q, 1, false, 0); err != nil || !strings.Contains(text.String(), "converts: no") {
+		t.Errorf("qwen2 verdict (%v):\n%s", err, text.String())
 	}
 	var stderr bytes.Buffer
 	out := filepath.Join(t.TempDir(), "k.cellm")

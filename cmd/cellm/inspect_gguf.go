@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"unicode/utf8"
 
+	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/internal/progress"
 	"github.com/cellm-ai/cellm-go/source/gguf"
 )
@@ -25,6 +26,7 @@ type ggufTensorJSON struct {
 // inspectGGUF prints a GGUF file's header, metadata and tensor table.
 // Arrays longer than 8 elements are shown by their first elements and length.
 func inspectGGUF(w io.Writer, path string, f *gguf.File, size int64, asJSON bool, maxRows int) error {
+	skipped, convErr := convert.CheckGGUF(f)
 	if asJSON {
 		meta := map[string]any{}
 		for _, kv := range f.KVs {
@@ -36,9 +38,16 @@ func inspectGGUF(w io.Writer, path string, f *gguf.File, size int64, asJSON bool
 		}
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"file": path, "format": "gguf", "valid": true, "size": size,
+		v := map[string]any{"file": path, "format": "gguf", "valid": true, "size": size,
 			"version": f.Version, "alignment": f.Alignment, "tensor_data_offset": f.DataOffset,
-			"metadata": meta, "tensors": tensors})
+			"metadata": meta, "tensors": tensors, "converts": convErr == nil}
+		if convErr != nil {
+			v["error"] = convErr.Error()
+		}
+		if len(skipped) > 0 {
+			v["notes"] = skipped
+		}
+		return enc.Encode(v)
 	}
 	fmt.Fprintf(w, "%s: %s, GGUF v%d, alignment %d, tensor data at %d\n\nmetadata:\n", path, progress.Bytes(size),
 		f.Version, f.Alignment, f.DataOffset)
@@ -71,6 +80,14 @@ func inspectGGUF(w io.Writer, path string, f *gguf.File, size int64, asJSON bool
 	fmt.Fprintln(w, "\nby type:")
 	for _, t := range types {
 		fmt.Fprintf(w, "  %-6s %4d tensors  %s\n", t, count[t], progress.Bytes(bytes[t]))
+	}
+	if convErr != nil {
+		fmt.Fprintf(w, "\nconverts: no (%v)\n", convErr)
+		return nil
+	}
+	fmt.Fprintln(w, "\nconverts: yes (cellm convert --input FILE.gguf)")
+	for _, s := range skipped {
+		fmt.Fprintf(w, "  leaves out %s\n", s)
 	}
 	return nil
 }
