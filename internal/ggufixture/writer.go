@@ -109,8 +109,10 @@ var ggufLayer = map[string]string{
 // LlamaFromSafetensors writes a GGUF of the bf16 Llama fixture testdata/<model>
 // laid out as llama.cpp's converter does (names, q/k rows permuted, norms
 // widened to f32, Llama 3 rope scaling as a rope_freqs tensor), without a
-// tokenizer, into dir and returns its path.
-func LlamaFromSafetensors(root, model, dir string) (string, error) {
+// tokenizer, into dir and returns its path. linear is the type of the
+// attention and MLP projections: "BF16", "Q8_0" or "Q4_0" (quantized here,
+// round to nearest; the bytes, not their quality, are what tests use).
+func LlamaFromSafetensors(root, model, dir, linear string) (string, error) {
 	src := filepath.Join(root, "testdata", model)
 	raw, err := os.ReadFile(filepath.Join(src, "config.json"))
 	if err != nil {
@@ -188,6 +190,17 @@ func LlamaFromSafetensors(root, model, dir string) (string, error) {
 		case len(t.Shape) == 1:
 			typ, data = 0, widen(data)
 		}
+		if len(t.Shape) == 2 && name != "token_embd.weight" && name != "output.weight" {
+			switch linear {
+			case "Q8_0":
+				typ, data = 8, quantize(widenF32(data), false)
+			case "Q4_0":
+				typ, data = 2, quantize(widenF32(data), true)
+			case "BF16":
+			default:
+				return "", fmt.Errorf("ggufixture: linear type %q", linear)
+			}
+		}
 		tensors = append(tensors, Tensor{name, typ, dims, data})
 	}
 	if s := c.Scaling; s != nil && s.Type == "llama3" {
@@ -198,7 +211,7 @@ func LlamaFromSafetensors(root, model, dir string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out := filepath.Join(dir, model+".gguf")
+	out := filepath.Join(dir, model+"."+linear+".gguf")
 	return out, os.WriteFile(out, b, 0o644)
 }
 
@@ -208,6 +221,54 @@ func widen(bf []byte) []byte {
 	for i := 0; i < len(bf)/2; i++ {
 		f := half.BF16ToF32(binary.LittleEndian.Uint16(bf[2*i:]))
 		binary.LittleEndian.PutUint32(out[4*i:], math.Float32bits(f))
+	}
+	return out
+}
+
+// widenF32 returns bf16 data as float32 values.
+func widenF32(bf []byte) []float32 {
+	out := make([]float32, len(bf)/2)
+	for i := range out {
+		out[i] = half.BF16ToF32(binary.LittleEndian.Uint16(bf[2*i:]))
+	}
+	return out
+}
+
+// quantize encodes x (a multiple of 32 values) as Q8_0 blocks, or Q4_0
+// blocks with four bits.
+func quantize(x []float32, four bool) []byte {
+	var out []byte
+	for b := 0; b < len(x); b += 32 {
+		blk := x[b : b+32]
+		var amax, signed float32
+		for _, v := range blk {
+			if a := float32(math.Abs(float64(v))); a > amax {
+				amax, signed = a, v
+			}
+		}
+		d := amax / 127
+		if four {
+			d = signed / -8
+		}
+		dh := half.F32ToF16(d)
+		out = binary.LittleEndian.AppendUint16(out, dh)
+		id := float32(0)
+		if d != 0 {
+			id = 1 / d
+		}
+		if !four {
+			for _, v := range blk {
+				out = append(out, byte(int8(math.Round(float64(v*id)))))
+			}
+			continue
+		}
+		var q [32]byte
+		for i, v := range blk {
+			q[i] = byte(min(15, max(0, int(math.Floor(float64(v*id)+8.5)))))
+		}
+		for i := 0; i < 16; i++ {
+			out = append(out, q[i]|q[i+16]<<4)
+		}
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package llama
 
 import (
+	"math"
 	"path/filepath"
 	"testing"
 
@@ -55,7 +56,7 @@ func TestParityGGUF(t *testing.T) {
 // it against the transformers reference with the f32 tolerances.
 func TestParityGGUFLlama3(t *testing.T) {
 	dir := t.TempDir()
-	in, err := ggufixture.LlamaFromSafetensors(testutil.RepoRoot(t), "llama3-tiny", dir)
+	in, err := ggufixture.LlamaFromSafetensors(testutil.RepoRoot(t), "llama3-tiny", dir, "BF16")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,4 +79,70 @@ func TestParityGGUFLlama3(t *testing.T) {
 	got := checkParity(t, m, "llama3-tiny", tolerances{logits: 1e-3, hidden: 5e-4}, false)
 	t.Logf("gguf llama3: logits max diff %.2e, hidden %.2e, greedy top %.2e over %d steps",
 		got.logits, got.hidden, got.greedyTop, got.greedySteps)
+}
+
+// TestGGUFQuantizedImport imports llama-tiny with Q8_0 and Q4_0
+// projections (quantized by ggufixture): the default conversion (grouped
+// i8/i4 where the format has it, else dequantized f16) must run like the
+// exact f32 dequantization.
+func TestGGUFQuantizedImport(t *testing.T) {
+	ids := readReference(t, "llama-tiny").Sequences[2].InputIDs
+	for _, c := range []struct {
+		typ  string
+		want format.DType
+	}{{"Q8_0", format.I8}, {"Q4_0", format.DType("i4")}} {
+		t.Run(c.typ, func(t *testing.T) {
+			dir := t.TempDir()
+			in, err := ggufixture.LlamaFromSafetensors(testutil.RepoRoot(t), "llama-tiny", dir, c.typ)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logits := func(opt convert.Options) ([]float32, format.DType) {
+				out := filepath.Join(dir, string(opt.DType)+".cellm")
+				if _, err := convert.Convert(in, out, opt); err != nil {
+					t.Fatal(err)
+				}
+				f, err := format.Open(out)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer f.Close()
+				q, err := f.Tensor("model.layers.0.self_attn.q_proj.weight")
+				if err != nil {
+					t.Fatal(err)
+				}
+				m, err := Load(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out32 := make([]float32, len(ids)*m.Config().Vocab)
+				if err := m.Forward(m.NewState(len(ids)), ids, out32, true); err != nil {
+					t.Fatal(err)
+				}
+				return out32, q.DType
+			}
+			exact, dt := logits(convert.Options{DType: format.F32})
+			if dt != format.F32 {
+				t.Fatalf("f32 import stored q_proj as %s", dt)
+			}
+			got, dt := logits(convert.Options{DType: format.F16})
+			// Dequantized to f16, Q8_0 weights round (logits moved by 0.054);
+			// grouped ints keep them exact, leaving only kernel arithmetic.
+			want, tol := format.F16, 0.1
+			if format.DType("i4").Valid() { // the grouped int layout came with i4
+				want, tol = c.want, 1e-3
+			}
+			if dt != want {
+				t.Fatalf("q_proj stored as %s, want %s", dt, want)
+			}
+			if len(got) != len(exact) {
+				t.Fatalf("%d logits, want %d", len(got), len(exact))
+			}
+			d := maxAbsDiff(got, exact)
+			t.Logf("%s imported as %s: logits max diff %.2e vs the exact f32 dequantization", c.typ, dt, d)
+			if math.IsNaN(d) || d > tol {
+				t.Errorf("logits differ by %.3g", d)
+			}
+		})
+	}
 }
