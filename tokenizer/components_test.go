@@ -8,6 +8,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func splitWith(m matcher, s string) []string {
@@ -226,6 +228,33 @@ func TestDecoders(t *testing.T) {
 	}
 }
 
+// TestUnicodeNormalizerLoad checks that the four Unicode normalization forms
+// load and run before the model.
+func TestUnicodeNormalizerLoad(t *testing.T) {
+	model := `"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2,"\u00e9":3,"e":4,"\u0301":5},"merges":["a b"]}`
+	for _, c := range []struct {
+		typ, in string
+		want    []int
+	}{
+		{"NFC", "ab e\u0301", []int{2, 3}},
+		{"NFD", "\u00e9", []int{4, 5}},
+		{"NFKC", "\uff41\uff42", []int{2}},
+		{"NFKD", "\uff41\u00e9", []int{0, 4, 5}},
+	} {
+		tk, err := Load([]byte(`{"normalizer":{"type":"` + c.typ + `"},` + model + `}`))
+		if err != nil {
+			t.Fatalf("%s: %v", c.typ, err)
+		}
+		got, err := tk.Encode(c.in, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: Encode(%q) = %v, want %v", c.typ, c.in, got, c.want)
+		}
+	}
+}
+
 func TestNormalizers(t *testing.T) {
 	for _, c := range []struct {
 		n        normalizer
@@ -238,6 +267,13 @@ func TestNormalizers(t *testing.T) {
 		{stripNormalizer{left: true, right: true}, " \t a \u3000", "a"},
 		{stripNormalizer{left: true}, "  a ", "a "},
 		{seqNormalizer{prependNormalizer{"▁"}, replaceNormalizer{" ", "▁"}}, "a b", "▁a▁b"},
+		// Composition, singletons, Hangul jamo, canonical reordering and a
+		// composition exclusion (U+0958 stays decomposed).
+		{unicodeNormalizer{norm.NFC}, "e\u0301 \u212B \u1100\u1161 a\u0323\u0302 \u0958", "é Å 가 ậ \u0915\u093C"},
+		{unicodeNormalizer{norm.NFC}, "plain ascii", "plain ascii"},
+		{unicodeNormalizer{norm.NFD}, "é가", "e\u0301\u1100\u1161"},
+		{unicodeNormalizer{norm.NFKC}, "ﬁ ① Ａ e\u0301", "fi 1 A é"},
+		{unicodeNormalizer{norm.NFKD}, "ﬁé", "fie\u0301"},
 	} {
 		if got := c.n.normalize(c.in); got != c.want {
 			t.Errorf("%T(%q) = %q, want %q", c.n, c.in, got, c.want)
@@ -385,7 +421,7 @@ func TestLoadErrors(t *testing.T) {
 		{`{}`, "missing model"},
 		{`{"model":{"type":"Unigram"}}`, `model type "Unigram" not supported`},
 		{`{"pre_tokenizer":{"type":"Whitespace"},` + model + `}`, `pre_tokenizer type "Whitespace" not supported`},
-		{`{"normalizer":{"type":"NFKC"},` + model + `}`, `normalizer type "NFKC" not supported`},
+		{`{"normalizer":{"type":"Precompiled"},` + model + `}`, `normalizer type "Precompiled" not supported`},
 		{`{"decoder":{"type":"WordPiece"},` + model + `}`, `decoder type "WordPiece" not supported`},
 		{`{"post_processor":{"type":"Weird"},` + model + `}`, `post_processor type "Weird" not supported`},
 		{`{"pre_tokenizer":{"type":"Split","pattern":{"Regex":"\\w+"},"behavior":"Isolated","invert":false},` + model + `}`, `regex pattern "\\w+" not supported`},

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // errorf builds an error prefixed with "tokenizer.json: ".
@@ -106,6 +108,14 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 		return replaceNormalizer{lit, content}, nil
 	case "Lowercase":
 		return lowercaseNormalizer{}, nil
+	case "NFC":
+		return unicodeNormalizer{norm.NFC}, nil
+	case "NFD":
+		return unicodeNormalizer{norm.NFD}, nil
+	case "NFKC":
+		return unicodeNormalizer{norm.NFKC}, nil
+	case "NFKD":
+		return unicodeNormalizer{norm.NFKD}, nil
 	case "Strip":
 		st := stripNormalizer{}
 		if err := field("normalizer", "strip_left", m, &st.left); err != nil {

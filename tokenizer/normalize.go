@@ -3,6 +3,8 @@ package tokenizer
 import (
 	"strings"
 	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // normalizer rewrites a piece of text before pre-tokenization (HF
@@ -57,4 +59,13 @@ func (st stripNormalizer) normalize(s string) string {
 		s = strings.TrimRightFunc(s, unicode.IsSpace)
 	}
 	return s
+}
+
+// unicodeNormalizer is one of the "NFC", "NFD", "NFKC" and "NFKD"
+// normalizers (Unicode normalization forms, as the Rust
+// unicode-normalization crate applies them).
+type unicodeNormalizer struct{ form norm.Form }
+
+func (u unicodeNormalizer) normalize(s string) string {
+	return u.form.String(s)
 }
