@@ -176,32 +176,60 @@ func TestMergeAlgorithms(t *testing.T) {
 	}
 }
 
-// TestMetaSplit checks that cutting Llama 2 style words before "▁" gives
-// the same ids as merging the whole text at once.
+// TestMetaSplit checks that cutting Llama 2 and Gemma style words before
+// "▁" gives the same ids as merging the whole text at once, and that Gemma's
+// one merged token with an inner "▁" (">▁</") keeps the cut from being made
+// where it occurs.
 func TestMetaSplit(t *testing.T) {
-	tk := load(t, tinyLlama)
-	if !tk.model.metaSplit {
-		t.Fatal("TinyLlama vocabulary should allow cutting before ▁")
+	for _, name := range []string{tinyLlama, gemma3} {
+		t.Run(name, func(t *testing.T) {
+			tk := load(t, name)
+			if !tk.model.metaSplit {
+				t.Fatal("vocabulary should allow cutting before ▁")
+			}
+			text := strings.ReplaceAll(string(readEval(t)[:6000]), " ", "▁")
+			texts := []string{text, "▁▁▁a▁▁b", "x▁", "▁", "a▁▁▁▁▁▁▁▁▁▁b▁é▁▁🤗▁",
+				"<p>▁</p>", "a>▁</b", "x>▁▁</y>▁</z", "<div>hello</div>▁</span>"}
+			rng := rand.New(rand.NewSource(2))
+			for i := 0; i < 300; i++ {
+				var sb strings.Builder
+				for j := rng.Intn(40); j > 0; j-- {
+					sb.WriteString([]string{"▁", "a", "the", "é", "🤗", "x", "\n", ">", "</", "div"}[rng.Intn(10)])
+				}
+				texts = append(texts, sb.String())
+			}
+			m := tk.model
+			for _, s := range texts {
+				split := m.tokenize(piece{text: s, tok: -1}, nil)
+				whole := m.mergeHeap(m.initialSymbols(s, nil))
+				if !slices.Equal(split, int32sToInts(whole)) {
+					t.Fatalf("%q: split %v, whole %v", s, split, whole)
+				}
+			}
+			if name != gemma3 {
+				return
+			}
+			if len(m.crossing) != 1 || m.crossing[0].tok != ">▁</" {
+				t.Fatalf("crossing tokens %v, want [>▁</]", m.crossing)
+			}
+			// Without the guard the cut inside ">▁</" changes the ids.
+			s := "a>▁</b"
+			whole := int32sToInts(m.mergeHeap(m.initialSymbols(s, nil)))
+			cut := append(int32sToInts(m.mergeHeap(m.initialSymbols("a>", nil))),
+				int32sToInts(m.mergeHeap(m.initialSymbols("▁</b", nil)))...)
+			if slices.Equal(whole, cut) {
+				t.Errorf("%q: cutting before ▁ gives the same ids %v; pick a text where the guard matters", s, whole)
+			}
+		})
 	}
-	text := string(readEval(t)[:6000])
-	texts := []string{text, "▁▁▁a▁▁b", "x▁", "▁", "a▁▁▁▁▁▁▁▁▁▁b▁é▁▁🤗▁"}
-	rng := rand.New(rand.NewSource(2))
-	for i := 0; i < 200; i++ {
-		var sb strings.Builder
-		for j := rng.Intn(40); j > 0; j-- {
-			sb.WriteString([]string{"▁", "a", "the", "é", "🤗", "x", "\n"}[rng.Intn(7)])
-		}
-		texts = append(texts, sb.String())
+}
+
+func int32sToInts(a []int32) []int {
+	out := make([]int, len(a))
+	for i, v := range a {
+		out[i] = int(v)
 	}
-	for _, s := range texts {
-		split := tk.model.tokenize(piece{text: s, tok: -1}, nil)
-		tk.model.metaSplit = false
-		whole := tk.model.tokenize(piece{text: s, tok: -1}, nil)
-		tk.model.metaSplit = true
-		if !slices.Equal(split, whole) {
-			t.Fatalf("%q: split %v, whole %v", s, split, whole)
-		}
-	}
+	return out
 }
 
 func TestDecoders(t *testing.T) {
