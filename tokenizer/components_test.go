@@ -283,6 +283,47 @@ func TestUnicodeNormalizerLoad(t *testing.T) {
 	}
 }
 
+// TestUnicode9Table checks the generated table against the normalization
+// library it was made from (regenerate with go run gen_unicode9.go when
+// golang.org/x/text changes Unicode version).
+func TestUnicode9Table(t *testing.T) {
+	if norm.Version != unicodeVersionNorm {
+		t.Fatalf("golang.org/x/text/unicode/norm is Unicode %s, unicode9.go was generated for %s: run go run gen_unicode9.go",
+			norm.Version, unicodeVersionNorm)
+	}
+	prev := rune(-1)
+	for _, rg := range newerThanUnicode9 {
+		if rg[0] <= prev || rg[1] < rg[0] {
+			t.Fatalf("range %X-%X out of order", rg[0], rg[1])
+		}
+		prev = rg[1]
+		for r := rg[0]; r <= rg[1]; r++ {
+			if i, n := indexNewerThanUnicode9("a" + string(r)); i != 1 || n != utf8.RuneLen(r) {
+				t.Fatalf("U+%04X not found", r)
+			}
+		}
+		for _, r := range []rune{rg[0] - 1, rg[1] + 1} {
+			if i, _ := indexNewerThanUnicode9(string(r)); i >= 0 && (r < rg[0] || r > rg[1]) && !inNewer(r) {
+				t.Fatalf("U+%04X found but not listed", r)
+			}
+		}
+	}
+	// The behaviour that makes the table necessary: newer normalization
+	// reorders U+0EB9 U+0EBA.
+	if norm.NFC.String("\u0EB9\u0EBA") == "\u0EB9\u0EBA" {
+		t.Error("x/text no longer reorders U+0EB9 U+0EBA; check the test cases")
+	}
+}
+
+func inNewer(r rune) bool {
+	for _, rg := range newerThanUnicode9 {
+		if rg[0] <= r && r <= rg[1] {
+			return true
+		}
+	}
+	return false
+}
+
 func TestNormalizers(t *testing.T) {
 	for _, c := range []struct {
 		n        normalizer
@@ -300,11 +341,20 @@ func TestNormalizers(t *testing.T) {
 		{unicodeNormalizer{norm.NFC}, "e\u0301 \u212B \u1100\u1161 a\u0323\u0302 \u0958", "é Å 가 ậ \u0915\u093C"},
 		{unicodeNormalizer{norm.NFC}, "plain ascii", "plain ascii"},
 		{unicodeNormalizer{norm.NFD}, "é가", "e\u0301\u1100\u1161"},
+		// Code points unassigned in Unicode 9.0 (the HF library's tables)
+		// stay inert: no reordering of U+0EBA (Unicode 12, ccc 9) before
+		// U+0EB9 (HF tokenizers 0.23.2 keeps this order), no composition
+		// of Dives Akuru U+11935 U+11930 (Unicode 13), and U+1DFA (Unicode
+		// 14) blocks a+U+0301; NFC still applies around them.
+		{unicodeNormalizer{norm.NFC}, "\u0EB9\u0EBA", "\u0EB9\u0EBA"},
+		{unicodeNormalizer{norm.NFC}, "e\u0301\U00011935\U00011930e\u0301", "é\U00011935\U00011930é"},
+		{unicodeNormalizer{norm.NFC}, "a\u1DFA\u0301 a\u0301", "a\u1DFA\u0301 á"},
+		{unicodeNormalizer{norm.NFD}, "\u1EA5\u0EBA\u0EB9", "a\u0302\u0301\u0EBA\u0EB9"},
 		{unicodeNormalizer{norm.NFKC}, "ﬁ ① Ａ e\u0301", "fi 1 A é"},
 		{unicodeNormalizer{norm.NFKD}, "ﬁé", "fie\u0301"},
 	} {
 		if got := c.n.normalize(c.in); got != c.want {
-			t.Errorf("%T(%q) = %q, want %q", c.n, c.in, got, c.want)
+			t.Errorf("%T(%+q) = %+q, want %+q", c.n, c.in, got, c.want)
 		}
 	}
 }
