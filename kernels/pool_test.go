@@ -1,8 +1,14 @@
 package kernels
 
 import (
+	"os"
+	"path/filepath"
+	"runtime/debug"
 	"sync/atomic"
 	"testing"
+	"unsafe"
+
+	"github.com/cellm-ai/cellm-go/internal/mmap"
 )
 
 // panicJob panics in the chunk holding item bad and counts the items run.
@@ -51,6 +57,46 @@ func TestPoolPanic(t *testing.T) {
 		workers.release()
 		if ok.done.Load() != n {
 			t.Fatalf("after a panic: %d of %d items ran", ok.done.Load(), n)
+		}
+	}
+}
+
+// A weight matrix mapped from a file truncated while in use faults (SIGBUS)
+// on whichever goroutine reads the lost pages; with SetPanicOnFault on the
+// caller, MatVec panics there with the fault address instead of crashing
+// the process from a worker.
+func TestMappedFault(t *testing.T) {
+	old := workers.threads.Load()
+	SetThreads(4)
+	defer workers.threads.Store(old)
+	const rows, cols = 2048, 512
+	path := filepath.Join(t.TempDir(), "w.f32")
+	if err := os.WriteFile(path, make([]byte, 4*rows*cols), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := mmap.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if !f.Mapped() {
+		t.Skip("no memory mapping on this platform")
+	}
+	if err := os.Truncate(path, 4096); err != nil {
+		t.Fatal(err)
+	}
+	b := f.Bytes()
+	m := &Matrix{Type: F32, Rows: rows, Cols: cols, F32: unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), rows*cols)}
+	x, y := make([]float32, cols), make([]float32, rows)
+	for range 5 {
+		r := func() (r any) {
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+			defer func() { r = recover() }()
+			MatVec(y, m, x)
+			return nil
+		}()
+		if _, ok := r.(interface{ Addr() uintptr }); !ok {
+			t.Fatalf("recovered %v, want a memory fault", r)
 		}
 	}
 }
