@@ -6,6 +6,7 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/cellm-ai/cellm-go/internal/mmap"
@@ -88,6 +89,24 @@ func TestMappedFault(t *testing.T) {
 	b := f.Bytes()
 	m := &Matrix{Type: F32, Rows: rows, Cols: cols, F32: unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), rows*cols)}
 	x, y := make([]float32, cols), make([]float32, rows)
+	// Workers fault: the first chunk claimed (by the caller, usually) waits
+	// until two others have faulted.
+	for range 5 {
+		if !workers.acquire() {
+			t.Fatal("pool busy")
+		}
+		j := &faultJob{data: m.F32, per: cols}
+		r := func() (r any) {
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+			defer func() { r = recover() }()
+			workers.run(j, rows, 64)
+			workers.release()
+			return nil
+		}()
+		if _, ok := r.(interface{ Addr() uintptr }); !ok {
+			t.Fatalf("recovered %v, want a memory fault", r)
+		}
+	}
 	for range 5 {
 		r := func() (r any) {
 			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -100,3 +119,32 @@ func TestMappedFault(t *testing.T) {
 		}
 	}
 }
+
+// faultJob reads rows of a mapped matrix whose pages are gone, except in
+// the first chunk claimed, which waits for two other chunks to fault.
+type faultJob struct {
+	data    []float32
+	per     int
+	claimed atomic.Int32
+	faulted atomic.Int32
+}
+
+func (j *faultJob) run(lo, hi int) {
+	if j.claimed.Add(1) == 1 {
+		for range 1000 {
+			if j.faulted.Load() >= 2 {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+		return
+	}
+	defer j.faulted.Add(1)
+	var s float32
+	for _, v := range j.data[lo*j.per+1024 : hi*j.per] {
+		s += v
+	}
+	sink.Store(s)
+}
+
+var sink atomic.Value
