@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -812,6 +813,20 @@ func TestConcurrentCalls(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestBackendsTested logs the backends every eachBackend test runs on this
+// machine; CI prints the line so a report shows which instruction sets
+// were exercised.
+func TestBackendsTested(t *testing.T) {
+	var names []string
+	for _, b := range backends {
+		names = append(names, b.name)
+	}
+	t.Logf("kernel backends tested (GOARCH=%s): %s", runtime.GOARCH, strings.Join(names, " "))
+	if len(names) == 0 || names[0] != "generic" {
+		t.Errorf("backends %v do not start with generic", names)
 	}
 }
 
