@@ -342,7 +342,7 @@ func TestPerplexity(t *testing.T) {
 }
 
 // TestGreedyPretrained decodes the pretrained-micro greedy prompts (32 new
-// tokens each) with the KV cache: steps' top logits within 1e-3, tokens equal
+// tokens each) with the KV cache: steps' top logits within 5e-5, tokens equal
 // up to the first step whose reference margin is below twice the measured error.
 func TestGreedyPretrained(t *testing.T) {
 	b, err := os.ReadFile(testutil.Fixture(t, "pretrained-micro", "reference", "reference.json"))
@@ -388,8 +388,8 @@ func TestGreedyPretrained(t *testing.T) {
 		}
 	}
 	t.Logf("%d greedy tokens matched, steps' top logits max diff %.2e", matched, worst)
-	if worst > 1e-3 {
-		t.Errorf("steps' top logits differ by %.3g > 1e-3", worst)
+	if worst > 5e-5 { // 5.7e-6 measured
+		t.Errorf("steps' top logits differ by %.3g > 5e-5", worst)
 	}
 	if matched != 5*32 {
 		t.Errorf("only %d of %d greedy tokens compared", matched, 5*32)
