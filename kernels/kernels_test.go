@@ -225,7 +225,7 @@ func TestMatVecExtremes(t *testing.T) {
 					tol = 1e-2*math.Abs(want) + 1e-44 // x is rounded to int8
 				}
 				for _, v := range y {
-					if d := math.Abs(float64(v) - want); d > tol || math.IsNaN(float64(v)) {
+					if d := numcheck.Diff(float64(v), want); d > tol {
 						t.Errorf("%s cols=%d: got %g want %g", c.name, cols, v, want)
 					}
 				}
