@@ -111,7 +111,8 @@ var ggufLayer = map[string]string{
 // widened to f32, Llama 3 rope scaling as a rope_freqs tensor), without a
 // tokenizer, into dir and returns its path. linear is the type of the
 // attention and MLP projections: "BF16", "Q8_0" or "Q4_0" (quantized here,
-// round to nearest; the bytes, not their quality, are what tests use).
+// round to nearest; the bytes, not their quality, are what tests use); with
+// Q8_0 or Q4_0 the embedding is Q8_0, as llama-quantize makes it.
 func LlamaFromSafetensors(root, model, dir, linear string) (string, error) {
 	src := filepath.Join(root, "testdata", model)
 	raw, err := os.ReadFile(filepath.Join(src, "config.json"))
@@ -190,8 +191,16 @@ func LlamaFromSafetensors(root, model, dir, linear string) (string, error) {
 		case len(t.Shape) == 1:
 			typ, data = 0, widen(data)
 		}
-		if len(t.Shape) == 2 && name != "token_embd.weight" && name != "output.weight" {
-			switch linear {
+		if len(t.Shape) == 2 {
+			q := linear
+			if name == "token_embd.weight" || name == "output.weight" {
+				// llama-quantize gives a tied embedding the output type (Q8_0 here).
+				q = map[string]string{"Q8_0": "Q8_0", "Q4_0": "Q8_0"}[linear]
+				if q == "" {
+					q = "BF16"
+				}
+			}
+			switch q {
 			case "Q8_0":
 				typ, data = 8, quantize(widenF32(data), false)
 			case "Q4_0":
