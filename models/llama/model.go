@@ -22,6 +22,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/kernels"
+	"github.com/cellm-ai/cellm-go/models"
 	"github.com/cellm-ai/cellm-go/models/weights"
 )
 
@@ -73,6 +74,7 @@ type Model struct {
 	norm    []float32
 	layers  []layer
 	invFreq []float32 // headDim/2 rotary inverse frequencies (after rope scaling)
+	ropeC   ropeCache // cos/sin per position, grown on demand
 }
 
 // Config returns the model's architecture.
@@ -89,14 +91,25 @@ func modelErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrModel, fmt.Sprintf(format, args...))
 }
 
+func init() {
+	models.Register("llama", func(f *format.File, l weights.Loader) (models.Decoder, error) {
+		return LoadFrom(f, l)
+	})
+}
+
 // Load validates the text decoder of f and builds a Model over its tensors.
 // Every tensor's presence, dtype and shape is checked; errors name the tensor.
-func Load(f *format.File) (*Model, error) {
+// Load reads only the decoder's tensors; models.Load also checks that the
+// file holds nothing else.
+func Load(f *format.File) (*Model, error) { return LoadFrom(f, weights.Loader{F: f}) }
+
+// LoadFrom is Load reading the tensors through wl (which may record them).
+func LoadFrom(f *format.File, wl weights.Loader) (*Model, error) {
 	cfg, err := configFromHeader(&f.Header)
 	if err != nil {
 		return nil, err
 	}
-	l := loader{w: weights.Loader{F: f}}
+	l := loader{w: wl}
 	p := cfg.TensorPrefix
 	m := &Model{cfg: cfg}
 	if m.embed, err = l.matrix(p+"embed_tokens.weight", cfg.Vocab, cfg.Hidden); err != nil {
@@ -287,20 +300,6 @@ func ropeInvFreq(c *Config) ([]float32, error) {
 	return inv, nil
 }
 
-// ropeTable fills cos and sin (n positions x headDim/2) for positions 0..n-1.
-func (m *Model) ropeTable(n int) (cos, sin []float32) {
-	half := len(m.invFreq)
-	cos, sin = make([]float32, n*half), make([]float32, n*half)
-	for p := 0; p < n; p++ {
-		for i, f := range m.invFreq {
-			a := float64(float32(p) * f) // angle rounded to float32 as torch computes it
-			cos[p*half+i] = float32(math.Cos(a))
-			sin[p*half+i] = float32(math.Sin(a))
-		}
-	}
-	return cos, sin
-}
-
 // Embed writes the input embeddings of tokens into dst (len(tokens)*Hidden).
 func (m *Model) Embed(dst []float32, tokens []int) error {
 	h := m.cfg.Hidden
@@ -325,19 +324,4 @@ func (m *Model) checkTokens(tokens []int) error {
 	return nil
 }
 
-func (m *Model) embedRow(dst []float32, t int) {
-	e, h := &m.embed, m.cfg.Hidden
-	switch e.Type {
-	case kernels.F32:
-		copy(dst, e.F32[t*h:(t+1)*h])
-	case kernels.F16:
-		kernels.F16ToF32(dst, e.Half[t*h:(t+1)*h])
-	case kernels.BF16:
-		kernels.BF16ToF32(dst, e.Half[t*h:(t+1)*h])
-	case kernels.Q8:
-		s := e.Scale[t]
-		for i, q := range e.Q8[t*h : (t+1)*h] {
-			dst[i] = float32(q) * s
-		}
-	}
-}
+func (m *Model) embedRow(dst []float32, t int) { m.embed.Row(dst, t) }

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/cellm-ai/cellm-go/kernels"
+	"github.com/cellm-ai/cellm-go/models"
 )
 
 // scoreRows is how many positions' logits Perplexity materializes at once.
@@ -17,7 +18,9 @@ const scoreRows = 64
 // (natural log) given the earlier tokens of the window. It returns the mean
 // NLL over the scored tokens (perplexity = exp(meanNLL)) and their number.
 // progress, if not nil, is called after each window with the tokens done.
-// Each window is one batched prefill.
+// Each window is prefilled in chunks of MaxChunk positions, keeping the
+// final hidden rows (Step's Input.Hidden), which are projected to logits
+// scoreRows at a time; any ctx works.
 func Perplexity(m *Model, ids []int, ctx int, progress func(done, total int)) (meanNLL float64, scored int, err error) {
 	if ctx < 2 {
 		return 0, 0, fmt.Errorf("llama: perplexity context %d: need at least 2 tokens per window", ctx)
@@ -25,33 +28,35 @@ func Perplexity(m *Model, ids []int, ctx int, progress func(done, total int)) (m
 	if err := m.checkTokens(ids); err != nil {
 		return 0, 0, err
 	}
-	s := m.NewState(ctx)
+	win := min(ctx, len(ids))
+	s := m.NewState(max(win, 1))
 	vocab, h := m.cfg.Vocab, m.cfg.Hidden
 	logits := make([]float32, scoreRows*vocab)
-	var final []float32 // final-norm hidden states of the window
-	s.OnHidden = func(stage int, x []float32) {
-		if stage == m.cfg.Layers+1 {
-			final = append(final[:0], x...)
-		}
-	}
+	final := make([]float32, win*h) // final-norm hidden rows of the window
 	var sum float64
 	for start := 0; start < len(ids); start += ctx {
-		win := ids[start:min(start+ctx, len(ids))]
+		w := ids[start:min(start+ctx, len(ids))]
 		s.Reset()
-		if err := m.Forward(s, win, nil, false); err != nil {
-			return 0, 0, err
+		for c := 0; c < len(w); c += MaxChunk {
+			n := min(MaxChunk, len(w)-c)
+			s.in[0] = models.Input{Seq: s.seq, Tokens: w[c : c+n], Hidden: final[c*h : (c+n)*h]}
+			err := m.Step(&s.ws, s.in[:])
+			s.in[0] = models.Input{}
+			if err != nil {
+				return 0, 0, err
+			}
 		}
 		// Rows 0..len-2 predict tokens 1..len-1.
-		for r := 0; r < len(win)-1; r += scoreRows {
-			n := min(scoreRows, len(win)-1-r)
+		for r := 0; r < len(w)-1; r += scoreRows {
+			n := min(scoreRows, len(w)-1-r)
 			kernels.MatMul(logits[:n*vocab], &m.lmHead, final[r*h:(r+n)*h], n)
 			for i := range n {
-				sum += nll(logits[i*vocab:(i+1)*vocab], win[r+i+1])
+				sum += nll(logits[i*vocab:(i+1)*vocab], w[r+i+1])
 				scored++
 			}
 		}
 		if progress != nil {
-			progress(start+len(win), len(ids))
+			progress(start+len(w), len(ids))
 		}
 	}
 	if scored == 0 {
