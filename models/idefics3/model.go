@@ -8,8 +8,8 @@ import (
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/models"
 	"github.com/cellm-ai/cellm-go/models/llama"
-	"github.com/cellm-ai/cellm-go/models/weights"
 	"github.com/cellm-ai/cellm-go/models/siglip"
+	"github.com/cellm-ai/cellm-go/models/weights"
 )
 
 // Model is a SmolVLM: vision tower, connector and Llama text decoder, all
