@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/cellm-ai/cellm-go/kvcache"
 	"github.com/cellm-ai/cellm-go/models"
@@ -59,6 +60,21 @@ func (s *Session) Truncate(n int) error {
 	}
 	s.ids = s.ids[:n]
 	s.exact = min(s.exact, n)
+	return nil
+}
+
+// Reserve makes room for n more positions now (kvcache.Seq.Reserve), so
+// that later steps take no block from the pool: a caller that knows its
+// budget claims it up front. An exhausted pool returns an error wrapping
+// kvcache.ErrBudget.
+func (s *Session) Reserve(n int) error {
+	if s.Len()+n > s.e.maxCtx {
+		return fmt.Errorf("%w: %d cached + %d reserved positions exceed %d", ErrContext, s.Len(), n, s.e.maxCtx)
+	}
+	if err := s.seq.Reserve(n); err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	s.ids = slices.Grow(s.ids, n)
 	return nil
 }
 
@@ -125,8 +141,10 @@ func (s *Session) Prefill(ids []int, embeds []float32, logits []float32) (reused
 		return 0, fmt.Errorf("%w: engine: len(logits) = %d, want %d", models.ErrBadInput, len(logits), s.e.spec.Vocab)
 	}
 	reused = s.Reusable(ids)
-	if err := s.Truncate(reused); err != nil {
-		return 0, err
+	if reused < s.Len() {
+		if err := s.Truncate(reused); err != nil {
+			return 0, err
+		}
 	}
 	if reused == 0 && embeds == nil {
 		s.adopt(ids[:len(ids)-1])
@@ -157,8 +175,8 @@ func (s *Session) Prefill(ids []int, embeds []float32, logits []float32) (reused
 
 // adopt attaches a published prefix of ids to the empty session.
 func (s *Session) adopt(ids []int) {
-	if s.seq.Len() != 0 {
-		return
+	if s.seq.Len() != 0 || s.seq.Cap() != 0 {
+		return // not empty, or holding reserved room
 	}
 	n := s.seq.AdoptPrefix(ids)
 	s.ids = append(s.ids[:0], ids[:n]...)

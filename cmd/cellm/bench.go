@@ -20,6 +20,7 @@ import (
 	"github.com/cellm-ai/cellm-go/internal/progress"
 	"github.com/cellm-ai/cellm-go/internal/randmodel"
 	"github.com/cellm-ai/cellm-go/kernels"
+	"github.com/cellm-ai/cellm-go/models/llama"
 )
 
 func init() {
@@ -87,9 +88,13 @@ func runBench(args []string) error {
 		pps = append(pps, n)
 	}
 	desc := fmt.Sprintf("vision %s, decoder %s", ob.vision, ob.decoder)
-	if t := m.Text(); t != nil {
-		c := t.Config()
-		desc += fmt.Sprintf(" (%d layers, hidden %d, weights %s, KV %s)", c.Layers, c.Hidden, c.WeightType, *kvType)
+	if d := m.Decoder(); d != nil {
+		c := d.Spec()
+		weights := ""
+		if l, ok := d.(interface{ Config() llama.Config }); ok {
+			weights = ", weights " + l.Config().WeightType.String()
+		}
+		desc += fmt.Sprintf(" (%s, %d layers, hidden %d%s, KV %s)", c.ModelType, c.Layers, c.Hidden, weights, *kvType)
 	}
 	size := ""
 	if f := m.File(); f != nil {
