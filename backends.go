@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/cellm-ai/cellm-go/backend/onnxrt"
+	"github.com/cellm-ai/cellm-go/engine"
 	"github.com/cellm-ai/cellm-go/generate"
 	"github.com/cellm-ai/cellm-go/imageproc"
-	"github.com/cellm-ai/cellm-go/engine"
 	"github.com/cellm-ai/cellm-go/kvcache"
 	"github.com/cellm-ai/cellm-go/models"
 	"github.com/cellm-ai/cellm-go/models/idefics3"

@@ -52,8 +52,8 @@ func TestBackendCombinations(t *testing.T) {
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatal(err)
 	}
-	for _, vb := range []string{BackendCellm, BackendONNX} {
-		for _, db := range []string{BackendCellm, BackendONNX} {
+	for _, vb := range []Backend{BackendCellm, BackendONNX} {
+		for _, db := range []Backend{BackendCellm, BackendONNX} {
 			m, err := Open(path, &Options{VisionBackend: vb, DecoderBackend: db, ONNXDir: fixture})
 			if err != nil {
 				t.Fatal(err)

@@ -36,7 +36,9 @@ type Stats struct {
 
 // PrefillTokensPerSec returns the prompt processing speed (positions
 // computed, the reused ones excluded).
-func (s *Stats) PrefillTokensPerSec() float64 { return perSec(s.PromptTokens-s.ReusedTokens, s.Prefill) }
+func (s *Stats) PrefillTokensPerSec() float64 {
+	return perSec(s.PromptTokens-s.ReusedTokens, s.Prefill)
+}
 
 // DecodeTokensPerSec returns the decoding speed.
 func (s *Stats) DecodeTokensPerSec() float64 { return perSec(s.DecodeSteps, s.Decode) }
