@@ -100,8 +100,19 @@ func (e *Engine) Pool() *kvcache.Pool { return e.pool }
 // MaxContext returns the positions one session may hold.
 func (e *Engine) MaxContext() int { return e.maxCtx }
 
-// NewWorkspace returns scratch memory for Step; use one per goroutine.
-func (e *Engine) NewWorkspace() models.Workspace { return e.dec.NewWorkspace() }
+// Workspace is the scratch memory of one caller of Step: the decoder's
+// workspace and the step's inputs. It grows to the largest step served;
+// use one per goroutine.
+type Workspace struct {
+	dec models.Workspace
+	in  []models.Input
+}
+
+// NewWorkspace returns empty scratch memory for Step.
+func (e *Engine) NewWorkspace() *Workspace { return &Workspace{dec: e.dec.NewWorkspace()} }
+
+// Bytes returns the scratch memory held.
+func (w *Workspace) Bytes() int64 { return w.dec.Bytes() }
 
 // Work is one session's part of a Step.
 type Work struct {
@@ -124,12 +135,14 @@ type Work struct {
 // session's room is reserved first: an exhausted budget returns an error
 // wrapping kvcache.ErrBudget, and a session over the context limit one
 // wrapping ErrContext, with no session changed.
-func (e *Engine) Step(ws models.Workspace, works []Work) error {
-	return e.step(ws, works, make([]models.Input, len(works)))
-}
-
-// step is Step with a caller-provided input slice (len(works)).
-func (e *Engine) step(ws models.Workspace, works []Work, in []models.Input) error {
+func (e *Engine) Step(ws *Workspace, works []Work) error {
+	if ws == nil {
+		return fmt.Errorf("engine: nil workspace")
+	}
+	if cap(ws.in) < len(works) {
+		ws.in = make([]models.Input, len(works))
+	}
+	in := ws.in[:len(works)]
 	for i := range works {
 		w := &works[i]
 		s := w.Session
@@ -153,7 +166,7 @@ func (e *Engine) step(ws models.Workspace, works []Work, in []models.Input) erro
 			in[i].Logits, in[i].LogitsOut = models.LastLogits, w.Logits
 		}
 	}
-	err := e.dec.Step(ws, in)
+	err := e.dec.Step(ws.dec, in)
 	clear(in)
 	if err != nil {
 		return err

@@ -22,9 +22,8 @@ type Session struct {
 	// alone (not from caller embeddings): only those are reusable by id.
 	exact int
 
-	ws   models.Workspace // for the session's own forward passes, made on first use
+	ws   *Workspace // for the session's own forward passes, made on first use
 	work [1]Work
-	in   [1]models.Input
 	tok  [1]int
 }
 
@@ -109,9 +108,9 @@ func (s *Session) Reusable(ids []int) int {
 	return n
 }
 
-func (s *Session) workspace() models.Workspace {
+func (s *Session) workspace() *Workspace {
 	if s.ws == nil {
-		s.ws = s.e.dec.NewWorkspace()
+		s.ws = s.e.NewWorkspace()
 	}
 	return s.ws
 }
@@ -161,7 +160,7 @@ func (s *Session) Prefill(ids []int, embeds []float32, logits []float32) (reused
 		if end == len(ids) {
 			w.Logits = logits
 		}
-		err := s.e.step(ws, s.work[:], s.in[:])
+		err := s.e.Step(ws, s.work[:])
 		s.work[0] = Work{}
 		if err != nil {
 			return reused, err
@@ -188,7 +187,7 @@ func (s *Session) adopt(ids []int) {
 func (s *Session) Append(id int, logits []float32) error {
 	s.tok[0] = id
 	s.work[0] = Work{Session: s, Tokens: s.tok[:], Logits: logits}
-	err := s.e.step(s.workspace(), s.work[:], s.in[:])
+	err := s.e.Step(s.workspace(), s.work[:])
 	s.work[0] = Work{}
 	return err
 }
