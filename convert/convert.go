@@ -209,6 +209,16 @@ func header(cfg *hf.Config, dir, kind string, opt Options) (*format.Header, erro
 	if kind == "safetensors" {
 		h.SourceSafetensorsFormat = "pt"
 	}
+	if t.HiddenAct != "silu" {
+		h.HiddenAct = t.HiddenAct
+	}
+	h.AttentionBias, h.QKNorm, h.SandwichNorms = t.AttentionBias, t.QKNorm, t.SandwichNorms
+	h.NormWeightOffset, h.EmbeddingScale, h.QueryPreAttnScalar = t.NormWeightOffset, t.EmbeddingScale, t.QueryPreAttnScalar
+	if len(t.LayerTypes) > 0 {
+		h.LayerTypes = t.LayerTypes
+		h.SlidingWindow = *t.SlidingWindow
+		h.RopeLocalBaseFreq = t.RopeLocalBaseFreq
+	}
 	if rs := t.RopeScaling; rs != nil && rs.Kind() != "" && rs.Kind() != "default" {
 		h.RopeScalingType = rs.Kind()
 		h.RopeScalingFactor = rs.Factor
@@ -265,6 +275,19 @@ func checkTensors(set *source.Set, cfg *hf.Config, prefix string) error {
 		want[p+"mlp.down_proj.weight"] = []int{t.HiddenSize, t.IntermediateSize}
 		want[p+"input_layernorm.weight"] = []int{t.HiddenSize}
 		want[p+"post_attention_layernorm.weight"] = []int{t.HiddenSize}
+		if t.AttentionBias {
+			want[p+"self_attn.q_proj.bias"] = []int{q}
+			want[p+"self_attn.k_proj.bias"] = []int{kv}
+			want[p+"self_attn.v_proj.bias"] = []int{kv}
+		}
+		if t.QKNorm {
+			want[p+"self_attn.q_norm.weight"] = []int{t.HeadDim}
+			want[p+"self_attn.k_norm.weight"] = []int{t.HeadDim}
+		}
+		if t.SandwichNorms {
+			want[p+"pre_feedforward_layernorm.weight"] = []int{t.HiddenSize}
+			want[p+"post_feedforward_layernorm.weight"] = []int{t.HiddenSize}
+		}
 	}
 	if !t.TieWordEmbeddings {
 		want["lm_head.weight"] = []int{t.VocabSize, t.HiddenSize}

@@ -1,19 +1,21 @@
 // Package hf reads a Hugging Face model folder's config.json and routes it to
-// the architectures cellm runs: Llama-family text models and the Idefics3
-// (SmolVLM) vision-language wrapper around a Llama text stack.
+// the architectures cellm runs: Llama-family text models (Llama, Qwen2.5,
+// Qwen3, Gemma 3 text) and the Idefics3 / SmolVLM vision-language wrappers
+// around a Llama text stack.
 package hf
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 )
 
 // TextModelTypes are the text architectures cellm runs, by config model_type.
-var TextModelTypes = []string{"llama"}
+var TextModelTypes = []string{"llama", "qwen2", "qwen3", "gemma3_text"}
 
 // MultimodalModelTypes are the vision-language wrappers cellm runs.
 var MultimodalModelTypes = []string{"idefics3", "smolvlm"}
@@ -63,6 +65,25 @@ type TextConfig struct {
 	MLPBias               bool         `json:"mlp_bias"`
 	BOSTokenID            *int         `json:"-"`
 	EOSTokenIDs           []int        `json:"-"`
+
+	// Qwen2 / Qwen3: sliding-window attention (not supported when on).
+	UseSlidingWindow bool `json:"use_sliding_window"`
+	// Gemma 3 (gemma3_text).
+	HiddenActivation      string   `json:"hidden_activation,omitempty"`
+	QueryPreAttnScalar    float64  `json:"query_pre_attn_scalar,omitempty"`
+	SlidingWindow         *int     `json:"sliding_window"`
+	SlidingWindowPattern  int      `json:"sliding_window_pattern,omitempty"`
+	LayerTypes            []string `json:"layer_types,omitempty"`
+	RopeLocalBaseFreq     float64  `json:"rope_local_base_freq,omitempty"`
+	AttnLogitSoftcapping  *float64 `json:"attn_logit_softcapping"`
+	FinalLogitSoftcapping *float64 `json:"final_logit_softcapping"`
+
+	// Resolved architecture options (see format.Header), set by ParseConfig
+	// from the model type.
+	QKNorm           bool    `json:"-"`
+	NormWeightOffset float64 `json:"-"`
+	SandwichNorms    bool    `json:"-"`
+	EmbeddingScale   float64 `json:"-"`
 }
 
 // Config is a parsed config.json.
@@ -189,11 +210,38 @@ func ParseConfig(data []byte) (*Config, error) {
 	return c, nil
 }
 
-func parseText(data []byte, nested bool) (*TextConfig, error) {
-	t := &TextConfig{
-		ModelType: "llama", VocabSize: 32000, HiddenSize: 4096, IntermediateSize: 11008, NumHiddenLayers: 32,
-		NumAttentionHeads: 32, HiddenAct: "silu", MaxPositionEmbeddings: 2048, RMSNormEps: 1e-6, RopeTheta: 10000,
+// textDefaults returns the defaults of transformers' configuration class
+// of a text model type, and the bos/eos ids it assumes when config.json has none.
+func textDefaults(modelType string) (t *TextConfig, bos, eos []int) {
+	switch modelType {
+	case "qwen2", "qwen3": // Qwen2Config / Qwen3Config: no bos/eos defaults
+		t = &TextConfig{VocabSize: 151936, HiddenSize: 4096, IntermediateSize: 22016, NumHiddenLayers: 32,
+			NumAttentionHeads: 32, HiddenAct: "silu", MaxPositionEmbeddings: 32768, RMSNormEps: 1e-6, RopeTheta: 10000}
+		if modelType == "qwen3" {
+			t.HeadDim = 128
+		}
+		return t, nil, nil
+	case "gemma3_text": // Gemma3TextConfig
+		w := 4096
+		return &TextConfig{VocabSize: 262208, HiddenSize: 2304, IntermediateSize: 9216, NumHiddenLayers: 26,
+			NumAttentionHeads: 8, NumKeyValueHeads: 4, HeadDim: 256, HiddenActivation: "gelu_pytorch_tanh",
+			MaxPositionEmbeddings: 131072, RMSNormEps: 1e-6, RopeTheta: 1e6, TieWordEmbeddings: true,
+			QueryPreAttnScalar: 256, SlidingWindow: &w, SlidingWindowPattern: 6, RopeLocalBaseFreq: 10000}, []int{2}, []int{1}
 	}
+	return &TextConfig{VocabSize: 32000, HiddenSize: 4096, IntermediateSize: 11008, NumHiddenLayers: 32,
+		NumAttentionHeads: 32, HiddenAct: "silu", MaxPositionEmbeddings: 2048, RMSNormEps: 1e-6, RopeTheta: 10000}, []int{1}, []int{2}
+}
+
+func parseText(data []byte, nested bool) (*TextConfig, error) {
+	var mt struct {
+		ModelType string `json:"model_type"`
+	}
+	json.Unmarshal(data, &mt)
+	if mt.ModelType == "" {
+		mt.ModelType = "llama"
+	}
+	t, defBOS, defEOS := textDefaults(mt.ModelType)
+	t.ModelType = mt.ModelType
 	if err := json.Unmarshal(data, t); err != nil {
 		return nil, fmt.Errorf("config JSON: %w", err)
 	}
@@ -208,16 +256,16 @@ func parseText(data []byte, nested bool) (*TextConfig, error) {
 		t.NumKeyValueHeads = t.NumAttentionHeads
 	}
 	if !nested && ids.Tie == nil {
-		t.TieWordEmbeddings = false // LlamaConfig default
+		t.TieWordEmbeddings = t.ModelType == "gemma3_text" // the config class's default
 	}
-	bos, err := tokenIDs(ids.BOS, []int{1})
+	bos, err := tokenIDs(ids.BOS, defBOS)
 	if err != nil {
 		return nil, fmt.Errorf("field bos_token_id: %w", err)
 	}
 	if len(bos) > 0 {
 		t.BOSTokenID = &bos[0]
 	}
-	if t.EOSTokenIDs, err = tokenIDs(ids.EOS, []int{2}); err != nil {
+	if t.EOSTokenIDs, err = tokenIDs(ids.EOS, defEOS); err != nil {
 		return nil, fmt.Errorf("field eos_token_id: %w", err)
 	}
 	for _, f := range []struct {
@@ -242,13 +290,82 @@ func parseText(data []byte, nested bool) (*TextConfig, error) {
 	if t.HeadDim <= 0 || t.HeadDim%2 != 0 || t.HeadDim > 1<<12 {
 		return nil, fmt.Errorf("field head_dim: %d (must be even and positive)", t.HeadDim)
 	}
-	if t.HiddenAct != "silu" {
-		return nil, fmt.Errorf("%w: hidden_act %q (supported: silu)", ErrUnsupported, t.HiddenAct)
-	}
 	if k := t.RopeScaling.Kind(); k != "" && k != "default" && k != "linear" && k != "llama3" {
 		return nil, fmt.Errorf("%w: rope_scaling type %q (supported: default, linear, llama3)", ErrUnsupported, k)
 	}
+	if err := t.resolveArchitecture(); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// resolveArchitecture sets the architecture options of the model type and
+// refuses the features cellm does not implement.
+func (t *TextConfig) resolveArchitecture() error {
+	switch t.ModelType {
+	case "llama":
+	case "qwen2", "qwen3":
+		if t.UseSlidingWindow {
+			return fmt.Errorf("%w: %s with use_sliding_window true (sliding-window attention is implemented for Gemma 3 only)", ErrUnsupported, t.ModelType)
+		}
+		t.SlidingWindow = nil // inert without use_sliding_window
+		if t.ModelType == "qwen2" {
+			t.AttentionBias = true // Qwen2Attention: q/k/v always have biases
+		} else {
+			t.QKNorm = true
+		}
+	case "gemma3_text":
+		if t.AttnLogitSoftcapping != nil || t.FinalLogitSoftcapping != nil {
+			return fmt.Errorf("%w: gemma3_text with logit soft-capping (attn_logit_softcapping / final_logit_softcapping)", ErrUnsupported)
+		}
+		if t.AttentionBias {
+			return fmt.Errorf("%w: gemma3_text with attention_bias true", ErrUnsupported)
+		}
+		if k := t.RopeScaling.Kind(); k == "llama3" {
+			return fmt.Errorf("%w: gemma3_text with rope_scaling type llama3 (supported: default, linear)", ErrUnsupported)
+		}
+		t.HiddenAct = t.HiddenActivation
+		t.QKNorm, t.SandwichNorms, t.NormWeightOffset = true, true, 1
+		t.EmbeddingScale = math.Sqrt(float64(t.HiddenSize))
+		if !(t.QueryPreAttnScalar > 0) || math.IsInf(t.QueryPreAttnScalar, 0) {
+			return fmt.Errorf("field query_pre_attn_scalar: %v must be positive", t.QueryPreAttnScalar)
+		}
+		if t.SlidingWindow == nil || *t.SlidingWindow <= 0 {
+			return fmt.Errorf("field sliding_window: gemma3_text needs a positive window")
+		}
+		if len(t.LayerTypes) == 0 {
+			if t.SlidingWindowPattern <= 0 {
+				return fmt.Errorf("field sliding_window_pattern: %d must be positive", t.SlidingWindowPattern)
+			}
+			for i := range t.NumHiddenLayers {
+				kind := "sliding_attention"
+				if (i+1)%t.SlidingWindowPattern == 0 {
+					kind = "full_attention"
+				}
+				t.LayerTypes = append(t.LayerTypes, kind)
+			}
+		}
+		if len(t.LayerTypes) != t.NumHiddenLayers {
+			return fmt.Errorf("field layer_types: %d entries for %d layers", len(t.LayerTypes), t.NumHiddenLayers)
+		}
+		for i, k := range t.LayerTypes {
+			if k != "sliding_attention" && k != "full_attention" {
+				return fmt.Errorf("field layer_types[%d]: %q (want sliding_attention or full_attention)", i, k)
+			}
+		}
+		if !(t.RopeLocalBaseFreq > 1) || math.IsInf(t.RopeLocalBaseFreq, 0) {
+			return fmt.Errorf("field rope_local_base_freq: %v must be > 1", t.RopeLocalBaseFreq)
+		}
+	default:
+		return fmt.Errorf("%w: text model_type %q (supported: %s)", ErrUnsupported, t.ModelType, strings.Join(TextModelTypes, ", "))
+	}
+	if t.HiddenAct != "silu" && t.HiddenAct != "gelu_pytorch_tanh" {
+		return fmt.Errorf("%w: hidden_act %q (supported: silu, gelu_pytorch_tanh)", ErrUnsupported, t.HiddenAct)
+	}
+	if t.MLPBias {
+		return fmt.Errorf("%w: mlp_bias true", ErrUnsupported)
+	}
+	return nil
 }
 
 // tokenIDs accepts a token id given as a number, a list of numbers or null.

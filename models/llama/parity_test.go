@@ -145,7 +145,7 @@ func checkParity(t *testing.T, m *Model, model string, tol tolerances, stateF16 
 // smolVLMImageToken is the <image> id of the SmolVLM prompts.
 const smolVLMImageToken = 49190
 
-var parityModels = []string{"llama-tiny", "llama3-tiny", "smolvlm-tiny"}
+var parityModels = []string{"llama-tiny", "llama3-tiny", "smolvlm-tiny", "qwen2-tiny", "qwen2-tiny-untied", "qwen3-tiny", "gemma3-tiny", "smolvlm2-tiny"}
 
 func TestParityF32(t *testing.T) {
 	for _, model := range parityModels {
