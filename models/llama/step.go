@@ -3,6 +3,7 @@ package llama
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -16,7 +17,17 @@ func (m *Model) Spec() models.Spec {
 	c := &m.cfg
 	return models.Spec{ModelType: c.ModelType, Vocab: c.Vocab, Hidden: c.Hidden, Layers: c.Layers,
 		KVHeads: c.KVHeads, HeadDim: c.HeadDim, MaxPositions: c.MaxPositions, BOS: c.BOS,
-		EOS: append([]int(nil), c.EOS...)}
+		EOS: append([]int(nil), c.EOS...), WindowLayers: m.windowLayers(), Window: c.SlidingWindow}
+}
+
+// windowLayers returns the sliding layers (nil if none).
+func (m *Model) windowLayers() []bool {
+	for _, s := range m.cfg.Sliding {
+		if s {
+			return append([]bool(nil), m.cfg.Sliding...)
+		}
+	}
+	return nil
 }
 
 // Workspace is the scratch memory of one caller of Step (models.Workspace).
@@ -135,9 +146,14 @@ func (m *Model) checkStep(ws models.Workspace, batch []models.Input) (*Workspace
 		if in.Seq == nil {
 			return nil, 0, badInput("input %d: nil Seq", i)
 		}
-		if pc := in.Seq.Pool().Config(); pc.Layers != c.Layers || pc.KVHeads != c.KVHeads || pc.HeadDim != c.HeadDim {
+		pc := in.Seq.Pool().Config()
+		if pc.Layers != c.Layers || pc.KVHeads != c.KVHeads || pc.HeadDim != c.HeadDim {
 			return nil, 0, badInput("input %d: kvcache pool of %d layers x %d KV heads x %d, the model has %d x %d x %d",
 				i, pc.Layers, pc.KVHeads, pc.HeadDim, c.Layers, c.KVHeads, c.HeadDim)
+		}
+		if pc.WindowLayers != nil && (pc.Window != c.SlidingWindow || !slices.Equal(pc.WindowLayers, m.windowLayers())) {
+			return nil, 0, badInput("input %d: kvcache pool keeps a window of %d positions for layers %v, the model's sliding layers are %v (window %d)",
+				i, pc.Window, pc.WindowLayers, c.Sliding, c.SlidingWindow)
 		}
 		for j := range i {
 			if batch[j].Seq == in.Seq {
