@@ -143,13 +143,13 @@ type block struct {
 // Pool owns the block storage shared by many Seqs. Its methods (and the Seq
 // methods that take or give back blocks) are safe for concurrent use.
 type Pool struct {
-	cfg        Config
-	elems      int // values per layer per K or V in one block: KVHeads*BlockTokens*HeadDim
-	stored     int // layers in this pool's blocks (Layers, or the full ones when win != nil)
+	cfg    Config
+	elems  int // values per layer per K or V in one block: KVHeads*BlockTokens*HeadDim
+	stored int // layers in this pool's blocks (Layers, or the full ones when win != nil)
 	// slot maps a layer to its index in this pool's blocks (>= 0) or, for a
 	// sliding-window layer, to -1-index in win's blocks.
-	slot []int
-	win  *Pool // the sliding-window layers' blocks, nil without them
+	slot       []int
+	win        *Pool // the sliding-window layers' blocks, nil without them
 	blockBytes int64
 	total      int // blocks the budget allows
 

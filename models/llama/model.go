@@ -66,10 +66,10 @@ type Config struct {
 	SlidingWindow  int
 	Sliding        []bool
 	RopeLocalTheta float64
-	MaxPositions             int   // max_position_embeddings (0 if unknown)
-	TiedEmbeddings           bool  // lm_head shares the embedding matrix
-	BOS                      int   // beginning-of-sequence id, -1 if none
-	EOS                      []int // end-of-sequence ids
+	MaxPositions   int   // max_position_embeddings (0 if unknown)
+	TiedEmbeddings bool  // lm_head shares the embedding matrix
+	BOS            int   // beginning-of-sequence id, -1 if none
+	EOS            []int // end-of-sequence ids
 	// TensorPrefix starts the decoder's tensor names: "model." for Llama,
 	// "model.text_model." for the SmolVLM text stack (lm_head.weight has none).
 	TensorPrefix              string
@@ -79,16 +79,16 @@ type Config struct {
 
 // layer holds the weights of one decoder layer.
 type layer struct {
-	attnNorm, mlpNorm []float32
+	attnNorm, mlpNorm   []float32
 	qBias, kBias, vBias []float32 // AttentionBias (nil otherwise)
 	oBias               []float32 // o_proj bias, if the file has one
 	qNorm, kNorm        []float32 // QKNorm: head_dim weights
 	postAttn, postFF    []float32 // SandwichNorms: norms of the blocks' outputs
 	window              int       // sliding window of this layer (0: global)
-	q, k, v, o        kernels.Matrix
-	gate, up, down    kernels.Matrix
-	qkv               [3]*kernels.Matrix // &q, &k, &v, for fused decode calls
-	gateUp            [2]*kernels.Matrix // &gate, &up
+	q, k, v, o          kernels.Matrix
+	gate, up, down      kernels.Matrix
+	qkv                 [3]*kernels.Matrix // &q, &k, &v, for fused decode calls
+	gateUp              [2]*kernels.Matrix // &gate, &up
 }
 
 // Model is a loaded Llama model. It is immutable after Load and safe for
