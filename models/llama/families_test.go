@@ -1,0 +1,180 @@
+package llama
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/cellm-ai/cellm-go/convert"
+	"github.com/cellm-ai/cellm-go/engine"
+	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/models"
+)
+
+// familyTolerances are the f32 parity bounds of the Qwen2, Qwen3, Gemma 3
+// and SmolVLM2 fixtures, about 4x the largest errors measured on them:
+// logits 3.8e-5, hidden states 9.5e-5 (Gemma 3's residual stream reaches
+// ~100; the others stay below 2.1e-5).
+var familyTolerances = map[string]tolerances{
+	"qwen2-tiny":        {logits: 1.5e-4, hidden: 1e-4},
+	"qwen2-tiny-untied": {logits: 1.5e-4, hidden: 1e-4},
+	"qwen3-tiny":        {logits: 1.5e-4, hidden: 1e-4},
+	"gemma3-tiny":       {logits: 1.5e-4, hidden: 4e-4},
+	"smolvlm2-tiny":     {logits: 1.5e-4, hidden: 1e-4},
+}
+
+// TestFamiliesParity checks every prompt of the new families' fixtures
+// (lengths 1 to 160, Gemma 3's beyond its 32-position window) with the
+// tightened bounds, through models.Load (so no tensor goes unused), with the
+// model type each registers under.
+func TestFamiliesParity(t *testing.T) {
+	want := map[string]string{"qwen2-tiny": "qwen2", "qwen2-tiny-untied": "qwen2", "qwen3-tiny": "qwen3",
+		"gemma3-tiny": "gemma3_text"}
+	for model, tol := range familyTolerances {
+		t.Run(model, func(t *testing.T) {
+			f, err := format.Open(cellmPath(t, model, convert.Options{DType: format.F32}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if model != "smolvlm2-tiny" { // a VLM: models/idefics3 loads it
+				d, err := models.Load(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := d.Spec().ModelType; got != want[model] {
+					t.Errorf("model type %q, want %q", got, want[model])
+				}
+			}
+			m, err := Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := checkParity(t, m, model, tol, false)
+			t.Logf("logits %.2e, hidden %.2e, greedy top %.2e over %d steps", got.logits, got.hidden, got.greedyTop, got.greedySteps)
+			if got.greedySteps == 0 {
+				t.Error("no greedy step compared")
+			}
+		})
+	}
+}
+
+// TestMissingOptionsRefused: a Qwen2 file read without its attention
+// biases, a Qwen3 one without q/k norms and a Gemma 3 one without its
+// sandwich norms fail with ErrUnusedTensor instead of loading as Llama.
+func TestMissingOptionsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		model string
+		strip func(h *format.Header)
+	}{
+		{"qwen2-tiny", func(h *format.Header) { h.ModelType, h.AttentionBias = "llama", false }},
+		{"qwen3-tiny", func(h *format.Header) { h.ModelType, h.QKNorm = "llama", false }},
+		{"gemma3-tiny", func(h *format.Header) { h.SandwichNorms = false }},
+	} {
+		f, err := format.Open(cellmPath(t, tc.model, convert.Options{DType: format.BF16}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.strip(&f.Header)
+		if _, err := models.Load(f); !errors.Is(err, models.ErrUnusedTensor) {
+			t.Errorf("%s without its options: %v, want ErrUnusedTensor", tc.model, err)
+		}
+		f.Close()
+	}
+}
+
+// TestSlidingWindowCache runs Gemma 3's 160-token prompt (5 windows)
+// token by token and in chunks through a State whose sliding layers keep
+// only the window: every position's logits equal one batched pass, and the
+// sliding layers never hold more than the window's blocks.
+func TestSlidingWindowCache(t *testing.T) {
+	const model = "gemma3-tiny"
+	m := loadModel(t, model, convert.Options{DType: format.F32})
+	var ids []int
+	for _, s := range readReference(t, model).Sequences {
+		if len(s.InputIDs) == 160 {
+			ids = s.InputIDs
+		}
+	}
+	if ids == nil {
+		t.Fatal("no 160-token prompt in the reference")
+	}
+	vocab := m.Config().Vocab
+	want := make([]float32, len(ids)*vocab)
+	if err := m.Forward(m.NewState(len(ids)), ids, want, true); err != nil {
+		t.Fatal(err)
+	}
+	const bt = 16 // NewState's block size
+	for _, chunk := range []int{1, 7, 40} {
+		s := m.NewState(len(ids))
+		maxWin := 0
+		for i := 0; i < len(ids); i += chunk {
+			j := min(i+chunk, len(ids))
+			got := make([]float32, (j-i)*vocab)
+			if err := m.Forward(s, ids[i:j], got, true); err != nil {
+				t.Fatal(err)
+			}
+			if d := maxAbsDiff(got, want[i*vocab:j*vocab]); !(d <= 1e-4) {
+				t.Fatalf("chunk %d, positions %d..%d: logits differ from one pass by %.3g", chunk, i, j, d)
+			}
+			st := s.pool.Stats()
+			maxWin = max(maxWin, st.WindowBlocksUsed)
+			if full := (j + bt - 1) / bt; st.BlocksUsed != full {
+				t.Fatalf("chunk %d at %d: %d full-layer blocks, want %d", chunk, j, st.BlocksUsed, full)
+			}
+		}
+		// A step of c positions at p reads positions p-31..p+c-1.
+		if bound := (32+chunk-1+bt-1)/bt + 1; maxWin > bound || maxWin == 0 {
+			t.Errorf("chunk %d: sliding layers held up to %d blocks, want 1..%d", chunk, maxWin, bound)
+		}
+		t.Logf("chunk %d: sliding layers held at most %d blocks of %d positions (prompt %d)", chunk, maxWin, bt, len(ids))
+	}
+}
+
+// TestSlidingWindowEngine: a session whose next prompt diverges before the
+// window recomputes from the start (kvcache.ErrWindow) and gives the same
+// logits as a fresh session; one that diverges inside the window reuses.
+func TestSlidingWindowEngine(t *testing.T) {
+	m := loadModel(t, "gemma3-tiny", convert.Options{DType: format.F32})
+	e, err := engine.New(m, engine.Options{MaxContext: 256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []int
+	for _, s := range readReference(t, "gemma3-tiny").Sequences {
+		if len(s.InputIDs) == 160 {
+			ids = s.InputIDs
+		}
+	}
+	vocab := m.Config().Vocab
+	fresh := func(p []int) []float32 {
+		s := e.NewSession()
+		defer s.Close()
+		l := make([]float32, vocab)
+		if _, err := s.Prefill(p, nil, l); err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	s := e.NewSession()
+	defer s.Close()
+	l := make([]float32, vocab)
+	if _, err := s.Prefill(ids, nil, l); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		keep       int
+		wantReused int
+	}{{150, 150}, {60, 0}} {
+		p := append(append([]int(nil), ids[:tc.keep]...), 5, 6, 7)
+		reused, err := s.Prefill(p, nil, l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if reused != tc.wantReused {
+			t.Errorf("diverging at %d: reused %d, want %d", tc.keep, reused, tc.wantReused)
+		}
+		if d := maxAbsDiff(l, fresh(p)); !(d <= 1e-4) {
+			t.Errorf("diverging at %d: logits differ from a fresh session by %.3g", tc.keep, d)
+		}
+	}
+}
