@@ -140,6 +140,12 @@ func Convert(in, out string, opt Options) (*Summary, error) {
 			return nil, fmt.Errorf("%s: model_type %s but no vision tower / connector tensors found", in, cfg.ModelType)
 		}
 	}
+	if cfg.TextTower {
+		h.TextTensorPrefix = textPrefix
+		if !strings.Contains(textPrefix, "language_model") {
+			return nil, fmt.Errorf("%s: model_type %s but no language_model tensors found", in, cfg.ModelType)
+		}
+	}
 	if err := checkTensors(set, cfg, textPrefix); err != nil {
 		return nil, fmt.Errorf("%s: %w", in, err)
 	}
@@ -152,7 +158,11 @@ func Convert(in, out string, opt Options) (*Summary, error) {
 			sum.Skipped = append(sum.Skipped, fmt.Sprintf("%s (%s)", t.Name, t.DType))
 			continue
 		}
-		if t.Name == "lm_head.weight" && cfg.Text.TieWordEmbeddings {
+		if cfg.TextTower && !strings.HasPrefix(t.Name, textPrefix) && !strings.HasSuffix(t.Name, "lm_head.weight") {
+			sum.Skipped = append(sum.Skipped, t.Name+" (not in the text tower)")
+			continue
+		}
+		if strings.HasSuffix(t.Name, "lm_head.weight") && cfg.Text.TieWordEmbeddings {
 			sum.Skipped = append(sum.Skipped, t.Name+" (tied to embed_tokens)")
 			continue
 		}

@@ -20,6 +20,10 @@ var TextModelTypes = []string{"llama", "qwen2", "qwen3", "gemma3_text"}
 // MultimodalModelTypes are the vision-language wrappers cellm runs.
 var MultimodalModelTypes = []string{"idefics3", "smolvlm"}
 
+// TextTowerModelTypes are multimodal wrappers whose text tower cellm runs
+// alone (the vision tower and projector are left out on convert).
+var TextTowerModelTypes = []string{"gemma3"}
+
 // ErrUnsupported reports a model type cellm does not run.
 var ErrUnsupported = errors.New("unsupported model")
 
@@ -96,6 +100,9 @@ type Config struct {
 	Text TextConfig
 	// Multimodal is set for vision-language wrappers (idefics3 / smolvlm).
 	Multimodal bool
+	// TextTower is set for a wrapper of which only the text tower is
+	// converted (gemma3): Text is its text_config.
+	TextTower bool
 	// RawText and RawVision are text_config and vision_config as written.
 	RawText, RawVision json.RawMessage
 	// Vision is vision_config with the Idefics3VisionConfig defaults applied.
@@ -203,9 +210,32 @@ func ParseConfig(data []byte) (*Config, error) {
 				return nil, fmt.Errorf("field scale_factor: %w", err)
 			}
 		}
+	case contains(TextTowerModelTypes, c.ModelType):
+		c.TextTower = true
+		c.RawText = top["text_config"]
+		raw := c.RawText
+		if len(raw) == 0 {
+			raw = []byte(`{}`)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("field text_config: %w", err)
+		}
+		m["model_type"] = json.RawMessage(`"gemma3_text"`)
+		for _, k := range []string{"bos_token_id", "eos_token_id"} { // the wrapper's ids, if text_config has none
+			if _, ok := m[k]; !ok && top[k] != nil {
+				m[k] = top[k]
+			}
+		}
+		raw, _ = json.Marshal(m)
+		t, err := parseText(raw, false)
+		if err != nil {
+			return nil, fmt.Errorf("field text_config: %w", err)
+		}
+		c.Text = *t
 	default:
-		return nil, fmt.Errorf("%w: model_type %q (supported: %s; multimodal: %s)", ErrUnsupported, c.ModelType,
-			strings.Join(TextModelTypes, ", "), strings.Join(MultimodalModelTypes, ", "))
+		return nil, fmt.Errorf("%w: model_type %q (supported: %s; multimodal: %s; text tower of: %s)", ErrUnsupported, c.ModelType,
+			strings.Join(TextModelTypes, ", "), strings.Join(MultimodalModelTypes, ", "), strings.Join(TextTowerModelTypes, ", "))
 	}
 	return c, nil
 }
@@ -457,6 +487,7 @@ func TensorPrefixes(names []string) (text, vision, projector string) {
 	count := map[string]int{}
 	for _, n := range names {
 		for _, p := range []string{"model.text_model.", "model.vision_model.", "model.connector.",
+			"language_model.model.", "model.language_model.",
 			"text_model.", "vision_model.", "connector.", "model."} {
 			if strings.HasPrefix(n, p) {
 				count[p]++
@@ -472,7 +503,7 @@ func TensorPrefixes(names []string) (text, vision, projector string) {
 		}
 		return ""
 	}
-	text = pick("model.text_model.", "text_model.", "model.")
+	text = pick("model.text_model.", "text_model.", "language_model.model.", "model.language_model.", "model.")
 	vision = pick("model.vision_model.", "vision_model.")
 	projector = pick("model.connector.", "connector.")
 	return

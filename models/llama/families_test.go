@@ -2,12 +2,19 @@ package llama
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/engine"
 	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/internal/testutil"
 	"github.com/cellm-ai/cellm-go/models"
+	"github.com/cellm-ai/cellm-go/source"
+	"github.com/cellm-ai/cellm-go/source/safetensors"
 )
 
 // familyTolerances are the f32 parity bounds of the Qwen2, Qwen3, Gemma 3
@@ -177,4 +184,63 @@ func TestSlidingWindowEngine(t *testing.T) {
 			t.Errorf("diverging at %d: logits differ from a fresh session by %.3g", tc.keep, d)
 		}
 	}
+}
+
+// TestGemma3TextTower converts a Gemma3ForConditionalGeneration-style
+// checkpoint (model_type gemma3, text tower under language_model.model.,
+// a vision tower beside it) and runs the text tower against gemma3-tiny's
+// references: the vision tensors are left out, the text tower loads with
+// nothing unused.
+func TestGemma3TextTower(t *testing.T) {
+	src := testutil.Fixture(t, "gemma3-tiny")
+	set, err := safetensors.Open(filepath.Join(src, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	var tensors []source.Tensor
+	for _, tn := range set.Tensors {
+		tn.Name = "language_model." + tn.Name
+		tensors = append(tensors, tn)
+	}
+	tensors = append(tensors, source.Tensor{Name: "vision_tower.vision_model.post_layernorm.weight", DType: source.F32,
+		Shape: []int{2}, Data: make([]byte, 8)})
+	dir := t.TempDir()
+	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), tensors, nil); err != nil {
+		t.Fatal(err)
+	}
+	text, err := os.ReadFile(filepath.Join(src, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := `{"model_type":"gemma3","architectures":["Gemma3ForConditionalGeneration"],"text_config":` + string(text) +
+		`,"vision_config":{"model_type":"siglip_vision_model"}}`
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "tower.cellm")
+	sum, err := convert.Convert(dir, out, convert.Options{DType: format.F32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(sum.Skipped, func(s string) bool { return strings.HasPrefix(s, "vision_tower.") }) {
+		t.Errorf("vision tensor not reported skipped: %v", sum.Skipped)
+	}
+	f, err := format.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if f.Header.ModelType != "gemma3_text" || f.Header.SourceModelType != "gemma3" || f.Header.TextTensorPrefix != "language_model.model." {
+		t.Fatalf("header model_type %q source %q prefix %q", f.Header.ModelType, f.Header.SourceModelType, f.Header.TextTensorPrefix)
+	}
+	if _, err := models.Load(f); err != nil {
+		t.Fatal(err)
+	}
+	m, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := checkParity(t, m, "gemma3-tiny", familyTolerances["gemma3-tiny"], false)
+	t.Logf("text tower: logits %.2e, hidden %.2e over %d greedy steps", got.logits, got.hidden, got.greedySteps)
 }
