@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -112,4 +114,89 @@ func TestVLMInferDumpFeatures(t *testing.T) {
 	if d := maxDiff(readF32(t, out), want.Data); d > 1e-4 {
 		t.Errorf("features differ by %.3g", d)
 	}
+}
+
+// convert, inspect and infer --input-ids --dump-logits on the Qwen2,
+// Qwen3 and Gemma 3 fixtures (Gemma's prompt 5 windows long) reproduce the
+// reference last logits; inspect shows the architecture options.
+func TestFamiliesInfer(t *testing.T) {
+	for _, tc := range []struct {
+		model, seq, inspect string
+	}{
+		{"qwen2-tiny", "len29", `"attention_bias": true`},
+		{"qwen3-tiny", "len40", `"qk_norm": true`},
+		{"gemma3-tiny", "len160", `"sliding_window": 32`},
+	} {
+		t.Run(tc.model, func(t *testing.T) {
+			dir := t.TempDir()
+			model := filepath.Join(dir, "m.cellm")
+			var stderr bytes.Buffer
+			if code := run([]string{"convert", "--input", testutil.Fixture(t, tc.model), "--output", model, "--dtype", "f32"}, &stderr); code != 0 {
+				t.Fatal(stderr.String())
+			}
+			var stdout bytes.Buffer
+			old := os.Stdout
+			r, w, _ := os.Pipe()
+			os.Stdout = w
+			code := run([]string{"inspect", model, "--json"}, &stderr)
+			w.Close()
+			os.Stdout = old
+			stdout.ReadFrom(r)
+			if code != 0 || !strings.Contains(stdout.String(), tc.inspect) {
+				t.Errorf("inspect exit %d, output without %s: %.300s", code, tc.inspect, stdout.String())
+			}
+			ref := readRef(t, tc.model)
+			var ids []string
+			row := -1
+			for _, s := range ref.Sequences {
+				if s.Name == tc.seq {
+					for _, id := range s.InputIDs {
+						ids = append(ids, strconv.Itoa(id))
+					}
+					row = s.LastLogits.Row
+				}
+			}
+			if row < 0 {
+				t.Fatalf("no sequence %s", tc.seq)
+			}
+			out := filepath.Join(dir, "logits.f32")
+			if code := run([]string{"infer", "--model", model, "--input-ids", strings.Join(ids, ","), "--dump-logits", out}, &stderr); code != 0 {
+				t.Fatal(stderr.String())
+			}
+			want, err := npy.Read(testutil.Fixture(t, tc.model, "reference", "logits_last.npy"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			vocab := want.Shape[1]
+			got := readF32(t, out)
+			if len(got) != vocab {
+				t.Fatalf("%d logits, want %d", len(got), vocab)
+			}
+			if d := maxDiff(got, want.Data[row*vocab:(row+1)*vocab]); !(d <= 1e-4) {
+				t.Errorf("logits differ by %.3g", d)
+			}
+		})
+	}
+}
+
+type refSeq struct {
+	Name       string `json:"name"`
+	InputIDs   []int  `json:"input_ids"`
+	LastLogits struct {
+		Row int `json:"row"`
+	} `json:"last_logits"`
+}
+
+func readRef(t *testing.T, model string) (r struct {
+	Sequences []refSeq `json:"sequences"`
+}) {
+	t.Helper()
+	b, err := os.ReadFile(testutil.Fixture(t, model, "reference", "reference.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
