@@ -349,12 +349,18 @@ func archOptions(c *Config, h *format.Header) error {
 	if h.EmbeddingScale != 0 {
 		c.EmbeddingScale = float32(h.EmbeddingScale)
 	}
+	if math.IsInf(float64(c.NormOffset), 0) || math.IsInf(float64(c.EmbeddingScale), 0) {
+		return modelErr("header fields norm_weight_offset = %v, embedding_scale = %v are out of float32 range", h.NormWeightOffset, h.EmbeddingScale)
+	}
 	c.AttnScale = float32(1 / math.Sqrt(float64(c.HeadDim)))
 	if s := h.QueryPreAttnScalar; s != 0 {
 		if !(s > 0) || !finite(s) {
 			return modelErr("header field query_pre_attn_scalar = %v must be positive", s)
 		}
 		c.AttnScale = float32(math.Pow(s, -0.5))
+		if !(c.AttnScale > 0) || math.IsInf(float64(c.AttnScale), 0) {
+			return modelErr("header field query_pre_attn_scalar = %v is out of float32 range", s)
+		}
 	}
 	if len(h.LayerTypes) == 0 {
 		if h.SlidingWindow != 0 || h.RopeLocalBaseFreq != 0 {
