@@ -183,8 +183,8 @@ func ParseConfig(data []byte) (*Config, error) {
 		if tt.ModelType == "" {
 			tt.ModelType = "llama"
 		}
-		if !contains(TextModelTypes, tt.ModelType) {
-			return nil, fmt.Errorf("%w: text_config.model_type %q (supported: %s)", ErrUnsupported, tt.ModelType, strings.Join(TextModelTypes, ", "))
+		if tt.ModelType != "llama" { // the Idefics3 / SmolVLM runtime wraps a Llama text stack
+			return nil, fmt.Errorf("%w: text_config.model_type %q (supported: llama)", ErrUnsupported, tt.ModelType)
 		}
 		t, err := parseText(c.RawText, true)
 		if err != nil {
