@@ -51,7 +51,9 @@ func (s *Seq) Cap() int { return len(s.blocks) * s.p.cfg.BlockTokens }
 // published is withdrawn from the prefix index instead.
 // When the pool has no free block it evicts unreferenced cached prefix
 // blocks, least recently used first; if that is not enough it returns an
-// error wrapping ErrBudget and changes nothing.
+// error wrapping ErrBudget and changes nothing (except that, in a pool with
+// sliding-window layers, the window blocks no query from Len on can read
+// are given back first, as every Reserve does).
 func (s *Seq) Reserve(n int) error {
 	if s.w == nil || n < 0 {
 		return s.reserve(n)
