@@ -93,13 +93,19 @@ func TestInferDumpLogits(t *testing.T) {
 
 // vlm-infer --pixel-values --dump-image-features reproduces the connector output.
 func TestVLMInferDumpFeatures(t *testing.T) {
+	for _, fixture := range []string{"smolvlm-tiny", "smolvlm2-tiny"} {
+		t.Run(fixture, func(t *testing.T) { checkVLMInferDumpFeatures(t, fixture) })
+	}
+}
+
+func checkVLMInferDumpFeatures(t *testing.T, fixture string) {
 	dir := t.TempDir()
 	model := filepath.Join(dir, "vlm.cellm")
 	var stderr bytes.Buffer
-	if code := run([]string{"convert", "--input", testutil.Fixture(t, "smolvlm-tiny"), "--output", model, "--dtype", "f32"}, &stderr); code != 0 {
+	if code := run([]string{"convert", "--input", testutil.Fixture(t, fixture), "--output", model, "--dtype", "f32"}, &stderr); code != 0 {
 		t.Fatal(stderr.String())
 	}
-	ref := testutil.Fixture(t, "smolvlm-tiny", "reference")
+	ref := testutil.Fixture(t, fixture, "reference")
 	out := filepath.Join(dir, "features.f32")
 	// The fixture has no tokenizer: generation fails after the dump.
 	code := run([]string{"vlm-infer", "--model", model, "--pixel-values", filepath.Join(ref, "pixel_values_split.f32"),
