@@ -189,9 +189,11 @@ func TestParityF16(t *testing.T) {
 // TestParityKVF16 runs the f32 weights with an f16 KV cache (the reduced
 // rule with a 0.05 logits bound).
 func TestParityKVF16(t *testing.T) {
-	m := loadModel(t, "llama-tiny", convert.Options{DType: format.F32})
-	got := checkParity(t, m, "llama-tiny", tolerances{logits: 0.05, reduced: true}, true)
-	t.Logf("f16 KV cache: logits max diff %.2e, greedy top %.2e over %d steps", got.logits, got.greedyTop, got.greedySteps)
+	for _, model := range []string{"llama-tiny", "gemma3-tiny"} { // Gemma: the f16 sliding-window path
+		m := loadModel(t, model, convert.Options{DType: format.F32})
+		got := checkParity(t, m, model, tolerances{logits: 0.05, reduced: true}, true)
+		t.Logf("%s f16 KV cache: logits max diff %.2e, greedy top %.2e over %d steps", model, got.logits, got.greedyTop, got.greedySteps)
+	}
 }
 
 // TestInt8 compares an int8 .cellm with the f32 one position by position.
