@@ -262,15 +262,10 @@ func (p *Pool) splitWindow() error {
 	return nil
 }
 
-// Config returns the pool's configuration (BlockTokens filled in).
-func (p *Pool) Config() Config {
-	c := p.cfg
-	c.WindowLayers = append([]bool(nil), p.cfg.WindowLayers...)
-	if p.cfg.WindowLayers == nil {
-		c.WindowLayers = nil
-	}
-	return c
-}
+// Config returns the pool's configuration (BlockTokens filled in). Its
+// WindowLayers is the pool's own copy (NewPool copied the caller's): read it,
+// do not modify it.
+func (p *Pool) Config() Config { return p.cfg }
 
 // NewSeq returns an empty sequence drawing blocks from p.
 func (p *Pool) NewSeq() *Seq {

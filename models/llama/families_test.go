@@ -307,3 +307,30 @@ func TestSlidingWindowBatched(t *testing.T) {
 		t.Errorf("batched logits differ from alone by %.3g", worst)
 	}
 }
+
+// TestSlidingWindowDecodeAllocs: Gemma 3 decode steps past the window
+// (a block taken and one given back every 16 positions) allocate nothing on
+// average: only the block tables' amortized growth remains.
+func TestSlidingWindowDecodeAllocs(t *testing.T) {
+	m := loadModel(t, "gemma3-tiny", convert.Options{DType: format.BF16})
+	s := m.NewState(512)
+	logits := make([]float32, m.Config().Vocab)
+	if err := m.Forward(s, []int{2, 3, 4}, logits, false); err != nil {
+		t.Fatal(err)
+	}
+	tok := []int{5}
+	for range 100 { // past the window: blocks are given back and reused
+		if err := m.Forward(s, tok, logits, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allocs := testing.AllocsPerRun(200, func() {
+		if err := m.Forward(s, tok, logits, false); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Logf("%.3f allocations per decoded token", allocs)
+	if allocs != 0 {
+		t.Fatalf("%v allocations per decoded token", allocs)
+	}
+}

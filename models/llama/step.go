@@ -151,7 +151,7 @@ func (m *Model) checkStep(ws models.Workspace, batch []models.Input) (*Workspace
 			return nil, 0, badInput("input %d: kvcache pool of %d layers x %d KV heads x %d, the model has %d x %d x %d",
 				i, pc.Layers, pc.KVHeads, pc.HeadDim, c.Layers, c.KVHeads, c.HeadDim)
 		}
-		if pc.WindowLayers != nil && (pc.Window != c.SlidingWindow || !slices.Equal(pc.WindowLayers, m.windowLayers())) {
+		if pc.WindowLayers != nil && (pc.Window != c.SlidingWindow || !slices.Equal(pc.WindowLayers, c.Sliding)) {
 			return nil, 0, badInput("input %d: kvcache pool keeps a window of %d positions for layers %v, the model's sliding layers are %v (window %d)",
 				i, pc.Window, pc.WindowLayers, c.Sliding, c.SlidingWindow)
 		}
