@@ -16,7 +16,7 @@ func windowed(dt DType, blocks int) Config {
 
 // checkWindow fails unless s holds tokens in the full layers and, in the
 // window layer, every position the next query (at Len) may read.
-func checkWindow(t *testing.T, what string, s *Seq, tokens []int) {
+func checkWindow(t testing.TB, what string, s *Seq, tokens []int) {
 	t.Helper()
 	c := s.Pool().Config()
 	if s.Len() != len(tokens) {
