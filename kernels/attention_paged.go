@@ -46,15 +46,17 @@ func AttentionPagedWindow(out, q []float32, k, v [][]float32, blockTokens, n, he
 		return
 	}
 	b := active
-	if g := b.gemm; g != nil && headDim%g.nr == 0 && n >= 2 && window == 0 {
-		total := pos0 + n
+	if g := b.gemm; g != nil && headDim%g.nr == 0 && n >= 2 {
+		// Gather the visible blocks [lo, nb) into a contiguous cache.
+		base := lo * blockTokens
+		total := pos0 + n - base
 		buf := scratchPool.Get().(*[]float32)
 		defer scratchPool.Put(buf)
 		s := grow(buf, 2*kvHeads*total*headDim)
 		kf, vf := s[:kvHeads*total*headDim], s[kvHeads*total*headDim:]
 		for kv := 0; kv < kvHeads; kv++ {
-			for blk := 0; blk < nb; blk++ {
-				t := blk * blockTokens
+			for blk := lo; blk < nb; blk++ {
+				t := blk*blockTokens - base
 				c := min(blockTokens, total-t)
 				src := kv * blockTokens * headDim
 				dst := (kv*total + t) * headDim
@@ -62,7 +64,7 @@ func AttentionPagedWindow(out, q []float32, k, v [][]float32, blockTokens, n, he
 				copy(vf[dst:dst+c*headDim], v[blk][src:src+c*headDim])
 			}
 		}
-		attentionBlocked(b, out, q, kf, vf, n, heads, kvHeads, headDim, pos0+1, total, true, scale)
+		attentionBlockedWindow(b, out, q, kf, vf, n, heads, kvHeads, headDim, pos0+1-base, total, true, window, scale)
 		return
 	}
 	j := pagedJob{b: b, out: out, q: q, k: k, v: v, heads: heads, kvHeads: kvHeads, hd: headDim,
@@ -94,15 +96,17 @@ func AttentionPagedWindowF16(out, q []float32, k, v [][]uint16, blockTokens, n, 
 		return
 	}
 	b := active
-	if g := b.gemm; g != nil && headDim%g.nr == 0 && n >= 2 && window == 0 {
-		total := pos0 + n
+	if g := b.gemm; g != nil && headDim%g.nr == 0 && n >= 2 {
+		// Gather the visible blocks [lo, nb) into a contiguous cache.
+		base := lo * blockTokens
+		total := pos0 + n - base
 		buf := scratchPool.Get().(*[]float32)
 		defer scratchPool.Put(buf)
 		s := grow(buf, 2*kvHeads*total*headDim)
 		kf, vf := s[:kvHeads*total*headDim], s[kvHeads*total*headDim:]
 		for kv := 0; kv < kvHeads; kv++ {
-			for blk := 0; blk < nb; blk++ {
-				t := blk * blockTokens
+			for blk := lo; blk < nb; blk++ {
+				t := blk*blockTokens - base
 				c := min(blockTokens, total-t)
 				src := kv * blockTokens * headDim
 				dst := (kv*total + t) * headDim
@@ -110,7 +114,7 @@ func AttentionPagedWindowF16(out, q []float32, k, v [][]uint16, blockTokens, n, 
 				b.f16ToF32(vf[dst:dst+c*headDim], v[blk][src:src+c*headDim])
 			}
 		}
-		attentionBlocked(b, out, q, kf, vf, n, heads, kvHeads, headDim, pos0+1, total, true, scale)
+		attentionBlockedWindow(b, out, q, kf, vf, n, heads, kvHeads, headDim, pos0+1-base, total, true, window, scale)
 		return
 	}
 	j := pagedJob{b: b, out: out, q: q, k16: k, v16: v, f16: true, heads: heads, kvHeads: kvHeads,
