@@ -2,6 +2,7 @@ package llama
 
 import (
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -332,5 +333,37 @@ func TestSlidingWindowDecodeAllocs(t *testing.T) {
 	t.Logf("%.3f allocations per decoded token", allocs)
 	if allocs != 0 {
 		t.Fatalf("%v allocations per decoded token", allocs)
+	}
+}
+
+// TestSlidingWindowPerplexity: engine.Perplexity over Gemma 3's 160-token
+// prompt (ctx 160: its engine's windowed cache and hidden-row scoring)
+// equals the mean NLL computed from one full forward pass's logits.
+func TestSlidingWindowPerplexity(t *testing.T) {
+	m := loadModel(t, "gemma3-tiny", convert.Options{DType: format.F32})
+	var ids []int
+	for _, s := range readReference(t, "gemma3-tiny").Sequences {
+		if len(s.InputIDs) == 160 {
+			ids = s.InputIDs
+		}
+	}
+	vocab := m.Config().Vocab
+	logits := make([]float32, len(ids)*vocab)
+	if err := m.Forward(m.NewState(len(ids)), ids, logits, true); err != nil {
+		t.Fatal(err)
+	}
+	var want float64
+	for p := 0; p+1 < len(ids); p++ {
+		row := logits[p*vocab : (p+1)*vocab]
+		want += logSumExp(row) - float64(row[ids[p+1]])
+	}
+	want /= float64(len(ids) - 1)
+	got, scored, err := engine.Perplexity(m, ids, len(ids), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("mean NLL %.6f, from full logits %.6f", got, want)
+	if scored != len(ids)-1 || !(math.Abs(got-want) <= 1e-5) {
+		t.Errorf("mean NLL %.6f over %d tokens, want %.6f over %d", got, scored, want, len(ids)-1)
 	}
 }
