@@ -7,8 +7,9 @@ import "fmt"
 // [b*blockTokens, (b+1)*blockTokens) laid out [kvHeads][blockTokens][headDim].
 //
 // A single query (decode) reads the blocks in place: scores block by block
-// with the matrix-vector kernel, one soft-max over all of them, and the
-// weighted sum of V block by block. Several queries (prefill, or a chunk of a
+// with the matrix-vector kernel, one soft-max over all of them, the weighted
+// sum of V block by block into partial rows, and one more weighted sum (with
+// weights 1) of those rows. Several queries (prefill, or a chunk of a
 // prompt) gather the visible positions into a contiguous scratch cache and
 // take AttentionCausal's blocked GEMM path when the backend has one.
 
@@ -145,10 +146,17 @@ func (j *pagedJob) run(lo, hi int) {
 	defer scratchPool.Put(buf)
 	hd, bt, group := j.hd, j.bt, j.heads/j.kvHeads
 	maxN := j.first + (hi-1)/j.heads
-	s := grow(buf, maxN+hd)
-	scores0, tmp := s[:maxN], s[maxN:maxN+hd]
+	maxB := (maxN + bt - 1) / bt
+	s := grow(buf, maxN+maxB*hd+maxB)
+	// scores, then one partial P·V row per block, then maxB ones: the
+	// partial rows are summed by one more weighted sum.
+	scores0, parts, ones := s[:maxN], s[maxN:maxN+maxB*hd], s[maxN+maxB*hd:]
+	for i := range ones {
+		ones[i] = 1
+	}
 	for it := lo; it < hi; it++ {
 		n := j.first + it/j.heads
+		nb := (n + bt - 1) / bt
 		qh := j.q[it*hd : (it+1)*hd]
 		oh := j.out[it*hd : (it+1)*hd]
 		off := (it % j.heads / group) * bt * hd
@@ -166,17 +174,17 @@ func (j *pagedJob) run(lo, hi int) {
 		for blk, t := 0, 0; t < n; blk, t = blk+1, t+bt {
 			c := min(bt, n-t)
 			dst := oh
-			if blk > 0 {
-				dst = tmp
+			if nb > 1 {
+				dst = parts[blk*hd : (blk+1)*hd]
 			}
 			if j.f16 {
 				j.b.wsumF16(dst, j.v16[blk][off:off+c*hd], scores[t:t+c])
 			} else {
 				j.b.wsumF32(dst, j.v[blk][off:off+c*hd], scores[t:t+c])
 			}
-			if blk > 0 {
-				j.b.axpy(1, tmp, oh)
-			}
+		}
+		if nb > 1 {
+			j.b.wsumF32(oh, parts[:nb*hd], ones[:nb])
 		}
 	}
 }

@@ -41,7 +41,9 @@ func (s *Seq) Cap() int { return len(s.blocks) * s.p.cfg.BlockTokens }
 
 // Reserve makes room for positions [Len, Len+n): it takes the missing
 // blocks from the pool and, if the partly filled last block is shared with
-// another Seq (after Fork) or published, copies it first (copy-on-write).
+// another Seq (after Fork, or a Truncate into adopted blocks), copies it
+// first (copy-on-write); a last block only this Seq holds but that is
+// published is withdrawn from the prefix index instead.
 // When the pool has no free block it evicts unreferenced cached prefix
 // blocks, least recently used first; if that is not enough it returns an
 // error wrapping ErrBudget and changes nothing.
