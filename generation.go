@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/cellm-ai/cellm-go/generate"
-	"github.com/cellm-ai/cellm-go/models/idefics3"
 	"github.com/cellm-ai/cellm-go/tokenizer"
 )
 
@@ -200,26 +199,9 @@ func (s *Session) Generate(ctx context.Context, req Request, onToken func(Token)
 		return keep
 	}
 
-	var x []float32 // input embeddings, only when images are spliced in
-	if p.images != nil {
-		if m.imageCfgErr != nil {
-			return nil, m.imageCfgErr
-		}
-		if x, err = m.text.embed(p.ids); err != nil {
-			return nil, err
-		}
-		feats := req.ImageFeatures
-		if feats == nil {
-			var t idefics3.Timing
-			if feats, err = m.imageFeatures(p.images, &t); err != nil {
-				return nil, err
-			}
-			res.Stats.VisionEncode, res.Stats.Projection = t.Encode, t.Project
-		}
-		res.Stats.Images, res.Stats.Tiles = len(p.images.Grids), p.images.N
-		if err := idefics3.Splice(x, p.ids, m.imageTokenID, feats, m.text.hidden()); err != nil {
-			return nil, err
-		}
+	x, err := m.promptEmbeddings(p, &req, &res.Stats)
+	if err != nil {
+		return nil, err
 	}
 	conv, err := s.conversation(req.KVF16)
 	if err != nil {
