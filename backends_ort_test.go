@@ -5,6 +5,7 @@ package cellm
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/imageproc"
 	"github.com/cellm-ai/cellm-go/internal/npy"
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
 )
 
 // Every combination of vision and decoder backends reproduces the
@@ -71,14 +73,11 @@ func TestBackendCombinations(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				want, _ := npy.Read(filepath.Join(ref, c.ImageFeatures.File))
-				var worst float64
-				for i := range feats {
-					worst = max(worst, abs(float64(feats[i]-want.Data[i])))
+				want, err := npy.Read(filepath.Join(ref, c.ImageFeatures.File))
+				if err != nil {
+					t.Fatal(err)
 				}
-				if worst > 1e-4 {
-					t.Errorf("vision %s, %s: image features differ by %.3g", vb, c.Name, worst)
-				}
+				numcheck.Close(t, fmt.Sprintf("vision %s, %s: image features", vb, c.Name), feats, want.Data, numcheck.Tol{Abs: 1e-4})
 				res, err := m.Generate(context.Background(), Request{InputIDs: c.InputIDs, ImageBatch: b,
 					MaxNewTokens: len(c.Greedy.NewTokens), IgnoreEOS: true}, nil)
 				if err != nil {
@@ -136,11 +135,4 @@ func concurrentONNX(t *testing.T, m *Model, ids0, want0, ids1, want1 []int, batc
 			t.Errorf("concurrent onnx generation %d: tokens %v, want %v", i, got[i], want)
 		}
 	}
-}
-
-func abs(x float64) float64 {
-	if x < 0 {
-		return -x
-	}
-	return x
 }
