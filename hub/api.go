@@ -146,16 +146,34 @@ func (c *Client) ModelInfo(ctx context.Context, repo, rev string) (*RepoInfo, er
 	if len(body) > maxInfoBytes {
 		return nil, fmt.Errorf("GET %s: response larger than %d bytes", req.URL, maxInfoBytes)
 	}
+	info, err := ParseInfo(body)
+	if err != nil {
+		return nil, fmt.Errorf("GET %s: %w", req.URL, err)
+	}
+	return info, nil
+}
+
+// ParseInfo decodes and checks a model info response: the commit must be a
+// 40-digit hex id, file names clean relative paths, sizes non-negative.
+func ParseInfo(body []byte) (*RepoInfo, error) {
 	var info RepoInfo
 	if err := json.Unmarshal(body, &info); err != nil {
-		return nil, fmt.Errorf("GET %s: not a model listing: %w", req.URL, err)
+		return nil, fmt.Errorf("not a model listing: %w", err)
 	}
 	if !commitID.MatchString(info.SHA) {
-		return nil, fmt.Errorf("GET %s: commit %q is not a 40-digit hex id", req.URL, info.SHA)
+		return nil, fmt.Errorf("commit %q is not a 40-digit hex id", info.SHA)
 	}
+	seen := make(map[string]bool, len(info.Siblings))
 	for _, s := range info.Siblings {
 		if err := checkFileName(s.RFilename); err != nil {
-			return nil, fmt.Errorf("GET %s: %w", req.URL, err)
+			return nil, err
+		}
+		if seen[s.RFilename] {
+			return nil, fmt.Errorf("file %q listed twice", s.RFilename)
+		}
+		seen[s.RFilename] = true
+		if s.Size < 0 || s.LFS != nil && s.LFS.Size < 0 {
+			return nil, fmt.Errorf("file %q: negative size", s.RFilename)
 		}
 	}
 	return &info, nil
@@ -175,14 +193,14 @@ func (c *Client) FileInfo(ctx context.Context, repo, rev, file string) (*FileInf
 	if err != nil {
 		return nil, err
 	}
-	hc := *c.httpClient()
+	hc := c.httpClient()
 	hc.CheckRedirect = func(r *http.Request, via []*http.Request) error {
 		if len(via) >= 10 || r.URL.Host != via[0].URL.Host {
 			return http.ErrUseLastResponse
 		}
 		return nil
 	}
-	resp, err := c.do(&hc, req)
+	resp, err := c.do(hc, req)
 	if err != nil {
 		return nil, err
 	}

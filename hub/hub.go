@@ -129,11 +129,28 @@ func envTrue(v string) bool {
 	return false
 }
 
+// httpClient returns the HTTP client, which drops the token when a redirect
+// leaves the endpoint's host (the hub sends LFS files to a CDN).
 func (c *Client) httpClient() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
+	base := c.HTTP
+	if base == nil {
+		base = defaultHTTP
 	}
-	return defaultHTTP
+	hc := *base
+	next := base.CheckRedirect
+	hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if req.URL.Host != via[0].URL.Host {
+			req.Header.Del("Authorization")
+		}
+		if next != nil {
+			return next(req, via)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
+	return &hc
 }
 
 var defaultHTTP = &http.Client{Transport: &http.Transport{
