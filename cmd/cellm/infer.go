@@ -35,7 +35,7 @@ type genFlags struct {
 }
 
 func (g *genFlags) register(fs *flag.FlagSet, genName string) {
-	fs.StringVar(&g.model, "model", "", ".cellm model `file`")
+	fs.StringVar(&g.model, "model", "", ".cellm model `file`, or a hub name org/name[@revision][:variant] (pulled into the model store on first use)")
 	fs.StringVar(&g.model, "cellm-model", "", "same as --model")
 	fs.StringVar(&g.tokenizer, "tokenizer", "", "tokenizer.json `file` (default: the one embedded in the model)")
 	fs.BoolVar(&g.chat, "chat", false, "wrap the prompt in the model's chat format")
@@ -85,7 +85,11 @@ func (g *genFlags) open() (*cellm.Model, error) {
 	if g.model == "" {
 		return nil, fmt.Errorf("--model is required")
 	}
-	return cellm.Open(g.model, &cellm.Options{TokenizerPath: g.tokenizer})
+	path, err := resolveModel(g.model)
+	if err != nil {
+		return nil, err
+	}
+	return cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer})
 }
 
 // printer streams tokens to stdout.

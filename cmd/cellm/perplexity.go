@@ -17,7 +17,7 @@ func init() {
 
 func runPerplexity(args []string) error {
 	fs := newFlags("perplexity", "--model FILE.cellm --text-file F [--ctx N] [--bos]")
-	model := fs.String("model", "", ".cellm `file`")
+	model := fs.String("model", "", ".cellm `file` or hub name org/name")
 	textFile := fs.String("text-file", "", "UTF-8 text `file` to score")
 	ctx := fs.Int("ctx", 256, "window length in tokens (non-overlapping windows, each from an empty cache)")
 	bos := fs.Bool("bos", false, "prepend the BOS token to the token stream")
@@ -33,7 +33,11 @@ func runPerplexity(args []string) error {
 	if err != nil {
 		return err
 	}
-	mod, err := cellm.Open(*model, &cellm.Options{TokenizerPath: *tokPath})
+	path, err := resolveModel(*model)
+	if err != nil {
+		return err
+	}
+	mod, err := cellm.Open(path, &cellm.Options{TokenizerPath: *tokPath})
 	if err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ func init() {
 
 func runTokenize(args []string) error {
 	fs := newFlags("tokenize", "(--model FILE.cellm | --tokenizer tokenizer.json) (--text S | --decode 1,2,3)")
-	model := fs.String("model", "", ".cellm `file` whose embedded tokenizer.json to use")
+	model := fs.String("model", "", ".cellm `file` (or hub name org/name) whose embedded tokenizer.json to use")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json `file` (overrides --model)")
 	text := fs.String("text", "", "text to encode")
 	decode := fs.String("decode", "", "comma-separated ids to decode")
@@ -55,6 +55,10 @@ func loadTokenizer(model, path string) (*tokenizer.Tokenizer, error) {
 	}
 	if model == "" {
 		return nil, fmt.Errorf("need --model or --tokenizer")
+	}
+	model, err := resolveModel(model)
+	if err != nil {
+		return nil, err
 	}
 	f, err := format.Open(model)
 	if err != nil {

@@ -215,7 +215,10 @@ func (o *onnxFlags) register(fs *flag.FlagSet) {
 // open opens the model: a .cellm file (--model / --cellm-model), or the
 // --model-dir folder alone when both backends are onnx.
 func (o *onnxFlags) open(g *genFlags) (*cellm.Model, error) {
-	path := g.model
+	path, err := resolveModel(g.model)
+	if err != nil {
+		return nil, err
+	}
 	if path == "" {
 		path = o.modelDir
 	}
