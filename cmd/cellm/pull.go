@@ -85,11 +85,20 @@ func openStore() (*store.Store, error) {
 	}
 	s.Log = os.Stderr
 	s.DownloadProgress = func(p *hub.Plan) hub.Progress {
-		var total int64
-		for _, f := range p.Files {
-			total += f.Size
+		n, missing := p.Missing()
+		if n == 0 {
+			return nil
 		}
-		return progress.NewGroup("downloaded", total).Update
+		cached := map[string]bool{}
+		for _, f := range p.Files {
+			cached[f.Name] = f.Cached
+		}
+		g := progress.NewGroup("downloading", missing)
+		return func(file string, done, size int64) {
+			if !cached[file] {
+				g.Update(file, done, size)
+			}
+		}
 	}
 	s.ConvertProgress = func() func(done, total int64) {
 		bar := progress.New("converting")
