@@ -42,7 +42,8 @@ type Plan struct {
 	Source string
 	// Files are the files to have in the snapshot.
 	Files []File
-	// Offline is true when the plan was made from the cache alone.
+	// Offline is true when the plan was made from the cache alone (offline
+	// mode, or the hub could not be reached).
 	Offline bool
 }
 
@@ -64,7 +65,8 @@ type Progress func(file string, done, size int64)
 // Plan resolves revision and selects the files conversion needs (see
 // Select; source "" or "auto" picks the checkpoint kind). A sharded
 // checkpoint's index is downloaded to read its shard list. In offline mode
-// the plan comes from the cache and fails with ErrOffline if it is incomplete.
+// the plan comes from the cache and fails with ErrOffline if it is incomplete;
+// when the hub cannot be reached, a complete cached snapshot is used.
 func (c *Client) Plan(ctx context.Context, repo, revision, source string) (*Plan, error) {
 	if err := checkRepo(repo); err != nil {
 		return nil, err
@@ -76,6 +78,13 @@ func (c *Client) Plan(ctx context.Context, repo, revision, source string) (*Plan
 		return c.offlinePlan(repo, revision, source)
 	}
 	info, err := c.ModelInfo(ctx, repo, revision)
+	if errors.Is(err, ErrNetwork) {
+		// As huggingface_hub does: an unreachable hub falls back to a
+		// complete cached snapshot of the revision.
+		if p, cacheErr := c.offlinePlan(repo, revision, source); cacheErr == nil {
+			return p, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

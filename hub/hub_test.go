@@ -320,9 +320,13 @@ func TestOffline(t *testing.T) {
 		!strings.Contains(err.Error(), "HF_HUB_OFFLINE") {
 		t.Errorf("uncached model offline: %v", err)
 	}
-	// Online, an unreachable hub names the URL and the way out.
-	_, err = c.Plan(context.Background(), repo, "main", "")
-	if !errors.Is(err, ErrNetwork) || !strings.Contains(err.Error(), srv.Hub.URL+"/api/models/"+repo) ||
+	// Online, an unreachable hub falls back to the cached snapshot...
+	if p, err := c.Plan(context.Background(), repo, "main", ""); err != nil || !p.Offline {
+		t.Errorf("unreachable hub, cached model: %+v, %v", p, err)
+	}
+	// ...and without one, the error names the URL and the way out.
+	_, err = c.Plan(context.Background(), "cellm-test/other", "main", "")
+	if !errors.Is(err, ErrNetwork) || !strings.Contains(err.Error(), srv.Hub.URL+"/api/models/cellm-test/other") ||
 		!strings.Contains(err.Error(), "HF_HUB_OFFLINE=1") {
 		t.Errorf("unreachable hub: %v", err)
 	}

@@ -73,6 +73,9 @@ func (s *Store) pull(ctx context.Context, ref Ref, opt PullOptions, ifMissing bo
 	if err != nil {
 		return nil, err
 	}
+	if plan.Offline && !s.Hub.Offline {
+		s.logf("the hub is unreachable: using the cached snapshot of %s@%s (commit %s)", ref.Repo, ref.Revision, short(plan.Commit))
+	}
 	if old != nil && old.Commit == plan.Commit && !opt.Force {
 		s.logf("%s is up to date (commit %s)", ref, short(plan.Commit))
 		return old, nil

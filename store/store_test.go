@@ -228,7 +228,13 @@ func TestOfflineFromHFCache(t *testing.T) {
 	if !errors.Is(err, hub.ErrOffline) || !strings.Contains(err.Error(), "HF_HUB_OFFLINE") {
 		t.Errorf("absent model offline: %v", err)
 	}
-	// Online with the hub down: the error names the URL.
+	// Online with the hub down: a cached snapshot is used, with a note...
+	log := &syncBuffer{}
+	down := &Store{Dir: t.TempDir(), Hub: s.Hub, Log: log}
+	if _, err := down.Resolve(context.Background(), repo); err != nil || !strings.Contains(log.String(), "unreachable") {
+		t.Errorf("hub down, model cached: %v; log %s", err, log.String())
+	}
+	// ...and a model not cached fails with an error naming the URL.
 	_, err = s.Resolve(context.Background(), "cellm-test/absent")
 	if !errors.Is(err, hub.ErrNetwork) || !strings.Contains(err.Error(), srv.Hub.URL) {
 		t.Errorf("absent model, hub down: %v", err)
