@@ -82,7 +82,9 @@ type Options struct {
 	// ContentParts renders every message's content as a list of parts
 	// (text-only messages get one text part), as multimodal processors do.
 	ContentParts bool
-	// Extra holds further variables (tools, documents, date_string, ...).
+	// Extra holds further variables: the keyword arguments transformers'
+	// apply_chat_template passes to the template (tools, documents,
+	// date_string, Qwen3's enable_thinking, ...).
 	// Values may be nil, bool, string, integers, floats, json.Number,
 	// json.RawMessage (decoded keeping its object key order, which tojson
 	// reproduces), Message, Part, and slices and string-keyed maps of

@@ -53,7 +53,7 @@ func (s *Store) pull(ctx context.Context, ref Ref, opt PullOptions, ifMissing bo
 	if ref.Variant == "" {
 		ref.Variant = DefaultVariant
 	}
-	if err := checkVariant(ref.Variant); err != nil {
+	if err := CheckVariant(ref.Variant); err != nil {
 		return nil, err
 	}
 	if s.Hub == nil {
@@ -97,9 +97,9 @@ func (s *Store) pull(ctx context.Context, ref Ref, opt PullOptions, ifMissing bo
 
 	s.logf("converting %s (%s) to %s", ref.Repo, plan.Source, ref.Variant)
 	opts := convertOptions(ref.Variant)
-	opts.Source, opts.Progress = plan.Source, s.ConvertProgress
+	opts.Source, opts.Progress, opts.Verify = plan.Source, s.ConvertProgress, s.Verify
 	tmp := base + ".tmp.cellm"
-	sum, err := convert.Convert(dir, tmp, opts)
+	sum, err := convert.ConvertContext(ctx, dir, tmp, opts)
 	if err != nil {
 		os.Remove(tmp)
 		return nil, fmt.Errorf("converting %s@%s: %w", ref.Repo, ref.Revision, err)

@@ -9,8 +9,9 @@
 //	models/{org}--{name}/{revision}/{variant}.lock    held while it is made or removed
 //
 // where revision is path-escaped ("refs%2Fpr%2F1") and variant names the
-// storage type: f16, bf16, f32, or int8 (int8 weights, f16 elsewhere),
-// int8-bf16, int8-f32. An entry exists when its manifest does; both files are
+// storage type as convert's --dtype does: f16, bf16, f32, int8 (every matrix
+// per-row int8, f16 elsewhere) or int8-proj (only the attention and MLP
+// projections int8). An entry exists when its manifest does; both files are
 // written through temporary files and renamed, and made under the entry's
 // lock, so concurrent pulls never see or leave half a model.
 package store
@@ -56,6 +57,9 @@ type Store struct {
 	DownloadProgress func(p *hub.Plan) hub.Progress
 	// ConvertProgress, if set, is called as the converted file is written.
 	ConvertProgress func(done, total int64)
+	// Verify, if set, checks the converted file before it is stored (the
+	// CLI opens it with the runtime); an error stores nothing.
+	Verify func(path string) error
 }
 
 // Default returns the store in $CELLM_HOME, else in the user cache folder's
@@ -91,8 +95,9 @@ func (r Ref) String() string {
 	return s
 }
 
-// Variants are the storage variants a model can be converted to.
-var Variants = []string{"f16", "bf16", "f32", "int8", "int8-bf16", "int8-f32"}
+// Variants are the storage variants a model can be converted to, named as
+// convert's --dtype values.
+var Variants = []string{"f16", "bf16", "f32", "int8", "int8-proj"}
 
 // ParseRef reads org/name[@revision][:variant].
 func ParseRef(s string) (Ref, error) {
@@ -100,7 +105,7 @@ func ParseRef(s string) (Ref, error) {
 	rest := s
 	if i := strings.LastIndex(rest, ":"); i >= 0 {
 		rest, r.Variant = rest[:i], rest[i+1:]
-		if err := checkVariant(r.Variant); err != nil {
+		if err := CheckVariant(r.Variant); err != nil {
 			return Ref{}, fmt.Errorf("%q: %w", s, err)
 		}
 	}
@@ -117,7 +122,8 @@ func ParseRef(s string) (Ref, error) {
 	return r, nil
 }
 
-func checkVariant(v string) error {
+// CheckVariant returns an error unless v is one of Variants.
+func CheckVariant(v string) error {
 	for _, ok := range Variants {
 		if v == ok {
 			return nil
@@ -126,30 +132,15 @@ func checkVariant(v string) error {
 	return fmt.Errorf("variant %q: want one of %s", v, strings.Join(Variants, ", "))
 }
 
-// Variant names the variant of a conversion.
-func Variant(dtype format.DType, int8 bool) string {
-	if dtype == "" {
-		dtype = format.F16
-	}
-	if !int8 {
-		return string(dtype)
-	}
-	if dtype == format.F16 {
-		return "int8"
-	}
-	return "int8-" + string(dtype)
-}
-
 // convertOptions is the conversion a variant names.
 func convertOptions(variant string) convert.Options {
-	dtype, q := variant, false
-	if v, ok := strings.CutPrefix(variant, "int8"); ok {
-		q, dtype = true, strings.TrimPrefix(v, "-")
-		if dtype == "" {
-			dtype = "f16"
-		}
+	switch variant {
+	case "int8":
+		return convert.Options{DType: format.F16, QuantizeInt8: true, QuantizeEmbeddings: true}
+	case "int8-proj":
+		return convert.Options{DType: format.F16, QuantizeInt8: true}
 	}
-	return convert.Options{DType: format.DType(dtype), QuantizeInt8: q}
+	return convert.Options{DType: format.DType(variant)}
 }
 
 // Manifest describes a stored model.

@@ -16,13 +16,8 @@ func init() {
 func runList(args []string) error {
 	fs := newFlags("list", "[--json]")
 	asJSON := fs.Bool("json", false, "print the manifests as JSON")
-	pos, err := parse(fs, args)
-	if err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
-	}
-	if len(pos) != 0 {
-		fs.Usage()
-		return errUsage
 	}
 	s, err := openStore()
 	if err != nil {

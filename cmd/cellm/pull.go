@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/hub"
 	"github.com/cellm-ai/cellm-go/internal/progress"
 	"github.com/cellm-ai/cellm-go/store"
@@ -19,13 +18,13 @@ func init() {
 }
 
 func runPull(args []string) error {
-	fs := newFlags("pull", "ORG/NAME[@REVISION][:VARIANT] [--revision R] [--dtype f16|bf16|f32] [--quantize int8] [flags]")
+	fs := newFlags("pull", "ORG/NAME[@REVISION][:VARIANT] [--revision R] [--dtype f16|bf16|f32|int8|int8-proj] [--quantize int8|int8-proj] [flags]")
 	rev := fs.String("revision", "", "branch, tag or commit to pull (default main)")
-	dtype := fs.String("dtype", "", "storage type of float tensors: f16 (default), bf16 or f32")
-	quantize := fs.String("quantize", "", "int8: per-row symmetric int8 text-stack weights")
+	dtype := fs.String("dtype", "", dtypeHelp+" (default f16; the store's variant)")
+	quantize := fs.String("quantize", "", "int8 or int8-proj: the same as --dtype")
 	src := fs.String("source", "auto", "checkpoint kind to download: auto, "+strings.Join(hub.Sources, ", "))
 	force := fs.Bool("force", false, "convert again even if the stored model is up to date")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
@@ -44,17 +43,16 @@ func runPull(args []string) error {
 		ref.Revision = *rev
 	}
 	if *dtype != "" || *quantize != "" {
-		dt, err := format.ParseDType(*dtype)
-		if *dtype == "" {
-			dt, err = format.F16, nil
+		v := *dtype
+		if *quantize != "" {
+			if *dtype != "" && *dtype != "f16" {
+				return fmt.Errorf("--quantize %s with --dtype %s: int8 variants keep their other tensors in f16", *quantize, *dtype)
+			}
+			v = *quantize
 		}
-		if err != nil {
-			return fmt.Errorf("--dtype: %w", err)
+		if err := store.CheckVariant(v); err != nil {
+			return err
 		}
-		if *quantize != "" && *quantize != "int8" && *quantize != "none" {
-			return fmt.Errorf("--quantize %s: want int8 or none", *quantize)
-		}
-		v := store.Variant(dt, *quantize == "int8")
 		if ref.Variant != "" && ref.Variant != v {
 			return fmt.Errorf("variant %s in the name and the flags' %s differ", ref.Variant, v)
 		}
@@ -84,6 +82,7 @@ func openStore() (*store.Store, error) {
 		return nil, err
 	}
 	s.Log = os.Stderr
+	s.Verify = func(tmp string) error { return runnable(tmp, "") }
 	s.DownloadProgress = func(p *hub.Plan) hub.Progress {
 		n, missing := p.Missing()
 		if n == 0 {

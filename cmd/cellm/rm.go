@@ -14,7 +14,7 @@ func init() {
 
 func runRm(args []string) error {
 	fs := newFlags("rm", "ORG/NAME[@REVISION][:VARIANT] ...")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package progress
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -54,5 +55,26 @@ func TestGroup(t *testing.T) {
 	q.Done()
 	if quiet.Len() != 0 {
 		t.Errorf("a group off a terminal wrote %q", quiet.String())
+	}
+}
+
+// /dev/null is a character device but not a terminal; a pipe is neither.
+func TestIsTerminalNotDevNullOrPipe(t *testing.T) {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer null.Close()
+	if IsTerminal(null) {
+		t.Errorf("%s counts as a terminal", os.DevNull)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if IsTerminal(r) || IsTerminal(w) {
+		t.Error("a pipe counts as a terminal")
 	}
 }
