@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +17,8 @@ import (
 
 	"github.com/cellm-ai/cellm-go/internal/fakehub"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
+	"github.com/cellm-ai/cellm-go/source"
+	"github.com/cellm-ai/cellm-go/source/safetensors"
 )
 
 const repo = "cellm-test/llama-tiny"
@@ -364,5 +368,72 @@ func TestHead(t *testing.T) {
 		if fi.Commit != p.Commit || fi.ETag != f.ETag || fi.Size != int64(len(files[f.Name])) {
 			t.Errorf("%s: HEAD says %+v, listing %+v", f.Name, fi, f)
 		}
+	}
+}
+
+// A listing without blob data (no ?blobs=true support) is completed by HEAD requests.
+func TestListingWithoutBlobs(t *testing.T) {
+	srv, c, files := setup(t)
+	srv.ListWithoutBlobs()
+	p, dir := pull(t, c, "main")
+	checkSnapshot(t, p, dir, files)
+	heads := 0
+	for _, r := range srv.Requests() {
+		if r.Method == "HEAD" {
+			heads++
+		}
+	}
+	if heads != len(p.Files) {
+		t.Errorf("%d HEAD requests for %d files", heads, len(p.Files))
+	}
+}
+
+// A sharded safetensors checkpoint: the index is read, every shard fetched.
+func TestShardedCheckpoint(t *testing.T) {
+	set, err := safetensors.Open(testutil.Fixture(t, "llama-tiny", "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	files := fakehub.ReadDir(t, testutil.Fixture(t, "llama-tiny"))
+	delete(files, "model.safetensors")
+	half := len(set.Tensors) / 2
+	weightMap := map[string]string{}
+	for i, part := range [][]source.Tensor{set.Tensors[:half], set.Tensors[half:]} {
+		name := fmt.Sprintf("model-%05d-of-00002.safetensors", i+1)
+		var buf bytes.Buffer
+		if err := safetensors.Write(&buf, part, nil); err != nil {
+			t.Fatal(err)
+		}
+		files[name] = buf.Bytes()
+		for _, tn := range part {
+			weightMap[tn.Name] = name
+		}
+	}
+	files[safetensors.IndexFile], _ = json.Marshal(map[string]any{"metadata": map[string]any{}, "weight_map": weightMap})
+	srv := fakehub.New(t)
+	srv.Add(repo, "refs/pr/1", files)
+	c := &Client{Endpoint: srv.Hub.URL, CacheDir: t.TempDir()}
+	p, dir := pull(t, c, "refs/pr/1")
+	var names []string
+	for _, f := range p.Files {
+		names = append(names, f.Name)
+	}
+	want := []string{"config.json", "generation_config.json", safetensors.IndexFile,
+		"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"}
+	if !slices.Equal(names, want) {
+		t.Errorf("planned %v, want %v", names, want)
+	}
+	checkSnapshot(t, p, dir, files)
+	if ref, _ := os.ReadFile(filepath.Join(c.RepoDir(repo), "refs", "refs", "pr", "1")); string(ref) != p.Commit {
+		t.Errorf("refs/refs/pr/1 = %q", ref)
+	}
+	got, err := safetensors.OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer got.Close()
+	if len(got.Tensors) != len(set.Tensors) {
+		t.Errorf("%d tensors from the shards, want %d", len(got.Tensors), len(set.Tensors))
 	}
 }

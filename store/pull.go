@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cellm-ai/cellm-go/hf"
 	"github.com/cellm-ai/cellm-go/hub"
 	"github.com/cellm-ai/cellm-go/internal/filelock"
 	"github.com/cellm-ai/cellm-go/internal/progress"
@@ -86,6 +87,9 @@ func (s *Store) pull(ctx context.Context, ref Ref, opt PullOptions, ifMissing bo
 	} else {
 		s.logf("using %s@%s (commit %s) from %s", ref.Repo, ref.Revision, short(plan.Commit), s.Hub.CacheDir)
 	}
+	if err := s.checkConfig(ctx, plan); err != nil {
+		return nil, err
+	}
 	var prog hub.Progress
 	if s.DownloadProgress != nil {
 		prog = s.DownloadProgress(plan)
@@ -152,6 +156,26 @@ func (s *Store) Resolve(ctx context.Context, nameOrPath string) (string, error) 
 	}
 	s.logf("stored %s as %s", e.Ref(), e.Path)
 	return e.Path, nil
+}
+
+// checkConfig fetches config.json alone and refuses a model cellm does not
+// run before its weights are downloaded.
+func (s *Store) checkConfig(ctx context.Context, plan *hub.Plan) error {
+	only := *plan
+	only.Files = nil
+	for _, f := range plan.Files {
+		if f.Name == "config.json" {
+			only.Files = append(only.Files, f)
+		}
+	}
+	dir, err := s.Hub.Fetch(ctx, &only, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := hf.ReadConfig(dir); err != nil {
+		return fmt.Errorf("%s@%s: %w", plan.Repo, plan.Revision, err)
+	}
+	return nil
 }
 
 func short(commit string) string {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go"
 	"github.com/cellm-ai/cellm-go/convert"
+	"github.com/cellm-ai/cellm-go/hf"
 	"github.com/cellm-ai/cellm-go/hub"
 	"github.com/cellm-ai/cellm-go/internal/fakehub"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
@@ -261,5 +262,23 @@ func TestParseRef(t *testing.T) {
 		if _, err := ParseRef(s); err == nil {
 			t.Errorf("ParseRef(%q) accepted", s)
 		}
+	}
+}
+
+// A model cellm does not run is refused once its config.json is read,
+// before the weights are downloaded.
+func TestUnsupportedRefusedEarly(t *testing.T) {
+	const repo = "cellm-test/gpt2"
+	srv := fakehub.New(t)
+	files := fakehub.ReadDir(t, testutil.Fixture(t, "llama-tiny"))
+	files["config.json"] = []byte(`{"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}`)
+	srv.Add(repo, "main", files)
+	s := &Store{Dir: t.TempDir(), Hub: &hub.Client{Endpoint: srv.Hub.URL, CacheDir: t.TempDir()}}
+	_, err := s.Pull(context.Background(), repo, PullOptions{})
+	if !errors.Is(err, hf.ErrUnsupported) || !strings.Contains(err.Error(), repo) {
+		t.Errorf("got %v, want an unsupported-model error naming %s", err, repo)
+	}
+	if n := srv.Downloads(); n != 1 {
+		t.Errorf("%d downloads, want config.json alone", n)
 	}
 }

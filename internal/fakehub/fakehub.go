@@ -47,6 +47,7 @@ type Server struct {
 	cuts     map[string]int64 // file name -> bytes served before the next GET is cut
 	corrupt  map[string]bool
 	served   int
+	noBlobs  bool
 }
 
 type repo struct {
@@ -164,6 +165,14 @@ func (s *Server) Corrupt(name string) {
 	s.corrupt[name] = true
 }
 
+// ListWithoutBlobs makes the listing omit sizes and blob ids, as the hub does
+// without ?blobs=true: clients must HEAD each file.
+func (s *Server) ListWithoutBlobs() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noBlobs = true
+}
+
 // Requests returns the requests received so far.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
@@ -240,14 +249,19 @@ func (s *Server) serveInfo(w http.ResponseWriter, repoName, rev string) {
 	}
 	type sibling struct {
 		RFilename string `json:"rfilename"`
-		Size      int    `json:"size"`
-		BlobID    string `json:"blobId"`
+		Size      int    `json:"size,omitempty"`
+		BlobID    string `json:"blobId,omitempty"`
 		LFS       *lfs   `json:"lfs,omitempty"`
 	}
+	s.mu.Lock()
+	noBlobs := s.noBlobs
+	s.mu.Unlock()
 	var sibs []sibling
 	for name, f := range files {
 		sib := sibling{RFilename: name, Size: len(f.data), BlobID: f.blobID}
-		if f.sha256 != "" {
+		if noBlobs {
+			sib = sibling{RFilename: name}
+		} else if f.sha256 != "" {
 			sib.LFS = &lfs{SHA256: f.sha256, Size: len(f.data), PointerSize: 134}
 		}
 		sibs = append(sibs, sib)
