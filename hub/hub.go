@@ -87,8 +87,9 @@ type Client struct {
 }
 
 // FromEnv returns a client configured like huggingface_hub: HF_ENDPOINT,
-// HF_TOKEN (or HUGGING_FACE_HUB_TOKEN), HF_HUB_CACHE / HF_HOME and
-// HF_HUB_OFFLINE.
+// HF_TOKEN (else the token file "hf auth login" writes: $HF_TOKEN_PATH, else
+// $HF_HOME/token, else ~/.cache/huggingface/token), HF_HUB_CACHE / HF_HOME
+// and HF_HUB_OFFLINE.
 func FromEnv() *Client {
 	c := &Client{Endpoint: DefaultEndpoint, CacheDir: DefaultCacheDir()}
 	if e := os.Getenv("HF_ENDPOINT"); e != "" {
@@ -97,6 +98,11 @@ func FromEnv() *Client {
 	c.Token = os.Getenv("HF_TOKEN")
 	if c.Token == "" {
 		c.Token = os.Getenv("HUGGING_FACE_HUB_TOKEN")
+	}
+	if c.Token == "" {
+		if b, err := os.ReadFile(tokenPath()); err == nil {
+			c.Token = strings.TrimSpace(string(b))
+		}
 	}
 	c.Offline = envTrue(os.Getenv("HF_HUB_OFFLINE"))
 	return c
@@ -119,6 +125,24 @@ func DefaultCacheDir() string {
 		return filepath.Join(os.TempDir(), "huggingface", "hub")
 	}
 	return filepath.Join(home, ".cache", "huggingface", "hub")
+}
+
+// tokenPath is where huggingface_hub keeps the token of "hf auth login".
+func tokenPath() string {
+	if p := os.Getenv("HF_TOKEN_PATH"); p != "" {
+		return p
+	}
+	if d := os.Getenv("HF_HOME"); d != "" {
+		return filepath.Join(d, "token")
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "huggingface", "token")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(home, ".cache", "huggingface", "token")
 }
 
 func envTrue(v string) bool {

@@ -437,3 +437,22 @@ func TestShardedCheckpoint(t *testing.T) {
 		t.Errorf("%d tensors from the shards, want %d", len(got.Tensors), len(set.Tensors))
 	}
 }
+
+func TestFromEnv(t *testing.T) {
+	home := t.TempDir()
+	for k, v := range map[string]string{"HF_ENDPOINT": "http://hub.test/", "HF_TOKEN": "", "HUGGING_FACE_HUB_TOKEN": "",
+		"HF_TOKEN_PATH": "", "HF_HOME": home, "HF_HUB_CACHE": "", "HF_HUB_OFFLINE": "1"} {
+		t.Setenv(k, v)
+	}
+	os.WriteFile(filepath.Join(home, "token"), []byte("hf_file\n"), 0o600)
+	c := FromEnv()
+	if c.Endpoint != "http://hub.test" || c.Token != "hf_file" || c.CacheDir != filepath.Join(home, "hub") || !c.Offline {
+		t.Errorf("client %+v", c)
+	}
+	t.Setenv("HF_TOKEN", "hf_env")
+	t.Setenv("HF_HUB_CACHE", "/cache")
+	t.Setenv("HF_HUB_OFFLINE", "0")
+	if c := FromEnv(); c.Token != "hf_env" || c.CacheDir != "/cache" || c.Offline {
+		t.Errorf("client %+v", c)
+	}
+}
