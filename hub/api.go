@@ -235,4 +235,7 @@ func unquoteETag(s string) string {
 	return strings.Trim(s, `"`)
 }
 
-var errShortBody = errors.New("connection closed before the end of the file")
+var (
+	errShortBody = errors.New("connection closed before the end of the file")
+	errStalled   = errors.New("no data received for a while")
+)

@@ -291,6 +291,12 @@ func (c *Client) attempt(ctx context.Context, url, blob string, f File, report f
 	if have > f.Size {
 		have = 0
 	}
+	// A transfer that stalls is abandoned (and resumed by the next attempt).
+	parent := ctx
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stall := time.AfterFunc(c.stallTimeout(), func() { cancel(errStalled) })
+	defer stall.Stop()
 	req, err := c.newRequest(ctx, http.MethodGet, url)
 	if err != nil {
 		return false, err
@@ -300,6 +306,9 @@ func (c *Client) attempt(ctx context.Context, url, blob string, f File, report f
 	}
 	resp, err := c.do(c.httpClient(), req)
 	if err != nil {
+		if parent.Err() == nil && context.Cause(ctx) == errStalled {
+			return true, fmt.Errorf("GET %s: %w", url, errStalled)
+		}
 		return errors.Is(err, ErrNetwork), err
 	}
 	defer resp.Body.Close()
@@ -334,12 +343,18 @@ func (c *Client) attempt(ctx context.Context, url, blob string, f File, report f
 	}
 	report(have)
 	if resp.StatusCode != http.StatusRequestedRangeNotSatisfiable {
-		w := &countWriter{done: have, report: report}
+		w := &countWriter{done: have, report: func(done int64) {
+			stall.Reset(c.stallTimeout())
+			report(done)
+		}}
 		n, err := io.Copy(io.MultiWriter(out, h, w), io.LimitReader(resp.Body, f.Size-have+1))
 		have += n
 		if err != nil {
-			if ctx.Err() != nil {
-				return false, ctx.Err()
+			if parent.Err() != nil {
+				return false, parent.Err()
+			}
+			if context.Cause(ctx) == errStalled {
+				err = errStalled
 			}
 			return true, fmt.Errorf("GET %s: %w after %d of %d bytes (kept in %s to resume)", url, err, have, f.Size, inc)
 		}

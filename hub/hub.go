@@ -82,6 +82,9 @@ type Client struct {
 	Parallel int
 	// Retries is how many times an interrupted download is resumed (default 4).
 	Retries int
+	// StallTimeout abandons (and resumes) a transfer that receives nothing
+	// for this long (default 60s).
+	StallTimeout time.Duration
 	// UserAgent is sent with every request.
 	UserAgent string
 }
@@ -191,6 +194,13 @@ func (c *Client) parallel() int {
 		return c.Parallel
 	}
 	return 3
+}
+
+func (c *Client) stallTimeout() time.Duration {
+	if c.StallTimeout > 0 {
+		return c.StallTimeout
+	}
+	return 60 * time.Second
 }
 
 func (c *Client) retries() int {

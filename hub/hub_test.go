@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cellm-ai/cellm-go/internal/fakehub"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
@@ -454,5 +455,21 @@ func TestFromEnv(t *testing.T) {
 	t.Setenv("HF_HUB_OFFLINE", "0")
 	if c := FromEnv(); c.Token != "hf_env" || c.CacheDir != "/cache" || c.Offline {
 		t.Errorf("client %+v", c)
+	}
+}
+
+// A transfer that stops sending is abandoned after StallTimeout and resumed.
+func TestResumeAfterStall(t *testing.T) {
+	srv, c, files := setup(t)
+	c.StallTimeout = 300 * time.Millisecond
+	srv.StallNext("model.safetensors", 1<<20)
+	p, dir := pull(t, c, "main")
+	checkSnapshot(t, p, dir, files)
+	found := false
+	for _, r := range srv.Requests() {
+		found = found || r.Range == "bytes=1048576-"
+	}
+	if !found {
+		t.Errorf("no resumed request after the stall")
 	}
 }

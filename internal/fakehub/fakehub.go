@@ -45,6 +45,7 @@ type Server struct {
 	repos    map[string]*repo
 	requests []Request
 	cuts     map[string]int64 // file name -> bytes served before the next GET is cut
+	stalls   map[string]int64 // file name -> bytes served before the next GET stalls
 	corrupt  map[string]bool
 	served   int
 	noBlobs  bool
@@ -64,7 +65,7 @@ type file struct {
 
 // New starts a hub and a CDN, closed when the test ends.
 func New(t testing.TB) *Server {
-	s := &Server{repos: map[string]*repo{}, cuts: map[string]int64{}, corrupt: map[string]bool{}}
+	s := &Server{repos: map[string]*repo{}, cuts: map[string]int64{}, stalls: map[string]int64{}, corrupt: map[string]bool{}}
 	s.Hub = httptest.NewServer(http.HandlerFunc(s.serveHub))
 	s.CDN = httptest.NewServer(http.HandlerFunc(s.serveCDN))
 	t.Cleanup(func() {
@@ -156,6 +157,14 @@ func (s *Server) CutNext(name string, n int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cuts[name] = n
+}
+
+// StallNext makes the next GET of file stop sending after n bytes and hold
+// the connection open until the client gives up.
+func (s *Server) StallNext(name string, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stalls[name] = n
 }
 
 // Corrupt makes every GET of file serve it with its first byte changed.
@@ -333,30 +342,42 @@ func (s *Server) serveContent(w http.ResponseWriter, r *http.Request, name strin
 		s.served++
 	}
 	cut, isCut := s.cuts[name]
-	if isCut && r.Method == http.MethodGet {
+	stall, isStall := s.stalls[name]
+	if r.Method == http.MethodGet {
 		delete(s.cuts, name)
+		delete(s.stalls, name)
 	}
 	if s.corrupt[name] && len(data) > 0 {
 		data = append([]byte(nil), data...)
 		data[0] ^= 0xff
 	}
 	s.mu.Unlock()
-	if isCut && r.Method == http.MethodGet {
-		w = &cutWriter{ResponseWriter: w, left: cut}
+	if r.Method == http.MethodGet {
+		switch {
+		case isCut:
+			w = &cutWriter{ResponseWriter: w, left: cut}
+		case isStall:
+			w = &cutWriter{ResponseWriter: w, left: stall, wait: r.Context().Done()}
+		}
 	}
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(data))
 }
 
-// cutWriter writes left bytes of the body, then drops the connection.
+// cutWriter writes left bytes of the body, then waits for wait to close (a
+// stall; nil: no wait) and drops the connection.
 type cutWriter struct {
 	http.ResponseWriter
 	left int64
+	wait <-chan struct{}
 }
 
 func (c *cutWriter) Write(p []byte) (int, error) {
 	if int64(len(p)) >= c.left {
 		c.ResponseWriter.Write(p[:c.left])
 		c.ResponseWriter.(http.Flusher).Flush()
+		if c.wait != nil {
+			<-c.wait
+		}
 		panic(http.ErrAbortHandler)
 	}
 	c.left -= int64(len(p))
