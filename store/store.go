@@ -161,7 +161,7 @@ type Manifest struct {
 type Entry struct {
 	Manifest
 	// Path is the .cellm file.
-	Path string
+	Path string `json:"path"`
 }
 
 // Ref is the entry's full reference.
