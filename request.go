@@ -230,12 +230,6 @@ func (m *Model) PreprocessImages(images [][]byte, split *bool, maxPixels int) (*
 	return imageproc.Process(imgs, m.imageCfg, doSplit)
 }
 
-// ImageFeatures runs the vision encoder and connector on preprocessed
-// images: one row of the text hidden size per <image> token, tile after tile.
-func (m *Model) ImageFeatures(b *imageproc.Batch) ([]float32, error) {
-	return m.imageFeatures(b, nil)
-}
-
 func (m *Model) imageFeatures(b *imageproc.Batch, t *idefics3.Timing) ([]float32, error) {
 	if m.vision == nil {
 		return nil, fmt.Errorf("the model has no vision encoder")
