@@ -85,6 +85,25 @@ func DecodeWith(data []byte, opts DecodeOptions) (*RGB, error) {
 	if err != nil {
 		return nil, err
 	}
+	limit := int64(opts.MaxPixels)
+	if limit == 0 {
+		limit = DefaultMaxPixels
+	}
+	if format == JPEG {
+		img, err := decodeJPEGExact(data, limit)
+		switch {
+		case err == nil:
+			if !opts.IgnoreOrientation {
+				img = applyOrientation(img, jpegOrientation(data))
+			}
+			return img, nil
+		case errors.Is(err, ErrTooManyPixels), errors.Is(err, ErrEmptyImage):
+			return nil, err
+		case !errors.Is(err, errJPEGNotHandled):
+			return nil, fmt.Errorf("imageproc: jpeg: %w", err)
+		}
+		// Left to image/jpeg below.
+	}
 	var (
 		decodeConfig func(io.Reader) (image.Config, error)
 		decode       func(io.Reader) (image.Image, error)
@@ -105,10 +124,6 @@ func DecodeWith(data []byte, opts DecodeOptions) (*RGB, error) {
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, fmt.Errorf("imageproc: %s: %w (%dx%d)", format, ErrEmptyImage, cfg.Width, cfg.Height)
-	}
-	limit := int64(opts.MaxPixels)
-	if limit == 0 {
-		limit = DefaultMaxPixels
 	}
 	if limit > 0 && int64(cfg.Width)*int64(cfg.Height) > limit {
 		return nil, fmt.Errorf("imageproc: %s: %w: %dx%d exceeds the cap of %d", format, ErrTooManyPixels, cfg.Width, cfg.Height, limit)
