@@ -197,21 +197,21 @@ func (b *jpegBits) decode(t *huffTable) uint8 {
 
 // jpegComponent is one colour component of the frame.
 type jpegComponent struct {
-	id       uint8
-	h, v     int // sampling factors
-	tq       uint8
-	w, hgt   int // size in samples: ceil(width*h/maxH) × ceil(height*v/maxV)
-	bw, bh   int // allocated blocks per row and column (whole MCUs)
-	plane    []uint8
-	coefs    []int16 // progressive only: bw*bh blocks of 64, natural order
-	dcPred   int32
-	dcTable  *huffTable
-	acTable  *huffTable
-	scanned  bool
-	quant    [64]int32 // natural order, latched at the component's first scan
-	latched  bool
-	blocksW  int // blocks in a non-interleaved scan: ceil(w/8)
-	blocksH  int
+	id      uint8
+	h, v    int // sampling factors
+	tq      uint8
+	w, hgt  int // size in samples: ceil(width*h/maxH) × ceil(height*v/maxV)
+	bw, bh  int // allocated blocks per row and column (whole MCUs)
+	plane   []uint8
+	coefs   []int16 // progressive only: bw*bh blocks of 64, natural order
+	dcPred  int32
+	dcTable *huffTable
+	acTable *huffTable
+	scanned bool
+	quant   [64]int32 // natural order, latched at the component's first scan
+	latched bool
+	blocksW int // blocks in a non-interleaved scan: ceil(w/8)
+	blocksH int
 }
 
 // jpegDecoder holds the state of one decode.
