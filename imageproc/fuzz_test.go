@@ -1,13 +1,28 @@
 package imageproc
 
 import (
+	"bytes"
+	"image"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
+// Fuzz limits: inputs and decoded images stay small so that every exec is
+// fast and the engine's minimisation of new inputs takes milliseconds.
+const (
+	fuzzMaxInput  = 4 << 10
+	fuzzMaxPixels = 1 << 13
+	fuzzMaxSeed   = 1 << 10
+)
+
 // FuzzDecode feeds arbitrary bytes to Decode: it must return an error or a
-// well-formed image within the pixel cap, never panic or hang.
+// well-formed image within the pixel cap, never panic or hang. The seeds are
+// the small format fixtures (baseline, progressive, CMYK and grayscale JPEG,
+// PNG, GIF, WebP), each also cut in half, plus tiny synthetic images.
 func FuzzDecode(f *testing.F) {
 	dir := filepath.Dir(testdataPath(f, "formats/x"))
 	entries, err := os.ReadDir(dir)
@@ -29,24 +44,67 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
+		// The progressive JPEG is the one larger seed: no small file has
+		// successive-approximation scans.
+		if len(data) > fuzzMaxSeed && name != "jpeg420prog.jpg" {
+			continue
+		}
 		f.Add(data)
 		f.Add(data[:len(data)/2])
+	}
+	for _, seed := range tinySeeds(f) {
+		f.Add(seed)
 	}
 	f.Add([]byte{})
 	f.Add([]byte("GIF89a\x01\x00\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"))
 	f.Add([]byte("RIFF\x00\x00\x00\x00WEBPVP8X"))
-	const maxPixels = 1 << 20
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for _, opts := range []DecodeOptions{{MaxPixels: maxPixels}, {MaxPixels: maxPixels, CompositeOnWhite: true}} {
+		if len(data) > fuzzMaxInput {
+			t.Skip("input larger than the fuzz cap")
+		}
+		for _, opts := range []DecodeOptions{{MaxPixels: fuzzMaxPixels}, {MaxPixels: fuzzMaxPixels, CompositeOnWhite: true}} {
 			img, err := DecodeWith(data, opts)
 			if err != nil {
 				continue
 			}
-			if img.W <= 0 || img.H <= 0 || img.W*img.H > maxPixels || len(img.Pix) != img.W*img.H*3 {
+			if img.W <= 0 || img.H <= 0 || img.W*img.H > fuzzMaxPixels || len(img.Pix) != img.W*img.H*3 {
 				t.Fatalf("bad image %dx%d with %d bytes", img.W, img.H, len(img.Pix))
 			}
 		}
 	})
+}
+
+// tinySeeds returns 8×8 images encoded by the standard library (baseline
+// 4:2:0 and grayscale JPEG, PNG, GIF) and a JPEG with restart markers.
+func tinySeeds(t testing.TB) [][]byte {
+	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 37)
+	}
+	var seeds [][]byte
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, &jpeg.Options{Quality: 50}); err != nil {
+		t.Fatal(err)
+	}
+	seeds = append(seeds, bytes.Clone(buf.Bytes()))
+	buf.Reset()
+	gray := image.NewGray(image.Rect(0, 0, 8, 8))
+	copy(gray.Pix, img.Pix)
+	if err := jpeg.Encode(&buf, gray, nil); err != nil {
+		t.Fatal(err)
+	}
+	seeds = append(seeds, bytes.Clone(buf.Bytes()))
+	buf.Reset()
+	if err := png.Encode(&buf, img); err != nil {
+		t.Fatal(err)
+	}
+	seeds = append(seeds, bytes.Clone(buf.Bytes()))
+	buf.Reset()
+	if err := gif.Encode(&buf, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	seeds = append(seeds, bytes.Clone(buf.Bytes()), restartJPEG(t, 16, 8, 1))
+	return seeds
 }
 
 // FuzzParseConfig feeds arbitrary JSON to ParseConfig: it must return an

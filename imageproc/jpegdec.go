@@ -64,6 +64,9 @@ func buildHuffTable(counts []uint8, vals []uint8, isDC bool) (*huffTable, error)
 	code, k := int32(0), int32(0)
 	for l := 1; l <= 16; l++ {
 		n := int32(counts[l-1])
+		if code+n >= 1<<l && n > 0 { // no code may be all ones
+			return nil, fmt.Errorf("%w: Huffman code lengths overflow", ErrCorruptJPEG)
+		}
 		if n == 0 {
 			t.maxcode[l] = -1
 		} else {
@@ -79,9 +82,6 @@ func buildHuffTable(counts []uint8, vals []uint8, isDC bool) (*huffTable, error)
 				k++
 			}
 			t.maxcode[l] = code - 1
-		}
-		if code > 1<<l {
-			return nil, fmt.Errorf("%w: Huffman code lengths overflow", ErrCorruptJPEG)
 		}
 		code <<= 1
 	}
