@@ -43,6 +43,9 @@ type Request struct {
 	SplitImage *bool
 	// MaxImagePixels caps decoded image size (default imageproc's cap).
 	MaxImagePixels int
+	// ImageProgress, if not nil, is called after each image tile the vision
+	// encoder finishes, with the tiles done and the total.
+	ImageProgress func(done, total int)
 
 	// MaxNewTokens caps the generated tokens (default 128).
 	MaxNewTokens int
@@ -234,6 +237,12 @@ func (m *Model) PreprocessImages(images [][]byte, split *bool, maxPixels int) (*
 // images: one row of the text hidden size per <image> token, tile after tile.
 func (m *Model) ImageFeatures(b *imageproc.Batch) ([]float32, error) {
 	return m.imageFeatures(b, nil)
+}
+
+// ImageFeaturesProgress is ImageFeatures calling progress (if not nil) after
+// each encoded tile with the tiles done and the total.
+func (m *Model) ImageFeaturesProgress(b *imageproc.Batch, progress func(done, total int)) ([]float32, error) {
+	return m.imageFeatures(b, &idefics3.Timing{OnTile: progress})
 }
 
 func (m *Model) imageFeatures(b *imageproc.Batch, t *idefics3.Timing) ([]float32, error) {
