@@ -220,7 +220,9 @@ func (m *Model) PreprocessImages(images [][]byte, split *bool, maxPixels int) (*
 	}
 	imgs := make([]*imageproc.RGB, len(images))
 	for i, data := range images {
-		img, err := imageproc.Decode(data, maxPixels)
+		// Load applies the first resize while decoding: a big photo is
+		// never held at full size.
+		img, err := imageproc.Load(data, imageproc.DecodeOptions{MaxPixels: maxPixels}, m.imageCfg)
 		if err != nil {
 			return nil, fmt.Errorf("image %d: %w", i+1, err)
 		}

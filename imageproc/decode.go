@@ -81,28 +81,67 @@ func DetectFormat(data []byte) (Format, error) {
 
 // DecodeWith decodes an image like Decode, with options.
 func DecodeWith(data []byte, opts DecodeOptions) (*RGB, error) {
-	format, err := DetectFormat(data)
+	src, orientation, err := openRows(data, opts)
 	if err != nil {
 		return nil, err
+	}
+	img, err := readAll(src)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.IgnoreOrientation {
+		img = applyOrientation(img, orientation)
+	}
+	return img, nil
+}
+
+// openRows starts decoding data and returns its rows (before the EXIF
+// orientation, which is returned). Baseline and progressive JPEGs and common
+// PNGs are decoded row by row; other images are decoded whole first.
+func openRows(data []byte, opts DecodeOptions) (rowSource, int, error) {
+	format, err := DetectFormat(data)
+	if err != nil {
+		return nil, 0, err
 	}
 	limit := int64(opts.MaxPixels)
 	if limit == 0 {
 		limit = DefaultMaxPixels
 	}
-	if format == JPEG {
-		img, err := decodeJPEGExact(data, limit)
+	capErr := func(w, h int) error {
+		if w <= 0 || h <= 0 {
+			return fmt.Errorf("imageproc: %s: %w (%dx%d)", format, ErrEmptyImage, w, h)
+		}
+		if limit > 0 && int64(w)*int64(h) > limit {
+			return fmt.Errorf("imageproc: %s: %w: %dx%d exceeds the cap of %d", format, ErrTooManyPixels, w, h, limit)
+		}
+		return nil
+	}
+	switch format {
+	case JPEG:
+		r, err := openJPEGRows(data, limit)
 		switch {
 		case err == nil:
-			if !opts.IgnoreOrientation {
-				img = applyOrientation(img, jpegOrientation(data))
-			}
-			return img, nil
+			return r, jpegOrientation(data), nil
 		case errors.Is(err, ErrTooManyPixels), errors.Is(err, ErrEmptyImage):
-			return nil, err
+			return nil, 0, err
 		case !errors.Is(err, errJPEGNotHandled):
-			return nil, fmt.Errorf("imageproc: jpeg: %w", err)
+			return nil, 0, fmt.Errorf("imageproc: jpeg: %w", err)
 		}
 		// Left to image/jpeg below.
+	case PNG:
+		r, err := openPNGRows(data, opts.CompositeOnWhite)
+		switch {
+		case err == nil:
+			if err := capErr(r.size()); err != nil {
+				return nil, 0, err
+			}
+			return r, pngOrientation(data), nil
+		case errors.Is(err, ErrEmptyImage):
+			return nil, 0, fmt.Errorf("imageproc: %w", err)
+		case !errors.Is(err, errPNGNotStreamed):
+			return nil, 0, fmt.Errorf("imageproc: %w", err)
+		}
+		// Left to image/png below.
 	}
 	var (
 		decodeConfig func(io.Reader) (image.Config, error)
@@ -120,24 +159,18 @@ func DecodeWith(data []byte, opts DecodeOptions) (*RGB, error) {
 	}
 	cfg, err := decodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("imageproc: %s header: %w", format, err)
+		return nil, 0, fmt.Errorf("imageproc: %s header: %w", format, err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("imageproc: %s: %w (%dx%d)", format, ErrEmptyImage, cfg.Width, cfg.Height)
-	}
-	if limit > 0 && int64(cfg.Width)*int64(cfg.Height) > limit {
-		return nil, fmt.Errorf("imageproc: %s: %w: %dx%d exceeds the cap of %d", format, ErrTooManyPixels, cfg.Width, cfg.Height, limit)
+	if err := capErr(cfg.Width, cfg.Height); err != nil {
+		return nil, 0, err
 	}
 	img, err := decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("imageproc: %s: %w", format, err)
+		return nil, 0, fmt.Errorf("imageproc: %s: %w", format, err)
 	}
 	b := img.Bounds()
-	if b.Dx() <= 0 || b.Dy() <= 0 {
-		return nil, fmt.Errorf("imageproc: %s: %w (%dx%d)", format, ErrEmptyImage, b.Dx(), b.Dy())
-	}
-	if limit > 0 && int64(b.Dx())*int64(b.Dy()) > limit {
-		return nil, fmt.Errorf("imageproc: %s: %w: %dx%d exceeds the cap of %d", format, ErrTooManyPixels, b.Dx(), b.Dy(), limit)
+	if err := capErr(b.Dx(), b.Dy()); err != nil {
+		return nil, 0, err
 	}
 	var (
 		out         *RGB
@@ -153,10 +186,7 @@ func DecodeWith(data []byte, opts DecodeOptions) (*RGB, error) {
 	case PNG:
 		out, orientation = toRGB(img, opts.CompositeOnWhite), pngOrientation(data)
 	}
-	if !opts.IgnoreOrientation {
-		out = applyOrientation(out, orientation)
-	}
-	return out, nil
+	return &rgbRows{img: out}, orientation, nil
 }
 
 // blendWhite returns channel value v with alpha a composited over white with

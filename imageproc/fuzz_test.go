@@ -8,6 +8,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -58,9 +59,25 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("GIF89a\x01\x00\x01\x00\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"))
 	f.Add([]byte("RIFF\x00\x00\x00\x00WEBPVP8X"))
+	cfg := DefaultConfig()
+	cfg.LongestEdge, cfg.TileSize = 24, 8
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > fuzzMaxInput {
 			t.Skip("input larger than the fuzz cap")
+		}
+		// Load (the first resize done while decoding) must agree with
+		// Decode, on failure and in what Process makes of the image.
+		loaded, loadErr := Load(data, DecodeOptions{MaxPixels: fuzzMaxPixels}, cfg)
+		decoded, err := DecodeWith(data, DecodeOptions{MaxPixels: fuzzMaxPixels})
+		if (err == nil) != (loadErr == nil) {
+			t.Fatalf("Decode error %v but Load error %v", err, loadErr)
+		}
+		if err == nil {
+			want, err1 := Process([]*RGB{decoded}, cfg, true)
+			got, err2 := Process([]*RGB{loaded}, cfg, true)
+			if err1 != nil || err2 != nil || got.N != want.N || !slices.Equal(got.Pixels, want.Pixels) {
+				t.Fatalf("Process of Load's %dx%d image differs from Decode's %dx%d (%v, %v)", loaded.W, loaded.H, decoded.W, decoded.H, err1, err2)
+			}
 		}
 		for _, opts := range []DecodeOptions{{MaxPixels: fuzzMaxPixels}, {MaxPixels: fuzzMaxPixels, CompositeOnWhite: true}} {
 			img, err := DecodeWith(data, opts)
@@ -74,8 +91,9 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-// tinySeeds returns 8×8 images encoded by the standard library (baseline
-// 4:2:0 and grayscale JPEG, PNG, GIF) and a JPEG with restart markers.
+// tinySeeds returns tiny images encoded by the standard library (baseline
+// 4:2:0 and grayscale JPEG; RGB, gray and RGBA PNG; GIF) and a JPEG with
+// restart markers.
 func tinySeeds(t testing.TB) [][]byte {
 	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
 	for i := range img.Pix {
@@ -99,6 +117,13 @@ func tinySeeds(t testing.TB) [][]byte {
 		t.Fatal(err)
 	}
 	seeds = append(seeds, bytes.Clone(buf.Bytes()))
+	for _, m := range []image.Image{gray, noisyImage(5, 4, true)} {
+		buf.Reset()
+		if err := png.Encode(&buf, m); err != nil {
+			t.Fatal(err)
+		}
+		seeds = append(seeds, bytes.Clone(buf.Bytes()))
+	}
 	buf.Reset()
 	if err := gif.Encode(&buf, img, nil); err != nil {
 		t.Fatal(err)

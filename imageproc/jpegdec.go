@@ -240,11 +240,20 @@ func corrupt(format string, args ...any) error {
 // decodeJPEGExact decodes data like libjpeg-turbo with Pillow's settings.
 // limit caps width*height (≤ 0: no cap).
 func decodeJPEGExact(data []byte, limit int64) (*RGB, error) {
+	r, err := openJPEGRows(data, limit)
+	if err != nil {
+		return nil, err
+	}
+	return readAll(r)
+}
+
+// openJPEGRows decodes the entropy-coded data and returns a row reader.
+func openJPEGRows(data []byte, limit int64) (*jpegRows, error) {
 	d := &jpegDecoder{data: data, limit: limit}
 	if err := d.run(); err != nil {
 		return nil, err
 	}
-	return d.toRGB()
+	return d.rows(), nil
 }
 
 func (d *jpegDecoder) run() error {
@@ -553,12 +562,15 @@ func (d *jpegDecoder) scan(seg []byte, pos int) (int, error) {
 		mcuFn = func(c *jpegComponent, bx, by int) { d.acRefine(c, bx, by, ss, se, al) }
 	}
 
+	total := d.mcusX * d.mcusY
+	if ns == 1 {
+		total = comps[0].blocksW * comps[0].blocksH
+	}
 	nextRST := 0
-	mcu := 0
-	step := func(fn func()) error {
+	for mcu := range total {
 		if d.restart > 0 && mcu > 0 && mcu%d.restart == 0 {
 			if err := d.processRestart(nextRST); err != nil {
-				return err
+				return 0, err
 			}
 			nextRST = (nextRST + 1) & 7
 			for _, c := range comps {
@@ -566,38 +578,21 @@ func (d *jpegDecoder) scan(seg []byte, pos int) (int, error) {
 			}
 			d.eobrun = 0
 		}
-		fn()
-		if d.bits.short && d.bits.eof {
-			return corrupt("image data is truncated")
-		}
-		mcu++
-		return nil
-	}
-	if ns == 1 {
-		c := comps[0]
-		for by := range c.blocksH {
-			for bx := range c.blocksW {
-				if err := step(func() { mcuFn(c, bx, by) }); err != nil {
-					return 0, err
-				}
-			}
-		}
-	} else {
-		for my := range d.mcusY {
-			for mx := range d.mcusX {
-				err := step(func() {
-					for _, c := range comps {
-						for v := range c.v {
-							for h := range c.h {
-								mcuFn(c, mx*c.h+h, my*c.v+v)
-							}
-						}
+		if ns == 1 {
+			c := comps[0]
+			mcuFn(c, mcu%c.blocksW, mcu/c.blocksW)
+		} else {
+			mx, my := mcu%d.mcusX, mcu/d.mcusX
+			for _, c := range comps {
+				for v := range c.v {
+					for h := range c.h {
+						mcuFn(c, mx*c.h+h, my*c.v+v)
 					}
-				})
-				if err != nil {
-					return 0, err
 				}
 			}
+		}
+		if d.bits.short && d.bits.eof {
+			return 0, corrupt("image data is truncated")
 		}
 	}
 	// Continue after the bytes the scan used; the marker loop skips any
@@ -801,59 +796,78 @@ func (d *jpegDecoder) finish() {
 	}
 }
 
-// toRGB upsamples the component planes and converts them to RGB.
-func (d *jpegDecoder) toRGB() (*RGB, error) {
+// jpegRows yields the decoded image row by row: chroma upsampling and colour
+// conversion run per output row, so only the component planes are kept at
+// full size.
+type jpegRows struct {
+	d      *jpegDecoder
+	space  string
+	ups    []*upsampler
+	planes []func(int) []uint8
+	rows   [][]uint8
+	y      int
+}
+
+// rows finishes decoding (progressive IDCT) and returns the row reader.
+func (d *jpegDecoder) rows() *jpegRows {
 	d.finish()
-	w, h := d.width, d.height
-	out := NewRGB(w, h)
 	nc := len(d.comps)
-	rows := make([][]uint8, nc)
-	ups := make([]*upsampler, nc)
-	planes := make([]func(int) []uint8, nc)
+	r := &jpegRows{d: d, space: d.colorSpace(), ups: make([]*upsampler, nc),
+		planes: make([]func(int) []uint8, nc), rows: make([][]uint8, nc)}
 	for i := range d.comps {
 		c := &d.comps[i]
 		stride := c.bw * 8
 		cw, ch := c.w, c.hgt
-		planes[i] = func(y int) []uint8 {
+		r.planes[i] = func(y int) []uint8 {
 			y = min(max(y, 0), ch-1) // libjpeg replicates edge rows as context
 			return c.plane[y*stride : y*stride+cw]
 		}
-		ups[i] = newUpsampler(w, cw, d.maxH/c.h, d.maxV/c.v)
-		rows[i] = make([]uint8, w)
+		r.ups[i] = newUpsampler(d.width, cw, d.maxH/c.h, d.maxV/c.v)
+		r.rows[i] = make([]uint8, d.width)
 	}
-	space := d.colorSpace()
-	for y := range h {
-		for i := range d.comps {
-			ups[i].row(rows[i], planes[i], y)
+	return r
+}
+
+func (r *jpegRows) size() (int, int) { return r.d.width, r.d.height }
+
+// readRow writes the next row as RGB into dst (3*width bytes).
+func (r *jpegRows) readRow(o []uint8) error {
+	w, y := r.d.width, r.y
+	if y >= r.d.height {
+		return fmt.Errorf("jpeg: read past the last row")
+	}
+	r.y++
+	rows := r.rows
+	for i := range rows {
+		r.ups[i].row(rows[i], r.planes[i], y)
+	}
+	o = o[:3*w]
+	switch r.space {
+	case "gray":
+		for x, v := range rows[0] {
+			o[3*x], o[3*x+1], o[3*x+2] = v, v, v
 		}
-		o := out.Pix[y*w*3 : (y+1)*w*3]
-		switch space {
-		case "gray":
-			for x, v := range rows[0] {
-				o[3*x], o[3*x+1], o[3*x+2] = v, v, v
+	case "rgb":
+		for x := range w {
+			o[3*x], o[3*x+1], o[3*x+2] = rows[0][x], rows[1][x], rows[2][x]
+		}
+	case "ycc":
+		yccToRGB(o, rows[0], rows[1], rows[2])
+	case "cmyk", "ycck":
+		for x := range w {
+			cc, mm, yy, kk := rows[0][x], rows[1][x], rows[2][x], rows[3][x]
+			if r.space == "ycck" {
+				Y, cb, cr := int32(cc), rows[1][x], rows[2][x]
+				cc = clampByte(255 - (Y + crR[cr]))
+				mm = clampByte(255 - (Y + ((cbG[cb] + crG[cr]) >> 16)))
+				yy = clampByte(255 - (Y + cbB[cb]))
 			}
-		case "rgb":
-			for x := range w {
-				o[3*x], o[3*x+1], o[3*x+2] = rows[0][x], rows[1][x], rows[2][x]
-			}
-		case "ycc":
-			yccToRGB(o, rows[0], rows[1], rows[2])
-		case "cmyk", "ycck":
-			for x := range w {
-				cc, mm, yy, kk := rows[0][x], rows[1][x], rows[2][x], rows[3][x]
-				if space == "ycck" {
-					Y, cb, cr := int32(cc), rows[1][x], rows[2][x]
-					cc = clampByte(255 - (Y + crR[cr]))
-					mm = clampByte(255 - (Y + ((cbG[cb] + crG[cr]) >> 16)))
-					yy = clampByte(255 - (Y + cbB[cb]))
-				}
-				// Pillow reads CMYK JPEGs as "CMYK;I" (Adobe's inverted
-				// convention), then converts like convert("RGB").
-				o[3*x], o[3*x+1], o[3*x+2] = cmykToRGB(^cc, ^mm, ^yy, ^kk)
-			}
+			// Pillow reads CMYK JPEGs as "CMYK;I" (Adobe's inverted
+			// convention), then converts like convert("RGB").
+			o[3*x], o[3*x+1], o[3*x+2] = cmykToRGB(^cc, ^mm, ^yy, ^kk)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // colorSpace returns the JPEG colour space libjpeg infers
