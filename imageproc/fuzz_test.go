@@ -21,9 +21,10 @@ const (
 )
 
 // FuzzDecode feeds arbitrary bytes to Decode: it must return an error or a
-// well-formed image within the pixel cap, never panic or hang. The seeds are
-// the small format fixtures (baseline, progressive, CMYK and grayscale JPEG,
-// PNG, GIF, WebP), each also cut in half, plus tiny synthetic images.
+// well-formed image within the pixel cap, never panic or hang, and Load must
+// agree with Decode. The seeds are the format fixtures under 1 KiB (PNG, GIF,
+// WebP), each also cut in half, plus tiny synthetic images (baseline,
+// restart-marker and progressive JPEG, PNG, GIF).
 func FuzzDecode(f *testing.F) {
 	dir := filepath.Dir(testdataPath(f, "formats/x"))
 	entries, err := os.ReadDir(dir)
@@ -45,9 +46,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			f.Fatal(err)
 		}
-		// The progressive JPEG is the one larger seed: no small file has
-		// successive-approximation scans.
-		if len(data) > fuzzMaxSeed && name != "jpeg420prog.jpg" {
+		if len(data) > fuzzMaxSeed {
 			continue
 		}
 		f.Add(data)
@@ -93,7 +92,7 @@ func FuzzDecode(f *testing.F) {
 
 // tinySeeds returns tiny images encoded by the standard library (baseline
 // 4:2:0 and grayscale JPEG; RGB, gray and RGBA PNG; GIF) and a JPEG with
-// restart markers.
+// restart markers and a progressive one.
 func tinySeeds(t testing.TB) [][]byte {
 	img := image.NewRGBA(image.Rect(0, 0, 8, 8))
 	for i := range img.Pix {
@@ -128,7 +127,7 @@ func tinySeeds(t testing.TB) [][]byte {
 	if err := gif.Encode(&buf, img, nil); err != nil {
 		t.Fatal(err)
 	}
-	seeds = append(seeds, bytes.Clone(buf.Bytes()), restartJPEG(t, 16, 8, 1))
+	seeds = append(seeds, bytes.Clone(buf.Bytes()), restartJPEG(t, 16, 8, 1), progressiveJPEG(t, 16, 8))
 	return seeds
 }
 
