@@ -2,27 +2,27 @@ package hf
 
 import (
 	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/internal/testutil"
 )
 
-// FuzzParseConfig feeds arbitrary bytes to ParseConfig: it must return an
-// error or a config whose sizes are usable (the checks ParseConfig promises),
-// never panic. The seeds are the repository's model configs.
+// FuzzParseConfig: any config.json text parses or errors, never panics, and
+// a parsed config satisfies the invariants the converter and runtime rely
+// on; resolving it back to JSON never panics either.
 func FuzzParseConfig(f *testing.F) {
-	root := testutil.RepoRoot(f)
-	for _, dir := range []string{"llama-tiny", "llama3-tiny", "pretrained-micro", "smolvlm-tiny"} {
-		data, err := os.ReadFile(filepath.Join(root, "testdata", dir, "config.json"))
+	for _, name := range []string{"llama-tiny", "llama3-tiny", "smolvlm-tiny", "pretrained-micro"} {
+		data, err := os.ReadFile(testutil.Fixture(f, name, "config.json"))
 		if err != nil {
 			f.Fatal(err)
 		}
 		f.Add(data)
 	}
-	f.Add([]byte(`{"model_type":"llama","eos_token_id":null,"bos_token_id":[],"num_key_value_heads":0}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`{"model_type":"idefics3","text_config":{},"vision_config":{"patch_size":0}}`))
 	f.Add([]byte(`{"model_type":"idefics3","text_config":{},"vision_config":null}`))
-	f.Add([]byte(`{"model_type":"llama","head_dim":-2,"rope_scaling":{"rope_type":"llama3"}}`))
+	f.Add([]byte(`{"model_type":"llama","eos_token_id":[1,2,1e9],"rope_scaling":{"type":"llama3"}}`))
+	f.Add([]byte(`{"model_type":"llama","eos_token_id":null,"bos_token_id":[],"num_key_value_heads":0,"head_dim":-2}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := ParseConfig(data)
 		if err != nil {
@@ -39,10 +39,16 @@ func FuzzParseConfig(f *testing.F) {
 		if x.NumAttentionHeads%x.NumKeyValueHeads != 0 || x.HeadDim <= 0 || x.HeadDim%2 != 0 {
 			t.Fatalf("accepted heads %d/%d, head_dim %d", x.NumAttentionHeads, x.NumKeyValueHeads, x.HeadDim)
 		}
+		if CheckTokenIDs("eos_token_id", x.EOSTokenIDs, x.VocabSize) != nil {
+			t.Fatalf("accepted eos %v for vocab %d", x.EOSTokenIDs, x.VocabSize)
+		}
 		if c.Multimodal {
 			v := c.Vision
-			if v.PatchSize <= 0 || v.ImageSize%v.PatchSize != 0 || v.PatchesPerSide() <= 0 || v.HiddenSize%v.NumAttentionHeads != 0 {
+			if v.PatchSize <= 0 || v.ImageSize%v.PatchSize != 0 || v.HiddenSize%v.NumAttentionHeads != 0 {
 				t.Fatalf("accepted vision config %+v", v)
+			}
+			if c.ScaleFactor <= 0 || v.PatchesPerSide()%c.ScaleFactor != 0 {
+				t.Fatalf("accepted scale_factor %d", c.ScaleFactor)
 			}
 		}
 		_ = c.ResolvedText()
