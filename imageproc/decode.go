@@ -116,6 +116,7 @@ func openRows(data []byte, opts DecodeOptions) (rowSource, int, error) {
 		}
 		return nil
 	}
+	var exactErr error // why the exact JPEG decoder refused the file
 	switch format {
 	case JPEG:
 		r, err := openJPEGRows(data, limit)
@@ -124,10 +125,10 @@ func openRows(data []byte, opts DecodeOptions) (rowSource, int, error) {
 			return r, jpegOrientation(data), nil
 		case errors.Is(err, ErrTooManyPixels), errors.Is(err, ErrEmptyImage):
 			return nil, 0, err
-		case !errors.Is(err, errJPEGNotHandled):
-			return nil, 0, fmt.Errorf("imageproc: jpeg: %w", err)
 		}
-		// Left to image/jpeg below.
+		// Variants it does not handle, and files libjpeg would reject, are
+		// left to image/jpeg below.
+		exactErr = err
 	case PNG:
 		r, err := openPNGRows(data, opts.CompositeOnWhite)
 		switch {
@@ -157,16 +158,24 @@ func openRows(data []byte, opts DecodeOptions) (rowSource, int, error) {
 	case WebP:
 		decodeConfig, decode = webp.DecodeConfig, webp.Decode
 	}
+	// stdErr reports a failure of the standard decoder, preferring the exact
+	// JPEG decoder's reason for a malformed JPEG.
+	stdErr := func(what string, err error) error {
+		if exactErr != nil && !errors.Is(exactErr, errJPEGNotHandled) {
+			return fmt.Errorf("imageproc: jpeg: %w", exactErr)
+		}
+		return fmt.Errorf("imageproc: %s%s: %w", format, what, err)
+	}
 	cfg, err := decodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return nil, 0, fmt.Errorf("imageproc: %s header: %w", format, err)
+		return nil, 0, stdErr(" header", err)
 	}
 	if err := capErr(cfg.Width, cfg.Height); err != nil {
 		return nil, 0, err
 	}
 	img, err := decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, 0, fmt.Errorf("imageproc: %s: %w", format, err)
+		return nil, 0, stdErr("", err)
 	}
 	b := img.Bounds()
 	if err := capErr(b.Dx(), b.Dy()); err != nil {

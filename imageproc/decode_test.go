@@ -153,7 +153,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"jpeg cap", jpgData, 100, ErrTooManyPixels},
 		{"png truncated", pngData[:len(pngData)/2], 0, nil},
 		{"png header only", pngData[:30], 0, nil},
-		{"jpeg truncated", jpgData[:len(jpgData)/3], 0, nil},
+		{"jpeg truncated", jpgData[:len(jpgData)/3], 0, ErrCorruptJPEG},
 		{"jpeg soi only", jpgData[:3], 0, nil},
 		{"gif header only", []byte("GIF89a\x00\x00\x00\x00\x00\x00\x00"), 0, nil},
 		{"webp riff only", []byte("RIFF\x04\x00\x00\x00WEBP"), 0, nil},
