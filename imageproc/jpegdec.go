@@ -796,12 +796,24 @@ func (d *jpegDecoder) finish() {
 	}
 }
 
+// jpegColor is the colour space of the decoded components, as libjpeg
+// infers it.
+type jpegColor int
+
+const (
+	jpegGray jpegColor = iota
+	jpegYCbCr
+	jpegRGB
+	jpegCMYK
+	jpegYCCK
+)
+
 // jpegRows yields the decoded image row by row: chroma upsampling and colour
 // conversion run per output row, so only the component planes are kept at
 // full size.
 type jpegRows struct {
 	d      *jpegDecoder
-	space  string
+	space  jpegColor
 	ups    []*upsampler
 	planes []func(int) []uint8
 	rows   [][]uint8
@@ -843,20 +855,20 @@ func (r *jpegRows) readRow(o []uint8) error {
 	}
 	o = o[:3*w]
 	switch r.space {
-	case "gray":
+	case jpegGray:
 		for x, v := range rows[0] {
 			o[3*x], o[3*x+1], o[3*x+2] = v, v, v
 		}
-	case "rgb":
+	case jpegRGB:
 		for x := range w {
 			o[3*x], o[3*x+1], o[3*x+2] = rows[0][x], rows[1][x], rows[2][x]
 		}
-	case "ycc":
+	case jpegYCbCr:
 		yccToRGB(o, rows[0], rows[1], rows[2])
-	case "cmyk", "ycck":
+	case jpegCMYK, jpegYCCK:
 		for x := range w {
 			cc, mm, yy, kk := rows[0][x], rows[1][x], rows[2][x], rows[3][x]
-			if r.space == "ycck" {
+			if r.space == jpegYCCK {
 				Y, cb, cr := int32(cc), rows[1][x], rows[2][x]
 				cc = clampByte(255 - (Y + crR[cr]))
 				mm = clampByte(255 - (Y + ((cbG[cb] + crG[cr]) >> 16)))
@@ -872,29 +884,29 @@ func (r *jpegRows) readRow(o []uint8) error {
 
 // colorSpace returns the JPEG colour space libjpeg infers
 // (default_decompress_parms).
-func (d *jpegDecoder) colorSpace() string {
+func (d *jpegDecoder) colorSpace() jpegColor {
 	switch len(d.comps) {
 	case 1:
-		return "gray"
+		return jpegGray
 	case 3:
 		switch {
 		case d.jfif:
-			return "ycc"
+			return jpegYCbCr
 		case d.adobe:
 			if d.adobeXform == 0 {
-				return "rgb"
+				return jpegRGB
 			}
-			return "ycc"
+			return jpegYCbCr
 		case d.comps[0].id == 'R' && d.comps[1].id == 'G' && d.comps[2].id == 'B':
-			return "rgb"
+			return jpegRGB
 		}
-		return "ycc"
+		return jpegYCbCr
 	}
 	if d.adobe && d.adobeXform == 0 {
-		return "cmyk"
+		return jpegCMYK
 	}
 	if d.adobe {
-		return "ycck"
+		return jpegYCCK
 	}
-	return "cmyk"
+	return jpegCMYK
 }
