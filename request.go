@@ -235,18 +235,6 @@ func (m *Model) PreprocessImages(images [][]byte, split *bool, maxPixels int) (*
 	return imageproc.Process(imgs, m.imageCfg, doSplit)
 }
 
-// ImageFeatures runs the vision encoder and connector on preprocessed
-// images: one row of the text hidden size per <image> token, tile after tile.
-func (m *Model) ImageFeatures(b *imageproc.Batch) ([]float32, error) {
-	return m.imageFeatures(b, nil)
-}
-
-// ImageFeaturesProgress is ImageFeatures calling progress (if not nil) after
-// each encoded tile with the tiles done and the total.
-func (m *Model) ImageFeaturesProgress(b *imageproc.Batch, progress func(done, total int)) ([]float32, error) {
-	return m.imageFeatures(b, &idefics3.Timing{OnTile: progress})
-}
-
 func (m *Model) imageFeatures(b *imageproc.Batch, t *idefics3.Timing) ([]float32, error) {
 	if m.vision == nil {
 		return nil, fmt.Errorf("the model has no vision encoder")

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"math"
 	"testing"
+
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
 )
 
 // pyTargets is the part of smolvlm_image_targets.json (Python transformers
@@ -222,7 +224,7 @@ func TestProcessFromFiles(t *testing.T) {
 					for ch := range 3 {
 						got := b.Pixels[((ti*3+ch)*b.H+pos[0])*b.W+pos[1]]
 						want := targets.NormalizeLookup.Values[run.Grid.Values[ti][pi][ch]]
-						worst = math.Max(worst, math.Abs(float64(got-want)))
+						worst = max(worst, numcheck.Diff(float64(got), float64(want)))
 					}
 				}
 			}
@@ -243,13 +245,12 @@ func TestProcessFromFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := readTestdata(t, "bird.nosplit.pixel_values.f32.gz")
-	worst, sum := 0.0, 0.0
-	for i, got := range b.Pixels {
-		d := math.Abs(float64(got - math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))))
-		worst = math.Max(worst, d)
-		sum += d
+	want := make([]float32, len(raw)/4)
+	for i := range want {
+		want[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
 	}
-	t.Logf("bird.jpg no split, full tensor: max |diff| %.4f (%.1f levels), mean %.6f", worst, worst*255/2, sum/float64(len(b.Pixels)))
+	worst := numcheck.MaxAbs(t, "bird.jpg full tensor", b.Pixels, want)
+	t.Logf("bird.jpg no split, full tensor: max |diff| %.4f (%.1f levels)", worst, worst*255/2)
 	if worst*255/2 > maxLevels {
 		t.Errorf("bird.jpg full tensor: max diff %.4f", worst)
 	}
