@@ -181,3 +181,39 @@ func TestLoadBoundedMemory(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkLoad compares Load (first resize while decoding) with Decode +
+// Resize for a 3000×2000 PNG brought to a 1024 longest edge.
+func BenchmarkLoad(b *testing.B) {
+	cfg := loadConfig(b)
+	cfg.LongestEdge = 1024
+	big := image.NewRGBA(image.Rect(0, 0, 3000, 2000))
+	for i := range big.Pix {
+		big.Pix[i] = uint8(i / 4 % 251)
+	}
+	var buf bytes.Buffer
+	if err := (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&buf, big); err != nil {
+		b.Fatal(err)
+	}
+	data := buf.Bytes()
+	b.Run("Load", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := Load(data, DecodeOptions{}, cfg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("DecodeResize", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			img, err := Decode(data, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := Resize(img, 1024, 683, cfg.Resample); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
