@@ -133,7 +133,7 @@ func (m *Model) generate(ctx context.Context, req Request, onToken func(Token) b
 		}
 		feats := req.ImageFeatures
 		if feats == nil {
-			var t idefics3.Timing
+			t := idefics3.Timing{OnTile: req.ImageProgress}
 			if feats, err = m.imageFeatures(p.images, &t); err != nil {
 				return nil, err
 			}
