@@ -65,9 +65,19 @@ func TestMultimodalParity(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := c.PixelValues.Shape[1]
-			feats, err := m.ImageFeatures(pixels, nil, n, nil)
+			var calls []int
+			timing := Timing{OnTile: func(done, total int) {
+				if total != n {
+					t.Errorf("progress total %d, want %d", total, n)
+				}
+				calls = append(calls, done)
+			}}
+			feats, err := m.ImageFeatures(pixels, nil, n, &timing)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if len(calls) != n || calls[n-1] != n {
+				t.Errorf("progress calls %v for %d tiles", calls, n)
 			}
 			x, err := m.EmbedPrompt(c.InputIDs, feats)
 			if err != nil {
