@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/cellm-ai/cellm-go/chat"
 	"github.com/cellm-ai/cellm-go/format"
@@ -74,6 +75,9 @@ type Model struct {
 	kvBudget  int64
 	closers   []func() error
 	onnxFiles []string
+
+	path string    // as given to Open, for error messages
+	life lifecycle // calls in flight, closed state
 }
 
 // ErrNoTokenizer is returned when text is given to a model without a tokenizer.
@@ -99,9 +103,12 @@ func Open(path string, opt *Options) (*Model, error) {
 	if o.KVBudgetBytes < 0 {
 		return nil, fmt.Errorf("negative KVBudgetBytes %d", o.KVBudgetBytes)
 	}
-	m := &Model{kvBudget: o.KVBudgetBytes}
+	m := &Model{kvBudget: o.KVBudgetBytes, path: path}
 	if err := m.load(path, &o); err != nil {
 		m.Close()
+		if strings.HasPrefix(err.Error(), path+": ") { // format.Open names the file already
+			return nil, err
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
@@ -238,8 +245,16 @@ func (m *Model) loadAssets(asset func(string) ([]byte, bool), o *Options) error 
 	return nil
 }
 
-// Close releases the model file and any ONNX Runtime sessions.
+// Close releases the model file and any ONNX Runtime sessions. It makes
+// new Generate, Tokens and ImageFeatures calls fail with ErrClosed, and
+// waits for those already running to return (cancel their contexts to make
+// that quick), so it must not be called from a token callback or a Tokens
+// loop of the same model. Values from Text, VLM and File must not be used
+// after Close. Closing twice is harmless.
 func (m *Model) Close() error {
+	if !m.life.close() {
+		return nil
+	}
 	var first error
 	for i := len(m.closers) - 1; i >= 0; i-- {
 		if err := m.closers[i](); err != nil && first == nil {
@@ -274,6 +289,11 @@ func (m *Model) File() *format.File { return m.file }
 
 // HasChatTemplate reports whether the model carries a chat template.
 func (m *Model) HasChatTemplate() bool { return m.template != nil }
+
+// ImageError reports why a vision-language model cannot take images (a
+// missing or mismatched image processor configuration); nil when it can or
+// when the model is text-only.
+func (m *Model) ImageError() error { return m.imageCfgErr }
 
 // ImageConfig returns the image processor configuration of a VLM.
 func (m *Model) ImageConfig() (imageproc.Config, bool) { return m.imageCfg, m.hasImages }

@@ -12,6 +12,7 @@ import (
 	"github.com/cellm-ai/cellm-go/chat"
 	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/internal/testutil"
 	"github.com/cellm-ai/cellm-go/sample"
 )
 
@@ -20,6 +21,10 @@ var (
 	microPath string
 	microErr  error
 )
+
+// TestMain keeps the converted models of the tests and examples in a
+// temporary directory removed at exit.
+func TestMain(m *testing.M) { os.Exit(testutil.Main(m)) }
 
 // micro returns the shipped English model converted to int8 .cellm.
 func micro(t testing.TB) *Model {
@@ -171,5 +176,15 @@ func TestChatAndErrors(t *testing.T) {
 		if _, err := m.Generate(context.Background(), c.req, nil); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%+v: error %v, want %q", c.req.ChatFormat, err, c.want)
 		}
+	}
+}
+
+// An unreadable file is named once in Open's error.
+func TestOpenErrorNamesFileOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.cellm")
+	os.WriteFile(path, []byte("CELLM\x01junk"), 0o644)
+	_, err := Open(path, nil)
+	if err == nil || strings.Count(err.Error(), path) != 1 {
+		t.Errorf("error %v", err)
 	}
 }

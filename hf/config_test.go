@@ -9,7 +9,8 @@ import (
 
 func TestParseLlamaDefaults(t *testing.T) {
 	c, err := ParseConfig([]byte(`{"model_type":"llama","hidden_size":64,"num_attention_heads":4,"intermediate_size":128,
-		"num_hidden_layers":2,"vocab_size":100,"eos_token_id":[5,6],"rope_scaling":{"rope_type":"llama3","factor":8}}`))
+		"num_hidden_layers":2,"vocab_size":100,"eos_token_id":[5,6],"rope_scaling":{"rope_type":"llama3","factor":8,
+		"low_freq_factor":1,"high_freq_factor":4,"original_max_position_embeddings":8192}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,6 +51,19 @@ func TestParseErrors(t *testing.T) {
 		{`{"model_type":"llama","vocab_size":-1}`, "vocab_size"},
 		{`{"model_type":"llama","eos_token_id":"x"}`, "eos_token_id"},
 		{`not json`, "config JSON"},
+		{`{"model_type":"llama","vocab_size":100,"eos_token_id":1000000000}`, "eos_token_id: token id 1000000000 is outside the vocabulary [0, 100)"},
+		{`{"model_type":"llama","vocab_size":100,"bos_token_id":-1}`, "bos_token_id"},
+		{`{"model_type":"llama","rope_scaling":{"type":"linear","factor":-1}}`, "rope_scaling.factor: -1"},
+		{`{"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":4,"high_freq_factor":1,"original_max_position_embeddings":8}}`, "high_freq_factor"},
+		{`{"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4}}`, "original_max_position_embeddings"},
+		{`{"model_type":"llama","rope_theta":0.5}`, "rope_theta"},
+		{`{"model_type":"llama","attention_bias":true}`, "attention_bias"},
+		{`{"model_type":"llama","mlp_bias":true}`, "mlp_bias"},
+		{`{"model_type":"idefics3","image_token_id":10,"text_config":{"vocab_size":10},"vision_config":{"patch_size":4,"image_size":16}}`, "image_token_id: token id 10"},
+		{`{"model_type":"idefics3","image_token_id":1,"scale_factor":0,"text_config":{"vocab_size":10},"vision_config":{"patch_size":4,"image_size":16}}`, "scale_factor: 0"},
+		{`{"model_type":"idefics3","image_token_id":1,"scale_factor":3,"text_config":{"vocab_size":10},"vision_config":{"patch_size":4,"image_size":16}}`, "scale_factor: 3"},
+		{`{"model_type":"idefics3","image_token_id":1,"text_config":{"vocab_size":10},"vision_config":{"patch_size":0}}`, "vision_config: patch_size: 0"},
+		{`{"model_type":"idefics3","image_token_id":1,"text_config":{"vocab_size":10},"vision_config":{"patch_size":5,"image_size":16}}`, "image_size: 16 not a multiple of patch_size 5"},
 	} {
 		_, err := ParseConfig([]byte(c.json))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -58,6 +72,19 @@ func TestParseErrors(t *testing.T) {
 	}
 	if _, err := ParseConfig([]byte(`{"model_type":"bert"}`)); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("unsupported: %v", err)
+	}
+}
+
+func TestSupported(t *testing.T) {
+	for _, m := range []string{"llama", "idefics3", "smolvlm"} {
+		if !Supported(m) {
+			t.Errorf("%s unsupported", m)
+		}
+	}
+	for _, m := range []string{"", "gpt2", "LLAMA"} {
+		if Supported(m) {
+			t.Errorf("%q supported", m)
+		}
 	}
 }
 
@@ -108,7 +135,7 @@ func TestParseFamilies(t *testing.T) {
 		t.Errorf("layer types %v, want %v", x.LayerTypes, wantTypes)
 	}
 	c, err = ParseConfig([]byte(`{"model_type":"gemma3","eos_token_id":[1,106],"text_config":{"hidden_size":64,
-		"num_attention_heads":4,"intermediate_size":8,"num_hidden_layers":2,"vocab_size":100,"head_dim":16,
+		"num_attention_heads":4,"intermediate_size":8,"num_hidden_layers":2,"vocab_size":200,"head_dim":16,
 		"layer_types":["sliding_attention","full_attention"]}}`))
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +153,7 @@ func TestParseFamilyErrors(t *testing.T) {
 		{`{"model_type":"qwen3","use_sliding_window":true}`, "use_sliding_window"},
 		{`{"model_type":"gemma3_text","final_logit_softcapping":30.0}`, "soft-capping"},
 		{`{"model_type":"gemma3_text","attn_logit_softcapping":50.0}`, "soft-capping"},
-		{`{"model_type":"gemma3_text","rope_scaling":{"rope_type":"llama3","factor":8}}`, "llama3"},
+		{`{"model_type":"gemma3_text","rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4,"original_max_position_embeddings":8192}}`, "gemma3_text with rope_scaling type llama3"},
 		{`{"model_type":"gemma3_text","rope_scaling":{"rope_type":"yarn","factor":8}}`, "yarn"},
 		{`{"model_type":"gemma3_text","layer_types":["sliding_attention"]}`, "layer_types"},
 		{`{"model_type":"gemma3_text","num_hidden_layers":1,"layer_types":["local"]}`, "layer_types[0]"},

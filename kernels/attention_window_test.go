@@ -1,9 +1,12 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
 )
 
 // naiveWindow is float64 sliding-window attention over a contiguous cache
@@ -83,7 +86,7 @@ func TestAttentionPagedWindow(t *testing.T) {
 				want := naiveWindow(q, k, v, tc.n, tc.heads, tc.kv, tc.hd, tc.pos0, stride, tc.window, scale)
 				got := make([]float32, len(q))
 				AttentionPagedWindow(got, q, kb, vb, tc.bt, tc.n, tc.heads, tc.kv, tc.hd, tc.pos0, tc.window, scale)
-				d := maxDiff(got, want)
+				d := numcheck.MaxAbs(t, fmt.Sprintf("window %+v f32", tc), got, want)
 				worst = max(worst, d)
 				if !(d <= 2e-6) {
 					t.Errorf("threads=%d %+v f32: max diff %g", threads, tc, d)
@@ -97,7 +100,7 @@ func TestAttentionPagedWindow(t *testing.T) {
 				F16ToF32(vr, tmp)
 				want = naiveWindow(q, kr, vr, tc.n, tc.heads, tc.kv, tc.hd, tc.pos0, stride, tc.window, scale)
 				AttentionPagedWindowF16(got, q, k16, v16, tc.bt, tc.n, tc.heads, tc.kv, tc.hd, tc.pos0, tc.window, scale)
-				if d := maxDiff(got, want); !(d <= 2e-6) {
+				if d := numcheck.MaxAbs(t, fmt.Sprintf("window %+v f16", tc), got, want); !(d <= 2e-6) {
 					t.Errorf("threads=%d %+v f16: max diff %g", threads, tc, d)
 				}
 			}

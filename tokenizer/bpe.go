@@ -58,11 +58,25 @@ func (b *bpe) prepare() {
 	_, hasMeta := b.vocab["▁"]
 	b.metaSplit = hasMeta && b.prefix == "" && b.suffix == ""
 	b.crossing = nil
-	for _, m := range b.merges {
+	isByte := map[int32]bool{}
+	for _, id := range b.byteTok {
+		isByte[id] = true
+	}
+	for key, m := range b.merges {
 		if !b.metaSplit {
 			return
 		}
 		tok := b.idToTok[m.id]
+		if isByte[int32(key>>32)] || isByte[int32(uint32(key))] || int32(key>>32) == b.unk || int32(uint32(key)) == b.unk {
+			// A merge of byte-fallback or unk pieces: its token string is
+			// not the text it covers, so crossing checks on the text
+			// cannot see it.
+			if strings.Contains(tok, "▁") {
+				b.metaSplit, b.crossing = false, nil
+				return
+			}
+			continue
+		}
 		for i := strings.Index(tok, "▁"); i >= 0; {
 			if i > 0 && !strings.HasSuffix(tok[:i], "▁") {
 				if len(b.crossing) == maxCrossing {

@@ -605,3 +605,27 @@ func TestNumberMatcher(t *testing.T) {
 		t.Errorf("numberMatcher: %d matches, want %d", len(got), len(want))
 	}
 }
+
+// TestMetaSplitByteMerges: a merge of byte-fallback pieces with "▁" cannot
+// be found in the text, so words are then never cut.
+func TestMetaSplitByteMerges(t *testing.T) {
+	for _, c := range []struct {
+		merges string
+		split  bool
+		nCross int
+	}{
+		{`[]`, true, 0},
+		{`[["a","▁"]]`, true, 1},
+		{`[["<0xE2>","▁"]]`, false, 0},
+	} {
+		tk, err := Load([]byte(`{"model":{"type":"BPE","byte_fallback":true,"vocab":{"<unk>":0,"▁":1,"a":2,"<0xE2>":3,"a▁":4,"<0xE2>▁":5},` +
+			`"merges":` + c.merges + `,"unk_token":"<unk>"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tk.model.metaSplit != c.split || len(tk.model.crossing) != c.nCross {
+			t.Errorf("merges %s: metaSplit %v with %d crossing tokens, want %v with %d",
+				c.merges, tk.model.metaSplit, len(tk.model.crossing), c.split, c.nCross)
+		}
+	}
+}

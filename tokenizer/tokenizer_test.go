@@ -272,8 +272,8 @@ func TestChatTemplateIDs(t *testing.T) {
 			n++
 		}
 	}
-	if n < 12 {
-		t.Errorf("only %d chat renderings checked", n)
+	if n != 25 {
+		t.Errorf("%d chat renderings checked, want 25", n)
 	}
 }
 

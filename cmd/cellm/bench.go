@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/cellm-ai/cellm-go"
-	"github.com/cellm-ai/cellm-go/convert"
-	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/imageproc"
 	"github.com/cellm-ai/cellm-go/internal/progress"
 	"github.com/cellm-ai/cellm-go/internal/randmodel"
@@ -30,10 +28,11 @@ func init() {
 }
 
 func runBench(args []string) error {
-	fs := newFlags("bench", "(--model FILE.cellm | --random NAME --dtype f16|bf16|f32|int8 | --model-dir DIR) [flags]")
-	model := fs.String("model", "", ".cellm `file` to benchmark")
+	fs := newFlags("bench", "(--model FILE.cellm | --random NAME --dtype f16|bf16|f32|int8|int8-proj | --model-dir DIR) [flags]")
+	model := fs.String("model", "", ".cellm `file` (or hub name org/name) to benchmark")
+	alias(fs, "model", "m")
 	random := fs.String("random", "", "benchmark a random-weight model at a real shape: "+strings.Join(randmodel.Names(), ", "))
-	dtype := fs.String("dtype", "f16", "with --random: f16, bf16, f32, int8 (every matrix, like llama.cpp Q8_0) or int8-proj (projections only)")
+	dtype := fs.String("dtype", "f16", "with --random: "+dtypeHelp)
 	pp := fs.String("p", "128,512", "prompt lengths to time (prefill), comma-separated; empty for none")
 	tg := fs.Int("n", 128, "tokens to decode (0: skip)")
 	reps := fs.Int("r", 3, "repetitions of each test")
@@ -42,11 +41,21 @@ func runBench(args []string) error {
 	kvType := fs.String("kv-type", "f32", "KV cache type: f32 or f16")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file`")
 	batch := fs.String("batch", "", "batch sizes, comma-separated (e.g. 1,4,8,16): B concurrent sequences each prefill the -p length (first one; default 512), then decode -n tokens in batched steps; reports aggregate and per-sequence tok/s and KV memory")
+	kvBlock := fs.Int("kv-block", 0, "with --batch: positions per KV cache block (0: 16)")
 	outFmt := fs.String("o", "md", "output with --batch: md (table) or jsonl (one JSON object per result)")
 	var ob onnxFlags
 	ob.register(fs)
-	if _, err := parse(fs, args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *reps < 1 {
+		return fmt.Errorf("-r %d: want at least 1 repetition", *reps)
+	}
+	if *tg < 0 {
+		return fmt.Errorf("-n %d: want >= 0 tokens (0: skip decode)", *tg)
+	}
+	if *model != "" && *random != "" {
+		return fmt.Errorf("give --model or --random, not both")
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -59,7 +68,10 @@ func runBench(args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	path := *model
+	path, err := resolveModel(*model)
+	if err != nil {
+		return err
+	}
 	if path == "" && *random != "" {
 		var err error
 		if path, err = randomCellm(*random, *dtype); err != nil {
@@ -75,8 +87,11 @@ func runBench(args []string) error {
 	var ths []int
 	for _, s := range strings.Split(*threads, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-t %q: want positive thread counts", *threads)
+		if err != nil {
+			return fmt.Errorf("-t %q: want comma-separated thread counts", *threads)
+		}
+		if err := checkThreads("-t", n); err != nil {
+			return err
 		}
 		ths = append(ths, n)
 	}
@@ -88,7 +103,7 @@ func runBench(args []string) error {
 		if err != nil {
 			return err
 		}
-		return runBenchBatch(m, path, bs, ths, *pp, *tg, *reps, *kvType, *outFmt)
+		return runBenchBatch(m, path, bs, ths, *pp, *tg, *reps, *kvType, *kvBlock, *outFmt)
 	}
 	var pps []int
 	for _, s := range strings.Split(*pp, ",") {
@@ -182,7 +197,7 @@ func runBench(args []string) error {
 }
 
 // runBenchBatch runs the --batch benchmark for every thread count and batch size.
-func runBenchBatch(m *cellm.Model, path string, batches, threads []int, pp string, tg, reps int, kvType, outFmt string) error {
+func runBenchBatch(m *cellm.Model, path string, batches, threads []int, pp string, tg, reps int, kvType string, kvBlock int, outFmt string) error {
 	dec := m.Decoder()
 	if dec == nil {
 		return fmt.Errorf("--batch needs the native decoder")
@@ -196,8 +211,8 @@ func runBenchBatch(m *cellm.Model, path string, batches, threads []int, pp strin
 	}
 	nPrompt := slices.Max(pps) // the context the sequences decode at
 
-	if tg <= 0 || reps <= 0 {
-		return fmt.Errorf("--batch needs -n > 0 and -r > 0")
+	if tg <= 0 || reps <= 0 || kvBlock < 0 {
+		return fmt.Errorf("--batch needs -n > 0, -r > 0 and --kv-block >= 0")
 	}
 	kv := kvcache.F32
 	switch kvType {
@@ -217,7 +232,7 @@ func runBenchBatch(m *cellm.Model, path string, batches, threads []int, pp strin
 	for _, th := range threads {
 		kernels.SetThreads(th)
 		for _, b := range batches {
-			rs, err := benchBatch(dec, kv, b, nPrompt, tg, reps)
+			rs, err := benchBatch(dec, kv, kvBlock, b, nPrompt, tg, reps)
 			if err != nil {
 				return fmt.Errorf("batch %d: %w", b, err)
 			}
@@ -280,6 +295,10 @@ func argmax(x []float32) int {
 // randomCellm makes (once, cached in the temp folder) a random-weight model
 // of the given shape converted to dtype.
 func randomCellm(name, dtype string) (string, error) {
+	opt, err := convertOptions(dtype)
+	if err != nil {
+		return "", err
+	}
 	dir := filepath.Join(os.TempDir(), "cellm-random", name)
 	out := filepath.Join(dir, name+"-"+dtype+".cellm")
 	if _, err := os.Stat(out); err == nil {
@@ -291,21 +310,8 @@ func randomCellm(name, dtype string) (string, error) {
 			return "", err
 		}
 	}
-	opt := convert.Options{DType: format.F16}
-	switch dtype {
-	case "int8":
-		opt.QuantizeInt8, opt.QuantizeEmbeddings = true, true
-	case "int8-proj":
-		opt.QuantizeInt8 = true
-	default:
-		dt, err := format.ParseDType(dtype)
-		if err != nil {
-			return "", fmt.Errorf("--dtype: %w", err)
-		}
-		opt.DType = dt
-	}
 	fmt.Fprintf(os.Stderr, "converting to %s\n", out)
-	if _, err := convert.Convert(dir, out, opt); err != nil {
+	if _, err := convertChecked(dir, out, opt); err != nil {
 		return "", err
 	}
 	return out, nil

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"sort"
+	"syscall"
 
 	"github.com/cellm-ai/cellm-go/convert"
-	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/internal/progress"
 )
 
@@ -17,27 +19,32 @@ func init() {
 func runConvert(args []string) error {
 	fs := newFlags("convert", "--input DIR --output FILE.cellm [flags]")
 	in := fs.String("input", "", "Hugging Face model `folder` (config.json + checkpoint)")
+	alias(fs, "input", "i")
 	out := fs.String("output", "", "output .cellm `file`")
-	dtype := fs.String("dtype", "f16", "storage type of float tensors: f16, bf16 or f32")
-	q8 := fs.Bool("quantize-int8-symmetric", false, "quantize the text stack's linear weights to per-row symmetric int8")
+	alias(fs, "output", "o")
+	dtype := fs.String("dtype", "f16", dtypeHelp)
+	q8 := fs.Bool("quantize-int8-symmetric", false, "quantize the text stack's attention and MLP projections to per-row symmetric int8 (= --dtype int8-proj)")
 	q8emb := fs.Bool("quantize-embeddings", false, "with int8: also quantize embed_tokens and lm_head")
 	src := fs.String("source", "auto", "checkpoint kind: auto, safetensors, pytorch, flax or onnx")
 	verbose := fs.Bool("v", false, "print per-tensor quantization error")
-	if _, err := parse(fs, args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *in == "" || *out == "" {
 		fs.Usage()
 		return errUsage
 	}
-	dt, err := format.ParseDType(*dtype)
+	opt, err := convertOptions(*dtype)
 	if err != nil {
-		return fmt.Errorf("--dtype: %w", err)
+		return err
 	}
-	bar := progress.New("converting")
-	sum, err := convert.Convert(*in, *out, convert.Options{DType: dt, QuantizeInt8: *q8, QuantizeEmbeddings: *q8emb,
-		Source: *src, Progress: bar.Update})
-	bar.Done()
+	opt.QuantizeInt8 = opt.QuantizeInt8 || *q8
+	opt.QuantizeEmbeddings = opt.QuantizeEmbeddings || *q8emb
+	if opt.QuantizeEmbeddings && !opt.QuantizeInt8 {
+		return fmt.Errorf("--quantize-embeddings needs --quantize-int8-symmetric (or --dtype int8)")
+	}
+	opt.Source = *src
+	sum, err := convertChecked(*in, *out, opt)
 	if err != nil {
 		return err
 	}
@@ -65,4 +72,27 @@ func runConvert(args []string) error {
 		}
 	}
 	return nil
+}
+
+// convertChecked converts with a progress bar on a terminal, stops cleanly
+// (no temporary file left) on SIGINT or SIGTERM, and commits the output only
+// if the runtime opens it.
+func convertChecked(in, out string, opt convert.Options) (*convert.Summary, error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bar := progress.New("converting")
+	report := opt.Progress
+	opt.Progress = func(done, total int64) {
+		bar.Update(done, total)
+		if report != nil {
+			report(done, total)
+		}
+	}
+	opt.Verify = func(tmp string) error { return runnable(tmp, "") }
+	sum, err := convert.ConvertContext(ctx, in, out, opt)
+	bar.Done()
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("interrupted; %s not written", out)
+	}
+	return sum, err
 }
