@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/cellm-ai/cellm-go/imageproc"
+	"github.com/cellm-ai/cellm-go/models/idefics3"
 )
 
 // ErrClosed is returned by Generate, Tokens and ImageFeatures on a closed Model.
@@ -91,6 +92,16 @@ func (m *Model) Generate(ctx context.Context, req Request, onToken func(Token) b
 func (m *Model) ImageFeatures(b *imageproc.Batch) (feats []float32, err error) {
 	err = m.use(func() error {
 		feats, err = m.imageFeatures(b, nil)
+		return err
+	})
+	return feats, err
+}
+
+// ImageFeaturesProgress is ImageFeatures calling progress (if not nil) after
+// each encoded tile with the tiles done and the total.
+func (m *Model) ImageFeaturesProgress(b *imageproc.Batch, progress func(done, total int)) (feats []float32, err error) {
+	err = m.use(func() error {
+		feats, err = m.imageFeatures(b, &idefics3.Timing{OnTile: progress})
 		return err
 	})
 	return feats, err
