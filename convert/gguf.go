@@ -36,7 +36,14 @@ var ggufLayerNames = map[string]string{
 	"attn_q": "self_attn.q_proj", "attn_k": "self_attn.k_proj", "attn_v": "self_attn.v_proj",
 	"attn_output": "self_attn.o_proj",
 	"ffn_gate":    "mlp.gate_proj", "ffn_up": "mlp.up_proj", "ffn_down": "mlp.down_proj",
+	"attn_q_norm": "self_attn.q_norm", "attn_k_norm": "self_attn.k_norm",
 }
+
+// ggufArchs are the GGUF architectures whose layout the import knows:
+// llama.cpp stores them with the tensor names above, Llama with its q/k
+// rows permuted. (Gemma 3 is not among them: llama.cpp stores its norm
+// weights plus one.)
+var ggufArchs = []string{"llama", "qwen2", "qwen3"}
 
 // hfTensorName returns the Hugging Face name of a llama.cpp tensor name.
 func hfTensorName(name string) (string, bool) {
@@ -177,9 +184,9 @@ func readGGUFModel(f *gguf.File, sum *Summary) (*ggufModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !slices.Contains(hf.TextModelTypes, arch) {
-		return nil, fmt.Errorf("%w: general.architecture %q (supported: %s)", hf.ErrUnsupported, arch,
-			strings.Join(hf.TextModelTypes, ", "))
+	if !slices.Contains(ggufArchs, arch) || !slices.Contains(hf.TextModelTypes, arch) {
+		return nil, fmt.Errorf("%w: general.architecture %q (GGUF import supports: %s)", hf.ErrUnsupported, arch,
+			strings.Join(ggufArchs, ", "))
 	}
 	m := &ggufModel{}
 	m.tok, err = f.ReadTokenizer()
@@ -385,10 +392,9 @@ func shortF32(v float64) float64 {
 // ggufConfig builds the Hugging Face config.json equivalent to the file's
 // {arch}.* hyperparameters.
 func ggufConfig(f *gguf.File, arch string, tok *gguf.Tokenizer) ([]byte, error) {
-	c := map[string]any{"model_type": arch, "hidden_act": "silu", "tie_word_embeddings": true}
-	if arch == "llama" {
-		c["architectures"] = []string{"LlamaForCausalLM"}
-	}
+	c := map[string]any{"model_type": arch, "hidden_act": "silu", "tie_word_embeddings": true,
+		"architectures": []string{map[string]string{"llama": "LlamaForCausalLM", "qwen2": "Qwen2ForCausalLM",
+			"qwen3": "Qwen3ForCausalLM"}[arch]}}
 	ints := []struct {
 		key, field string
 		required   bool

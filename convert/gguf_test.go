@@ -166,12 +166,17 @@ type ggufRef struct {
 	} `json:"tensors"`
 }
 
-// TestGGUFQuantizedF32 imports the K-quant file with --dtype f32: every
-// tensor must equal gguf-py's dequantization (in Hugging Face layout) bit
-// for bit.
+// TestGGUFQuantizedF32 imports the quantized llama.cpp files with --dtype
+// f32: every tensor must equal gguf-py's dequantization (in Hugging Face
+// layout) bit for bit.
 func TestGGUFQuantizedF32(t *testing.T) {
+	for _, name := range []string{"kquant-tiny.quantize-Q4_K_M", "qwen2-tiny.convert-q8_0", "qwen2-tiny.quantize-Q4_0"} {
+		t.Run(name, func(t *testing.T) { checkQuantizedF32(t, name) })
+	}
+}
+
+func checkQuantizedF32(t *testing.T, name string) {
 	dir := filepath.Join(testutil.RepoRoot(t), "source", "gguf", "testdata")
-	name := "kquant-tiny.quantize-Q4_K_M"
 	f, sum := convertTo(t, filepath.Join(dir, name+".gguf"), Options{DType: format.F32})
 	raw, err := os.ReadFile(filepath.Join(dir, name+".json"))
 	if err != nil {
@@ -202,11 +207,13 @@ func TestGGUFQuantizedF32(t *testing.T) {
 		}
 		types[rt.Type] = true
 	}
-	if !types["Q4_K"] || !types["Q6_K"] {
-		t.Fatalf("fixture types %v", types)
+	if len(types) < 2 || len(sum.Notes) == 0 {
+		t.Fatalf("fixture types %v, notes %q", types, sum.Notes)
 	}
-	if len(sum.Notes) == 0 || !strings.Contains(strings.Join(sum.Notes, "\n"), "Q4_K -> f32 (dequantized exactly)") {
-		t.Errorf("summary notes %q", sum.Notes)
+	for ty := range types {
+		if ty != "F32" && !strings.Contains(strings.Join(sum.Notes, "\n"), ty+" -> f32") {
+			t.Errorf("summary notes %q say nothing of %s", sum.Notes, ty)
+		}
 	}
 	// f16: the same values rounded.
 	f16, _ := convertTo(t, filepath.Join(dir, name+".gguf"), Options{DType: format.F16})
@@ -247,9 +254,18 @@ func TestGGUFInt8(t *testing.T) {
 func TestGGUFErrors(t *testing.T) {
 	dir := filepath.Join(testutil.RepoRoot(t), "source", "gguf", "testdata")
 	out := filepath.Join(t.TempDir(), "x.cellm")
-	// qwen2 is not an architecture cellm runs (yet).
-	if _, err := Convert(filepath.Join(dir, "qwen2-tiny.convert-q8_0.gguf"), out, Options{}); !errors.Is(err, hf.ErrUnsupported) {
-		t.Errorf("qwen2: %v", err)
+	// An architecture the import does not know.
+	mamba, err := ggufixture.Write([]ggufixture.KV{{Key: "general.architecture", Value: "mamba"}},
+		[]ggufixture.Tensor{{Name: "token_embd.weight", Type: 0, Dims: []uint64{4, 2}, Data: make([]byte, 32)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mambaPath := filepath.Join(t.TempDir(), "mamba.gguf")
+	if err := os.WriteFile(mambaPath, mamba, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Convert(mambaPath, out, Options{}); !errors.Is(err, hf.ErrUnsupported) || !strings.Contains(err.Error(), "mamba") {
+		t.Errorf("mamba: %v", err)
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, "kquant-tiny.quantize-Q4_K_M.gguf"))
 	if err != nil {

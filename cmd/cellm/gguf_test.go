@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/internal/ggufixture"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
 	"github.com/cellm-ai/cellm-go/source/gguf"
 )
@@ -42,14 +43,17 @@ func TestGGUFConvertInspect(t *testing.T) {
 	if len(doc.Tensors) != 11 || doc.Metadata["general.architecture"] != "llama" || !doc.Converts {
 		t.Errorf("json: %d tensors, metadata %v", len(doc.Tensors), doc.Metadata["general.architecture"])
 	}
-	q, err := gguf.Open(filepath.Join(testutil.RepoRoot(t), "source", "gguf", "testdata", "qwen2-tiny.convert-q8_0.gguf"))
+	mamba, err := ggufixture.Write([]ggufixture.KV{{Key: "general.architecture", Value: "mamba"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer q.Close()
+	q, err := gguf.Parse(mamba)
+	if err != nil {
+		t.Fatal(err)
+	}
 	text.Reset()
-	if err := inspectGGUF(&text, "qwen2", q, 1, false, 0); err != nil || !strings.Contains(text.String(), "converts: no") {
-		t.Errorf("qwen2 verdict (%v):\n%s", err, text.String())
+	if err := inspectGGUF(&text, "mamba", q, int64(len(mamba)), false, 0); err != nil || !strings.Contains(text.String(), "converts: no") {
+		t.Errorf("mamba verdict (%v):\n%s", err, text.String())
 	}
 	var stderr bytes.Buffer
 	out := filepath.Join(t.TempDir(), "k.cellm")

@@ -98,17 +98,19 @@ func Write(kvs []KV, tensors []Tensor) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-var layerRE = regexp.MustCompile(`^model\.layers\.(\d+)\.(.+)\.weight$`)
+var layerRE = regexp.MustCompile(`^model\.layers\.(\d+)\.(.+)\.(weight|bias)$`)
 
 var ggufLayer = map[string]string{
 	"input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm",
 	"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
 	"self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down",
+	"self_attn.q_norm": "attn_q_norm", "self_attn.k_norm": "attn_k_norm",
 }
 
-// LlamaFromSafetensors writes a GGUF of the bf16 Llama fixture testdata/<model>
-// laid out as llama.cpp's converter does (names, q/k rows permuted, norms
-// widened to f32, Llama 3 rope scaling as a rope_freqs tensor), without a
+// LlamaFromSafetensors writes a GGUF of the bf16 Llama, Qwen2 or Qwen3
+// fixture testdata/<model> laid out as llama.cpp's converter does (names,
+// Llama q/k rows permuted, norms and biases widened to f32, Llama 3 rope
+// scaling as a rope_freqs tensor), without a
 // tokenizer, into dir and returns its path. linear is the type of the
 // attention and MLP projections: "BF16", "Q8_0" or "Q4_0" (quantized here,
 // round to nearest; the bytes, not their quality, are what tests use); with
@@ -120,6 +122,7 @@ func LlamaFromSafetensors(root, model, dir, linear string) (string, error) {
 		return "", err
 	}
 	var c struct {
+		Arch                                                     string
 		Vocab, Hidden, Inter, Layers, Heads, KV, HeadDim, MaxPos int
 		Eps, Theta                                               float64
 		Scaling                                                  *struct {
@@ -136,7 +139,8 @@ func LlamaFromSafetensors(root, model, dir, linear string) (string, error) {
 	}
 	for key, dst := range map[string]any{"vocab_size": &c.Vocab, "hidden_size": &c.Hidden, "intermediate_size": &c.Inter,
 		"num_hidden_layers": &c.Layers, "num_attention_heads": &c.Heads, "num_key_value_heads": &c.KV, "head_dim": &c.HeadDim,
-		"max_position_embeddings": &c.MaxPos, "rms_norm_eps": &c.Eps, "rope_theta": &c.Theta, "rope_scaling": &c.Scaling} {
+		"max_position_embeddings": &c.MaxPos, "rms_norm_eps": &c.Eps, "rope_theta": &c.Theta, "rope_scaling": &c.Scaling,
+		"model_type": &c.Arch} {
 		if v, ok := m[key]; ok {
 			if err := json.Unmarshal(v, dst); err != nil {
 				return "", fmt.Errorf("%s: %w", key, err)
@@ -146,12 +150,13 @@ func LlamaFromSafetensors(root, model, dir, linear string) (string, error) {
 	if c.HeadDim == 0 {
 		c.HeadDim = c.Hidden / c.Heads
 	}
-	kvs := []KV{{"general.architecture", "llama"}, {"llama.block_count", uint32(c.Layers)},
-		{"llama.context_length", uint32(c.MaxPos)}, {"llama.embedding_length", uint32(c.Hidden)},
-		{"llama.feed_forward_length", uint32(c.Inter)}, {"llama.attention.head_count", uint32(c.Heads)},
-		{"llama.attention.head_count_kv", uint32(c.KV)}, {"llama.rope.freq_base", float32(c.Theta)},
-		{"llama.attention.layer_norm_rms_epsilon", float32(c.Eps)}, {"llama.attention.key_length", uint32(c.HeadDim)},
-		{"llama.vocab_size", uint32(c.Vocab)}}
+	a := c.Arch + "."
+	kvs := []KV{{"general.architecture", c.Arch}, {a + "block_count", uint32(c.Layers)},
+		{a + "context_length", uint32(c.MaxPos)}, {a + "embedding_length", uint32(c.Hidden)},
+		{a + "feed_forward_length", uint32(c.Inter)}, {a + "attention.head_count", uint32(c.Heads)},
+		{a + "attention.head_count_kv", uint32(c.KV)}, {a + "rope.freq_base", float32(c.Theta)},
+		{a + "attention.layer_norm_rms_epsilon", float32(c.Eps)}, {a + "attention.key_length", uint32(c.HeadDim)},
+		{a + "vocab_size", uint32(c.Vocab)}}
 	set, err := safetensors.OpenDir(src)
 	if err != nil {
 		return "", err
@@ -175,7 +180,7 @@ func LlamaFromSafetensors(root, model, dir, linear string) (string, error) {
 			if mm == nil || ggufLayer[mm[2]] == "" {
 				return "", fmt.Errorf("ggufixture: no GGUF name for %s", t.Name)
 			}
-			name = "blk." + mm[1] + "." + ggufLayer[mm[2]] + ".weight"
+			name = "blk." + mm[1] + "." + ggufLayer[mm[2]] + "." + mm[3]
 		}
 		data := t.Data
 		dims := make([]uint64, len(t.Shape))
@@ -184,9 +189,9 @@ func LlamaFromSafetensors(root, model, dir, linear string) (string, error) {
 		}
 		typ := uint32(30) // BF16
 		switch {
-		case strings.HasSuffix(name, "attn_q.weight"):
+		case c.Arch == "llama" && strings.HasSuffix(name, "attn_q.weight"):
 			data = permute(data, t.Shape[0], 2*t.Shape[1], c.Heads)
-		case strings.HasSuffix(name, "attn_k.weight"):
+		case c.Arch == "llama" && strings.HasSuffix(name, "attn_k.weight"):
 			data = permute(data, t.Shape[0], 2*t.Shape[1], c.KV)
 		case len(t.Shape) == 1:
 			typ, data = 0, widen(data)

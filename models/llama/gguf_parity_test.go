@@ -51,34 +51,41 @@ func TestParityGGUF(t *testing.T) {
 	}
 }
 
-// TestParityGGUFLlama3 imports llama3-tiny laid out as llama.cpp's converter
-// writes it, Llama 3 rope scaling carried by a rope_freqs tensor, and checks
-// it against the transformers reference with the f32 tolerances.
-func TestParityGGUFLlama3(t *testing.T) {
-	dir := t.TempDir()
-	in, err := ggufixture.LlamaFromSafetensors(testutil.RepoRoot(t), "llama3-tiny", dir, "BF16")
-	if err != nil {
-		t.Fatal(err)
+// TestParityGGUFLayouts imports fixtures laid out as llama.cpp's converter
+// writes them (ggufixture): llama3-tiny with Llama 3 rope scaling carried by
+// a rope_freqs tensor, Qwen2 with q/k/v biases, Qwen3 with q/k norms, none
+// permuted. Each must match the transformers reference like its safetensors
+// conversion.
+func TestParityGGUFLayouts(t *testing.T) {
+	for _, model := range []string{"llama3-tiny", "qwen2-tiny", "qwen3-tiny"} {
+		t.Run(model, func(t *testing.T) {
+			dir := t.TempDir()
+			in, err := ggufixture.LlamaFromSafetensors(testutil.RepoRoot(t), model, dir, "BF16")
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(dir, model+".cellm")
+			if _, err := convert.Convert(in, out, convert.Options{DType: format.F32}); err != nil {
+				t.Fatal(err)
+			}
+			f, err := format.Open(out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if h := f.Header; model == "llama3-tiny" && (h.RopeScalingType != "llama3" || h.RopeScalingFactor != 32 ||
+				h.RopeScalingOriginalMaxPositions != 8192) {
+				t.Fatalf("rope scaling %q %v %v", h.RopeScalingType, h.RopeScalingFactor, h.RopeScalingOriginalMaxPositions)
+			}
+			m, err := Load(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := checkParity(t, m, model, toleranceOf(model), false)
+			t.Logf("gguf %s: logits max diff %.2e, hidden %.2e, greedy top %.2e over %d steps",
+				model, got.logits, got.hidden, got.greedyTop, got.greedySteps)
+		})
 	}
-	out := filepath.Join(dir, "llama3.cellm")
-	if _, err := convert.Convert(in, out, convert.Options{DType: format.F32}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := format.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if h := f.Header; h.RopeScalingType != "llama3" || h.RopeScalingFactor != 32 || h.RopeScalingOriginalMaxPositions != 8192 {
-		t.Fatalf("rope scaling %q %v %v", h.RopeScalingType, h.RopeScalingFactor, h.RopeScalingOriginalMaxPositions)
-	}
-	m, err := Load(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := checkParity(t, m, "llama3-tiny", tolerances{logits: 1e-3, hidden: 5e-4}, false)
-	t.Logf("gguf llama3: logits max diff %.2e, hidden %.2e, greedy top %.2e over %d steps",
-		got.logits, got.hidden, got.greedyTop, got.greedySteps)
 }
 
 // TestGGUFQuantizedImport imports llama-tiny with Q8_0 and Q4_0
