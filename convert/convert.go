@@ -540,43 +540,35 @@ func addCast(w *format.Writer, t *source.Tensor, to format.DType) error {
 		(t.DType == source.BF16 && to == format.BF16); same {
 		return w.AddTensorBytes(t.Name, to, t.Shape, t.Data)
 	}
-	return w.AddTensor(t.Name, to, t.Shape, func(out io.Writer) error { return writeCast(out, t, to) })
-}
-
-// writeCast writes the elements of t converted to the float dtype to.
-func writeCast(out io.Writer, t *source.Tensor, to format.DType) error {
-	if same := (t.DType == source.F32 && to == format.F32) || (t.DType == source.F16 && to == format.F16) ||
-		(t.DType == source.BF16 && to == format.BF16); same {
-		_, err := out.Write(t.Data)
-		return err
-	}
-	n := t.NumElements()
-	f := make([]float32, min(n, chunk))
-	buf := make([]byte, len(f)*to.Size())
-	for s := 0; s < n; s += chunk {
-		m := min(chunk, n-s)
-		parallel(m, func(lo, hi int) {
-			decode(f[lo:hi], t, s+lo)
-			switch to {
-			case format.F32:
-				for i := lo; i < hi; i++ {
-					binary.LittleEndian.PutUint32(buf[i*4:], math.Float32bits(f[i]))
+	return w.AddTensor(t.Name, to, t.Shape, func(out io.Writer) error {
+		n := t.NumElements()
+		f := make([]float32, min(n, chunk))
+		buf := make([]byte, len(f)*to.Size())
+		for s := 0; s < n; s += chunk {
+			m := min(chunk, n-s)
+			parallel(m, func(lo, hi int) {
+				decode(f[lo:hi], t, s+lo)
+				switch to {
+				case format.F32:
+					for i := lo; i < hi; i++ {
+						binary.LittleEndian.PutUint32(buf[i*4:], math.Float32bits(f[i]))
+					}
+				case format.F16:
+					for i := lo; i < hi; i++ {
+						binary.LittleEndian.PutUint16(buf[i*2:], half.F32ToF16(f[i]))
+					}
+				case format.BF16:
+					for i := lo; i < hi; i++ {
+						binary.LittleEndian.PutUint16(buf[i*2:], half.F32ToBF16(f[i]))
+					}
 				}
-			case format.F16:
-				for i := lo; i < hi; i++ {
-					binary.LittleEndian.PutUint16(buf[i*2:], half.F32ToF16(f[i]))
-				}
-			case format.BF16:
-				for i := lo; i < hi; i++ {
-					binary.LittleEndian.PutUint16(buf[i*2:], half.F32ToBF16(f[i]))
-				}
+			})
+			if _, err := out.Write(buf[:m*to.Size()]); err != nil {
+				return err
 			}
-		})
-		if _, err := out.Write(buf[:m*to.Size()]); err != nil {
-			return err
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // addInt8 adds the 2-D tensor name as an i8 tensor plus its f16 row scales.
