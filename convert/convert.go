@@ -352,7 +352,7 @@ func addCast(w *format.Writer, t *source.Tensor, to format.DType) error {
 	return w.AddTensor(t.Name, to, t.Shape, func(out io.Writer) error {
 		n := t.NumElements()
 		f := make([]float32, min(n, chunk))
-		buf := make([]byte, len(f)*to.Size())
+		buf := make([]byte, len(f)*to.BlockBytes())
 		for s := 0; s < n; s += chunk {
 			m := min(chunk, n-s)
 			parallel(m, func(lo, hi int) {
@@ -372,7 +372,7 @@ func addCast(w *format.Writer, t *source.Tensor, to format.DType) error {
 					}
 				}
 			})
-			if _, err := out.Write(buf[:m*to.Size()]); err != nil {
+			if _, err := out.Write(buf[:m*to.BlockBytes()]); err != nil {
 				return err
 			}
 		}
