@@ -193,9 +193,9 @@ func (j *gemmJob) run(lo, hi int) {
 // backend's SIMD transpose when it has one; the rest through rowBuf.
 func (j *gemmJob) packW(wp, rowBuf []float32, r0, rn, k0, kn, nr int) {
 	r := 0
-	if p8, n8 := j.b.packW8, kn&^7; p8 != nil && n8 > 0 {
+	if p8, n8 := j.w.Type.traits().packW8, kn&^7; p8 != nil && j.b.packW8 != nil && n8 > 0 {
 		for ; r+8 <= rn; r += 8 {
-			p8(j.w, wp[r:], nr, r0+r, k0, n8, rowBuf)
+			p8(j.b, j.w, wp[r:], nr, r0+r, k0, n8, rowBuf)
 			for i := r; i < r+8; i++ {
 				j.packRow(wp, rowBuf, nr, i, r0+i, k0+n8, kn-n8, n8)
 			}
@@ -216,20 +216,12 @@ func (j *gemmJob) packW(wp, rowBuf []float32, r0, rn, k0, kn, nr int) {
 // wp[(first+c)*nr + r] for c < n.
 func (j *gemmJob) packRow(wp, rowBuf []float32, nr, r, wr, c0, n, first int) {
 	w := j.w
-	off := wr*w.Cols + c0
 	var row []float32
-	switch w.Type {
-	case F32:
-		row = w.F32[off : off+n]
-	case F16:
+	if w.Type == F32 {
+		row = w.F32[wr*w.Cols+c0 : wr*w.Cols+c0+n]
+	} else {
 		row = rowBuf[:n]
-		j.b.f16ToF32(row, w.Half[off:off+n])
-	case BF16:
-		row = rowBuf[:n]
-		j.b.bf16ToF32(row, w.Half[off:off+n])
-	case Q8:
-		row = rowBuf[:n]
-		dequantRow(row, w.Q8[off:off+n], w.Scale[wr])
+		w.Type.traits().widen(j.b, row, w, wr, c0)
 	}
 	for c, v := range row {
 		wp[(first+c)*nr+r] = v

@@ -326,18 +326,5 @@ func (m *Model) checkTokens(tokens []int) error {
 }
 
 func (m *Model) embedRow(dst []float32, t int) {
-	e, h := &m.embed, m.cfg.Hidden
-	switch e.Type {
-	case kernels.F32:
-		copy(dst, e.F32[t*h:(t+1)*h])
-	case kernels.F16:
-		kernels.F16ToF32(dst, e.Half[t*h:(t+1)*h])
-	case kernels.BF16:
-		kernels.BF16ToF32(dst, e.Half[t*h:(t+1)*h])
-	case kernels.Q8:
-		s := e.Scale[t]
-		for i, q := range e.Q8[t*h : (t+1)*h] {
-			dst[i] = float32(q) * s
-		}
-	}
+	m.embed.Row(dst, t)
 }
