@@ -27,10 +27,10 @@ func init() {
 }
 
 func runBench(args []string) error {
-	fs := newFlags("bench", "(--model FILE.cellm | --random NAME --dtype f16|bf16|f32|int8 | --model-dir DIR) [flags]")
+	fs := newFlags("bench", "(--model FILE.cellm | --random NAME --dtype f16|bf16|f32|int8|int4|mixed | --model-dir DIR) [flags]")
 	model := fs.String("model", "", ".cellm `file` to benchmark")
 	random := fs.String("random", "", "benchmark a random-weight model at a real shape: "+strings.Join(randmodel.Names(), ", "))
-	dtype := fs.String("dtype", "f16", "with --random: f16, bf16, f32, int8 (every matrix, like llama.cpp Q8_0) or int8-proj (projections only)")
+	dtype := fs.String("dtype", "f16", "with --random: f16, bf16, f32, int8 (every matrix, like llama.cpp Q8_0), int8-proj (projections only), int4 (every matrix, g32, like Q4_0) or mixed")
 	pp := fs.String("p", "128,512", "prompt lengths to time (prefill), comma-separated; empty for none")
 	tg := fs.Int("n", 128, "tokens to decode (0: skip)")
 	reps := fs.Int("r", 3, "repetitions of each test")
@@ -222,11 +222,15 @@ func randomCellm(name, dtype string) (string, error) {
 		}
 	}
 	opt := convert.Options{DType: format.F16}
-	switch dtype {
-	case "int8":
-		opt.QuantizeInt8, opt.QuantizeEmbeddings = true, true
-	case "int8-proj":
+	scheme, _ := parseQuantize(dtype)
+	switch {
+	case dtype == "int8-proj":
 		opt.QuantizeInt8 = true
+	case scheme != "":
+		opt.Quantize, opt.QuantizeEmbeddings = scheme, true
+		if scheme != "int8" {
+			opt.GroupSize = defaultGroup
+		}
 	default:
 		dt, err := format.ParseDType(dtype)
 		if err != nil {
