@@ -88,14 +88,16 @@ func gemmMatMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	pack := packXJob{xp: xp, x: x, n: n, k: k, mr: g.mr}
 	j := gemmJob{b: b, y: y, w: w, xp: xp, n: n, kc: gemmKC(k)}
 	items := (w.Rows + g.nr - 1) / g.nr
-	if items >= 2 && workers.acquire() {
-		pp, pj := &workers.jobs.packX, &workers.jobs.gemm
-		*pp, *pj = pack, j
-		workers.run(pp, panels, max(1, 1<<14/(k*g.mr)))
-		workers.run(pj, items, 1)
-		*pp, *pj = packXJob{}, gemmJob{}
-		workers.release()
-		return
+	if items >= 2 {
+		if t := workers.acquire(); t != nil {
+			pp, pj := &t.jobs.packX, &t.jobs.gemm
+			*pp, *pj = pack, j
+			t.run(pp, panels, max(1, 1<<14/(k*g.mr)))
+			t.run(pj, items, 1)
+			*pp, *pj = packXJob{}, gemmJob{}
+			workers.release(t)
+			return
+		}
 	}
 	pack.run(0, panels)
 	j.run(0, items)

@@ -40,13 +40,15 @@ func matMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	j := matMulJob{b: b, y: y, w: w, x: x, n: n}
 	blocks := (w.Rows + mmBlock - 1) / mmBlock
 	grain := matVecGrain/max(n*w.Cols*mmBlock, 1) + 1
-	if blocks >= 2*grain && workers.acquire() {
-		pj := &workers.jobs.matMul
-		*pj = j
-		workers.run(pj, blocks, grain)
-		*pj = matMulJob{}
-		workers.release()
-		return
+	if blocks >= 2*grain {
+		if t := workers.acquire(); t != nil {
+			pj := &t.jobs.matMul
+			*pj = j
+			t.run(pj, blocks, grain)
+			*pj = matMulJob{}
+			workers.release(t)
+			return
+		}
 	}
 	j.run(0, blocks)
 }

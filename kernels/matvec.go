@@ -31,13 +31,15 @@ func matVec(b *backend, y []float32, w *Matrix, x []float32) {
 		defer func() { q.x = nil; q8Pool.Put(q) }()
 	}
 	grain := matVecGrain/max(w.Cols, 1) + 1
-	if w.Rows >= 2*grain && workers.acquire() {
-		pj := &workers.jobs.matVec
-		*pj = j
-		workers.run(pj, w.Rows, grain)
-		*pj = matVecJob{}
-		workers.release()
-		return
+	if w.Rows >= 2*grain {
+		if t := workers.acquire(); t != nil {
+			pj := &t.jobs.matVec
+			*pj = j
+			t.run(pj, w.Rows, grain)
+			*pj = matVecJob{}
+			workers.release(t)
+			return
+		}
 	}
 	j.run(0, w.Rows)
 }
@@ -108,13 +110,15 @@ func MatVecs(ys [][]float32, ws []*Matrix, x []float32) {
 		defer func() { q.x = nil; q8Pool.Put(q) }()
 	}
 	grain := matVecGrain/max(ws[0].Cols, 1) + 1
-	if rows >= 2*grain && workers.acquire() {
-		pj := &workers.jobs.matVecs
-		*pj = j
-		workers.run(pj, rows, grain)
-		*pj = matVecsJob{}
-		workers.release()
-		return
+	if rows >= 2*grain {
+		if t := workers.acquire(); t != nil {
+			pj := &t.jobs.matVecs
+			*pj = j
+			t.run(pj, rows, grain)
+			*pj = matVecsJob{}
+			workers.release(t)
+			return
+		}
 	}
 	j.run(0, rows)
 }
