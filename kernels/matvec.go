@@ -54,6 +54,11 @@ func quantizeActivations(b *backend, x []float32) *q8Vec {
 		quantize = quantizeQ8Generic
 	}
 	quantize(q, x)
+	if q.ok {
+		q.laneSums()
+	} else {
+		q.lsum = q.lsum[:0]
+	}
 	return q
 }
 

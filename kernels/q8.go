@@ -20,6 +20,10 @@ type q8Vec struct {
 	ls []float32 // len(q)/4: ls[l] = scale of block l*4/q8Block
 	ok bool      // false if x holds Inf or NaN: use float code instead
 
+	// lsum[l] = q[4l] + ... + q[4l+3], set by quantizeActivations: the
+	// grouped kernels subtract it times their weights' unsigned offset.
+	lsum []int32
+
 	// bias = sum over blocks of scale*128*sum(q): what the AVX-512 kernel
 	// adds by multiplying w+128 instead of w.
 	bias float32
@@ -40,6 +44,19 @@ func (q *q8Vec) reset(x []float32) (nq int) {
 	q.ok = true
 	q.bias = 0
 	return nq
+}
+
+// laneSums fills q.lsum from q.q.
+func (q *q8Vec) laneSums() {
+	n := len(q.q) / 4
+	if cap(q.lsum) < n {
+		q.lsum = make([]int32, n)
+	}
+	q.lsum = q.lsum[:n]
+	for l := range q.lsum {
+		b := q.q[4*l : 4*l+4]
+		q.lsum[l] = int32(b[0]) + int32(b[1]) + int32(b[2]) + int32(b[3])
+	}
 }
 
 // quantizeQ8Generic fills q from x: each full block of q8Block values is
