@@ -236,7 +236,7 @@ func TestGroupedQuantization(t *testing.T) {
 				t.Errorf("max |error|/step %g", sum.QuantStats.MaxErrStep)
 			}
 			for name, want := range map[string]format.DType{
-				"model.layers.1.mlp.down_proj.weight":   tc.mlp,
+				"model.layers.1.mlp.down_proj.weight":    tc.mlp,
 				"model.layers.1.self_attn.q_proj.weight": tc.attn,
 				"model.embed_tokens.weight":              tc.embed,
 			} {
