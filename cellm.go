@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/cellm-ai/cellm-go/chat"
 	"github.com/cellm-ai/cellm-go/format"
@@ -91,6 +92,9 @@ func Open(path string, opt *Options) (*Model, error) {
 	m := &Model{}
 	if err := m.load(path, &o); err != nil {
 		m.Close()
+		if strings.HasPrefix(err.Error(), path+": ") { // format.Open names the file already
+			return nil, err
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return m, nil
@@ -264,6 +268,11 @@ func (m *Model) File() *format.File { return m.file }
 
 // HasChatTemplate reports whether the model carries a chat template.
 func (m *Model) HasChatTemplate() bool { return m.template != nil }
+
+// ImageError reports why a vision-language model cannot take images (a
+// missing or mismatched image processor configuration); nil when it can or
+// when the model is text-only.
+func (m *Model) ImageError() error { return m.imageCfgErr }
 
 // ImageConfig returns the image processor configuration of a VLM.
 func (m *Model) ImageConfig() (imageproc.Config, bool) { return m.imageCfg, m.hasImages }

@@ -173,3 +173,13 @@ func TestChatAndErrors(t *testing.T) {
 		}
 	}
 }
+
+// An unreadable file is named once in Open's error.
+func TestOpenErrorNamesFileOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v.cellm")
+	os.WriteFile(path, []byte("CELLM\x01junk"), 0o644)
+	_, err := Open(path, nil)
+	if err == nil || strings.Count(err.Error(), path) != 1 {
+		t.Errorf("error %v", err)
+	}
+}

@@ -9,3 +9,5 @@ require (
 )
 
 require github.com/yalue/onnxruntime_go v1.28.0
+
+require golang.org/x/term v0.48.0

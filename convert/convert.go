@@ -6,26 +6,33 @@
 package convert
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unsafe"
 
+	"github.com/cellm-ai/cellm-go/chat"
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/hf"
+	"github.com/cellm-ai/cellm-go/imageproc"
 	"github.com/cellm-ai/cellm-go/internal/half"
 	"github.com/cellm-ai/cellm-go/quant"
 	"github.com/cellm-ai/cellm-go/source"
+	"github.com/cellm-ai/cellm-go/tokenizer"
 )
 
 // Options control a conversion.
@@ -54,6 +61,10 @@ type Options struct {
 	Progress func(done, total int64)
 	// MaxAssetSize caps each embedded asset (default 64 MiB).
 	MaxAssetSize int64
+	// Verify, if set, is called with the complete temporary output before it
+	// is renamed into place; an error leaves no output. Callers pass the
+	// runtime loader here, so that a file that would not run is never written.
+	Verify func(path string) error
 }
 
 // Summary describes a finished conversion.
@@ -103,7 +114,19 @@ var linearRE = regexp.MustCompile(`(^|\.)layers\.\d+\.(self_attn\.(q|k|v|o)_proj
 
 // Convert converts the model folder in to the .cellm file out.
 func Convert(in, out string, opt Options) (*Summary, error) {
+	return ConvertContext(context.Background(), in, out, opt)
+}
+
+// ConvertContext is Convert that stops, leaving no output or temporary file,
+// when ctx is cancelled.
+func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary, error) {
 	start := time.Now()
+	if st, err := os.Stat(in); err == nil && !st.IsDir() {
+		return nil, fmt.Errorf("input %s is a file; give the model folder that holds config.json and the checkpoint (%s)", in, filepath.Dir(in))
+	}
+	if err := checkOutput(in, out); err != nil {
+		return nil, err
+	}
 	if opt.DType == "" {
 		opt.DType = format.F16
 	}
@@ -167,14 +190,33 @@ func Convert(in, out string, opt Options) (*Summary, error) {
 			return nil, fmt.Errorf("%s: model_type %s but no vision tower / connector tensors found", in, cfg.ModelType)
 		}
 	}
-	if err := checkTensors(set, cfg, textPrefix); err != nil {
+	// ONNX graphs carry constants besides the weights; they are not model tensors.
+	graphConstant := func(name string) bool {
+		if kind != "onnx" || name == "lm_head.weight" {
+			return false
+		}
+		for _, p := range []string{textPrefix, visionPrefix, projPrefix} {
+			if p != "" && strings.HasPrefix(name, p) {
+				return false
+			}
+		}
+		return true
+	}
+	if err := checkTensors(set, cfg, textPrefix, visionPrefix, projPrefix, graphConstant); err != nil {
 		return nil, fmt.Errorf("%s: %w", in, err)
+	}
+	if err := checkAssets(in, cfg); err != nil {
+		return nil, err
 	}
 
 	w := format.NewWriter(*h)
 	sum := &Summary{Source: kind, PerTensor: map[string]quant.Stats{}}
 	for i := range set.Tensors {
 		t := &set.Tensors[i]
+		if graphConstant(t.Name) {
+			sum.Skipped = append(sum.Skipped, t.Name+" (ONNX graph constant)")
+			continue
+		}
 		if !isFloat(t.DType) {
 			sum.Skipped = append(sum.Skipped, fmt.Sprintf("%s (%s)", t.Name, t.DType))
 			continue
@@ -201,7 +243,16 @@ func Convert(in, out string, opt Options) (*Summary, error) {
 	if sum.Assets, err = addAssets(w, in, opt.MaxAssetSize); err != nil {
 		return nil, err
 	}
-	if err := w.WriteFile(out, opt.Progress); err != nil {
+	verify := opt.Verify
+	if verify != nil {
+		verify = func(tmp string) error {
+			if err := opt.Verify(tmp); err != nil {
+				return fmt.Errorf("the converted model would not run: %w", err)
+			}
+			return nil
+		}
+	}
+	if err := w.WriteFileContext(ctx, out, format.WriteOptions{Progress: opt.Progress, Verify: verify}); err != nil {
 		return nil, fmt.Errorf("writing %s: %w", out, err)
 	}
 	st, err := os.Stat(out)
@@ -279,9 +330,86 @@ func header(cfg *hf.Config, dir, kind string, opt Options) (*format.Header, erro
 	return h, nil
 }
 
+// checkOutput refuses an output path that is a folder, whose folder does not
+// exist, or that is the input folder or one of its files (the rename would
+// destroy the checkpoint being read).
+func checkOutput(in, out string) error {
+	if out == "" {
+		return errors.New("no output file given")
+	}
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		return fmt.Errorf("output %s is a folder; give a file name such as %s", out, filepath.Join(out, "model.cellm"))
+	}
+	dir := filepath.Dir(out)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("output %s: folder %s does not exist", out, dir)
+	}
+	ost, err := os.Stat(out)
+	if err != nil {
+		return nil // a new file cannot be one of the inputs
+	}
+	return filepath.WalkDir(in, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if st, err := os.Stat(path); err == nil && os.SameFile(st, ost) {
+			return fmt.Errorf("output %s is the input file %s; write the .cellm file elsewhere", out, path)
+		}
+		return nil
+	})
+}
+
+// checkAssets parses the runtime assets the model folder carries with the
+// runtime's own parsers, so an unsupported tokenizer, a broken chat template
+// or a bad image processor setting fails before anything is written.
+func checkAssets(dir string, cfg *hf.Config) error {
+	path := filepath.Join(dir, "tokenizer.json")
+	if data, err := os.ReadFile(path); err == nil {
+		tok, err := tokenizer.Load(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if tok.VocabSize() > cfg.Text.VocabSize {
+			return fmt.Errorf("%s: %d tokens but config.json vocab_size is %d", path, tok.VocabSize(), cfg.Text.VocabSize)
+		}
+	}
+	tc, _ := os.ReadFile(filepath.Join(dir, "tokenizer_config.json"))
+	ct, _ := os.ReadFile(filepath.Join(dir, "chat_template.json"))
+	if ct == nil {
+		ct, _ = os.ReadFile(filepath.Join(dir, "processor_config.json")) // SmolVLM keeps its template there too
+	}
+	if tc != nil || ct != nil {
+		src, _, _, err := chat.FromConfigs(tc, ct)
+		if err == nil {
+			_, err = chat.Parse(src)
+		}
+		if err != nil && !errors.Is(err, chat.ErrNoTemplate) {
+			return fmt.Errorf("%s: %w", dir, err)
+		}
+	}
+	if !cfg.Multimodal {
+		return nil
+	}
+	path = filepath.Join(dir, "preprocessor_config.json")
+	pre, err := os.ReadFile(path)
+	if err != nil {
+		return nil // text still runs; images say what is missing
+	}
+	proc, _ := os.ReadFile(filepath.Join(dir, "processor_config.json"))
+	// A tile size other than the vision tower's only blocks images, at run time.
+	if _, err := imageproc.ParseConfig(pre, proc); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
+
+var layerRE = regexp.MustCompile(`^layers\.(\d+)\.`)
+
 // checkTensors verifies the checkpoint has the decoder tensors the config
-// promises, with the right shapes, so a bad checkpoint fails here and not at run time.
-func checkTensors(set *source.Set, cfg *hf.Config, prefix string) error {
+// promises, with the right shapes, and no tensor the runtime would ignore
+// (bias terms, layers beyond num_hidden_layers), so a bad checkpoint fails
+// here and not at run time.
+func checkTensors(set *source.Set, cfg *hf.Config, prefix, visionPrefix, projPrefix string, ignore func(string) bool) error {
 	t := cfg.Text
 	want := map[string][]int{
 		prefix + "embed_tokens.weight": {t.VocabSize, t.HiddenSize},
@@ -316,6 +444,25 @@ func checkTensors(set *source.Set, cfg *hf.Config, prefix string) error {
 		if fmt.Sprint(tn.Shape) != fmt.Sprint(want[name]) {
 			return fmt.Errorf("tensor %q: shape %v, config says %v", name, tn.Shape, want[name])
 		}
+	}
+	for _, tn := range set.Tensors {
+		name := tn.Name
+		switch {
+		case want[name] != nil, !isFloat(tn.DType), name == "lm_head.weight", ignore(name),
+			strings.HasSuffix(name, "rotary_emb.inv_freq"),
+			cfg.Multimodal && (strings.HasPrefix(name, visionPrefix) || strings.HasPrefix(name, projPrefix)):
+			continue
+		}
+		why := "the Llama decoder does not use it"
+		if m := layerRE.FindStringSubmatch(strings.TrimPrefix(name, prefix)); m != nil && strings.HasPrefix(name, prefix) {
+			if l, _ := strconv.Atoi(m[1]); l >= t.NumHiddenLayers {
+				why = fmt.Sprintf("layer %s is beyond config.json num_hidden_layers %d", m[1], t.NumHiddenLayers)
+			}
+		}
+		if strings.HasSuffix(name, ".bias") {
+			why = "the Llama decoder has no bias terms"
+		}
+		return fmt.Errorf("%w: tensor %q: %s (the converted model would silently run without it)", hf.ErrUnsupported, name, why)
 	}
 	return nil
 }

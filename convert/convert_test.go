@@ -1,7 +1,9 @@
 package convert
 
 import (
+	"context"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -212,6 +214,185 @@ func TestErrors(t *testing.T) {
 		if strings.Contains(e.Name(), ".tmp-") {
 			t.Errorf("temp file left: %s", e.Name())
 		}
+	}
+}
+
+// copyFixture copies the small files of a fixture into a temp folder and
+// writes its safetensors checkpoint with the tensors edit returns.
+func copyFixture(t *testing.T, name string, edit func([]source.Tensor) []source.Tensor) string {
+	t.Helper()
+	src := testutil.Fixture(t, name)
+	dir := t.TempDir()
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || strings.HasSuffix(e.Name(), ".safetensors") || strings.HasSuffix(e.Name(), ".bin") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644)
+	}
+	set, err := safetensors.OpenDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer set.Close()
+	ts := append([]source.Tensor(nil), set.Tensors...)
+	if edit != nil {
+		ts = edit(ts)
+	}
+	if err := safetensors.WriteFile(filepath.Join(dir, "model.safetensors"), ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// setJSON rewrites key of the JSON object in file (nil value: delete it).
+func setJSON(t *testing.T, file string, key string, value any) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	if value == nil {
+		delete(m, key)
+	} else {
+		m[key] = value
+	}
+	data, _ = json.Marshal(m)
+	os.WriteFile(file, data, 0o644)
+}
+
+// Checkpoints and folders that would convert into a file that fails (or
+// silently misbehaves) at run time are refused, naming the cause.
+func TestRefusesWhatWouldNotRun(t *testing.T) {
+	withTensor := func(name string, shape ...int) func([]source.Tensor) []source.Tensor {
+		return func(ts []source.Tensor) []source.Tensor {
+			n := 1
+			for _, d := range shape {
+				n *= d
+			}
+			return append(ts, source.Tensor{Name: name, DType: source.BF16, Shape: shape, Data: make([]byte, 2*n)})
+		}
+	}
+	cases := []struct {
+		name, fixture string
+		edit          func([]source.Tensor) []source.Tensor
+		file, key     string
+		value         any
+		want          string
+	}{
+		{"attention bias tensors", "llama-tiny", withTensor("model.layers.0.self_attn.q_proj.bias", 64), "", "", nil,
+			`"model.layers.0.self_attn.q_proj.bias": the Llama decoder has no bias terms`},
+		{"more layers than num_hidden_layers", "llama-tiny", withTensor("model.layers.2.input_layernorm.weight", 64), "", "", nil,
+			"layer 2 is beyond config.json num_hidden_layers 2"},
+		{"attention_bias in config", "llama-tiny", nil, "config.json", "attention_bias", true, "attention_bias"},
+		{"eos out of vocab", "llama-tiny", nil, "config.json", "eos_token_id", 1e9, "eos_token_id: token id 1000000000"},
+		{"generation eos out of vocab", "llama-tiny", nil, "generation_config.json", "eos_token_id", 49152, "generation_config.json"},
+		{"negative rope factor", "llama-tiny", nil, "config.json", "rope_scaling", map[string]any{"type": "linear", "factor": -1}, "rope_scaling.factor"},
+		{"unsupported tokenizer", "pretrained-micro", nil, "tokenizer.json", "model", map[string]any{"type": "WordPiece", "vocab": map[string]int{"a": 0}},
+			`tokenizer.json`},
+		{"image_token_id outside vocab", "smolvlm-tiny", nil, "config.json", "image_token_id", 1 << 30, "image_token_id"},
+		{"scale_factor 0", "smolvlm-tiny", nil, "config.json", "scale_factor", 0, "scale_factor: 0"},
+		{"longest_edge 0", "smolvlm-tiny", nil, "preprocessor_config.json", "size", map[string]any{"longest_edge": 0}, "longest_edge 0"},
+		{"image_std 0", "smolvlm-tiny", nil, "preprocessor_config.json", "image_std", 0, "image_std[0] = 0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := copyFixture(t, c.fixture, c.edit)
+			if c.file != "" {
+				setJSON(t, filepath.Join(dir, c.file), c.key, c.value)
+			}
+			out := filepath.Join(t.TempDir(), "m.cellm")
+			_, err := Convert(dir, out, Options{})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("error %v, want it to mention %q", err, c.want)
+			}
+			if _, err := os.Stat(out); !os.IsNotExist(err) {
+				t.Error("output written")
+			}
+		})
+	}
+}
+
+// The output may not be a folder, lie in a missing folder, or overwrite an input file.
+func TestOutputChecks(t *testing.T) {
+	dir := copyFixture(t, "llama-tiny", nil)
+	ckpt := filepath.Join(dir, "model.safetensors")
+	before, _ := os.ReadFile(ckpt)
+	link := filepath.Join(t.TempDir(), "link.cellm")
+	if err := os.Symlink(ckpt, link); err != nil {
+		t.Fatal(err)
+	}
+	for out, want := range map[string]string{
+		ckpt:                                  "is the input file",
+		filepath.Join(dir, "config.json"):     "is the input file",
+		link:                                  "is the input file",
+		dir:                                   "is a folder",
+		t.TempDir():                           "is a folder",
+		filepath.Join(dir, "nope", "m.cellm"): "does not exist",
+		filepath.Join(ckpt, "m.cellm"):        "does not exist",
+	} {
+		if _, err := Convert(dir, out, Options{}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("--output %s: %v, want %q", out, err, want)
+		}
+	}
+	if after, _ := os.ReadFile(ckpt); string(after) != string(before) {
+		t.Fatal("checkpoint changed")
+	}
+	if _, err := Convert(ckpt, filepath.Join(t.TempDir(), "m.cellm"), Options{}); err == nil || !strings.Contains(err.Error(), "is a file; give the model folder") {
+		t.Errorf("--input FILE: %v", err)
+	}
+	// Writing a new file inside the model folder is fine.
+	if _, err := Convert(dir, filepath.Join(dir, "m.cellm"), Options{}); err != nil {
+		t.Error(err)
+	}
+}
+
+// Verify sees the complete file before it is committed; its error keeps the
+// output from being written.
+func TestVerifyGate(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "m.cellm")
+	bad := errors.New("does not run")
+	var seen string
+	_, err := Convert(testutil.Fixture(t, "llama-tiny"), out, Options{Verify: func(p string) error {
+		f, err := format.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		seen = f.Header.ModelType
+		return bad
+	}})
+	if !errors.Is(err, bad) || seen != "llama" {
+		t.Errorf("err %v, verified model_type %q", err, seen)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left %v", entries)
+	}
+}
+
+// A cancelled context (a signal) stops the conversion and leaves nothing.
+func TestConvertCancelled(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := ConvertContext(ctx, testutil.Fixture(t, "llama-tiny"), filepath.Join(dir, "m.cellm"), Options{
+		Progress: func(done, total int64) { cancel() }})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err %v", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Errorf("left %v", entries)
 	}
 }
 

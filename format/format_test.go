@@ -2,6 +2,7 @@ package format
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -101,6 +102,46 @@ func TestWriteFileAtomic(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 {
 		t.Fatalf("leftovers after failed write: %v", entries)
+	}
+}
+
+// Cancelling the context mid-write and a failing Verify both leave the
+// target untouched and no temporary file behind.
+func TestWriteFileContextCancelAndVerify(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "m.cellm")
+	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := NewWriter(Header{ModelType: "llama"})
+	w.AddTensor("a", F32, []int{4}, func(w io.Writer) error { _, err := w.Write(make([]byte, 16)); return err })
+	w.AddTensor("b", F32, []int{1 << 20}, func(w io.Writer) error {
+		cancel() // as a signal arriving during the conversion
+		_, err := w.Write(make([]byte, 4<<20))
+		return err
+	})
+	if err := w.WriteFileContext(ctx, path, WriteOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled write: %v", err)
+	}
+	errBad := errors.New("would not run")
+	var verified string
+	err := sampleWriter(t).WriteFileContext(context.Background(), path, WriteOptions{Verify: func(tmp string) error {
+		verified = tmp
+		if _, err := Open(tmp); err != nil {
+			return err
+		}
+		return errBad
+	}})
+	if !errors.Is(err, errBad) || verified == "" || verified == path {
+		t.Errorf("verify: err %v, verified %q", err, verified)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("leftovers: %v", entries)
+	}
+	if data, _ := os.ReadFile(path); string(data) != "old" {
+		t.Errorf("target overwritten: %q", data)
 	}
 }
 

@@ -3,6 +3,7 @@ package format
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -174,20 +175,40 @@ func kind(it item) string {
 
 // WriteFile writes the file atomically: into a temporary file in the target
 // directory, renamed to path only once complete. On failure nothing is left.
-func (w *Writer) WriteFile(path string, progress func(done, total int64)) (err error) {
+func (w *Writer) WriteFile(path string, progress func(done, total int64)) error {
+	return w.WriteFileContext(context.Background(), path, WriteOptions{Progress: progress})
+}
+
+// WriteOptions control WriteFileContext.
+type WriteOptions struct {
+	// Progress, if not nil, is called with the data bytes written so far.
+	Progress func(done, total int64)
+	// Verify, if not nil, is called with the complete temporary file before
+	// it is renamed to the target; an error keeps the target untouched.
+	Verify func(tmpPath string) error
+}
+
+// WriteFileContext is WriteFile that stops when ctx is cancelled (for
+// example by a signal) and can verify the file before committing it. On any
+// failure or cancellation the temporary file is removed and path is not
+// touched.
+func (w *Writer) WriteFileContext(ctx context.Context, path string, opt WriteOptions) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return err
 	}
+	closed := false
 	defer func() {
 		if err != nil {
-			tmp.Close()
+			if !closed {
+				tmp.Close()
+			}
 			os.Remove(tmp.Name())
 		}
 	}()
-	bw := bufio.NewWriterSize(tmp, 1<<20)
-	if _, err = w.WriteTo(bw, progress); err != nil {
+	bw := bufio.NewWriterSize(&ctxWriter{ctx: ctx, w: tmp}, 1<<20)
+	if _, err = w.WriteTo(bw, opt.Progress); err != nil {
 		return err
 	}
 	if err = bw.Flush(); err != nil {
@@ -196,13 +217,35 @@ func (w *Writer) WriteFile(path string, progress func(done, total int64)) (err e
 	if err = tmp.Sync(); err != nil {
 		return err
 	}
+	closed = true
 	if err = tmp.Close(); err != nil {
 		return err
 	}
 	if err = os.Chmod(tmp.Name(), 0o644); err != nil {
 		return err
 	}
+	if opt.Verify != nil {
+		if err = opt.Verify(tmp.Name()); err != nil {
+			return err
+		}
+	}
+	if err = ctx.Err(); err != nil {
+		return err
+	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// ctxWriter fails writes once its context is done.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c *ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }
 
 type countingWriter struct {

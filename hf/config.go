@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,17 @@ var TextModelTypes = []string{"llama"}
 
 // MultimodalModelTypes are the vision-language wrappers cellm runs.
 var MultimodalModelTypes = []string{"idefics3", "smolvlm"}
+
+// Supported reports whether cellm runs models whose config.json model_type
+// is t (a text architecture or a vision-language wrapper).
+func Supported(t string) bool {
+	return contains(TextModelTypes, t) || contains(MultimodalModelTypes, t)
+}
+
+// SupportedList names every supported model_type, for messages.
+func SupportedList() string {
+	return strings.Join(append(append([]string(nil), TextModelTypes...), MultimodalModelTypes...), ", ")
+}
 
 // ErrUnsupported reports a model type cellm does not run.
 var ErrUnsupported = errors.New("unsupported model")
@@ -182,6 +194,13 @@ func ParseConfig(data []byte) (*Config, error) {
 				return nil, fmt.Errorf("field scale_factor: %w", err)
 			}
 		}
+		if err := CheckTokenIDs("image_token_id", []int{c.ImageTokenID}, c.Text.VocabSize); err != nil {
+			return nil, err
+		}
+		if side := c.Vision.PatchesPerSide(); c.ScaleFactor <= 0 || side%c.ScaleFactor != 0 {
+			return nil, fmt.Errorf("field scale_factor: %d must be positive and divide the %d patches per side (vision_config image_size / patch_size)",
+				c.ScaleFactor, side)
+		}
 	default:
 		return nil, fmt.Errorf("%w: model_type %q (supported: %s; multimodal: %s)", ErrUnsupported, c.ModelType,
 			strings.Join(TextModelTypes, ", "), strings.Join(MultimodalModelTypes, ", "))
@@ -245,10 +264,66 @@ func parseText(data []byte, nested bool) (*TextConfig, error) {
 	if t.HiddenAct != "silu" {
 		return nil, fmt.Errorf("%w: hidden_act %q (supported: silu)", ErrUnsupported, t.HiddenAct)
 	}
-	if k := t.RopeScaling.Kind(); k != "" && k != "default" && k != "linear" && k != "llama3" {
-		return nil, fmt.Errorf("%w: rope_scaling type %q (supported: default, linear, llama3)", ErrUnsupported, k)
+	if t.AttentionBias || t.MLPBias {
+		return nil, fmt.Errorf("%w: attention_bias / mlp_bias true (the Llama decoder has no bias terms)", ErrUnsupported)
+	}
+	if !(t.RMSNormEps >= 0) || math.IsInf(t.RMSNormEps, 0) {
+		return nil, fmt.Errorf("field rms_norm_eps: %v is not a finite number >= 0", t.RMSNormEps)
+	}
+	if !(t.RopeTheta > 1) || math.IsInf(t.RopeTheta, 0) {
+		return nil, fmt.Errorf("field rope_theta: %v must be a finite number > 1", t.RopeTheta)
+	}
+	if t.MaxPositionEmbeddings < 0 {
+		return nil, fmt.Errorf("field max_position_embeddings: %d is negative", t.MaxPositionEmbeddings)
+	}
+	if err := t.RopeScaling.check(); err != nil {
+		return nil, err
+	}
+	if t.BOSTokenID != nil {
+		if err := CheckTokenIDs("bos_token_id", []int{*t.BOSTokenID}, t.VocabSize); err != nil {
+			return nil, err
+		}
+	}
+	if err := CheckTokenIDs("eos_token_id", t.EOSTokenIDs, t.VocabSize); err != nil {
+		return nil, err
 	}
 	return t, nil
+}
+
+// check verifies the rope_scaling parameters the decoder needs.
+func (r *RopeScaling) check() error {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch k := r.Kind(); k {
+	case "", "default":
+	case "linear":
+		if !(r.Factor > 0) || !finite(r.Factor) {
+			return fmt.Errorf("field rope_scaling.factor: %v must be a finite number > 0 for linear scaling", r.Factor)
+		}
+	case "llama3":
+		switch {
+		case !(r.Factor > 0) || !finite(r.Factor):
+			return fmt.Errorf("field rope_scaling.factor: %v must be a finite number > 0", r.Factor)
+		case !(r.LowFreqFactor > 0) || !finite(r.LowFreqFactor):
+			return fmt.Errorf("field rope_scaling.low_freq_factor: %v must be a finite number > 0", r.LowFreqFactor)
+		case !(r.HighFreqFactor > r.LowFreqFactor) || !finite(r.HighFreqFactor):
+			return fmt.Errorf("field rope_scaling.high_freq_factor: %v must be finite and above low_freq_factor %v", r.HighFreqFactor, r.LowFreqFactor)
+		case r.OriginalMaxPositionEmbeddings <= 0:
+			return fmt.Errorf("field rope_scaling.original_max_position_embeddings: %d must be positive", r.OriginalMaxPositionEmbeddings)
+		}
+	default:
+		return fmt.Errorf("%w: rope_scaling type %q (supported: default, linear, llama3)", ErrUnsupported, k)
+	}
+	return nil
+}
+
+// CheckTokenIDs reports an error naming field if an id is outside [0, vocab).
+func CheckTokenIDs(field string, ids []int, vocab int) error {
+	for _, id := range ids {
+		if id < 0 || id >= vocab {
+			return fmt.Errorf("field %s: token id %d is outside the vocabulary [0, %d)", field, id, vocab)
+		}
+	}
+	return nil
 }
 
 // tokenIDs accepts a token id given as a number, a list of numbers or null.
@@ -290,10 +365,23 @@ func ParseVisionConfig(raw json.RawMessage) (VisionConfig, error) {
 			return v, err
 		}
 	}
-	if v.HiddenSize <= 0 || v.NumAttentionHeads <= 0 || v.HiddenSize%v.NumAttentionHeads != 0 ||
-		v.PatchSize <= 0 || v.ImageSize < v.PatchSize || v.ImageSize%v.PatchSize != 0 || v.NumHiddenLayers <= 0 ||
-		v.IntermediateSize <= 0 || v.NumChannels <= 0 || v.ImageSize > 1<<14 {
-		return v, fmt.Errorf("inconsistent sizes %+v", v)
+	for _, f := range []struct {
+		name string
+		v    int
+	}{{"hidden_size", v.HiddenSize}, {"intermediate_size", v.IntermediateSize}, {"num_hidden_layers", v.NumHiddenLayers},
+		{"num_attention_heads", v.NumAttentionHeads}, {"num_channels", v.NumChannels}, {"image_size", v.ImageSize},
+		{"patch_size", v.PatchSize}} {
+		if f.v <= 0 || f.v > 1<<14 {
+			return v, fmt.Errorf("%s: %d out of range [1, %d]", f.name, f.v, 1<<14)
+		}
+	}
+	switch {
+	case v.HiddenSize%v.NumAttentionHeads != 0:
+		return v, fmt.Errorf("hidden_size: %d not divisible by num_attention_heads %d", v.HiddenSize, v.NumAttentionHeads)
+	case v.ImageSize%v.PatchSize != 0:
+		return v, fmt.Errorf("image_size: %d not a multiple of patch_size %d", v.ImageSize, v.PatchSize)
+	case !(v.LayerNormEps >= 0) || math.IsInf(v.LayerNormEps, 0):
+		return v, fmt.Errorf("layer_norm_eps: %v is not a finite number >= 0", v.LayerNormEps)
 	}
 	return v, nil
 }
@@ -374,6 +462,9 @@ func EOS(dir string, c *Config) ([]int, error) {
 	if g, err := os.ReadFile(path); err == nil {
 		ids, err := GenerationEOS(g)
 		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if err := CheckTokenIDs("eos_token_id", ids, c.Text.VocabSize); err != nil {
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
 		eos = append(append([]int(nil), eos...), ids...)

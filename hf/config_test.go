@@ -8,7 +8,8 @@ import (
 
 func TestParseLlamaDefaults(t *testing.T) {
 	c, err := ParseConfig([]byte(`{"model_type":"llama","hidden_size":64,"num_attention_heads":4,"intermediate_size":128,
-		"num_hidden_layers":2,"vocab_size":100,"eos_token_id":[5,6],"rope_scaling":{"rope_type":"llama3","factor":8}}`))
+		"num_hidden_layers":2,"vocab_size":100,"eos_token_id":[5,6],"rope_scaling":{"rope_type":"llama3","factor":8,
+		"low_freq_factor":1,"high_freq_factor":4,"original_max_position_embeddings":8192}}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,6 +50,19 @@ func TestParseErrors(t *testing.T) {
 		{`{"model_type":"llama","vocab_size":-1}`, "vocab_size"},
 		{`{"model_type":"llama","eos_token_id":"x"}`, "eos_token_id"},
 		{`not json`, "config JSON"},
+		{`{"model_type":"llama","vocab_size":100,"eos_token_id":1000000000}`, "eos_token_id: token id 1000000000 is outside the vocabulary [0, 100)"},
+		{`{"model_type":"llama","vocab_size":100,"bos_token_id":-1}`, "bos_token_id"},
+		{`{"model_type":"llama","rope_scaling":{"type":"linear","factor":-1}}`, "rope_scaling.factor: -1"},
+		{`{"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":4,"high_freq_factor":1,"original_max_position_embeddings":8}}`, "high_freq_factor"},
+		{`{"model_type":"llama","rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4}}`, "original_max_position_embeddings"},
+		{`{"model_type":"llama","rope_theta":0.5}`, "rope_theta"},
+		{`{"model_type":"llama","attention_bias":true}`, "attention_bias"},
+		{`{"model_type":"llama","mlp_bias":true}`, "mlp_bias"},
+		{`{"model_type":"idefics3","image_token_id":10,"text_config":{"vocab_size":10},"vision_config":{"patch_size":4,"image_size":16}}`, "image_token_id: token id 10"},
+		{`{"model_type":"idefics3","image_token_id":1,"scale_factor":0,"text_config":{"vocab_size":10},"vision_config":{"patch_size":4,"image_size":16}}`, "scale_factor: 0"},
+		{`{"model_type":"idefics3","image_token_id":1,"scale_factor":3,"text_config":{"vocab_size":10},"vision_config":{"patch_size":4,"image_size":16}}`, "scale_factor: 3"},
+		{`{"model_type":"idefics3","image_token_id":1,"text_config":{"vocab_size":10},"vision_config":{"patch_size":0}}`, "vision_config: patch_size: 0"},
+		{`{"model_type":"idefics3","image_token_id":1,"text_config":{"vocab_size":10},"vision_config":{"patch_size":5,"image_size":16}}`, "image_size: 16 not a multiple of patch_size 5"},
 	} {
 		_, err := ParseConfig([]byte(c.json))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -57,6 +71,19 @@ func TestParseErrors(t *testing.T) {
 	}
 	if _, err := ParseConfig([]byte(`{"model_type":"bert"}`)); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("unsupported: %v", err)
+	}
+}
+
+func TestSupported(t *testing.T) {
+	for _, m := range []string{"llama", "idefics3", "smolvlm"} {
+		if !Supported(m) {
+			t.Errorf("%s unsupported", m)
+		}
+	}
+	for _, m := range []string{"", "gpt2", "LLAMA"} {
+		if Supported(m) {
+			t.Errorf("%q supported", m)
+		}
 	}
 }
 

@@ -164,6 +164,19 @@ func (c Config) NormalizeLUT() [3][256]float32 {
 	return lut
 }
 
+// imageError names which image (from 1) an error is about, without
+// repeating the package prefix of the error it wraps.
+type imageError struct {
+	n   int
+	err error
+}
+
+func (e imageError) Error() string {
+	return fmt.Sprintf("imageproc: image %d: %s", e.n, strings.TrimPrefix(e.err.Error(), "imageproc: "))
+}
+
+func (e imageError) Unwrap() error { return e.err }
+
 // Process runs the Idefics3 preprocessing on the images of one prompt. split
 // selects image splitting (pass cfg.DoImageSplitting for the model default).
 // With splitting, each image is resized so its longest side is
@@ -182,11 +195,11 @@ func Process(imgs []*RGB, cfg Config, split bool) (*Batch, error) {
 	grids := make([]Grid, len(imgs))
 	for i, img := range imgs {
 		if err := img.validate(); err != nil {
-			return nil, fmt.Errorf("imageproc: image %d: %w", i, err)
+			return nil, imageError{i + 1, err}
 		}
 		rs, g, err := tilesOf(img, cfg, split)
 		if err != nil {
-			return nil, fmt.Errorf("imageproc: image %d: %w", i, err)
+			return nil, imageError{i + 1, err}
 		}
 		regions = append(regions, rs...)
 		grids[i] = g

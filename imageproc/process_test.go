@@ -283,3 +283,11 @@ func BenchmarkDecodeJPEG(b *testing.B) {
 		}
 	}
 }
+
+// An error about one image names it (from 1) and the package once.
+func TestProcessErrorNamesImageOnce(t *testing.T) {
+	_, err := Process([]*RGB{NewRGB(2, 2), {W: 0, H: 3}}, DefaultConfig(), false)
+	if err == nil || err.Error() != "imageproc: image 2: image size 0x3 is not positive" {
+		t.Errorf("error %v", err)
+	}
+}

@@ -13,4 +13,5 @@ type jobs struct {
 	attnBlocked blockedAttn
 	attnPack    attnPackJob
 	attnBlock   attnBlockJob
+	paged       pagedJob
 }

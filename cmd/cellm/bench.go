@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/cellm-ai/cellm-go"
-	"github.com/cellm-ai/cellm-go/convert"
-	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/imageproc"
 	"github.com/cellm-ai/cellm-go/internal/progress"
 	"github.com/cellm-ai/cellm-go/internal/randmodel"
@@ -27,10 +25,11 @@ func init() {
 }
 
 func runBench(args []string) error {
-	fs := newFlags("bench", "(--model FILE.cellm | --random NAME --dtype f16|bf16|f32|int8|int4|mixed | --model-dir DIR) [flags]")
+	fs := newFlags("bench", "(--model FILE.cellm | --random NAME --dtype f16|bf16|f32|int8|int8-proj | --model-dir DIR) [flags]")
 	model := fs.String("model", "", ".cellm `file` to benchmark")
+	alias(fs, "model", "m")
 	random := fs.String("random", "", "benchmark a random-weight model at a real shape: "+strings.Join(randmodel.Names(), ", "))
-	dtype := fs.String("dtype", "f16", "with --random: f16, bf16, f32, int8 (every matrix, like llama.cpp Q8_0), int8-proj (projections only), int4 (every matrix, g32, like Q4_0) or mixed")
+	dtype := fs.String("dtype", "f16", "with --random: "+dtypeHelp)
 	pp := fs.String("p", "128,512", "prompt lengths to time (prefill), comma-separated; empty for none")
 	tg := fs.Int("n", 128, "tokens to decode (0: skip)")
 	reps := fs.Int("r", 3, "repetitions of each test")
@@ -40,8 +39,17 @@ func runBench(args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file`")
 	var ob onnxFlags
 	ob.register(fs)
-	if _, err := parse(fs, args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *reps < 1 {
+		return fmt.Errorf("-r %d: want at least 1 repetition", *reps)
+	}
+	if *tg < 0 {
+		return fmt.Errorf("-n %d: want >= 0 tokens (0: skip decode)", *tg)
+	}
+	if *model != "" && *random != "" {
+		return fmt.Errorf("give --model or --random, not both")
 	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -70,8 +78,11 @@ func runBench(args []string) error {
 	var ths []int
 	for _, s := range strings.Split(*threads, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-t %q: want positive thread counts", *threads)
+		if err != nil {
+			return fmt.Errorf("-t %q: want comma-separated thread counts", *threads)
+		}
+		if err := checkThreads("-t", n); err != nil {
+			return err
 		}
 		ths = append(ths, n)
 	}
@@ -210,6 +221,10 @@ func argmax(x []float32) int {
 // randomCellm makes (once, cached in the temp folder) a random-weight model
 // of the given shape converted to dtype.
 func randomCellm(name, dtype string) (string, error) {
+	opt, err := convertOptions(dtype)
+	if err != nil {
+		return "", err
+	}
 	dir := filepath.Join(os.TempDir(), "cellm-random", name)
 	out := filepath.Join(dir, name+"-"+dtype+".cellm")
 	if _, err := os.Stat(out); err == nil {
@@ -221,25 +236,8 @@ func randomCellm(name, dtype string) (string, error) {
 			return "", err
 		}
 	}
-	opt := convert.Options{DType: format.F16}
-	scheme, _ := parseQuantize(dtype)
-	switch {
-	case dtype == "int8-proj":
-		opt.QuantizeInt8 = true
-	case scheme != "":
-		opt.Quantize, opt.QuantizeEmbeddings = scheme, true
-		if scheme != "int8" {
-			opt.GroupSize = defaultGroup
-		}
-	default:
-		dt, err := format.ParseDType(dtype)
-		if err != nil {
-			return "", fmt.Errorf("--dtype: %w", err)
-		}
-		opt.DType = dt
-	}
 	fmt.Fprintf(os.Stderr, "converting to %s\n", out)
-	if _, err := convert.Convert(dir, out, opt); err != nil {
+	if _, err := convertChecked(dir, out, opt); err != nil {
 		return "", err
 	}
 	return out, nil

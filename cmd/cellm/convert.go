@@ -1,14 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"sort"
-	"strconv"
-	"strings"
+	"syscall"
 
 	"github.com/cellm-ai/cellm-go/convert"
-	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/internal/progress"
 )
 
@@ -19,42 +19,60 @@ func init() {
 func runConvert(args []string) error {
 	fs := newFlags("convert", "--input DIR --output FILE.cellm [flags]")
 	in := fs.String("input", "", "Hugging Face model `folder` (config.json + checkpoint)")
+	alias(fs, "input", "i")
 	out := fs.String("output", "", "output .cellm `file`")
-	dtype := fs.String("dtype", "f16", "storage type of float tensors: f16, bf16 or f32")
-	q8 := fs.Bool("quantize-int8-symmetric", false, "quantize the text stack's linear weights to per-row symmetric int8")
+	alias(fs, "output", "o")
+	dtype := fs.String("dtype", "f16", dtypeHelp)
+	q8 := fs.Bool("quantize-int8-symmetric", false, "quantize the text stack's attention and MLP projections to per-row symmetric int8 (= --dtype int8-proj)")
 	q8emb := fs.Bool("quantize-embeddings", false, "with quantization: also quantize embed_tokens and lm_head")
-	qz := fs.String("quantize", "", "quantize the text stack's linear weights: int8, int4 or mixed (attention and embeddings int8, MLP int4)")
-	group := fs.String("group-size", "", "with --quantize: columns per scale, 32, 64, 128 or row (default: row for int8, "+defaultGroupName+" for int4 and mixed)")
+	qz := fs.String("quantize", "", "quantize the text stack's attention and MLP projections: int8, int4 or mixed (attention int8, MLP int4; embed_tokens and lm_head int8)")
+	group := fs.String("group-size", "", "with quantization: columns per scale, 32, 64, 128 or row (default: row for int8, 32 for int4 and mixed)")
 	src := fs.String("source", "auto", "checkpoint kind: auto, safetensors, pytorch, flax or onnx")
 	verbose := fs.Bool("v", false, "print per-tensor quantization error")
-	if _, err := parse(fs, args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *in == "" || *out == "" {
 		fs.Usage()
 		return errUsage
 	}
-	dt, err := format.ParseDType(*dtype)
-	if err != nil {
-		return fmt.Errorf("--dtype: %w", err)
-	}
-	scheme, err := parseQuantize(*qz)
+	opt, err := convertOptions(*dtype)
 	if err != nil {
 		return err
 	}
-	gs, err := parseGroupSize(*group, scheme)
-	if err != nil {
-		return err
+	if *qz != "" {
+		if opt.Quantize != "" || opt.QuantizeInt8 {
+			return fmt.Errorf("--quantize %s: the --dtype %s already quantizes", *qz, *dtype)
+		}
+		if opt.Quantize, err = parseQuantize(*qz); err != nil {
+			return err
+		}
+		opt.GroupSize = defaultGroupSize(opt.Quantize)
 	}
-	bar := progress.New("converting")
-	sum, err := convert.Convert(*in, *out, convert.Options{DType: dt, QuantizeInt8: *q8, Quantize: scheme, GroupSize: gs,
-		QuantizeEmbeddings: *q8emb, Source: *src, Progress: bar.Update})
-	bar.Done()
+	opt.QuantizeInt8 = opt.QuantizeInt8 || *q8
+	opt.QuantizeEmbeddings = opt.QuantizeEmbeddings || *q8emb
+	if opt.QuantizeEmbeddings && !opt.QuantizeInt8 && opt.Quantize == "" {
+		return fmt.Errorf("--quantize-embeddings needs --quantize or --quantize-int8-symmetric (or --dtype int8)")
+	}
+	if *group != "" {
+		if !opt.QuantizeInt8 && opt.Quantize == "" {
+			return fmt.Errorf("--group-size needs quantization (--quantize or --dtype int8|int4|mixed)")
+		}
+		if opt.GroupSize, err = parseGroupSize(*group); err != nil {
+			return err
+		}
+		if opt.QuantizeInt8 && opt.GroupSize > 0 {
+			// Grouped int8 is the --quantize int8 scheme.
+			opt.QuantizeInt8, opt.Quantize = false, "int8"
+		}
+	}
+	opt.Source = *src
+	sum, err := convertChecked(*in, *out, opt)
 	if err != nil {
 		return err
 	}
 	mbps := float64(sum.OutputBytes) / 1e6 / max(sum.Elapsed.Seconds(), 1e-9)
-	fmt.Fprintf(os.Stderr, "wrote %s: %d tensors (%d quantized weights with their scales), %d assets, %s in %.2fs (%.0f MB/s), source %s\n",
+	fmt.Fprintf(os.Stderr, "wrote %s: %d tensors (%d int8 weights with their scales), %d assets, %s in %.2fs (%.0f MB/s), source %s\n",
 		*out, sum.Tensors+2*sum.Quantized, sum.Quantized, len(sum.Assets), progress.Bytes(sum.OutputBytes),
 		sum.Elapsed.Seconds(), mbps, sum.Source)
 	for _, s := range sum.Skipped {
@@ -62,7 +80,7 @@ func runConvert(args []string) error {
 	}
 	if sum.Quantized > 0 {
 		q := sum.QuantStats
-		fmt.Fprintf(os.Stderr, "quantization: %d weights, relative RMS error %.4f%%, max |error| %.3g, max |error|/scale %.3f\n",
+		fmt.Fprintf(os.Stderr, "int8 quantization: %d weights, relative RMS error %.4f%%, max |error| %.3g, max |error|/scale %.3f\n",
 			q.N, 100*q.RelRMSE(), q.MaxAbsErr, q.MaxErrStep)
 		if *verbose {
 			names := make([]string, 0, len(sum.PerTensor))
@@ -79,45 +97,25 @@ func runConvert(args []string) error {
 	return nil
 }
 
-// defaultGroupName is the --group-size used for int4 and mixed when none is
-// given (chosen by perplexity measurements, see README).
-const (
-	defaultGroupName = "32"
-	defaultGroup     = 32
-)
-
-// parseQuantize accepts the --quantize schemes, in the spellings --dtype
-// accepts too (int4 = i4 = q4, int8 = i8 = q8).
-func parseQuantize(s string) (string, error) {
-	switch strings.ToLower(s) {
-	case "":
-		return "", nil
-	case "int8", "i8", "q8":
-		return "int8", nil
-	case "int4", "i4", "q4":
-		return "int4", nil
-	case "mixed":
-		return "mixed", nil
-	}
-	return "", fmt.Errorf("--quantize %q: want int8, int4 or mixed", s)
-}
-
-// parseGroupSize returns the columns per scale for --group-size (0: per
-// row), defaulting by scheme.
-func parseGroupSize(s, scheme string) (int, error) {
-	switch s {
-	case "":
-		if scheme == "int4" || scheme == "mixed" {
-			return defaultGroup, nil
+// convertChecked converts with a progress bar on a terminal, stops cleanly
+// (no temporary file left) on SIGINT or SIGTERM, and commits the output only
+// if the runtime opens it.
+func convertChecked(in, out string, opt convert.Options) (*convert.Summary, error) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	bar := progress.New("converting")
+	report := opt.Progress
+	opt.Progress = func(done, total int64) {
+		bar.Update(done, total)
+		if report != nil {
+			report(done, total)
 		}
-		return 0, nil
-	case "row":
-		return 0, nil
-	case "32", "64", "128":
-		if scheme == "" {
-			return 0, fmt.Errorf("--group-size needs --quantize")
-		}
-		return strconv.Atoi(s)
 	}
-	return 0, fmt.Errorf("--group-size %q: want 32, 64, 128 or row", s)
+	opt.Verify = func(tmp string) error { return runnable(tmp, "") }
+	sum, err := convert.ConvertContext(ctx, in, out, opt)
+	bar.Done()
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("interrupted; %s not written", out)
+	}
+	return sum, err
 }

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/internal/progress"
 )
@@ -16,17 +15,32 @@ func init() {
 
 func runDemo(args []string) error {
 	fs := newFlags("demo", "[--input DIR] [--output FILE.cellm]")
-	in := fs.String("input", filepath.Join("testdata", "pretrained-micro"), "Hugging Face model `folder`")
-	out := fs.String("output", filepath.Join(os.TempDir(), "cellm-demo.cellm"), "where to write the .cellm `file`")
+	in := fs.String("input", filepath.Join("testdata", "pretrained-micro"), "Hugging Face model `folder` (default: the repo's, relative to the current folder)")
+	out := fs.String("output", "", "where to write the .cellm `file` (default: a temporary folder, removed at exit)")
 	prompt := fs.String("prompt", "The following example shows how to", "prompt for the generation step")
 	gen := fs.Int("gen", 32, "tokens to generate")
-	if _, err := parse(fs, args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
-	fmt.Printf("== cellm convert --input %s --output %s --quantize-int8-symmetric\n", *in, *out)
-	bar := progress.New("converting")
-	sum, err := convert.Convert(*in, *out, convert.Options{DType: format.F16, QuantizeInt8: true, Progress: bar.Update})
-	bar.Done()
+	if _, err := os.Stat(filepath.Join(*in, "config.json")); err != nil {
+		wd, _ := os.Getwd()
+		return fmt.Errorf("no model at %s (looked in %s): run the demo from the repository root, or pass --input DIR",
+			filepath.Join(*in, "config.json"), wd)
+	}
+	if *out == "" {
+		tmp, err := os.MkdirTemp("", "cellm-demo-*")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		*out = filepath.Join(tmp, "micro.cellm")
+	}
+	fmt.Printf("== cellm convert --input %s --output %s --dtype int8-proj\n", *in, *out)
+	opt, err := convertOptions("int8-proj")
+	if err != nil {
+		return err
+	}
+	sum, err := convertChecked(*in, *out, opt)
 	if err != nil {
 		return err
 	}
@@ -39,5 +53,7 @@ func runDemo(args []string) error {
 	}
 	printInspect(os.Stdout, *out, f, 12)
 	f.Close()
+	notes, err := runCheck(*out, *out)
+	printVerdict(os.Stdout, notes, err)
 	return demoGenerate(*out, *prompt, *gen)
 }

@@ -5,87 +5,20 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"os/signal"
-	"runtime"
 	"strings"
 
 	"github.com/cellm-ai/cellm-go"
 	"github.com/cellm-ai/cellm-go/chat"
 	"github.com/cellm-ai/cellm-go/internal/progress"
-	"github.com/cellm-ai/cellm-go/kernels"
-	"github.com/cellm-ai/cellm-go/sample"
 )
 
 func init() {
 	register("infer", "generate text with a .cellm model (prompt, chat, or interactive)", false, runInfer)
-}
-
-// genFlags are the generation flags infer and vlm-infer share.
-type genFlags struct {
-	model, tokenizer, system, chatFormat, stops, kvType string
-	gen, minGen, topK, threads                          int
-	temp, topP, minP, repPenalty                        float64
-	seed                                                uint64
-	chat, ignoreEOS, showTokens, stats                  bool
-}
-
-func (g *genFlags) register(fs *flag.FlagSet, genName string) {
-	fs.StringVar(&g.model, "model", "", ".cellm model `file`")
-	fs.StringVar(&g.model, "cellm-model", "", "same as --model")
-	fs.StringVar(&g.tokenizer, "tokenizer", "", "tokenizer.json `file` (default: the one embedded in the model)")
-	fs.BoolVar(&g.chat, "chat", false, "wrap the prompt in the model's chat format")
-	fs.StringVar(&g.chatFormat, "chat-format", "auto", "chat rendering: auto, template, chatml or plain")
-	fs.StringVar(&g.system, "system", "", "system message (chat)")
-	fs.IntVar(&g.gen, genName, 128, "maximum new tokens")
-	fs.IntVar(&g.minGen, "min-new-tokens", 0, "suppress end-of-sequence before this many tokens")
-	fs.Float64Var(&g.temp, "temperature", 0, "sampling temperature (0: greedy)")
-	fs.IntVar(&g.topK, "top-k", 0, "top-k sampling (0: off)")
-	fs.Float64Var(&g.topP, "top-p", 1, "nucleus sampling (1: off)")
-	fs.Float64Var(&g.minP, "min-p", 0, "min-p sampling (0: off)")
-	fs.Float64Var(&g.repPenalty, "repetition-penalty", 1, "repetition penalty (1: off)")
-	fs.Uint64Var(&g.seed, "seed", 0, "random seed")
-	fs.StringVar(&g.stops, "stop", "", "stop strings, separated by '|'")
-	fs.BoolVar(&g.ignoreEOS, "ignore-eos", false, "keep generating past end-of-sequence tokens")
-	fs.BoolVar(&g.showTokens, "show-tokens", false, "print each generated token's id beside its text")
-	fs.BoolVar(&g.stats, "stats", false, "print timings and peak memory to stderr")
-	fs.StringVar(&g.kvType, "kv-type", "f32", "KV cache type: f32 or f16")
-	fs.IntVar(&g.threads, "threads", runtime.GOMAXPROCS(0), "worker threads")
-}
-
-func (g *genFlags) request() (cellm.Request, error) {
-	r := cellm.Request{Chat: g.chat, ChatFormat: g.chatFormat, System: g.system, MaxNewTokens: g.gen,
-		MinNewTokens: g.minGen, IgnoreEOS: g.ignoreEOS, Sampling: sample.Options{Temperature: float32(g.temp),
-			TopK: g.topK, TopP: float32(g.topP), MinP: float32(g.minP), RepetitionPenalty: float32(g.repPenalty), Seed: g.seed}}
-	if err := r.Sampling.Validate(); err != nil {
-		return r, err
-	}
-	if g.stops != "" {
-		r.Stop = strings.Split(g.stops, "|")
-	}
-	switch g.kvType {
-	case "f32":
-	case "f16":
-		r.KVF16 = true
-	default:
-		return r, fmt.Errorf("--kv-type %q: want f32 or f16", g.kvType)
-	}
-	if g.gen <= 0 {
-		return r, fmt.Errorf("the number of new tokens must be positive")
-	}
-	kernels.SetThreads(g.threads)
-	return r, nil
-}
-
-func (g *genFlags) open() (*cellm.Model, error) {
-	if g.model == "" {
-		return nil, fmt.Errorf("--model is required")
-	}
-	return cellm.Open(g.model, &cellm.Options{TokenizerPath: g.tokenizer})
 }
 
 // printer streams tokens to stdout.
@@ -135,13 +68,12 @@ func peakRSS() int64 {
 }
 
 func runInfer(args []string) error {
-	fs := newFlags("infer", "--model FILE.cellm [--prompt TEXT | --input-ids 1,2,3] [flags]")
+	fs := newFlags("infer", "--model FILE.cellm [--prompt TEXT | --prompt-file F | --input-ids 1,2,3] [flags]\n\nWithout a prompt and with a terminal on stdin: interactive chat.")
 	var g genFlags
-	g.register(fs, "gen")
-	prompt := fs.String("prompt", "", "prompt text (without it and on a terminal: interactive chat)")
+	g.register(fs)
 	inputIDs := fs.String("input-ids", "", "feed these comma-separated token ids instead of a prompt")
 	dumpLogits := fs.String("dump-logits", "", "write the last prompt position's logits as raw little-endian f32 to this `file`")
-	if _, err := parse(fs, args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	req, err := g.request()
@@ -154,21 +86,24 @@ func runInfer(args []string) error {
 	}
 	defer m.Close()
 	if *dumpLogits != "" {
-		return dumpLastLogits(m, *prompt, *inputIDs, *dumpLogits)
+		return dumpLastLogits(m, g.prompt, *inputIDs, *dumpLogits)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *inputIDs != "" && g.prompt != "" {
+		return fmt.Errorf("give --prompt or --input-ids, not both")
+	}
 	switch {
 	case *inputIDs != "":
 		if req.InputIDs, err = parseIDs(*inputIDs); err != nil {
 			return fmt.Errorf("--input-ids: %w", err)
 		}
-	case *prompt != "":
-		req.Prompt = *prompt
+	case g.prompt != "":
+		req.Prompt = g.prompt
 	case progress.IsTerminal(os.Stdin):
 		return interactive(ctx, m, &g, req)
 	default:
-		return fmt.Errorf("--prompt or --input-ids is required (interactive chat needs a terminal)")
+		return fmt.Errorf("--prompt (-p), --prompt-file or --input-ids is required (interactive chat needs a terminal on stdin)")
 	}
 	_, err = g.generate(ctx, m, req)
 	return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,14 +15,14 @@ import (
 )
 
 func init() {
-	register("inspect", "show a .cellm file's config, tensors, assets and validation verdict", false, runInspect)
+	register("inspect", "show a .cellm file's config, tensors, assets and whether it runs", false, runInspect)
 }
 
 func runInspect(args []string) error {
 	fs := newFlags("inspect", "FILE.cellm [--json]")
 	asJSON := fs.Bool("json", false, "print the header and verdict as JSON")
 	maxRows := fs.Int("tensors", 40, "list at most this many tensors (0: all)")
-	pos, err := parse(fs, args)
+	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
 	}
@@ -31,21 +32,52 @@ func runInspect(args []string) error {
 	}
 	f, err := format.Open(pos[0])
 	if err != nil {
+		err = convertHint(pos[0], err)
 		if *asJSON {
-			json.NewEncoder(os.Stdout).Encode(map[string]any{"file": pos[0], "valid": false, "error": err.Error()})
+			json.NewEncoder(os.Stdout).Encode(map[string]any{"file": pos[0], "valid": false, "runs": false, "error": err.Error()})
 		} else {
 			fmt.Printf("%s: INVALID\n  %v\n", pos[0], err)
 		}
-		return fmt.Errorf("validation failed")
+		return errVerdict
 	}
 	defer f.Close()
+	notes, runErr := runCheck(pos[0], pos[0])
 	if *asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(map[string]any{"file": pos[0], "valid": true, "size": f.Size(), "header": f.Header})
+		v := map[string]any{"file": pos[0], "valid": true, "runs": runErr == nil, "size": f.Size(), "header": f.Header}
+		if len(notes) > 0 {
+			v["notes"] = notes
+		}
+		if runErr != nil {
+			v["error"] = runErr.Error()
+		}
+		if err := enc.Encode(v); err != nil {
+			return err
+		}
+	} else {
+		printInspect(os.Stdout, pos[0], f, *maxRows)
+		printVerdict(os.Stdout, notes, runErr)
 	}
-	printInspect(os.Stdout, pos[0], f, *maxRows)
+	if runErr != nil {
+		return errVerdict
+	}
 	return nil
+}
+
+// errVerdict is inspect's error after it printed why a file does not run.
+var errVerdict = errors.New("the file does not run (see above)")
+
+// printVerdict prints whether the file runs and, if not, why.
+func printVerdict(w io.Writer, notes []string, runErr error) {
+	if runErr != nil {
+		fmt.Fprintf(w, "runs: no\n  %v\n", runErr)
+		return
+	}
+	fmt.Fprintln(w, "runs: yes (supported model type; the runtime loads its weights and embedded assets)")
+	for _, n := range notes {
+		fmt.Fprintf(w, "  note: %s\n", n)
+	}
 }
 
 func printInspect(w io.Writer, path string, f *format.File, maxRows int) {
@@ -158,5 +190,5 @@ func printInspect(w io.Writer, path string, f *format.File, maxRows int) {
 		fmt.Fprintf(tw, "  %s\t%s\n", a.Name, progress.Bytes(a.NBytes))
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nvalidation: OK (magic, version, header, dtypes, shapes, alignment, bounds, overlaps, names, int8 scales)")
+	fmt.Fprintln(w, "\nfile structure: OK (magic, version, header, dtypes, shapes, alignment, bounds, overlaps, names, int8 scales)")
 }

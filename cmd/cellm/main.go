@@ -15,6 +15,8 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/cellm-ai/cellm-go"
 )
 
 // command is one subcommand: its flag set is built and parsed by run.
@@ -38,28 +40,49 @@ func main() {
 }
 
 func run(args []string, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	usageOut = stderr
+	if len(args) == 0 {
 		usage(stderr)
-		if len(args) == 0 {
-			return 2
-		}
-		return 0
+		return 2
 	}
-	cmd, ok := commands[args[0]]
+	name := args[0]
+	switch name {
+	case "-version", "--version":
+		name = "version"
+	case "-h", "--help", "-help":
+		usage(stderr)
+		return 0
+	case "help":
+		if len(args) == 1 {
+			usage(stderr)
+			return 0
+		}
+		name, args = args[1], []string{args[1], "-h"}
+	}
+	cmd, ok := commands[name]
 	if !ok {
-		fmt.Fprintf(stderr, "cellm: unknown command %q\n\n", args[0])
+		fmt.Fprintf(stderr, "cellm: unknown command %q\n\n", name)
 		usage(stderr)
 		return 2
 	}
 	if err := cmd.run(args[1:]); err != nil {
-		if errors.Is(err, errUsage) || errors.Is(err, flag.ErrHelp) {
+		switch {
+		case errors.Is(err, flag.ErrHelp):
+			return 0
+		case errors.Is(err, errUsage):
 			return 2
 		}
-		fmt.Fprintf(stderr, "cellm %s: %v\n", args[0], err)
+		if errors.Is(err, cellm.ErrNoTokenizer) {
+			err = errors.New("the model has no tokenizer: pass --tokenizer tokenizer.json, or convert a folder that has tokenizer.json")
+		}
+		fmt.Fprintf(stderr, "cellm %s: %v\n", name, err)
 		return 1
 	}
 	return 0
 }
+
+// usageOut receives usage text and flag errors (stderr; tests replace it).
+var usageOut io.Writer = os.Stderr
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "cellm runs small language and vision-language models from one .cellm file.")
@@ -72,26 +95,44 @@ func usage(w io.Writer) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(w, "  %-12s %s\n", n, commands[n].summary)
+		fmt.Fprintf(w, "  %-18s %s\n", n, commands[n].summary)
 	}
-	fmt.Fprintln(w, "\nRun \"cellm <command> -h\" for a command's flags.")
+	fmt.Fprintln(w, "\nRun \"cellm help <command>\" or \"cellm <command> -h\" for a command's flags.")
 }
 
 // newFlags returns a flag set that reports errors and exits through run.
 func newFlags(name, args string) *flag.FlagSet {
 	fs := flag.NewFlagSet("cellm "+name, flag.ContinueOnError)
+	fs.SetOutput(usageOut)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: cellm %s %s\n\nFlags:\n", name, args)
-		fs.PrintDefaults()
+		printFlags(fs)
 	}
 	return fs
 }
 
-// parse parses flags, allowing positional arguments before and after them.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+// parse parses flags; a command that takes no positional arguments refuses
+// them (a prompt with spaces needs quotes: --prompt "A class is").
+func parse(fs *flag.FlagSet, args []string) error {
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected argument %q (flags take one value; quote values with spaces)", pos[0])
+	}
+	return nil
+}
+
+// parseArgs parses flags, allowing positional arguments before and after
+// them, and returns the positional arguments.
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
 			return nil, errUsage
 		}
 		args = fs.Args()

@@ -99,10 +99,10 @@ func TestVLMInferDumpFeatures(t *testing.T) {
 	}
 	ref := testutil.Fixture(t, "smolvlm-tiny", "reference")
 	out := filepath.Join(dir, "features.f32")
-	// The fixture has no tokenizer: generation fails after the dump.
+	// Without --prompt, vlm-infer stops after the dump.
 	code := run([]string{"vlm-infer", "--model", model, "--pixel-values", filepath.Join(ref, "pixel_values_split.f32"),
 		"--pixel-shape", "5,3,64,64", "--dump-image-features", out}, &stderr)
-	if _, err := os.Stat(out); err != nil {
+	if _, err := os.Stat(out); err != nil || code != 0 {
 		t.Fatalf("no features written (exit %d): %s", code, stderr.String())
 	}
 	want, err := npy.Read(filepath.Join(ref, "image_features_split.npy"))

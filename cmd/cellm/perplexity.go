@@ -16,18 +16,24 @@ func init() {
 }
 
 func runPerplexity(args []string) error {
-	fs := newFlags("perplexity", "--model FILE.cellm --text-file F [--ctx N] [--bos]")
+	fs := newFlags("perplexity", "--model FILE.cellm --text-file F [--ctx-size N] [--bos]")
 	model := fs.String("model", "", ".cellm `file`")
+	alias(fs, "model", "m")
 	textFile := fs.String("text-file", "", "UTF-8 text `file` to score")
-	ctx := fs.Int("ctx", 256, "window length in tokens (non-overlapping windows, each from an empty cache)")
+	alias(fs, "text-file", "f", "file")
+	ctx := fs.Int("ctx-size", 256, "window length in tokens (non-overlapping windows, each from an empty cache)")
+	alias(fs, "ctx-size", "c", "ctx")
 	bos := fs.Bool("bos", false, "prepend the BOS token to the token stream")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json `file` (default: the one embedded in the model)")
-	if _, err := parse(fs, args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *model == "" || *textFile == "" {
 		fs.Usage()
 		return errUsage
+	}
+	if *ctx < 2 {
+		return fmt.Errorf("--ctx-size (-c) %d: need at least 2 tokens per window", *ctx)
 	}
 	text, err := os.ReadFile(*textFile)
 	if err != nil {
@@ -35,7 +41,7 @@ func runPerplexity(args []string) error {
 	}
 	mod, err := cellm.Open(*model, &cellm.Options{TokenizerPath: *tokPath})
 	if err != nil {
-		return err
+		return convertHint(*model, err)
 	}
 	defer mod.Close()
 	m, tok := mod.Text(), mod.Tokenizer()

@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register("make-random-model", "write a random-weight HF folder at a real model's shape (for benchmarks)", true, runRandModel)
+	register("make-random-model", "write a random-weight HF folder at a real model's shape (for benchmarks)", false, runRandModel)
 }
 
 func runRandModel(args []string) error {
@@ -18,7 +18,7 @@ func runRandModel(args []string) error {
 	out := fs.String("output", "", "output `folder`")
 	seed := fs.Uint64("seed", 1, "random seed")
 	tok := fs.String("tokenizer-dir", "", "copy tokenizer.json and friends from this `folder`")
-	if _, err := parse(fs, args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *out == "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"strconv"
@@ -18,12 +19,23 @@ func init() {
 func runTokenize(args []string) error {
 	fs := newFlags("tokenize", "(--model FILE.cellm | --tokenizer tokenizer.json) (--text S | --decode 1,2,3)")
 	model := fs.String("model", "", ".cellm `file` whose embedded tokenizer.json to use")
+	alias(fs, "model", "m")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json `file` (overrides --model)")
 	text := fs.String("text", "", "text to encode")
+	alias(fs, "text", "p", "prompt")
 	decode := fs.String("decode", "", "comma-separated ids to decode")
 	noSpecial := fs.Bool("no-special", false, "do not add special tokens (BOS, ...) when encoding; skip them when decoding")
-	if _, err := parse(fs, args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	hasText := set["text"] || set["p"] || set["prompt"]
+	switch {
+	case hasText && set["decode"]:
+		return fmt.Errorf("give --text or --decode, not both")
+	case !hasText && !set["decode"]:
+		return fmt.Errorf("--text TEXT (to encode) or --decode 1,2,3 is required")
 	}
 	tok, err := loadTokenizer(*model, *tokPath)
 	if err != nil {
@@ -54,11 +66,11 @@ func loadTokenizer(model, path string) (*tokenizer.Tokenizer, error) {
 		return tokenizer.LoadFile(path)
 	}
 	if model == "" {
-		return nil, fmt.Errorf("need --model or --tokenizer")
+		return nil, fmt.Errorf("--model (-m) or --tokenizer is required")
 	}
 	f, err := format.Open(model)
 	if err != nil {
-		return nil, err
+		return nil, convertHint(model, err)
 	}
 	defer f.Close()
 	data, ok := f.Asset("tokenizer.json")

@@ -27,14 +27,13 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 func runVLMInfer(args []string) error {
-	fs := newFlags("vlm-infer", "--model FILE.cellm --image PATH [--image PATH ...] --prompt TEXT [flags]")
+	fs := newFlags("vlm-infer", "--model FILE.cellm --image PATH [--image PATH ...] --prompt TEXT [flags]\n\nThe prompt is wrapped in the chat template unless --raw-prompt (or --chat=false) is given.")
 	var g genFlags
-	g.register(fs, "max-new-tokens")
+	g.register(fs)
 	var images multiFlag
 	fs.Var(&images, "image", "image `file` (JPEG, PNG, GIF, WebP); repeat for several")
-	prompt := fs.String("prompt", "", "the question or instruction")
 	split := fs.Bool("split-image", false, "split images into tiles plus a global view (default: the processor's do_image_splitting)")
-	rawPrompt := fs.Bool("raw-prompt", false, "use --prompt as is (with <image> placeholders) instead of the chat template")
+	rawPrompt := fs.Bool("raw-prompt", false, "use --prompt as is (with <image> placeholders) instead of the chat template (same as --chat=false)")
 	maxPixels := fs.Int("max-image-pixels", 0, "refuse decoded images larger than this many pixels (0: the default cap)")
 	pixelValues := fs.String("pixel-values", "", "feed raw f32 pixel values from this `file` instead of --image")
 	pixelShape := fs.String("pixel-shape", "", "shape N,3,H,W of --pixel-values")
@@ -42,21 +41,29 @@ func runVLMInfer(args []string) error {
 	dumpPixels := fs.String("dump-pixel-values", "", "write the preprocessed pixels of --image as raw f32 [N,3,H,W] to this `file`, print the tile grid and prompt ids, and exit")
 	var ob onnxFlags
 	ob.register(fs)
-	if _, err := parse(fs, args); err != nil {
+	if err := parse(fs, args); err != nil {
 		return err
 	}
-	splitSet := false
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "split-image" {
-			splitSet = true
-		}
-	})
-	g.chat = !*rawPrompt
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	// The chat template is the default; --raw-prompt or --chat=false use the prompt as is.
+	switch {
+	case set["chat"] && g.chat && *rawPrompt:
+		return fmt.Errorf("--chat and --raw-prompt contradict each other")
+	case !set["chat"]:
+		g.chat = !*rawPrompt
+	}
+	splitSet := set["split-image"]
 	req, err := g.request()
 	if err != nil {
 		return err
 	}
-	req.Prompt = *prompt
+	// Without a prompt only the dumps run (--dump-image-features then stops).
+	dumpOnly := *dumpPixels != "" || *dumpFeatures != ""
+	if g.prompt == "" && !dumpOnly {
+		return fmt.Errorf("--prompt (-p) or --prompt-file is required")
+	}
+	req.Prompt = g.prompt
 	req.MaxImagePixels = *maxPixels
 	if splitSet {
 		req.SplitImage = split
@@ -115,6 +122,9 @@ func runVLMInfer(args []string) error {
 			return err
 		}
 		fmt.Fprintf(os.Stderr, "wrote %d image feature rows to %s\n", len(feats)/m.Hidden(), *dumpFeatures)
+		if g.prompt == "" {
+			return nil
+		}
 	}
 	if req.ImageBatch != nil && len(req.ImageBatch.Grids) == 0 {
 		return fmt.Errorf("--pixel-values: no tile grid")
@@ -220,8 +230,12 @@ func (o *onnxFlags) open(g *genFlags) (*cellm.Model, error) {
 		path = o.modelDir
 	}
 	if path == "" {
-		return nil, fmt.Errorf("--model FILE.cellm (or --model-dir DIR with both backends onnx) is required")
+		return nil, fmt.Errorf("--model (-m) FILE.cellm (or --model-dir DIR with both backends onnx) is required")
 	}
-	return cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer, VisionBackend: o.vision,
+	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer, VisionBackend: o.vision,
 		DecoderBackend: o.decoder, ONNXDir: o.modelDir, ONNXVariant: o.variant, ONNXLibrary: o.library})
+	if o.vision == cellm.BackendONNX && o.decoder == cellm.BackendONNX {
+		return m, err // a folder is valid here
+	}
+	return m, convertHint(path, err)
 }

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/term"
 )
 
 // Bar is a byte-count progress bar. Its methods are safe for concurrent use.
@@ -22,10 +24,10 @@ type Bar struct {
 	unit    func(int64) string
 }
 
-// IsTerminal reports whether f is a character device (a terminal).
+// IsTerminal reports whether f is a terminal. /dev/null and other character
+// devices, pipes and files are not.
 func IsTerminal(f *os.File) bool {
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return f != nil && term.IsTerminal(int(f.Fd()))
 }
 
 // New returns a bar writing to stderr if it is a terminal, else a silent bar.

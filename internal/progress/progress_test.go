@@ -2,6 +2,7 @@ package progress
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 )
@@ -29,5 +30,26 @@ func TestBar(t *testing.T) {
 	q.Done()
 	if quiet.Len() != 0 {
 		t.Error("disabled bar wrote output")
+	}
+}
+
+// /dev/null is a character device but not a terminal; a pipe is neither.
+func TestIsTerminalNotDevNullOrPipe(t *testing.T) {
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer null.Close()
+	if IsTerminal(null) {
+		t.Errorf("%s counts as a terminal", os.DevNull)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	if IsTerminal(r) || IsTerminal(w) {
+		t.Error("a pipe counts as a terminal")
 	}
 }

@@ -15,8 +15,8 @@ func TestParseConfig(t *testing.T) {
 	}
 	for _, bad := range []struct{ json, want string }{
 		{``, "missing"},
-		{`{"hidden_size":10,"num_attention_heads":3}`, "inconsistent"},
-		{`{"image_size":500,"patch_size":16}`, "inconsistent"},
+		{`{"hidden_size":10,"num_attention_heads":3}`, "hidden_size: 10 not divisible by num_attention_heads 3"},
+		{`{"image_size":500,"patch_size":16}`, "image_size: 500 not a multiple of patch_size 16"},
 		{`{"hidden_act":"relu"}`, `hidden_act "relu"`},
 	} {
 		if _, err := ParseConfig([]byte(bad.json)); err == nil || !strings.Contains(err.Error(), bad.want) {

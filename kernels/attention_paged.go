@@ -1,0 +1,188 @@
+package kernels
+
+import "fmt"
+
+// Causal attention over a paged KV cache (see package kvcache): the keys and
+// values of one layer are a list of blocks, block b holding positions
+// [b*blockTokens, (b+1)*blockTokens) laid out [kvHeads][blockTokens][headDim].
+//
+// A single query (decode) reads the blocks in place: scores block by block
+// with the matrix-vector kernel, one soft-max over all of them, the weighted
+// sum of V block by block into partial rows, and one more weighted sum (with
+// weights 1) of those rows. Several queries (prefill, or a chunk of a
+// prompt) gather the visible positions into a contiguous scratch cache and
+// take AttentionCausal's blocked GEMM path when the backend has one.
+
+// AttentionPaged computes causal attention for n query rows at positions
+// pos0..pos0+n-1 over a paged cache of float32 blocks: row i attends to
+// positions 0..pos0+i, so the blocks must already hold the keys and values of
+// all n new positions. q and out hold n rows of heads*headDim values (out
+// must not overlap q); query head h uses KV head h / (heads/kvHeads). The
+// result equals AttentionCausal on the same data in a contiguous cache (to
+// rounding). Work is spread over the worker pool across (row, head) items;
+// a call allocates nothing in steady state. It panics on inconsistent sizes.
+func AttentionPaged(out, q []float32, k, v [][]float32, blockTokens, n, heads, kvHeads, headDim, pos0 int, scale float32) {
+	checkPaged("AttentionPaged", len(out), len(q), blockTokens, n, heads, kvHeads, headDim, pos0)
+	nb := (pos0 + n + blockTokens - 1) / blockTokens
+	checkBlocks("AttentionPaged", "k", k, nb, kvHeads*blockTokens*headDim)
+	checkBlocks("AttentionPaged", "v", v, nb, kvHeads*blockTokens*headDim)
+	if n == 0 {
+		return
+	}
+	b := active
+	if g := b.gemm; g != nil && headDim%g.nr == 0 && n >= 2 {
+		total := pos0 + n
+		buf := scratchPool.Get().(*[]float32)
+		defer scratchPool.Put(buf)
+		s := grow(buf, 2*kvHeads*total*headDim)
+		kf, vf := s[:kvHeads*total*headDim], s[kvHeads*total*headDim:]
+		for kv := 0; kv < kvHeads; kv++ {
+			for blk := 0; blk < nb; blk++ {
+				t := blk * blockTokens
+				c := min(blockTokens, total-t)
+				src := kv * blockTokens * headDim
+				dst := (kv*total + t) * headDim
+				copy(kf[dst:dst+c*headDim], k[blk][src:src+c*headDim])
+				copy(vf[dst:dst+c*headDim], v[blk][src:src+c*headDim])
+			}
+		}
+		attentionBlocked(b, out, q, kf, vf, n, heads, kvHeads, headDim, pos0+1, total, true, scale)
+		return
+	}
+	j := pagedJob{b: b, out: out, q: q, k: k, v: v, heads: heads, kvHeads: kvHeads, hd: headDim,
+		bt: blockTokens, first: pos0 + 1, scale: scale}
+	runPaged(&j, n*heads, pos0+n)
+}
+
+// AttentionPagedF16 is AttentionPaged over blocks of IEEE binary16 bit
+// patterns (accumulation in float32); it equals AttentionCausalF16 on the
+// same data in a contiguous cache (to rounding).
+func AttentionPagedF16(out, q []float32, k, v [][]uint16, blockTokens, n, heads, kvHeads, headDim, pos0 int, scale float32) {
+	checkPaged("AttentionPagedF16", len(out), len(q), blockTokens, n, heads, kvHeads, headDim, pos0)
+	nb := (pos0 + n + blockTokens - 1) / blockTokens
+	checkBlocks("AttentionPagedF16", "k", k, nb, kvHeads*blockTokens*headDim)
+	checkBlocks("AttentionPagedF16", "v", v, nb, kvHeads*blockTokens*headDim)
+	if n == 0 {
+		return
+	}
+	b := active
+	if g := b.gemm; g != nil && headDim%g.nr == 0 && n >= 2 {
+		total := pos0 + n
+		buf := scratchPool.Get().(*[]float32)
+		defer scratchPool.Put(buf)
+		s := grow(buf, 2*kvHeads*total*headDim)
+		kf, vf := s[:kvHeads*total*headDim], s[kvHeads*total*headDim:]
+		for kv := 0; kv < kvHeads; kv++ {
+			for blk := 0; blk < nb; blk++ {
+				t := blk * blockTokens
+				c := min(blockTokens, total-t)
+				src := kv * blockTokens * headDim
+				dst := (kv*total + t) * headDim
+				b.f16ToF32(kf[dst:dst+c*headDim], k[blk][src:src+c*headDim])
+				b.f16ToF32(vf[dst:dst+c*headDim], v[blk][src:src+c*headDim])
+			}
+		}
+		attentionBlocked(b, out, q, kf, vf, n, heads, kvHeads, headDim, pos0+1, total, true, scale)
+		return
+	}
+	j := pagedJob{b: b, out: out, q: q, k16: k, v16: v, f16: true, heads: heads, kvHeads: kvHeads,
+		hd: headDim, bt: blockTokens, first: pos0 + 1, scale: scale}
+	runPaged(&j, n*heads, pos0+n)
+}
+
+func checkPaged(fn string, lout, lq, bt, n, heads, kvHeads, hd, pos0 int) {
+	if kvHeads <= 0 || heads <= 0 || heads%kvHeads != 0 || hd <= 0 || n < 0 || bt <= 0 || pos0 < 0 {
+		panic(fmt.Sprintf("kernels.%s: bad shape blockTokens=%d n=%d heads=%d kvHeads=%d headDim=%d pos0=%d",
+			fn, bt, n, heads, kvHeads, hd, pos0))
+	}
+	mustLen(fn, "q", lq, n*heads*hd)
+	mustLen(fn, "out", lout, n*heads*hd)
+}
+
+func checkBlocks[T float32 | uint16](fn, name string, blocks [][]T, nb, size int) {
+	if len(blocks) < nb {
+		panic(fmt.Sprintf("kernels.%s: %s has %d blocks, need %d", fn, name, len(blocks), nb))
+	}
+	for i, b := range blocks[:nb] {
+		if len(b) < size {
+			panic(fmt.Sprintf("kernels.%s: %s block %d has length %d, need %d", fn, name, i, len(b), size))
+		}
+	}
+}
+
+func runPaged(j *pagedJob, items, n int) {
+	grain := matVecGrain/(2*n*j.hd) + 1
+	if items >= 2*grain {
+		if t := workers.acquire(); t != nil {
+			pj := &t.jobs.paged // the task's slot: no allocation to hand it over
+			*pj = *j
+			t.run(pj, items, grain)
+			*pj = pagedJob{}
+			workers.release(t)
+			return
+		}
+	}
+	j.run(0, items)
+}
+
+// pagedJob computes attention one query head at a time for items [lo, hi),
+// item = row*heads + head.
+type pagedJob struct {
+	b              *backend
+	out, q         []float32
+	k, v           [][]float32
+	k16, v16       [][]uint16
+	f16            bool
+	heads, kvHeads int
+	hd, bt         int
+	first          int // positions seen by row 0 (pos0+1)
+	scale          float32
+}
+
+func (j *pagedJob) run(lo, hi int) {
+	buf := scratchPool.Get().(*[]float32)
+	defer scratchPool.Put(buf)
+	hd, bt, group := j.hd, j.bt, j.heads/j.kvHeads
+	maxN := j.first + (hi-1)/j.heads
+	maxB := (maxN + bt - 1) / bt
+	s := grow(buf, maxN+maxB*hd+maxB)
+	// scores, then one partial P·V row per block, then maxB ones: the
+	// partial rows are summed by one more weighted sum.
+	scores0, parts, ones := s[:maxN], s[maxN:maxN+maxB*hd], s[maxN+maxB*hd:]
+	for i := range ones {
+		ones[i] = 1
+	}
+	for it := lo; it < hi; it++ {
+		n := j.first + it/j.heads
+		nb := (n + bt - 1) / bt
+		qh := j.q[it*hd : (it+1)*hd]
+		oh := j.out[it*hd : (it+1)*hd]
+		off := (it % j.heads / group) * bt * hd
+		scores := scores0[:n]
+		for blk, t := 0, 0; t < n; blk, t = blk+1, t+bt {
+			c := min(bt, n-t)
+			if j.f16 {
+				j.b.matVecF16(scores[t:t+c], j.k16[blk][off:off+c*hd], qh)
+			} else {
+				j.b.matVecF32(scores[t:t+c], j.k[blk][off:off+c*hd], qh)
+			}
+		}
+		j.b.scale(scores, j.scale)
+		j.b.softmax(scores)
+		for blk, t := 0, 0; t < n; blk, t = blk+1, t+bt {
+			c := min(bt, n-t)
+			dst := oh
+			if nb > 1 {
+				dst = parts[blk*hd : (blk+1)*hd]
+			}
+			if j.f16 {
+				j.b.wsumF16(dst, j.v16[blk][off:off+c*hd], scores[t:t+c])
+			} else {
+				j.b.wsumF32(dst, j.v[blk][off:off+c*hd], scores[t:t+c])
+			}
+		}
+		if nb > 1 {
+			j.b.wsumF32(oh, parts[:nb*hd], ones[:nb])
+		}
+	}
+}
