@@ -72,7 +72,7 @@ func runConvert(args []string) error {
 		return err
 	}
 	mbps := float64(sum.OutputBytes) / 1e6 / max(sum.Elapsed.Seconds(), 1e-9)
-	fmt.Fprintf(os.Stderr, "wrote %s: %d tensors (%d int8 weights with their scales), %d assets, %s in %.2fs (%.0f MB/s), source %s\n",
+	fmt.Fprintf(os.Stderr, "wrote %s: %d tensors (%d quantized weights with their scales), %d assets, %s in %.2fs (%.0f MB/s), source %s\n",
 		*out, sum.Tensors+2*sum.Quantized, sum.Quantized, len(sum.Assets), progress.Bytes(sum.OutputBytes),
 		sum.Elapsed.Seconds(), mbps, sum.Source)
 	for _, s := range sum.Skipped {
@@ -80,7 +80,7 @@ func runConvert(args []string) error {
 	}
 	if sum.Quantized > 0 {
 		q := sum.QuantStats
-		fmt.Fprintf(os.Stderr, "int8 quantization: %d weights, relative RMS error %.4f%%, max |error| %.3g, max |error|/scale %.3f\n",
+		fmt.Fprintf(os.Stderr, "quantization: %d weights, relative RMS error %.4f%%, max |error| %.3g, max |error|/scale %.3f\n",
 			q.N, 100*q.RelRMSE(), q.MaxAbsErr, q.MaxErrStep)
 		if *verbose {
 			names := make([]string, 0, len(sum.PerTensor))
