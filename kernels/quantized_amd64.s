@@ -3,20 +3,23 @@
 #include "textflag.h"
 
 // Grouped int8 and int4 matrix-vector kernels over int8-quantized
-// activations (see q8Vec), one row at a time, one block of 32 columns per
-// step. Per block the int32 lanes of the integer dot product (4 columns
-// each) are corrected exactly for the unsigned offset of the weights (the
-// lane sums lsum of the activations times the offset), converted to float
-// and accumulated times the lane's activation scale (ls) times the group's
-// weight scale (ws, row-major, advancing one per group of group/32 blocks).
+// activations (see q8Vec), two rows at a time (then a last single row), one
+// block of 32 columns per step. Per block and row, the int32 lanes of the
+// integer dot product (4 columns each) are corrected exactly for the
+// unsigned offset of the weights (the activations' lane sums lsum times the
+// offset), converted to float and accumulated times the lane's activation
+// scale (ls) times the group's weight scale (ws, row-major, one per group of
+// group/32 blocks). Each row has one accumulator and the same sequence of
+// operations in either loop, so results do not depend on how rows are split
+// across threads.
 //
 // func kernel(y *float32, w *byte, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
 // cols and group are multiples of 32, group divides cols.
 
-// UNPACK4 widens the 16 bytes of int4 pairs at SI to 32 unsigned values
-// 0..15 in column order in Y5 (low nibble first; X14 = 0x0f bytes).
-#define UNPACK4 \
-	VMOVDQU (SI), X5 \
+// UNPACK4 widens the 16 bytes of int4 pairs at M to 32 unsigned values 0..15
+// in column order in Y5 (low nibble first; X14 = 0x0f bytes).
+#define UNPACK4(M) \
+	VMOVDQU M, X5 \
 	VPSRLW $4, X5, X6 \
 	VPAND X14, X5, X5 \
 	VPAND X14, X6, X6 \
@@ -24,52 +27,66 @@
 	VPUNPCKLBW X6, X5, X5 \
 	VINSERTI128 $1, X7, Y5, Y5
 
-// DOTAVX2 leaves in Y8 the int32 lane sums of unsigned Y5 times signed Y4
-// (VPMADDUBSW cannot saturate: 2*255*127 > 32767 only for int8 weights,
-// which use the sign trick instead; Y15 = int16 ones).
-#define DOTAVX2 \
+// The DOT macros leave in Y8 the int32 lane sums of one block of weights at
+// M times the activations in Y4, offset-corrected with Y12.
+
+// Q4AVX2: unsigned nibbles (w+8) by signed q with VPMADDUBSW (no
+// saturation: 2*15*127 < 32768) and VPMADDWD by ones (Y15); minus 8*lsum.
+#define Q4AVX2(M) \
+	UNPACK4(M) \
 	VPMADDUBSW Y4, Y5, Y8 \
-	VPMADDWD Y15, Y8, Y8
+	VPMADDWD Y15, Y8, Y8 \
+	VPSUBD Y12, Y8, Y8
 
-// DOTVNNI does the same with one VPDPBUSD (AVX512_VNNI, 256-bit form).
-#define DOTVNNI \
+// Q4VNNI: the same with one VPDPBUSD (AVX512_VNNI, 256-bit form).
+#define Q4VNNI(M) \
+	UNPACK4(M) \
 	VPXOR Y8, Y8, Y8 \
-	VPDPBUSD Y4, Y5, Y8
+	VPDPBUSD Y4, Y5, Y8 \
+	VPSUBD Y12, Y8, Y8
 
-// Q4AVX2, Q4VNNI: an int4 block; the nibbles hold w+8, so 8*lsum is
-// subtracted.
-#define Q4AVX2 \
-	UNPACK4 \
-	DOTAVX2 \
-	VMOVDQU (R14)(AX*1), Y6 \
-	VPSLLD $3, Y6, Y6 \
-	VPSUBD Y6, Y8, Y8
-#define Q4VNNI \
-	UNPACK4 \
-	DOTVNNI \
-	VMOVDQU (R14)(AX*1), Y6 \
-	VPSLLD $3, Y6, Y6 \
-	VPSUBD Y6, Y8, Y8
-
-// Q8AVX2: an int8 block; |w| is the unsigned operand and q takes the sign
-// of w (2*128*127 < 32768), so no correction is needed.
-#define Q8AVX2 \
-	VMOVDQU (SI), Y7 \
+// Q8AVX2: |w| is the unsigned operand and q takes the sign of w
+// (2*128*127 < 32768), so no correction is needed.
+#define Q8AVX2(M) \
+	VMOVDQU M, Y7 \
 	VPSIGNB Y7, Y7, Y5 \
 	VPSIGNB Y7, Y4, Y6 \
 	VPMADDUBSW Y6, Y5, Y8 \
 	VPMADDWD Y15, Y8, Y8
 
-// Q8VNNI: an int8 block as w+128 (w XOR 0x80, Y13), so 128*lsum is
-// subtracted.
-#define Q8VNNI \
-	VPXOR (SI), Y13, Y5 \
-	DOTVNNI \
-	VMOVDQU (R14)(AX*1), Y6 \
-	VPSLLD $7, Y6, Y6 \
-	VPSUBD Y6, Y8, Y8
+// Q8VNNI: w+128 (w XOR 0x80, Y13) by q, minus 128*lsum.
+#define Q8VNNI(M) \
+	VPXOR M, Y13, Y5 \
+	VPXOR Y8, Y8, Y8 \
+	VPDPBUSD Y4, Y5, Y8 \
+	VPSUBD Y12, Y8, Y8
 
-#define GROUPED(WSTEP, BLOCK) \
+// The LSUM macros load the block's offset correction into Y12.
+#define LSUM3 \
+	VMOVDQU (R14)(AX*1), Y12 \
+	VPSLLD $3, Y12, Y12
+#define LSUM7 \
+	VMOVDQU (R14)(AX*1), Y12 \
+	VPSLLD $7, Y12, Y12
+#define NOLSUM
+
+// ACC scales the block result Y8 by the lane scales Y9 times the weight
+// scale at S and adds it to A.
+#define ACC(S, A) \
+	VCVTDQ2PS Y8, Y8 \
+	VBROADCASTSS S, Y11 \
+	VMULPS Y9, Y11, Y11 \
+	VFMADD231PS Y11, Y8, A
+
+// HSUM stores the sum of the lanes of Y0 (clobbering Y0 and X4) at M.
+#define HSUM(A, X, M) \
+	VEXTRACTF128 $1, A, X4 \
+	VADDPS X4, X, X \
+	VHADDPS X, X, X \
+	VHADDPS X, X, X \
+	VMOVSS X, M
+
+#define GROUPED(WSTEP, WSHIFT, DOT, LSUM) \
 	MOVQ y+0(FP), DI \
 	MOVQ w+8(FP), SI \
 	MOVQ q+16(FP), DX \
@@ -79,7 +96,15 @@
 	MOVQ rows+48(FP), R12 \
 	MOVQ cols+56(FP), R8 \
 	MOVQ group+64(FP), R9 \
+	XORQ DX, DX \
+	MOVQ R8, AX \
+	DIVQ R9 \
+	MOVQ AX, BX \
+	SHLQ $2, BX \
+	MOVQ q+16(FP), DX \
 	SHRQ $5, R9 \
+	MOVQ R8, R10 \
+	SHRQ $WSHIFT, R10 \
 	MOVL $0x0f0f0f0f, AX \
 	VMOVD AX, X14 \
 	VPBROADCASTD X14, Y14 \
@@ -88,60 +113,77 @@
 	VPBROADCASTD X13, Y13 \
 	VPCMPEQW Y15, Y15, Y15 \
 	VPSRLW $15, Y15, Y15 \
-row: \
-	TESTQ R12, R12 \
-	JLE end \
+rows2: \
+	CMPQ R12, $2 \
+	JLT rows1 \
 	VXORPS Y0, Y0, Y0 \
 	VXORPS Y1, Y1, Y1 \
 	XORQ AX, AX \
-	XORQ CX, CX \
-blk: \
-	CMPQ AX, R8 \
-	JGE rowdone \
-	TESTQ CX, CX \
-	JNE same \
-	VBROADCASTSS (R11), Y10 \
-	ADDQ $4, R11 \
 	MOVQ R9, CX \
-same: \
+blk2: \
+	CMPQ AX, R8 \
+	JGE done2 \
 	VMOVDQU (DX)(AX*1), Y4 \
-	BLOCK \
-	VCVTDQ2PS Y8, Y8 \
-	VMULPS (R13)(AX*1), Y10, Y9 \
-	VFMADD231PS Y9, Y8, Y0 \
-	VMOVAPS Y1, Y2 \
-	VMOVAPS Y0, Y1 \
-	VMOVAPS Y2, Y0 \
+	VMOVUPS (R13)(AX*1), Y9 \
+	LSUM \
+	DOT((SI)) \
+	ACC((R11), Y0) \
+	DOT((SI)(R10*1)) \
+	ACC((R11)(BX*1), Y1) \
 	ADDQ $WSTEP, SI \
 	ADDQ $32, AX \
 	DECQ CX \
-	JMP blk \
-rowdone: \
-	VADDPS Y1, Y0, Y0 \
-	VEXTRACTF128 $1, Y0, X4 \
-	VADDPS X4, X0, X0 \
-	VHADDPS X0, X0, X0 \
-	VHADDPS X0, X0, X0 \
-	VMOVSS X0, (DI) \
-	ADDQ $4, DI \
-	DECQ R12 \
-	JMP row \
+	JNE blk2 \
+	ADDQ $4, R11 \
+	MOVQ R9, CX \
+	JMP blk2 \
+done2: \
+	HSUM(Y0, X0, (DI)) \
+	HSUM(Y1, X1, 4(DI)) \
+	ADDQ $8, DI \
+	ADDQ R10, SI \
+	ADDQ BX, R11 \
+	SUBQ $2, R12 \
+	JMP rows2 \
+rows1: \
+	CMPQ R12, $0 \
+	JLE end \
+	VXORPS Y0, Y0, Y0 \
+	XORQ AX, AX \
+	MOVQ R9, CX \
+blk1: \
+	CMPQ AX, R8 \
+	JGE end1 \
+	VMOVDQU (DX)(AX*1), Y4 \
+	VMOVUPS (R13)(AX*1), Y9 \
+	LSUM \
+	DOT((SI)) \
+	ACC((R11), Y0) \
+	ADDQ $WSTEP, SI \
+	ADDQ $32, AX \
+	DECQ CX \
+	JNE blk1 \
+	ADDQ $4, R11 \
+	MOVQ R9, CX \
+	JMP blk1 \
+end1: \
+	HSUM(Y0, X0, (DI)) \
 end: \
 	VZEROUPPER \
 	RET
 
 // func matVecQ4AVX2(y *float32, w *byte, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
 TEXT ·matVecQ4AVX2(SB), NOSPLIT, $0-72
-	GROUPED(16, Q4AVX2)
+	GROUPED(16, 1, Q4AVX2, LSUM3)
 
 // func matVecQ4VNNI(y *float32, w *byte, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
 TEXT ·matVecQ4VNNI(SB), NOSPLIT, $0-72
-	GROUPED(16, Q4VNNI)
+	GROUPED(16, 1, Q4VNNI, LSUM3)
 
 // func matVecQ8GAVX2(y *float32, w *int8, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
 TEXT ·matVecQ8GAVX2(SB), NOSPLIT, $0-72
-	GROUPED(32, Q8AVX2)
+	GROUPED(32, 0, Q8AVX2, NOLSUM)
 
 // func matVecQ8GVNNI(y *float32, w *int8, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
 TEXT ·matVecQ8GVNNI(SB), NOSPLIT, $0-72
-	GROUPED(32, Q8VNNI)
+	GROUPED(32, 0, Q8VNNI, LSUM7)
