@@ -280,6 +280,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(good)
 	f.Add(rawFile(`{`+cfg+`,"tensors":[{"name":"a","dtype":"f32","shape":[2],"offset_bytes":256,"nbytes":8}]}`, 256))
 	f.Add([]byte("CELLM\x01\x02\x00\x00\x00{}"))
+	f.Add(tensorFile(`{"name":"w","dtype":"i4","shape":[2,64],"offset_bytes":512,"nbytes":64},` +
+		`{"name":"w.qscale","dtype":"f16","shape":[2,2],"offset_bytes":576,"nbytes":8}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse(data)
 		if err != nil {

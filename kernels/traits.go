@@ -130,13 +130,19 @@ func checkLen(field string, got, want int) error {
 	return nil
 }
 
-// widenQ8 widens columns c0.. of row r of an int8 matrix, group by group.
+// widenQ8 widens columns c0.. of row r of an int8 matrix, one run of
+// columns sharing a scale at a time.
 func widenQ8(_ *backend, dst []float32, m *Matrix, r, c0 int) {
 	g := m.group()
 	q := m.Q8[r*m.Cols+c0 : r*m.Cols+c0+len(dst)]
 	scale := m.Scale[r*m.groups():]
-	for i, v := range q {
-		dst[i] = float32(v) * scale[(c0+i)/g]
+	for i := 0; i < len(q); {
+		c := c0 + i
+		s, end := scale[c/g], min(len(q), i+g-c%g)
+		for j, v := range q[i:end] {
+			dst[i+j] = float32(v) * s
+		}
+		i = end
 	}
 }
 
@@ -146,10 +152,13 @@ func widenQ4(_ *backend, dst []float32, m *Matrix, r, c0 int) {
 	g := m.group()
 	row := m.Q4[r*m.Cols/2 : (r+1)*m.Cols/2]
 	scale := m.Scale[r*m.groups():]
-	for i := range dst {
+	for i := 0; i < len(dst); {
 		c := c0 + i
-		v := int(row[c/2]>>(4*(c&1))&15) - 8
-		dst[i] = float32(v) * scale[c/g]
+		s, end := scale[c/g], min(len(dst), i+g-c%g)
+		for ; i < end; i++ {
+			c := c0 + i
+			dst[i] = float32(int(row[c/2]>>(4*(c&1))&15)-8) * s
+		}
 	}
 }
 
