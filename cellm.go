@@ -67,6 +67,9 @@ type Model struct {
 
 	closers   []func() error
 	onnxFiles []string
+
+	path string    // as given to Open, for error messages
+	life lifecycle // calls in flight, closed state
 }
 
 // ErrNoTokenizer is returned when text is given to a model without a tokenizer.
@@ -89,7 +92,7 @@ func Open(path string, opt *Options) (*Model, error) {
 			return nil, fmt.Errorf("backend %q: want %s or %s", *b, BackendCellm, BackendONNX)
 		}
 	}
-	m := &Model{}
+	m := &Model{path: path}
 	if err := m.load(path, &o); err != nil {
 		m.Close()
 		if strings.HasPrefix(err.Error(), path+": ") { // format.Open names the file already
@@ -233,8 +236,16 @@ func (m *Model) loadAssets(asset func(string) ([]byte, bool), o *Options) error 
 	return nil
 }
 
-// Close releases the model file and any ONNX Runtime sessions.
+// Close releases the model file and any ONNX Runtime sessions. It makes
+// new Generate, Tokens and ImageFeatures calls fail with ErrClosed, and
+// waits for those already running to return (cancel their contexts to make
+// that quick), so it must not be called from a token callback or a Tokens
+// loop of the same model. Values from Text, VLM and File must not be used
+// after Close. Closing twice is harmless.
 func (m *Model) Close() error {
+	if !m.life.close() {
+		return nil
+	}
 	var first error
 	for i := len(m.closers) - 1; i >= 0; i-- {
 		if err := m.closers[i](); err != nil && first == nil {

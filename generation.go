@@ -60,10 +60,8 @@ type Result struct {
 	Stats      Stats
 }
 
-// Generate runs one generation. onToken (may be nil) receives each token as
-// it is generated; returning false stops. The Model may serve several
-// Generate calls at once.
-func (m *Model) Generate(ctx context.Context, req Request, onToken func(Token) bool) (*Result, error) {
+// generate is Generate, on weights that stay mapped until it returns.
+func (m *Model) generate(ctx context.Context, req Request, onToken func(Token) bool) (*Result, error) {
 	start := time.Now()
 	p, err := m.tokenize(&req)
 	if err != nil {
@@ -98,6 +96,7 @@ func (m *Model) Generate(ctx context.Context, req Request, onToken func(Token) b
 	stops := stopMatcher{stops: req.Stop}
 	var text strings.Builder
 	stoppedByString := false
+	callerStopped := false // onToken returned false: never call it again
 	var cbErr error
 	callback := func(id int) bool {
 		if res.Stats.TimeToFirstToken == 0 {
@@ -120,6 +119,7 @@ func (m *Model) Generate(ctx context.Context, req Request, onToken func(Token) b
 			stoppedByString = true
 			return false
 		}
+		callerStopped = !keep
 		return keep
 	}
 
@@ -133,7 +133,7 @@ func (m *Model) Generate(ctx context.Context, req Request, onToken func(Token) b
 		}
 		feats := req.ImageFeatures
 		if feats == nil {
-			var t idefics3.Timing
+			t := idefics3.Timing{OnTile: req.ImageProgress}
 			if feats, err = m.imageFeatures(p.images, &t); err != nil {
 				return nil, err
 			}
@@ -171,7 +171,7 @@ func (m *Model) Generate(ctx context.Context, req Request, onToken func(Token) b
 		}
 		if rest != "" {
 			text.WriteString(rest)
-			if onToken != nil {
+			if onToken != nil && !callerStopped {
 				onToken(Token{ID: -1, Text: rest})
 			}
 		}
@@ -200,7 +200,7 @@ func (m *Model) Tokens(ctx context.Context, req Request) iter.Seq2[Token, error]
 	return func(yield func(Token, error) bool) {
 		broke := false
 		_, err := m.Generate(ctx, req, func(t Token) bool {
-			if !yield(t, nil) {
+			if broke || !yield(t, nil) {
 				broke = true
 				return false
 			}

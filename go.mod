@@ -10,4 +10,6 @@ require (
 
 require github.com/yalue/onnxruntime_go v1.28.0
 
+require golang.org/x/text v0.44.0
+
 require golang.org/x/term v0.48.0

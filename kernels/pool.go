@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 )
@@ -42,6 +43,9 @@ type task struct {
 	n      int // items
 	chunk  int // items per chunk
 	jobs   jobs
+
+	panicMu  sync.Mutex
+	panicked any // the first panic of a chunk in this generation, re-raised by run
 }
 
 var workers = newPool()
@@ -128,7 +132,7 @@ func (t *task) help(caller bool) (last bool) {
 		// waits for it, so the job fields cannot change until it is done.
 		lo := next * t.chunk
 		hi := min(lo+t.chunk, t.n)
-		t.cur.run(lo, hi)
+		t.runChunk(lo, hi)
 		if int(t.done.Add(1)) == nch {
 			if !caller {
 				t.doneCh <- struct{}{}
@@ -138,10 +142,28 @@ func (t *task) help(caller bool) (last bool) {
 	}
 }
 
+// runChunk runs one chunk of the current job; a panic is recorded for run
+// to re-raise, so the chunk still counts as done and no goroutine waits
+// forever.
+func (t *task) runChunk(lo, hi int) {
+	defer func() {
+		if r := recover(); r != nil {
+			t.panicMu.Lock()
+			if t.panicked == nil {
+				t.panicked = r
+			}
+			t.panicMu.Unlock()
+		}
+	}()
+	t.cur.run(lo, hi)
+}
+
 // run executes j over [0, n) in chunks of at least grain items on the calling
 // goroutine and up to Threads()-1 idle workers, and returns when all are
 // done. j should point into t.jobs so that publishing it does not allocate.
 // A task runs one job at a time; one acquire may run several in sequence.
+// If a chunk panics, run waits for the other chunks, releases the task and
+// re-panics with that value on the caller's goroutine.
 func (t *task) run(j job, n, grain int) {
 	p := t.p
 	th := p.numThreads()
@@ -195,13 +217,30 @@ func (t *task) run(j job, n, grain int) {
 		}
 	}
 	p.mu.Unlock()
+	t.panicMu.Lock()
+	r := t.panicked
+	t.panicked = nil
+	t.panicMu.Unlock()
+	if r != nil {
+		// Every chunk is done: give the task back (the caller's release is
+		// skipped by the panic) and re-raise on the calling goroutine.
+		t.jobs = jobs{}
+		p.release(t)
+		panic(r)
+	}
 }
 
 // work is a worker goroutine: it runs chunks of the task it is woken with,
 // then of any other running task with chunks left, then sleeps again. It
 // never polls: a short spin was measured to gain nothing on a 2-vCPU
 // machine, where the poller mostly steals time from the thread doing the work.
+//
+// A memory fault in a chunk (weights memory-mapped from a file truncated
+// while in use raise SIGBUS) becomes a panic that run re-raises on the
+// calling goroutine, where the caller can recover it (see
+// debug.SetPanicOnFault), instead of killing the process from a worker.
 func (p *pool) work(w *worker) {
+	debug.SetPanicOnFault(true)
 	for t := range w.wake {
 		for t != nil {
 			t.help(false)

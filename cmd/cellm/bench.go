@@ -26,7 +26,7 @@ func init() {
 
 func runBench(args []string) error {
 	fs := newFlags("bench", "(--model FILE.cellm | --random NAME --dtype f16|bf16|f32|int8|int8-proj | --model-dir DIR) [flags]")
-	model := fs.String("model", "", ".cellm `file` to benchmark")
+	model := fs.String("model", "", ".cellm `file` (or hub name org/name) to benchmark")
 	alias(fs, "model", "m")
 	random := fs.String("random", "", "benchmark a random-weight model at a real shape: "+strings.Join(randmodel.Names(), ", "))
 	dtype := fs.String("dtype", "f16", "with --random: "+dtypeHelp)
@@ -62,7 +62,10 @@ func runBench(args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	path := *model
+	path, err := resolveModel(*model)
+	if err != nil {
+		return err
+	}
 	if path == "" && *random != "" {
 		var err error
 		if path, err = randomCellm(*random, *dtype); err != nil {
