@@ -89,7 +89,7 @@ func TestQuantizedAgreement(t *testing.T) {
 							agree++
 						}
 						total++
-						minCos = math.Min(minCos, cosine(ra, rb))
+						minCos = math.Min(minCos, cosine(t, ra, rb))
 					}
 				}
 			}
