@@ -23,7 +23,7 @@ func MatVec(y []float32, w *Matrix, x []float32) {
 func matVec(b *backend, y []float32, w *Matrix, x []float32) {
 	j := matVecJob{b: b, y: y, w: w, x: x}
 	if w.Type.traits().quantized {
-		q := quantizeActivations(b, x)
+		q := quantizeActivations(b, x, w.Type)
 		if !q.ok {
 			j.b = generic
 		}
@@ -45,19 +45,22 @@ func matVec(b *backend, y []float32, w *Matrix, x []float32) {
 }
 
 // quantizeActivations returns x quantized to int8 blocks for a quantized
-// matrix (the generic quantizer on backends without their own); q.ok is
-// false if x holds Inf or NaN. Return it to q8Pool after use.
-func quantizeActivations(b *backend, x []float32) *q8Vec {
+// matrix of type t (the generic quantizer on backends without their own),
+// with the extra layouts t's kernels read; q.ok is false if x holds Inf or
+// NaN. Return it to q8Pool after use.
+func quantizeActivations(b *backend, x []float32, t DType) *q8Vec {
 	q := q8Pool.Get().(*q8Vec)
 	quantize := b.quantizeQ8
 	if quantize == nil {
 		quantize = quantizeQ8Generic
 	}
 	quantize(q, x)
+	q.lsum, q.nib, q.nibSum = q.lsum[:0], q.nib[:0], q.nibSum[:0]
 	if q.ok {
 		q.laneSums()
-	} else {
-		q.lsum = q.lsum[:0]
+		if t == Q4 {
+			q.nibbleOrder()
+		}
 	}
 	return q
 }
@@ -104,7 +107,7 @@ func MatVecs(ys [][]float32, ws []*Matrix, x []float32) {
 	}
 	j.start[len(ws)] = rows
 	if ws[0].Type.traits().quantized {
-		q := quantizeActivations(b, x)
+		q := quantizeActivations(b, x, ws[0].Type)
 		qb := b
 		if !q.ok {
 			qb = generic

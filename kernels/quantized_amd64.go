@@ -27,9 +27,13 @@ func matVecQ4Asm(y []float32, w []byte, scale []float32, group int, q *q8Vec,
 		matVecQ4Generic(y, w, scale, group, q)
 		return
 	}
+	if len(q.nib) != cols || len(q.nibSum) != cols/4 {
+		matVecQ4Generic(y, w, scale, group, q)
+		return
+	}
 	_ = w[rows*cols/2-1]
 	_ = scale[rows*(cols/group)-1]
-	kernel(&y[0], &w[0], &q.q[0], &q.ls[0], &q.lsum[0], &scale[0], rows, cols, group)
+	kernel(&y[0], &w[0], &q.nib[0], &q.ls[0], &q.nibSum[0], &scale[0], rows, cols, group)
 }
 
 func matVecQ8GAsm(y []float32, w []int8, scale []float32, group int, q *q8Vec,

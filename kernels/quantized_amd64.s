@@ -17,15 +17,14 @@
 // cols and group are multiples of 32, group divides cols.
 
 // UNPACK4 widens the 16 bytes of int4 pairs at M to 32 unsigned values 0..15
-// in column order in Y5 (low nibble first; X14 = 0x0f bytes).
+// in Y5: the low nibbles (even columns) in the low half, the high nibbles
+// (odd columns) in the high half (Y14 = 0x0f bytes), with no shuffle. The
+// int4 kernels take their activations in this order (q8Vec.nib).
 #define UNPACK4(M) \
-	VMOVDQU M, X5 \
-	VPSRLW $4, X5, X6 \
-	VPAND X14, X5, X5 \
-	VPAND X14, X6, X6 \
-	VPUNPCKHBW X6, X5, X7 \
-	VPUNPCKLBW X6, X5, X5 \
-	VINSERTI128 $1, X7, Y5, Y5
+	VBROADCASTI128 M, Y5 \
+	VPSRLW $4, Y5, Y6 \
+	VPBLENDD $0xf0, Y6, Y5, Y5 \
+	VPAND Y14, Y5, Y5
 
 // The DOT macros leave in Y8 the int32 lane sums of one block of weights at
 // M times the activations in Y4, offset-corrected with Y12.

@@ -82,7 +82,7 @@ func TestGroupedKernelsMatchGeneric(t *testing.T) {
 				m, ref := randGrouped(r, dt, s.rows, s.cols, s.group)
 				x := randVec(r, s.cols, 1)
 				_, mag := refMatVec(ref, s.rows, s.cols, x)
-				q := quantizeActivations(b, x)
+				q := quantizeActivations(b, x, dt)
 				got, want := make([]float32, s.rows), make([]float32, s.rows)
 				switch dt {
 				case Q8:
