@@ -134,7 +134,12 @@ func withImageTokens(msgs []chat.Message) []chat.Message {
 	return out
 }
 
-// tokenize turns a request into prompt ids, processing its images.
+// tokenize turns a request into prompt ids in one linear pass: images are
+// decoded and tiled (imageproc), the messages rendered with the chat
+// template (chat), each <image> placeholder expanded into the image's
+// tokens (imageproc.ExpandPrompt), and the text encoded (tokenizer).
+// promptEmbeddings then splices the image features in; nothing else
+// prepares a prompt.
 func (m *Model) tokenize(r *Request) (*prompt, error) {
 	if len(r.InputIDs) > 0 {
 		if r.Prompt != "" || len(r.Messages) > 0 {
@@ -250,4 +255,35 @@ func (m *Model) Tokenize(req Request) ([]int, error) {
 		return nil, err
 	}
 	return p.ids, nil
+}
+
+// promptEmbeddings returns the input embeddings of a prompt with images:
+// the token embeddings with each image token's row replaced by the image
+// features (computed now unless the request carries them), or nil for a
+// prompt without images (the decoder embeds its ids itself). st receives
+// the vision timings.
+func (m *Model) promptEmbeddings(p *prompt, r *Request, st *Stats) ([]float32, error) {
+	if p.images == nil {
+		return nil, nil
+	}
+	if m.imageCfgErr != nil {
+		return nil, m.imageCfgErr
+	}
+	x, err := m.text.embed(p.ids)
+	if err != nil {
+		return nil, err
+	}
+	feats := r.ImageFeatures
+	if feats == nil {
+		t := idefics3.Timing{OnTile: r.ImageProgress}
+		if feats, err = m.imageFeatures(p.images, &t); err != nil {
+			return nil, err
+		}
+		st.VisionEncode, st.Projection = t.Encode, t.Project
+	}
+	st.Images, st.Tiles = len(p.images.Grids), p.images.N
+	if err := idefics3.Splice(x, p.ids, m.imageTokenID, feats, m.text.hidden()); err != nil {
+		return nil, err
+	}
+	return x, nil
 }

@@ -14,7 +14,10 @@ import (
 
 	"github.com/cellm-ai/cellm-go"
 	"github.com/cellm-ai/cellm-go/chat"
+	"github.com/cellm-ai/cellm-go/engine"
+	"github.com/cellm-ai/cellm-go/generate"
 	"github.com/cellm-ai/cellm-go/internal/progress"
+	"github.com/cellm-ai/cellm-go/kvcache"
 )
 
 func init() {
@@ -43,8 +46,12 @@ func printStats(res *cellm.Result) {
 			s.Images, s.Tiles, ms(s.ImagePreprocess.Seconds()), ms(s.VisionEncode.Seconds()),
 			ms(s.VisionEncode.Seconds())/float64(s.Tiles), ms(s.Projection.Seconds()))
 	}
-	fmt.Fprintf(os.Stderr, "prompt tokens %d, prefill %.1f tok/s (%.1f ms), time to first token %.1f ms\n",
-		s.PromptTokens, s.PrefillTokensPerSec(), ms(s.Prefill.Seconds()), ms(s.TimeToFirstToken.Seconds()))
+	reused := ""
+	if s.ReusedTokens > 0 {
+		reused = fmt.Sprintf(" (%d reused from the session's cache)", s.ReusedTokens)
+	}
+	fmt.Fprintf(os.Stderr, "prompt tokens %d%s, prefill %.1f tok/s (%.1f ms), time to first token %.1f ms\n",
+		s.PromptTokens, reused, s.PrefillTokensPerSec(), ms(s.Prefill.Seconds()), ms(s.TimeToFirstToken.Seconds()))
 	fmt.Fprintf(os.Stderr, "generated %d tokens, decode %.1f tok/s, stop: %s, peak memory %s\n",
 		s.GeneratedTokens, s.DecodeTokensPerSec(), res.StopReason, progress.Bytes(peakRSS()))
 }
@@ -109,8 +116,13 @@ func runInfer(args []string) error {
 	return err
 }
 
+// generator is a *cellm.Model (one-shot) or a *cellm.Session (keeps its cache).
+type generator interface {
+	Generate(ctx context.Context, req cellm.Request, onToken func(cellm.Token) bool) (*cellm.Result, error)
+}
+
 // generate streams one generation to stdout and prints its stats if asked.
-func (g *genFlags) generate(ctx context.Context, m *cellm.Model, req cellm.Request) (*cellm.Result, error) {
+func (g *genFlags) generate(ctx context.Context, m generator, req cellm.Request) (*cellm.Result, error) {
 	out := bufio.NewWriter(os.Stdout)
 	res, err := m.Generate(ctx, req, g.printer(out))
 	fmt.Fprintln(out)
@@ -128,6 +140,10 @@ func interactive(ctx context.Context, m *cellm.Model, g *genFlags, base cellm.Re
 	if g.system != "" {
 		history = append(history, chat.Message{Role: "system", Content: g.system})
 	}
+	// One session for the whole chat: each turn re-renders the history, and
+	// the session's cache already holds all but the new tail.
+	sess := m.NewSession()
+	defer sess.Close()
 	in := bufio.NewScanner(os.Stdin)
 	in.Buffer(make([]byte, 1<<20), 1<<20)
 	for {
@@ -149,7 +165,7 @@ func interactive(ctx context.Context, m *cellm.Model, g *genFlags, base cellm.Re
 		history = append(history, chat.Message{Role: "user", Content: line})
 		req := base
 		req.Messages = history
-		res, err := g.generate(ctx, m, req)
+		res, err := g.generate(ctx, sess, req)
 		if errors.Is(err, context.Canceled) {
 			return nil
 		}
@@ -180,12 +196,16 @@ func dumpLastLogits(m *cellm.Model, prompt, inputIDs, path string) error {
 	if len(ids) == 0 {
 		return fmt.Errorf("empty prompt")
 	}
-	text := m.Text()
-	if text == nil {
+	dec := m.Decoder()
+	if dec == nil {
 		return fmt.Errorf("--dump-logits needs the native decoder")
 	}
-	logits := make([]float32, text.Config().Vocab)
-	if err := text.Forward(text.NewState(len(ids)), ids, logits, false); err != nil {
+	logits := make([]float32, dec.Spec().Vocab)
+	e, err := engine.New(dec, engine.Options{MaxContext: len(ids), KVBudgetBytes: generate.KVBytes(dec.Spec(), kvcache.F32, len(ids))})
+	if err != nil {
+		return err
+	}
+	if _, err := e.NewSession().Prefill(ids, nil, logits); err != nil {
 		return err
 	}
 	buf := make([]byte, 4*len(logits))

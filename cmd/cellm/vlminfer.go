@@ -305,8 +305,8 @@ type onnxFlags struct {
 }
 
 func (o *onnxFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.vision, "vision-backend", cellm.BackendCellm, "vision encoder backend: cellm or onnx")
-	fs.StringVar(&o.decoder, "decoder-backend", cellm.BackendCellm, "text decoder backend: cellm or onnx")
+	fs.StringVar(&o.vision, "vision-backend", string(cellm.BackendCellm), "vision encoder backend: cellm or onnx")
+	fs.StringVar(&o.decoder, "decoder-backend", string(cellm.BackendCellm), "text decoder backend: cellm or onnx")
 	fs.StringVar(&o.modelDir, "model-dir", "", "Hugging Face model `folder` with the ONNX exports (in it or in its onnx/), for the onnx backends")
 	fs.StringVar(&o.variant, "onnx-variant", "fp32", "ONNX export variant: fp32, fp16, int8, q4, q4f16, ...")
 	fs.StringVar(&o.library, "onnxruntime-lib", "", "ONNX Runtime shared library `file` (default $CELLM_ONNXRUNTIME_LIB)")
@@ -326,9 +326,9 @@ func (o *onnxFlags) open(g *genFlags) (*cellm.Model, error) {
 	if path == "" {
 		return nil, fmt.Errorf("--model (-m) FILE.cellm (or --model-dir DIR with both backends onnx) is required")
 	}
-	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer, VisionBackend: o.vision,
-		DecoderBackend: o.decoder, ONNXDir: o.modelDir, ONNXVariant: o.variant, ONNXLibrary: o.library})
-	if o.vision == cellm.BackendONNX && o.decoder == cellm.BackendONNX {
+	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer, VisionBackend: cellm.Backend(o.vision),
+		DecoderBackend: cellm.Backend(o.decoder), ONNXDir: o.modelDir, ONNXVariant: o.variant, ONNXLibrary: o.library})
+	if cellm.Backend(o.vision) == cellm.BackendONNX && cellm.Backend(o.decoder) == cellm.BackendONNX {
 		return m, err // a folder is valid here
 	}
 	return m, convertHint(path, err)
