@@ -139,15 +139,8 @@ func (s *Session) Prefill(ids []int, embeds []float32, logits []float32) (reused
 	if logits != nil && len(logits) != s.e.spec.Vocab {
 		return 0, fmt.Errorf("%w: engine: len(logits) = %d, want %d", models.ErrBadInput, len(logits), s.e.spec.Vocab)
 	}
-	reused = s.Reusable(ids)
-	if reused < s.Len() {
-		if err := s.Truncate(reused); err != nil {
-			return 0, err
-		}
-	}
-	if reused == 0 && embeds == nil {
-		s.adopt(ids[:len(ids)-1])
-		reused = s.Len()
+	if reused, err = s.Begin(ids, embeds != nil); err != nil {
+		return 0, err
 	}
 	ws := s.workspace()
 	for start := reused; start < len(ids); start += s.e.chunk {
@@ -168,6 +161,33 @@ func (s *Session) Prefill(ids []int, embeds []float32, logits []float32) (reused
 	}
 	if embeds == nil {
 		s.Publish()
+	}
+	return reused, nil
+}
+
+// Begin prepares the session to hold ids without computing anything: the
+// cached positions matching a prefix of ids are kept (an empty session
+// first adopts a prefix another session published, unless withEmbeds says
+// the prompt's positions come from caller embeddings) and the rest is
+// dropped. It returns the positions kept; ids[reused:] remain to be
+// stepped, at least one. A scheduler calls Begin, then feeds the tail in
+// chunks through Step, interleaved with other sessions' decode tokens.
+func (s *Session) Begin(ids []int, withEmbeds bool) (reused int, err error) {
+	if len(ids) == 0 {
+		return 0, fmt.Errorf("%w: engine: empty prompt", models.ErrBadInput)
+	}
+	if len(ids) > s.e.maxCtx {
+		return 0, fmt.Errorf("%w: the prompt's %d tokens exceed %d", ErrContext, len(ids), s.e.maxCtx)
+	}
+	reused = s.Reusable(ids)
+	if reused < s.Len() {
+		if err := s.Truncate(reused); err != nil {
+			return 0, err
+		}
+	}
+	if reused == 0 && !withEmbeds {
+		s.adopt(ids[:len(ids)-1])
+		reused = s.Len()
 	}
 	return reused, nil
 }
