@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -228,6 +227,3 @@ func newID() string {
 	}
 	return fmt.Sprintf("%x", b)
 }
-
-// isGone reports whether err means the client left.
-func isGone(err error) bool { return errors.Is(err, context.Canceled) }

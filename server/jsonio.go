@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
+	"strings"
 )
 
 // apiError is an error response: OpenAI's error object, or Ollama's
@@ -94,7 +94,7 @@ func decodeJSON(r *http.Request, v any) *apiError {
 	case errors.As(err, &fe):
 		return badRequest(fe.field, "field %s: %s", fe.field, fe.msg)
 	case errors.As(err, &ute):
-		field := ute.Field
+		field := strings.ReplaceAll(ute.Field, "samplingParams.", "")
 		if field == "" {
 			return badRequest("", "the body must be a JSON object, not %s", ute.Value)
 		}
@@ -150,6 +150,3 @@ func (s *stopList) UnmarshalJSON(b []byte) error {
 	*s = many
 	return nil
 }
-
-// itoa is strconv.Itoa (short).
-func itoa(n int) string { return strconv.Itoa(n) }

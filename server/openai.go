@@ -101,21 +101,18 @@ func (s *Server) messages(in []chatMessage) ([]chat.Message, [][]byte, *apiError
 	return out, images, nil
 }
 
-func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) int {
+// parseChat reads and checks a chat completion request.
+func (s *Server) parseChat(r *http.Request) (*chatRequest, *genRequest, *apiError) {
 	var req chatRequest
 	if err := decodeJSON(r, &req); err != nil {
-		return writeError(w, false, err)
+		return nil, nil, err
 	}
-	m, aerr := s.lookup(req.Model)
-	if aerr != nil {
-		return writeError(w, false, aerr)
-	}
-	g := genRequest{logprobs: -1}
-	if aerr = req.samplingParams.apply(&g); aerr != nil {
-		return writeError(w, false, aerr)
+	g := &genRequest{logprobs: -1}
+	if aerr := req.samplingParams.apply(g); aerr != nil {
+		return nil, nil, aerr
 	}
 	if req.TopLogprobs != nil && (*req.TopLogprobs < 0 || *req.TopLogprobs > 20) {
-		return writeError(w, false, badRequest("top_logprobs", "top_logprobs %d: want 0 to 20", *req.TopLogprobs))
+		return nil, nil, badRequest("top_logprobs", "top_logprobs %d: want 0 to 20", *req.TopLogprobs)
 	}
 	if req.Logprobs {
 		g.logprobs = 0
@@ -123,17 +120,29 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) int {
 			g.logprobs = *req.TopLogprobs
 		}
 	} else if req.TopLogprobs != nil {
-		return writeError(w, false, badRequest("top_logprobs", "top_logprobs needs logprobs: true"))
+		return nil, nil, badRequest("top_logprobs", "top_logprobs needs logprobs: true")
 	}
 	msgs, images, aerr := s.messages(req.Messages)
 	if aerr != nil {
-		return writeError(w, false, aerr)
-	}
-	if len(images) > 0 && !m.Model.Model.IsVLM() {
-		return writeError(w, false, badRequest("messages", "model %s takes no images", m.Name))
+		return nil, nil, aerr
 	}
 	g.prompt.Messages, g.prompt.Images = msgs, images
-	st, aerr := s.start(r, m, &g)
+	return &req, g, nil
+}
+
+func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) int {
+	req, g, aerr := s.parseChat(r)
+	if aerr != nil {
+		return writeError(w, false, aerr)
+	}
+	m, aerr := s.lookup(req.Model)
+	if aerr != nil {
+		return writeError(w, false, aerr)
+	}
+	if len(g.prompt.Images) > 0 && !m.Model.Model.IsVLM() {
+		return writeError(w, false, badRequest("messages", "model %s takes no images", m.Name))
+	}
+	st, aerr := s.start(r, m, g)
 	if aerr != nil {
 		return writeError(w, false, aerr)
 	}

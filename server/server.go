@@ -191,7 +191,7 @@ func (s *Server) routes() {
 // Handler returns the server's HTTP handler.
 func (s *Server) Handler() http.Handler { return s.mux }
 
-// status is what a handler returns: the HTTP status it wrote.
+// handlerFunc is an API handler; it returns the HTTP status it wrote.
 type handlerFunc = func(http.ResponseWriter, *http.Request) int
 
 // guard checks the API key, the draining state and the body size before h.
