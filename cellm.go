@@ -51,6 +51,11 @@ type Options struct {
 	// positions are filled and reused afterwards; a generation that finds
 	// the budget exhausted fails with an error wrapping kvcache.ErrBudget.
 	KVBudgetBytes int64
+	// PrefillChunk caps the prompt positions one forward pass computes
+	// (engine.Options.PrefillChunk; 0: 512). Up to 32 every row runs the
+	// matrix-vector kernels: the rounding of a server step, whatever it
+	// batches (see server.Config.StepTokens).
+	PrefillChunk int
 }
 
 // Model is an opened model with its tokenizer, chat template and, for
@@ -72,9 +77,10 @@ type Model struct {
 	hasImages    bool
 	imageTokenID int
 
-	kvBudget  int64
-	closers   []func() error
-	onnxFiles []string
+	kvBudget     int64
+	prefillChunk int
+	closers      []func() error
+	onnxFiles    []string
 }
 
 // ErrNoTokenizer is returned when text is given to a model without a tokenizer.
@@ -97,10 +103,10 @@ func Open(path string, opt *Options) (*Model, error) {
 			return nil, fmt.Errorf("backend %q: want %s or %s", *b, BackendCellm, BackendONNX)
 		}
 	}
-	if o.KVBudgetBytes < 0 {
-		return nil, fmt.Errorf("negative KVBudgetBytes %d", o.KVBudgetBytes)
+	if o.KVBudgetBytes < 0 || o.PrefillChunk < 0 {
+		return nil, fmt.Errorf("negative KVBudgetBytes %d or PrefillChunk %d", o.KVBudgetBytes, o.PrefillChunk)
 	}
-	m := &Model{kvBudget: o.KVBudgetBytes}
+	m := &Model{kvBudget: o.KVBudgetBytes, prefillChunk: o.PrefillChunk}
 	if err := m.load(path, &o); err != nil {
 		m.Close()
 		if strings.HasPrefix(err.Error(), path+": ") { // format.Open names the file already

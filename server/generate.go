@@ -119,6 +119,7 @@ func (p *samplingParams) apply(g *genRequest) *apiError {
 // started is a submitted job with what the response needs.
 type started struct {
 	job    *job
+	client context.Context // the request's: done when the client leaves
 	model  *served
 	cancel context.CancelFunc
 	id     string
@@ -148,7 +149,7 @@ func (s *Server) start(r *http.Request, m *served, g *genRequest) (*started, *ap
 		cancel()
 		return nil, errStatus(err)
 	}
-	return &started{job: j, model: m, cancel: cancel, id: newID(), at: time.Now()}, nil
+	return &started{job: j, client: r.Context(), model: m, cancel: cancel, id: newID(), at: time.Now()}, nil
 }
 
 // next returns the job's next event, or the context's error when the
@@ -157,9 +158,10 @@ func (st *started) next() (event, bool) {
 	select {
 	case ev := <-st.job.events:
 		return ev, true
-	case <-st.job.ctx.Done():
-		// the scheduler ends the job within a step; its events are buffered
-		return event{done: true, err: st.job.ctx.Err()}, false
+	case <-st.client.Done():
+		// the client left: the scheduler ends the job within a step
+		// (its events are buffered, nobody needs to read them)
+		return event{done: true, err: st.client.Err()}, false
 	}
 }
 

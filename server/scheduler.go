@@ -117,7 +117,7 @@ type scheduler struct {
 
 func newScheduler(m *cellm.Model, eng *engine.Engine, parallel, maxQueue, stepTokens int, mt *metrics) *scheduler {
 	s := &scheduler{eng: eng, model: m, eos: m.EOS(), parallel: parallel, maxQueue: maxQueue,
-		stepTokens: max(stepTokens, parallel+16), metrics: mt,
+		stepTokens: max(stepTokens, parallel), metrics: mt,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), ws: eng.NewWorkspace()}
 	go s.run()
 	return s

@@ -31,7 +31,11 @@ type Config struct {
 	// get 429 with Retry-After (default 64).
 	MaxQueue int
 	// StepTokens is the token budget of one batched step: decode tokens
-	// first, prompt chunks with the rest (default 256).
+	// first, prompt chunks with the rest (default 32, raised to Parallel).
+	// Up to 32 rows every projection runs the matrix-vector kernels, whose
+	// rows equal a lone sequence's exactly, so batching cannot change a
+	// greedy output; above 32 the GEMM kernels prefill faster but round
+	// differently, and a reply may then depend on what it was batched with.
 	StepTokens int
 	// Context caps the positions (prompt + generated) of one request
 	// (default: the model's context length).
@@ -63,7 +67,7 @@ func (c *Config) defaults() {
 	}
 	def(&c.Parallel, 8)
 	def(&c.MaxQueue, 64)
-	def(&c.StepTokens, 256)
+	def(&c.StepTokens, 32)
 	def(&c.MaxTokens, 2048)
 	def(&c.MaxImageBytes, 16<<20)
 	def(&c.MaxImagePixels, 4096*4096)

@@ -92,7 +92,8 @@ func prepareModels(dir string) error {
 
 func open(t testing.TB, path string) *cellm.Model {
 	t.Helper()
-	m, err := cellm.Open(path, nil)
+	// Prefill chunks of 32 rows compute every row as the server's steps do.
+	m, err := cellm.Open(path, &cellm.Options{PrefillChunk: 32})
 	if err != nil {
 		t.Fatal(err)
 	}
