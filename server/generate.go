@@ -24,6 +24,7 @@ type genRequest struct {
 	frequency float32
 	stops     []string
 	logprobs  int // -1: none
+	ignoreEOS bool
 }
 
 // samplingParams are the sampling fields of OpenAI requests (pointers: absent
@@ -41,6 +42,9 @@ type samplingParams struct {
 	FrequencyPenalty    *float32 `json:"frequency_penalty"`
 	RepetitionPenalty   *float32 `json:"repetition_penalty"`
 	N                   *int     `json:"n"`
+	// IgnoreEOS (an extension, as in llama.cpp's server) generates
+	// max_tokens tokens whatever comes: for benchmarks.
+	IgnoreEOS bool `json:"ignore_eos"`
 }
 
 // apply validates p into g.
@@ -113,6 +117,7 @@ func (p *samplingParams) apply(g *genRequest) *apiError {
 		return badRequest("stop", "%d stop strings: at most 4", len(p.Stop))
 	}
 	g.stops = p.Stop
+	g.ignoreEOS = p.IgnoreEOS
 	return nil
 }
 
@@ -144,7 +149,7 @@ func (s *Server) start(r *http.Request, m *served, g *genRequest) (*started, *ap
 	}
 	ctx, cancel := s.jobContext(r)
 	j := &job{ctx: ctx, ids: p.IDs, embeds: p.Embeds, maxTokens: max, sampling: g.sampling,
-		presence: g.presence, frequency: g.frequency, stops: g.stops, logprobs: g.logprobs}
+		presence: g.presence, frequency: g.frequency, stops: g.stops, logprobs: g.logprobs, ignoreEOS: g.ignoreEOS}
 	if err := m.sched.submit(j); err != nil {
 		cancel()
 		return nil, errStatus(err)

@@ -43,6 +43,7 @@ type job struct {
 	frequency float32
 	stops     []string
 	logprobs  int // -1: none; else the number of top alternatives
+	ignoreEOS bool
 	events    chan event
 	enqueued  time.Time
 
@@ -364,7 +365,7 @@ func (s *scheduler) sample(j *job, now time.Time) {
 	j.lastToken = now
 	j.generated++
 	s.metrics.genTokens.Add(1)
-	if slices.Contains(s.eos, id) {
+	if !j.ignoreEOS && slices.Contains(s.eos, id) {
 		s.finish(j, finishStop, nil)
 		return
 	}

@@ -135,9 +135,6 @@ func New(cfg Config, models ...Model) (*Server, error) {
 		if dec == nil {
 			return nil, fmt.Errorf("server: model %s: no native decoder to batch", m.Name)
 		}
-		if m.Model.Tokenizer() == nil {
-			return nil, fmt.Errorf("server: model %s: %w", m.Name, cellm.ErrNoTokenizer)
-		}
 		spec := dec.Spec()
 		ctxLen := cfg.Context
 		if ctxLen <= 0 || (spec.MaxPositions > 0 && ctxLen > spec.MaxPositions) {
