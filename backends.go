@@ -140,6 +140,9 @@ func (v *onnxVision) features(b *imageproc.Batch, t *idefics3.Timing) ([]float32
 	f, _, err := v.enc.Run(b.Pixels, mask, b.N, b.H, b.W)
 	if t != nil {
 		t.Encode += time.Since(start)
+		if t.OnTile != nil && err == nil {
+			t.OnTile(b.N, b.N) // one ONNX run encodes every tile
+		}
 	}
 	return f, err
 }

@@ -81,6 +81,9 @@ type Model struct {
 	prefillChunk int
 	closers      []func() error
 	onnxFiles    []string
+
+	path string    // as given to Open, for error messages
+	life lifecycle // calls in flight, closed state
 }
 
 // ErrNoTokenizer is returned when text is given to a model without a tokenizer.
@@ -106,7 +109,7 @@ func Open(path string, opt *Options) (*Model, error) {
 	if o.KVBudgetBytes < 0 || o.PrefillChunk < 0 {
 		return nil, fmt.Errorf("negative KVBudgetBytes %d or PrefillChunk %d", o.KVBudgetBytes, o.PrefillChunk)
 	}
-	m := &Model{kvBudget: o.KVBudgetBytes, prefillChunk: o.PrefillChunk}
+	m := &Model{kvBudget: o.KVBudgetBytes, prefillChunk: o.PrefillChunk, path: path}
 	if err := m.load(path, &o); err != nil {
 		m.Close()
 		if strings.HasPrefix(err.Error(), path+": ") { // format.Open names the file already
@@ -248,8 +251,16 @@ func (m *Model) loadAssets(asset func(string) ([]byte, bool), o *Options) error 
 	return nil
 }
 
-// Close releases the model file and any ONNX Runtime sessions.
+// Close releases the model file and any ONNX Runtime sessions. It makes
+// new Generate, Tokens and ImageFeatures calls fail with ErrClosed, and
+// waits for those already running to return (cancel their contexts to make
+// that quick), so it must not be called from a token callback or a Tokens
+// loop of the same model. Values from Text, VLM and File must not be used
+// after Close. Closing twice is harmless.
 func (m *Model) Close() error {
+	if !m.life.close() {
+		return nil
+	}
 	var first error
 	for i := len(m.closers) - 1; i >= 0; i-- {
 		if err := m.closers[i](); err != nil && first == nil {

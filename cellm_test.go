@@ -12,6 +12,7 @@ import (
 	"github.com/cellm-ai/cellm-go/chat"
 	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/internal/testutil"
 	"github.com/cellm-ai/cellm-go/sample"
 )
 
@@ -20,6 +21,10 @@ var (
 	microPath string
 	microErr  error
 )
+
+// TestMain keeps the converted models of the tests and examples in a
+// temporary directory removed at exit.
+func TestMain(m *testing.M) { os.Exit(testutil.Main(m)) }
 
 // micro returns the shipped English model converted to int8 .cellm.
 func micro(t testing.TB) *Model {

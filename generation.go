@@ -91,14 +91,13 @@ type Result struct {
 	Stats      Stats
 }
 
-// Generate runs one generation. onToken (may be nil) receives each token as
-// it is generated; returning false stops. The Model may serve several
-// Generate calls at once; each has its own KV cache, given back at the end
-// (a Session keeps it for the next turn).
-func (m *Model) Generate(ctx context.Context, req Request, onToken func(Token) bool) (*Result, error) {
+// generate is Generate, on weights that stay mapped until it returns: one
+// generation in a session of its own, whose KV cache is given back at the
+// end (a Session keeps it for the next turn).
+func (m *Model) generate(ctx context.Context, req Request, onToken func(Token) bool) (*Result, error) {
 	s := m.NewSession()
 	defer s.Close()
-	return s.Generate(ctx, req, onToken)
+	return s.generate(ctx, req, onToken)
 }
 
 // Session is a conversation that keeps its KV cache between generations:
@@ -141,8 +140,17 @@ func (s *Session) conversation(kvF16 bool) (conversation, error) {
 
 // Generate runs one generation in the session: as Model.Generate, but the
 // prompt's leading positions that the session already holds are not
-// computed again. Stats.ReusedTokens counts them.
-func (s *Session) Generate(ctx context.Context, req Request, onToken func(Token) bool) (*Result, error) {
+// computed again. Stats.ReusedTokens counts them. After the Model's Close it
+// returns ErrClosed.
+func (s *Session) Generate(ctx context.Context, req Request, onToken func(Token) bool) (res *Result, err error) {
+	err = s.m.use(func() error {
+		res, err = s.generate(ctx, req, onToken)
+		return err
+	})
+	return res, err
+}
+
+func (s *Session) generate(ctx context.Context, req Request, onToken func(Token) bool) (*Result, error) {
 	m := s.m
 	start := time.Now()
 	p, err := m.tokenize(&req)
@@ -174,6 +182,7 @@ func (s *Session) Generate(ctx context.Context, req Request, onToken func(Token)
 	stops := stopMatcher{stops: req.Stop}
 	var text strings.Builder
 	stoppedByString := false
+	callerStopped := false // onToken returned false: never call it again
 	var cbErr error
 	callback := func(id int) bool {
 		if res.Stats.TimeToFirstToken == 0 {
@@ -196,6 +205,7 @@ func (s *Session) Generate(ctx context.Context, req Request, onToken func(Token)
 			stoppedByString = true
 			return false
 		}
+		callerStopped = !keep
 		return keep
 	}
 
@@ -233,7 +243,7 @@ func (s *Session) Generate(ctx context.Context, req Request, onToken func(Token)
 		}
 		if rest != "" {
 			text.WriteString(rest)
-			if onToken != nil {
+			if onToken != nil && !callerStopped {
 				onToken(Token{ID: -1, Text: rest})
 			}
 		}
@@ -267,7 +277,7 @@ func (m *Model) Tokens(ctx context.Context, req Request) iter.Seq2[Token, error]
 	return func(yield func(Token, error) bool) {
 		broke := false
 		_, err := m.Generate(ctx, req, func(t Token) bool {
-			if !yield(t, nil) {
+			if broke || !yield(t, nil) {
 				broke = true
 				return false
 			}

@@ -43,6 +43,9 @@ type Request struct {
 	SplitImage *bool
 	// MaxImagePixels caps decoded image size (default imageproc's cap).
 	MaxImagePixels int
+	// ImageProgress, if not nil, is called after each image tile the vision
+	// encoder finishes, with the tiles done and the total.
+	ImageProgress func(done, total int)
 
 	// MaxNewTokens caps the generated tokens (default 128).
 	MaxNewTokens int
@@ -222,7 +225,9 @@ func (m *Model) PreprocessImages(images [][]byte, split *bool, maxPixels int) (*
 	}
 	imgs := make([]*imageproc.RGB, len(images))
 	for i, data := range images {
-		img, err := imageproc.Decode(data, maxPixels)
+		// Load applies the first resize while decoding: a big photo is
+		// never held at full size.
+		img, err := imageproc.Load(data, imageproc.DecodeOptions{MaxPixels: maxPixels}, m.imageCfg)
 		if err != nil {
 			return nil, fmt.Errorf("image %d: %w", i+1, err)
 		}
@@ -233,12 +238,6 @@ func (m *Model) PreprocessImages(images [][]byte, split *bool, maxPixels int) (*
 		doSplit = *split
 	}
 	return imageproc.Process(imgs, m.imageCfg, doSplit)
-}
-
-// ImageFeatures runs the vision encoder and connector on preprocessed
-// images: one row of the text hidden size per <image> token, tile after tile.
-func (m *Model) ImageFeatures(b *imageproc.Batch) ([]float32, error) {
-	return m.imageFeatures(b, nil)
 }
 
 func (m *Model) imageFeatures(b *imageproc.Batch, t *idefics3.Timing) ([]float32, error) {
@@ -276,7 +275,7 @@ func (m *Model) promptEmbeddings(p *prompt, r *Request, st *Stats) ([]float32, e
 	}
 	feats := r.ImageFeatures
 	if feats == nil {
-		var t idefics3.Timing
+		t := idefics3.Timing{OnTile: r.ImageProgress}
 		if feats, err = m.imageFeatures(p.images, &t); err != nil {
 			return nil, err
 		}

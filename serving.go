@@ -17,20 +17,25 @@ type Prompt struct {
 
 // Prepare assembles req's prompt as Generate does (messages, chat
 // template, images, tokenization, vision encoder) without running the
-// decoder. Only the prompt fields of req are used.
-func (m *Model) Prepare(req Request) (*Prompt, error) {
-	start := time.Now()
-	p, err := m.tokenize(&req)
-	if err != nil {
-		return nil, err
-	}
-	out := &Prompt{IDs: p.ids}
-	out.Stats.ImagePreprocess = time.Since(start)
-	if out.Embeds, err = m.promptEmbeddings(p, &req, &out.Stats); err != nil {
-		return nil, err
-	}
-	out.Stats.PromptTokens = len(p.ids)
-	return out, nil
+// decoder. Only the prompt fields of req are used. After Close it
+// returns ErrClosed; a scheduler stepping the decoder itself keeps the
+// Model open until it stops.
+func (m *Model) Prepare(req Request) (out *Prompt, err error) {
+	err = m.use(func() error {
+		start := time.Now()
+		p, err := m.tokenize(&req)
+		if err != nil {
+			return err
+		}
+		out = &Prompt{IDs: p.ids}
+		out.Stats.ImagePreprocess = time.Since(start)
+		if out.Embeds, err = m.promptEmbeddings(p, &req, &out.Stats); err != nil {
+			return err
+		}
+		out.Stats.PromptTokens = len(p.ids)
+		return nil
+	})
+	return out, err
 }
 
 // EOS returns the end-of-sequence token ids.

@@ -271,6 +271,12 @@ func TestRenderErrors(t *testing.T) {
 		{name: "json trailing data", src: "x", opts: Options{Extra: map[string]any{"j": json.RawMessage(`1 2`)}}, want: "trailing data"},
 		{name: "strftime args", src: "{{ strftime_now() }}", want: "strftime_now: expected"},
 		{name: "dict args", src: "{{ dict(1) }}", want: "dict: positional"},
+		{name: "doubling string", src: "{% set s = 'ab' %}{% for i in range(100) %}{% set s = s ~ s %}{% endfor %}{{ s | length }}", limit: true, want: "a string of"},
+		{name: "doubling namespace string", src: "{% set ns = namespace(s='ab') %}{% for i in range(100) %}{% set ns.s = ns.s + ns.s %}{% endfor %}", limit: true, want: "a string of"},
+		{name: "doubling list", src: "{% set l = [1] %}{% for i in range(100) %}{% set l = l + l %}{% endfor %}", limit: true, want: "a list of"},
+		{name: "printed in a loop", src: "{% set s = 'x' * 1000 %}{% for i in range(100000) %}{{ s }}{% endfor %}", limit: true, want: "rendered output exceeds"},
+		{name: "literal text in a loop", src: "{% for i in range(100000) %}0123456789abcdefghij{% endfor %}", opts: Options{MaxOutput: 1000}, limit: true, want: "exceeds 1000 bytes"},
+		{name: "macro output", src: "{% macro m() %}{% for i in range(3000) %}abc{% endfor %}{% endmacro %}{{ m() }}", opts: Options{MaxOutput: 5000}, limit: true, want: "rendered output exceeds"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -372,6 +378,23 @@ func TestConcurrentRender(t *testing.T) {
 	for i := range 8 {
 		if !seen[strings.Repeat("x", i)] {
 			t.Errorf("missing output of length %d", i)
+		}
+	}
+}
+
+// The size hooks leave the meaning of set statements and output alone.
+func TestSizeHooksTransparent(t *testing.T) {
+	for src, want := range map[string]string{
+		"{% set x = 'a' if 1 == 1 else 'b' %}{{ x }}":                      "a",
+		"{% set y = (1 != 2) %}{{ y }}":                                    "True",
+		"{% set z %}in{{ 'side' }}{% endset %}{{ z }}":                     "inside",
+		"{% set l = [1, 2] %}{{ l }}{{ l | length }}":                      "[1, 2]2",
+		"{% set s = '=' ~ \"=\" %}{{ s }}{{ none }}":                       "==",
+		"{% set ns = namespace(v=1) %}{% set ns.v = ns.v + 1 %}{{ ns.v }}": "2",
+	} {
+		got, err := mustParse(t, src).Render(nil, Options{})
+		if err != nil || got != want {
+			t.Errorf("%s: got %q, %v, want %q", src, got, err, want)
 		}
 	}
 }

@@ -67,6 +67,20 @@ func ExampleTemplate_RenderJSON() {
 	// Output: {"name": "f"}|{"z": 1, "a": 2.0}
 }
 
+// Template keyword arguments such as Qwen3's enable_thinking go in Extra.
+func ExampleOptions_enableThinking() {
+	tmpl, err := chat.Parse("{{ '<|im_start|>assistant\\n' }}{% if enable_thinking is defined and enable_thinking is false %}{{ '<think>\\n\\n</think>\\n\\n' }}{% endif %}")
+	if err != nil {
+		panic(err)
+	}
+	out, err := tmpl.Render(nil, chat.Options{Extra: map[string]any{"enable_thinking": false}})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%q\n", out)
+	// Output: "<|im_start|>assistant\n<think>\n\n</think>\n\n"
+}
+
 func ExampleChatML() {
 	fmt.Print(chat.ChatML([]chat.Message{{Role: "user", Content: "Hello"}}, true))
 	// Output:

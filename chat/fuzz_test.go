@@ -33,11 +33,9 @@ func FuzzParseRender(f *testing.F) {
 			f.Add(string(b))
 		}
 	}
-	for _, model := range []string{"Qwen2.5-0.5B-Instruct", "SmolVLM-256M-Instruct", "TinyLlama-1.1B-Chat-v1.0"} {
-		if b, err := os.ReadFile(filepath.Join(root, "chat", "testdata", model, "tokenizer_config.json")); err == nil {
-			if src, _, _, err := FromConfigs(b, nil); err == nil {
-				f.Add(src)
-			}
+	for _, model := range []string{"Qwen2.5-0.5B-Instruct", "Qwen3-0.6B", "SmolVLM-256M-Instruct", "TinyLlama-1.1B-Chat-v1.0", "gemma-3-1b-it"} {
+		if src, _, _, err := FromConfigs(readConfig(f, model), nil); err == nil {
+			f.Add(src)
 		}
 	}
 	msgs := []Message{
@@ -52,7 +50,8 @@ func FuzzParseRender(f *testing.F) {
 		MaxSteps:            20000,
 		Timeout:             200 * time.Millisecond,
 		Now:                 time.Date(2024, 7, 26, 0, 0, 0, 0, time.UTC),
-		Extra:               map[string]any{"tools": []any{map[string]any{"name": "f", "parameters": map[string]any{"x": 1}}}},
+		Extra: map[string]any{"tools": []any{map[string]any{"name": "f", "parameters": map[string]any{"x": 1}}},
+			"enable_thinking": false},
 	}
 	f.Fuzz(func(t *testing.T, src string) {
 		tmpl, err := Parse(src)

@@ -14,7 +14,8 @@ var knownGaps = map[string]string{}
 // TestGoldenPython compares with testdata/golden_python.json, rendered by
 // Python jinja2 configured like transformers (see testdata/gen_golden.py):
 // whitespace control, tojson, loops and macros, raise_exception, and the
-// genuine Qwen2.5 and Llama-3.2 templates with tools and tool calls.
+// genuine Qwen2.5, Qwen3, Gemma 3 and Llama-3.2 templates with tools, tool
+// calls, thinking blocks, images and raised errors.
 func TestGoldenPython(t *testing.T) {
 	var fx struct {
 		Now   string `json:"now"`
@@ -38,9 +39,19 @@ func TestGoldenPython(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	qwen3, _, _, err := FromConfigs(readConfig(t, "Qwen3-0.6B"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gemma3, _, _, err := FromConfigs(readConfig(t, "gemma-3-1b-it"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	refs := map[string]string{
-		"qwen":  qwen,
-		"llama": string(readTestdata(t, "meta-llama-Llama-3.2-3B-Instruct.jinja")),
+		"qwen":   qwen,
+		"qwen3":  qwen3,
+		"gemma3": gemma3,
+		"llama":  string(readTestdata(t, "meta-llama-Llama-3.2-3B-Instruct.jinja")),
 	}
 	if len(fx.Cases) < 30 {
 		t.Fatalf("only %d golden cases", len(fx.Cases))

@@ -19,7 +19,10 @@ import (
 //     engine's own whitespace handling has nothing to act on.
 //   - Rewriting "| tojson" to our own Python-compatible json.dumps filter.
 //   - Injecting guard hooks at the start of every for-loop body and around
-//     every macro body, which bound the work and recursion depth of a render.
+//     every macro body, which bound the work and recursion depth of a render,
+//     around every output expression, which bound the output size, and
+//     around the value of every "set", which bound the size of strings and
+//     lists a template can build in variables.
 
 const (
 	// maxTemplateBytes bounds the template source accepted by Parse.
@@ -35,6 +38,8 @@ const (
 	varEnter  = reservedPrefix + "_enter"  // macro entry hook
 	varLeave  = reservedPrefix + "_leave"  // macro exit hook
 	varToJSON = reservedPrefix + "_tojson" // replacement tojson filter
+	varOut    = reservedPrefix + "_out"    // output size hook around every {{ }}
+	varSize   = reservedPrefix + "_size"   // value size hook around set values
 )
 
 type segKind int
@@ -225,6 +230,48 @@ func stmtKeyword(content string) string {
 	return s[:n]
 }
 
+// guardSet wraps the value of "set target = value" in the size hook. Block
+// sets (their body is output, already bounded) and tuple assignments are
+// left alone.
+func guardSet(c string) string {
+	eq, comma := -1, false
+	depth := 0
+	for p := 0; p < len(c); p++ {
+		switch ch := c[p]; ch {
+		case '\'', '"':
+			for p++; p < len(c) && c[p] != ch; p++ {
+				if c[p] == '\\' {
+					p++
+				}
+			}
+		case '(', '[', '{':
+			depth++
+		case ')', ']', '}':
+			depth--
+		case ',':
+			if depth == 0 {
+				comma = true
+			}
+		case '=':
+			next := byte(0)
+			if p+1 < len(c) {
+				next = c[p+1]
+			}
+			prev := byte(0)
+			if p > 0 {
+				prev = c[p-1]
+			}
+			if depth == 0 && eq < 0 && next != '=' && !strings.ContainsRune("=!<>", rune(prev)) {
+				eq = p
+			}
+		}
+	}
+	if eq < 0 || comma {
+		return c
+	}
+	return c[:eq+1] + " " + varSize + "(" + c[eq+1:] + ")"
+}
+
 func isIdentByte(b byte) bool {
 	return b == '_' || b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9'
 }
@@ -408,7 +455,7 @@ func preprocess(src string) (*compiled, error) {
 		if t == "" {
 			return
 		}
-		b.WriteString("{{ " + varText + "[" + strconv.Itoa(len(out.texts)) + "] }}")
+		b.WriteString("{{ " + varOut + "(" + varText + "[" + strconv.Itoa(len(out.texts)) + "]) }}")
 		out.texts = append(out.texts, t)
 	}
 	for i := range segs {
@@ -423,7 +470,7 @@ func preprocess(src string) (*compiled, error) {
 			if err != nil {
 				return nil, err
 			}
-			b.WriteString("{{ " + c + " }}")
+			b.WriteString("{{ " + varOut + "(" + c + ") }}")
 		case segStmt:
 			c, err := rewriteContent(s)
 			if err != nil {
@@ -435,6 +482,8 @@ func preprocess(src string) (*compiled, error) {
 				continue // body already emitted as text
 			case "endmacro":
 				b.WriteString("{{ " + varLeave + "() }}")
+			case "set":
+				c = guardSet(c)
 			}
 			b.WriteString("{% " + c + " %}")
 			switch kw {

@@ -12,8 +12,9 @@ import (
 
 // Default render limits (see Options).
 const (
-	DefaultMaxSteps = 1 << 20
-	DefaultTimeout  = 10 * time.Second
+	DefaultMaxSteps  = 1 << 20
+	DefaultTimeout   = 10 * time.Second
+	DefaultMaxOutput = 4 << 20
 	// maxMacroDepth bounds macro recursion.
 	maxMacroDepth = 200
 	// maxRange bounds the length of a list made by range(); it is jinja2's
@@ -22,7 +23,7 @@ const (
 )
 
 // ErrLimit is wrapped by render errors caused by a render limit (steps,
-// time, macro recursion depth, range size).
+// time, macro recursion depth, range size, output and value size).
 var ErrLimit = errors.New("render limit exceeded")
 
 // RaisedError is returned when a template calls raise_exception(message).
@@ -82,7 +83,9 @@ type Options struct {
 	// ContentParts renders every message's content as a list of parts
 	// (text-only messages get one text part), as multimodal processors do.
 	ContentParts bool
-	// Extra holds further variables (tools, documents, date_string, ...).
+	// Extra holds further variables: the keyword arguments transformers'
+	// apply_chat_template passes to the template (tools, documents,
+	// date_string, Qwen3's enable_thinking, ...).
 	// Values may be nil, bool, string, integers, floats, json.Number,
 	// json.RawMessage (decoded keeping its object key order, which tojson
 	// reproduces), Message, Part, and slices and string-keyed maps of
@@ -96,6 +99,11 @@ type Options struct {
 	// Timeout bounds the render time (checked at loop iterations and macro
 	// calls); 0 means DefaultTimeout.
 	Timeout time.Duration
+	// MaxOutput bounds, in bytes, the rendered output (counting everything
+	// printed, macro output included) and every string a "set" stores; a
+	// list a "set" stores may hold at most MaxOutput/16 items. 0 means
+	// DefaultMaxOutput.
+	MaxOutput int
 }
 
 // Template is a parsed chat template. It is safe for concurrent use.
@@ -165,6 +173,10 @@ func (t *Template) render(messages jinja.Value, opts Options) (out string, err e
 	if g.timeout <= 0 {
 		g.timeout = DefaultTimeout
 	}
+	g.maxOut = opts.MaxOutput
+	if g.maxOut <= 0 {
+		g.maxOut = DefaultMaxOutput
+	}
 	now := opts.Now
 	data := map[string]jinja.Value{
 		"messages":              messages,
@@ -198,6 +210,18 @@ func (t *Template) render(messages jinja.Value, opts Options) (out string, err e
 			return jinja.NewString(""), nil
 		}),
 		varToJSON: jinja.NewCallable("tojson", filterToJSON),
+		varOut: jinja.NewCallable(varOut, func(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
+			if len(args) != 1 {
+				return jinja.Undefined(), errors.New("output hook: want one value")
+			}
+			return args[0], g.output(args[0])
+		}),
+		varSize: jinja.NewCallable(varSize, func(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
+			if len(args) != 1 {
+				return jinja.Undefined(), errors.New("set hook: want one value")
+			}
+			return args[0], g.value(args[0])
+		}),
 	}
 	if opts.BOSToken != "" {
 		data["bos_token"] = jinja.NewString(opts.BOSToken)
@@ -238,6 +262,40 @@ type guard struct {
 	depth           int
 	start           time.Time
 	timeout         time.Duration
+	out, maxOut     int // bytes printed so far, and the cap
+}
+
+// output counts a printed value against MaxOutput.
+func (g *guard) output(v jinja.Value) error {
+	n := 0
+	switch {
+	case v.IsString():
+		n = len(v.AsString())
+	case v.IsList(), v.IsDict():
+		if err := g.value(v); err != nil {
+			return err
+		}
+		n = len(v.String())
+	}
+	g.out += n
+	if g.out > g.maxOut {
+		return fmt.Errorf("rendered output exceeds %d bytes: %w", g.maxOut, ErrLimit)
+	}
+	return nil
+}
+
+// value checks the size of a value stored by "set": a string of at most
+// maxOut bytes, a list or dict of at most maxOut/16 items.
+func (g *guard) value(v jinja.Value) error {
+	switch {
+	case v.IsString() && len(v.AsString()) > g.maxOut:
+		return fmt.Errorf("a string of %d bytes exceeds the limit of %d: %w", len(v.AsString()), g.maxOut, ErrLimit)
+	case v.IsList() && v.AsList().Len() > g.maxOut/16:
+		return fmt.Errorf("a list of %d items exceeds the limit of %d: %w", v.AsList().Len(), g.maxOut/16, ErrLimit)
+	case v.IsDict() && len(v.AsDict().Keys) > g.maxOut/16:
+		return fmt.Errorf("a dict of %d items exceeds the limit of %d: %w", len(v.AsDict().Keys), g.maxOut/16, ErrLimit)
+	}
+	return nil
 }
 
 func (g *guard) step() error {

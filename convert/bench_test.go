@@ -8,6 +8,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/internal/randmodel"
+	"github.com/cellm-ai/cellm-go/internal/testutil"
 )
 
 var (
@@ -15,6 +16,9 @@ var (
 	randDir  string
 	randErr  error
 )
+
+// TestMain removes the random model BenchmarkConvert writes.
+func TestMain(m *testing.M) { os.Exit(testutil.Main(m)) }
 
 // BenchmarkConvert converts a random-weight SmolLM2-135M (bf16 safetensors,
 // 270 MB) and reports output MB/s.

@@ -14,6 +14,7 @@ import (
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/hf"
 	"github.com/cellm-ai/cellm-go/internal/half"
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
 	"github.com/cellm-ai/cellm-go/source"
 	"github.com/cellm-ai/cellm-go/source/safetensors"
@@ -172,7 +173,7 @@ func TestInt8MatchesReference(t *testing.T) {
 			}
 			exact := float64(sc) // the f32 scale is within f16 rounding of this
 			bound := exact/2 + 127*exact*math.Pow(2, -11)
-			if d := math.Abs(float64(w) - float64(v)*float64(sc)); d > bound {
+			if d := numcheck.Diff(float64(w), float64(v)*float64(sc)); d > bound {
 				t.Fatalf("%s[%d]: error %g > %g", src.Name, i, d, bound)
 			}
 		}

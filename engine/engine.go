@@ -143,6 +143,7 @@ func (e *Engine) Step(ws *Workspace, works []Work) error {
 		ws.in = make([]models.Input, len(works))
 	}
 	in := ws.in[:len(works)]
+	defer clear(in) // the workspace keeps no reference to the caller's buffers
 	for i := range works {
 		w := &works[i]
 		s := w.Session
@@ -166,9 +167,7 @@ func (e *Engine) Step(ws *Workspace, works []Work) error {
 			in[i].Logits, in[i].LogitsOut = models.LastLogits, w.Logits
 		}
 	}
-	err := e.dec.Step(ws.dec, in)
-	clear(in)
-	if err != nil {
+	if err := e.dec.Step(ws.dec, in); err != nil {
 		return err
 	}
 	for i := range works {

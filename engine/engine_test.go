@@ -421,3 +421,54 @@ func TestPerplexityLongContext(t *testing.T) {
 		}
 	}
 }
+
+// TestConcurrentSessions: goroutines stepping their own sessions (each with
+// its own workspace) on one engine and one pool get what each gets alone.
+func TestConcurrentSessions(t *testing.T) {
+	d := tinyF32(t)
+	vocab := d.Spec().Vocab
+	e := newEngine(t, d, engine.Options{})
+	rng := rand.New(rand.NewPCG(17, 18))
+	prompts := make([][]int, 4)
+	for i := range prompts {
+		prompts[i] = randIDs(rng, 20+7*i, vocab)
+	}
+	got := make([][]float32, len(prompts))
+	var wg sync.WaitGroup
+	for i, p := range prompts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := e.NewSession()
+			defer s.Close()
+			logits := make([]float32, vocab)
+			if _, err := s.Prefill(p[:len(p)-5], nil, logits); err != nil {
+				t.Error(err)
+				return
+			}
+			for _, id := range p[len(p)-5:] {
+				if err := s.Append(id, logits); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			got[i] = logits
+		}()
+	}
+	wg.Wait()
+	for i, p := range prompts {
+		want := make([]float32, vocab)
+		s := newEngine(t, d, engine.Options{}).NewSession()
+		if _, err := s.Prefill(p[:len(p)-5], nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range p[len(p)-5:] {
+			if err := s.Append(id, want); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if diff := maxDiff(got[i], want); diff > 0 {
+			t.Errorf("session %d: concurrent logits differ from alone by %g", i, diff)
+		}
+	}
+}

@@ -124,7 +124,7 @@ func (s *Session) workspace() *Workspace {
 // then only the positions before the first differing id are reused and
 // the new positions are never matched by id later. It returns the number of
 // positions reused. On error (kvcache.ErrBudget, ErrContext, bad ids) the
-// session keeps the reused prefix only.
+// session keeps the positions computed before it (Len tells how many).
 func (s *Session) Prefill(ids []int, embeds []float32, logits []float32) (reused int, err error) {
 	h := s.e.spec.Hidden
 	if len(ids) == 0 {

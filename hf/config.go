@@ -404,9 +404,12 @@ func (c *Config) ResolvedVision() json.RawMessage {
 }
 
 func merge(raw json.RawMessage, resolved any, extra map[string]any) json.RawMessage {
-	m := map[string]any{}
+	var m map[string]any
 	if len(raw) > 0 {
 		json.Unmarshal(raw, &m)
+	}
+	if m == nil { // absent, null or not an object
+		m = map[string]any{}
 	}
 	b, _ := json.Marshal(resolved)
 	var r map[string]any

@@ -81,9 +81,68 @@ func DetectFormat(data []byte) (Format, error) {
 
 // DecodeWith decodes an image like Decode, with options.
 func DecodeWith(data []byte, opts DecodeOptions) (*RGB, error) {
-	format, err := DetectFormat(data)
+	src, orientation, err := openRows(data, opts)
 	if err != nil {
 		return nil, err
+	}
+	img, err := readAll(src)
+	if err != nil {
+		return nil, err
+	}
+	if !opts.IgnoreOrientation {
+		img = applyOrientation(img, orientation)
+	}
+	return img, nil
+}
+
+// openRows starts decoding data and returns its rows (before the EXIF
+// orientation, which is returned). Baseline and progressive JPEGs and common
+// PNGs are decoded row by row; other images are decoded whole first.
+func openRows(data []byte, opts DecodeOptions) (rowSource, int, error) {
+	format, err := DetectFormat(data)
+	if err != nil {
+		return nil, 0, err
+	}
+	limit := int64(opts.MaxPixels)
+	if limit == 0 {
+		limit = DefaultMaxPixels
+	}
+	capErr := func(w, h int) error {
+		if w <= 0 || h <= 0 {
+			return fmt.Errorf("imageproc: %s: %w (%dx%d)", format, ErrEmptyImage, w, h)
+		}
+		if limit > 0 && int64(w)*int64(h) > limit {
+			return fmt.Errorf("imageproc: %s: %w: %dx%d exceeds the cap of %d", format, ErrTooManyPixels, w, h, limit)
+		}
+		return nil
+	}
+	var exactErr error // why the exact JPEG decoder refused the file
+	switch format {
+	case JPEG:
+		r, err := openJPEGRows(data, limit)
+		switch {
+		case err == nil:
+			return r, jpegOrientation(data), nil
+		case errors.Is(err, ErrTooManyPixels), errors.Is(err, ErrEmptyImage):
+			return nil, 0, err
+		}
+		// Variants it does not handle, and files libjpeg would reject, are
+		// left to image/jpeg below.
+		exactErr = err
+	case PNG:
+		r, err := openPNGRows(data, opts.CompositeOnWhite)
+		switch {
+		case err == nil:
+			if err := capErr(r.size()); err != nil {
+				return nil, 0, err
+			}
+			return r, pngOrientation(data), nil
+		case errors.Is(err, ErrEmptyImage):
+			return nil, 0, fmt.Errorf("imageproc: %w", err)
+		case !errors.Is(err, errPNGNotStreamed):
+			return nil, 0, fmt.Errorf("imageproc: %w", err)
+		}
+		// Left to image/png below.
 	}
 	var (
 		decodeConfig func(io.Reader) (image.Config, error)
@@ -99,30 +158,28 @@ func DecodeWith(data []byte, opts DecodeOptions) (*RGB, error) {
 	case WebP:
 		decodeConfig, decode = webp.DecodeConfig, webp.Decode
 	}
+	// stdErr reports a failure of the standard decoder, preferring the exact
+	// JPEG decoder's reason for a malformed JPEG.
+	stdErr := func(what string, err error) error {
+		if exactErr != nil && !errors.Is(exactErr, errJPEGNotHandled) {
+			return fmt.Errorf("imageproc: jpeg: %w", exactErr)
+		}
+		return fmt.Errorf("imageproc: %s%s: %w", format, what, err)
+	}
 	cfg, err := decodeConfig(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("imageproc: %s header: %w", format, err)
+		return nil, 0, stdErr(" header", err)
 	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("imageproc: %s: %w (%dx%d)", format, ErrEmptyImage, cfg.Width, cfg.Height)
-	}
-	limit := int64(opts.MaxPixels)
-	if limit == 0 {
-		limit = DefaultMaxPixels
-	}
-	if limit > 0 && int64(cfg.Width)*int64(cfg.Height) > limit {
-		return nil, fmt.Errorf("imageproc: %s: %w: %dx%d exceeds the cap of %d", format, ErrTooManyPixels, cfg.Width, cfg.Height, limit)
+	if err := capErr(cfg.Width, cfg.Height); err != nil {
+		return nil, 0, err
 	}
 	img, err := decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("imageproc: %s: %w", format, err)
+		return nil, 0, stdErr("", err)
 	}
 	b := img.Bounds()
-	if b.Dx() <= 0 || b.Dy() <= 0 {
-		return nil, fmt.Errorf("imageproc: %s: %w (%dx%d)", format, ErrEmptyImage, b.Dx(), b.Dy())
-	}
-	if limit > 0 && int64(b.Dx())*int64(b.Dy()) > limit {
-		return nil, fmt.Errorf("imageproc: %s: %w: %dx%d exceeds the cap of %d", format, ErrTooManyPixels, b.Dx(), b.Dy(), limit)
+	if err := capErr(b.Dx(), b.Dy()); err != nil {
+		return nil, 0, err
 	}
 	var (
 		out         *RGB
@@ -138,10 +195,7 @@ func DecodeWith(data []byte, opts DecodeOptions) (*RGB, error) {
 	case PNG:
 		out, orientation = toRGB(img, opts.CompositeOnWhite), pngOrientation(data)
 	}
-	if !opts.IgnoreOrientation {
-		out = applyOrientation(out, orientation)
-	}
-	return out, nil
+	return &rgbRows{img: out}, orientation, nil
 }
 
 // blendWhite returns channel value v with alpha a composited over white with

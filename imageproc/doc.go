@@ -7,11 +7,14 @@
 //   - Decode reads JPEG, PNG, GIF (first frame) and WebP into 8-bit RGB the
 //     way transformers.image_utils.load_image does with Pillow: the EXIF
 //     orientation is applied (ImageOps.exif_transpose), then the image is
-//     converted like Image.convert("RGB"). JPEG chroma gets libjpeg-turbo's
-//     "fancy" (triangular) upsampling and fixed-point colour conversion;
-//     lossy WebP gets libwebp's limited-range BT.601 conversion and fancy
-//     upsampling. A pixel-count cap is checked from the header before any
-//     pixel is decoded.
+//     converted like Image.convert("RGB"). JPEGs go through this package's
+//     own Huffman decoder (baseline, extended and progressive), libjpeg's
+//     islow integer IDCT, its fancy chroma upsampling and fixed-point colour
+//     conversion; lossy WebP gets libwebp's limited-range BT.601 conversion
+//     and fancy upsampling. A pixel-count cap is checked from the header
+//     before any pixel is decoded. Load also applies the first resize while
+//     decoding (JPEG and common PNGs are produced row by row), so a big
+//     photo never exists whole as RGB.
 //   - Resize is a port of Pillow's convolution resampler (Resample.c):
 //     LANCZOS, BICUBIC, BILINEAR, BOX and HAMMING with 22-bit fixed-point
 //     coefficients, plus NEAREST, bit-exact with Pillow.
@@ -23,13 +26,16 @@
 //
 // # Exactness
 //
-// Given Pillow's decoded RGB, Process equals Python's pixel_values bit for
-// bit (every uint8 tile and every float32 value). PNG, GIF and WebP (lossy
-// and lossless) decode exactly as Pillow 9.4 does. JPEG decoding uses Go's
-// image/jpeg for entropy decoding and the IDCT, which rounds differently
-// from libjpeg-turbo's islow IDCT: on the SmolVLM test photos the RGB
-// differs by at most 3 levels, mean 0.03 (about 3% of the bytes), against
-// at most 27 levels, mean 0.72, for image/jpeg's own colour conversion.
+// Decode + Process equals Python's pixel_values bit for bit (every uint8
+// tile and every float32 value) for JPEG, PNG, GIF and WebP (lossy and
+// lossless): the decoders match Pillow 9.4 with libjpeg-turbo 2.1 and
+// libwebp 1.2. JPEG variants the exact decoder leaves to Go's image/jpeg
+// (arithmetic coding, 12-bit, lossless, DNL, missing Huffman tables that
+// libjpeg-turbo would take from the standard ones, out-of-sequence restart
+// markers) decode within a few levels of Pillow. Not reproduced either:
+// libjpeg's block smoothing of progressive files whose scans never complete
+// the low AC coefficients, and its handling of coefficient overflow in
+// corrupt files.
 //
 // # Differences from the Python processor on unusual inputs
 //

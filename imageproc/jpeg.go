@@ -36,8 +36,9 @@ func clampByte(v int32) uint8 {
 	return uint8(v)
 }
 
-// jpegToRGB converts image/jpeg's output to RGB. YCbCr images get libjpeg's
-// fancy chroma upsampling and fixed-point colour conversion.
+// jpegToRGB converts image/jpeg's output (used for the JPEGs the exact
+// decoder leaves to it) to RGB. YCbCr images get libjpeg's fancy chroma
+// upsampling and fixed-point colour conversion.
 func jpegToRGB(img image.Image) *RGB {
 	m, ok := img.(*image.YCbCr)
 	if !ok {
@@ -74,16 +75,131 @@ func jpegToRGB(img image.Image) *RGB {
 		up.row(cbOut, cbRow, y)
 		up.row(crOut, crRow, y)
 		yr := m.Y[(m.Rect.Min.Y+y)*m.YStride+m.Rect.Min.X:][:w]
-		o := out.Pix[y*w*3 : (y+1)*w*3]
-		for x, yv := range yr {
-			Y := int32(yv)
-			cb, cr := cbOut[x], crOut[x]
-			o[x*3] = clampByte(Y + crR[cr])
-			o[x*3+1] = clampByte(Y + ((cbG[cb] + crG[cr]) >> 16))
-			o[x*3+2] = clampByte(Y + cbB[cb])
-		}
+		yccToRGB(out.Pix[y*w*3:(y+1)*w*3], yr, cbOut, crOut)
 	}
 	return out
+}
+
+// yccToRGB converts one row of full-resolution Y, Cb, Cr samples to RGB with
+// libjpeg's fixed-point tables (ycc_rgb_convert).
+func yccToRGB(o, yr, cbr, crr []uint8) {
+	o = o[:3*len(yr)]
+	cbr, crr = cbr[:len(yr)], crr[:len(yr)]
+	for x, yv := range yr {
+		Y := int32(yv)
+		cb, cr := cbr[x], crr[x]
+		o[x*3] = clampByte(Y + crR[cr])
+		o[x*3+1] = clampByte(Y + ((cbG[cb] + crG[cr]) >> 16))
+		o[x*3+2] = clampByte(Y + cbB[cb])
+	}
+}
+
+// Fixed-point constants of the islow IDCT: round(x * 2^13).
+const (
+	idctConstBits = 13
+	idctPass1Bits = 2
+	fix0298631336 = 2446
+	fix0390180644 = 3196
+	fix0541196100 = 4433
+	fix0765366865 = 6270
+	fix0899976223 = 7373
+	fix1175875602 = 9633
+	fix1501321110 = 12299
+	fix1847759065 = 15137
+	fix1961570560 = 16069
+	fix2053119869 = 16819
+	fix2562915447 = 20995
+	fix3072711026 = 25172
+)
+
+// idctIslow is libjpeg's JDCT_ISLOW inverse DCT (the Loeffler-Ligtenberg-
+// Moschytz algorithm in 13-bit fixed point, columns first with 2 extra bits
+// of precision kept between the passes). coef holds quantized coefficients
+// in natural order, q the quantization table; the 8×8 output samples go to
+// dst with the given row stride. Results are level-shifted by 128 and range
+// limited the way libjpeg's table does it: the descaled value wraps to 10
+// bits before clamping.
+func idctIslow(coef, q *[64]int32, dst []uint8, stride int) {
+	var ws [64]int32
+	for c := range 8 {
+		if coef[8+c] == 0 && coef[16+c] == 0 && coef[24+c] == 0 && coef[32+c] == 0 &&
+			coef[40+c] == 0 && coef[48+c] == 0 && coef[56+c] == 0 {
+			dc := coef[c] * q[c] << idctPass1Bits
+			for r := range 8 {
+				ws[8*r+c] = dc
+			}
+			continue
+		}
+		out := idct1D(
+			coef[c]*q[c], coef[8+c]*q[8+c], coef[16+c]*q[16+c], coef[24+c]*q[24+c],
+			coef[32+c]*q[32+c], coef[40+c]*q[40+c], coef[48+c]*q[48+c], coef[56+c]*q[56+c])
+		const shift = idctConstBits - idctPass1Bits
+		for r, v := range out {
+			ws[8*r+c] = (v + 1<<(shift-1)) >> shift
+		}
+	}
+	const shift = idctConstBits + idctPass1Bits + 3
+	for r := range 8 {
+		row := ws[8*r : 8*r+8 : 8*r+8]
+		d := dst[r*stride : r*stride+8 : r*stride+8]
+		if row[1] == 0 && row[2] == 0 && row[3] == 0 && row[4] == 0 && row[5] == 0 && row[6] == 0 && row[7] == 0 {
+			v := rangeLimit((row[0] + 1<<(idctPass1Bits+2)) >> (idctPass1Bits + 3))
+			for i := range d {
+				d[i] = v
+			}
+			continue
+		}
+		out := idct1D(row[0], row[1], row[2], row[3], row[4], row[5], row[6], row[7])
+		for i, v := range out {
+			d[i] = rangeLimit((v + 1<<(shift-1)) >> shift)
+		}
+	}
+}
+
+// rangeLimit maps a descaled IDCT output to a sample like libjpeg's
+// idct range-limit table indexed with x & 1023: the value wraps to a signed
+// 10-bit number, is shifted by 128 and clamped to [0, 255].
+func rangeLimit(x int32) uint8 {
+	x = x << 22 >> 22
+	return clampByte(x + 128)
+}
+
+// idct1D is one 8-point pass of the islow IDCT; the outputs are scaled by
+// 2^13 (not yet descaled).
+func idct1D(i0, i1, i2, i3, i4, i5, i6, i7 int32) [8]int32 {
+	// Even part.
+	z1 := (i2 + i6) * fix0541196100
+	tmp2 := z1 - i6*fix1847759065
+	tmp3 := z1 + i2*fix0765366865
+	tmp0 := (i0 + i4) << idctConstBits
+	tmp1 := (i0 - i4) << idctConstBits
+	tmp10, tmp13 := tmp0+tmp3, tmp0-tmp3
+	tmp11, tmp12 := tmp1+tmp2, tmp1-tmp2
+
+	// Odd part.
+	t0, t1, t2, t3 := i7, i5, i3, i1
+	z1 = t0 + t3
+	z2 := t1 + t2
+	z3 := t0 + t2
+	z4 := t1 + t3
+	z5 := (z3 + z4) * fix1175875602
+	t0 *= fix0298631336
+	t1 *= fix2053119869
+	t2 *= fix3072711026
+	t3 *= fix1501321110
+	z1 *= -fix0899976223
+	z2 *= -fix2562915447
+	z3 = z3*-fix1961570560 + z5
+	z4 = z4*-fix0390180644 + z5
+	t0 += z1 + z3
+	t1 += z2 + z4
+	t2 += z2 + z3
+	t3 += z1 + z4
+
+	return [8]int32{
+		tmp10 + t3, tmp11 + t2, tmp12 + t1, tmp13 + t0,
+		tmp13 - t0, tmp12 - t1, tmp11 - t2, tmp10 - t3,
+	}
 }
 
 // upsampler reproduces libjpeg-turbo's chroma upsampling (jdsample.c):

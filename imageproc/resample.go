@@ -271,28 +271,31 @@ func parallelRows(n, workPerRow int, fn func(lo, hi int)) {
 // resampleHorizontal resamples rows first..last-1 of src to width w.
 func resampleHorizontal(src *RGB, first, last, w int, c coeffs) *RGB {
 	out := NewRGB(w, last-first)
-	const half = int32(1) << (precisionBits - 1)
 	parallelRows(last-first, w*c.ksize, func(lo, hi int) {
 		for y := first + lo; y < first+hi; y++ {
-			in := src.Pix[y*src.W*3 : (y+1)*src.W*3]
-			o := out.Pix[(y-first)*w*3 : (y-first+1)*w*3]
-			for xx := 0; xx < w; xx++ {
-				k := c.k[xx*c.ksize : xx*c.ksize+c.count[xx]]
-				p := in[c.start[xx]*3 : (c.start[xx]+len(k))*3]
-				s0, s1, s2 := half, half, half
-				for i, kv := range k {
-					q := p[i*3 : i*3+3 : i*3+3]
-					s0 += int32(q[0]) * kv
-					s1 += int32(q[1]) * kv
-					s2 += int32(q[2]) * kv
-				}
-				o[xx*3] = clip8(s0)
-				o[xx*3+1] = clip8(s1)
-				o[xx*3+2] = clip8(s2)
-			}
+			resampleRow(out.Pix[(y-first)*w*3:(y-first+1)*w*3], src.Pix[y*src.W*3:(y+1)*src.W*3], w, c)
 		}
 	})
 	return out
+}
+
+// resampleRow resamples one RGB row in to the w pixels of o.
+func resampleRow(o, in []uint8, w int, c coeffs) {
+	const half = int32(1) << (precisionBits - 1)
+	for xx := 0; xx < w; xx++ {
+		k := c.k[xx*c.ksize : xx*c.ksize+c.count[xx]]
+		p := in[c.start[xx]*3 : (c.start[xx]+len(k))*3]
+		s0, s1, s2 := half, half, half
+		for i, kv := range k {
+			q := p[i*3 : i*3+3 : i*3+3]
+			s0 += int32(q[0]) * kv
+			s1 += int32(q[1]) * kv
+			s2 += int32(q[2]) * kv
+		}
+		o[xx*3] = clip8(s0)
+		o[xx*3+1] = clip8(s1)
+		o[xx*3+2] = clip8(s2)
+	}
 }
 
 // resampleVertical resamples src to height h. Integer sums are exact, so

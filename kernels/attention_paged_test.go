@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
 )
 
 // pagedCase is one shape for the paged attention tests.
@@ -55,23 +57,6 @@ func paged16(blocks [][]float32) [][]uint16 {
 	return out
 }
 
-// maxDiff returns the largest |got-want|, or +Inf on a NaN, an Inf or a
-// length mismatch.
-func maxDiff(got, want []float32) float64 {
-	if len(got) != len(want) {
-		return math.Inf(1)
-	}
-	var m float64
-	for i := range got {
-		d := math.Abs(float64(got[i]) - float64(want[i]))
-		if math.IsNaN(d) || math.IsInf(d, 0) {
-			return math.Inf(1)
-		}
-		m = max(m, d)
-	}
-	return m
-}
-
 // TestAttentionPaged checks the paged kernels against AttentionCausal and
 // AttentionCausalF16 on the same data in a contiguous cache, for every
 // backend and thread count. With a GEMM micro-kernel, prefill gathers the
@@ -100,7 +85,7 @@ func TestAttentionPaged(t *testing.T) {
 				AttentionCausal(want, q, k, v, tc.n, tc.heads, tc.kv, tc.hd, tc.pos0, stride, scale)
 				AttentionPaged(got, q, kb, vb, tc.bt, tc.n, tc.heads, tc.kv, tc.hd, tc.pos0, scale)
 				exact := b.gemm != nil && tc.hd%b.gemm.nr == 0 && tc.n >= 2
-				d := maxDiff(got, want)
+				d := numcheck.MaxAbs(t, "paged f32", got, want)
 				worst = max(worst, d)
 				if !(d <= 1e-6) || exact && d != 0 {
 					t.Errorf("threads=%d %+v f32: max diff %g (exact path %v)", threads, tc, d, exact)
@@ -111,7 +96,7 @@ func TestAttentionPaged(t *testing.T) {
 				F32ToF16(v16, v)
 				AttentionCausalF16(want, q, k16, v16, tc.n, tc.heads, tc.kv, tc.hd, tc.pos0, stride, scale)
 				AttentionPagedF16(got, q, paged16(kb), paged16(vb), tc.bt, tc.n, tc.heads, tc.kv, tc.hd, tc.pos0, scale)
-				d = maxDiff(got, want)
+				d = numcheck.MaxAbs(t, "paged f16", got, want)
 				worst = max(worst, d)
 				if !(d <= 1e-6) || exact && d != 0 {
 					t.Errorf("threads=%d %+v f16: max diff %g (exact path %v)", threads, tc, d, exact)

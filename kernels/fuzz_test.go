@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/internal/half"
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
 )
 
 // FuzzMatVec feeds arbitrary shapes and weight bytes to every backend and
@@ -90,7 +91,7 @@ func FuzzMatVec(f *testing.F) {
 				if dt == Q8 && b.quantizeQ8 != nil {
 					bound += 1.001 * qerr[r]
 				}
-				if d := math.Abs(float64(y[r]) - want[r]); d > bound || math.IsNaN(float64(y[r])) {
+				if d := numcheck.Diff(float64(y[r]), want[r]); d > bound {
 					t.Fatalf("%s %s %dx%d row %d: got %g want %g (mag %g)", b.name, dt, rows, cols, r, y[r], want[r], mag[r])
 				}
 			}

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
 )
 
 // TestExp sweeps the vector exp over its whole range against math.Exp.
@@ -46,7 +48,7 @@ func testExp(t *testing.T, exp func(dst, x *float32, n int)) {
 		if want < 1.2e-38 { // denormal results keep fewer bits, or flush to 0
 			tol = 1.2e-38
 		}
-		if d := math.Abs(float64(got[i]) - float64(want)); d > tol {
+		if d := numcheck.Diff(float64(got[i]), float64(want)); d > tol {
 			t.Fatalf("exp(%g) = %g, want %g (rel err %g)", x, got[i], want, d/float64(want))
 		}
 	}
@@ -108,7 +110,7 @@ func TestQuantizeQ8AVX512(t *testing.T) {
 				t.Fatalf("%s: ls[%d] = %g (Go) vs %g (asm)", tc.name, i, a.ls[i], b.ls[i])
 			}
 		}
-		if d := math.Abs(float64(a.bias - b.bias)); d > 1e-5*math.Abs(float64(a.bias))+1e-30 {
+		if d := numcheck.Diff(float64(a.bias), float64(b.bias)); d > 1e-5*math.Abs(float64(a.bias))+1e-30 {
 			t.Fatalf("%s: bias %g (Go) vs %g (asm)", tc.name, a.bias, b.bias)
 		}
 	}

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/internal/half"
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
 )
 
 // sizes covers multiples and non-multiples of the SIMD widths.
@@ -102,10 +104,8 @@ func TestMatVec(t *testing.T) {
 					if dt == Q8 && b.quantizeQ8 != nil {
 						tol = 1e-2 // activations are rounded to int8
 					}
-					for i := range y {
-						if d := math.Abs(float64(y[i]) - want[i]); d > tol*mag[i]+1e-30 {
-							t.Fatalf("%s %dx%d row %d: got %g want %g (err %g, mag %g)", dt, rows, cols, i, y[i], want[i], d, mag[i])
-						}
+					if _, err := numcheck.Compare(y, want, numcheck.Tol{Abs: 1e-30, Rel: tol, Scale: mag}); err != nil {
+						t.Fatalf("%s %dx%d: %v", dt, rows, cols, err)
 					}
 				}
 			}
@@ -225,7 +225,7 @@ func TestMatVecExtremes(t *testing.T) {
 					tol = 1e-2*math.Abs(want) + 1e-44 // x is rounded to int8
 				}
 				for _, v := range y {
-					if d := math.Abs(float64(v) - want); d > tol || math.IsNaN(float64(v)) {
+					if d := numcheck.Diff(float64(v), want); d > tol {
 						t.Errorf("%s cols=%d: got %g want %g", c.name, cols, v, want)
 					}
 				}
@@ -251,11 +251,8 @@ func TestMatMul(t *testing.T) {
 				}
 				for i := 0; i < n; i++ {
 					want, mag := refMatVec(ref, rows, cols, x[i*cols:(i+1)*cols])
-					for rr := range want {
-						got := y[i*rows+rr]
-						if d := math.Abs(float64(got) - want[rr]); d > tol*mag[rr]+1e-30 {
-							t.Fatalf("%s n=%d %dx%d [%d,%d]: got %g want %g", dt, n, rows, cols, i, rr, got, want[rr])
-						}
+					if _, err := numcheck.Compare(y[i*rows:(i+1)*rows], want, numcheck.Tol{Abs: 1e-30, Rel: tol, Scale: mag}); err != nil {
+						t.Fatalf("%s n=%d %dx%d row %d of x: %v", dt, n, rows, cols, i, err)
 					}
 				}
 			}
@@ -274,7 +271,7 @@ func TestDotAxpy(t *testing.T) {
 				want += float64(a[i]) * float64(x[i])
 				mag += math.Abs(float64(a[i]) * float64(x[i]))
 			}
-			if got := Dot(a, x); math.Abs(float64(got)-want) > 1e-5*mag+1e-30 {
+			if got := Dot(a, x); numcheck.Diff(float64(got), want) > 1e-5*mag+1e-30 {
 				t.Fatalf("Dot n=%d: got %g want %g", n, got, want)
 			}
 			y := randVec(r, n+2, 1)[2:]
@@ -282,7 +279,7 @@ func TestDotAxpy(t *testing.T) {
 			Axpy(0.75, a, y)
 			for i := range y {
 				w := y0[i] + 0.75*a[i]
-				if math.Abs(float64(y[i]-w)) > 1e-6*(math.Abs(float64(w))+1) {
+				if numcheck.Diff(float64(y[i]), float64(w)) > 1e-6*(math.Abs(float64(w))+1) {
 					t.Fatalf("Axpy n=%d [%d]: got %g want %g", n, i, y[i], w)
 				}
 			}
@@ -424,9 +421,10 @@ func testActivationExtremes(t *testing.T, _ *backend) {
 	x := []float32{0, -0, 1e-40, -1e-40, 100, -100, 1e30, -1e30, float32(math.Inf(1)), float32(math.Inf(-1))}
 	got := make([]float32, len(x))
 	GELUTanh(got, x)
-	wantG := []float32{0, 0, 5e-41, -5e-41, 100, 0, 1e30, 0, float32(math.Inf(1)), 0}
+	// GELUTanh(-Inf) is -Inf·0 = NaN, as in PyTorch's formula.
+	wantG := []float32{0, 0, 5e-41, -5e-41, 100, 0, 1e30, 0, float32(math.Inf(1)), float32(math.NaN())}
 	for i := range x {
-		if math.Abs(float64(got[i]-wantG[i])) > 1e-6*math.Abs(float64(wantG[i])) && !(i == 2 || i == 3) {
+		if !closeOrEqual(got[i], wantG[i], 1e-6) && !(i == 2 || i == 3) {
 			t.Errorf("GELUTanh(%g) = %g, want %g", x[i], got[i], wantG[i])
 		}
 	}
@@ -434,7 +432,7 @@ func testActivationExtremes(t *testing.T, _ *backend) {
 	SiLUMul(got[:8], x[:8], one[:8]) // SiLU(±Inf)·1 is left out: -Inf·0 is NaN in PyTorch too
 	wantS := []float32{0, 0, 5e-41, -5e-41, 100, -3.7200760e-42, 1e30, 0}
 	for i := range wantS {
-		if math.Abs(float64(got[i]-wantS[i])) > 1e-5*math.Abs(float64(wantS[i])) && !(i == 2 || i == 3 || i == 5) {
+		if !closeOrEqual(got[i], wantS[i], 1e-5) && !(i == 2 || i == 3 || i == 5) {
 			t.Errorf("SiLU(%g) = %g, want %g", x[i], got[i], wantS[i])
 		}
 	}
@@ -457,9 +455,21 @@ func testActivationExtremes(t *testing.T, _ *backend) {
 	}
 }
 
+// closeOrEqual reports whether got is within rel of a finite want, equals
+// an infinite want, or is NaN where want is NaN.
+func closeOrEqual(got, want float32, rel float64) bool {
+	switch {
+	case math.IsNaN(float64(want)):
+		return math.IsNaN(float64(got))
+	case math.IsInf(float64(want), 0):
+		return got == want
+	}
+	return numcheck.Diff(float64(got), float64(want)) <= rel*math.Abs(float64(want))
+}
+
 func checkClose(t *testing.T, what string, i int, got float32, want, tol float64) {
 	t.Helper()
-	if d := math.Abs(float64(got) - want); d > tol*(math.Abs(want)+0.1) {
+	if d := numcheck.Diff(float64(got), want); d > tol*(math.Abs(want)+0.1) {
 		t.Fatalf("%s [%d]: got %g want %g", what, i, got, want)
 	}
 }
@@ -735,7 +745,7 @@ func TestMatrixRow(t *testing.T) {
 		for row := 0; row < 5; row++ {
 			m.Row(dst, row)
 			for c, v := range dst {
-				if want := ref[row*37+c]; math.Abs(float64(v)-want) > 1e-7*math.Abs(want) {
+				if want := ref[row*37+c]; numcheck.Diff(float64(v), want) > 1e-7*math.Abs(want) {
 					t.Fatalf("%s row %d col %d: %g, want %g", dt, row, c, v, want)
 				}
 			}
@@ -790,7 +800,7 @@ func TestConcurrentCalls(t *testing.T) {
 					}
 				}
 				for i := range y {
-					if d := math.Abs(float64(y[i] - want[i])); d > 1e-4*(math.Abs(float64(want[i]))+1) {
+					if d := numcheck.Diff(float64(y[i]), float64(want[i])); d > 1e-4*(math.Abs(float64(want[i]))+1) {
 						done <- fmt.Errorf("rep %d [%d]: %g != %g", rep, i, y[i], want[i])
 						return
 					}
@@ -803,6 +813,20 @@ func TestConcurrentCalls(t *testing.T) {
 		if err := <-done; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestBackendsTested logs the backends every eachBackend test runs on this
+// machine; CI prints the line so a report shows which instruction sets
+// were exercised.
+func TestBackendsTested(t *testing.T) {
+	var names []string
+	for _, b := range backends {
+		names = append(names, b.name)
+	}
+	t.Logf("kernel backends tested (GOARCH=%s): %s", runtime.GOARCH, strings.Join(names, " "))
+	if len(names) == 0 || names[0] != "generic" {
+		t.Errorf("backends %v do not start with generic", names)
 	}
 }
 
@@ -851,7 +875,7 @@ func checkExp(t *testing.T, x, got float32) {
 	if want < 1.2e-38 {
 		tol = 1.2e-38
 	}
-	if d := math.Abs(float64(got) - float64(want)); d > tol {
+	if d := numcheck.Diff(float64(got), float64(want)); d > tol {
 		t.Fatalf("exp(%g) = %g, want %g (rel err %g)", x, got, want, d/float64(want))
 	}
 }

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"runtime"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 )
@@ -27,6 +28,9 @@ type pool struct {
 	jobs   jobs // storage for the job of the call holding mu
 	n      int  // items
 	chunk  int  // items per chunk
+
+	panicMu  sync.Mutex
+	panicked any // the first panic of a chunk in this generation, re-raised by run
 }
 
 var workers = newPool()
@@ -68,7 +72,13 @@ func (p *pool) ensureWorkers(k int) {
 // worker runs chunks whenever it is woken. It never polls: a short spin was
 // measured to gain nothing on this 2-vCPU machine, where the poller mostly
 // steals time from the thread doing the work.
+//
+// A memory fault in a chunk (weights memory-mapped from a file truncated
+// while in use raise SIGBUS) becomes a panic that run re-raises on the
+// calling goroutine, where the caller can recover it (see
+// debug.SetPanicOnFault), instead of killing the process from a worker.
 func (p *pool) worker(wake chan struct{}) {
+	debug.SetPanicOnFault(true)
 	for range wake {
 		p.help(false)
 	}
@@ -102,7 +112,7 @@ func (p *pool) help(caller bool) (last bool) {
 		// waits for it, so the job fields cannot change until it is done.
 		lo := next * p.chunk
 		hi := min(lo+p.chunk, p.n)
-		p.cur.run(lo, hi)
+		p.runChunk(lo, hi)
 		if int(p.done.Add(1)) == nch {
 			if !caller {
 				p.doneCh <- struct{}{}
@@ -110,6 +120,22 @@ func (p *pool) help(caller bool) (last bool) {
 			last = true
 		}
 	}
+}
+
+// runChunk runs one chunk of the current job; a panic is recorded for run
+// to re-raise, so the chunk still counts as done and no goroutine waits
+// forever.
+func (p *pool) runChunk(lo, hi int) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.panicMu.Lock()
+			if p.panicked == nil {
+				p.panicked = r
+			}
+			p.panicMu.Unlock()
+		}
+	}()
+	p.cur.run(lo, hi)
 }
 
 // acquire claims the pool for one parallel call. It fails when only one
@@ -125,7 +151,9 @@ func (p *pool) release() { p.mu.Unlock() }
 // run executes j over [0, n) in chunks of at least grain items on the calling
 // goroutine and up to Threads()-1 workers, and returns when all are done.
 // The caller must hold the pool (acquire). j should point into p.jobs so that
-// publishing it does not allocate.
+// publishing it does not allocate. If a chunk panics, run waits for the other
+// chunks, releases the pool and re-panics with that value on the caller's
+// goroutine.
 func (p *pool) run(j job, n, grain int) {
 	t := p.numThreads()
 	grain = max(grain, 1)
@@ -157,4 +185,14 @@ func (p *pool) run(j job, n, grain int) {
 	// Close the generation so late wake-ups find nothing to do.
 	p.state.Store(packState(gen, 0, 0))
 	p.cur = nil
+	p.panicMu.Lock()
+	r := p.panicked
+	p.panicked = nil
+	p.panicMu.Unlock()
+	if r != nil {
+		// Every chunk is done: give the pool back (the caller's release is
+		// skipped by the panic) and re-raise on the calling goroutine.
+		p.release()
+		panic(r)
+	}
 }

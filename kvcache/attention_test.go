@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
 	"github.com/cellm-ai/cellm-go/kernels"
 )
 
@@ -120,10 +121,8 @@ func check(t *testing.T, s *Seq, kc, vc [][]float32, pos0, n, heads int, r *rand
 			k, v := s.BlocksF32(l)
 			kernels.AttentionPaged(got, q, k, v, c.BlockTokens, n, heads, c.KVHeads, hd, pos0, scale)
 		}
-		for i := range got {
-			if d := math.Abs(float64(got[i] - want[i])); !(d <= 1e-6) {
-				t.Fatalf("layer %d pos0 %d n %d: element %d = %g, contiguous %g", l, pos0, n, i, got[i], want[i])
-			}
+		if _, err := numcheck.Compare(got, want, numcheck.Tol{Abs: 1e-6}); err != nil {
+			t.Fatalf("layer %d pos0 %d n %d vs contiguous: %v", l, pos0, n, err)
 		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"testing"
+
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
 )
 
 // logitsOf returns logits whose softmax is probs.
@@ -100,7 +102,7 @@ func checkDistribution(t *testing.T, got, want []float64, n int) {
 			continue
 		}
 		se := math.Sqrt(want[i] * (1 - want[i]) / float64(n))
-		if math.Abs(got[i]-want[i]) > 5*se+1e-9 {
+		if numcheck.Diff(got[i], want[i]) > 5*se+1e-9 {
 			t.Errorf("token %d frequency %.4f, want %.4f ± %.4f", i, got[i], want[i], 5*se)
 		}
 	}

@@ -65,13 +65,17 @@ func BenchmarkStream(b *testing.B) {
 	}
 }
 
-// BenchmarkLoad measures parsing of the SmolLM2 tokenizer.json.
+// BenchmarkLoad measures parsing of the tokenizer.json files.
 func BenchmarkLoad(b *testing.B) {
-	data := tokenizerJSON(b, smolLM2)
-	b.SetBytes(int64(len(data)))
-	for b.Loop() {
-		if _, err := Load(data); err != nil {
-			b.Fatal(err)
-		}
+	for _, name := range modelNames {
+		data := tokenizerJSON(b, name)
+		b.Run(name, func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if _, err := Load(data); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

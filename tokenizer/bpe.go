@@ -1,6 +1,8 @@
 package tokenizer
 
 import (
+	"cmp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -33,12 +35,14 @@ type bpe struct {
 	// blID[b] is the id of the byte-level character of byte b, or -1.
 	blID [256]int32
 	// metaSplit: "▁" is in the vocabulary (so it never joins an unk or
-	// byte pieces) and no token produced by a merge contains "▁" right
-	// after another character than "▁". No merge can then cross the point
-	// before such a "▁", so a word can be cut there without changing the
-	// result (Llama 2 style models have no pre-tokenizer and would otherwise
-	// merge the whole text at once).
+	// byte pieces) and few tokens produced by a merge contain "▁" right
+	// after another character than "▁" (those are listed in crossing). No
+	// merge can then cross the point before such a "▁", unless a crossing
+	// token occurs in the word over that point, so a word can be cut there
+	// without changing the result (Llama 2 and Gemma style models have no
+	// pre-tokenizer and would otherwise merge the whole text at once).
 	metaSplit bool
+	crossing  []crossingToken
 	cache     wordCache // words as given
 	cacheBL   wordCache // words whose bytes are mapped to the byte-level alphabet
 }
@@ -53,15 +57,33 @@ func (b *bpe) prepare() {
 	}
 	_, hasMeta := b.vocab["▁"]
 	b.metaSplit = hasMeta && b.prefix == "" && b.suffix == ""
-	for _, m := range b.merges {
+	b.crossing = nil
+	isByte := map[int32]bool{}
+	for _, id := range b.byteTok {
+		isByte[id] = true
+	}
+	for key, m := range b.merges {
 		if !b.metaSplit {
 			return
 		}
 		tok := b.idToTok[m.id]
+		if isByte[int32(key>>32)] || isByte[int32(uint32(key))] || int32(key>>32) == b.unk || int32(uint32(key)) == b.unk {
+			// A merge of byte-fallback or unk pieces: its token string is
+			// not the text it covers, so crossing checks on the text
+			// cannot see it.
+			if strings.Contains(tok, "▁") {
+				b.metaSplit, b.crossing = false, nil
+				return
+			}
+			continue
+		}
 		for i := strings.Index(tok, "▁"); i >= 0; {
 			if i > 0 && !strings.HasSuffix(tok[:i], "▁") {
-				b.metaSplit = false
-				return
+				if len(b.crossing) == maxCrossing {
+					b.metaSplit, b.crossing = false, nil
+					return
+				}
+				b.crossing = append(b.crossing, crossingToken{tok, i})
 			}
 			j := strings.Index(tok[i+len("▁"):], "▁")
 			if j < 0 {
@@ -70,6 +92,32 @@ func (b *bpe) prepare() {
 			i += len("▁") + j
 		}
 	}
+	// Map iteration order is random: sort for reproducible behaviour.
+	slices.SortFunc(b.crossing, func(x, y crossingToken) int {
+		return cmp.Or(strings.Compare(x.tok, y.tok), x.at-y.at)
+	})
+}
+
+// crossingToken is a merged token with a "▁" at byte offset at that follows
+// another character than "▁" (Gemma has one: ">▁</").
+type crossingToken struct {
+	tok string
+	at  int
+}
+
+// maxCrossing bounds the crossing tokens checked at every cut; with more,
+// words are not cut.
+const maxCrossing = 16
+
+// canCut reports whether w may be cut before the "▁" at byte offset i: no
+// crossing token occurs in w with its inner "▁" at i.
+func (b *bpe) canCut(w string, i int) bool {
+	for _, c := range b.crossing {
+		if i >= c.at && strings.HasPrefix(w[i-c.at:], c.tok) {
+			return false
+		}
+	}
+	return true
 }
 
 // Word cache bounds: words of at least maxCachedWord bytes are never cached
@@ -140,7 +188,7 @@ func (b *bpe) tokenize(p piece, dst []int) []int {
 				break
 			}
 			i += k
-			if !strings.HasSuffix(w[:i], "▁") && i > start {
+			if !strings.HasSuffix(w[:i], "▁") && i > start && b.canCut(w, i) {
 				dst = b.tokenizeWord(w[start:i], false, dst)
 				start = i
 			}
@@ -378,6 +426,9 @@ func (h *candHeap) pop() mergeCand {
 // priority queue over a doubly linked list of symbols, like the HF library.
 func (b *bpe) mergeHeap(ids []int32) []int32 {
 	n := len(ids)
+	if n < 2 {
+		return ids
+	}
 	prev := make([]int32, n)
 	next := make([]int32, n)
 	alive := make([]bool, n)

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 func splitWith(m matcher, s string) []string {
@@ -174,32 +176,60 @@ func TestMergeAlgorithms(t *testing.T) {
 	}
 }
 
-// TestMetaSplit checks that cutting Llama 2 style words before "▁" gives
-// the same ids as merging the whole text at once.
+// TestMetaSplit checks that cutting Llama 2 and Gemma style words before
+// "▁" gives the same ids as merging the whole text at once, and that Gemma's
+// one merged token with an inner "▁" (">▁</") keeps the cut from being made
+// where it occurs.
 func TestMetaSplit(t *testing.T) {
-	tk := load(t, tinyLlama)
-	if !tk.model.metaSplit {
-		t.Fatal("TinyLlama vocabulary should allow cutting before ▁")
+	for _, name := range []string{tinyLlama, gemma3} {
+		t.Run(name, func(t *testing.T) {
+			tk := load(t, name)
+			if !tk.model.metaSplit {
+				t.Fatal("vocabulary should allow cutting before ▁")
+			}
+			text := strings.ReplaceAll(string(readEval(t)[:6000]), " ", "▁")
+			texts := []string{text, "▁▁▁a▁▁b", "x▁", "▁", "a▁▁▁▁▁▁▁▁▁▁b▁é▁▁🤗▁",
+				"<p>▁</p>", "a>▁</b", "x>▁▁</y>▁</z", "<div>hello</div>▁</span>"}
+			rng := rand.New(rand.NewSource(2))
+			for i := 0; i < 300; i++ {
+				var sb strings.Builder
+				for j := rng.Intn(40); j > 0; j-- {
+					sb.WriteString([]string{"▁", "a", "the", "é", "🤗", "x", "\n", ">", "</", "div"}[rng.Intn(10)])
+				}
+				texts = append(texts, sb.String())
+			}
+			m := tk.model
+			for _, s := range texts {
+				split := m.tokenize(piece{text: s, tok: -1}, nil)
+				whole := m.mergeHeap(m.initialSymbols(s, nil))
+				if !slices.Equal(split, int32sToInts(whole)) {
+					t.Fatalf("%q: split %v, whole %v", s, split, whole)
+				}
+			}
+			if name != gemma3 {
+				return
+			}
+			if len(m.crossing) != 1 || m.crossing[0].tok != ">▁</" {
+				t.Fatalf("crossing tokens %v, want [>▁</]", m.crossing)
+			}
+			// Without the guard the cut inside ">▁</" changes the ids.
+			s := "a>▁</b"
+			whole := int32sToInts(m.mergeHeap(m.initialSymbols(s, nil)))
+			cut := append(int32sToInts(m.mergeHeap(m.initialSymbols("a>", nil))),
+				int32sToInts(m.mergeHeap(m.initialSymbols("▁</b", nil)))...)
+			if slices.Equal(whole, cut) {
+				t.Errorf("%q: cutting before ▁ gives the same ids %v; pick a text where the guard matters", s, whole)
+			}
+		})
 	}
-	text := string(readEval(t)[:6000])
-	texts := []string{text, "▁▁▁a▁▁b", "x▁", "▁", "a▁▁▁▁▁▁▁▁▁▁b▁é▁▁🤗▁"}
-	rng := rand.New(rand.NewSource(2))
-	for i := 0; i < 200; i++ {
-		var sb strings.Builder
-		for j := rng.Intn(40); j > 0; j-- {
-			sb.WriteString([]string{"▁", "a", "the", "é", "🤗", "x", "\n"}[rng.Intn(7)])
-		}
-		texts = append(texts, sb.String())
+}
+
+func int32sToInts(a []int32) []int {
+	out := make([]int, len(a))
+	for i, v := range a {
+		out[i] = int(v)
 	}
-	for _, s := range texts {
-		split := tk.model.tokenize(piece{text: s, tok: -1}, nil)
-		tk.model.metaSplit = false
-		whole := tk.model.tokenize(piece{text: s, tok: -1}, nil)
-		tk.model.metaSplit = true
-		if !slices.Equal(split, whole) {
-			t.Fatalf("%q: split %v, whole %v", s, split, whole)
-		}
-	}
+	return out
 }
 
 func TestDecoders(t *testing.T) {
@@ -226,6 +256,74 @@ func TestDecoders(t *testing.T) {
 	}
 }
 
+// TestUnicodeNormalizerLoad checks that the four Unicode normalization forms
+// load and run before the model.
+func TestUnicodeNormalizerLoad(t *testing.T) {
+	model := `"model":{"type":"BPE","vocab":{"a":0,"b":1,"ab":2,"\u00e9":3,"e":4,"\u0301":5},"merges":["a b"]}`
+	for _, c := range []struct {
+		typ, in string
+		want    []int
+	}{
+		{"NFC", "ab e\u0301", []int{2, 3}},
+		{"NFD", "\u00e9", []int{4, 5}},
+		{"NFKC", "\uff41\uff42", []int{2}},
+		{"NFKD", "\uff41\u00e9", []int{0, 4, 5}},
+	} {
+		tk, err := Load([]byte(`{"normalizer":{"type":"` + c.typ + `"},` + model + `}`))
+		if err != nil {
+			t.Fatalf("%s: %v", c.typ, err)
+		}
+		got, err := tk.Encode(c.in, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("%s: Encode(%q) = %v, want %v", c.typ, c.in, got, c.want)
+		}
+	}
+}
+
+// TestUnicode9Table checks the generated table against the normalization
+// library it was made from (regenerate with go run gen_unicode9.go when
+// golang.org/x/text changes Unicode version).
+func TestUnicode9Table(t *testing.T) {
+	if norm.Version != unicodeVersionNorm {
+		t.Fatalf("golang.org/x/text/unicode/norm is Unicode %s, unicode9.go was generated for %s: run go run gen_unicode9.go",
+			norm.Version, unicodeVersionNorm)
+	}
+	prev := rune(-1)
+	for _, rg := range newerThanUnicode9 {
+		if rg[0] <= prev || rg[1] < rg[0] {
+			t.Fatalf("range %X-%X out of order", rg[0], rg[1])
+		}
+		prev = rg[1]
+		for r := rg[0]; r <= rg[1]; r++ {
+			if i, n := indexNewerThanUnicode9("a" + string(r)); i != 1 || n != utf8.RuneLen(r) {
+				t.Fatalf("U+%04X not found", r)
+			}
+		}
+		for _, r := range []rune{rg[0] - 1, rg[1] + 1} {
+			if i, _ := indexNewerThanUnicode9(string(r)); i >= 0 && (r < rg[0] || r > rg[1]) && !inNewer(r) {
+				t.Fatalf("U+%04X found but not listed", r)
+			}
+		}
+	}
+	// The behaviour that makes the table necessary: newer normalization
+	// reorders U+0EB9 U+0EBA.
+	if norm.NFC.String("\u0EB9\u0EBA") == "\u0EB9\u0EBA" {
+		t.Error("x/text no longer reorders U+0EB9 U+0EBA; check the test cases")
+	}
+}
+
+func inNewer(r rune) bool {
+	for _, rg := range newerThanUnicode9 {
+		if rg[0] <= r && r <= rg[1] {
+			return true
+		}
+	}
+	return false
+}
+
 func TestNormalizers(t *testing.T) {
 	for _, c := range []struct {
 		n        normalizer
@@ -238,9 +336,25 @@ func TestNormalizers(t *testing.T) {
 		{stripNormalizer{left: true, right: true}, " \t a \u3000", "a"},
 		{stripNormalizer{left: true}, "  a ", "a "},
 		{seqNormalizer{prependNormalizer{"▁"}, replaceNormalizer{" ", "▁"}}, "a b", "▁a▁b"},
+		// Composition, singletons, Hangul jamo, canonical reordering and a
+		// composition exclusion (U+0958 stays decomposed).
+		{unicodeNormalizer{norm.NFC}, "e\u0301 \u212B \u1100\u1161 a\u0323\u0302 \u0958", "é Å 가 ậ \u0915\u093C"},
+		{unicodeNormalizer{norm.NFC}, "plain ascii", "plain ascii"},
+		{unicodeNormalizer{norm.NFD}, "é가", "e\u0301\u1100\u1161"},
+		// Code points unassigned in Unicode 9.0 (the HF library's tables)
+		// stay inert: no reordering of U+0EBA (Unicode 12, ccc 9) before
+		// U+0EB9 (HF tokenizers 0.23.2 keeps this order), no composition
+		// of Dives Akuru U+11935 U+11930 (Unicode 13), and U+1DFA (Unicode
+		// 14) blocks a+U+0301; NFC still applies around them.
+		{unicodeNormalizer{norm.NFC}, "\u0EB9\u0EBA", "\u0EB9\u0EBA"},
+		{unicodeNormalizer{norm.NFC}, "e\u0301\U00011935\U00011930e\u0301", "é\U00011935\U00011930é"},
+		{unicodeNormalizer{norm.NFC}, "a\u1DFA\u0301 a\u0301", "a\u1DFA\u0301 á"},
+		{unicodeNormalizer{norm.NFD}, "\u1EA5\u0EBA\u0EB9", "a\u0302\u0301\u0EBA\u0EB9"},
+		{unicodeNormalizer{norm.NFKC}, "ﬁ ① Ａ e\u0301", "fi 1 A é"},
+		{unicodeNormalizer{norm.NFKD}, "ﬁé", "fie\u0301"},
 	} {
 		if got := c.n.normalize(c.in); got != c.want {
-			t.Errorf("%T(%q) = %q, want %q", c.n, c.in, got, c.want)
+			t.Errorf("%T(%+q) = %+q, want %+q", c.n, c.in, got, c.want)
 		}
 	}
 }
@@ -385,7 +499,7 @@ func TestLoadErrors(t *testing.T) {
 		{`{}`, "missing model"},
 		{`{"model":{"type":"Unigram"}}`, `model type "Unigram" not supported`},
 		{`{"pre_tokenizer":{"type":"Whitespace"},` + model + `}`, `pre_tokenizer type "Whitespace" not supported`},
-		{`{"normalizer":{"type":"NFKC"},` + model + `}`, `normalizer type "NFKC" not supported`},
+		{`{"normalizer":{"type":"Precompiled"},` + model + `}`, `normalizer type "Precompiled" not supported`},
 		{`{"decoder":{"type":"WordPiece"},` + model + `}`, `decoder type "WordPiece" not supported`},
 		{`{"post_processor":{"type":"Weird"},` + model + `}`, `post_processor type "Weird" not supported`},
 		{`{"pre_tokenizer":{"type":"Split","pattern":{"Regex":"\\w+"},"behavior":"Isolated","invert":false},` + model + `}`, `regex pattern "\\w+" not supported`},
@@ -489,5 +603,29 @@ func TestNumberMatcher(t *testing.T) {
 	}
 	if got := (numberMatcher{}).appendMatches(nil, s); !slices.Equal(got, want) {
 		t.Errorf("numberMatcher: %d matches, want %d", len(got), len(want))
+	}
+}
+
+// TestMetaSplitByteMerges: a merge of byte-fallback pieces with "▁" cannot
+// be found in the text, so words are then never cut.
+func TestMetaSplitByteMerges(t *testing.T) {
+	for _, c := range []struct {
+		merges string
+		split  bool
+		nCross int
+	}{
+		{`[]`, true, 0},
+		{`[["a","▁"]]`, true, 1},
+		{`[["<0xE2>","▁"]]`, false, 0},
+	} {
+		tk, err := Load([]byte(`{"model":{"type":"BPE","byte_fallback":true,"vocab":{"<unk>":0,"▁":1,"a":2,"<0xE2>":3,"a▁":4,"<0xE2>▁":5},` +
+			`"merges":` + c.merges + `,"unk_token":"<unk>"}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tk.model.metaSplit != c.split || len(tk.model.crossing) != c.nCross {
+			t.Errorf("merges %s: metaSplit %v with %d crossing tokens, want %v with %d",
+				c.merges, tk.model.metaSplit, len(tk.model.crossing), c.split, c.nCross)
+		}
 	}
 }

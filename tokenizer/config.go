@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // errorf builds an error prefixed with "tokenizer.json: ".
@@ -106,6 +108,14 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 		return replaceNormalizer{lit, content}, nil
 	case "Lowercase":
 		return lowercaseNormalizer{}, nil
+	case "NFC":
+		return unicodeNormalizer{norm.NFC}, nil
+	case "NFD":
+		return unicodeNormalizer{norm.NFD}, nil
+	case "NFKC":
+		return unicodeNormalizer{norm.NFKC}, nil
+	case "NFKD":
+		return unicodeNormalizer{norm.NFKD}, nil
 	case "Strip":
 		st := stripNormalizer{}
 		if err := field("normalizer", "strip_left", m, &st.left); err != nil {
@@ -513,6 +523,11 @@ func parseMerges(raw json.RawMessage) ([][2]string, error) {
 	if isNull(raw) {
 		return nil, errorf("model: missing merges")
 	}
+	// The first element tells the format: decoding the pairs as strings
+	// first would scan the whole (large) array twice.
+	if rest, ok := bytes.CutPrefix(bytes.TrimSpace(raw), []byte("[")); ok && bytes.HasPrefix(bytes.TrimLeft(rest, " \t\r\n"), []byte("[")) {
+		return parsePairMerges(raw)
+	}
 	var legacy []string
 	if err := json.Unmarshal(raw, &legacy); err == nil {
 		out := make([][2]string, 0, len(legacy))
@@ -528,6 +543,11 @@ func parseMerges(raw json.RawMessage) ([][2]string, error) {
 		}
 		return out, nil
 	}
+	return parsePairMerges(raw)
+}
+
+// parsePairMerges decodes merges given as [["a","b"], ...].
+func parsePairMerges(raw json.RawMessage) ([][2]string, error) {
 	var pairs [][]string
 	if err := json.Unmarshal(raw, &pairs); err != nil {
 		return nil, errorf("model merges: expected strings or pairs of strings: %v", err)

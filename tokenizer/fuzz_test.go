@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // FuzzLoad feeds arbitrary bytes to Load: it must return an error or a
@@ -17,6 +19,21 @@ func FuzzLoad(f *testing.F) {
 		`"model":{"type":"BPE","vocab":{"<unk>":0,"a":1,"▁":2,"<0x41>":4},"merges":[],"unk_token":"<unk>","byte_fallback":true,"fuse_unk":true}}`))
 	f.Add([]byte(`{"pre_tokenizer":{"type":"Split","pattern":{"Regex":"` + strings.ReplaceAll(patLlama3, `\`, `\\`) + `"},"behavior":"Isolated","invert":false},"model":{"type":"BPE","vocab":{"a":0},"merges":[]}}`))
 	f.Add([]byte(`{"model":{"type":"BPE","vocab":{"a":0},"merges":[["a","a"]]}}`))
+	// Qwen2 style: NFC, the Qwen2 split regex, then ByteLevel.
+	f.Add([]byte(`{"normalizer":{"type":"NFC"},"pre_tokenizer":{"type":"Sequence","pretokenizers":[` +
+		`{"type":"Split","pattern":{"Regex":"` + strings.ReplaceAll(patQwen2, `\`, `\\`) + `"},"behavior":"Isolated","invert":false},` +
+		`{"type":"ByteLevel","add_prefix_space":false,"trim_offsets":false,"use_regex":false}]},` +
+		`"decoder":{"type":"ByteLevel"},"model":{"type":"BPE","vocab":{"a":0,"Ġ":1,"Ġa":2},"merges":[["Ġ","a"]]}}`))
+	// Gemma style: Replace normalizer, literal Split, byte fallback, <bos>.
+	f.Add([]byte(`{"added_tokens":[{"id":2,"content":"<bos>","special":true,"normalized":false},{"id":5,"content":"\n","special":false,"normalized":false}],` +
+		`"normalizer":{"type":"Replace","pattern":{"String":" "},"content":"▁"},` +
+		`"pre_tokenizer":{"type":"Split","pattern":{"String":" "},"behavior":"MergedWithPrevious","invert":false},` +
+		`"post_processor":{"type":"TemplateProcessing","single":[{"SpecialToken":{"id":"<bos>","type_id":0}},{"Sequence":{"id":"A","type_id":0}}],"special_tokens":{"<bos>":{"id":"<bos>","ids":[2],"tokens":["<bos>"]}}},` +
+		`"decoder":{"type":"Sequence","decoders":[{"type":"Replace","pattern":{"String":"▁"},"content":" "},{"type":"ByteFallback"},{"type":"Fuse"}]},` +
+		`"model":{"type":"BPE","vocab":{"<unk>":0,"a":1,"<bos>":2,"▁":3,"<0x41>":4,">":6,"<":7,">▁":8,">▁<":9},"merges":[[">","▁"],[">▁","<"]],"unk_token":"<unk>","byte_fallback":true,"fuse_unk":true}}`))
+	for _, typ := range []string{"NFD", "NFKC", "NFKD"} {
+		f.Add([]byte(`{"normalizer":{"type":"` + typ + `"},"model":{"type":"BPE","vocab":{"a":0},"merges":[]}}`))
+	}
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"model":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -120,6 +137,45 @@ func FuzzStreamIDs(f *testing.F) {
 		}
 		if got := streamAll(t, tk, ids, false); got != want {
 			t.Fatalf("stream %q != decode %q for %v", got, want, ids)
+		}
+	})
+}
+
+// FuzzEncodeDecodeNFC checks with the Qwen3 and Gemma 3 tokenizers that
+// valid UTF-8 text survives Encode then Decode up to the normalizer (NFC for
+// Qwen3; Gemma maps " " to "▁" and back, so a literal "▁" decodes to a
+// space), and that streaming decode equals Decode.
+func FuzzEncodeDecodeNFC(f *testing.F) {
+	tks := []*Tokenizer{load(f, qwen3), load(f, gemma3)}
+	for _, s := range []string{"", "e\u0301 \u212B \u1100\u1161", "<think>x</think>", "<start_of_turn>user\nhi",
+		"a>  </b", "<think>\u0338", "\u0EB9\u0EBA a\u1DFA\u0301", "\t\t\n\n\n  x", "\U000E0067 \uFFFF \x00", "１２３ ١٢٣", "▁▁a"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, s string, gemma bool) {
+		if !utf8.ValidString(s) || len(s) > 1000 {
+			return
+		}
+		nfc := unicodeNormalizer{norm.NFC}
+		tk, want := tks[0], nfc.normalize(s)
+		if gemma {
+			tk, want = tks[1], strings.ReplaceAll(s, "▁", " ")
+		}
+		ids, err := tk.Encode(s, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := tk.Decode(ids, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Added tokens are matched before normalization, so NFC does not
+		// compose across their ends ("<think>" + U+0338 stays apart).
+		if got != want && nfc.normalize(got) != want {
+			t.Fatalf("round trip %q -> %q, want %q (ids %v)", s, got, want, ids)
+		}
+		if st := streamAll(t, tk, ids, false); st != got {
+			t.Fatalf("stream %q != decode %q", st, got)
 		}
 	})
 }

@@ -2,12 +2,13 @@
 // tokenizer.json (BPE models) that produces the same token ids as the HF
 // tokenizers library (Rust).
 //
-// It supports what the SmolLM2, SmolVLM, TinyLlama (Llama 2) and Llama 3
-// style tokenizers use: the BPE model (merges in both formats,
-// byte_fallback, unk_token with fuse_unk, ignore_merges,
+// It supports what the SmolLM2, SmolVLM, TinyLlama (Llama 2), Llama 3,
+// Qwen2.5/Qwen3 and Gemma 3 tokenizers use: the BPE model (merges in both
+// formats, byte_fallback, unk_token with fuse_unk, ignore_merges,
 // continuing_subword_prefix, end_of_word_suffix); the ByteLevel, Split,
 // Digits, Metaspace and Sequence pre-tokenizers; the Sequence, Prepend,
-// Replace, Lowercase and Strip normalizers; added and special tokens; the
+// Replace, Lowercase, Strip and Unicode (NFC, NFD, NFKC, NFKD, by
+// golang.org/x/text/unicode/norm) normalizers; added and special tokens; the
 // TemplateProcessing, Bert/RobertaProcessing, ByteLevel and Sequence
 // post-processors; and the ByteLevel, Metaspace, Sequence, Replace,
 // ByteFallback, Fuse and Strip decoders. Anything else is rejected by Load

@@ -2,7 +2,10 @@ package tokenizer
 
 import (
 	"bytes"
+	"compress/bzip2"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"os"
@@ -19,29 +22,43 @@ func testdata(t testing.TB, name string) string {
 	return filepath.Join(testutil.RepoRoot(t), "tokenizer", "testdata", name)
 }
 
-// Names of the genuine tokenizers kept (gzipped) in testdata.
+// Names of the genuine tokenizers kept (gzip or bzip2 compressed) in
+// testdata.
 const (
 	smolLM2   = "SmolLM2-135M-Instruct"
 	smolVLM   = "SmolVLM-256M-Instruct"
 	tinyLlama = "TinyLlama-1.1B-Chat-v1.0"
+	qwen3     = "Qwen3-0.6B"
+	gemma3    = "gemma-3-1b-it"
 )
 
-var modelNames = []string{smolLM2, smolVLM, tinyLlama}
+var modelNames = []string{smolLM2, smolVLM, tinyLlama, qwen3, gemma3}
 
-func readGzip(t testing.TB, path string) []byte {
+// genuineSHA256 pins the published tokenizer.json files (sha256 of the
+// uncompressed bytes) that are compressed with bzip2, the better
+// compressor, to keep the repository small.
+var genuineSHA256 = map[string]string{
+	qwen3:  "aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4",
+	gemma3: "4667f2089529e8e7657cfb6d1c19910ae71ff5f28aa7ab2ff2763330affad795",
+}
+
+// readCompressed returns the decompressed contents of a .gz or .bz2 file.
+func readCompressed(t testing.TB, path string) []byte {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
+	var r io.Reader
+	if strings.HasSuffix(path, ".bz2") {
+		r = bzip2.NewReader(f)
+	} else if r, err = gzip.NewReader(f); err != nil {
 		t.Fatal(err)
 	}
-	data, err := io.ReadAll(zr)
+	data, err := io.ReadAll(r)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	return data
 }
@@ -59,7 +76,15 @@ func tokenizerJSON(t testing.TB, name string) []byte {
 	if b, ok := rawJSON[name]; ok {
 		return b
 	}
-	b := readGzip(t, testdata(t, name+".tokenizer.json.gz"))
+	var b []byte
+	if sum, ok := genuineSHA256[name]; ok {
+		b = readCompressed(t, testdata(t, name+".tokenizer.json.bz2"))
+		if h := sha256.Sum256(b); hex.EncodeToString(h[:]) != sum {
+			t.Fatalf("%s: tokenizer.json sha256 %x, want the published %s", name, h, sum)
+		}
+	} else {
+		b = readCompressed(t, testdata(t, name+".tokenizer.json.gz"))
+	}
 	rawJSON[name] = b
 	return b
 }
@@ -172,12 +197,28 @@ func TestParity(t *testing.T) {
 					t.Errorf("%s: inconsistent reference roundtrip flag", c.ID)
 				}
 			}
+			// special_token_ids lists added tokens, special or not (Gemma's
+			// "\n" runs and HTML tags, Qwen3's <think>): IsSpecial must
+			// follow the "special" flag of tokenizer.json.
+			var file struct {
+				AddedTokens []struct {
+					ID      int  `json:"id"`
+					Special bool `json:"special"`
+				} `json:"added_tokens"`
+			}
+			if err := json.Unmarshal(tokenizerJSON(t, name), &file); err != nil {
+				t.Fatal(err)
+			}
+			special := map[int]bool{}
+			for _, a := range file.AddedTokens {
+				special[a.ID] = a.Special
+			}
 			for tok, id := range ref.SpecialTokenIDs {
 				if got, ok := tk.TokenToID(tok); !ok || got != id {
 					t.Errorf("TokenToID(%q) = %d, %v; want %d", tok, got, ok, id)
 				}
-				if !tk.IsSpecial(id) {
-					t.Errorf("IsSpecial(%d) = false", id)
+				if tk.IsSpecial(id) != special[id] {
+					t.Errorf("IsSpecial(%d) = %v, want %v", id, tk.IsSpecial(id), special[id])
 				}
 			}
 		})
@@ -231,8 +272,8 @@ func TestChatTemplateIDs(t *testing.T) {
 			n++
 		}
 	}
-	if n < 12 {
-		t.Errorf("only %d chat renderings checked", n)
+	if n != 25 {
+		t.Errorf("%d chat renderings checked, want 25", n)
 	}
 }
 
@@ -311,9 +352,9 @@ func TestAPI(t *testing.T) {
 // TestStreamHoldsPartialUTF8 checks that a character split over byte tokens
 // is released only once complete.
 func TestStreamHoldsPartialUTF8(t *testing.T) {
-	for _, name := range []string{smolLM2, tinyLlama} {
+	for _, name := range []string{smolLM2, tinyLlama, qwen3, gemma3} {
 		tk := load(t, name)
-		ids, _ := tk.Encode("I love 🤗 and 🚀!", false)
+		ids, _ := tk.Encode("I love 🤗 and \U0010FFFD 🚀!", false)
 		st := tk.NewStream(false)
 		var got strings.Builder
 		for _, id := range ids {
@@ -329,12 +370,16 @@ func TestStreamHoldsPartialUTF8(t *testing.T) {
 		if rest := st.Flush(); rest != "" {
 			t.Errorf("%s: Flush = %q, want empty", name, rest)
 		}
-		if got.String() != "I love 🤗 and 🚀!" {
+		if got.String() != "I love 🤗 and \U0010FFFD 🚀!" {
 			t.Errorf("%s: stream = %q", name, got.String())
 		}
-		// An incomplete character at the end comes out of Flush.
+		// An incomplete character at the end comes out of Flush. U+10FFFD
+		// is in no vocabulary: byte-level or byte-fallback pieces.
 		st = tk.NewStream(false)
-		emoji, _ := tk.Encode("🤗", false)
+		emoji, _ := tk.Encode("\U0010FFFD", false)
+		if len(emoji) < 2 {
+			t.Fatalf("%s: U+10FFFD is one token %v; the test needs a split character", name, emoji)
+		}
 		for _, id := range emoji[:len(emoji)-1] {
 			if s, _ := st.Push(id); s != "" {
 				t.Errorf("%s: partial emoji released %q", name, s)

@@ -5,7 +5,6 @@ package onnxrt
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/internal/npy"
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
 	"github.com/cellm-ai/cellm-go/models/idefics3"
 )
@@ -41,20 +41,11 @@ func refFile(t testing.TB, name string) string {
 	return testutil.Fixture(t, "smolvlm-tiny", "reference", name)
 }
 
+// maxAbsDiff is the largest |got-want|; a length mismatch or a NaN or Inf
+// fails t and gives +Inf.
 func maxAbsDiff(t testing.TB, got, want []float32) float64 {
 	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("got %d values, want %d", len(got), len(want))
-	}
-	m := 0.0
-	for i := range got {
-		d := math.Abs(float64(got[i]) - float64(want[i]))
-		if math.IsNaN(d) {
-			return math.Inf(1)
-		}
-		m = max(m, d)
-	}
-	return m
+	return numcheck.MaxAbs(t, "output", got, want)
 }
 
 func TestRuntimeVersion(t *testing.T) {
@@ -473,7 +464,7 @@ func TestGreedy(t *testing.T) {
 					t.Fatalf("step %d: token %d, want %d", k, tok, want)
 				}
 				for _, top := range seq.Greedy.Steps[k].Top {
-					d := math.Abs(float64(logits[int(top[0])]) - top[1])
+					d := numcheck.Diff(float64(logits[int(top[0])]), top[1])
 					worst = max(worst, d)
 					if d > 1e-3 {
 						t.Fatalf("step %d: logit of %d is %g, want %g", k, int(top[0]), logits[int(top[0])], top[1])

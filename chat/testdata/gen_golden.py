@@ -7,6 +7,7 @@ raise_exception, strftime_now with a fixed clock, loopcontrols).
 Run from this directory: python3 gen_golden.py > golden_python.json
 """
 import datetime
+import gzip
 import json
 import sys
 
@@ -116,6 +117,9 @@ ERRORS = [
 
 LLAMA = open("meta-llama-Llama-3.2-3B-Instruct.jinja").read()
 QWEN = config_template("Qwen2.5-0.5B-Instruct/tokenizer_config.json")
+QWEN3 = config_template("Qwen3-0.6B/tokenizer_config.json")
+with gzip.open("gemma-3-1b-it/tokenizer_config.json.gz") as f:
+    GEMMA3 = json.load(f)["chat_template"]
 
 CASES = []
 
@@ -141,12 +145,55 @@ add("llama/tools_in_system", None, dict(llama_base, messages=TOOL_CALL_MSGS, too
 add("llama/multi_tool_error", None, dict(llama_base, messages=QWEN_MULTI, add_generation_prompt=True), "llama")
 add("llama/tools_no_user_error", None, dict(llama_base, messages=[{"role": "system", "content": "s"}], tools=TOOLS), "llama")
 
+# Qwen3: <think> handling around the last user query, reasoning_content,
+# multi-step tool calls, tool responses sent as user text, enable_thinking.
+QWEN3_AGENT = [
+    {"role": "system", "content": "You are an agent."},
+    {"role": "user", "content": "Weather in Oslo, then the time?"},
+    {"role": "assistant", "content": "<think>\nNeed two tools.\n</think>\n\nChecking.", "tool_calls": [
+        {"type": "function", "function": {"name": "get_weather", "arguments": {"location": "Oslo", "days": 1}}},
+        {"name": "zz_time", "arguments": "{\"tz\": \"CET\"}"}]},
+    {"role": "tool", "content": "cold"},
+    {"role": "tool", "content": "12:00"},
+    {"role": "assistant", "content": "", "reasoning_content": "\nBoth answered.\n", "tool_calls": [
+        {"type": "function", "function": {"name": "zz_time", "arguments": {}}}]},
+    {"role": "user", "content": "<tool_response>\n12:01\n</tool_response>"},
+    {"role": "assistant", "content": "\n\nIt is cold; 12:01.</think>tail"},
+]
+QWEN3_HISTORY = [
+    {"role": "user", "content": "Q1"},
+    {"role": "assistant", "content": "<think>r1</think>A1"},
+    {"role": "system", "content": "Mid-conversation system note."},
+    {"role": "user", "content": "Q2"},
+    {"role": "assistant", "content": "A2 without thinking", "reasoning_content": None},
+]
+add("qwen3/agent_tools", None, {"messages": QWEN3_AGENT, "tools": TOOLS, "add_generation_prompt": True}, "qwen3")
+add("qwen3/agent_no_tools_thinking_off", None, {"messages": QWEN3_AGENT[1:], "add_generation_prompt": True, "enable_thinking": False}, "qwen3")
+add("qwen3/history_thinking_on", None, {"messages": QWEN3_HISTORY, "add_generation_prompt": True, "enable_thinking": True}, "qwen3")
+add("qwen3/history_no_prompt", None, {"messages": QWEN3_HISTORY, "enable_thinking": False}, "qwen3")
+add("qwen3/tools_only_system", None, {"messages": [{"role": "user", "content": "hi"}], "tools": TOOLS[1:]}, "qwen3")
+
+# Gemma 3: system text folded into the first user turn (string or parts),
+# trimmed contents, images, role alternation and content type errors.
+gemma_base = {"bos_token": "<bos>", "eos_token": "<end_of_turn>"}
+GEMMA3_PARTS = [
+    {"role": "system", "content": [{"type": "text", "text": "Be brief. "}, {"type": "text", "text": "ignored"}]},
+    {"role": "user", "content": [{"type": "text", "text": " Look: "}, {"type": "image"}, {"type": "image"}, {"type": "text", "text": "\tand compare\n"}]},
+    {"role": "assistant", "content": [{"type": "text", "text": "  Two cats. "}]},
+    {"role": "user", "content": "\u3000Thanks\u00a0"},
+]
+add("gemma3/parts_and_images", None, dict(gemma_base, messages=GEMMA3_PARTS, add_generation_prompt=True), "gemma3")
+add("gemma3/system_string", None, dict(gemma_base, messages=[{"role": "system", "content": "Sys\n"}, {"role": "user", "content": "U"}, {"role": "assistant", "content": "A"}]), "gemma3")
+add("gemma3/no_bos", None, {"messages": [{"role": "user", "content": "U"}], "add_generation_prompt": True}, "gemma3")
+add("gemma3/assistant_first_error", None, dict(gemma_base, messages=[{"role": "assistant", "content": "A"}]), "gemma3")
+add("gemma3/content_none_error", None, dict(gemma_base, messages=[{"role": "user", "content": None}]), "gemma3")
+
 
 def main():
     env = make_env()
     out = []
     for name, template, context, ref in CASES:
-        src = {"qwen": QWEN, "llama": LLAMA}.get(ref, template)
+        src = {"qwen": QWEN, "llama": LLAMA, "qwen3": QWEN3, "gemma3": GEMMA3}.get(ref, template)
         entry = {"name": name}
         if ref:
             entry["template_ref"] = ref

@@ -29,7 +29,7 @@ func init() {
 
 func runBench(args []string) error {
 	fs := newFlags("bench", "(--model FILE.cellm | --random NAME --dtype f16|bf16|f32|int8|int8-proj | --model-dir DIR) [flags]")
-	model := fs.String("model", "", ".cellm `file` to benchmark")
+	model := fs.String("model", "", ".cellm `file` (or hub name org/name) to benchmark")
 	alias(fs, "model", "m")
 	random := fs.String("random", "", "benchmark a random-weight model at a real shape: "+strings.Join(randmodel.Names(), ", "))
 	dtype := fs.String("dtype", "f16", "with --random: "+dtypeHelp)
@@ -41,6 +41,7 @@ func runBench(args []string) error {
 	kvType := fs.String("kv-type", "f32", "KV cache type: f32 or f16")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file`")
 	batch := fs.String("batch", "", "batch sizes, comma-separated (e.g. 1,4,8,16): B concurrent sequences each prefill the -p length (first one; default 512), then decode -n tokens in batched steps; reports aggregate and per-sequence tok/s and KV memory")
+	kvBlock := fs.Int("kv-block", 0, "with --batch: positions per KV cache block (0: 16)")
 	outFmt := fs.String("o", "md", "output with --batch: md (table) or jsonl (one JSON object per result)")
 	var ob onnxFlags
 	ob.register(fs)
@@ -67,7 +68,10 @@ func runBench(args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	path := *model
+	path, err := resolveModel(*model)
+	if err != nil {
+		return err
+	}
 	if path == "" && *random != "" {
 		var err error
 		if path, err = randomCellm(*random, *dtype); err != nil {
@@ -99,7 +103,7 @@ func runBench(args []string) error {
 		if err != nil {
 			return err
 		}
-		return runBenchBatch(m, path, bs, ths, *pp, *tg, *reps, *kvType, *outFmt)
+		return runBenchBatch(m, path, bs, ths, *pp, *tg, *reps, *kvType, *kvBlock, *outFmt)
 	}
 	var pps []int
 	for _, s := range strings.Split(*pp, ",") {
@@ -193,7 +197,7 @@ func runBench(args []string) error {
 }
 
 // runBenchBatch runs the --batch benchmark for every thread count and batch size.
-func runBenchBatch(m *cellm.Model, path string, batches, threads []int, pp string, tg, reps int, kvType, outFmt string) error {
+func runBenchBatch(m *cellm.Model, path string, batches, threads []int, pp string, tg, reps int, kvType string, kvBlock int, outFmt string) error {
 	dec := m.Decoder()
 	if dec == nil {
 		return fmt.Errorf("--batch needs the native decoder")
@@ -207,8 +211,8 @@ func runBenchBatch(m *cellm.Model, path string, batches, threads []int, pp strin
 	}
 	nPrompt := slices.Max(pps) // the context the sequences decode at
 
-	if tg <= 0 || reps <= 0 {
-		return fmt.Errorf("--batch needs -n > 0 and -r > 0")
+	if tg <= 0 || reps <= 0 || kvBlock < 0 {
+		return fmt.Errorf("--batch needs -n > 0, -r > 0 and --kv-block >= 0")
 	}
 	kv := kvcache.F32
 	switch kvType {
@@ -228,7 +232,7 @@ func runBenchBatch(m *cellm.Model, path string, batches, threads []int, pp strin
 	for _, th := range threads {
 		kernels.SetThreads(th)
 		for _, b := range batches {
-			rs, err := benchBatch(dec, kv, b, nPrompt, tg, reps)
+			rs, err := benchBatch(dec, kv, kvBlock, b, nPrompt, tg, reps)
 			if err != nil {
 				return fmt.Errorf("batch %d: %w", b, err)
 			}

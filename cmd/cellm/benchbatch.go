@@ -54,11 +54,11 @@ func parseCounts(flag, s string) ([]int, error) {
 // nPrompt random tokens, then all decode nGen tokens together, one batched
 // step per token. It returns the pp and tg results (aggregate tokens per
 // second over reps repetitions after a warm-up).
-func benchBatch(dec models.Decoder, kv kvcache.DType, b, nPrompt, nGen, reps int) ([]benchResult, error) {
+func benchBatch(dec models.Decoder, kv kvcache.DType, blockTokens, b, nPrompt, nGen, reps int) ([]benchResult, error) {
 	spec := dec.Spec()
 	ctxLen := nPrompt + nGen + 1
-	e, err := engine.New(dec, engine.Options{KVType: kv, MaxContext: ctxLen,
-		KVBudgetBytes: int64(b) * generate.KVBytes(spec, kv, ctxLen)})
+	e, err := engine.New(dec, engine.Options{KVType: kv, MaxContext: ctxLen, BlockTokens: blockTokens,
+		KVBudgetBytes: int64(b) * kvBytes(spec, kv, blockTokens, ctxLen)})
 	if err != nil {
 		return nil, err
 	}
@@ -148,4 +148,18 @@ func printBatchResult(r benchResult, format string) error {
 	fmt.Printf("%7d  %5d  %-8s %10.1f ± %-7.1f %10.1f   KV %d B/token/seq, %d blocks in use\n",
 		r.Threads, r.Batch, r.Test, r.TokensPerS, r.TokensPerSSD, r.TokensPerSeq, r.KVBytesPerToken, r.KVBlocksUsed)
 	return nil
+}
+
+// kvBytes is the pool budget holding positions of one sequence in whole
+// blocks of blockTokens (0: kvcache's default).
+func kvBytes(spec models.Spec, kv kvcache.DType, blockTokens, positions int) int64 {
+	if blockTokens == 0 {
+		return generate.KVBytes(spec, kv, positions)
+	}
+	elem := int64(4)
+	if kv == kvcache.F16 {
+		elem = 2
+	}
+	blocks := int64((positions + blockTokens - 1) / blockTokens)
+	return blocks * int64(blockTokens) * 2 * int64(spec.Layers*spec.KVHeads*spec.HeadDim) * elem
 }

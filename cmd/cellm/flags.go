@@ -76,7 +76,7 @@ type genFlags struct {
 }
 
 func (g *genFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&g.model, "model", "", ".cellm model `file`")
+	fs.StringVar(&g.model, "model", "", ".cellm model `file`, or a hub name org/name[@revision][:variant] (pulled into the model store on first use)")
 	alias(fs, "model", "m", "cellm-model")
 	fs.StringVar(&g.prompt, "prompt", "", "prompt `text`")
 	alias(fs, "prompt", "p")
@@ -168,8 +168,12 @@ func (g *genFlags) open() (*cellm.Model, error) {
 	if g.model == "" {
 		return nil, fmt.Errorf("--model (-m) is required")
 	}
-	m, err := cellm.Open(g.model, &cellm.Options{TokenizerPath: g.tokenizer})
-	return m, convertHint(g.model, err)
+	path, err := resolveModel(g.model)
+	if err != nil {
+		return nil, err
+	}
+	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer})
+	return m, convertHint(path, err)
 }
 
 // dtypeHelp documents the --dtype values convert and bench share.

@@ -30,6 +30,9 @@ func runInspect(args []string) error {
 		fs.Usage()
 		return errUsage
 	}
+	if pos[0], err = resolveModel(pos[0]); err != nil {
+		return err
+	}
 	f, err := format.Open(pos[0])
 	if err != nil {
 		err = convertHint(pos[0], err)

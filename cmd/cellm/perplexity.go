@@ -17,7 +17,7 @@ func init() {
 
 func runPerplexity(args []string) error {
 	fs := newFlags("perplexity", "--model FILE.cellm --text-file F [--ctx-size N] [--bos]")
-	model := fs.String("model", "", ".cellm `file`")
+	model := fs.String("model", "", ".cellm `file` or hub name org/name")
 	alias(fs, "model", "m")
 	textFile := fs.String("text-file", "", "UTF-8 text `file` to score")
 	alias(fs, "text-file", "f", "file")
@@ -39,7 +39,11 @@ func runPerplexity(args []string) error {
 	if err != nil {
 		return err
 	}
-	mod, err := cellm.Open(*model, &cellm.Options{TokenizerPath: *tokPath})
+	path, err := resolveModel(*model)
+	if err != nil {
+		return err
+	}
+	mod, err := cellm.Open(path, &cellm.Options{TokenizerPath: *tokPath})
 	if err != nil {
 		return convertHint(*model, err)
 	}

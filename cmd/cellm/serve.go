@@ -25,7 +25,7 @@ func init() {
 func runServe(args []string) error {
 	fs := newFlags("serve", "--model A.cellm [--model B.cellm ...] [--alias NAME ...] [--host H] [--port P] [flags]")
 	var models, aliases multiFlag
-	fs.Var(&models, "model", ".cellm `file` to serve (repeat for several)")
+	fs.Var(&models, "model", ".cellm `file` or hub name org/name[@revision][:variant] to serve (repeat for several)")
 	alias(fs, "model", "m")
 	fs.Var(&aliases, "alias", "`name` of the model given at the same position (default: the file's base name without .cellm)")
 	host := fs.String("host", "127.0.0.1", "address to listen on (loopback by default)")
@@ -44,6 +44,7 @@ func runServe(args []string) error {
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "on SIGTERM/Ctrl-C, time given to running requests before they are canceled")
 	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "worker threads")
 	alias(fs, "threads", "t")
+	tokPath := fs.String("tokenizer", "", "tokenizer.json `file` (default: the one embedded in each model)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -73,13 +74,21 @@ func runServe(args []string) error {
 	kernels.SetThreads(*threads)
 
 	var served []server.Model
-	for i, path := range models {
-		m, err := cellm.Open(path, nil)
+	for i, arg := range models {
+		path, err := resolveModel(arg)
+		if err != nil {
+			return err
+		}
+		m, err := cellm.Open(path, &cellm.Options{TokenizerPath: *tokPath})
 		if err != nil {
 			return convertHint(path, err)
 		}
 		defer m.Close()
-		sm := server.Model{Name: server.NameFromPath(path), Model: m}
+		name := server.NameFromPath(path)
+		if path != arg { // a hub name: served under that name
+			name = arg
+		}
+		sm := server.Model{Name: name, Model: m}
 		if i < len(aliases) {
 			sm.Name = aliases[i]
 		}

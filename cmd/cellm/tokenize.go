@@ -18,7 +18,7 @@ func init() {
 
 func runTokenize(args []string) error {
 	fs := newFlags("tokenize", "(--model FILE.cellm | --tokenizer tokenizer.json) (--text S | --decode 1,2,3)")
-	model := fs.String("model", "", ".cellm `file` whose embedded tokenizer.json to use")
+	model := fs.String("model", "", ".cellm `file` (or hub name org/name) whose embedded tokenizer.json to use")
 	alias(fs, "model", "m")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json `file` (overrides --model)")
 	text := fs.String("text", "", "text to encode")
@@ -67,6 +67,10 @@ func loadTokenizer(model, path string) (*tokenizer.Tokenizer, error) {
 	}
 	if model == "" {
 		return nil, fmt.Errorf("--model (-m) or --tokenizer is required")
+	}
+	model, err := resolveModel(model)
+	if err != nil {
+		return nil, err
 	}
 	f, err := format.Open(model)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -10,10 +11,12 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cellm-ai/cellm-go"
 	"github.com/cellm-ai/cellm-go/imageproc"
 	"github.com/cellm-ai/cellm-go/internal/npy"
+	"github.com/cellm-ai/cellm-go/internal/progress"
 )
 
 func init() {
@@ -36,9 +39,10 @@ func runVLMInfer(args []string) error {
 	rawPrompt := fs.Bool("raw-prompt", false, "use --prompt as is (with <image> placeholders) instead of the chat template (same as --chat=false)")
 	maxPixels := fs.Int("max-image-pixels", 0, "refuse decoded images larger than this many pixels (0: the default cap)")
 	pixelValues := fs.String("pixel-values", "", "feed raw f32 pixel values from this `file` instead of --image")
-	pixelShape := fs.String("pixel-shape", "", "shape N,3,H,W of --pixel-values")
+	pixelShape := fs.String("pixel-shape", "", "shape N,3,H,W of --pixel-values (default: from the FILE.json that --dump-pixel-values writes)")
+	pixelGrid := fs.String("pixel-grid", "", "tile grid of --pixel-values, one RxC per image, comma-separated (0x0: not split); default: from FILE.json, else a single tile or a square grid")
 	dumpFeatures := fs.String("dump-image-features", "", "write the connector output as raw f32 to this `file`")
-	dumpPixels := fs.String("dump-pixel-values", "", "write the preprocessed pixels of --image as raw f32 [N,3,H,W] to this `file`, print the tile grid and prompt ids, and exit")
+	dumpPixels := fs.String("dump-pixel-values", "", "write the preprocessed pixels of --image as raw f32 [N,3,H,W] to this `file` (shape and grid to FILE.json), print the tile grid and prompt ids, and exit")
 	var ob onnxFlags
 	ob.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -88,7 +92,7 @@ func runVLMInfer(args []string) error {
 		if len(images) > 0 {
 			return fmt.Errorf("give --image or --pixel-values, not both")
 		}
-		if req.ImageBatch, err = loadPixels(*pixelValues, *pixelShape); err != nil {
+		if req.ImageBatch, err = loadPixels(*pixelValues, *pixelShape, *pixelGrid); err != nil {
 			return err
 		}
 	case len(images) > 0:
@@ -105,6 +109,7 @@ func runVLMInfer(args []string) error {
 	if *dumpPixels != "" {
 		return dumpPixelValues(m, req, *dumpPixels)
 	}
+	req.ImageProgress = tileProgress()
 	if *dumpFeatures != "" {
 		b := req.ImageBatch
 		if b == nil {
@@ -113,7 +118,7 @@ func runVLMInfer(args []string) error {
 			}
 		}
 		req.ImageBatch, req.Images = b, nil
-		feats, err := m.ImageFeatures(b)
+		feats, err := m.ImageFeaturesProgress(b, req.ImageProgress)
 		if err != nil {
 			return err
 		}
@@ -127,7 +132,7 @@ func runVLMInfer(args []string) error {
 		}
 	}
 	if req.ImageBatch != nil && len(req.ImageBatch.Grids) == 0 {
-		return fmt.Errorf("--pixel-values: no tile grid")
+		return fmt.Errorf("--pixel-values: %d tiles are not one tile or a square grid plus a global image: give --pixel-grid RxC (as --dump-pixel-values writes it)", req.ImageBatch.N)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -135,40 +140,118 @@ func runVLMInfer(args []string) error {
 	return err
 }
 
-// loadPixels reads raw f32 pixels of shape N,3,H,W as one image: a single
-// tile is a global image; N = R*C+1 tiles are an R x C grid plus the global view.
-func loadPixels(path, shape string) (*imageproc.Batch, error) {
-	dims := strings.Split(shape, ",")
-	if len(dims) != 4 {
-		return nil, fmt.Errorf("--pixel-shape %q: want N,3,H,W", shape)
+// tileProgress returns a per-tile progress callback that redraws one line
+// on stderr when it is a terminal ("vision encoder: tile 7/13, 9.1 s"), else
+// nil.
+func tileProgress() func(done, total int) {
+	if !progress.IsTerminal(os.Stderr) {
+		return nil
+	}
+	start := time.Now()
+	return func(done, total int) {
+		fmt.Fprintf(os.Stderr, "\rvision encoder: tile %d/%d, %.1f s", done, total, time.Since(start).Seconds())
+		if done == total {
+			fmt.Fprintln(os.Stderr)
+		}
+	}
+}
+
+// pixelSidecar is the FILE.json written next to --dump-pixel-values output.
+type pixelSidecar struct {
+	Shape [4]int `json:"shape"`
+	Grid  string `json:"pixel_grid"`
+}
+
+// parseGrids parses --pixel-grid: one RxC per image, comma-separated; 0x0
+// is an image that was not split (a single tile).
+func parseGrids(s string) ([]imageproc.Grid, int, error) {
+	var grids []imageproc.Grid
+	tiles := 0
+	for part := range strings.SplitSeq(s, ",") {
+		r, c, ok := strings.Cut(strings.TrimSpace(part), "x")
+		rows, err1 := strconv.Atoi(r)
+		cols, err2 := strconv.Atoi(c)
+		if !ok || err1 != nil || err2 != nil || rows < 0 || cols < 0 || (rows == 0) != (cols == 0) || rows*cols > 1024 {
+			return nil, 0, fmt.Errorf("--pixel-grid %q: want RxC per image (e.g. 3x4, or 0x0 for an image not split)", s)
+		}
+		grids = append(grids, imageproc.Grid{Rows: rows, Cols: cols})
+		tiles += rows*cols + 1 // 0x0: the one global tile
+	}
+	return grids, tiles, nil
+}
+
+// formatGrids is the --pixel-grid text for grids.
+func formatGrids(grids []imageproc.Grid) string {
+	parts := make([]string, len(grids))
+	for i, g := range grids {
+		parts[i] = fmt.Sprintf("%dx%d", g.Rows, g.Cols)
+	}
+	return strings.Join(parts, ",")
+}
+
+// loadPixels reads raw f32 pixels of shape N,3,H,W. The shape and grid come
+// from the flags, else from path+".json" (written by --dump-pixel-values).
+// Without either grid, one tile is a global image and N = R*R+1 tiles a
+// square grid; other counts leave the grid unknown (Grids nil), which is
+// enough to encode the tiles but not to build a prompt.
+func loadPixels(path, shape, grid string) (*imageproc.Batch, error) {
+	var side pixelSidecar
+	if data, err := os.ReadFile(path + ".json"); err == nil {
+		if err := json.Unmarshal(data, &side); err != nil {
+			return nil, fmt.Errorf("%s.json: %w", path, err)
+		}
 	}
 	var d [4]int
-	for i, s := range dims {
-		v, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || v <= 0 {
-			return nil, fmt.Errorf("--pixel-shape %q: bad dimension %q", shape, s)
+	if shape == "" {
+		if side.Shape[0] == 0 {
+			return nil, fmt.Errorf("--pixel-shape N,3,H,W is required (no %s.json)", path)
 		}
-		d[i] = v
+		d = side.Shape
+	} else {
+		dims := strings.Split(shape, ",")
+		if len(dims) != 4 {
+			return nil, fmt.Errorf("--pixel-shape %q: want N,3,H,W", shape)
+		}
+		for i, s := range dims {
+			v, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || v <= 0 {
+				return nil, fmt.Errorf("--pixel-shape %q: bad dimension %q", shape, s)
+			}
+			d[i] = v
+		}
 	}
-	if d[1] != 3 {
-		return nil, fmt.Errorf("--pixel-shape %q: want 3 channels", shape)
+	if d[1] != 3 || min(d[0], d[2], d[3]) <= 0 {
+		return nil, fmt.Errorf("pixel shape %v: want N,3,H,W", d)
+	}
+	if grid == "" {
+		grid = side.Grid
 	}
 	pixels, err := npy.ReadRawF32(path)
 	if err != nil {
 		return nil, err
 	}
-	if len(pixels) != d[0]*3*d[2]*d[3] {
-		return nil, fmt.Errorf("%s: %d values, shape %s needs %d", path, len(pixels), shape, d[0]*3*d[2]*d[3])
+	if int64(len(pixels)) != int64(d[0])*3*int64(d[2])*int64(d[3]) {
+		return nil, fmt.Errorf("%s: %d values, shape %v needs %d", path, len(pixels), d, int64(d[0])*3*int64(d[2])*int64(d[3]))
 	}
-	grid := imageproc.Grid{}
-	if n := d[0] - 1; n > 0 {
-		r := int(math.Sqrt(float64(n)))
-		if r*r != n {
-			return nil, fmt.Errorf("--pixel-shape: %d tiles are not a square grid plus a global image", d[0])
+	b := &imageproc.Batch{Pixels: pixels, N: d[0], H: d[2], W: d[3]}
+	switch {
+	case grid != "":
+		grids, tiles, err := parseGrids(grid)
+		if err != nil {
+			return nil, err
 		}
-		grid = imageproc.Grid{Rows: r, Cols: r}
+		if tiles != d[0] {
+			return nil, fmt.Errorf("--pixel-grid %s needs %d tiles, the pixel values have %d", grid, tiles, d[0])
+		}
+		b.Grids = grids
+	case d[0] == 1:
+		b.Grids = []imageproc.Grid{{}}
+	default:
+		if r := int(math.Sqrt(float64(d[0] - 1))); r*r == d[0]-1 {
+			b.Grids = []imageproc.Grid{{Rows: r, Cols: r}}
+		}
 	}
-	return &imageproc.Batch{Pixels: pixels, N: d[0], H: d[2], W: d[3], Grids: []imageproc.Grid{grid}}, nil
+	return b, nil
 }
 
 func dumpPixelValues(m *cellm.Model, req cellm.Request, path string) error {
@@ -182,10 +265,18 @@ func dumpPixelValues(m *cellm.Model, req cellm.Request, path string) error {
 	if err := writeF32(path, b.Pixels); err != nil {
 		return err
 	}
-	fmt.Printf("pixel_values [%d,3,%d,%d] -> %s\n", b.N, b.H, b.W, path)
+	side, err := json.Marshal(pixelSidecar{Shape: [4]int{b.N, 3, b.H, b.W}, Grid: formatGrids(b.Grids)})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path+".json", append(side, '\n'), 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("pixel_values [%d,3,%d,%d] -> %s (shape and grid in %s.json)\n", b.N, b.H, b.W, path, path)
 	for i, g := range b.Grids {
 		fmt.Printf("image %d: %d x %d tiles + global\n", i+1, g.Rows, g.Cols)
 	}
+	fmt.Printf("feed back with: --pixel-values %s --pixel-shape %d,3,%d,%d --pixel-grid %s\n", path, b.N, b.H, b.W, formatGrids(b.Grids))
 	req.ImageBatch, req.Images = b, nil
 	promptIDs, err := m.Tokenize(req)
 	if err != nil {
@@ -225,7 +316,10 @@ func (o *onnxFlags) register(fs *flag.FlagSet) {
 // open opens the model: a .cellm file (--model / --cellm-model), or the
 // --model-dir folder alone when both backends are onnx.
 func (o *onnxFlags) open(g *genFlags) (*cellm.Model, error) {
-	path := g.model
+	path, err := resolveModel(g.model)
+	if err != nil {
+		return nil, err
+	}
 	if path == "" {
 		path = o.modelDir
 	}

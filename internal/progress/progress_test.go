@@ -33,6 +33,31 @@ func TestBar(t *testing.T) {
 	}
 }
 
+func TestGroup(t *testing.T) {
+	var buf bytes.Buffer
+	g := &Group{w: &buf, enabled: true, label: "total", total: 300, items: map[string]*groupItem{}}
+	g.Update("a.json", 0, 100)
+	g.Update("b.safetensors", 50, 200)
+	g.Update("a.json", 100, 100)
+	g.Update("b.safetensors", 200, 200)
+	g.Done()
+	out := buf.String()
+	if !strings.Contains(out, "  a.json 100 B\n") || !strings.Contains(out, "  b.safetensors 200 B\n") {
+		t.Errorf("finished items missing: %q", out)
+	}
+	last := out[strings.LastIndex(out, "\x1b["):]
+	if !strings.Contains(last, "100.0% 300 B/300 B") {
+		t.Errorf("final block %q", last)
+	}
+	var quiet bytes.Buffer
+	q := &Group{w: &quiet, items: map[string]*groupItem{}}
+	q.Update("a", 1, 2)
+	q.Done()
+	if quiet.Len() != 0 {
+		t.Errorf("a group off a terminal wrote %q", quiet.String())
+	}
+}
+
 // /dev/null is a character device but not a terminal; a pipe is neither.
 func TestIsTerminalNotDevNullOrPipe(t *testing.T) {
 	null, err := os.Open(os.DevNull)

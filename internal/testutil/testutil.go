@@ -2,6 +2,7 @@
 package testutil
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -31,4 +32,23 @@ func RepoRoot(t testing.TB) string {
 func Fixture(t testing.TB, elem ...string) string {
 	t.Helper()
 	return filepath.Join(append([]string{RepoRoot(t), "testdata"}, elem...)...)
+}
+
+// Main runs a package's tests with TMPDIR pointing at a fresh directory and
+// removes it afterwards, so the temporary files of examples, benchmarks and
+// fixtures shared by several tests never outlive the test binary. Use it as
+//
+//	func TestMain(m *testing.M) { os.Exit(testutil.Main(m)) }
+func Main(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "cellm-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "testutil.Main:", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Setenv("TMPDIR", dir); err != nil {
+		fmt.Fprintln(os.Stderr, "testutil.Main:", err)
+		return 1
+	}
+	return m.Run()
 }

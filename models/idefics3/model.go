@@ -98,6 +98,9 @@ func LoadFrom(f *format.File, l weights.Loader) (*Model, error) {
 type Timing struct {
 	Encode  time.Duration // SigLIP vision tower
 	Project time.Duration // pixel shuffle and modality projection
+	// OnTile, if not nil, is called after each encoded tile with the number
+	// of tiles done and the total (for progress display).
+	OnTile func(done, total int)
 }
 
 // ImageFeatures encodes n images (pixels [n, 3, S, S], S = the vision
@@ -134,6 +137,9 @@ func (m *Model) ImageFeatures(pixels []float32, masks [][]bool, n int, t *Timing
 		if t != nil {
 			t.Encode += encoded.Sub(start)
 			t.Project += time.Since(encoded)
+			if t.OnTile != nil {
+				t.OnTile(i+1, n)
+			}
 		}
 	}
 	return out, nil

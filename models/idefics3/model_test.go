@@ -2,7 +2,7 @@ package idefics3
 
 import (
 	"encoding/json"
-	"math"
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
 	"os"
 	"path/filepath"
 	"testing"
@@ -65,9 +65,19 @@ func TestMultimodalParity(t *testing.T) {
 				t.Fatal(err)
 			}
 			n := c.PixelValues.Shape[1]
-			feats, err := m.ImageFeatures(pixels, nil, n, nil)
+			var calls []int
+			timing := Timing{OnTile: func(done, total int) {
+				if total != n {
+					t.Errorf("progress total %d, want %d", total, n)
+				}
+				calls = append(calls, done)
+			}}
+			feats, err := m.ImageFeatures(pixels, nil, n, &timing)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if len(calls) != n || calls[n-1] != n {
+				t.Errorf("progress calls %v for %d tiles", calls, n)
 			}
 			x, err := m.EmbedPrompt(c.InputIDs, feats)
 			if err != nil {
@@ -79,12 +89,11 @@ func TestMultimodalParity(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := logitsRef.Data[c.LastLogits.Row*vocab : (c.LastLogits.Row+1)*vocab]
-			if d := maxAbs(logits, want); d > 1e-3 {
-				t.Errorf("last logits differ by %.3g", d)
-			}
+			r := numcheck.Close(t, "last logits", logits, want, numcheck.Tol{Abs: 1e-4})
+			t.Logf("last logits: %v", r)
 			for k, tok := range c.Greedy.NewTokens {
 				for _, top := range c.Greedy.Steps[k].Top {
-					if d := math.Abs(float64(logits[int(top[0])]) - top[1]); d > 1e-3 {
+					if d := numcheck.Diff(float64(logits[int(top[0])]), top[1]); d > 1e-4 {
 						t.Fatalf("step %d: logit of %d off by %.3g", k, int(top[0]), d)
 					}
 				}

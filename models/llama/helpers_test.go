@@ -12,6 +12,7 @@ import (
 	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/internal/npy"
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
 )
 
@@ -147,15 +148,13 @@ func logSumExp(x []float32) float64 {
 	return m + math.Log(s)
 }
 
-func maxAbsDiff(a, b []float32) float64 {
-	var d float64
-	for i := range a {
-		d = math.Max(d, math.Abs(float64(a[i])-float64(b[i])))
+// cosine returns the cosine similarity of a and b; NaN, Inf or a length
+// mismatch fail t and give -1.
+func cosine(t testing.TB, a, b []float32) float64 {
+	t.Helper()
+	if numcheck.MaxAbs(t, "cosine operands", a, b) > math.MaxFloat64 {
+		return -1
 	}
-	return d
-}
-
-func cosine(a, b []float32) float64 {
 	var ab, aa, bb float64
 	for i := range a {
 		ab += float64(a[i]) * float64(b[i])

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
 )
 
 // synthTensor is one tensor of a synthetic model.
@@ -210,8 +211,8 @@ func TestEmbeddingsPath(t *testing.T) {
 	if err := m.ForwardEmbeddings(m.NewState(0), x, len(ids), got, false); err != nil {
 		t.Fatal(err)
 	}
-	if d := maxAbsDiff(got, want); d != 0 {
-		t.Fatalf("embeddings path differs by %g", d)
+	if _, err := numcheck.Compare(got, want, numcheck.Tol{}); err != nil {
+		t.Fatalf("embeddings path differs: %v", err)
 	}
 }
 
@@ -239,11 +240,7 @@ func TestRopeScaling(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			for i, w := range tc.want {
-				if math.Abs(float64(got[i])-w) > 1e-6*w {
-					t.Errorf("inv_freq[%d] = %g, want %g", i, got[i], w)
-				}
-			}
+			numcheck.Close(t, "inv_freq", got, tc.want, numcheck.Tol{Rel: 1e-6})
 		})
 	}
 }
@@ -289,9 +286,7 @@ func TestConcurrentStates(t *testing.T) {
 		}()
 	}
 	for range 4 {
-		if d := maxAbsDiff(<-done, want); d > 1e-5 {
-			t.Errorf("concurrent decode differs by %g", d)
-		}
+		numcheck.Close(t, "concurrent decode", <-done, want, numcheck.Tol{Abs: 1e-5})
 	}
 }
 
@@ -343,8 +338,8 @@ func TestLongPromptChunks(t *testing.T) {
 	if err := m.Forward(s2, ids, last, false); err != nil {
 		t.Fatal(err)
 	}
-	if d := maxAbsDiff(last, all[(n-1)*40:]); d > 1e-5 { // MatVec vs MatMul rounding
-		t.Fatalf("last-position logits differ from the all-positions ones by %g", d)
+	if _, err := numcheck.Compare(last, all[(n-1)*40:], numcheck.Tol{Abs: 1e-5}); err != nil { // MatVec vs MatMul rounding
+		t.Fatalf("last-position logits vs the all-positions ones: %v", err)
 	}
 	s := m.NewState(n)
 	step := make([]float32, 40)
@@ -353,8 +348,8 @@ func TestLongPromptChunks(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i%97 == 0 || i == n-1 {
-			if d := maxAbsDiff(step, all[i*40:(i+1)*40]); d > 1e-4 {
-				t.Fatalf("position %d: decode differs from the chunked prefill by %g", i, d)
+			if _, err := numcheck.Compare(step, all[i*40:(i+1)*40], numcheck.Tol{Abs: 1e-4}); err != nil {
+				t.Fatalf("position %d: decode vs the chunked prefill: %v", i, err)
 			}
 		}
 	}
