@@ -22,6 +22,9 @@ func init() {
 	register("serve", "OpenAI- and Ollama-compatible HTTP server with continuous batching and a chat page", false, runServe)
 }
 
+// serveListening, if set (tests), is told the address serve listens on.
+var serveListening func(addr string)
+
 func runServe(args []string) error {
 	fs := newFlags("serve", "--model A.cellm [--model B.cellm ...] [--alias NAME ...] [--host H] [--port P] [flags]")
 	var models, aliases multiFlag
@@ -120,6 +123,9 @@ func runServe(args []string) error {
 	fmt.Fprintln(os.Stderr, ")")
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
+	if serveListening != nil {
+		serveListening(ln.Addr().String())
+	}
 	select {
 	case err := <-errc:
 		return err
