@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,7 +40,13 @@ func TestChatPageInBrowser(t *testing.T) {
 		t.Skip("browser test skipped in -short mode")
 	}
 	const maxTokens = 16
-	_, hs := testServer(t, Config{MaxTokens: maxTokens}, true)
+	srv, hs := testServer(t, Config{MaxTokens: maxTokens}, true)
+	var slow atomic.Bool // slows decoding for the stop button
+	srv.models[0].sched.stepHook = func() {
+		if slow.Load() {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 	wantText := sdkGreedy(t, microPath, "What is a class?", maxTokens).Text
 	img := filepath.Join("testdata", "red.png")
 	imgData, err := os.ReadFile(img)
@@ -113,6 +121,25 @@ func TestChatPageInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("browser, screenshot: %v", err)
 	}
+	slow.Store(true)
+	stage("stop a reply while it streams",
+		chromedp.Click(chromedp.CSS("#clear")),
+		chromedp.SetValue(chromedp.CSS("#model"), "micro"),
+		chromedp.SendKeys(chromedp.CSS("#input"), "What is a module?"),
+		chromedp.Click(chromedp.CSS("#send")),
+		chromedp.WaitVisible(chromedp.CSS("#stop")))
+	if _, err := chromedp.Run(ctx, chromedp.Poll[bool](`document.querySelector(".msg.assistant span").textContent.length > 0`)); err != nil {
+		t.Fatalf("browser, first streamed text: %v", err)
+	}
+	stage("press stop",
+		chromedp.Click(chromedp.CSS("#stop")),
+		chromedp.WaitVisible(done),
+		chromedp.WaitVisible(chromedp.CSS("#send")))
+	stopped := value("stopped reply", chromedp.TextContent(chromedp.CSS(`.msg.assistant[data-done="true"] span`)))
+	if !strings.HasSuffix(stopped, "[stopped]") {
+		t.Errorf("stopped reply %q lacks [stopped]", stopped)
+	}
+	waitFor(t, "the stopped request to leave the scheduler", func() bool { _, a := srv.models[0].sched.load(); return a == 0 })
 	dir := os.Getenv("TEST_OUT")
 	if dir == "" {
 		dir = t.TempDir()

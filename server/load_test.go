@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -220,5 +221,69 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	if _, err := readStream(resp3.Body); err == nil || !strings.Contains(err.Error(), "error event") {
 		t.Errorf("canceled stream: %v", err)
+	}
+}
+
+// TestKVAdmission gives the pool room for about two requests: the others
+// wait for blocks (no 429, no error) and all finish with the reply they
+// get alone; a request needing more than the whole budget is a 400.
+func TestKVAdmission(t *testing.T) {
+	m := open(t, microPath)
+	spec := m.Decoder().Spec()
+	perToken := int64(2 * spec.Layers * spec.KVHeads * spec.HeadDim * 4)
+	s, hs := testServer(t, Config{Parallel: 8, KVBudgetBytes: 2 * 128 * perToken}, false)
+	want := sdkGreedy(t, microPath, "What is a class?", 60).Text
+	var wg sync.WaitGroup
+	errs := make(chan string, 6)
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, body := post(t, hs.URL+"/v1/chat/completions", chatBody("What is a class?", 60, ""))
+			var got chatResponse
+			if resp.StatusCode != 200 || json.Unmarshal(body, &got) != nil || got.Choices[0].Message.Content != want {
+				errs <- fmt.Sprintf("%d %s", resp.StatusCode, body)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	resp, body := post(t, hs.URL+"/v1/chat/completions", chatBody("What is a class?", 1000, ""))
+	if resp.StatusCode != 400 || !strings.Contains(string(body), "more KV cache than the budget") {
+		t.Errorf("oversized request: %d %s", resp.StatusCode, body)
+	}
+	if st := s.models[0].eng.Pool().Stats(); st.BlocksUsed != 0 {
+		t.Errorf("%d KV blocks still used", st.BlocksUsed)
+	}
+}
+
+// TestPrefixReuse: a second request sharing the first one's head computes
+// only the rest, and says so in usage.
+func TestPrefixReuse(t *testing.T) {
+	s, hs := testServer(t, Config{}, false)
+	system := strings.Repeat("You answer questions about Python. ", 6)
+	body := func(q string) string {
+		return fmt.Sprintf(`{"model":"micro","max_tokens":4,"temperature":0,"messages":[{"role":"system","content":%q},{"role":"user","content":%q}]}`, system, q)
+	}
+	post(t, hs.URL+"/v1/chat/completions", body("What is a class?"))
+	before := s.metrics.promptTokens.Load()
+	resp, out := post(t, hs.URL+"/v1/chat/completions", body("What is a module?"))
+	var got struct {
+		Usage struct {
+			PromptTokens int `json:"prompt_tokens"`
+			Details      struct {
+				Cached int `json:"cached_tokens"`
+			} `json:"prompt_tokens_details"`
+		}
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(out, &got) != nil {
+		t.Fatalf("%d %s", resp.StatusCode, out)
+	}
+	computed := s.metrics.promptTokens.Load() - before
+	if got.Usage.Details.Cached < 32 || int64(got.Usage.PromptTokens-got.Usage.Details.Cached) != computed {
+		t.Errorf("usage %+v, %d prompt tokens computed", got.Usage, computed)
 	}
 }
