@@ -134,7 +134,18 @@ type started struct {
 // start assembles g's prompt (tokenizer, chat template, vision encoder),
 // checks it against the context and submits it to the model's scheduler.
 func (s *Server) start(r *http.Request, m *served, g *genRequest) (*started, *apiError) {
+	if m.sched.full() { // refuse before the work of assembling the prompt
+		return nil, errStatus(ErrQueueFull)
+	}
 	g.prompt.MaxImagePixels = s.cfg.MaxImagePixels
+	if len(g.prompt.Images) > 0 { // bound the vision encoders running at once
+		select {
+		case s.vision <- struct{}{}:
+			defer func() { <-s.vision }()
+		case <-r.Context().Done():
+			return nil, errStatus(r.Context().Err())
+		}
+	}
 	p, err := m.Model.Model.Prepare(g.prompt)
 	if err != nil {
 		return nil, badRequest("messages", "%v", err)

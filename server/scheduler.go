@@ -157,6 +157,13 @@ func (s *scheduler) close() {
 	s.signal()
 }
 
+// full reports whether submit would refuse a job for a full queue.
+func (s *scheduler) full() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) >= s.maxQueue
+}
+
 // load returns the queued and active job counts.
 func (s *scheduler) load() (queued, active int) {
 	s.mu.Lock()

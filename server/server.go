@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -111,6 +112,7 @@ type Server struct {
 	mux     *http.ServeMux
 	created time.Time
 
+	vision   chan struct{} // one token per image request being encoded
 	draining chan struct{} // closed by Shutdown: refuse new requests
 	hardStop context.Context
 	cancel   context.CancelFunc
@@ -123,7 +125,8 @@ func New(cfg Config, models ...Model) (*Server, error) {
 	if len(models) == 0 {
 		return nil, fmt.Errorf("server: no model")
 	}
-	s := &Server{cfg: cfg, metrics: newMetrics(), created: time.Now(), draining: make(chan struct{})}
+	s := &Server{cfg: cfg, metrics: newMetrics(), created: time.Now(), draining: make(chan struct{}),
+		vision: make(chan struct{}, max(1, runtime.NumCPU()/2))}
 	s.hardStop, s.cancel = context.WithCancel(context.Background())
 	seen := map[string]bool{}
 	for _, m := range models {

@@ -546,6 +546,12 @@ func TestVisionChat(t *testing.T) {
 	if got.Choices[0].Message.Content != want.Text || got.Usage.PromptTokens != len(want.PromptIDs) {
 		t.Errorf("vision reply %q (%d prompt tokens), SDK %q (%d)", got.Choices[0].Message.Content, got.Usage.PromptTokens, want.Text, len(want.PromptIDs))
 	}
+	// The same question through Ollama's /api/chat (bare base64 images).
+	resp, out = post(t, hs.URL+"/api/chat", fmt.Sprintf(`{"model":"vlm","stream":false,"options":{"temperature":0,"num_predict":6},"messages":[{"role":"user","content":"What color is it?","images":[%q]}]}`, base64Std(img)))
+	var o struct{ Message struct{ Content string } }
+	if json.Unmarshal(out, &o) != nil || resp.StatusCode != 200 || o.Message.Content != want.Text {
+		t.Errorf("ollama vision reply %d %s, SDK %q", resp.StatusCode, out, want.Text)
+	}
 	// Not an image.
 	resp, out = post(t, hs.URL+"/v1/chat/completions", strings.Replace(body, uri, "data:image/png;base64,aGVsbG8=", 1))
 	if resp.StatusCode != 400 {
