@@ -394,7 +394,7 @@ func (s *scheduler) sample(j *job, now time.Time) {
 	ev.text = emit
 	j.events <- ev
 	if hit {
-		j.stop = nil // nothing held back to flush
+		j.stop, j.stream = nil, nil // the text after a stop string is dropped
 		s.finish(j, finishStop, nil)
 		return
 	}
