@@ -3,7 +3,6 @@ package server
 import (
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"sort"
 	"sync"
@@ -57,27 +56,6 @@ func (h *histogram) observe(v float64) {
 	h.sum += v
 	h.n++
 	h.mu.Unlock()
-}
-
-// quantile estimates the q-quantile from the buckets (upper bound of the
-// bucket holding it); NaN when empty.
-func (h *histogram) quantile(q float64) float64 {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.n == 0 {
-		return math.NaN()
-	}
-	rank := int64(math.Ceil(q * float64(h.n)))
-	var c int64
-	for i, n := range h.counts {
-		if c += n; c >= rank {
-			if i < len(h.bounds) {
-				return h.bounds[i]
-			}
-			return math.Inf(1)
-		}
-	}
-	return math.Inf(1)
 }
 
 func (h *histogram) write(w io.Writer, name, help string) {
