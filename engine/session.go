@@ -126,6 +126,15 @@ func (s *Session) workspace() *Workspace {
 // positions reused. On error (kvcache.ErrBudget, ErrContext, bad ids) the
 // session keeps the positions computed before it (Len tells how many).
 func (s *Session) Prefill(ids []int, embeds []float32, logits []float32) (reused int, err error) {
+	return s.PrefillKnown(ids, embeds, logits, 0)
+}
+
+// PrefillKnown is Prefill for a caller that vouches that the first known
+// cached positions hold what ids and embeds describe, including positions
+// computed from embeddings (which Prefill never reuses), for example after
+// comparing the embeddings it gave before with the new ones. They are kept
+// (at most Len, and one position of ids is always computed).
+func (s *Session) PrefillKnown(ids []int, embeds []float32, logits []float32, known int) (reused int, err error) {
 	h := s.e.spec.Hidden
 	if len(ids) == 0 {
 		return 0, fmt.Errorf("%w: engine: empty prompt", models.ErrBadInput)
@@ -139,7 +148,7 @@ func (s *Session) Prefill(ids []int, embeds []float32, logits []float32) (reused
 	if logits != nil && len(logits) != s.e.spec.Vocab {
 		return 0, fmt.Errorf("%w: engine: len(logits) = %d, want %d", models.ErrBadInput, len(logits), s.e.spec.Vocab)
 	}
-	reused = s.Reusable(ids)
+	reused = max(s.Reusable(ids), min(known, s.Len(), len(ids)-1))
 	if reused < s.Len() {
 		if err := s.Truncate(reused); err != nil {
 			return 0, err

@@ -39,7 +39,10 @@ func (g *genFlags) printer(w io.Writer) func(cellm.Token) bool {
 
 func printStats(w io.Writer, res *cellm.Result) {
 	s := res.Stats
-	if s.Tiles > 0 {
+	switch {
+	case s.Tiles > 0 && s.VisionEncode == 0:
+		fmt.Fprintf(w, "images %d (%d tiles): encoded before (features reused)\n", s.Images, s.Tiles)
+	case s.Tiles > 0:
 		fmt.Fprintf(w, "images %d (%d tiles): preprocess %.1f ms, vision encode %.1f ms (%.1f ms/tile), projection %.1f ms\n",
 			s.Images, s.Tiles, ms(s.ImagePreprocess.Seconds()), ms(s.VisionEncode.Seconds()),
 			ms(s.VisionEncode.Seconds())/float64(s.Tiles), ms(s.Projection.Seconds()))
