@@ -76,7 +76,7 @@ func peakRSS() int64 {
 }
 
 func runInfer(args []string) error {
-	fs := newFlags("infer", "--model FILE.cellm [--prompt TEXT | --prompt-file F | --input-ids 1,2,3] [flags]\n\nWithout a prompt and with a terminal on stdin: interactive chat.")
+	fs := newFlags("infer", "--model FILE.cellm [--prompt TEXT | --prompt-file F | --input-ids 1,2,3] [flags]\n\nWithout a prompt and with a terminal on stdin (or --interactive): interactive chat; /help lists its commands,\nCtrl-C stops a reply, Ctrl-C at the prompt or /exit quits.")
 	var g genFlags
 	g.register(fs)
 	inputIDs := fs.String("input-ids", "", "feed these comma-separated token ids instead of a prompt")

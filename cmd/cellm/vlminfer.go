@@ -30,7 +30,9 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 func runVLMInfer(args []string) error {
-	fs := newFlags("vlm-infer", "--model FILE.cellm --image PATH [--image PATH ...] --prompt TEXT [flags]\n\nThe prompt is wrapped in the chat template unless --raw-prompt (or --chat=false) is given.")
+	fs := newFlags("vlm-infer", "--model FILE.cellm --image PATH [--image PATH ...] --prompt TEXT [flags]\n\n"+
+		"The prompt is wrapped in the chat template unless --raw-prompt (or --chat=false) is given.\n"+
+		"Without a prompt and with a terminal on stdin (or --interactive): interactive chat; /image PATH attaches an image, /help lists the commands.")
 	var g genFlags
 	g.register(fs)
 	var images multiFlag
