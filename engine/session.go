@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -150,7 +151,13 @@ func (s *Session) PrefillKnown(ids []int, embeds []float32, logits []float32, kn
 	}
 	reused = max(s.Reusable(ids), min(known, s.Len(), len(ids)-1))
 	if reused < s.Len() {
-		if err := s.Truncate(reused); err != nil {
+		if err := s.Truncate(reused); errors.Is(err, kvcache.ErrWindow) {
+			// The sliding-window layers no longer hold the keys before
+			// reused: recompute from the start.
+			reused = 0
+			err = s.Truncate(0)
+		}
+		if err != nil {
 			return 0, err
 		}
 	}
