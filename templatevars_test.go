@@ -86,7 +86,7 @@ func TestTemplateVars(t *testing.T) {
 func TestContextFullSentinel(t *testing.T) {
 	m := micro(t)
 	_, err := m.Generate(t.Context(), Request{Prompt: strings.Repeat("a class is ", 20), MaxContext: 8}, nil)
-	if !errors.Is(err, ErrContextFull) || !strings.Contains(err.Error(), "context limit 8") {
+	if !errors.Is(err, ErrContextFull) || !strings.Contains(err.Error(), "context limit of 8") {
 		t.Errorf("err %v", err)
 	}
 	if got := m.ContextLength(); got != 512 {
