@@ -101,7 +101,11 @@ func (c *chatLoop) run() error {
 				return
 			}
 		}
-		readErr <- sc.Err()
+		if err := sc.Err(); err != nil {
+			readErr <- fmt.Errorf("reading the chat input: %w (lines are limited to 1 MiB)", err)
+		} else {
+			readErr <- nil
+		}
 		close(lines)
 	}()
 	for {
