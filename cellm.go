@@ -89,6 +89,11 @@ type Model struct {
 // ErrNoTokenizer is returned when text is given to a model without a tokenizer.
 var ErrNoTokenizer = errors.New("the model has no tokenizer (embed tokenizer.json when converting, or set Options.TokenizerPath)")
 
+// ErrContextFull is wrapped by the error of a generation whose prompt alone
+// fills the context limit (Request.MaxContext, else the model's
+// max_position_embeddings); a chat can drop its oldest turns and retry.
+var ErrContextFull = errors.New("the prompt fills the context")
+
 // Open loads a model. path is a .cellm file; with both backends set to
 // BackendONNX it may instead be the Hugging Face folder of the ONNX exports
 // (config, tokenizer and processor files are then read from there).
@@ -292,6 +297,10 @@ func (m *Model) Hidden() int { return m.text.hidden() }
 
 // File returns the underlying .cellm file, or nil for an ONNX-only model.
 func (m *Model) File() *format.File { return m.file }
+
+// ContextLength returns the model's context limit in tokens
+// (max_position_embeddings), or 0 when the model does not give one.
+func (m *Model) ContextLength() int { return m.maxPos }
 
 // HasChatTemplate reports whether the model carries a chat template.
 func (m *Model) HasChatTemplate() bool { return m.template != nil }

@@ -529,3 +529,47 @@ func TestBeginThenSteps(t *testing.T) {
 		t.Errorf("Begin past the context: %v", err)
 	}
 }
+
+// TestPrefillKnown: positions computed from embeddings are reused only when
+// the caller vouches for them (Prefill alone recomputes them), never past
+// the session's length or the prompt's last position, and the logits are
+// those of re-running the prompt.
+func TestPrefillKnown(t *testing.T) {
+	d := tinyF32(t)
+	vocab, h := d.Spec().Vocab, d.Spec().Hidden
+	rng := rand.New(rand.NewPCG(11, 12))
+	ids := randIDs(rng, 16, vocab)
+	x := make([]float32, len(ids)*h)
+	if err := d.Embed(x, ids); err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, d, engine.Options{})
+	s := e.NewSession()
+	defer s.Close()
+	logits := make([]float32, vocab)
+	if _, err := s.Prefill(ids[:10], x[:10*h], logits); err != nil {
+		t.Fatal(err)
+	}
+	if reused, err := s.Prefill(ids, x, logits); err != nil || reused != 0 {
+		t.Fatalf("Prefill over embedded positions: reused %d (err %v), want 0", reused, err)
+	}
+	if _, err := s.Prefill(ids[:10], x[:10*h], logits); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ known, want int }{{7, 7}, {10, 10}, {100, 10}} {
+		if _, err := s.Prefill(ids[:10], x[:10*h], logits); err != nil { // back to 10 positions
+			t.Fatal(err)
+		}
+		reused, err := s.PrefillKnown(ids, x, logits, c.known)
+		if err != nil || reused != c.want {
+			t.Errorf("known %d: reused %d (err %v), want %d", c.known, reused, err, c.want)
+		}
+		if diff := maxDiff(logits, alone(t, d, ids, 512)); diff > 1e-6 {
+			t.Errorf("known %d: logits differ from a fresh run by %g", c.known, diff)
+		}
+	}
+	// The last position is always computed.
+	if reused, err := s.PrefillKnown(ids, x, logits, len(ids)); err != nil || reused != len(ids)-1 {
+		t.Errorf("the whole prompt known: reused %d (err %v), want %d", reused, err, len(ids)-1)
+	}
+}

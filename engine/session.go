@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -126,6 +127,15 @@ func (s *Session) workspace() *Workspace {
 // positions reused. On error (kvcache.ErrBudget, ErrContext, bad ids) the
 // session keeps the positions computed before it (Len tells how many).
 func (s *Session) Prefill(ids []int, embeds []float32, logits []float32) (reused int, err error) {
+	return s.PrefillKnown(ids, embeds, logits, 0)
+}
+
+// PrefillKnown is Prefill for a caller that vouches that the first known
+// cached positions hold what ids and embeds describe, including positions
+// computed from embeddings (which Prefill never reuses), for example after
+// comparing the embeddings it gave before with the new ones. They are kept
+// (at most Len, and one position of ids is always computed).
+func (s *Session) PrefillKnown(ids []int, embeds []float32, logits []float32, known int) (reused int, err error) {
 	h := s.e.spec.Hidden
 	if len(ids) == 0 {
 		return 0, fmt.Errorf("%w: engine: empty prompt", models.ErrBadInput)
@@ -139,7 +149,7 @@ func (s *Session) Prefill(ids []int, embeds []float32, logits []float32) (reused
 	if logits != nil && len(logits) != s.e.spec.Vocab {
 		return 0, fmt.Errorf("%w: engine: len(logits) = %d, want %d", models.ErrBadInput, len(logits), s.e.spec.Vocab)
 	}
-	if reused, err = s.Begin(ids, embeds != nil); err != nil {
+	if reused, err = s.begin(ids, embeds != nil, known); err != nil {
 		return 0, err
 	}
 	ws := s.workspace()
@@ -173,15 +183,26 @@ func (s *Session) Prefill(ids []int, embeds []float32, logits []float32) (reused
 // stepped, at least one. A scheduler calls Begin, then feeds the tail in
 // chunks through Step, interleaved with other sessions' decode tokens.
 func (s *Session) Begin(ids []int, withEmbeds bool) (reused int, err error) {
+	return s.begin(ids, withEmbeds, 0)
+}
+
+// begin is Begin keeping also the first known positions (PrefillKnown).
+func (s *Session) begin(ids []int, withEmbeds bool, known int) (reused int, err error) {
 	if len(ids) == 0 {
 		return 0, fmt.Errorf("%w: engine: empty prompt", models.ErrBadInput)
 	}
 	if len(ids) > s.e.maxCtx {
 		return 0, fmt.Errorf("%w: the prompt's %d tokens exceed %d", ErrContext, len(ids), s.e.maxCtx)
 	}
-	reused = s.Reusable(ids)
+	reused = max(s.Reusable(ids), min(known, s.Len(), len(ids)-1))
 	if reused < s.Len() {
-		if err := s.Truncate(reused); err != nil {
+		if err := s.Truncate(reused); errors.Is(err, kvcache.ErrWindow) {
+			// The sliding-window layers no longer hold the keys before
+			// reused: recompute from the start.
+			reused = 0
+			err = s.Truncate(0)
+		}
+		if err != nil {
 			return 0, err
 		}
 	}
