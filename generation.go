@@ -172,7 +172,7 @@ func (s *Session) generate(ctx context.Context, req Request, onToken func(Token)
 		limit = m.maxPos
 	}
 	if limit > 0 && len(p.ids) >= limit {
-		return nil, fmt.Errorf("the prompt's %d tokens fill the context limit of %d", len(p.ids), limit)
+		return nil, fmt.Errorf("%w: %d prompt tokens for a context limit of %d", ErrContextFull, len(p.ids), limit)
 	}
 
 	var stream *tokenizer.Stream

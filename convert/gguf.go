@@ -105,6 +105,13 @@ func convertGGUF(ctx context.Context, in, out string, opt Options, start time.Ti
 	}
 	cfg, tok, plan := m.cfg, m.tok, m.plan
 	h := header(cfg, tok.EOSIDs(), "gguf", opt)
+	for i := range plan {
+		if lossless(&plan[i], opt) {
+			h.SourceQuantization, _ = json.Marshal(map[string]string{"quant_scheme": "gguf_q8_0_q4_0_lossless_group32",
+				"scope": "gguf_q8_0_and_q4_0_matrices", "scale_dtype": "f16"})
+			break
+		}
+	}
 	w := format.NewWriter(*h)
 	actions := map[string]int{}
 	for i := range plan {
@@ -117,11 +124,12 @@ func convertGGUF(ctx context.Context, in, out string, opt Options, start time.Ti
 			}
 			sum.Quantized++
 			actions[fmt.Sprintf("%s -> %s g32 (lossless)", st, groupedDType(st))]++
-		case opt.QuantizeInt8 && len(e.shape) == 2 && quantizable(&source.Tensor{Name: e.name, Shape: e.shape}, "model.", opt.QuantizeEmbeddings):
-			if err := addInt8(w, e.name, e.shape, e.load, sum); err != nil {
+		case opt.Quantize != "" && len(e.shape) == 2 && quantizable(&source.Tensor{Name: e.name, Shape: e.shape}, "model.", opt.QuantizeEmbeddings):
+			dt := quantDType(opt.Quantize, e.name)
+			if err := addQuantized(w, e.name, e.shape, e.load, dt, opt.GroupSize, sum); err != nil {
 				return nil, err
 			}
-			actions[fmt.Sprintf("%s -> i8 (requantized per row)", st)]++
+			actions[fmt.Sprintf("%s -> %s (requantized)", st, dt)]++
 		default:
 			if err := w.AddTensor(e.name, opt.DType, e.shape, func(out io.Writer) error { return e.write(out, opt.DType) }); err != nil {
 				return nil, err
@@ -267,7 +275,7 @@ func (e *ggufTensor) write(out io.Writer, to format.DType) error {
 	}
 	chunkRows := max(1, chunk/e.cols)
 	f := make([]float32, min(chunkRows, e.rows)*e.cols)
-	buf := make([]byte, len(f)*to.Size())
+	buf := make([]byte, len(f)*to.BlockBytes())
 	for r0 := 0; r0 < e.rows; r0 += chunkRows {
 		m := min(chunkRows, e.rows-r0)
 		var mu sync.Mutex
@@ -281,35 +289,30 @@ func (e *ggufTensor) write(out io.Writer, to format.DType) error {
 					mu.Unlock()
 					return
 				}
-				encodeFloats(buf[r*e.cols*to.Size():], row, to)
+				encodeFloats(buf[r*e.cols*to.BlockBytes():], row, to)
 			}
 		})
 		if derr != nil {
 			return derr
 		}
-		if _, err := out.Write(buf[:m*e.cols*to.Size()]); err != nil {
+		if _, err := out.Write(buf[:m*e.cols*to.BlockBytes()]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// i4 is the grouped int4 dtype of the format (two values per byte, low
-// nibble first, stored as q+8); the grouped int8/int4 layout (scales of
-// shape [rows, cols/32]) comes with it.
-const i4 = format.DType("i4")
-
 // lossless reports whether e is imported as grouped ints: Q8_0 and Q4_0
-// linear weights, unless f32 or int8 requantization was asked for, and only
-// when the format has the grouped layout.
+// matrices (projections and embeddings), unless f32 or requantization was
+// asked for.
 func lossless(e *ggufTensor, opt Options) bool {
-	return (e.src.Type == gguf.Q8_0 || e.src.Type == gguf.Q4_0) && i4.Valid() && opt.DType != format.F32 &&
-		!opt.QuantizeInt8 && len(e.shape) == 2 && linearRE.MatchString(e.name)
+	return (e.src.Type == gguf.Q8_0 || e.src.Type == gguf.Q4_0) && opt.DType != format.F32 && opt.Quantize == "" &&
+		len(e.shape) == 2
 }
 
 func groupedDType(t gguf.Type) format.DType {
 	if t == gguf.Q4_0 {
-		return i4
+		return format.I4
 	}
 	return format.I8
 }

@@ -215,20 +215,52 @@ func checkQuantizedF32(t *testing.T, name string) {
 			t.Errorf("summary notes %q say nothing of %s", sum.Notes, ty)
 		}
 	}
-	// f16: the same values rounded.
+	// Default (f16): Q8_0 / Q4_0 matrices become grouped i8 / i4 whose
+	// codes * scales are the f32 values exactly; the rest are those values
+	// rounded to f16.
 	f16, _ := convertTo(t, filepath.Join(dir, name+".gguf"), Options{DType: format.F16})
+	grouped := 0
 	for _, ti := range f.Header.Tensors {
 		a, _ := f.Tensor(ti.Name)
 		b, err := f16.Tensor(ti.Name)
-		if err != nil || b.DType != format.F16 || len(b.Data) != len(a.Data)/2 {
-			t.Fatalf("%s: f16 file: %v", ti.Name, err)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for i := 0; i < len(b.Data)/2; i++ {
+		n := len(a.Data) / 4
+		if b.DType == format.I8 || b.DType == format.I4 {
+			sc, err := f16.Tensor(ti.Name + format.QScaleSuffix)
+			if err != nil || len(b.Shape) != 2 || len(sc.Data) != 2*n/32 {
+				t.Fatalf("%s: scales %v (%d bytes)", ti.Name, err, len(sc.Data))
+			}
+			cols := b.Shape[1]
+			for i := 0; i < n; i++ {
+				var q int
+				if b.DType == format.I8 {
+					q = int(int8(b.Data[i]))
+				} else {
+					r, c := i/cols, i%cols
+					q = int(b.Data[r*((cols+1)/2)+c/2]>>(4*uint(c%2))&15) - 8
+				}
+				got := float32(q) * half.F16ToF32(binary.LittleEndian.Uint16(sc.Data[2*(i/32):]))
+				if math.Float32bits(got) != binary.LittleEndian.Uint32(a.Data[4*i:]) {
+					t.Fatalf("%s element %d: grouped %s value %v is not the dequantized one", ti.Name, i, b.DType, got)
+				}
+			}
+			grouped++
+			continue
+		}
+		if b.DType != format.F16 || len(b.Data) != 2*n {
+			t.Fatalf("%s: %s in the f16 file", ti.Name, b.DType)
+		}
+		for i := 0; i < n; i++ {
 			x := math.Float32frombits(binary.LittleEndian.Uint32(a.Data[4*i:]))
 			if binary.LittleEndian.Uint16(b.Data[2*i:]) != half.F32ToF16(x) {
 				t.Fatalf("%s element %d: f16 is not the rounded f32 value", ti.Name, i)
 			}
 		}
+	}
+	if (types["Q8_0"] || types["Q4_0"]) != (grouped > 0) {
+		t.Errorf("%d grouped tensors for source types %v", grouped, types)
 	}
 }
 
