@@ -82,7 +82,7 @@ func runConvert(args []string) error {
 	for _, s := range sum.Skipped {
 		fmt.Fprintf(os.Stderr, "skipped %s\n", s)
 	}
-	if sum.Quantized > 0 {
+	if sum.Quantized > 0 && sum.QuantStats.N > 0 { // lossless GGUF imports have no error to report
 		q := sum.QuantStats
 		fmt.Fprintf(os.Stderr, "quantization: %d weights, relative RMS error %.4f%%, max |error| %.3g, max |error|/scale %.3f\n",
 			q.N, 100*q.RelRMSE(), q.MaxAbsErr, q.MaxErrStep)
