@@ -47,9 +47,10 @@ type textBackend interface {
 type conversation interface {
 	generate.Sequence
 	// prefill makes the conversation hold ids (x, if not nil, their input
-	// embeddings), reusing what it already holds of them, and writes the
-	// last position's logits; it returns the positions reused.
-	prefill(ids []int, x []float32, logits []float32) (reused int, err error)
+	// embeddings, with tags naming the rows as engine.Work.Tags), reusing
+	// what it already holds of them, and writes the last position's
+	// logits; it returns the positions reused.
+	prefill(ids []int, x []float32, tags []uint64, logits []float32) (reused int, err error)
 	// close releases the conversation's cache.
 	close()
 }
@@ -100,8 +101,8 @@ func (t *nativeText) conversation(kvF16 bool) (conversation, error) {
 // nativeConv is an engine session.
 type nativeConv struct{ *engine.Session }
 
-func (c nativeConv) prefill(ids []int, x []float32, logits []float32) (int, error) {
-	return c.Prefill(ids, x, logits)
+func (c nativeConv) prefill(ids []int, x []float32, tags []uint64, logits []float32) (int, error) {
+	return c.PrefillTagged(ids, x, tags, logits)
 }
 func (c nativeConv) close() { c.Close() }
 
@@ -220,7 +221,7 @@ func (c *onnxConv) step(x []float32, n int, logits []float32) error {
 	return nil
 }
 
-func (c *onnxConv) prefill(ids []int, x []float32, logits []float32) (int, error) {
+func (c *onnxConv) prefill(ids []int, x []float32, _ []uint64, logits []float32) (int, error) {
 	if x == nil {
 		var err error
 		if x, err = c.t.embed(ids); err != nil {

@@ -24,6 +24,7 @@ import (
 	"github.com/cellm-ai/cellm-go/chat"
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/hf"
+	"github.com/cellm-ai/cellm-go/imagecache"
 	"github.com/cellm-ai/cellm-go/imageproc"
 	"github.com/cellm-ai/cellm-go/models"
 	_ "github.com/cellm-ai/cellm-go/models/all" // every architecture
@@ -51,7 +52,22 @@ type Options struct {
 	// positions are filled and reused afterwards; a generation that finds
 	// the budget exhausted fails with an error wrapping kvcache.ErrBudget.
 	KVBudgetBytes int64
+	// ImageCacheBytes bounds the model's image-feature cache, which keeps the
+	// vision tower's output per image (keyed by the image's bytes and the
+	// processor settings) so that another request about the same image, in
+	// any session, skips decoding and encoding it. 0 means 64 MiB (about 25
+	// SmolVLM-256M images of 17 tiles); negative disables the cache.
+	// Least recently used images are evicted first.
+	ImageCacheBytes int64
+	// ImageCache, if not nil, is used instead of a cache of the model's own
+	// (ImageCacheBytes is then ignored). Share one only between Models
+	// opened from the same file: keys do not name the model.
+	ImageCache *imagecache.Cache
 }
+
+// DefaultImageCacheBytes is the image-feature cache bound when
+// Options.ImageCacheBytes is 0.
+const DefaultImageCacheBytes = 64 << 20
 
 // Model is an opened model with its tokenizer, chat template and, for
 // vision-language models, its image processor configuration.
@@ -72,9 +88,10 @@ type Model struct {
 	hasImages    bool
 	imageTokenID int
 
-	kvBudget  int64
-	closers   []func() error
-	onnxFiles []string
+	kvBudget   int64
+	imageCache *imagecache.Cache // nil: disabled
+	closers    []func() error
+	onnxFiles  []string
 
 	path string    // as given to Open, for error messages
 	life lifecycle // calls in flight, closed state
@@ -103,7 +120,14 @@ func Open(path string, opt *Options) (*Model, error) {
 	if o.KVBudgetBytes < 0 {
 		return nil, fmt.Errorf("negative KVBudgetBytes %d", o.KVBudgetBytes)
 	}
-	m := &Model{kvBudget: o.KVBudgetBytes, path: path}
+	m := &Model{kvBudget: o.KVBudgetBytes, path: path, imageCache: o.ImageCache}
+	if m.imageCache == nil && o.ImageCacheBytes >= 0 {
+		n := o.ImageCacheBytes
+		if n == 0 {
+			n = DefaultImageCacheBytes
+		}
+		m.imageCache = imagecache.New(n)
+	}
 	if err := m.load(path, &o); err != nil {
 		m.Close()
 		if strings.HasPrefix(err.Error(), path+": ") { // format.Open names the file already
@@ -297,3 +321,7 @@ func (m *Model) ImageError() error { return m.imageCfgErr }
 
 // ImageConfig returns the image processor configuration of a VLM.
 func (m *Model) ImageConfig() (imageproc.Config, bool) { return m.imageCfg, m.hasImages }
+
+// ImageCacheStats returns the counters of the model's image-feature cache
+// (zero when it is disabled).
+func (m *Model) ImageCacheStats() imagecache.Stats { return m.imageCache.Stats() }

@@ -31,6 +31,7 @@ type Stats struct {
 	Decode           time.Duration
 	DecodeSteps      int
 	ReusedTokens     int // prompt positions a Session already held (not prefilled again)
+	ImageCacheHits   int // images whose features came from the model's image-feature cache
 }
 
 // PrefillTokensPerSec returns the prompt processing speed (positions
@@ -209,7 +210,7 @@ func (s *Session) generate(ctx context.Context, req Request, onToken func(Token)
 		return keep
 	}
 
-	x, err := m.promptEmbeddings(p, &req, &res.Stats)
+	x, tags, err := m.promptEmbeddings(p, &req, &res.Stats)
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +220,7 @@ func (s *Session) generate(ctx context.Context, req Request, onToken func(Token)
 	}
 	logits := make([]float32, m.text.vocab())
 	pstart := time.Now()
-	reused, err := conv.prefill(p.ids, x, logits)
+	reused, err := conv.prefill(p.ids, x, tags, logits)
 	if err != nil {
 		return nil, err
 	}

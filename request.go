@@ -3,9 +3,12 @@ package cellm
 import (
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"strings"
 
 	"github.com/cellm-ai/cellm-go/chat"
+	"github.com/cellm-ai/cellm-go/imagecache"
 	"github.com/cellm-ai/cellm-go/imageproc"
 	"github.com/cellm-ai/cellm-go/models/idefics3"
 	"github.com/cellm-ai/cellm-go/sample"
@@ -43,6 +46,20 @@ type Request struct {
 	SplitImage *bool
 	// MaxImagePixels caps decoded image size (default imageproc's cap).
 	MaxImagePixels int
+	// MaxImageTiles caps the tiles of each image, the global view counted
+	// (0: no cap). Splitting resizes an image so its longest edge is the
+	// processor's longest_edge (2048 for SmolVLM-256M, 4x4 tiles of 512 plus
+	// the global view for a square photo); a cap lowers that edge to the
+	// largest multiple of the tile size whose split fits, down to one tile.
+	// Each tile is ImageSeqLen image tokens (64 for SmolVLM-256M) and one
+	// vision-tower pass, so fewer tiles mean a faster first token and a
+	// shorter prompt, at a lower image resolution (fine detail and small
+	// text are read less well).
+	MaxImageTiles int
+	// ImageLongestEdge overrides the processor's size.longest_edge (the
+	// first resize of split images) when > 0; a multiple of the tile size
+	// keeps tiles whole. MaxImageTiles may lower it further.
+	ImageLongestEdge int
 	// ImageProgress, if not nil, is called after each image tile the vision
 	// encoder finishes, with the tiles done and the total.
 	ImageProgress func(done, total int)
@@ -67,9 +84,26 @@ type Request struct {
 
 // prompt is a tokenized request: ids, and for VLMs the processed images.
 type prompt struct {
-	ids    []int
-	text   string
+	ids  []int
+	text string
+	// images are the tiles to encode: the request's ImageBatch, or those of
+	// its Images the feature cache did not hold (nil if none).
 	images *imageproc.Batch
+	// grids has every image's tile grid, tiles the total of their tiles.
+	grids []imageproc.Grid
+	tiles int
+	// parts is set for Images requests: per image, its cached features or
+	// its tiles in images.
+	parts []imagePart
+}
+
+// imagePart is one image of an Images request.
+type imagePart struct {
+	key    imagecache.Key
+	cached *imagecache.Entry // nil: encode tiles [first, first+tiles) of prompt.images
+	first  int
+	tiles  int
+	grid   imageproc.Grid
 }
 
 // messages returns the conversation of a chat request.
@@ -145,42 +179,38 @@ func (m *Model) tokenize(r *Request) (*prompt, error) {
 		if r.Prompt != "" || len(r.Messages) > 0 {
 			return nil, fmt.Errorf("give either InputIDs or a prompt, not both")
 		}
-		if len(r.Images) > 0 {
-			return nil, fmt.Errorf("with InputIDs, give images as a preprocessed ImageBatch")
-		}
 		vocab := m.text.vocab()
 		for _, id := range r.InputIDs {
 			if id < 0 || id >= vocab {
 				return nil, fmt.Errorf("input id %d outside the vocabulary (0..%d)", id, vocab-1)
 			}
 		}
-		images, err := m.requestImages(r)
-		if err != nil {
+		if len(r.Images) > 0 {
+			return nil, fmt.Errorf("with InputIDs, give images as a preprocessed ImageBatch")
+		}
+		p := &prompt{ids: r.InputIDs}
+		if err := m.requestImages(r, p); err != nil {
 			return nil, err
 		}
-		return &prompt{ids: r.InputIDs, images: images}, nil
+		return p, nil
 	}
 	if m.tok == nil {
 		return nil, ErrNoTokenizer
 	}
-	images, err := m.requestImages(r)
-	if err != nil {
+	p := &prompt{}
+	if err := m.requestImages(r, p); err != nil {
 		return nil, err
 	}
-	p := &prompt{images: images}
-	n := 0
-	if p.images != nil {
-		n = len(p.images.Grids)
-	}
+	n := len(p.grids)
 	text, templated, err := m.render(r, n)
 	if err != nil {
 		return nil, err
 	}
-	if p.images != nil {
+	if n > 0 {
 		if got := strings.Count(text, imageproc.ImageToken); got != n {
 			return nil, fmt.Errorf("prompt has %d %s placeholders for %d images", got, imageproc.ImageToken, n)
 		}
-		if text, err = imageproc.ExpandPrompt(text, p.images.Grids, m.imageCfg.ImageSeqLen); err != nil {
+		if text, err = imageproc.ExpandPrompt(text, p.grids, m.imageCfg.ImageSeqLen); err != nil {
 			return nil, err
 		}
 	}
@@ -199,45 +229,128 @@ func (m *Model) tokenize(r *Request) (*prompt, error) {
 // errTextOnly is returned for images given to a model without a vision encoder.
 var errTextOnly = errors.New("images given to a text-only model")
 
-// requestImages returns the request's images, preprocessed, or nil.
-func (m *Model) requestImages(r *Request) (*imageproc.Batch, error) {
+// requestImages sets the images of p from the request: its ImageBatch, or
+// its Images, each taken from the feature cache when it holds it, else
+// decoded and tiled into p.images.
+func (m *Model) requestImages(r *Request, p *prompt) error {
 	switch {
 	case r.ImageBatch != nil:
 		if !m.hasImages {
-			return nil, errTextOnly
+			return errTextOnly
 		}
-		return r.ImageBatch, nil
-	case len(r.Images) > 0:
-		return m.PreprocessImages(r.Images, r.SplitImage, r.MaxImagePixels)
+		p.images, p.grids, p.tiles = r.ImageBatch, r.ImageBatch.Grids, r.ImageBatch.N
+		return nil
+	case len(r.Images) == 0:
+		return nil
 	}
-	return nil, nil
+	cfg, split, err := m.imageSettings(r)
+	if err != nil {
+		return err
+	}
+	var missing [][]byte
+	p.parts = make([]imagePart, len(r.Images))
+	p.grids = make([]imageproc.Grid, len(r.Images))
+	for i, data := range r.Images {
+		part := &p.parts[i]
+		part.key = imagecache.KeyOf(data, cfg, split, r.MaxImageTiles)
+		if r.ImageFeatures == nil {
+			if e, ok := m.imageCache.Get(part.key); ok {
+				part.cached, part.tiles, part.grid = &e, e.Tiles, e.Grid
+				p.grids[i], p.tiles = e.Grid, p.tiles+e.Tiles
+				continue
+			}
+		}
+		missing = append(missing, data)
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	if p.images, err = m.preprocess(missing, cfg, split, r.MaxImagePixels, r.MaxImageTiles); err != nil {
+		return err
+	}
+	k, first := 0, 0
+	for i := range p.parts {
+		part := &p.parts[i]
+		if part.cached != nil {
+			continue
+		}
+		g := p.images.Grids[k]
+		part.first, part.tiles, part.grid = first, gridTiles(g), g
+		p.grids[i], p.tiles = g, p.tiles+part.tiles
+		first += part.tiles
+		k++
+	}
+	if first != p.images.N {
+		return fmt.Errorf("images: %d tiles from their grids, %d preprocessed", first, p.images.N)
+	}
+	return nil
+}
+
+// gridTiles is the number of tiles of an image with grid g.
+func gridTiles(g imageproc.Grid) int {
+	if g.Rows == 0 || g.Cols == 0 {
+		return 1
+	}
+	return g.Rows*g.Cols + 1
+}
+
+// imageSettings returns the processor settings a request asks for.
+func (m *Model) imageSettings(r *Request) (imageproc.Config, bool, error) {
+	if !m.hasImages {
+		return imageproc.Config{}, false, errTextOnly
+	}
+	if m.imageCfg.TileSize == 0 {
+		return imageproc.Config{}, false, m.imageCfgErr
+	}
+	if r.MaxImageTiles < 0 {
+		return imageproc.Config{}, false, fmt.Errorf("negative MaxImageTiles %d", r.MaxImageTiles)
+	}
+	cfg := m.imageCfg
+	if r.ImageLongestEdge != 0 {
+		cfg.LongestEdge = r.ImageLongestEdge
+		if err := cfg.Validate(); err != nil {
+			return imageproc.Config{}, false, fmt.Errorf("ImageLongestEdge: %w", err)
+		}
+	}
+	split := cfg.DoImageSplitting
+	if r.SplitImage != nil {
+		split = *r.SplitImage
+	}
+	return cfg, split, nil
 }
 
 // PreprocessImages decodes encoded images and runs the model's image
 // processor on them (resize, split into tiles, normalize). split overrides
 // the processor's do_image_splitting when not nil.
 func (m *Model) PreprocessImages(images [][]byte, split *bool, maxPixels int) (*imageproc.Batch, error) {
-	if !m.hasImages {
-		return nil, errTextOnly
+	return m.PreprocessRequestImages(Request{Images: images, SplitImage: split, MaxImagePixels: maxPixels})
+}
+
+// PreprocessRequestImages preprocesses req.Images as a generation would,
+// with every image setting of req (SplitImage, MaxImagePixels,
+// MaxImageTiles, ImageLongestEdge).
+func (m *Model) PreprocessRequestImages(req Request) (*imageproc.Batch, error) {
+	cfg, split, err := m.imageSettings(&req)
+	if err != nil {
+		return nil, err
 	}
-	if m.imageCfg.TileSize == 0 {
-		return nil, m.imageCfgErr
-	}
+	return m.preprocess(req.Images, cfg, split, req.MaxImagePixels, req.MaxImageTiles)
+}
+
+// preprocess decodes and tiles images. Each image is decoded (with the
+// first resize applied while decoding) and tiled as soon as the previous
+// one is, so only one decoded image is held beyond the tiles.
+func (m *Model) preprocess(images [][]byte, cfg imageproc.Config, split bool, maxPixels, maxTiles int) (*imageproc.Batch, error) {
 	imgs := make([]*imageproc.RGB, len(images))
+	cfgs := make([]imageproc.Config, len(images))
 	for i, data := range images {
-		// Load applies the first resize while decoding: a big photo is
-		// never held at full size.
-		img, err := imageproc.Load(data, imageproc.DecodeOptions{MaxPixels: maxPixels}, m.imageCfg)
+		img, c, err := imageproc.LoadCapped(data, imageproc.DecodeOptions{MaxPixels: maxPixels}, cfg, maxTiles)
 		if err != nil {
 			return nil, fmt.Errorf("image %d: %w", i+1, err)
 		}
-		imgs[i] = img
+		imgs[i], cfgs[i] = img, c
 	}
-	doSplit := m.imageCfg.DoImageSplitting
-	if split != nil {
-		doSplit = *split
-	}
-	return imageproc.Process(imgs, m.imageCfg, doSplit)
+	return imageproc.ProcessEach(imgs, cfgs, split)
 }
 
 func (m *Model) imageFeatures(b *imageproc.Batch, t *idefics3.Timing) ([]float32, error) {
@@ -262,28 +375,102 @@ func (m *Model) Tokenize(req Request) ([]int, error) {
 // features (computed now unless the request carries them), or nil for a
 // prompt without images (the decoder embeds its ids itself). st receives
 // the vision timings.
-func (m *Model) promptEmbeddings(p *prompt, r *Request, st *Stats) ([]float32, error) {
-	if p.images == nil {
-		return nil, nil
+//
+// tags names each row for the session's prefix reuse: 0 for a token's own
+// embedding, a hash of the feature row for an image token, so that a later
+// prompt about the same image reuses the cached positions of its tokens.
+func (m *Model) promptEmbeddings(p *prompt, r *Request, st *Stats) (x []float32, tags []uint64, err error) {
+	if len(p.grids) == 0 {
+		return nil, nil, nil
 	}
 	if m.imageCfgErr != nil {
-		return nil, m.imageCfgErr
+		return nil, nil, m.imageCfgErr
 	}
-	x, err := m.text.embed(p.ids)
-	if err != nil {
-		return nil, err
+	if x, err = m.text.embed(p.ids); err != nil {
+		return nil, nil, err
 	}
 	feats := r.ImageFeatures
-	if feats == nil {
+	if feats == nil && p.images != nil {
 		t := idefics3.Timing{OnTile: r.ImageProgress}
 		if feats, err = m.imageFeatures(p.images, &t); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		st.VisionEncode, st.Projection = t.Encode, t.Project
 	}
-	st.Images, st.Tiles = len(p.images.Grids), p.images.N
-	if err := idefics3.Splice(x, p.ids, m.imageTokenID, feats, m.text.hidden()); err != nil {
-		return nil, err
+	if p.parts != nil {
+		if feats, err = m.assembleFeatures(p, feats, r.ImageFeatures != nil, st); err != nil {
+			return nil, nil, err
+		}
 	}
-	return x, nil
+	st.Images, st.Tiles = len(p.grids), p.tiles
+	h := m.text.hidden()
+	if err := idefics3.Splice(x, p.ids, m.imageTokenID, feats, h); err != nil {
+		return nil, nil, err
+	}
+	tags = make([]uint64, len(p.ids))
+	for i, id := range p.ids {
+		if id == m.imageTokenID {
+			tags[i] = rowTag(x[i*h : (i+1)*h])
+		}
+	}
+	return x, tags, nil
+}
+
+// rowTag is a 64-bit FNV-1a hash of an embedding row's bits, never 0 (a
+// token's own embedding) nor all ones (reserved by the engine).
+func rowTag(row []float32) uint64 {
+	h := uint64(14695981039346656037)
+	for _, v := range row {
+		h = (h ^ uint64(math.Float32bits(v))) * 1099511628211
+	}
+	if h == 0 || h == ^uint64(0) {
+		h = 1
+	}
+	return h
+}
+
+// assembleFeatures returns the features of an Images request's images in
+// order: cached ones from the cache, the others from encoded (the features
+// of p.images), which are stored in the cache unless the caller supplied
+// them.
+func (m *Model) assembleFeatures(p *prompt, encoded []float32, supplied bool, st *Stats) ([]float32, error) {
+	per := 0 // feature values per tile
+	if p.images != nil {
+		if p.images.N == 0 || len(encoded)%p.images.N != 0 {
+			return nil, fmt.Errorf("image features: %d values for %d tiles", len(encoded), p.images.N)
+		}
+		per = len(encoded) / p.images.N
+	}
+	if p.images != nil && p.images.N == p.tiles {
+		// Nothing came from the cache: the features are in order already.
+		for _, part := range p.parts {
+			if !supplied {
+				m.cacheFeatures(part, encoded[part.first*per:(part.first+part.tiles)*per])
+			}
+		}
+		return encoded, nil
+	}
+	out := make([]float32, 0, p.tiles*per)
+	for _, part := range p.parts {
+		if part.cached != nil {
+			st.ImageCacheHits++
+			out = append(out, part.cached.Features...)
+			continue
+		}
+		f := encoded[part.first*per : (part.first+part.tiles)*per]
+		out = append(out, f...)
+		if !supplied {
+			m.cacheFeatures(part, f)
+		}
+	}
+	return out, nil
+}
+
+// cacheFeatures stores a copy of one image's features (a copy, so that the
+// cache holds no reference to a whole prompt's features).
+func (m *Model) cacheFeatures(part imagePart, f []float32) {
+	if m.imageCache == nil {
+		return
+	}
+	m.imageCache.Put(part.key, imagecache.Entry{Grid: part.grid, Tiles: part.tiles, Features: slices.Clone(f)})
 }

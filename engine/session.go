@@ -18,8 +18,13 @@ type Session struct {
 	e   *Engine
 	seq *kvcache.Seq
 	ids []int // ids of the cached positions
+	// tags says what each cached position was computed from: 0 its id
+	// alone (or a caller row equal to the id's embedding), else the
+	// caller's tag of the embedding row (Work.Tags), or opaque when the row
+	// had no tag. A position is reused when id and tag both match.
+	tags []uint64
 	// exact is the number of leading positions computed from their ids
-	// alone (not from caller embeddings): only those are reusable by id.
+	// alone (not from caller embeddings): only those are published.
 	exact int
 
 	ws   *Workspace // for the session's own forward passes, made on first use
@@ -44,12 +49,28 @@ func (s *Session) History() []int { return s.ids[:s.seq.Len()] }
 // Seq returns the session's KV cache sequence.
 func (s *Session) Seq() *kvcache.Seq { return s.seq }
 
-// appended records n new positions after a successful step.
-func (s *Session) appended(ids []int, fromEmbeds bool) {
+// opaque tags a position computed from an embedding row of unknown
+// identity: it never matches.
+const opaque = ^uint64(0)
+
+// appended records n new positions after a successful step: computed from
+// caller embeddings when fromEmbeds, tagged by tags (len(ids)) if not nil.
+func (s *Session) appended(ids []int, fromEmbeds bool, tags []uint64) {
 	if s.exact == len(s.ids) && !fromEmbeds {
 		s.exact += len(ids)
 	}
 	s.ids = append(s.ids, ids...)
+	for i := range ids {
+		t := uint64(0)
+		switch {
+		case !fromEmbeds:
+		case tags != nil:
+			t = tags[i]
+		default:
+			t = opaque
+		}
+		s.tags = append(s.tags, t)
+	}
 }
 
 // Truncate keeps the first n cached positions.
@@ -57,7 +78,7 @@ func (s *Session) Truncate(n int) error {
 	if err := s.seq.Truncate(n); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	s.ids = s.ids[:n]
+	s.ids, s.tags = s.ids[:n], s.tags[:n]
 	s.exact = min(s.exact, n)
 	return nil
 }
@@ -73,7 +94,7 @@ func (s *Session) Reserve(n int) error {
 	if err := s.seq.Reserve(n); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	s.ids = slices.Grow(s.ids, n)
+	s.ids, s.tags = slices.Grow(s.ids, n), slices.Grow(s.tags, n)
 	return nil
 }
 
@@ -84,13 +105,13 @@ func (s *Session) Reset() { _ = s.Truncate(0) }
 // afterwards, starting empty.
 func (s *Session) Close() {
 	s.seq.Release()
-	s.ids, s.exact = s.ids[:0], 0
+	s.ids, s.tags, s.exact = s.ids[:0], s.tags[:0], 0
 }
 
 // Fork returns a new session sharing this one's cached positions
 // (copy-on-write): for example several continuations of one prompt.
 func (s *Session) Fork() *Session {
-	return &Session{e: s.e, seq: s.seq.Fork(), ids: append([]int(nil), s.ids...), exact: s.exact}
+	return &Session{e: s.e, seq: s.seq.Fork(), ids: slices.Clone(s.ids), tags: slices.Clone(s.tags), exact: s.exact}
 }
 
 // Publish offers the session's full cache blocks of id-computed positions
@@ -100,9 +121,21 @@ func (s *Session) Publish() { s.seq.Publish(s.ids[:s.exact]) }
 // Reusable returns how many leading positions of ids the session's cache
 // already holds, keeping at least one position of ids to compute (so that
 // the last position's logits can be produced).
-func (s *Session) Reusable(ids []int) int {
+func (s *Session) Reusable(ids []int) int { return s.ReusableTagged(ids, nil) }
+
+// ReusableTagged is Reusable for a prompt given as embedding rows tagged by
+// tags (see Work.Tags; nil: every row is its id's embedding): a cached
+// position is reused when its id and its tag both match.
+func (s *Session) ReusableTagged(ids []int, tags []uint64) int {
 	n := 0
-	for n < s.exact && n < len(ids)-1 && s.ids[n] == ids[n] {
+	for n < len(s.ids) && n < len(ids)-1 && s.ids[n] == ids[n] {
+		t := uint64(0)
+		if tags != nil {
+			t = tags[n]
+		}
+		if t == opaque || s.tags[n] != t {
+			break
+		}
 		n++
 	}
 	return n
@@ -126,6 +159,14 @@ func (s *Session) workspace() *Workspace {
 // positions reused. On error (kvcache.ErrBudget, ErrContext, bad ids) the
 // session keeps the positions computed before it (Len tells how many).
 func (s *Session) Prefill(ids []int, embeds []float32, logits []float32) (reused int, err error) {
+	return s.PrefillTagged(ids, embeds, nil, logits)
+}
+
+// PrefillTagged is Prefill with the identity of each embedding row: tags
+// (len(ids), nil for none) as in Work.Tags. A later prompt whose rows carry
+// the same tags (for example the same image's features) reuses those
+// positions, not only the ones before the first spliced row.
+func (s *Session) PrefillTagged(ids []int, embeds []float32, tags []uint64, logits []float32) (reused int, err error) {
 	h := s.e.spec.Hidden
 	if len(ids) == 0 {
 		return 0, fmt.Errorf("%w: engine: empty prompt", models.ErrBadInput)
@@ -139,7 +180,16 @@ func (s *Session) Prefill(ids []int, embeds []float32, logits []float32) (reused
 	if logits != nil && len(logits) != s.e.spec.Vocab {
 		return 0, fmt.Errorf("%w: engine: len(logits) = %d, want %d", models.ErrBadInput, len(logits), s.e.spec.Vocab)
 	}
-	reused = s.Reusable(ids)
+	if tags != nil && (embeds == nil || len(tags) != len(ids)) {
+		return 0, fmt.Errorf("%w: engine: %d tags for %d tokens (tags need embeddings)", models.ErrBadInput, len(tags), len(ids))
+	}
+	if embeds != nil && tags == nil {
+		tags = make([]uint64, len(ids))
+		for i := range tags {
+			tags[i] = opaque
+		}
+	}
+	reused = s.ReusableTagged(ids, tags)
 	if reused < s.Len() {
 		if err := s.Truncate(reused); err != nil {
 			return 0, err
@@ -155,7 +205,7 @@ func (s *Session) Prefill(ids []int, embeds []float32, logits []float32) (reused
 		w := &s.work[0]
 		*w = Work{Session: s, Tokens: ids[start:end]}
 		if embeds != nil {
-			w.Embeds = embeds[start*h : end*h]
+			w.Embeds, w.Tags = embeds[start*h:end*h], tags[start:end]
 		}
 		if end == len(ids) {
 			w.Logits = logits
@@ -179,6 +229,7 @@ func (s *Session) adopt(ids []int) {
 	}
 	n := s.seq.AdoptPrefix(ids)
 	s.ids = append(s.ids[:0], ids[:n]...)
+	s.tags = append(s.tags[:0], make([]uint64, n)...)
 	s.exact = n
 }
 
