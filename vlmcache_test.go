@@ -1,0 +1,191 @@
+package cellm
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/cellm-ai/cellm-go/imagecache"
+)
+
+func readImage(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("imageproc", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestImageCacheHit: the second request about an image takes its features
+// from the cache (no vision encode), they are identical to a fresh
+// encoding, and generation is identical.
+func TestImageCacheHit(t *testing.T) {
+	m := tinyVLM(t)
+	ctx := context.Background()
+	img := readImage(t, "bird.jpg")
+	req := Request{Prompt: "What is in the image?", Chat: true, Images: [][]byte{img}, MaxNewTokens: 6, IgnoreEOS: true}
+	first, err := m.Generate(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.Stats.ImageCacheHits != 0 || first.Stats.VisionEncode == 0 {
+		t.Fatalf("first request: %d cache hits, vision encode %v", first.Stats.ImageCacheHits, first.Stats.VisionEncode)
+	}
+	second, err := m.Generate(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Stats.ImageCacheHits != 1 || second.Stats.VisionEncode != 0 || second.Stats.Tiles != first.Stats.Tiles {
+		t.Errorf("second request: %d cache hits, vision encode %v, %d tiles (first %d)", second.Stats.ImageCacheHits, second.Stats.VisionEncode, second.Stats.Tiles, first.Stats.Tiles)
+	}
+	if !slices.Equal(first.PromptIDs, second.PromptIDs) || !slices.Equal(first.Tokens, second.Tokens) {
+		t.Errorf("cached features changed the generation: %v, then %v", first.Tokens, second.Tokens)
+	}
+	// The cached features are those of a fresh encoding, bit for bit.
+	cfg, split, err := m.imageSettings(&req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, ok := m.imageCache.Get(imagecache.KeyOf(img, cfg, split, 0))
+	if !ok {
+		t.Fatal("the image is not in the cache")
+	}
+	b, err := m.PreprocessImages([][]byte{img}, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := m.ImageFeatures(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Tiles != b.N || e.Grid != b.Grids[0] || !slices.Equal(e.Features, want) {
+		t.Errorf("cached entry: %d tiles, grid %v, %d values; fresh encoding: %d tiles, grid %v, %d values (equal: %v)",
+			e.Tiles, e.Grid, len(e.Features), b.N, b.Grids[0], len(want), slices.Equal(e.Features, want))
+	}
+	if s := m.ImageCacheStats(); s.Entries != 1 || s.Bytes > s.MaxBytes {
+		t.Errorf("cache stats %+v", s)
+	}
+	// Other processor settings are another entry.
+	noSplit := false
+	req.SplitImage = &noSplit
+	third, err := m.Generate(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if third.Stats.ImageCacheHits != 0 || third.Stats.Tiles != 1 {
+		t.Errorf("unsplit request: %d cache hits, %d tiles", third.Stats.ImageCacheHits, third.Stats.Tiles)
+	}
+}
+
+// TestImageCacheMixed: with one image cached and one not, the features are
+// assembled in prompt order and generation equals that of a model without
+// a cache.
+func TestImageCacheMixed(t *testing.T) {
+	m := tinyVLM(t)
+	ctx := context.Background()
+	bird, bus := readImage(t, "bird.jpg"), readImage(t, "bus_portrait.jpg")
+	if _, err := m.Generate(ctx, Request{Prompt: "<image>Hi", Images: [][]byte{bus}, MaxNewTokens: 1}, nil); err != nil {
+		t.Fatal(err)
+	}
+	req := Request{Prompt: "<image>and<image>: compare", Images: [][]byte{bird, bus}, MaxNewTokens: 6, IgnoreEOS: true}
+	got, err := m.Generate(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Stats.ImageCacheHits != 1 || got.Stats.Images != 2 {
+		t.Errorf("%d cache hits for %d images, want 1 of 2", got.Stats.ImageCacheHits, got.Stats.Images)
+	}
+	ref := tinyVLMOptions(t, &Options{ImageCacheBytes: -1})
+	want, err := ref.Generate(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Stats.ImageCacheHits != 0 || ref.ImageCacheStats().Entries != 0 {
+		t.Errorf("a disabled cache was used")
+	}
+	if !slices.Equal(got.PromptIDs, want.PromptIDs) || !slices.Equal(got.Tokens, want.Tokens) || got.Stats.Tiles != want.Stats.Tiles {
+		t.Errorf("with a cached image: %v (%d tiles); without cache: %v (%d tiles)", got.Tokens, got.Stats.Tiles, want.Tokens, want.Stats.Tiles)
+	}
+}
+
+// TestSessionReusesImagePrefix: a second question about the same image in
+// one session reuses the cached positions of the image tokens too, and
+// generates what a fresh model does.
+func TestSessionReusesImagePrefix(t *testing.T) {
+	m := tinyVLM(t)
+	ctx := context.Background()
+	img := readImage(t, "bird.jpg")
+	s := m.NewSession()
+	defer s.Close()
+	if _, err := s.Generate(ctx, Request{Prompt: "<image>What is this?", Images: [][]byte{img}, MaxNewTokens: 4}, nil); err != nil {
+		t.Fatal(err)
+	}
+	req := Request{Prompt: "<image>Where is it?", Images: [][]byte{img}, MaxNewTokens: 6, IgnoreEOS: true}
+	got, err := s.Generate(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastImage := 0
+	for i, id := range got.PromptIDs {
+		if id == m.imageTokenID {
+			lastImage = i
+		}
+	}
+	if got.Stats.ReusedTokens <= lastImage {
+		t.Errorf("reused %d positions, the image tokens end at %d", got.Stats.ReusedTokens, lastImage+1)
+	}
+	ref := tinyVLMOptions(t, &Options{ImageCacheBytes: -1})
+	want, err := ref.Generate(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Stats.ReusedTokens != 0 || !slices.Equal(got.Tokens, want.Tokens) {
+		t.Errorf("session with the image prefix reused: %v; fresh: %v (reused %d)", got.Tokens, want.Tokens, want.Stats.ReusedTokens)
+	}
+	// Another image with the same grid shares the ids, not the positions.
+	other, err := s.Generate(ctx, Request{Prompt: "<image>Where is it?", Images: [][]byte{readImage(t, "bus_portrait.jpg")}, MaxNewTokens: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := slices.Index(other.PromptIDs, m.imageTokenID)
+	if other.Stats.ReusedTokens > first {
+		t.Errorf("another image reused %d positions, its first image token is at %d", other.Stats.ReusedTokens, first)
+	}
+}
+
+// TestMaxImageTiles: the tile cap lowers the tiles (and image tokens) as
+// documented, and ImageLongestEdge overrides the first resize.
+func TestMaxImageTiles(t *testing.T) {
+	m := tinyVLM(t) // tiles of 64, longest edge 128: bird.jpg is 2x2 + global
+	img := readImage(t, "bird.jpg")
+	for _, c := range []struct {
+		maxTiles, edge, tiles int
+	}{{0, 0, 5}, {5, 0, 5}, {4, 0, 1}, {1, 0, 1}, {0, 64, 1}, {0, 192, 7}, {6, 192, 5}} {
+		b, err := m.PreprocessRequestImages(Request{Images: [][]byte{img}, MaxImageTiles: c.maxTiles, ImageLongestEdge: c.edge})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids, err := m.Tokenize(Request{Prompt: "<image>x", Images: [][]byte{img}, MaxImageTiles: c.maxTiles, ImageLongestEdge: c.edge})
+		if err != nil {
+			t.Fatal(err)
+		}
+		imageTokens := 0
+		for _, id := range ids {
+			if id == m.imageTokenID {
+				imageTokens++
+			}
+		}
+		if b.N != c.tiles || imageTokens != c.tiles*m.imageCfg.ImageSeqLen {
+			t.Errorf("max tiles %d, longest edge %d: %d tiles and %d image tokens, want %d tiles", c.maxTiles, c.edge, b.N, imageTokens, c.tiles)
+		}
+	}
+	for _, bad := range []Request{{MaxImageTiles: -1}, {ImageLongestEdge: -5}, {ImageLongestEdge: 1 << 20}} {
+		bad.Images = [][]byte{img}
+		if _, err := m.PreprocessRequestImages(bad); err == nil {
+			t.Errorf("%+v accepted", bad)
+		}
+	}
+}
