@@ -38,6 +38,8 @@ func runVLMInfer(args []string) error {
 	split := fs.Bool("split-image", false, "split images into tiles plus a global view (default: the processor's do_image_splitting)")
 	rawPrompt := fs.Bool("raw-prompt", false, "use --prompt as is (with <image> placeholders) instead of the chat template (same as --chat=false)")
 	maxPixels := fs.Int("max-image-pixels", 0, "refuse decoded images larger than this many pixels (0: the default cap)")
+	maxTiles := fs.Int("image-max-tiles", 0, "at most `N` tiles per split image, the global view counted (0: no cap); fewer tiles = fewer image tokens and vision passes, a faster first token, less detail")
+	longestEdge := fs.Int("image-longest-edge", 0, "resize split images so their longest side is `PX` (default: the processor's size.longest_edge, 2048 for SmolVLM-256M = up to 4x4 tiles of 512)")
 	pixelValues := fs.String("pixel-values", "", "feed raw f32 pixel values from this `file` instead of --image")
 	pixelShape := fs.String("pixel-shape", "", "shape N,3,H,W of --pixel-values (default: from the FILE.json that --dump-pixel-values writes)")
 	pixelGrid := fs.String("pixel-grid", "", "tile grid of --pixel-values, one RxC per image, comma-separated (0x0: not split); default: from FILE.json, else a single tile or a square grid")
@@ -69,6 +71,10 @@ func runVLMInfer(args []string) error {
 	}
 	req.Prompt = g.prompt
 	req.MaxImagePixels = *maxPixels
+	if *maxTiles < 0 || *longestEdge < 0 {
+		return fmt.Errorf("--image-max-tiles and --image-longest-edge must not be negative")
+	}
+	req.MaxImageTiles, req.ImageLongestEdge = *maxTiles, *longestEdge
 	if splitSet {
 		req.SplitImage = split
 	}
@@ -113,7 +119,7 @@ func runVLMInfer(args []string) error {
 	if *dumpFeatures != "" {
 		b := req.ImageBatch
 		if b == nil {
-			if b, err = m.PreprocessImages(req.Images, req.SplitImage, req.MaxImagePixels); err != nil {
+			if b, err = m.PreprocessRequestImages(req); err != nil {
 				return err
 			}
 		}
@@ -258,7 +264,7 @@ func dumpPixelValues(m *cellm.Model, req cellm.Request, path string) error {
 	b := req.ImageBatch
 	var err error
 	if b == nil {
-		if b, err = m.PreprocessImages(req.Images, req.SplitImage, req.MaxImagePixels); err != nil {
+		if b, err = m.PreprocessRequestImages(req); err != nil {
 			return err
 		}
 	}
