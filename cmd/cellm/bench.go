@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cellm-ai/cellm-go"
+	"github.com/cellm-ai/cellm-go/hf"
 	"github.com/cellm-ai/cellm-go/imageproc"
 	"github.com/cellm-ai/cellm-go/internal/progress"
 	"github.com/cellm-ai/cellm-go/internal/randmodel"
@@ -182,15 +183,40 @@ func runBench(args []string) error {
 				pixels[i] = rng.Float32()*2 - 1
 			}
 			b := &imageproc.Batch{Pixels: pixels, N: 1, H: s, W: s}
+			// After each tile, the peak loops run for as long as it took,
+			// so the fractions compare speeds under the same load.
+			kinds := kernels.PeakKinds()
+			fracs := make([][]float64, len(kinds))
+			var flops float64
+			if v := m.VLM(); v != nil {
+				flops = visionTileFLOPs(v.Vision.Config())
+			}
 			secs, err := repeat(*reps, func() (float64, error) {
 				start := time.Now()
 				_, err := m.ImageFeatures(b)
-				return float64(time.Since(start).Microseconds()) / 1000, err
+				el := time.Since(start)
+				if err == nil && flops > 0 {
+					for i, k := range kinds {
+						peak, perr := kernels.MeasurePeak(k, kernels.Threads(), el)
+						if perr != nil {
+							return 0, perr
+						}
+						fracs[i] = append(fracs[i], 100*flops/el.Seconds()/peak)
+					}
+				}
+				return float64(el.Microseconds()) / 1000, err
 			})
 			if err != nil {
 				return err
 			}
 			row(th, fmt.Sprintf("vision %dx%d tile", s, s), meanSD(secs)+" ms")
+			if flops > 0 {
+				fmt.Printf("%7s  %-22s %.1f GFLOP per tile, %.1f GFLOP/s\n", "", "", flops/1e9, flops/1e9/(mean(secs)/1000))
+				for i, k := range kinds {
+					fracs[i] = fracs[i][1:] // the warm-up run
+					row(th, "  % of "+string(k)+" peak", meanSD(fracs[i])+" %")
+				}
+			}
 		}
 	}
 	return nil
@@ -315,4 +341,26 @@ func randomCellm(name, dtype string) (string, error) {
 		return "", err
 	}
 	return out, nil
+}
+
+// visionTileFLOPs counts the multiply-adds (2 flops each) of one SigLIP
+// tile: patch embedding, and per layer the q, k, v, o projections, the
+// attention scores and weighted sum over all patches, and the MLP.
+func visionTileFLOPs(c hf.VisionConfig) float64 {
+	if c.PatchSize <= 0 {
+		return 0
+	}
+	side := c.ImageSize / c.PatchSize
+	n, d, f := float64(side*side), float64(c.HiddenSize), float64(c.IntermediateSize)
+	patch := 2 * n * d * float64(c.NumChannels*c.PatchSize*c.PatchSize)
+	layer := 2*n*4*d*d + 4*n*n*d + 2*n*2*d*f
+	return patch + float64(c.NumHiddenLayers)*layer
+}
+
+func mean(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(max(len(v), 1))
 }
