@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 
@@ -191,7 +192,13 @@ func (s *Session) PrefillTagged(ids []int, embeds []float32, tags []uint64, logi
 	}
 	reused = s.ReusableTagged(ids, tags)
 	if reused < s.Len() {
-		if err := s.Truncate(reused); err != nil {
+		if err := s.Truncate(reused); errors.Is(err, kvcache.ErrWindow) {
+			// The sliding-window layers no longer hold the keys before
+			// reused: recompute from the start.
+			reused = 0
+			err = s.Truncate(0)
+		}
+		if err != nil {
 			return 0, err
 		}
 	}

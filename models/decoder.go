@@ -28,12 +28,21 @@ type Spec struct {
 	MaxPositions             int   // max_position_embeddings (0 if unknown)
 	BOS                      int   // beginning-of-sequence id, -1 if none
 	EOS                      []int // end-of-sequence ids
+	// WindowLayers (nil, or one per layer) marks the sliding-window layers,
+	// whose queries see the last Window positions only: their KV cache
+	// keeps just that window (kvcache.Config.WindowLayers).
+	WindowLayers []bool
+	Window       int
 }
 
 // CacheConfig returns the KV cache shape of c with the given storage type
 // and budget.
 func (c Spec) CacheConfig(dtype kvcache.DType, budgetBytes int64) kvcache.Config {
-	return kvcache.Config{Layers: c.Layers, KVHeads: c.KVHeads, HeadDim: c.HeadDim, DType: dtype, BudgetBytes: budgetBytes}
+	cc := kvcache.Config{Layers: c.Layers, KVHeads: c.KVHeads, HeadDim: c.HeadDim, DType: dtype, BudgetBytes: budgetBytes}
+	if c.WindowLayers != nil {
+		cc.WindowLayers, cc.Window = append([]bool(nil), c.WindowLayers...), c.Window
+	}
+	return cc
 }
 
 // Logits selects which logits a Step computes for one sequence.

@@ -189,9 +189,5 @@ func Splice(x []float32, ids []int, imageToken int, features []float32, hidden i
 }
 
 // Spec returns the text decoder's shape (models.Decoder), under the
-// architecture name idefics3.
-func (m *Model) Spec() models.Spec {
-	s := m.Text.Spec()
-	s.ModelType = "idefics3"
-	return s
-}
+// architecture name the file was loaded as (idefics3 or smolvlm).
+func (m *Model) Spec() models.Spec { return m.Text.Spec() }

@@ -59,15 +59,20 @@ func (m *Model) newState(maxSeq int, dt kvcache.DType) *State {
 		elem = 2
 	}
 	budget := int64(blocks) * int64(c.Layers) * 2 * int64(c.KVHeads*blockTokens*c.HeadDim) * elem
-	pool, err := kvcache.NewPool(kvcache.Config{Layers: c.Layers, KVHeads: c.KVHeads, HeadDim: c.HeadDim,
-		BlockTokens: blockTokens, DType: dt, BudgetBytes: budget})
+	cc := m.Spec().CacheConfig(dt, budget)
+	cc.BlockTokens = blockTokens
+	pool, err := kvcache.NewPool(cc)
 	if err != nil {
 		panic(fmt.Sprintf("llama: KV cache of a validated model: %v", err)) // the model's shape was validated by Load
 	}
 	s := &State{m: m, maxSeq: maxSeq, pool: pool, seq: pool.NewSeq()}
-	// Every block up front: decoding then never allocates.
-	if err := s.seq.Reserve(maxSeq); err != nil {
-		panic(fmt.Sprintf("llama: KV cache of %d positions: %v", maxSeq, err))
+	// Every block up front: decoding then never allocates. (Sliding-window
+	// layers take blocks as they go and give back the ones that leave the
+	// window, so a model with such layers reserves step by step.)
+	if cc.WindowLayers == nil {
+		if err := s.seq.Reserve(maxSeq); err != nil {
+			panic(fmt.Sprintf("llama: KV cache of %d positions: %v", maxSeq, err))
+		}
 	}
 	s.ws.grow(c, 1)
 	return s

@@ -3,6 +3,7 @@ package llama
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -14,9 +15,19 @@ import (
 // Spec returns the architecture-neutral shape of the model (models.Decoder).
 func (m *Model) Spec() models.Spec {
 	c := &m.cfg
-	return models.Spec{ModelType: "llama", Vocab: c.Vocab, Hidden: c.Hidden, Layers: c.Layers,
+	return models.Spec{ModelType: c.ModelType, Vocab: c.Vocab, Hidden: c.Hidden, Layers: c.Layers,
 		KVHeads: c.KVHeads, HeadDim: c.HeadDim, MaxPositions: c.MaxPositions, BOS: c.BOS,
-		EOS: append([]int(nil), c.EOS...)}
+		EOS: append([]int(nil), c.EOS...), WindowLayers: m.windowLayers(), Window: c.SlidingWindow}
+}
+
+// windowLayers returns the sliding layers (nil if none).
+func (m *Model) windowLayers() []bool {
+	for _, s := range m.cfg.Sliding {
+		if s {
+			return append([]bool(nil), m.cfg.Sliding...)
+		}
+	}
+	return nil
 }
 
 // Workspace is the scratch memory of one caller of Step (models.Workspace).
@@ -74,14 +85,18 @@ type ropeCache struct {
 	cur atomic.Pointer[ropeTable]
 }
 
-// rope returns a table covering positions [0, n).
-func (m *Model) rope(n int) *ropeTable {
-	if t := m.ropeC.cur.Load(); t != nil && t.n >= n {
+// rope returns the global layers' table covering positions [0, n).
+func (m *Model) rope(n int) *ropeTable { return m.ropeOf(&m.ropeC, m.invFreq, n) }
+
+// ropeOf returns the table of inverse frequencies invFreq cached in rc,
+// covering positions [0, n).
+func (m *Model) ropeOf(rc *ropeCache, invFreq []float32, n int) *ropeTable {
+	if t := rc.cur.Load(); t != nil && t.n >= n {
 		return t
 	}
-	m.ropeC.mu.Lock()
-	defer m.ropeC.mu.Unlock()
-	old := m.ropeC.cur.Load()
+	rc.mu.Lock()
+	defer rc.mu.Unlock()
+	old := rc.cur.Load()
 	if old != nil && old.n >= n {
 		return old
 	}
@@ -92,7 +107,7 @@ func (m *Model) rope(n int) *ropeTable {
 	if mp := m.cfg.MaxPositions; mp > 0 && n <= mp {
 		size = min(size, mp)
 	}
-	half := len(m.invFreq)
+	half := len(invFreq)
 	t := &ropeTable{n: size, cos: make([]float32, size*half), sin: make([]float32, size*half)}
 	from := 0
 	if old != nil {
@@ -101,13 +116,13 @@ func (m *Model) rope(n int) *ropeTable {
 		from = old.n
 	}
 	for p := from; p < size; p++ {
-		for i, f := range m.invFreq {
+		for i, f := range invFreq {
 			a := float64(float32(p) * f) // angle rounded to float32 as torch computes it
 			t.cos[p*half+i] = float32(math.Cos(a))
 			t.sin[p*half+i] = float32(math.Sin(a))
 		}
 	}
-	m.ropeC.cur.Store(t)
+	rc.cur.Store(t)
 	return t
 }
 
@@ -131,9 +146,14 @@ func (m *Model) checkStep(ws models.Workspace, batch []models.Input) (*Workspace
 		if in.Seq == nil {
 			return nil, 0, badInput("input %d: nil Seq", i)
 		}
-		if pc := in.Seq.Pool().Config(); pc.Layers != c.Layers || pc.KVHeads != c.KVHeads || pc.HeadDim != c.HeadDim {
+		pc := in.Seq.Pool().Config()
+		if pc.Layers != c.Layers || pc.KVHeads != c.KVHeads || pc.HeadDim != c.HeadDim {
 			return nil, 0, badInput("input %d: kvcache pool of %d layers x %d KV heads x %d, the model has %d x %d x %d",
 				i, pc.Layers, pc.KVHeads, pc.HeadDim, c.Layers, c.KVHeads, c.HeadDim)
+		}
+		if pc.WindowLayers != nil && (pc.Window != c.SlidingWindow || !slices.Equal(pc.WindowLayers, c.Sliding)) {
+			return nil, 0, badInput("input %d: kvcache pool keeps a window of %d positions for layers %v, the model's sliding layers are %v (window %d)",
+				i, pc.Window, pc.WindowLayers, c.Sliding, c.SlidingWindow)
 		}
 		for j := range i {
 			if batch[j].Seq == in.Seq {
@@ -193,7 +213,7 @@ func (m *Model) Step(ws models.Workspace, batch []models.Input) error {
 		n, p0 := in.Len(h), in.Seq.Len()
 		if in.Tokens != nil {
 			for j, t := range in.Tokens {
-				m.embed.Row(w.x[(row+j)*h:(row+j+1)*h], t)
+				m.embedRow(w.x[(row+j)*h:(row+j+1)*h], t)
 			}
 		} else {
 			copy(w.x[row*h:(row+n)*h], in.Embeds)
@@ -204,7 +224,11 @@ func (m *Model) Step(ws models.Workspace, batch []models.Input) error {
 		row += n
 		maxPos = max(maxPos, p0+n)
 	}
-	m.runLayers(w, batch, total, m.rope(maxPos))
+	var local *ropeTable
+	if m.invFreqLocal != nil {
+		local = m.ropeOf(&m.ropeLocal, m.invFreqLocal, maxPos)
+	}
+	m.runLayers(w, batch, total, m.rope(maxPos), local)
 	for i := range batch {
 		batch[i].Seq.Commit(batch[i].Len(h))
 	}
@@ -212,8 +236,9 @@ func (m *Model) Step(ws models.Workspace, batch []models.Input) error {
 	return nil
 }
 
-// runLayers runs every decoder layer over the total rows in w.x.
-func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, rt *ropeTable) {
+// runLayers runs every decoder layer over the total rows in w.x; global
+// layers rotate with rt, sliding ones with local.
+func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global, local *ropeTable) {
 	c := &m.cfg
 	n := total
 	h, hd, half := c.Hidden, c.HeadDim, c.HeadDim/2
@@ -221,7 +246,7 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, rt *rop
 	x, xb := w.x[:n*h], w.xb[:n*h]
 	q, k, v, att := w.q[:n*qd], w.k[:n*kvd], w.v[:n*kvd], w.att[:n*qd]
 	gate, up := w.gate[:n*c.Intermediate], w.up[:n*c.Intermediate]
-	scale := float32(1 / math.Sqrt(float64(hd)))
+	scale := c.AttnScale
 	if w.onHidden != nil {
 		w.onHidden(0, x)
 	}
@@ -239,6 +264,19 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, rt *rop
 			kernels.MatMul(k, &ly.k, xb, n)
 			kernels.MatMul(v, &ly.v, xb, n)
 		}
+		if ly.qBias != nil {
+			addRows(q, ly.qBias, n)
+			addRows(k, ly.kBias, n)
+			addRows(v, ly.vBias, n)
+		}
+		if ly.qNorm != nil {
+			normRows(q, ly.qNorm, n*c.Heads, c.Eps)
+			normRows(k, ly.kNorm, n*c.KVHeads, c.Eps)
+		}
+		rt := global
+		if ly.window > 0 {
+			rt = local
+		}
 		row := 0
 		for bi := range batch {
 			in := &batch[bi]
@@ -254,14 +292,20 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, rt *rop
 			pc := in.Seq.Pool().Config()
 			if pc.DType == kvcache.F16 {
 				kb, vb := in.Seq.BlocksF16(l)
-				kernels.AttentionPagedF16(os, qs, kb, vb, pc.BlockTokens, rows, c.Heads, c.KVHeads, hd, w.pos[row], scale)
+				kernels.AttentionPagedWindowF16(os, qs, kb, vb, pc.BlockTokens, rows, c.Heads, c.KVHeads, hd, w.pos[row], ly.window, scale)
 			} else {
 				kb, vb := in.Seq.BlocksF32(l)
-				kernels.AttentionPaged(os, qs, kb, vb, pc.BlockTokens, rows, c.Heads, c.KVHeads, hd, w.pos[row], scale)
+				kernels.AttentionPagedWindow(os, qs, kb, vb, pc.BlockTokens, rows, c.Heads, c.KVHeads, hd, w.pos[row], ly.window, scale)
 			}
 			row += rows
 		}
 		kernels.MatMul(xb, &ly.o, att, n)
+		if ly.oBias != nil {
+			addRows(xb, ly.oBias, n)
+		}
+		if ly.postAttn != nil {
+			normRows(xb, ly.postAttn, n, c.Eps)
+		}
 		kernels.Add(x, x, xb)
 		// Feed-forward block.
 		for i := range n {
@@ -274,12 +318,38 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, rt *rop
 			kernels.MatMul(gate, &ly.gate, xb, n)
 			kernels.MatMul(up, &ly.up, xb, n)
 		}
-		kernels.SiLUMul(gate, gate, up)
+		if c.GELU {
+			kernels.GELUTanh(gate, gate)
+			for i, u := range up {
+				gate[i] *= u
+			}
+		} else {
+			kernels.SiLUMul(gate, gate, up)
+		}
 		kernels.MatMul(xb, &ly.down, gate, n)
+		if ly.postFF != nil {
+			normRows(xb, ly.postFF, n, c.Eps)
+		}
 		kernels.Add(x, x, xb)
 		if w.onHidden != nil {
 			w.onHidden(l+1, x)
 		}
+	}
+}
+
+// addRows adds the bias b to each of the n rows of x.
+func addRows(x, b []float32, n int) {
+	d := len(b)
+	for i := range n {
+		kernels.Add(x[i*d:(i+1)*d], x[i*d:(i+1)*d], b)
+	}
+}
+
+// normRows applies RMSNorm with weight w to each of the n rows of x, in place.
+func normRows(x, w []float32, n int, eps float32) {
+	d := len(w)
+	for i := range n {
+		kernels.RMSNorm(x[i*d:(i+1)*d], x[i*d:(i+1)*d], w, eps)
 	}
 }
 
