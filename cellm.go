@@ -90,8 +90,11 @@ type Model struct {
 
 	kvBudget   int64
 	imageCache *imagecache.Cache // nil: disabled
-	closers    []func() error
-	onnxFiles  []string
+	// noPrefillAhead turns off prefilling the text before an image while
+	// the vision tower runs (for tests comparing both ways).
+	noPrefillAhead bool
+	closers        []func() error
+	onnxFiles      []string
 
 	path string    // as given to Open, for error messages
 	life lifecycle // calls in flight, closed state

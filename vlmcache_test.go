@@ -189,3 +189,52 @@ func TestMaxImageTiles(t *testing.T) {
 		}
 	}
 }
+
+// TestPrefillAhead: prefilling the text before the image while the vision
+// tower runs gives the generation of doing it after, and counts those
+// positions as computed, not reused.
+func TestPrefillAhead(t *testing.T) {
+	ctx := context.Background()
+	img := readImage(t, "bird.jpg")
+	req := Request{Prompt: "What is in the image?", System: "You describe photos briefly.", Chat: true,
+		Images: [][]byte{img}, MaxNewTokens: 8, IgnoreEOS: true}
+	m := tinyVLMOptions(t, &Options{ImageCacheBytes: -1})
+	got, err := m.Generate(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := slices.Index(got.PromptIDs, m.imageTokenID)
+	if got.Stats.PrefilledAhead != first || got.Stats.ReusedTokens != 0 {
+		t.Errorf("prefilled ahead %d positions (first image token at %d), reused %d", got.Stats.PrefilledAhead, first, got.Stats.ReusedTokens)
+	}
+	ref := tinyVLMOptions(t, &Options{ImageCacheBytes: -1})
+	ref.noPrefillAhead = true
+	want, err := ref.Generate(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Stats.PrefilledAhead != 0 || !slices.Equal(got.Tokens, want.Tokens) {
+		t.Errorf("prefilled ahead: %v; after the image: %v", got.Tokens, want.Tokens)
+	}
+	// A session holding the image from an earlier turn is not truncated to
+	// the text before it: the image positions are reused instead.
+	s := m.NewSession()
+	defer s.Close()
+	if _, err := s.Generate(ctx, req, nil); err != nil {
+		t.Fatal(err)
+	}
+	again, err := s.Generate(ctx, req, nil) // the cache is off: the image is encoded again
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := 0
+	for i, id := range again.PromptIDs {
+		if id == m.imageTokenID {
+			last = i
+		}
+	}
+	if again.Stats.PrefilledAhead != 0 || again.Stats.ReusedTokens <= last || !slices.Equal(again.Tokens, want.Tokens) {
+		t.Errorf("second turn: prefilled ahead %d, reused %d (image ends at %d), tokens %v want %v",
+			again.Stats.PrefilledAhead, again.Stats.ReusedTokens, last+1, again.Tokens, want.Tokens)
+	}
+}
