@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -38,7 +41,8 @@ func runBench(args []string) error {
 	tg := fs.Int("n", 128, "tokens to decode (0: skip)")
 	reps := fs.Int("r", 3, "repetitions of each test")
 	threads := fs.String("t", strconv.Itoa(runtime.GOMAXPROCS(0)), "thread counts, comma-separated")
-	vision := fs.Bool("vision", false, "for a VLM: time the vision encoder and connector on one tile")
+	vision := fs.Bool("vision", false, "for a VLM: time the vision encoder and connector on one tile, with its GFLOP/s as a fraction of the machine's f32-FMA, bf16-dot and int8-dot peaks measured between the runs")
+	imageTTFT := fs.Bool("image-ttft", false, "for a VLM: time to first token of a chat question about a 512x512 image: first ask, a second question about the same image in the session (feature cache and KV reuse), and first asks with --image-max-tiles 5 and 1")
 	kvType := fs.String("kv-type", "f32", "KV cache type: f32 or f16")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file`")
 	batch := fs.String("batch", "", "batch sizes, comma-separated (e.g. 1,4,8,16): B concurrent sequences each prefill the -p length (first one; default 512), then decode -n tokens in batched steps; reports aggregate and per-sequence tok/s and KV memory")
@@ -218,6 +222,11 @@ func runBench(args []string) error {
 				}
 			}
 		}
+		if *imageTTFT && m.IsVLM() {
+			if err := benchImageTTFT(m, th, row); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -363,4 +372,58 @@ func mean(v []float64) float64 {
 		s += x
 	}
 	return s / float64(max(len(v), 1))
+}
+
+// benchImageTTFT times the first token of chat questions about a 512x512
+// random-noise PNG (a new image for each first ask, so nothing is cached).
+func benchImageTTFT(m *cellm.Model, threads int, row func(int, string, string)) error {
+	ctx := context.Background()
+	seed := uint64(0)
+	newImage := func() ([]byte, error) {
+		seed++
+		r := rand.New(rand.NewPCG(seed, 99))
+		img := image.NewRGBA(image.Rect(0, 0, 512, 512))
+		for i := range img.Pix {
+			img.Pix[i] = uint8(r.Uint32())
+		}
+		var buf bytes.Buffer
+		err := png.Encode(&buf, img)
+		return buf.Bytes(), err
+	}
+	ask := func(s *cellm.Session, img []byte, q string, maxTiles int) (*cellm.Result, error) {
+		return s.Generate(ctx, cellm.Request{Prompt: q, Chat: true, Images: [][]byte{img}, MaxImageTiles: maxTiles, MaxNewTokens: 1, IgnoreEOS: true}, nil)
+	}
+	report := func(test string, res *cellm.Result) {
+		st := res.Stats
+		row(threads, test, fmt.Sprintf("%.0f ms (%d tiles, %d prompt tokens, %d reused, %d cached images; preprocess %.0f ms, vision %.0f ms, prefill %.0f ms)",
+			ms(st.TimeToFirstToken.Seconds()), st.Tiles, st.PromptTokens, st.ReusedTokens, st.ImageCacheHits,
+			ms(st.ImagePreprocess.Seconds()), ms(st.VisionEncode.Seconds()+st.Projection.Seconds()), ms(st.Prefill.Seconds())))
+	}
+	for _, maxTiles := range []int{0, 5, 1} {
+		img, err := newImage()
+		if err != nil {
+			return err
+		}
+		s := m.NewSession()
+		res, err := ask(s, img, "What is in this image?", maxTiles)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		name := "image ttft"
+		if maxTiles > 0 {
+			name = fmt.Sprintf("image ttft, max %d tiles", maxTiles)
+		}
+		report(name, res)
+		if maxTiles == 0 {
+			res, err = ask(s, img, "What colours does it have?", 0)
+			if err != nil {
+				s.Close()
+				return err
+			}
+			report("  same image again", res)
+		}
+		s.Close()
+	}
+	return nil
 }
