@@ -156,12 +156,17 @@ func (s *Session) Generate(ctx context.Context, req Request, onToken func(Token)
 func (s *Session) generate(ctx context.Context, req Request, onToken func(Token) bool) (*Result, error) {
 	m := s.m
 	start := time.Now()
-	p, err := m.tokenize(&req)
+	p, err := m.tokenize(&req, true)
 	if err != nil {
 		return nil, err
 	}
+	defer p.abandon() // an early return stops the image encoding
 	res := &Result{PromptIDs: p.ids}
 	res.Stats.ImagePreprocess = time.Since(start)
+	if p.enc != nil {
+		// The images were decoded and tiled while others were encoding.
+		res.Stats.ImagePreprocess = p.prep
+	}
 	opts := generate.Options{MaxNewTokens: req.MaxNewTokens, MinNewTokens: req.MinNewTokens,
 		IgnoreEOS: req.IgnoreEOS, Sampling: req.Sampling, EOS: m.eosIDs}
 	if opts.MaxNewTokens == 0 {
@@ -328,7 +333,8 @@ func (a aheadPrefill) wait() aheadResult {
 // prompt than that text (possibly the image's positions from an earlier
 // turn, which the shorter prefill would drop).
 func (m *Model) prefillAhead(conv conversation, p *prompt, r *Request) aheadPrefill {
-	if m.noPrefillAhead || p.images == nil || r.ImageFeatures != nil {
+	encoding := p.enc != nil || (p.images != nil && r.ImageFeatures == nil)
+	if m.noPrefillAhead || !encoding {
 		return aheadPrefill{}
 	}
 	nc, ok := conv.(nativeConv)

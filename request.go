@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/cellm-ai/cellm-go/chat"
 	"github.com/cellm-ai/cellm-go/imagecache"
@@ -93,8 +95,83 @@ type prompt struct {
 	grids []imageproc.Grid
 	tiles int
 	// parts is set for Images requests: per image, its cached features or
-	// its tiles in images.
+	// its tiles among those encoded.
 	parts []imagePart
+	// enc, if not nil, is encoding the tiles of the Images the cache did
+	// not hold, image by image as they are preprocessed (images is nil).
+	enc *imageEncoding
+	// prep is the time spent decoding and tiling the images that enc encodes.
+	prep time.Duration
+}
+
+// abandon waits for the prompt's background image encoding, if any, after
+// telling it to skip what is left: nothing of it runs once abandon returns.
+func (p *prompt) abandon() {
+	if p != nil && p.enc != nil {
+		p.enc.stop.Store(true)
+		<-p.enc.done
+	}
+}
+
+// imageEncoding is the vision tower encoding a request's images in the
+// background while the next ones are decoded and tiled (and the prompt
+// rendered and tokenized).
+type imageEncoding struct {
+	in    chan encodeItem
+	done  chan struct{} // closed when the encoder has finished
+	stop  atomic.Bool   // skip what is left (the request failed)
+	tiles int           // tiles sent so far (sender side)
+
+	// Set by the encoder, read after done.
+	feats  []float32
+	timing idefics3.Timing
+	err    error
+}
+
+// encodeItem is one preprocessed image and the tiles known when it was sent.
+type encodeItem struct {
+	b            *imageproc.Batch
+	before, seen int
+}
+
+// startEncoding starts the encoder goroutine; progress (if not nil) is
+// called after each tile with the tiles done and the tiles known so far.
+func (m *Model) startEncoding(progress func(done, total int)) *imageEncoding {
+	e := &imageEncoding{in: make(chan encodeItem, 1), done: make(chan struct{})}
+	go func() {
+		defer close(e.done)
+		for it := range e.in {
+			if e.err != nil || e.stop.Load() {
+				continue
+			}
+			t := idefics3.Timing{}
+			if progress != nil {
+				t.OnTile = func(done, _ int) { progress(it.before+done, it.seen) }
+			}
+			f, err := m.imageFeatures(it.b, &t)
+			if err != nil {
+				e.err = err
+				continue
+			}
+			e.feats = append(e.feats, f...)
+			e.timing.Encode += t.Encode
+			e.timing.Project += t.Project
+		}
+	}()
+	return e
+}
+
+// send queues a preprocessed image for encoding.
+func (e *imageEncoding) send(b *imageproc.Batch) {
+	before := e.tiles
+	e.tiles += b.N
+	e.in <- encodeItem{b: b, before: before, seen: e.tiles}
+}
+
+// wait returns the features of every image sent, once encoded.
+func (e *imageEncoding) wait() ([]float32, error) {
+	<-e.done
+	return e.feats, e.err
 }
 
 // imagePart is one image of an Images request.
@@ -174,56 +251,65 @@ func withImageTokens(msgs []chat.Message) []chat.Message {
 // tokens (imageproc.ExpandPrompt), and the text encoded (tokenizer).
 // promptEmbeddings then splices the image features in; nothing else
 // prepares a prompt.
-func (m *Model) tokenize(r *Request) (*prompt, error) {
+//
+// With encode, images the feature cache does not hold start encoding in
+// the background as soon as each is preprocessed (prompt.enc); on error
+// that encoding is stopped before tokenize returns.
+func (m *Model) tokenize(r *Request, encode bool) (*prompt, error) {
+	p := &prompt{}
+	if err := m.tokenizeInto(r, p, encode); err != nil {
+		p.abandon()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (m *Model) tokenizeInto(r *Request, p *prompt, encode bool) error {
 	if len(r.InputIDs) > 0 {
 		if r.Prompt != "" || len(r.Messages) > 0 {
-			return nil, fmt.Errorf("give either InputIDs or a prompt, not both")
+			return fmt.Errorf("give either InputIDs or a prompt, not both")
 		}
 		vocab := m.text.vocab()
 		for _, id := range r.InputIDs {
 			if id < 0 || id >= vocab {
-				return nil, fmt.Errorf("input id %d outside the vocabulary (0..%d)", id, vocab-1)
+				return fmt.Errorf("input id %d outside the vocabulary (0..%d)", id, vocab-1)
 			}
 		}
 		if len(r.Images) > 0 {
-			return nil, fmt.Errorf("with InputIDs, give images as a preprocessed ImageBatch")
+			return fmt.Errorf("with InputIDs, give images as a preprocessed ImageBatch")
 		}
-		p := &prompt{ids: r.InputIDs}
-		if err := m.requestImages(r, p); err != nil {
-			return nil, err
-		}
-		return p, nil
+		p.ids = r.InputIDs
+		return m.requestImages(r, p, encode)
 	}
 	if m.tok == nil {
-		return nil, ErrNoTokenizer
+		return ErrNoTokenizer
 	}
-	p := &prompt{}
-	if err := m.requestImages(r, p); err != nil {
-		return nil, err
+	if err := m.requestImages(r, p, encode); err != nil {
+		return err
 	}
 	n := len(p.grids)
 	text, templated, err := m.render(r, n)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if n > 0 {
 		if got := strings.Count(text, imageproc.ImageToken); got != n {
-			return nil, fmt.Errorf("prompt has %d %s placeholders for %d images", got, imageproc.ImageToken, n)
+			return fmt.Errorf("prompt has %d %s placeholders for %d images", got, imageproc.ImageToken, n)
 		}
 		if text, err = imageproc.ExpandPrompt(text, p.grids, m.imageCfg.ImageSeqLen); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	p.text = text
 	// Chat templates write their own special tokens (as transformers'
 	// apply_chat_template, which tokenizes without add_special_tokens).
 	if p.ids, err = m.tok.Encode(text, !templated); err != nil {
-		return nil, err
+		return err
 	}
 	if len(p.ids) == 0 {
-		return nil, fmt.Errorf("empty prompt")
+		return fmt.Errorf("empty prompt")
 	}
-	return p, nil
+	return nil
 }
 
 // errTextOnly is returned for images given to a model without a vision encoder.
@@ -232,7 +318,7 @@ var errTextOnly = errors.New("images given to a text-only model")
 // requestImages sets the images of p from the request: its ImageBatch, or
 // its Images, each taken from the feature cache when it holds it, else
 // decoded and tiled into p.images.
-func (m *Model) requestImages(r *Request, p *prompt) error {
+func (m *Model) requestImages(r *Request, p *prompt, encode bool) error {
 	switch {
 	case r.ImageBatch != nil:
 		if !m.hasImages {
@@ -265,23 +351,53 @@ func (m *Model) requestImages(r *Request, p *prompt) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	if p.images, err = m.preprocess(missing, cfg, split, r.MaxImagePixels, r.MaxImageTiles); err != nil {
-		return err
+	if !encode || r.ImageFeatures != nil {
+		if p.images, err = m.preprocess(missing, cfg, split, r.MaxImagePixels, r.MaxImageTiles); err != nil {
+			return err
+		}
+		return p.placeMissing(p.images.Grids, p.images.N)
 	}
+	// Each image is encoded while the next one is decoded and tiled.
+	p.enc = m.startEncoding(r.ImageProgress)
+	grids := make([]imageproc.Grid, 0, len(missing))
+	defer close(p.enc.in)
+	for i, data := range r.Images {
+		if p.parts[i].cached != nil {
+			continue
+		}
+		start := time.Now()
+		img, c, err := m.loadImage(i, data, cfg, r.MaxImagePixels, r.MaxImageTiles)
+		if err != nil {
+			return err
+		}
+		b, err := imageproc.ProcessEach([]*imageproc.RGB{img}, []imageproc.Config{c}, split)
+		if err != nil {
+			return fmt.Errorf("image %d: %w", i+1, err)
+		}
+		p.prep += time.Since(start)
+		grids = append(grids, b.Grids[0])
+		p.enc.send(b)
+	}
+	return p.placeMissing(grids, p.enc.tiles)
+}
+
+// placeMissing records the grids of the images not taken from the cache
+// (in order) and where their tiles are among the n encoded.
+func (p *prompt) placeMissing(grids []imageproc.Grid, n int) error {
 	k, first := 0, 0
 	for i := range p.parts {
 		part := &p.parts[i]
 		if part.cached != nil {
 			continue
 		}
-		g := p.images.Grids[k]
+		g := grids[k]
 		part.first, part.tiles, part.grid = first, gridTiles(g), g
 		p.grids[i], p.tiles = g, p.tiles+part.tiles
 		first += part.tiles
 		k++
 	}
-	if first != p.images.N {
-		return fmt.Errorf("images: %d tiles from their grids, %d preprocessed", first, p.images.N)
+	if first != n {
+		return fmt.Errorf("images: %d tiles from their grids, %d preprocessed", first, n)
 	}
 	return nil
 }
@@ -344,13 +460,23 @@ func (m *Model) preprocess(images [][]byte, cfg imageproc.Config, split bool, ma
 	imgs := make([]*imageproc.RGB, len(images))
 	cfgs := make([]imageproc.Config, len(images))
 	for i, data := range images {
-		img, c, err := imageproc.LoadCapped(data, imageproc.DecodeOptions{MaxPixels: maxPixels}, cfg, maxTiles)
+		img, c, err := m.loadImage(i, data, cfg, maxPixels, maxTiles)
 		if err != nil {
-			return nil, fmt.Errorf("image %d: %w", i+1, err)
+			return nil, err
 		}
 		imgs[i], cfgs[i] = img, c
 	}
 	return imageproc.ProcessEach(imgs, cfgs, split)
+}
+
+// loadImage decodes image i (from 0) of a request, applying the first
+// resize while decoding; it returns the settings to tile it with.
+func (m *Model) loadImage(i int, data []byte, cfg imageproc.Config, maxPixels, maxTiles int) (*imageproc.RGB, imageproc.Config, error) {
+	img, c, err := imageproc.LoadCapped(data, imageproc.DecodeOptions{MaxPixels: maxPixels}, cfg, maxTiles)
+	if err != nil {
+		return nil, c, fmt.Errorf("image %d: %w", i+1, err)
+	}
+	return img, c, nil
 }
 
 func (m *Model) imageFeatures(b *imageproc.Batch, t *idefics3.Timing) ([]float32, error) {
@@ -363,7 +489,7 @@ func (m *Model) imageFeatures(b *imageproc.Batch, t *idefics3.Timing) ([]float32
 // Tokenize returns the prompt ids a request becomes (after its chat template
 // and, for images, the expansion into image tokens), without generating.
 func (m *Model) Tokenize(req Request) ([]int, error) {
-	p, err := m.tokenize(&req)
+	p, err := m.tokenize(&req, false)
 	if err != nil {
 		return nil, err
 	}
@@ -389,8 +515,17 @@ func (m *Model) promptEmbeddings(p *prompt, r *Request, st *Stats) (x []float32,
 	if x, err = m.text.embed(p.ids); err != nil {
 		return nil, nil, err
 	}
-	feats := r.ImageFeatures
-	if feats == nil && p.images != nil {
+	feats, encoded := r.ImageFeatures, 0
+	if p.images != nil {
+		encoded = p.images.N
+	}
+	if p.enc != nil {
+		if feats, err = p.enc.wait(); err != nil {
+			return nil, nil, err
+		}
+		st.VisionEncode, st.Projection = p.enc.timing.Encode, p.enc.timing.Project
+		encoded = p.enc.tiles
+	} else if feats == nil && p.images != nil {
 		t := idefics3.Timing{OnTile: r.ImageProgress}
 		if feats, err = m.imageFeatures(p.images, &t); err != nil {
 			return nil, nil, err
@@ -398,7 +533,7 @@ func (m *Model) promptEmbeddings(p *prompt, r *Request, st *Stats) (x []float32,
 		st.VisionEncode, st.Projection = t.Encode, t.Project
 	}
 	if p.parts != nil {
-		if feats, err = m.assembleFeatures(p, feats, r.ImageFeatures != nil, st); err != nil {
+		if feats, err = m.assembleFeatures(p, feats, encoded, r.ImageFeatures != nil, st); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -431,17 +566,17 @@ func rowTag(row []float32) uint64 {
 
 // assembleFeatures returns the features of an Images request's images in
 // order: cached ones from the cache, the others from encoded (the features
-// of p.images), which are stored in the cache unless the caller supplied
-// them.
-func (m *Model) assembleFeatures(p *prompt, encoded []float32, supplied bool, st *Stats) ([]float32, error) {
+// of the n tiles encoded or supplied), which are stored in the cache unless
+// the caller supplied them.
+func (m *Model) assembleFeatures(p *prompt, encoded []float32, n int, supplied bool, st *Stats) ([]float32, error) {
 	per := 0 // feature values per tile
-	if p.images != nil {
-		if p.images.N == 0 || len(encoded)%p.images.N != 0 {
-			return nil, fmt.Errorf("image features: %d values for %d tiles", len(encoded), p.images.N)
+	if n > 0 {
+		if len(encoded)%n != 0 {
+			return nil, fmt.Errorf("image features: %d values for %d tiles", len(encoded), n)
 		}
-		per = len(encoded) / p.images.N
+		per = len(encoded) / n
 	}
-	if p.images != nil && p.images.N == p.tiles {
+	if n > 0 && n == p.tiles {
 		// Nothing came from the cache: the features are in order already.
 		for _, part := range p.parts {
 			if !supplied {

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/imagecache"
@@ -236,5 +237,66 @@ func TestPrefillAhead(t *testing.T) {
 	if again.Stats.PrefilledAhead != 0 || again.Stats.ReusedTokens <= last || !slices.Equal(again.Tokens, want.Tokens) {
 		t.Errorf("second turn: prefilled ahead %d, reused %d (image ends at %d), tokens %v want %v",
 			again.Stats.PrefilledAhead, again.Stats.ReusedTokens, last+1, again.Tokens, want.Tokens)
+	}
+}
+
+// TestImagePipeline: images encoded one by one while the next is decoded
+// and tiled give exactly the features of preprocessing and encoding them
+// together, hence the same generation; a bad image stops the pipeline
+// with an error naming it.
+func TestImagePipeline(t *testing.T) {
+	ctx := context.Background()
+	bird, bus := readImage(t, "bird.jpg"), readImage(t, "bus_portrait.jpg")
+	m := tinyVLM(t)
+	var progress [][2]int
+	req := Request{Prompt: "<image><image>Compare.", Images: [][]byte{bird, bus}, MaxNewTokens: 6, IgnoreEOS: true,
+		ImageProgress: func(done, total int) { progress = append(progress, [2]int{done, total}) }}
+	got, err := m.Generate(ctx, req, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.PreprocessImages(req.Images, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feats, err := m.ImageFeatures(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, split, err := m.imageSettings(&req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	per := len(feats) / b.N
+	first := 0
+	for i, img := range req.Images {
+		e, ok := m.imageCache.Get(imagecache.KeyOf(img, cfg, split, 0))
+		if !ok {
+			t.Fatalf("image %d not cached", i+1)
+		}
+		if !slices.Equal(e.Features, feats[first*per:(first+e.Tiles)*per]) {
+			t.Errorf("image %d: pipelined features differ from encoding the batch", i+1)
+		}
+		first += e.Tiles
+	}
+	if first != b.N || got.Stats.Tiles != b.N {
+		t.Errorf("%d tiles cached, %d in the batch, %d in the stats", first, b.N, got.Stats.Tiles)
+	}
+	if len(progress) != b.N || progress[len(progress)-1] != [2]int{b.N, b.N} {
+		t.Errorf("progress %v for %d tiles", progress, b.N)
+	}
+	ref := tinyVLMOptions(t, &Options{ImageCacheBytes: -1})
+	supplied := req
+	supplied.ImageFeatures, supplied.ImageProgress = feats, nil
+	want, err := ref.Generate(ctx, supplied, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Tokens, want.Tokens) || !slices.Equal(got.PromptIDs, want.PromptIDs) {
+		t.Errorf("pipelined: %v; batch features: %v", got.Tokens, want.Tokens)
+	}
+	bad := Request{Prompt: "<image><image>x", Images: [][]byte{readImage(t, "coco_000000039769.png"), []byte("not an image")}}
+	if _, err := ref.Generate(ctx, bad, nil); err == nil || !strings.Contains(err.Error(), "image 2") {
+		t.Errorf("a bad second image: err %v, want one naming image 2", err)
 	}
 }
