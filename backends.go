@@ -47,10 +47,9 @@ type textBackend interface {
 type conversation interface {
 	generate.Sequence
 	// prefill makes the conversation hold ids (x, if not nil, their input
-	// embeddings, with tags naming the rows as engine.Work.Tags), reusing
-	// what it already holds of them, and writes the last position's
-	// logits; it returns the positions reused.
-	prefill(ids []int, x []float32, tags []uint64, logits []float32) (reused int, err error)
+	// embeddings), reusing what it already holds of them, and writes the
+	// last position's logits; it returns the positions reused.
+	prefill(ids []int, x []float32, logits []float32) (reused int, err error)
 	// close releases the conversation's cache.
 	close()
 }
@@ -78,7 +77,7 @@ func (t *nativeText) engine(kv kvcache.DType) (*engine.Engine, error) {
 	if e := t.engines[kv]; e != nil {
 		return e, nil
 	}
-	e, err := engine.New(t.dec, engine.Options{KVType: kv, MaxContext: t.m.maxPos, KVBudgetBytes: t.m.kvBudget})
+	e, err := engine.New(t.dec, engine.Options{KVType: kv, MaxContext: t.m.maxPos, KVBudgetBytes: t.m.kvBudget, PrefillChunk: t.m.prefillChunk})
 	if err != nil {
 		return nil, err
 	}
@@ -95,16 +94,72 @@ func (t *nativeText) conversation(kvF16 bool) (conversation, error) {
 	if err != nil {
 		return nil, err
 	}
-	return nativeConv{e.NewSession()}, nil
+	return &nativeConv{Session: e.NewSession(), t: t}, nil
 }
 
-// nativeConv is an engine session.
-type nativeConv struct{ *engine.Session }
-
-func (c nativeConv) prefill(ids []int, x []float32, tags []uint64, logits []float32) (int, error) {
-	return c.PrefillTagged(ids, x, tags, logits)
+// nativeConv is an engine session. It keeps the input embeddings of its
+// last prompt when they were given (images spliced in), so that the next
+// prompt reuses the positions whose embeddings are unchanged: the engine
+// alone reuses only positions computed from ids.
+type nativeConv struct {
+	*engine.Session
+	t *nativeText
+	x []float32 // embeddings of the first len(x)/hidden cached positions, or nil
 }
-func (c nativeConv) close() { c.Close() }
+
+func (c *nativeConv) prefill(ids []int, x []float32, logits []float32) (int, error) {
+	if x == nil {
+		c.x = nil
+		return c.Prefill(ids, nil, logits)
+	}
+	known, err := c.sameEmbeddings(ids, x)
+	if err != nil {
+		return 0, err
+	}
+	c.x = nil
+	reused, err := c.PrefillKnown(ids, x, logits, known)
+	if err == nil {
+		c.x = append(c.x[:0], x...)
+	}
+	return reused, err
+}
+
+// sameEmbeddings returns how many leading cached positions have the ids and
+// the input embeddings x gives: the rows of the previous prompt are
+// compared with its stored embeddings, later (generated) positions with
+// their ids' token embeddings.
+func (c *nativeConv) sameEmbeddings(ids []int, x []float32) (int, error) {
+	h := c.t.hidden()
+	held := c.History()
+	n := 0
+	for n < len(held) && n < len(ids) && held[n] == ids[n] && n < len(c.x)/h &&
+		slices.Equal(c.x[n*h:(n+1)*h], x[n*h:(n+1)*h]) {
+		n++
+	}
+	if n < len(c.x)/h {
+		return n, nil
+	}
+	end := n
+	for end < len(held) && end < len(ids) && held[end] == ids[end] {
+		end++
+	}
+	if end == n {
+		return n, nil
+	}
+	emb, err := c.t.embed(ids[n:end])
+	if err != nil {
+		return 0, err
+	}
+	for i := range end - n {
+		if !slices.Equal(emb[i*h:(i+1)*h], x[(n+i)*h:(n+i+1)*h]) {
+			break
+		}
+		n++
+	}
+	return n, nil
+}
+
+func (c *nativeConv) close() { c.Close() }
 
 // nativeVision is the SigLIP tower and connector of a .cellm file.
 type nativeVision struct{ m *idefics3.Model }
@@ -221,7 +276,7 @@ func (c *onnxConv) step(x []float32, n int, logits []float32) error {
 	return nil
 }
 
-func (c *onnxConv) prefill(ids []int, x []float32, _ []uint64, logits []float32) (int, error) {
+func (c *onnxConv) prefill(ids []int, x []float32, logits []float32) (int, error) {
 	if x == nil {
 		var err error
 		if x, err = c.t.embed(ids); err != nil {

@@ -63,6 +63,11 @@ type Options struct {
 	// (ImageCacheBytes is then ignored). Share one only between Models
 	// opened from the same file: keys do not name the model.
 	ImageCache *imagecache.Cache
+	// PrefillChunk caps the prompt positions one forward pass computes
+	// (engine.Options.PrefillChunk; 0: 512). Up to 32 every row runs the
+	// matrix-vector kernels: the rounding of a server step, whatever it
+	// batches (see server.Config.StepTokens).
+	PrefillChunk int
 }
 
 // DefaultImageCacheBytes is the image-feature cache bound when
@@ -88,8 +93,9 @@ type Model struct {
 	hasImages    bool
 	imageTokenID int
 
-	kvBudget   int64
-	imageCache *imagecache.Cache // nil: disabled
+	kvBudget     int64
+	prefillChunk int
+	imageCache   *imagecache.Cache // nil: disabled
 	// noPrefillAhead turns off prefilling the text before an image while
 	// the vision tower runs (for tests comparing both ways).
 	noPrefillAhead bool
@@ -102,6 +108,11 @@ type Model struct {
 
 // ErrNoTokenizer is returned when text is given to a model without a tokenizer.
 var ErrNoTokenizer = errors.New("the model has no tokenizer (embed tokenizer.json when converting, or set Options.TokenizerPath)")
+
+// ErrContextFull is wrapped by the error of a generation whose prompt alone
+// fills the context limit (Request.MaxContext, else the model's
+// max_position_embeddings); a chat can drop its oldest turns and retry.
+var ErrContextFull = errors.New("the prompt fills the context")
 
 // Open loads a model. path is a .cellm file; with both backends set to
 // BackendONNX it may instead be the Hugging Face folder of the ONNX exports
@@ -120,10 +131,10 @@ func Open(path string, opt *Options) (*Model, error) {
 			return nil, fmt.Errorf("backend %q: want %s or %s", *b, BackendCellm, BackendONNX)
 		}
 	}
-	if o.KVBudgetBytes < 0 {
-		return nil, fmt.Errorf("negative KVBudgetBytes %d", o.KVBudgetBytes)
+	if o.KVBudgetBytes < 0 || o.PrefillChunk < 0 {
+		return nil, fmt.Errorf("negative KVBudgetBytes %d or PrefillChunk %d", o.KVBudgetBytes, o.PrefillChunk)
 	}
-	m := &Model{kvBudget: o.KVBudgetBytes, path: path, imageCache: o.ImageCache}
+	m := &Model{kvBudget: o.KVBudgetBytes, prefillChunk: o.PrefillChunk, path: path, imageCache: o.ImageCache}
 	if m.imageCache == nil && o.ImageCacheBytes >= 0 {
 		n := o.ImageCacheBytes
 		if n == 0 {
@@ -313,6 +324,10 @@ func (m *Model) Hidden() int { return m.text.hidden() }
 
 // File returns the underlying .cellm file, or nil for an ONNX-only model.
 func (m *Model) File() *format.File { return m.file }
+
+// ContextLength returns the model's context limit in tokens
+// (max_position_embeddings), or 0 when the model does not give one.
+func (m *Model) ContextLength() int { return m.maxPos }
 
 // HasChatTemplate reports whether the model carries a chat template.
 func (m *Model) HasChatTemplate() bool { return m.template != nil }

@@ -180,7 +180,7 @@ func (s *Session) generate(ctx context.Context, req Request, onToken func(Token)
 		limit = m.maxPos
 	}
 	if limit > 0 && len(p.ids) >= limit {
-		return nil, fmt.Errorf("the prompt's %d tokens fill the context limit of %d", len(p.ids), limit)
+		return nil, fmt.Errorf("%w: %d prompt tokens for a context limit of %d", ErrContextFull, len(p.ids), limit)
 	}
 
 	var stream *tokenizer.Stream
@@ -224,14 +224,14 @@ func (s *Session) generate(ctx context.Context, req Request, onToken func(Token)
 	// While the vision tower runs, the text before the first image is
 	// prefilled (by id: the full prefill below then reuses it).
 	ahead := m.prefillAhead(conv, p, &req)
-	x, tags, err := m.promptEmbeddings(p, &req, &res.Stats)
+	x, err := m.promptEmbeddings(p, &req, &res.Stats)
 	early := ahead.wait()
 	if err != nil {
 		return nil, err
 	}
 	logits := make([]float32, m.text.vocab())
 	pstart := time.Now()
-	reused, err := conv.prefill(p.ids, x, tags, logits)
+	reused, err := conv.prefill(p.ids, x, logits)
 	if err != nil {
 		return nil, err
 	}
@@ -337,7 +337,7 @@ func (m *Model) prefillAhead(conv conversation, p *prompt, r *Request) aheadPref
 	if m.noPrefillAhead || !encoding {
 		return aheadPrefill{}
 	}
-	nc, ok := conv.(nativeConv)
+	nc, ok := conv.(*nativeConv)
 	if !ok {
 		return aheadPrefill{}
 	}
@@ -354,7 +354,7 @@ func (m *Model) prefillAhead(conv conversation, p *prompt, r *Request) aheadPref
 	}
 	a := aheadPrefill{done: make(chan aheadResult, 1)}
 	go func() {
-		reused, err := nc.PrefillTagged(p.ids[:end], nil, nil, nil)
+		reused, err := nc.prefill(p.ids[:end], nil, nil)
 		if err != nil {
 			a.done <- aheadResult{}
 			return

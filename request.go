@@ -3,7 +3,6 @@ package cellm
 import (
 	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -30,6 +29,12 @@ type Request struct {
 	// ChatFormat picks how a chat is rendered: "auto" (default: the model's
 	// template if it has one, else ChatML), "template", "chatml" or "plain".
 	ChatFormat string
+	// TemplateVars are further variables for the model's chat template: the
+	// keyword arguments transformers' apply_chat_template passes on, such
+	// as Qwen3's "enable_thinking": false (values as chat.Options.Extra
+	// takes them, json.RawMessage included). They need a chat request; the
+	// chatml and plain formats, which have no template, ignore them.
+	TemplateVars map[string]any
 	// InputIDs feeds token ids directly, bypassing the tokenizer.
 	InputIDs []int
 
@@ -192,7 +197,7 @@ func (r *Request) messages(images int) []chat.Message {
 		}
 		msgs = append(msgs, chat.Message{Role: "user", Content: r.Prompt})
 	}
-	if images > 0 {
+	if images > 0 && !hasImageParts(msgs) {
 		for i := range msgs {
 			if msgs[i].Role == "user" && msgs[i].Images == 0 && msgs[i].Parts == nil {
 				msgs[i].Images = images
@@ -203,9 +208,28 @@ func (r *Request) messages(images int) []chat.Message {
 	return msgs
 }
 
+// hasImageParts reports whether any message already places images (a
+// multi-turn chat with images in several turns).
+func hasImageParts(msgs []chat.Message) bool {
+	for _, msg := range msgs {
+		if msg.Images > 0 {
+			return true
+		}
+		for _, part := range msg.Parts {
+			if part.Type == "image" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // render returns the prompt text of a request.
 func (m *Model) render(r *Request, images int) (text string, templated bool, err error) {
 	if !r.Chat && len(r.Messages) == 0 {
+		if len(r.TemplateVars) > 0 {
+			return "", false, fmt.Errorf("template variables given for a prompt that is not a chat (set Chat or Messages)")
+		}
 		text = r.Prompt
 		if images > 0 && !strings.Contains(text, imageproc.ImageToken) {
 			text = strings.Repeat(imageproc.ImageToken, images) + text
@@ -225,7 +249,7 @@ func (m *Model) render(r *Request, images int) (text string, templated bool, err
 		if m.template == nil {
 			return "", false, fmt.Errorf("chat format template: the model has no chat template")
 		}
-		text, err = m.template.Render(msgs, chat.Options{AddGenerationPrompt: true, BOSToken: m.bos, EOSToken: m.eos})
+		text, err = m.template.Render(msgs, chat.Options{AddGenerationPrompt: true, BOSToken: m.bos, EOSToken: m.eos, Extra: r.TemplateVars})
 		return text, true, err
 	case "chatml":
 		return chat.ChatML(withImageTokens(msgs), true), true, nil
@@ -501,19 +525,15 @@ func (m *Model) Tokenize(req Request) ([]int, error) {
 // features (computed now unless the request carries them), or nil for a
 // prompt without images (the decoder embeds its ids itself). st receives
 // the vision timings.
-//
-// tags names each row for the session's prefix reuse: 0 for a token's own
-// embedding, a hash of the feature row for an image token, so that a later
-// prompt about the same image reuses the cached positions of its tokens.
-func (m *Model) promptEmbeddings(p *prompt, r *Request, st *Stats) (x []float32, tags []uint64, err error) {
+func (m *Model) promptEmbeddings(p *prompt, r *Request, st *Stats) (x []float32, err error) {
 	if len(p.grids) == 0 {
-		return nil, nil, nil
+		return nil, nil
 	}
 	if m.imageCfgErr != nil {
-		return nil, nil, m.imageCfgErr
+		return nil, m.imageCfgErr
 	}
 	if x, err = m.text.embed(p.ids); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	feats, encoded := r.ImageFeatures, 0
 	if p.images != nil {
@@ -521,47 +541,28 @@ func (m *Model) promptEmbeddings(p *prompt, r *Request, st *Stats) (x []float32,
 	}
 	if p.enc != nil {
 		if feats, err = p.enc.wait(); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		st.VisionEncode, st.Projection = p.enc.timing.Encode, p.enc.timing.Project
 		encoded = p.enc.tiles
 	} else if feats == nil && p.images != nil {
 		t := idefics3.Timing{OnTile: r.ImageProgress}
 		if feats, err = m.imageFeatures(p.images, &t); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		st.VisionEncode, st.Projection = t.Encode, t.Project
 	}
 	if p.parts != nil {
 		if feats, err = m.assembleFeatures(p, feats, encoded, r.ImageFeatures != nil, st); err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	st.Images, st.Tiles = len(p.grids), p.tiles
 	h := m.text.hidden()
 	if err := idefics3.Splice(x, p.ids, m.imageTokenID, feats, h); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	tags = make([]uint64, len(p.ids))
-	for i, id := range p.ids {
-		if id == m.imageTokenID {
-			tags[i] = rowTag(x[i*h : (i+1)*h])
-		}
-	}
-	return x, tags, nil
-}
-
-// rowTag is a 64-bit FNV-1a hash of an embedding row's bits, never 0 (a
-// token's own embedding) nor all ones (reserved by the engine).
-func rowTag(row []float32) uint64 {
-	h := uint64(14695981039346656037)
-	for _, v := range row {
-		h = (h ^ uint64(math.Float32bits(v))) * 1099511628211
-	}
-	if h == 0 || h == ^uint64(0) {
-		h = 1
-	}
-	return h
+	return x, nil
 }
 
 // assembleFeatures returns the features of an Images request's images in

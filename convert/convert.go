@@ -40,9 +40,20 @@ type Options struct {
 	// DType is the storage type of float tensors: f16 (default), bf16 or f32.
 	DType format.DType
 	// QuantizeInt8 quantizes the text stack's attention and MLP projection
-	// weights to per-row symmetric int8.
+	// weights to per-row symmetric int8 (the same as Quantize "int8" with
+	// GroupSize 0).
 	QuantizeInt8 bool
-	// QuantizeEmbeddings also quantizes embed_tokens and lm_head (needs QuantizeInt8).
+	// Quantize quantizes the text stack's attention and MLP projection
+	// weights: "int8" or "int4" (symmetric, see package quant), or "mixed"
+	// (attention, embed_tokens and lm_head int8, MLP int4). "" keeps floats
+	// unless QuantizeInt8 is set.
+	Quantize string
+	// GroupSize is the number of columns sharing one scale (32, 64, 128;
+	// 0: one scale per row). A tensor whose rows it does not divide uses
+	// quant.GroupFor's choice.
+	GroupSize int
+	// QuantizeEmbeddings also quantizes embed_tokens and lm_head (needs
+	// quantization; with int4 they are quantized to int4 too).
 	QuantizeEmbeddings bool
 	// Source picks the checkpoint reader: "" or "auto" detects it.
 	Source string
@@ -122,8 +133,24 @@ func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary,
 	if opt.DType != format.F16 && opt.DType != format.BF16 && opt.DType != format.F32 {
 		return nil, fmt.Errorf("--dtype %s: want f16, bf16 or f32", opt.DType)
 	}
-	if opt.QuantizeEmbeddings && !opt.QuantizeInt8 {
-		return nil, fmt.Errorf("quantizing embeddings needs int8 quantization")
+	if opt.QuantizeInt8 {
+		if opt.Quantize != "" && opt.Quantize != "int8" {
+			return nil, fmt.Errorf("--quantize-int8-symmetric conflicts with --quantize %s", opt.Quantize)
+		}
+		opt.Quantize = "int8"
+	}
+	switch opt.Quantize {
+	case "", "int8", "int4":
+	case "mixed":
+		opt.QuantizeEmbeddings = true
+	default:
+		return nil, fmt.Errorf("--quantize %s: want int8, int4 or mixed", opt.Quantize)
+	}
+	if opt.GroupSize < 0 || (opt.GroupSize > 0 && opt.GroupSize%32 != 0) {
+		return nil, fmt.Errorf("--group-size %d: want a multiple of 32, or 0 for one scale per row", opt.GroupSize)
+	}
+	if opt.QuantizeEmbeddings && opt.Quantize == "" {
+		return nil, fmt.Errorf("quantizing embeddings needs --quantize")
 	}
 	if opt.MaxAssetSize == 0 {
 		opt.MaxAssetSize = 64 << 20
@@ -212,8 +239,8 @@ func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary,
 			sum.Skipped = append(sum.Skipped, t.Name+" (recomputed at run time)")
 			continue
 		}
-		if opt.QuantizeInt8 && quantizable(t, textPrefix, opt.QuantizeEmbeddings) {
-			if err := addInt8(w, t, sum); err != nil {
+		if opt.Quantize != "" && quantizable(t, textPrefix, opt.QuantizeEmbeddings) {
+			if err := addQuantized(w, t, quantDType(opt.Quantize, t.Name), opt.GroupSize, sum); err != nil {
 				return nil, err
 			}
 			continue
@@ -297,12 +324,19 @@ func header(cfg *hf.Config, dir, kind string, opt Options) (*format.Header, erro
 			h.EOSTokenIDs = eos
 		}
 	}
-	if opt.QuantizeInt8 {
+	if opt.Quantize != "" {
 		scope := "text_linear"
 		if opt.QuantizeEmbeddings {
 			scope = "text_linear_and_embeddings"
 		}
-		h.SourceQuantization, _ = json.Marshal(map[string]string{"quant_scheme": "int8_symmetric_per_row", "scope": scope,
+		scheme := opt.Quantize + "_symmetric_per_row"
+		if opt.GroupSize > 0 {
+			scheme = fmt.Sprintf("%s_symmetric_group%d", opt.Quantize, opt.GroupSize)
+		}
+		if opt.Quantize == "mixed" {
+			scheme = "mixed_int8_attention_embeddings_int4_mlp_" + strings.TrimPrefix(scheme, "mixed_symmetric_")
+		}
+		h.SourceQuantization, _ = json.Marshal(map[string]string{"quant_scheme": scheme, "scope": scope,
 			"scale_dtype": "f16"})
 	}
 	h.SourceQuantizationConfig = cfg.QuantizationConfig
@@ -533,7 +567,7 @@ func addCast(w *format.Writer, t *source.Tensor, to format.DType) error {
 	return w.AddTensor(t.Name, to, t.Shape, func(out io.Writer) error {
 		n := t.NumElements()
 		f := make([]float32, min(n, chunk))
-		buf := make([]byte, len(f)*to.Size())
+		buf := make([]byte, len(f)*to.BlockBytes())
 		for s := 0; s < n; s += chunk {
 			m := min(chunk, n-s)
 			parallel(m, func(lo, hi int) {
@@ -553,7 +587,7 @@ func addCast(w *format.Writer, t *source.Tensor, to format.DType) error {
 					}
 				}
 			})
-			if _, err := out.Write(buf[:m*to.Size()]); err != nil {
+			if _, err := out.Write(buf[:m*to.BlockBytes()]); err != nil {
 				return err
 			}
 		}
@@ -561,31 +595,58 @@ func addCast(w *format.Writer, t *source.Tensor, to format.DType) error {
 	})
 }
 
-// addInt8 adds t as an i8 tensor plus its f16 row scales. Both are computed
-// when the weight is written; the scales are kept for the sibling tensor.
-func addInt8(w *format.Writer, t *source.Tensor, sum *Summary) error {
+// quantDType returns the storage type of the quantizable tensor name
+// under the scheme ("int8", "int4" or "mixed": MLP int4, the rest int8).
+func quantDType(scheme, name string) format.DType {
+	switch {
+	case scheme == "int4", scheme == "mixed" && strings.Contains(name, ".mlp."):
+		return format.I4
+	}
+	return format.I8
+}
+
+// addQuantized adds t as an i8 or i4 tensor plus its f16 scales, one per
+// group of columns (shape [rows] for one per row, else [rows, groups]).
+// Both are computed when the weight is written; the scales are kept for the
+// sibling tensor.
+func addQuantized(w *format.Writer, t *source.Tensor, dt format.DType, groupSize int, sum *Summary) error {
 	rows, cols := t.Shape[0], t.Shape[1]
-	scales := make([]byte, 2*rows)
+	if dt == format.I4 && cols%2 != 0 {
+		return fmt.Errorf("%s: int4 needs an even row length, not %d", t.Name, cols)
+	}
+	group := quant.GroupFor(cols, groupSize)
+	groups := cols / group
+	scales := make([]uint16, rows*groups)
 	var st quant.Stats
-	err := w.AddTensor(t.Name, format.I8, t.Shape, func(out io.Writer) error {
-		q := make([]byte, rows*cols)
+	err := w.AddTensor(t.Name, dt, t.Shape, func(out io.Writer) error {
+		rowBytes := cols
+		if dt == format.I4 {
+			rowBytes = cols / 2
+		}
+		data := make([]byte, rows*rowBytes)
 		var mu sync.Mutex
 		var qerr error
 		parallel(rows, func(lo, hi int) {
 			row := make([]float32, cols)
+			codes := make([]int8, cols)
 			var local quant.Stats
 			for r := lo; r < hi; r++ {
 				decode(row, t, r*cols)
-				qr := unsafe.Slice((*int8)(unsafe.Pointer(&q[r*cols])), cols)
-				s, err := quant.QuantizeRowInt8(qr, row)
+				sc := scales[r*groups : (r+1)*groups]
+				var err error
+				if dt == format.I4 {
+					err = quant.QuantizeGroupsInt4(data[r*rowBytes:(r+1)*rowBytes], codes, sc, row, group)
+				} else {
+					codes = unsafe.Slice((*int8)(unsafe.Pointer(&data[r*cols])), cols)
+					err = quant.QuantizeGroupsInt8(codes, sc, row, group)
+				}
 				if err != nil {
 					mu.Lock()
-					qerr = fmt.Errorf("row %d: %w", r, err)
+					qerr = fmt.Errorf("%s row %d: %w", t.Name, r, err)
 					mu.Unlock()
 					return
 				}
-				local.Add(row, qr, s)
-				binary.LittleEndian.PutUint16(scales[2*r:], s)
+				local.AddGroups(row, codes, sc, group)
 			}
 			mu.Lock()
 			st.Merge(local)
@@ -596,16 +657,24 @@ func addInt8(w *format.Writer, t *source.Tensor, sum *Summary) error {
 		}
 		sum.QuantStats.Merge(st)
 		sum.PerTensor[t.Name] = st
-		_, err := out.Write(q)
+		_, err := out.Write(data)
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	sum.Quantized++
+	shape := []int{rows}
+	if group != cols {
+		shape = []int{rows, groups}
+	}
 	// Written right after the weight, so the scales are ready by then.
-	return w.AddTensor(t.Name+format.QScaleSuffix, format.F16, []int{rows}, func(out io.Writer) error {
-		_, err := out.Write(scales)
+	return w.AddTensor(t.Name+format.QScaleSuffix, format.F16, shape, func(out io.Writer) error {
+		buf := make([]byte, 2*len(scales))
+		for i, v := range scales {
+			binary.LittleEndian.PutUint16(buf[2*i:], v)
+		}
+		_, err := out.Write(buf)
 		return err
 	})
 }

@@ -396,3 +396,77 @@ func TestConvertCancelled(t *testing.T) {
 		t.Errorf("left %v", entries)
 	}
 }
+
+// int4 with groups of 32 and mixed: dtypes, scale shapes, the header's
+// scheme, and every weight within half a step of the original.
+func TestGroupedQuantization(t *testing.T) {
+	for _, tc := range []struct {
+		opt              Options
+		scheme           string
+		mlp, attn, embed format.DType
+	}{
+		{Options{Quantize: "int4", GroupSize: 32}, "int4_symmetric_group32", format.I4, format.I4, format.F16},
+		{Options{Quantize: "mixed", GroupSize: 64}, "mixed_int8_attention_embeddings_int4_mlp_group64", format.I4, format.I8, format.I8},
+		{Options{Quantize: "int8", GroupSize: 32}, "int8_symmetric_group32", format.I8, format.I8, format.F16},
+	} {
+		t.Run(tc.scheme, func(t *testing.T) {
+			f, set, sum := convertFixture(t, "pretrained-micro", tc.opt)
+			if !strings.Contains(string(f.Header.SourceQuantization), `"quant_scheme":"`+tc.scheme+`"`) {
+				t.Errorf("source_quantization %s", f.Header.SourceQuantization)
+			}
+			if sum.QuantStats.MaxErrStep > 0.5+127*math.Pow(2, -11) { // half a step, plus the f16 rounding of the scale
+				t.Errorf("max |error|/step %g", sum.QuantStats.MaxErrStep)
+			}
+			for name, want := range map[string]format.DType{
+				"model.layers.1.mlp.down_proj.weight":    tc.mlp,
+				"model.layers.1.self_attn.q_proj.weight": tc.attn,
+				"model.embed_tokens.weight":              tc.embed,
+			} {
+				q, err := f.Tensor(name)
+				if err != nil || q.DType != want {
+					t.Fatalf("%s: %s, %v; want %s", name, q.DType, err, want)
+				}
+				if want == format.F16 {
+					continue
+				}
+				s, _ := f.Tensor(name + format.QScaleSuffix)
+				rows, cols := q.Shape[0], q.Shape[1]
+				if g := tc.opt.GroupSize; len(s.Shape) != 2 || s.Shape[0] != rows || s.Shape[1] != cols/g {
+					t.Errorf("%s: scale shape %v, want [%d %d]", name, s.Shape, rows, cols/g)
+				}
+				checkDequantized(t, set, q, s)
+			}
+		})
+	}
+}
+
+// checkDequantized compares the weights of quantized tensor q (scales s)
+// with the checkpoint's bf16 values: within half a step plus the f16
+// rounding of the scale.
+func checkDequantized(t *testing.T, set *source.Set, q, s format.Tensor) {
+	t.Helper()
+	src, ok := set.Lookup(q.Name)
+	if !ok {
+		t.Fatalf("%s not in the checkpoint", q.Name)
+	}
+	cols := q.Shape[1]
+	sv, _ := s.U16()
+	group := format.GroupSize(q.Shape, s.Shape)
+	qmax := 127.0
+	if q.DType == format.I4 {
+		qmax = 7
+	}
+	for i := range cols * q.Shape[0] {
+		var code int
+		if q.DType == format.I4 {
+			code = int(q.Data[i/2]>>(4*(i%2))&15) - 8
+		} else {
+			code = int(int8(q.Data[i]))
+		}
+		sc := float64(half.F16ToF32(sv[i/group]))
+		w := float64(half.BF16ToF32(binary.LittleEndian.Uint16(src.Data[2*i:])))
+		if d := math.Abs(w - float64(code)*sc); d > sc/2+qmax*sc*math.Pow(2, -11) {
+			t.Fatalf("%s[%d]: code %d scale %g, weight %g: error %g", q.Name, i, code, sc, w, d)
+		}
+	}
+}

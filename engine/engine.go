@@ -122,15 +122,8 @@ type Work struct {
 	Tokens []int
 	// Embeds optionally gives the input embeddings of those positions
 	// (len(Tokens) x Hidden), for example with image features spliced in.
-	// Positions given this way are reused by a later prompt only where its
-	// rows carry the same Tags.
+	// Positions given this way are never reused as a prefix by id.
 	Embeds []float32
-	// Tags optionally identify the rows of Embeds (len(Tokens)): 0 for a
-	// row equal to the token's own embedding, any other value for a row
-	// whose content it names (for example a hash of the image feature
-	// spliced in; all ones is reserved). Without Tags those positions are
-	// never reused.
-	Tags []uint64
 	// Logits, if not nil (len Vocab), receives the last new position's logits.
 	Logits []float32
 	// Hidden, if not nil (len(Tokens) x Hidden), receives the new positions'
@@ -163,9 +156,6 @@ func (e *Engine) Step(ws *Workspace, works []Work) error {
 		if s.Len()+len(w.Tokens) > e.maxCtx {
 			return fmt.Errorf("%w: work %d: %d cached + %d new positions exceed %d", ErrContext, i, s.Len(), len(w.Tokens), e.maxCtx)
 		}
-		if w.Tags != nil && (w.Embeds == nil || len(w.Tags) != len(w.Tokens)) {
-			return fmt.Errorf("%w: engine: work %d: %d tags for %d tokens (tags need embeddings)", models.ErrBadInput, i, len(w.Tags), len(w.Tokens))
-		}
 		if w.Embeds != nil && len(w.Embeds) != len(w.Tokens)*e.spec.Hidden {
 			return fmt.Errorf("%w: engine: work %d: %d embedding values for %d tokens of %d", models.ErrBadInput, i, len(w.Embeds), len(w.Tokens), e.spec.Hidden)
 		}
@@ -181,7 +171,7 @@ func (e *Engine) Step(ws *Workspace, works []Work) error {
 		return err
 	}
 	for i := range works {
-		works[i].Session.appended(works[i].Tokens, works[i].Embeds != nil, works[i].Tags)
+		works[i].Session.appended(works[i].Tokens, works[i].Embeds != nil)
 	}
 	return nil
 }

@@ -472,3 +472,104 @@ func TestConcurrentSessions(t *testing.T) {
 		}
 	}
 }
+
+// TestBeginThenSteps checks the scheduler's path: Begin adopts a published
+// prefix without computing, Reserve claims the rest, and the tail fed in
+// uneven chunks through Step beside another session's decode tokens gives
+// the logits of a fresh prefill.
+func TestBeginThenSteps(t *testing.T) {
+	d := tinyF32(t)
+	vocab := d.Spec().Vocab
+	rng := rand.New(rand.NewPCG(9, 10))
+	system := randIDs(rng, 40, vocab)
+	a := append(append([]int(nil), system...), randIDs(rng, 5, vocab)...)
+	b := append(append([]int(nil), system...), randIDs(rng, 23, vocab)...)
+	e := newEngine(t, d, engine.Options{})
+	sa := e.NewSession()
+	logitsA := make([]float32, vocab)
+	if _, err := sa.Prefill(a, nil, logitsA); err != nil {
+		t.Fatal(err)
+	}
+	sb := e.NewSession()
+	reused, err := sb.Begin(b, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reused != 32 || sb.Len() != 32 {
+		t.Fatalf("Begin reused %d (Len %d), want the 32 positions of 2 full published blocks", reused, sb.Len())
+	}
+	if err := sb.Reserve(len(b) - reused + 4); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]float32, vocab)
+	ws := e.NewWorkspace()
+	next := argmax(logitsA)
+	for pos := reused; pos < len(b); {
+		n := min(5, len(b)-pos)
+		works := []engine.Work{{Session: sa, Tokens: []int{next}, Logits: logitsA},
+			{Session: sb, Tokens: b[pos : pos+n]}}
+		if pos+n == len(b) {
+			works[1].Logits = got
+		}
+		if err := e.Step(ws, works); err != nil {
+			t.Fatal(err)
+		}
+		next = argmax(logitsA)
+		pos += n
+	}
+	diff := maxDiff(got, alone(t, d, b, 512))
+	t.Logf("max |logit difference| %g", diff) // 6e-7 measured
+	if diff > 4e-6 || math.IsNaN(diff) {
+		t.Errorf("Begin + chunked steps: logits differ from a fresh prefill by %g", diff)
+	}
+	if _, err := sb.Begin(nil, false); err == nil {
+		t.Error("Begin of an empty prompt: no error")
+	}
+	if _, err := e.NewSession().Begin(make([]int, e.MaxContext()+1), false); !errors.Is(err, engine.ErrContext) {
+		t.Errorf("Begin past the context: %v", err)
+	}
+}
+
+// TestPrefillKnown: positions computed from embeddings are reused only when
+// the caller vouches for them (Prefill alone recomputes them), never past
+// the session's length or the prompt's last position, and the logits are
+// those of re-running the prompt.
+func TestPrefillKnown(t *testing.T) {
+	d := tinyF32(t)
+	vocab, h := d.Spec().Vocab, d.Spec().Hidden
+	rng := rand.New(rand.NewPCG(11, 12))
+	ids := randIDs(rng, 16, vocab)
+	x := make([]float32, len(ids)*h)
+	if err := d.Embed(x, ids); err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, d, engine.Options{})
+	s := e.NewSession()
+	defer s.Close()
+	logits := make([]float32, vocab)
+	if _, err := s.Prefill(ids[:10], x[:10*h], logits); err != nil {
+		t.Fatal(err)
+	}
+	if reused, err := s.Prefill(ids, x, logits); err != nil || reused != 0 {
+		t.Fatalf("Prefill over embedded positions: reused %d (err %v), want 0", reused, err)
+	}
+	if _, err := s.Prefill(ids[:10], x[:10*h], logits); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ known, want int }{{7, 7}, {10, 10}, {100, 10}} {
+		if _, err := s.Prefill(ids[:10], x[:10*h], logits); err != nil { // back to 10 positions
+			t.Fatal(err)
+		}
+		reused, err := s.PrefillKnown(ids, x, logits, c.known)
+		if err != nil || reused != c.want {
+			t.Errorf("known %d: reused %d (err %v), want %d", c.known, reused, err, c.want)
+		}
+		if diff := maxDiff(logits, alone(t, d, ids, 512)); diff > 1e-6 {
+			t.Errorf("known %d: logits differ from a fresh run by %g", c.known, diff)
+		}
+	}
+	// The last position is always computed.
+	if reused, err := s.PrefillKnown(ids, x, logits, len(ids)); err != nil || reused != len(ids)-1 {
+		t.Errorf("the whole prompt known: reused %d (err %v), want %d", reused, err, len(ids)-1)
+	}
+}

@@ -19,13 +19,8 @@ type Session struct {
 	e   *Engine
 	seq *kvcache.Seq
 	ids []int // ids of the cached positions
-	// tags says what each cached position was computed from: 0 its id
-	// alone (or a caller row equal to the id's embedding), else the
-	// caller's tag of the embedding row (Work.Tags), or opaque when the row
-	// had no tag. A position is reused when id and tag both match.
-	tags []uint64
 	// exact is the number of leading positions computed from their ids
-	// alone (not from caller embeddings): only those are published.
+	// alone (not from caller embeddings): only those are reusable by id.
 	exact int
 
 	ws   *Workspace // for the session's own forward passes, made on first use
@@ -50,28 +45,12 @@ func (s *Session) History() []int { return s.ids[:s.seq.Len()] }
 // Seq returns the session's KV cache sequence.
 func (s *Session) Seq() *kvcache.Seq { return s.seq }
 
-// opaque tags a position computed from an embedding row of unknown
-// identity: it never matches.
-const opaque = ^uint64(0)
-
-// appended records n new positions after a successful step: computed from
-// caller embeddings when fromEmbeds, tagged by tags (len(ids)) if not nil.
-func (s *Session) appended(ids []int, fromEmbeds bool, tags []uint64) {
+// appended records n new positions after a successful step.
+func (s *Session) appended(ids []int, fromEmbeds bool) {
 	if s.exact == len(s.ids) && !fromEmbeds {
 		s.exact += len(ids)
 	}
 	s.ids = append(s.ids, ids...)
-	for i := range ids {
-		t := uint64(0)
-		switch {
-		case !fromEmbeds:
-		case tags != nil:
-			t = tags[i]
-		default:
-			t = opaque
-		}
-		s.tags = append(s.tags, t)
-	}
 }
 
 // Truncate keeps the first n cached positions.
@@ -79,7 +58,7 @@ func (s *Session) Truncate(n int) error {
 	if err := s.seq.Truncate(n); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	s.ids, s.tags = s.ids[:n], s.tags[:n]
+	s.ids = s.ids[:n]
 	s.exact = min(s.exact, n)
 	return nil
 }
@@ -95,7 +74,7 @@ func (s *Session) Reserve(n int) error {
 	if err := s.seq.Reserve(n); err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
-	s.ids, s.tags = slices.Grow(s.ids, n), slices.Grow(s.tags, n)
+	s.ids = slices.Grow(s.ids, n)
 	return nil
 }
 
@@ -106,13 +85,13 @@ func (s *Session) Reset() { _ = s.Truncate(0) }
 // afterwards, starting empty.
 func (s *Session) Close() {
 	s.seq.Release()
-	s.ids, s.tags, s.exact = s.ids[:0], s.tags[:0], 0
+	s.ids, s.exact = s.ids[:0], 0
 }
 
 // Fork returns a new session sharing this one's cached positions
 // (copy-on-write): for example several continuations of one prompt.
 func (s *Session) Fork() *Session {
-	return &Session{e: s.e, seq: s.seq.Fork(), ids: slices.Clone(s.ids), tags: slices.Clone(s.tags), exact: s.exact}
+	return &Session{e: s.e, seq: s.seq.Fork(), ids: append([]int(nil), s.ids...), exact: s.exact}
 }
 
 // Publish offers the session's full cache blocks of id-computed positions
@@ -122,21 +101,9 @@ func (s *Session) Publish() { s.seq.Publish(s.ids[:s.exact]) }
 // Reusable returns how many leading positions of ids the session's cache
 // already holds, keeping at least one position of ids to compute (so that
 // the last position's logits can be produced).
-func (s *Session) Reusable(ids []int) int { return s.ReusableTagged(ids, nil) }
-
-// ReusableTagged is Reusable for a prompt given as embedding rows tagged by
-// tags (see Work.Tags; nil: every row is its id's embedding): a cached
-// position is reused when its id and its tag both match.
-func (s *Session) ReusableTagged(ids []int, tags []uint64) int {
+func (s *Session) Reusable(ids []int) int {
 	n := 0
-	for n < len(s.ids) && n < len(ids)-1 && s.ids[n] == ids[n] {
-		t := uint64(0)
-		if tags != nil {
-			t = tags[n]
-		}
-		if t == opaque || s.tags[n] != t {
-			break
-		}
+	for n < s.exact && n < len(ids)-1 && s.ids[n] == ids[n] {
 		n++
 	}
 	return n
@@ -160,14 +127,15 @@ func (s *Session) workspace() *Workspace {
 // positions reused. On error (kvcache.ErrBudget, ErrContext, bad ids) the
 // session keeps the positions computed before it (Len tells how many).
 func (s *Session) Prefill(ids []int, embeds []float32, logits []float32) (reused int, err error) {
-	return s.PrefillTagged(ids, embeds, nil, logits)
+	return s.PrefillKnown(ids, embeds, logits, 0)
 }
 
-// PrefillTagged is Prefill with the identity of each embedding row: tags
-// (len(ids), nil for none) as in Work.Tags. A later prompt whose rows carry
-// the same tags (for example the same image's features) reuses those
-// positions, not only the ones before the first spliced row.
-func (s *Session) PrefillTagged(ids []int, embeds []float32, tags []uint64, logits []float32) (reused int, err error) {
+// PrefillKnown is Prefill for a caller that vouches that the first known
+// cached positions hold what ids and embeds describe, including positions
+// computed from embeddings (which Prefill never reuses), for example after
+// comparing the embeddings it gave before with the new ones. They are kept
+// (at most Len, and one position of ids is always computed).
+func (s *Session) PrefillKnown(ids []int, embeds []float32, logits []float32, known int) (reused int, err error) {
 	h := s.e.spec.Hidden
 	if len(ids) == 0 {
 		return 0, fmt.Errorf("%w: engine: empty prompt", models.ErrBadInput)
@@ -181,30 +149,8 @@ func (s *Session) PrefillTagged(ids []int, embeds []float32, tags []uint64, logi
 	if logits != nil && len(logits) != s.e.spec.Vocab {
 		return 0, fmt.Errorf("%w: engine: len(logits) = %d, want %d", models.ErrBadInput, len(logits), s.e.spec.Vocab)
 	}
-	if tags != nil && (embeds == nil || len(tags) != len(ids)) {
-		return 0, fmt.Errorf("%w: engine: %d tags for %d tokens (tags need embeddings)", models.ErrBadInput, len(tags), len(ids))
-	}
-	if embeds != nil && tags == nil {
-		tags = make([]uint64, len(ids))
-		for i := range tags {
-			tags[i] = opaque
-		}
-	}
-	reused = s.ReusableTagged(ids, tags)
-	if reused < s.Len() {
-		if err := s.Truncate(reused); errors.Is(err, kvcache.ErrWindow) {
-			// The sliding-window layers no longer hold the keys before
-			// reused: recompute from the start.
-			reused = 0
-			err = s.Truncate(0)
-		}
-		if err != nil {
-			return 0, err
-		}
-	}
-	if reused == 0 && embeds == nil {
-		s.adopt(ids[:len(ids)-1])
-		reused = s.Len()
+	if reused, err = s.begin(ids, embeds != nil, known); err != nil {
+		return 0, err
 	}
 	ws := s.workspace()
 	for start := reused; start < len(ids); start += s.e.chunk {
@@ -212,7 +158,7 @@ func (s *Session) PrefillTagged(ids []int, embeds []float32, tags []uint64, logi
 		w := &s.work[0]
 		*w = Work{Session: s, Tokens: ids[start:end]}
 		if embeds != nil {
-			w.Embeds, w.Tags = embeds[start*h:end*h], tags[start:end]
+			w.Embeds = embeds[start*h : end*h]
 		}
 		if end == len(ids) {
 			w.Logits = logits
@@ -229,6 +175,44 @@ func (s *Session) PrefillTagged(ids []int, embeds []float32, tags []uint64, logi
 	return reused, nil
 }
 
+// Begin prepares the session to hold ids without computing anything: the
+// cached positions matching a prefix of ids are kept (an empty session
+// first adopts a prefix another session published, unless withEmbeds says
+// the prompt's positions come from caller embeddings) and the rest is
+// dropped. It returns the positions kept; ids[reused:] remain to be
+// stepped, at least one. A scheduler calls Begin, then feeds the tail in
+// chunks through Step, interleaved with other sessions' decode tokens.
+func (s *Session) Begin(ids []int, withEmbeds bool) (reused int, err error) {
+	return s.begin(ids, withEmbeds, 0)
+}
+
+// begin is Begin keeping also the first known positions (PrefillKnown).
+func (s *Session) begin(ids []int, withEmbeds bool, known int) (reused int, err error) {
+	if len(ids) == 0 {
+		return 0, fmt.Errorf("%w: engine: empty prompt", models.ErrBadInput)
+	}
+	if len(ids) > s.e.maxCtx {
+		return 0, fmt.Errorf("%w: the prompt's %d tokens exceed %d", ErrContext, len(ids), s.e.maxCtx)
+	}
+	reused = max(s.Reusable(ids), min(known, s.Len(), len(ids)-1))
+	if reused < s.Len() {
+		if err := s.Truncate(reused); errors.Is(err, kvcache.ErrWindow) {
+			// The sliding-window layers no longer hold the keys before
+			// reused: recompute from the start.
+			reused = 0
+			err = s.Truncate(0)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	if reused == 0 && !withEmbeds {
+		s.adopt(ids[:len(ids)-1])
+		reused = s.Len()
+	}
+	return reused, nil
+}
+
 // adopt attaches a published prefix of ids to the empty session.
 func (s *Session) adopt(ids []int) {
 	if s.seq.Len() != 0 || s.seq.Cap() != 0 {
@@ -236,7 +220,6 @@ func (s *Session) adopt(ids []int) {
 	}
 	n := s.seq.AdoptPrefix(ids)
 	s.ids = append(s.ids[:0], ids[:n]...)
-	s.tags = append(s.tags[:0], make([]uint64, n)...)
 	s.exact = n
 }
 

@@ -200,8 +200,12 @@ func TestMalformed(t *testing.T) {
 		{"overlap", tensor(`{"name":"a","dtype":"f32","shape":[32],"offset_bytes":512,"nbytes":128},{"name":"b","dtype":"f32","shape":[2],"offset_bytes":576,"nbytes":8}`), `tensor "b" overlaps tensor "a"`},
 		{"duplicate", tensor(`{"name":"a","dtype":"f32","shape":[2],"offset_bytes":512,"nbytes":8},{"name":"a","dtype":"f32","shape":[2],"offset_bytes":576,"nbytes":8}`), `tensor "a" appears twice`},
 		{"missing qscale", tensor(`{"name":"w","dtype":"i8","shape":[2,2],"offset_bytes":512,"nbytes":4}`), `i8 tensor "w" has no scale tensor "w.qscale"`},
-		{"short qscale", tensor(`{"name":"w","dtype":"i8","shape":[2,2],"offset_bytes":512,"nbytes":4},{"name":"w.qscale","dtype":"f16","shape":[1],"offset_bytes":576,"nbytes":2}`), `1 values for 2 rows`},
+		{"short qscale", tensor(`{"name":"w","dtype":"i8","shape":[2,2],"offset_bytes":512,"nbytes":4},{"name":"w.qscale","dtype":"f16","shape":[1],"offset_bytes":576,"nbytes":2}`), `shape [1] does not fit`},
 		{"qscale dtype", tensor(`{"name":"w","dtype":"i8","shape":[2,2],"offset_bytes":512,"nbytes":4},{"name":"w.qscale","dtype":"f32","shape":[2],"offset_bytes":576,"nbytes":8}`), `dtype f32, want f16`},
+		{"i4 nbytes", tensor(`{"name":"w","dtype":"i4","shape":[2,3],"offset_bytes":512,"nbytes":3},{"name":"w.qscale","dtype":"f16","shape":[2],"offset_bytes":576,"nbytes":4}`), "nbytes 3 does not match shape [2 3] of i4 (4 bytes)"},
+		{"i4 missing qscale", tensor(`{"name":"w","dtype":"i4","shape":[2,4],"offset_bytes":512,"nbytes":4}`), `i4 tensor "w" has no scale tensor`},
+		{"group not dividing", tensor(`{"name":"w","dtype":"i8","shape":[2,6],"offset_bytes":512,"nbytes":12},{"name":"w.qscale","dtype":"f16","shape":[2,4],"offset_bytes":576,"nbytes":16}`), "groups dividing 6"},
+		{"i4 scale", tensor(`{"name":"w","dtype":"i8","shape":[2,2],"offset_bytes":512,"nbytes":4},{"name":"w.qscale","dtype":"i4","shape":[2],"offset_bytes":576,"nbytes":1}`), `dtype i4, want f16`},
 		{"asset past end", rawFile(`{`+cfg+`,"tensors":[],"assets":[{"name":"t","offset_bytes":256,"nbytes":1000}]}`, 64), `asset "t": bytes`},
 	}
 	for _, c := range cases {
@@ -220,6 +224,47 @@ func TestMalformed(t *testing.T) {
 	}
 }
 
+func TestByteSize(t *testing.T) {
+	cases := []struct {
+		d     DType
+		shape []int
+		want  int64
+	}{
+		{F32, []int{3, 5}, 60}, {F16, []int{7}, 14}, {I8, []int{2, 3}, 6}, {I4, []int{4, 6}, 12},
+		{I4, []int{2, 3}, 4}, {I4, []int{5}, 3}, {I4, nil, 1}, {F32, []int{0, 9}, 0},
+	}
+	for _, c := range cases {
+		got, err := c.d.ByteSize(c.shape)
+		if err != nil || got != c.want {
+			t.Errorf("%s %v: %d, %v; want %d", c.d, c.shape, got, err, c.want)
+		}
+	}
+	for _, bad := range [][]int{{-1, 2}, {1 << 62, 4}, {1 << 40, 1 << 40}} {
+		if _, err := I4.ByteSize(bad); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	if _, err := DType("q5").ByteSize([]int{1}); err == nil {
+		t.Error("unknown dtype accepted")
+	}
+}
+
+func TestGroupedScales(t *testing.T) {
+	f, err := Parse(tensorFile(`{"name":"w","dtype":"i4","shape":[2,64],"offset_bytes":512,"nbytes":64},` +
+		`{"name":"w.qscale","dtype":"f16","shape":[2,2],"offset_bytes":576,"nbytes":8}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := f.Tensor("w")
+	s, _ := f.Tensor("w.qscale")
+	if g := GroupSize(w.Shape, s.Shape); g != 32 {
+		t.Errorf("group %d, want 32", g)
+	}
+	if g := GroupSize(w.Shape, []int{2}); g != 64 {
+		t.Errorf("per-row group %d, want 64", g)
+	}
+}
+
 func TestEOSList(t *testing.T) {
 	f, err := Parse(rawFile(`{`+cfg+`,"eos_token_id":[7,8],"source_text_config":null,"tensors":[]}`, 0))
 	if err != nil {
@@ -235,6 +280,8 @@ func FuzzParse(f *testing.F) {
 	f.Add(good)
 	f.Add(rawFile(`{`+cfg+`,"tensors":[{"name":"a","dtype":"f32","shape":[2],"offset_bytes":256,"nbytes":8}]}`, 256))
 	f.Add([]byte("CELLM\x01\x02\x00\x00\x00{}"))
+	f.Add(tensorFile(`{"name":"w","dtype":"i4","shape":[2,64],"offset_bytes":512,"nbytes":64},` +
+		`{"name":"w.qscale","dtype":"f16","shape":[2,2],"offset_bytes":576,"nbytes":8}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse(data)
 		if err != nil {
@@ -250,4 +297,9 @@ func FuzzParse(f *testing.F) {
 			file.Asset(n)
 		}
 	})
+}
+
+// tensorFile is a file with the given tensor entries and 1 KiB of data.
+func tensorFile(entries string) []byte {
+	return rawFile(`{`+cfg+`,"tensors":[`+entries+`]}`, 1024)
 }

@@ -139,15 +139,11 @@ func (f *File) validate(headerEnd int64) error {
 		if !t.DType.Valid() {
 			return formatErr("%s: unknown dtype %q", what, t.DType)
 		}
-		n, err := numElements(t.Shape)
+		want, err := t.DType.ByteSize(t.Shape)
 		if err != nil {
 			return formatErr("%s: %v", what, err)
 		}
-		hi, want := bits.Mul64(n, uint64(t.DType.Size()))
-		if hi != 0 || want > math.MaxInt64 {
-			return formatErr("%s: shape %v overflows", what, t.Shape)
-		}
-		if uint64(t.NBytes) != want || t.NBytes < 0 {
+		if t.NBytes != want {
 			return formatErr("%s: nbytes %d does not match shape %v of %s (%d bytes)", what, t.NBytes, t.Shape, t.DType, want)
 		}
 		if err := checkSpan(what, t.OffsetBytes, t.NBytes); err != nil {
@@ -175,29 +171,65 @@ func (f *File) validate(headerEnd int64) error {
 		}
 	}
 	for _, t := range h.Tensors {
-		if t.DType != I8 {
-			continue
-		}
-		if strings.HasSuffix(t.Name, QScaleSuffix) {
-			return formatErr("tensor %q: a scale tensor must be f16, not i8", t.Name)
-		}
-		rows := 1
-		if len(t.Shape) > 0 {
-			rows = t.Shape[0]
-		}
-		j, ok := f.byName[t.Name+QScaleSuffix]
-		if !ok {
-			return formatErr("i8 tensor %q has no scale tensor %q", t.Name, t.Name+QScaleSuffix)
-		}
-		s := h.Tensors[j]
-		if s.DType != F16 {
-			return formatErr("scale tensor %q: dtype %s, want f16", s.Name, s.DType)
-		}
-		if n, _ := numElements(s.Shape); n != uint64(rows) {
-			return formatErr("scale tensor %q: %d values for %d rows of %q", s.Name, n, rows, t.Name)
+		if err := checkScales(h, f.byName, t); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// checkScales checks the scale tensor of a quantized tensor t: f16, of shape
+// [rows] (one scale per row) or [rows, groups] with groups dividing the
+// row length. Scales themselves must not be quantized.
+func checkScales(h *Header, byName map[string]int, t TensorInfo) error {
+	if !t.DType.Quantized() {
+		return nil
+	}
+	if strings.HasSuffix(t.Name, QScaleSuffix) {
+		return formatErr("tensor %q: a scale tensor must be f16, not %s", t.Name, t.DType)
+	}
+	j, ok := byName[t.Name+QScaleSuffix]
+	if !ok {
+		return formatErr("%s tensor %q has no scale tensor %q", t.DType, t.Name, t.Name+QScaleSuffix)
+	}
+	s := h.Tensors[j]
+	if s.DType != F16 {
+		return formatErr("scale tensor %q: dtype %s, want f16", s.Name, s.DType)
+	}
+	rows, cols := QuantRows(t.Shape)
+	switch {
+	case len(s.Shape) == 1 && s.Shape[0] == rows:
+	case len(s.Shape) == 2 && s.Shape[0] == rows && s.Shape[1] > 0 && cols%s.Shape[1] == 0:
+	default:
+		return formatErr("scale tensor %q: shape %v does not fit %q of shape %v (want [%d] or [%d, groups] with groups dividing %d)",
+			s.Name, s.Shape, t.Name, t.Shape, rows, rows, cols)
+	}
+	return nil
+}
+
+// QuantRows returns the rows and row length of a quantized tensor of the
+// given shape: the first dimension, and the product of the others (a 1-D
+// tensor is one row per element, as the Rust cellm counts it).
+func QuantRows(shape []int) (rows, cols int) {
+	if len(shape) == 0 {
+		return 1, 1
+	}
+	cols = 1
+	for _, d := range shape[1:] {
+		cols *= d
+	}
+	return shape[0], cols
+}
+
+// GroupSize returns how many consecutive columns share one scale for a
+// quantized tensor of the given shape whose scale tensor has shape
+// scaleShape (already checked by Open): the row length for per-row scales.
+func GroupSize(shape, scaleShape []int) int {
+	_, cols := QuantRows(shape)
+	if len(scaleShape) == 2 && scaleShape[1] > 0 {
+		return cols / scaleShape[1]
+	}
+	return cols
 }
 
 func numElements(shape []int) (uint64, error) {
@@ -295,6 +327,9 @@ func (t *Tensor) U16() ([]uint16, error) {
 	}
 	return view[uint16](t.Data), nil
 }
+
+// Bytes returns the raw packed data of an i4 tensor (see I4).
+func (t *Tensor) Bytes() []byte { return t.Data }
 
 // I8 returns the data of an i8 tensor.
 func (t *Tensor) I8() ([]int8, error) {

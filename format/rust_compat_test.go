@@ -47,3 +47,18 @@ func TestReadsRustCellm(t *testing.T) {
 		t.Errorf("i8: %v %v", q, err)
 	}
 }
+
+// An int4 file as the Rust cellm writes it: per-row symmetric int4 stored as
+// q+8 nibbles, low nibble first, with an f16 scale per row.
+func TestReadsRustCellmI4(t *testing.T) {
+	f, err := Parse(tensorFile(`{"name":"w","offset_bytes":512,"nbytes":4,"shape":[2,4],"dtype":"i4"},` +
+		`{"name":"w.qscale","offset_bytes":576,"nbytes":4,"shape":[2],"dtype":"f16"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := f.Tensor("w")
+	s, _ := f.Tensor("w.qscale")
+	if len(w.Bytes()) != 4 || GroupSize(w.Shape, s.Shape) != 4 {
+		t.Errorf("i4: %d bytes, group %d", len(w.Bytes()), GroupSize(w.Shape, s.Shape))
+	}
+}

@@ -40,7 +40,7 @@ func NewWriter(h Header) *Writer {
 }
 
 // AddTensor adds a tensor whose bytes write will produce, exactly
-// shape-product x dtype-size of them, when the file is written.
+// dtype.ByteSize(shape) of them, when the file is written.
 func (w *Writer) AddTensor(name string, dtype DType, shape []int, write func(io.Writer) error) error {
 	if name == "" {
 		return errors.New("tensor with empty name")
@@ -51,13 +51,13 @@ func (w *Writer) AddTensor(name string, dtype DType, shape []int, write func(io.
 	if !dtype.Valid() {
 		return fmt.Errorf("tensor %q: unknown dtype %q", name, dtype)
 	}
-	n, err := numElements(shape)
+	nbytes, err := dtype.ByteSize(shape)
 	if err != nil {
 		return fmt.Errorf("tensor %q: %w", name, err)
 	}
 	w.names[name] = true
 	w.items = append(w.items, item{name: name, dtype: dtype, shape: append([]int(nil), shape...),
-		nbytes: int64(n) * int64(dtype.Size()), write: write})
+		nbytes: nbytes, write: write})
 	return nil
 }
 

@@ -110,13 +110,15 @@ func checkAttention(fn string, lout, lq, lk, lv, nTok, nHeads, nKV, hd, n, strid
 
 func runAttention(j *attnJob, items, n int) {
 	grain := matVecGrain/(2*n*j.hd) + 1
-	if items >= 2*grain && workers.acquire() {
-		pj := &workers.jobs.attn
-		*pj = *j
-		workers.run(pj, items, grain)
-		*pj = attnJob{}
-		workers.release()
-		return
+	if items >= 2*grain {
+		if t := workers.acquire(); t != nil {
+			pj := &t.jobs.attn
+			*pj = *j
+			t.run(pj, items, grain)
+			*pj = attnJob{}
+			workers.release(t)
+			return
+		}
 	}
 	j.run(0, items)
 }

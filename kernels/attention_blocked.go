@@ -169,16 +169,16 @@ func attentionBlockedWindow(b *backend, out, q, k, v []float32, nTok, nHeads, nK
 	nQB := (nTok + g.mr - 1) / g.mr
 	pack := attnPackJob{a: &a}
 	blocks := attnBlockJob{a: &a}
-	if workers.acquire() {
-		pj := &workers.jobs.attnBlocked
+	if t := workers.acquire(); t != nil {
+		pj := &t.jobs.attnBlocked
 		*pj = a
-		workers.jobs.attnPack.a = pj
-		workers.jobs.attnBlock.a = pj
-		workers.run(&workers.jobs.attnPack, nKV*a.nBlocks, 4)
-		workers.run(&workers.jobs.attnBlock, nHeads*nQB, 1)
+		t.jobs.attnPack.a = pj
+		t.jobs.attnBlock.a = pj
+		t.run(&t.jobs.attnPack, nKV*a.nBlocks, 4)
+		t.run(&t.jobs.attnBlock, nHeads*nQB, 1)
 		*pj = blockedAttn{}
-		workers.jobs.attnPack.a, workers.jobs.attnBlock.a = nil, nil
-		workers.release()
+		t.jobs.attnPack.a, t.jobs.attnBlock.a = nil, nil
+		workers.release(t)
 		return true
 	}
 	pack.run(0, nKV*a.nBlocks)

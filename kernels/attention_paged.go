@@ -151,19 +151,17 @@ func checkBlocks[T float32 | uint16](fn, name string, blocks [][]T, lo, nb, size
 	}
 }
 
-// pagedJobSlot holds the job of the paged attention call that owns the
-// worker pool (workers.acquire), so that handing it to workers needs no
-// allocation.
-var pagedJobSlot pagedJob
-
 func runPaged(j *pagedJob, items, n int) {
 	grain := matVecGrain/(2*n*j.hd) + 1
-	if items >= 2*grain && workers.acquire() {
-		pagedJobSlot = *j
-		workers.run(&pagedJobSlot, items, grain)
-		pagedJobSlot = pagedJob{}
-		workers.release()
-		return
+	if items >= 2*grain {
+		if t := workers.acquire(); t != nil {
+			pj := &t.jobs.paged // the task's slot: no allocation to hand it over
+			*pj = *j
+			t.run(pj, items, grain)
+			*pj = pagedJob{}
+			workers.release(t)
+			return
+		}
 	}
 	j.run(0, items)
 }

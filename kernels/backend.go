@@ -21,6 +21,11 @@ type backend struct {
 	// quantized by it in blocks of q8Block (see q8Vec).
 	matVecQ8   func(y []float32, w []int8, scale []float32, q *q8Vec)
 	quantizeQ8 func(q *q8Vec, x []float32)
+	// matVecQ8G and matVecQ4 compute grouped int8 and int4 rows: scale has
+	// len(x)/group values per row. Like matVecQ8 they use q's int8
+	// activations when q.ok and the group is a multiple of q8Block.
+	matVecQ8G func(y []float32, w []int8, scale []float32, group int, q *q8Vec)
+	matVecQ4  func(y []float32, w []byte, scale []float32, group int, q *q8Vec)
 
 	f16ToF32  func(dst []float32, src []uint16) // len(dst) == len(src)
 	bf16ToF32 func(dst []float32, src []uint16)
@@ -37,8 +42,10 @@ type backend struct {
 
 	// gemm, if set, is the micro-kernel MatMul uses for n >= gemm.mr.
 	gemm *gemmKernel
-	// packW8, if set, packs 8 weight rows for the GEMM (see gemmJob.packW).
-	packW8 func(w *Matrix, wp []float32, nr, r, k0, n int, rowBuf []float32)
+	// packW8, if set, packs 8 float weight rows for the GEMM (see
+	// gemmJob.packW); transpose8 then packs 8 widened rows of other types.
+	packW8     func(w *Matrix, wp []float32, nr, r, k0, n int, rowBuf []float32)
+	transpose8 func(wp []float32, nr int, src []float32, n int)
 }
 
 var generic = &backend{
@@ -49,6 +56,8 @@ var generic = &backend{
 	matVecF16:  matVecF16Generic,
 	matVecBF16: matVecBF16Generic,
 	matVecQ8:   matVecQ8Generic,
+	matVecQ8G:  matVecQ8GGeneric,
+	matVecQ4:   matVecQ4Generic,
 	f16ToF32:   f16ToF32Generic,
 	bf16ToF32:  bf16ToF32Generic,
 	f32ToF16:   f32ToF16Generic,

@@ -15,6 +15,8 @@ var neon = &backend{
 	matVecF16:  matVecF16N,
 	matVecBF16: matVecBF16N,
 	matVecQ8:   matVecQ8N,
+	matVecQ8G:  matVecQ8GGeneric,
+	matVecQ4:   matVecQ4Generic,
 	f16ToF32:   f16ToF32N,
 	bf16ToF32:  bf16ToF32N,
 	f32ToF16:   f32ToF16Generic,

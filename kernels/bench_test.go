@@ -277,6 +277,54 @@ func BenchmarkAttentionVision(b *testing.B) {
 	})
 }
 
+// BenchmarkMatVecGrouped reports weight bandwidth (MB/s, scales included)
+// of grouped int8 and int4 MatVec at the decode shapes, per backend.
+func BenchmarkMatVecGrouped(b *testing.B) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for _, be := range backends {
+		for _, dt := range []DType{Q8, Q4} {
+			for _, g := range []int{32, 64} {
+				for _, sh := range matVecShapes {
+					m, _ := randGrouped(r, dt, sh[0], sh[1], g)
+					x := randVec(r, sh[1], 1)
+					y := make([]float32, sh[0])
+					bytes := int64(sh[0] * sh[1] / 2)
+					if dt == Q8 {
+						bytes *= 2
+					}
+					b.Run(fmt.Sprintf("%s/%s-g%d/%dx%d", be.name, dt, m.group(), sh[0], sh[1]), func(b *testing.B) {
+						old := active
+						active = be
+						defer func() { active = old }()
+						b.SetBytes(bytes + int64(2*len(m.Scale)))
+						for b.Loop() {
+							MatVec(y, m, x)
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkMatMulGrouped reports GFLOP/s of the blocked GEMM (weights
+// widened to f32 per panel) for grouped int8 and int4 at the prefill shape.
+func BenchmarkMatMulGrouped(b *testing.B) {
+	r := rand.New(rand.NewPCG(9, 9))
+	const n, rows, cols = 512, 1536, 576
+	for _, dt := range []DType{Q8, Q4} {
+		m, _ := randGrouped(r, dt, rows, cols, 32)
+		x := randVec(r, n*cols, 1)
+		y := make([]float32, n*rows)
+		b.Run(fmt.Sprintf("%s-g32/%dx%dx%d", dt, n, cols, rows), func(b *testing.B) {
+			for b.Loop() {
+				MatMul(y, m, x, n)
+			}
+			b.ReportMetric(2*n*rows*cols*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
+
 // BenchmarkMatMulFewRows measures MatMul with a few input rows (a batched
 // decode step) on a weight matrix larger than the caches, reporting the
 // aggregate rows per second; a memory-bound kernel serves n rows in about

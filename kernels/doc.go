@@ -1,6 +1,12 @@
 // Package kernels holds every numerical hot loop of the engine: matrix-vector
-// and matrix-matrix products over f32, f16, bf16 and int8 weights, norms,
+// and matrix-matrix products over f32, f16, bf16, int8 and int4 weights
+// (quantized ones with a scale per row or per group of columns), norms,
 // activations, rotary embeddings, softmax and attention over a KV cache.
+//
+// Each weight type is described once in a traits table (traits.go): its
+// storage check, how a row widens to f32 and its matrix-vector kernel.
+// MatVec, MatVecs, MatMul, Matrix.Row and Validate dispatch through it, so
+// adding a type is one table entry plus its kernels.
 //
 // Each kernel has a portable pure-Go implementation (the files named
 // *_generic.go, which also serve as the reference in tests) and assembly
@@ -13,14 +19,17 @@
 //     once at start-up, forces a path (a path this CPU or build lacks falls
 //     back to the best available one).
 //
-// Paths differ only in rounding, except for Q8 MatVec on SIMD paths, which
-// quantizes the activations to int8 (see MatVec).
+// Paths differ only in rounding, except for per-row Q8 MatVec on SIMD paths,
+// which quantizes the activations to int8 (see MatVec). Grouped Q8 and Q4
+// MatVec quantize them on every path, the pure-Go one included.
 //
 // Large operations are split across a small pool of persistent worker
 // goroutines (see SetThreads), in chunks claimed dynamically so that a
 // descheduled vCPU delays nobody. Idle workers block on a channel; nothing
-// spins. A call made while another call is using the pool runs on its own
-// goroutine instead of waiting. In steady state no kernel allocates.
+// spins. Concurrent calls each get their own task and share the idle
+// workers: a worker that finishes its call's chunks helps any other call in
+// progress before sleeping. SetThreads(1) runs every call on its caller's
+// goroutine alone. In steady state no kernel allocates.
 //
 // Size mismatches between arguments are programmer errors and panic with a
 // message naming the function and the offending lengths.

@@ -17,9 +17,14 @@ func FuzzMatVec(f *testing.F) {
 	f.Add(uint8(1), uint8(17), uint8(33), []byte{0x00, 0x3c, 0xff, 0x7b, 0x01, 0x00})
 	f.Add(uint8(2), uint8(4), uint8(64), []byte{0x80, 0x3f, 0x00, 0xc0})
 	f.Add(uint8(3), uint8(9), uint8(100), []byte{127, 129, 0, 1, 255})
+	f.Add(uint8(4), uint8(5), uint8(63), []byte{0x0f, 0xf0, 0x88, 0x17})
+	f.Add(uint8(9), uint8(3), uint8(127), []byte{0x00, 0xff, 0x80})
 	f.Fuzz(func(t *testing.T, typ, rows8, cols8 uint8, data []byte) {
-		dt := DType(typ % 4)
+		dt := DType(typ % 5)
 		rows, cols := int(rows8)%70+1, int(cols8)%300+1
+		if dt == Q4 {
+			cols += cols % 2 // int4 rows hold whole bytes
+		}
 		m := &Matrix{Type: dt, Rows: rows, Cols: cols}
 		ref := make([]float64, rows*cols)
 		byteAt := func(i int) byte {
@@ -63,6 +68,24 @@ func FuzzMatVec(f *testing.F) {
 				m.Q8[i] = int8(byteAt(i))
 				ref[i] = float64(m.Q8[i]) * float64(m.Scale[i/cols])
 			}
+		case Q4:
+			// typ >= 5 picks groups of 32 where they divide the row.
+			if typ >= 5 && cols%32 == 0 {
+				m.Group = 32
+			}
+			g := m.group()
+			m.Q4 = make([]byte, rows*cols/2)
+			m.Scale = make([]float32, rows*cols/g)
+			for i := range m.Scale {
+				m.Scale[i] = float32(byteAt(i+3)) / 1000
+			}
+			for i := range m.Q4 {
+				m.Q4[i] = byteAt(i)
+			}
+			for i := range ref {
+				v := int(m.Q4[i/2]>>(4*(i%2))&15) - 8
+				ref[i] = float64(v) * float64(m.Scale[i/g])
+			}
 		}
 		x := make([]float32, cols)
 		for i := range x {
@@ -88,7 +111,7 @@ func FuzzMatVec(f *testing.F) {
 			matVec(b, y, m, x)
 			for r := range y {
 				bound := 1e-5*mag[r] + 1e-30
-				if dt == Q8 && b.quantizeQ8 != nil {
+				if (dt == Q8 && b.quantizeQ8 != nil) || (dt == Q4 && m.group()%q8Block == 0) {
 					bound += 1.001 * qerr[r]
 				}
 				if d := numcheck.Diff(float64(y[r]), want[r]); d > bound {

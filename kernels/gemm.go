@@ -88,14 +88,16 @@ func gemmMatMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	pack := packXJob{xp: xp, x: x, n: n, k: k, mr: g.mr}
 	j := gemmJob{b: b, y: y, w: w, xp: xp, n: n, kc: gemmKC(k)}
 	items := (w.Rows + g.nr - 1) / g.nr
-	if items >= 2 && workers.acquire() {
-		pp, pj := &workers.jobs.packX, &workers.jobs.gemm
-		*pp, *pj = pack, j
-		workers.run(pp, panels, max(1, 1<<14/(k*g.mr)))
-		workers.run(pj, items, 1)
-		*pp, *pj = packXJob{}, gemmJob{}
-		workers.release()
-		return
+	if items >= 2 {
+		if t := workers.acquire(); t != nil {
+			pp, pj := &t.jobs.packX, &t.jobs.gemm
+			*pp, *pj = pack, j
+			t.run(pp, panels, max(1, 1<<14/(k*g.mr)))
+			t.run(pj, items, 1)
+			*pp, *pj = packXJob{}, gemmJob{}
+			workers.release(t)
+			return
+		}
 	}
 	pack.run(0, panels)
 	j.run(0, items)
@@ -193,9 +195,9 @@ func (j *gemmJob) run(lo, hi int) {
 // backend's SIMD transpose when it has one; the rest through rowBuf.
 func (j *gemmJob) packW(wp, rowBuf []float32, r0, rn, k0, kn, nr int) {
 	r := 0
-	if p8, n8 := j.b.packW8, kn&^7; p8 != nil && n8 > 0 {
+	if p8, n8 := j.w.Type.traits().packW8, kn&^7; p8 != nil && j.b.packW8 != nil && n8 > 0 {
 		for ; r+8 <= rn; r += 8 {
-			p8(j.w, wp[r:], nr, r0+r, k0, n8, rowBuf)
+			p8(j.b, j.w, wp[r:], nr, r0+r, k0, n8, rowBuf)
 			for i := r; i < r+8; i++ {
 				j.packRow(wp, rowBuf, nr, i, r0+i, k0+n8, kn-n8, n8)
 			}
@@ -216,20 +218,12 @@ func (j *gemmJob) packW(wp, rowBuf []float32, r0, rn, k0, kn, nr int) {
 // wp[(first+c)*nr + r] for c < n.
 func (j *gemmJob) packRow(wp, rowBuf []float32, nr, r, wr, c0, n, first int) {
 	w := j.w
-	off := wr*w.Cols + c0
 	var row []float32
-	switch w.Type {
-	case F32:
-		row = w.F32[off : off+n]
-	case F16:
+	if w.Type == F32 {
+		row = w.F32[wr*w.Cols+c0 : wr*w.Cols+c0+n]
+	} else {
 		row = rowBuf[:n]
-		j.b.f16ToF32(row, w.Half[off:off+n])
-	case BF16:
-		row = rowBuf[:n]
-		j.b.bf16ToF32(row, w.Half[off:off+n])
-	case Q8:
-		row = rowBuf[:n]
-		dequantRow(row, w.Q8[off:off+n], w.Scale[wr])
+		w.Type.traits().widen(j.b, row, w, wr, c0)
 	}
 	for c, v := range row {
 		wp[(first+c)*nr+r] = v

@@ -1,7 +1,7 @@
 package kernels
 
-// jobs holds one job value per parallel kernel, owned by whichever call
-// holds the pool, so that handing a job to workers needs no allocation.
+// jobs holds one job value per parallel kernel in each task (see pool), so
+// that handing a job to workers needs no allocation.
 type jobs struct {
 	matVec  matVecJob
 	matVecs matVecsJob
@@ -14,4 +14,5 @@ type jobs struct {
 	attnBlocked blockedAttn
 	attnPack    attnPackJob
 	attnBlock   attnBlockJob
+	paged       pagedJob
 }

@@ -690,6 +690,17 @@ func TestZeroAllocs(t *testing.T) {
 			t.Errorf("MatMul %s: %v allocs per call", dt, a)
 		}
 	}
+	for _, dt := range []DType{Q8, Q4} {
+		m, _ := randGrouped(r, dt, 1536, 576, 32)
+		x := randVec(r, 576*4, 1)
+		y := make([]float32, 1536*4)
+		if a := testing.AllocsPerRun(20, func() { MatVec(y[:1536], m, x[:576]) }); a != 0 {
+			t.Errorf("MatVec grouped %s: %v allocs per call", dt, a)
+		}
+		if a := testing.AllocsPerRun(10, func() { MatMul(y, m, x, 4) }); a != 0 {
+			t.Errorf("MatMul grouped %s: %v allocs per call", dt, a)
+		}
+	}
 	q := randVec(r, 9*64, 1)
 	k := randVec(r, 3*512*64, 1)
 	out := make([]float32, len(q))
@@ -778,9 +789,8 @@ func TestPanics(t *testing.T) {
 	}
 }
 
-// TestConcurrentCalls runs kernels from several goroutines at once: calls
-// that find the pool busy run on their own goroutine, and every result must
-// match a single-threaded run.
+// TestConcurrentCalls runs kernels from several goroutines at once: every
+// result must match a single-threaded run.
 func TestConcurrentCalls(t *testing.T) {
 	r := rand.New(rand.NewPCG(25, 26))
 	m, _ := randMatrix(r, BF16, 700, 300)

@@ -8,11 +8,11 @@ const mmBlock = 16
 // n*w.Cols), Y is n x w.Rows row-major (len n*w.Rows), so row i of Y is
 // MatVec of row i of X. Up to 32 rows (a batched decode step) it is
 // exactly MatVec, row by row, with the weights read from memory once for
-// all rows (see matRows; for Q8 the rows are quantized to int8 as MatVec
-// does). Larger n runs a cache-blocked GEMM: X is packed once, the weight
-// rows are processed in panels spread over the worker pool, each panel
-// widened to f32 (q8 times its row scale, exactly) once and reused for all n
-// rows by a register-tiled micro-kernel.
+// all rows (see matRows; for quantized weights the rows are quantized to
+// int8 as MatVec does). Larger n runs a cache-blocked GEMM: X is packed once,
+// the weight rows are processed in panels spread over the worker pool, each
+// panel widened to f32 (quantized values times their scales, exactly) once
+// and reused for all n rows by a register-tiled micro-kernel.
 func MatMul(y []float32, w *Matrix, x []float32, n int) {
 	mustValid("MatMul", w)
 	if n < 0 {
@@ -46,13 +46,15 @@ func matMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	j := matMulJob{b: b, y: y, w: w, x: x, n: n}
 	blocks := (w.Rows + mmBlock - 1) / mmBlock
 	grain := matVecGrain/max(n*w.Cols*mmBlock, 1) + 1
-	if blocks >= 2*grain && workers.acquire() {
-		pj := &workers.jobs.matMul
-		*pj = j
-		workers.run(pj, blocks, grain)
-		*pj = matMulJob{}
-		workers.release()
-		return
+	if blocks >= 2*grain {
+		if t := workers.acquire(); t != nil {
+			pj := &t.jobs.matMul
+			*pj = j
+			t.run(pj, blocks, grain)
+			*pj = matMulJob{}
+			workers.release(t)
+			return
+		}
 	}
 	j.run(0, blocks)
 }
@@ -76,19 +78,13 @@ func (j *matMulJob) run(lo, hi int) {
 		r0 := blk * mmBlock
 		r1 := min(r0+mmBlock, rows)
 		var panel []float32
-		switch w.Type {
-		case F32:
+		if w.Type == F32 {
 			panel = w.F32[r0*cols : r1*cols]
-		case F16:
+		} else {
 			panel = s[:(r1-r0)*cols]
-			j.b.f16ToF32(panel, w.Half[r0*cols:r1*cols])
-		case BF16:
-			panel = s[:(r1-r0)*cols]
-			j.b.bf16ToF32(panel, w.Half[r0*cols:r1*cols])
-		case Q8:
-			panel = s[:(r1-r0)*cols]
+			widen := w.Type.traits().widen
 			for r := r0; r < r1; r++ {
-				dequantRow(panel[(r-r0)*cols:(r-r0+1)*cols], w.Q8[r*cols:(r+1)*cols], w.Scale[r])
+				widen(j.b, panel[(r-r0)*cols:(r-r0+1)*cols], w, r, 0)
 			}
 		}
 		for i := 0; i < j.n; i++ {
@@ -96,12 +92,5 @@ func (j *matMulJob) run(lo, hi int) {
 			j.b.matVecF32(out, panel, j.x[i*cols:(i+1)*cols])
 			copy(j.y[i*rows+r0:i*rows+r1], out)
 		}
-	}
-}
-
-func dequantRow(dst []float32, q []int8, s float32) {
-	dst = dst[:len(q)]
-	for i, v := range q {
-		dst[i] = float32(v) * s
 	}
 }

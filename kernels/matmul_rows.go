@@ -17,26 +17,17 @@ const rowsBlockBytes = 32 << 10
 // Q8, x rows are quantized as MatVec does).
 func matRows(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	cols := w.Cols
-	elem := 4
-	switch w.Type {
-	case F16, BF16:
-		elem = 2
-	case Q8:
-		elem = 1
+	tr := w.Type.traits()
+	rowBytes := max(cols*tr.blockBytes/tr.blockSize, 1)
+	j := matRowsJob{b: b, y: y, w: w, x: x, n: n, block: max(1, rowsBlockBytes/rowBytes)}
+	for i := range n {
+		j.qb[i] = b
 	}
-	j := matRowsJob{b: b, y: y, w: w, x: x, n: n, block: max(1, rowsBlockBytes/max(cols*elem, 1))}
-	if w.Type == Q8 {
+	if tr.quantized {
 		for i := range n {
-			q := q8Pool.Get().(*q8Vec)
-			xi := x[i*cols : (i+1)*cols]
-			j.qb[i] = b
-			if b.quantizeQ8 != nil {
-				b.quantizeQ8(q, xi)
-				if !q.ok {
-					j.qb[i] = generic
-				}
-			} else {
-				q.x = xi
+			q := quantizeActivations(b, x[i*cols:(i+1)*cols], w.Type)
+			if !q.ok {
+				j.qb[i] = generic
 			}
 			j.q[i] = q
 		}
@@ -49,13 +40,15 @@ func matRows(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	}
 	blocks := (w.Rows + j.block - 1) / j.block
 	grain := matVecGrain/max(n*cols*j.block, 1) + 1
-	if blocks >= 2*grain && workers.acquire() {
-		pj := &workers.jobs.matRows
-		*pj = j
-		workers.run(pj, blocks, grain)
-		*pj = matRowsJob{}
-		workers.release()
-		return
+	if blocks >= 2*grain {
+		if t := workers.acquire(); t != nil {
+			pj := &t.jobs.matRows
+			*pj = j
+			t.run(pj, blocks, grain)
+			*pj = matRowsJob{}
+			workers.release(t)
+			return
+		}
 	}
 	j.run(0, blocks)
 }
@@ -67,29 +60,19 @@ type matRowsJob struct {
 	y, x  []float32
 	w     *Matrix
 	n     int
-	block int // weight rows per item
-	q     [maxRowsN]*q8Vec
-	qb    [maxRowsN]*backend // the backend for q[i] (generic if x row i is not finite)
+	block int                // weight rows per item
+	q     [maxRowsN]*q8Vec   // quantized x rows, for quantized weights
+	qb    [maxRowsN]*backend // the backend for row i (generic if x row i is not finite)
 }
 
 func (j *matRowsJob) run(lo, hi int) {
 	w, cols, rows := j.w, j.w.Cols, j.w.Rows
+	matVec := w.Type.traits().matVec
 	for blk := lo; blk < hi; blk++ {
 		r0 := blk * j.block
 		r1 := min(r0+j.block, rows)
 		for i := range j.n {
-			y := j.y[i*rows+r0 : i*rows+r1]
-			x := j.x[i*cols : (i+1)*cols]
-			switch w.Type {
-			case F32:
-				j.b.matVecF32(y, w.F32[r0*cols:r1*cols], x)
-			case F16:
-				j.b.matVecF16(y, w.Half[r0*cols:r1*cols], x)
-			case BF16:
-				j.b.matVecBF16(y, w.Half[r0*cols:r1*cols], x)
-			case Q8:
-				j.qb[i].matVecQ8(y, w.Q8[r0*cols:r1*cols], w.Scale[r0:r1], j.q[i])
-			}
+			matVec(j.qb[i], j.y[i*rows+r0:i*rows+r1], w, r0, j.x[i*cols:(i+1)*cols], j.q[i])
 		}
 	}
 }

@@ -7,7 +7,7 @@ const matVecGrain = 1 << 15
 // MatVec computes y = W·x: y[r] = sum_c W[r,c]*x[c], with len(x) == w.Cols
 // and len(y) == w.Rows. Rows are split across the worker pool.
 //
-// For Q8 weights the amd64 SIMD paths quantize x to int8 in blocks of 32
+// For Q8 and Q4 weights the SIMD paths quantize x to int8 in blocks of 32
 // (scale max|x|/127 per block, as llama.cpp's Q8_0) and use integer dot
 // products (VNNI or VPMADDUBSW). Each x[c] then moves by at most half its
 // block's step, so |error| <= sum_c |W[r,c]| * max|x over c's block| / 254;
@@ -22,29 +22,47 @@ func MatVec(y []float32, w *Matrix, x []float32) {
 
 func matVec(b *backend, y []float32, w *Matrix, x []float32) {
 	j := matVecJob{b: b, y: y, w: w, x: x}
-	if w.Type == Q8 {
-		q := q8Pool.Get().(*q8Vec)
-		if b.quantizeQ8 != nil {
-			b.quantizeQ8(q, x)
-			if !q.ok {
-				j.b = generic
-			}
-		} else {
-			q.x = x
+	if w.Type.traits().quantized {
+		q := quantizeActivations(b, x, w.Type)
+		if !q.ok {
+			j.b = generic
 		}
 		j.q = q
 		defer func() { q.x = nil; q8Pool.Put(q) }()
 	}
 	grain := matVecGrain/max(w.Cols, 1) + 1
-	if w.Rows >= 2*grain && workers.acquire() {
-		pj := &workers.jobs.matVec
-		*pj = j
-		workers.run(pj, w.Rows, grain)
-		*pj = matVecJob{}
-		workers.release()
-		return
+	if w.Rows >= 2*grain {
+		if t := workers.acquire(); t != nil {
+			pj := &t.jobs.matVec
+			*pj = j
+			t.run(pj, w.Rows, grain)
+			*pj = matVecJob{}
+			workers.release(t)
+			return
+		}
 	}
 	j.run(0, w.Rows)
+}
+
+// quantizeActivations returns x quantized to int8 blocks for a quantized
+// matrix of type t (the generic quantizer on backends without their own),
+// with the extra layouts t's kernels read; q.ok is false if x holds Inf or
+// NaN. Return it to q8Pool after use.
+func quantizeActivations(b *backend, x []float32, t DType) *q8Vec {
+	q := q8Pool.Get().(*q8Vec)
+	quantize := b.quantizeQ8
+	if quantize == nil {
+		quantize = quantizeQ8Generic
+	}
+	quantize(q, x)
+	q.lsum, q.nib, q.nibSum = q.lsum[:0], q.nib[:0], q.nibSum[:0]
+	if q.ok {
+		q.laneSums()
+		if t == Q4 {
+			q.nibbleOrder()
+		}
+	}
+	return q
 }
 
 // matVecJob computes rows [lo, hi) of a MatVec.
@@ -56,18 +74,7 @@ type matVecJob struct {
 }
 
 func (j *matVecJob) run(lo, hi int) {
-	c := j.w.Cols
-	y := j.y[lo:hi]
-	switch j.w.Type {
-	case F32:
-		j.b.matVecF32(y, j.w.F32[lo*c:hi*c], j.x)
-	case F16:
-		j.b.matVecF16(y, j.w.Half[lo*c:hi*c], j.x)
-	case BF16:
-		j.b.matVecBF16(y, j.w.Half[lo*c:hi*c], j.x)
-	case Q8:
-		j.b.matVecQ8(y, j.w.Q8[lo*c:hi*c], j.w.Scale[lo:hi], j.q)
-	}
+	j.w.Type.traits().matVec(j.b, j.y[lo:hi], j.w, lo, j.x, j.q)
 }
 
 // maxMatVecs bounds how many matrices one MatVecs call takes.
@@ -99,16 +106,11 @@ func MatVecs(ys [][]float32, ws []*Matrix, x []float32) {
 		rows += w.Rows
 	}
 	j.start[len(ws)] = rows
-	if ws[0].Type == Q8 {
-		q := q8Pool.Get().(*q8Vec)
+	if ws[0].Type.traits().quantized {
+		q := quantizeActivations(b, x, ws[0].Type)
 		qb := b
-		if b.quantizeQ8 != nil {
-			b.quantizeQ8(q, x)
-			if !q.ok {
-				qb = generic
-			}
-		} else {
-			q.x = x
+		if !q.ok {
+			qb = generic
 		}
 		for i := range j.n {
 			j.parts[i].q, j.parts[i].b = q, qb
@@ -116,13 +118,15 @@ func MatVecs(ys [][]float32, ws []*Matrix, x []float32) {
 		defer func() { q.x = nil; q8Pool.Put(q) }()
 	}
 	grain := matVecGrain/max(ws[0].Cols, 1) + 1
-	if rows >= 2*grain && workers.acquire() {
-		pj := &workers.jobs.matVecs
-		*pj = j
-		workers.run(pj, rows, grain)
-		*pj = matVecsJob{}
-		workers.release()
-		return
+	if rows >= 2*grain {
+		if t := workers.acquire(); t != nil {
+			pj := &t.jobs.matVecs
+			*pj = j
+			t.run(pj, rows, grain)
+			*pj = matVecsJob{}
+			workers.release(t)
+			return
+		}
 	}
 	j.run(0, rows)
 }

@@ -12,22 +12,37 @@ type job interface {
 	run(lo, hi int)
 }
 
-// pool is a set of persistent worker goroutines. One parallel call at a time
-// owns it (mu); the caller splits [0, n) into chunks that the caller and the
-// woken workers claim with a CAS on state (see packState). Workers sleep on a
-// channel between calls.
+// pool is a set of persistent worker goroutines shared by every caller.
+// Each parallel call takes a task (acquire), publishes its job in it and
+// splits [0, n) into chunks that the caller and the idle workers it wakes
+// claim with a CAS on the task's state (see packState). Concurrent calls each
+// get their own task; a worker that runs out of chunks of its task helps
+// any other running task before it goes back to sleep, so idle workers are
+// shared among concurrent callers. Workers sleep on a channel between jobs
+// and never spin.
 type pool struct {
-	mu      sync.Mutex   // held by the goroutine running a parallel call
-	threads atomic.Int32 // configured worker count, including the caller; 0: GOMAXPROCS
+	threads atomic.Int32 // configured thread count, including the caller; 0: GOMAXPROCS
 
-	wake   []chan struct{} // one per worker goroutine; grown under mu
-	state  atomic.Uint64   // see packState
-	done   atomic.Int32    // chunks finished in this generation
-	doneCh chan struct{}   // a worker finishing the last chunk signals here
+	mu      sync.Mutex
+	idle    []*worker // sleeping workers
+	started int       // worker goroutines started
+	running []*task   // tasks with a job in progress
+	free    []*task   // tasks to reuse, so that calls do not allocate
+}
+
+// worker is one worker goroutine; it sleeps receiving on wake.
+type worker struct{ wake chan *task }
+
+// task is one parallel call in progress: the job and its chunk counters.
+type task struct {
+	p      *pool
+	state  atomic.Uint64 // see packState
+	done   atomic.Int32  // chunks finished in this generation
+	doneCh chan struct{} // a worker finishing the last chunk signals here
 	cur    job
-	jobs   jobs // storage for the job of the call holding mu
-	n      int  // items
-	chunk  int  // items per chunk
+	n      int // items
+	chunk  int // items per chunk
+	jobs   jobs
 
 	panicMu  sync.Mutex
 	panicked any // the first panic of a chunk in this generation, re-raised by run
@@ -35,16 +50,15 @@ type pool struct {
 
 var workers = newPool()
 
-func newPool() *pool {
-	return &pool{doneCh: make(chan struct{}, 1)}
-}
+func newPool() *pool { return &pool{} }
 
 // maxThreads caps SetThreads.
 const maxThreads = 1024
 
 // SetThreads sets how many goroutines (the caller included) share the work of
 // one large kernel call, at most 1024. n <= 0 restores the default,
-// runtime.GOMAXPROCS(0).
+// runtime.GOMAXPROCS(0). SetThreads(1) runs every call on its caller's
+// goroutine alone.
 func SetThreads(n int) {
 	workers.threads.Store(int32(min(max(n, 0), maxThreads)))
 }
@@ -60,33 +74,33 @@ func (p *pool) numThreads() int {
 	return runtime.GOMAXPROCS(0)
 }
 
-// ensureWorkers starts goroutines until k helpers exist. The caller holds mu.
-func (p *pool) ensureWorkers(k int) {
-	for len(p.wake) < k {
-		ch := make(chan struct{}, 1)
-		p.wake = append(p.wake, ch)
-		go p.worker(ch)
+// acquire returns a task for one parallel call, or nil when only one thread
+// is configured (the caller then runs its job alone). Concurrent callers get
+// distinct tasks. Give it back with release.
+func (p *pool) acquire() *task {
+	if p.numThreads() <= 1 {
+		return nil
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.free); n > 0 {
+		t := p.free[n-1]
+		p.free = p.free[:n-1]
+		return t
+	}
+	return &task{p: p, doneCh: make(chan struct{}, 1)}
 }
 
-// worker runs chunks whenever it is woken. It never polls: a short spin was
-// measured to gain nothing on this 2-vCPU machine, where the poller mostly
-// steals time from the thread doing the work.
-//
-// A memory fault in a chunk (weights memory-mapped from a file truncated
-// while in use raise SIGBUS) becomes a panic that run re-raises on the
-// calling goroutine, where the caller can recover it (see
-// debug.SetPanicOnFault), instead of killing the process from a worker.
-func (p *pool) worker(wake chan struct{}) {
-	debug.SetPanicOnFault(true)
-	for range wake {
-		p.help(false)
-	}
+// release gives back a task from acquire.
+func (p *pool) release(t *task) {
+	p.mu.Lock()
+	p.free = append(p.free, t)
+	p.mu.Unlock()
 }
 
-// The pool state packs the generation, the chunk count and the next chunk to
-// claim into one atomic word, so a worker woken late can never mistake an old
-// job for a new one.
+// The task state packs the generation, the chunk count and the next chunk
+// to claim into one atomic word, so a worker arriving late can never mistake
+// an old job for a new one.
 const (
 	stateBits = 20
 	stateMask = 1<<stateBits - 1
@@ -96,26 +110,32 @@ func packState(gen uint64, nch, next int) uint64 {
 	return gen<<(2*stateBits) | uint64(nch)<<stateBits | uint64(next)
 }
 
-// help claims and runs chunks of the current generation until none are left.
-// It reports whether this goroutine finished the last chunk.
-func (p *pool) help(caller bool) (last bool) {
+// pending reports whether t has chunks left to claim.
+func (t *task) pending() bool {
+	s := t.state.Load()
+	return int(s&stateMask) < int(s>>stateBits&stateMask)
+}
+
+// help claims and runs chunks of t's current generation until none are
+// left. It reports whether this goroutine finished the last chunk.
+func (t *task) help(caller bool) (last bool) {
 	for {
-		s := p.state.Load()
+		s := t.state.Load()
 		nch, next := int(s>>stateBits&stateMask), int(s&stateMask)
 		if next >= nch {
 			return last
 		}
-		if !p.state.CompareAndSwap(s, s+1) {
+		if !t.state.CompareAndSwap(s, s+1) {
 			continue
 		}
 		// The claimed chunk belongs to the current generation: its caller
 		// waits for it, so the job fields cannot change until it is done.
-		lo := next * p.chunk
-		hi := min(lo+p.chunk, p.n)
-		p.runChunk(lo, hi)
-		if int(p.done.Add(1)) == nch {
+		lo := next * t.chunk
+		hi := min(lo+t.chunk, t.n)
+		t.runChunk(lo, hi)
+		if int(t.done.Add(1)) == nch {
 			if !caller {
-				p.doneCh <- struct{}{}
+				t.doneCh <- struct{}{}
 			}
 			last = true
 		}
@@ -125,74 +145,117 @@ func (p *pool) help(caller bool) (last bool) {
 // runChunk runs one chunk of the current job; a panic is recorded for run
 // to re-raise, so the chunk still counts as done and no goroutine waits
 // forever.
-func (p *pool) runChunk(lo, hi int) {
+func (t *task) runChunk(lo, hi int) {
 	defer func() {
 		if r := recover(); r != nil {
-			p.panicMu.Lock()
-			if p.panicked == nil {
-				p.panicked = r
+			t.panicMu.Lock()
+			if t.panicked == nil {
+				t.panicked = r
 			}
-			p.panicMu.Unlock()
+			t.panicMu.Unlock()
 		}
 	}()
-	p.cur.run(lo, hi)
+	t.cur.run(lo, hi)
 }
-
-// acquire claims the pool for one parallel call. It fails when only one
-// thread is configured or another call holds the pool; the caller then runs
-// its job on its own goroutine.
-func (p *pool) acquire() bool {
-	return p.numThreads() > 1 && p.mu.TryLock()
-}
-
-// release gives the pool back after acquire.
-func (p *pool) release() { p.mu.Unlock() }
 
 // run executes j over [0, n) in chunks of at least grain items on the calling
-// goroutine and up to Threads()-1 workers, and returns when all are done.
-// The caller must hold the pool (acquire). j should point into p.jobs so that
-// publishing it does not allocate. If a chunk panics, run waits for the other
-// chunks, releases the pool and re-panics with that value on the caller's
-// goroutine.
-func (p *pool) run(j job, n, grain int) {
-	t := p.numThreads()
+// goroutine and up to Threads()-1 idle workers, and returns when all are
+// done. j should point into t.jobs so that publishing it does not allocate.
+// A task runs one job at a time; one acquire may run several in sequence.
+// If a chunk panics, run waits for the other chunks, releases the task and
+// re-panics with that value on the caller's goroutine.
+func (t *task) run(j job, n, grain int) {
+	p := t.p
+	th := p.numThreads()
 	grain = max(grain, 1)
-	if t <= 1 || n < 2*grain {
+	if th <= 1 || n < 2*grain {
 		j.run(0, n)
 		return
 	}
 	// About 4 chunks per thread balances load when a vCPU is descheduled.
-	nch := min(4*t, n/grain, stateMask)
+	nch := min(4*th, n/grain, stateMask)
 	chunk := (n + nch - 1) / nch
 	nch = (n + chunk - 1) / chunk
-	helpers := min(t-1, nch-1)
-	p.ensureWorkers(helpers)
 
 	// Publish the job, then open the generation (chunk index 0).
-	p.cur, p.n, p.chunk = j, n, chunk
-	p.done.Store(0)
-	gen := p.state.Load()>>(2*stateBits) + 1
-	p.state.Store(packState(gen, nch, 0))
-	for _, w := range p.wake[:helpers] {
-		select {
-		case w <- struct{}{}:
-		default: // a wake-up is already pending; it will see this job
+	t.cur, t.n, t.chunk = j, n, chunk
+	t.done.Store(0)
+	gen := t.state.Load()>>(2*stateBits) + 1
+	t.state.Store(packState(gen, nch, 0))
+
+	p.mu.Lock()
+	p.running = append(p.running, t)
+	for p.started < th-1 {
+		w := &worker{wake: make(chan *task, 1)}
+		p.started++
+		p.idle = append(p.idle, w)
+		go p.work(w)
+	}
+	k := min(th-1, nch-1, len(p.idle))
+	wake := p.idle[len(p.idle)-k:]
+	p.idle = p.idle[:len(p.idle)-k]
+	for _, w := range wake {
+		w.wake <- t // idle, so its buffer is empty
+	}
+	clear(wake)
+	p.mu.Unlock()
+
+	if !t.help(true) {
+		<-t.doneCh // a worker finishes the last chunk and signals
+	}
+	// Close the generation so late workers find nothing to do.
+	t.state.Store(packState(gen, 0, 0))
+	t.cur = nil
+	p.mu.Lock()
+	for i, r := range p.running {
+		if r == t {
+			last := len(p.running) - 1
+			p.running[i] = p.running[last]
+			p.running[last] = nil
+			p.running = p.running[:last]
+			break
 		}
 	}
-	if !p.help(true) {
-		<-p.doneCh // a worker finishes the last chunk and signals
-	}
-	// Close the generation so late wake-ups find nothing to do.
-	p.state.Store(packState(gen, 0, 0))
-	p.cur = nil
-	p.panicMu.Lock()
-	r := p.panicked
-	p.panicked = nil
-	p.panicMu.Unlock()
+	p.mu.Unlock()
+	t.panicMu.Lock()
+	r := t.panicked
+	t.panicked = nil
+	t.panicMu.Unlock()
 	if r != nil {
-		// Every chunk is done: give the pool back (the caller's release is
+		// Every chunk is done: give the task back (the caller's release is
 		// skipped by the panic) and re-raise on the calling goroutine.
-		p.release()
+		t.jobs = jobs{}
+		p.release(t)
 		panic(r)
+	}
+}
+
+// work is a worker goroutine: it runs chunks of the task it is woken with,
+// then of any other running task with chunks left, then sleeps again. It
+// never polls: a short spin was measured to gain nothing on a 2-vCPU
+// machine, where the poller mostly steals time from the thread doing the work.
+//
+// A memory fault in a chunk (weights memory-mapped from a file truncated
+// while in use raise SIGBUS) becomes a panic that run re-raises on the
+// calling goroutine, where the caller can recover it (see
+// debug.SetPanicOnFault), instead of killing the process from a worker.
+func (p *pool) work(w *worker) {
+	debug.SetPanicOnFault(true)
+	for t := range w.wake {
+		for t != nil {
+			t.help(false)
+			p.mu.Lock()
+			t = nil
+			for _, r := range p.running {
+				if r.pending() {
+					t = r
+					break
+				}
+			}
+			if t == nil {
+				p.idle = append(p.idle, w)
+			}
+			p.mu.Unlock()
+		}
 	}
 }

@@ -20,6 +20,15 @@ type q8Vec struct {
 	ls []float32 // len(q)/4: ls[l] = scale of block l*4/q8Block
 	ok bool      // false if x holds Inf or NaN: use float code instead
 
+	// lsum[l] = q[4l] + ... + q[4l+3], set by quantizeActivations: the
+	// grouped kernels subtract it times their weights' unsigned offset.
+	lsum []int32
+	// nib is q with each block reordered to the order the SIMD int4
+	// kernels unpack nibbles in (even columns, then odd ones), and nibSum
+	// its lane sums; set by quantizeActivations for int4 matrices.
+	nib    []int8
+	nibSum []int32
+
 	// bias = sum over blocks of scale*128*sum(q): what the AVX-512 kernel
 	// adds by multiplying w+128 instead of w.
 	bias float32
@@ -40,6 +49,41 @@ func (q *q8Vec) reset(x []float32) (nq int) {
 	q.ok = true
 	q.bias = 0
 	return nq
+}
+
+// laneSums fills q.lsum from q.q.
+func (q *q8Vec) laneSums() {
+	n := len(q.q) / 4
+	if cap(q.lsum) < n {
+		q.lsum = make([]int32, n)
+	}
+	q.lsum = q.lsum[:n]
+	for l := range q.lsum {
+		b := q.q[4*l : 4*l+4]
+		q.lsum[l] = int32(b[0]) + int32(b[1]) + int32(b[2]) + int32(b[3])
+	}
+}
+
+// nibbleOrder fills q.nib and q.nibSum from q.q: within each block of 32,
+// the 16 even columns, then the 16 odd ones.
+func (q *q8Vec) nibbleOrder() {
+	n := len(q.q)
+	if cap(q.nib) < n {
+		q.nib = make([]int8, n)
+		q.nibSum = make([]int32, n/4)
+	}
+	q.nib, q.nibSum = q.nib[:n], q.nibSum[:n/4]
+	for b := 0; b < n; b += q8Block {
+		src := (*[q8Block]int8)(q.q[b : b+q8Block])
+		dst := (*[q8Block]int8)(q.nib[b : b+q8Block])
+		for i := range q8Block / 2 {
+			dst[i], dst[q8Block/2+i] = src[2*i], src[2*i+1]
+		}
+	}
+	for l := range q.nibSum {
+		v := q.nib[4*l : 4*l+4]
+		q.nibSum[l] = int32(v[0]) + int32(v[1]) + int32(v[2]) + int32(v[3])
+	}
 }
 
 // quantizeQ8Generic fills q from x: each full block of q8Block values is

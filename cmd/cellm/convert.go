@@ -24,7 +24,9 @@ func runConvert(args []string) error {
 	alias(fs, "output", "o")
 	dtype := fs.String("dtype", "f16", dtypeHelp)
 	q8 := fs.Bool("quantize-int8-symmetric", false, "quantize the text stack's attention and MLP projections to per-row symmetric int8 (= --dtype int8-proj)")
-	q8emb := fs.Bool("quantize-embeddings", false, "with int8: also quantize embed_tokens and lm_head")
+	q8emb := fs.Bool("quantize-embeddings", false, "with quantization: also quantize embed_tokens and lm_head")
+	qz := fs.String("quantize", "", "quantize the text stack's attention and MLP projections: int8, int4 or mixed (attention int8, MLP int4; embed_tokens and lm_head int8)")
+	group := fs.String("group-size", "", "with quantization: columns per scale, 32, 64, 128 or row (default: row for int8, 32 for int4 and mixed)")
 	src := fs.String("source", "auto", "checkpoint kind: auto, safetensors, pytorch, flax or onnx")
 	verbose := fs.Bool("v", false, "print per-tensor quantization error")
 	if err := parse(fs, args); err != nil {
@@ -38,10 +40,31 @@ func runConvert(args []string) error {
 	if err != nil {
 		return err
 	}
+	if *qz != "" {
+		if opt.Quantize != "" || opt.QuantizeInt8 {
+			return fmt.Errorf("--quantize %s: the --dtype %s already quantizes", *qz, *dtype)
+		}
+		if opt.Quantize, err = parseQuantize(*qz); err != nil {
+			return err
+		}
+		opt.GroupSize = defaultGroupSize(opt.Quantize)
+	}
 	opt.QuantizeInt8 = opt.QuantizeInt8 || *q8
 	opt.QuantizeEmbeddings = opt.QuantizeEmbeddings || *q8emb
-	if opt.QuantizeEmbeddings && !opt.QuantizeInt8 {
-		return fmt.Errorf("--quantize-embeddings needs --quantize-int8-symmetric (or --dtype int8)")
+	if opt.QuantizeEmbeddings && !opt.QuantizeInt8 && opt.Quantize == "" {
+		return fmt.Errorf("--quantize-embeddings needs --quantize or --quantize-int8-symmetric (or --dtype int8)")
+	}
+	if *group != "" {
+		if !opt.QuantizeInt8 && opt.Quantize == "" {
+			return fmt.Errorf("--group-size needs quantization (--quantize or --dtype int8|int4|mixed)")
+		}
+		if opt.GroupSize, err = parseGroupSize(*group); err != nil {
+			return err
+		}
+		if opt.QuantizeInt8 && opt.GroupSize > 0 {
+			// Grouped int8 is the --quantize int8 scheme.
+			opt.QuantizeInt8, opt.Quantize = false, "int8"
+		}
 	}
 	opt.Source = *src
 	sum, err := convertChecked(*in, *out, opt)
@@ -49,7 +72,7 @@ func runConvert(args []string) error {
 		return err
 	}
 	mbps := float64(sum.OutputBytes) / 1e6 / max(sum.Elapsed.Seconds(), 1e-9)
-	fmt.Fprintf(os.Stderr, "wrote %s: %d tensors (%d int8 weights with their scales), %d assets, %s in %.2fs (%.0f MB/s), source %s\n",
+	fmt.Fprintf(os.Stderr, "wrote %s: %d tensors (%d quantized weights with their scales), %d assets, %s in %.2fs (%.0f MB/s), source %s\n",
 		*out, sum.Tensors+2*sum.Quantized, sum.Quantized, len(sum.Assets), progress.Bytes(sum.OutputBytes),
 		sum.Elapsed.Seconds(), mbps, sum.Source)
 	for _, s := range sum.Skipped {
@@ -57,7 +80,7 @@ func runConvert(args []string) error {
 	}
 	if sum.Quantized > 0 {
 		q := sum.QuantStats
-		fmt.Fprintf(os.Stderr, "int8 quantization: %d weights, relative RMS error %.4f%%, max |error| %.3g, max |error|/scale %.3f\n",
+		fmt.Fprintf(os.Stderr, "quantization: %d weights, relative RMS error %.4f%%, max |error| %.3g, max |error|/scale %.3f\n",
 			q.N, 100*q.RelRMSE(), q.MaxAbsErr, q.MaxErrStep)
 		if *verbose {
 			names := make([]string, 0, len(sum.PerTensor))

@@ -208,7 +208,11 @@ func printInspect(w io.Writer, path string, f *format.File, maxRows int) {
 			totals[t.DType] = tt
 		}
 		tt.n++
-		tt.elems += t.NBytes / int64(t.DType.Size())
+		elems := int64(1)
+		for _, d := range t.Shape {
+			elems *= int64(d)
+		}
+		tt.elems += elems
 		tt.bytes += t.NBytes
 	}
 	fmt.Fprintln(w, "\ntotals by dtype:")

@@ -30,7 +30,9 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 func runVLMInfer(args []string) error {
-	fs := newFlags("vlm-infer", "--model FILE.cellm --image PATH [--image PATH ...] --prompt TEXT [flags]\n\nThe prompt is wrapped in the chat template unless --raw-prompt (or --chat=false) is given.")
+	fs := newFlags("vlm-infer", "--model FILE.cellm --image PATH [--image PATH ...] --prompt TEXT [flags]\n\n"+
+		"The prompt is wrapped in the chat template unless --raw-prompt (or --chat=false) is given.\n"+
+		"Without a prompt and with a terminal on stdin (or --interactive): interactive chat; /image PATH attaches an image, /help lists the commands.")
 	var g genFlags
 	g.register(fs)
 	var images multiFlag
@@ -66,8 +68,16 @@ func runVLMInfer(args []string) error {
 	}
 	// Without a prompt only the dumps run (--dump-image-features then stops).
 	dumpOnly := *dumpPixels != "" || *dumpFeatures != ""
-	if g.prompt == "" && !dumpOnly {
-		return fmt.Errorf("--prompt (-p) or --prompt-file is required")
+	chatMode := g.prompt == "" && !dumpOnly && (g.interactive || progress.IsTerminal(os.Stdin))
+	switch {
+	case g.interactive && !chatMode:
+		return fmt.Errorf("--interactive takes no --prompt and no --dump-* flag")
+	case chatMode && (*rawPrompt || !g.chat):
+		return fmt.Errorf("interactive chat uses the chat template: drop --raw-prompt / --chat=false")
+	case chatMode && *pixelValues != "":
+		return fmt.Errorf("interactive chat takes images as --image or /image PATH, not --pixel-values")
+	case g.prompt == "" && !dumpOnly && !chatMode:
+		return fmt.Errorf("--prompt (-p) or --prompt-file is required (interactive chat needs a terminal on stdin, or --interactive)")
 	}
 	req.Prompt = g.prompt
 	req.MaxImagePixels = *maxPixels
@@ -92,6 +102,17 @@ func runVLMInfer(args []string) error {
 			return err
 		}
 		fmt.Fprint(os.Stderr, io)
+	}
+	if chatMode {
+		var attached []chatImage
+		for _, p := range images {
+			img, err := loadChatImage(m, p, req.SplitImage, req.MaxImagePixels)
+			if err != nil {
+				return err
+			}
+			attached = append(attached, img)
+		}
+		return runChat(m, &g, req, attached)
 	}
 	switch {
 	case *pixelValues != "":

@@ -39,7 +39,7 @@ var (
 // cellmPath converts the fixture model to a .cellm file (once) and returns its path.
 func cellmPath(t testing.TB, model string, opt convert.Options) string {
 	t.Helper()
-	key := fmt.Sprintf("%s-%s-%v-%v", model, opt.DType, opt.QuantizeInt8, opt.QuantizeEmbeddings)
+	key := fmt.Sprintf("%s-%s-%v-%s-%d-%v", model, opt.DType, opt.QuantizeInt8, opt.Quantize, opt.GroupSize, opt.QuantizeEmbeddings)
 	convMu.Lock()
 	defer convMu.Unlock()
 	if p, ok := convDone[key]; ok {

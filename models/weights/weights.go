@@ -1,6 +1,7 @@
 // Package weights turns tensors of a .cellm file into the kernels' weight
-// views: zero-copy matrices for f32, f16, bf16 and int8 (with its f16 row
-// scales), and float32 copies of small vectors such as norms and biases.
+// views: zero-copy matrices for f32, f16, bf16, int8 and int4 (with their
+// f16 scales per row or per group), and float32 copies of small vectors such
+// as norms and biases.
 // Every error names the tensor.
 package weights
 
@@ -23,7 +24,7 @@ func weightErr(format string, args ...any) error {
 type Loader struct {
 	F *format.File
 	// Used, if not nil, records the name of every tensor read (including
-	// int8 scale tensors), so that a caller can tell which tensors of the
+	// int8 and int4 scale tensors), so that a caller can tell which tensors of the
 	// file no loader consumed.
 	Used map[string]bool
 }
@@ -55,42 +56,70 @@ func (l Loader) MatrixOf(name string, shape []int, rows, cols int) (kernels.Matr
 	if err != nil {
 		return kernels.Matrix{}, err
 	}
-	m := kernels.Matrix{Rows: rows, Cols: cols}
+	var m kernels.Matrix
 	switch t.DType {
 	case format.F32:
-		m.Type = kernels.F32
-		m.F32, err = t.F32()
-	case format.F16:
-		m.Type = kernels.F16
-		m.Half, err = t.U16()
-	case format.BF16:
-		m.Type = kernels.BF16
-		m.Half, err = t.U16()
-	case format.I8:
-		m.Type = kernels.Q8
-		if m.Q8, err = t.I8(); err != nil {
-			break
+		var w []float32
+		if w, err = t.F32(); err == nil {
+			m, err = kernels.NewF32(rows, cols, w)
 		}
-		st, serr := l.Tensor(name+format.QScaleSuffix, rows)
-		if serr != nil {
-			return m, serr
+	case format.F16, format.BF16:
+		var w []uint16
+		if w, err = t.U16(); err == nil && t.DType == format.F16 {
+			m, err = kernels.NewF16(rows, cols, w)
+		} else if err == nil {
+			m, err = kernels.NewBF16(rows, cols, w)
 		}
-		raw, serr := st.U16()
-		if serr != nil {
-			return m, weightErr("tensor %q: %v", st.Name, serr)
+	case format.I8, format.I4:
+		var scale []float32
+		var group int
+		if scale, group, err = l.scales(t, rows, cols); err != nil {
+			return m, err
 		}
-		m.Scale = make([]float32, rows)
-		kernels.F16ToF32(m.Scale, raw)
+		if t.DType == format.I8 {
+			var q []int8
+			if q, err = t.I8(); err == nil {
+				m, err = kernels.NewQ8(rows, cols, group, q, scale)
+			}
+		} else {
+			m, err = kernels.NewQ4(rows, cols, group, t.Bytes(), scale)
+		}
 	default:
 		return m, weightErr("tensor %q has unsupported dtype %s", name, t.DType)
 	}
 	if err != nil {
 		return m, weightErr("tensor %q: %v", name, err)
 	}
-	if err := m.Validate(); err != nil {
-		return m, weightErr("tensor %q: %v", name, err)
-	}
 	return m, nil
+}
+
+// scales reads the f16 scales of the quantized tensor t viewed as rows x
+// cols: shape [rows] (one per row) or [rows, groups].
+func (l Loader) scales(t format.Tensor, rows, cols int) ([]float32, int, error) {
+	name := t.Name + format.QScaleSuffix
+	st, err := l.F.Tensor(name)
+	if err != nil {
+		return nil, 0, weightErr("tensor %q is missing", name)
+	}
+	if l.Used != nil {
+		l.Used[name] = true
+	}
+	group := cols
+	switch {
+	case len(st.Shape) == 1 && st.Shape[0] == rows:
+	case len(st.Shape) == 2 && st.Shape[0] == rows && st.Shape[1] > 0 && cols%st.Shape[1] == 0:
+		group = cols / st.Shape[1]
+	default:
+		return nil, 0, weightErr("tensor %q has shape %v, want [%d] or [%d, groups] for %q viewed as %dx%d",
+			name, st.Shape, rows, rows, t.Name, rows, cols)
+	}
+	raw, err := st.U16()
+	if err != nil {
+		return nil, 0, weightErr("tensor %q: %v", name, err)
+	}
+	scale := make([]float32, len(raw))
+	kernels.F16ToF32(scale, raw)
+	return scale, group, nil
 }
 
 // Floats returns a float32 copy of the f32, f16 or bf16 tensor name of the
