@@ -77,6 +77,15 @@ func BenchmarkVisionPeakFraction(b *testing.B) {
 			})
 		}
 	}
+	for _, sh := range []struct {
+		name       string
+		rows, cols int
+	}{{"qkvo-768x768", d, d}, {"fc1-3072x768", ffn, d}, {"fc2-768x3072", d, ffn}} {
+		w := fastMatrix(BF16, sh.rows, sh.cols, 5)
+		b.Run("bf16-activations/"+sh.name, func(b *testing.B) {
+			benchPeakFraction(b, 2*n*float64(sh.rows*sh.cols), func() { MatMulBF16(y[:n*sh.rows], w, x[:n*sh.cols], n) })
+		})
+	}
 	q := randVec(r, n*heads*hd, 1)
 	k := randVec(r, heads*n*hd, 1)
 	v := randVec(r, heads*n*hd, 1)
