@@ -33,6 +33,12 @@ func tinyVLMOptions(t *testing.T, opt *Options) *Model {
 
 func tinyVLMOpen(t *testing.T, replace map[string]string, opt *Options) *Model {
 	t.Helper()
+	return tinyVLMConvert(t, replace, opt, format.F16)
+}
+
+// tinyVLMConvert is tinyVLM converted to dtype, opened with opt.
+func tinyVLMConvert(t *testing.T, replace map[string]string, opt *Options, dtype format.DType) *Model {
+	t.Helper()
 	dir := t.TempDir()
 	src := filepath.Join("testdata", "smolvlm-tiny")
 	entries, err := os.ReadDir(src)
@@ -71,7 +77,7 @@ func tinyVLMOpen(t *testing.T, replace map[string]string, opt *Options) *Model {
 		os.WriteFile(filepath.Join(dir, name), data, 0o644)
 	}
 	out := filepath.Join(dir, "vlm.cellm")
-	if _, err := convert.Convert(dir, out, convert.Options{DType: format.F16}); err != nil {
+	if _, err := convert.Convert(dir, out, convert.Options{DType: dtype}); err != nil {
 		t.Fatal(err)
 	}
 	m, err := Open(out, opt)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/imagecache"
 )
 
@@ -298,5 +299,27 @@ func TestImagePipeline(t *testing.T) {
 	bad := Request{Prompt: "<image><image>x", Images: [][]byte{readImage(t, "coco_000000039769.png"), []byte("not an image")}}
 	if _, err := ref.Generate(ctx, bad, nil); err == nil || !strings.Contains(err.Error(), "image 2") {
 		t.Errorf("a bad second image: err %v, want one naming image 2", err)
+	}
+}
+
+// TestVisionBF16ActivationsTokens: with bf16 weights, rounding the vision
+// projections' inputs to bf16 keeps the greedy tokens of the f32-input path.
+func TestVisionBF16ActivationsTokens(t *testing.T) {
+	ctx := context.Background()
+	img := readImage(t, "bird.jpg")
+	for _, split := range []bool{false, true} {
+		req := Request{Prompt: "What is in the image?", Chat: true, Images: [][]byte{img}, SplitImage: &split, MaxNewTokens: 12, IgnoreEOS: true}
+		var tokens [2][]int
+		for i, on := range []bool{false, true} {
+			m := tinyVLMConvert(t, nil, &Options{VisionBF16Activations: on, ImageCacheBytes: -1}, format.BF16)
+			res, err := m.Generate(ctx, req, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tokens[i] = res.Tokens
+		}
+		if !slices.Equal(tokens[0], tokens[1]) {
+			t.Errorf("split %v: f32 inputs %v, bf16 inputs %v", split, tokens[0], tokens[1])
+		}
 	}
 }

@@ -328,7 +328,7 @@ func writeF32(path string, v []float32) error {
 // onnxFlags select the ONNX Runtime backends.
 type onnxFlags struct {
 	vision, decoder, modelDir, variant, library string
-	dumpIO                                      bool
+	dumpIO, bf16Vision                          bool
 }
 
 func (o *onnxFlags) register(fs *flag.FlagSet) {
@@ -338,6 +338,7 @@ func (o *onnxFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.variant, "onnx-variant", "fp32", "ONNX export variant: fp32, fp16, int8, q4, q4f16, ...")
 	fs.StringVar(&o.library, "onnxruntime-lib", "", "ONNX Runtime shared library `file` (default $CELLM_ONNXRUNTIME_LIB)")
 	fs.BoolVar(&o.dumpIO, "dump-io", false, "list the inputs and outputs of each ONNX session")
+	fs.BoolVar(&o.bf16Vision, "vision-bf16", false, "native vision tower: round the projections' inputs to bf16 and use the CPU's bf16 dot products (bf16 weights, AVX512_BF16; ~3x faster GEMMs, features within cosine 0.99999)")
 }
 
 // open opens the model: a .cellm file (--model / --cellm-model), or the
@@ -354,7 +355,8 @@ func (o *onnxFlags) open(g *genFlags) (*cellm.Model, error) {
 		return nil, fmt.Errorf("--model (-m) FILE.cellm (or --model-dir DIR with both backends onnx) is required")
 	}
 	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer, VisionBackend: cellm.Backend(o.vision),
-		DecoderBackend: cellm.Backend(o.decoder), ONNXDir: o.modelDir, ONNXVariant: o.variant, ONNXLibrary: o.library})
+		DecoderBackend: cellm.Backend(o.decoder), ONNXDir: o.modelDir, ONNXVariant: o.variant, ONNXLibrary: o.library,
+		VisionBF16Activations: o.bf16Vision})
 	if cellm.Backend(o.vision) == cellm.BackendONNX && cellm.Backend(o.decoder) == cellm.BackendONNX {
 		return m, err // a folder is valid here
 	}
