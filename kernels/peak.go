@@ -1,6 +1,7 @@
 package kernels
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -25,7 +26,7 @@ type peakLoop struct {
 
 // ErrNoPeakKernel is returned by MeasurePeak for an instruction the CPU (or
 // the build) lacks.
-var ErrNoPeakKernel = fmt.Errorf("kernels: no peak loop for this instruction on this CPU or build")
+var ErrNoPeakKernel = errors.New("kernels: no peak loop for this instruction on this CPU or build")
 
 // PeakKinds returns the kinds MeasurePeak can measure here.
 func PeakKinds() []PeakKind {
