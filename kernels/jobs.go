@@ -14,6 +14,10 @@ type jobs struct {
 	packBF16 packBF16Job
 	gemmBF16 gemmBF16Job
 
+	attnBF16      bf16Attn
+	attnBF16Pack  attnBF16PackJob
+	attnBF16Block attnBF16BlockJob
+
 	attnBlocked blockedAttn
 	attnPack    attnPackJob
 	attnBlock   attnBlockJob

@@ -93,4 +93,7 @@ func BenchmarkVisionPeakFraction(b *testing.B) {
 	b.Run("attention-1024x12x64", func(b *testing.B) {
 		benchPeakFraction(b, 4.0*n*n*heads*hd, func() { AttentionBatch(out, q, k, v, n, heads, heads, hd, n, n, 0.125) })
 	})
+	b.Run("bf16-activations/attention-1024x12x64", func(b *testing.B) {
+		benchPeakFraction(b, 4.0*n*n*heads*hd, func() { AttentionBF16(out, q, k, v, n, heads, heads, hd, n, n, 0.125) })
+	})
 }

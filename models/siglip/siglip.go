@@ -62,10 +62,11 @@ type Model struct {
 
 // UseBF16Activations makes the layers' projections (q, k, v, o, fc1, fc2)
 // round their inputs to bf16 and run on the CPU's bf16 dot-product
-// instructions when their weights are bf16 (kernels.MatMulBF16): about 3x
-// the f32 path's speed, at the cost of bf16 precision in the inputs. Call it
-// before the model is used; it has no effect on other weight types or
-// CPUs without AVX512_BF16.
+// instructions when their weights are bf16 (kernels.MatMulBF16), and the
+// attention likewise for every weight type (kernels.AttentionBF16): about
+// 3x the f32 path's speed, at the cost of bf16 precision in the inputs.
+// Call it before the model is used; it has no effect on CPUs without
+// AVX512_BF16.
 func (m *Model) UseBF16Activations(on bool) { m.bf16Act = on }
 
 // project computes y = x·wᵀ for n rows (see UseBF16Activations).
@@ -327,7 +328,11 @@ func (m *Model) EncodeWith(ws *Workspace, pixels []float32, pixelMask []bool) ([
 				copy(vc[(hh*stride+j)*hd:(hh*stride+j+1)*hd], v[i*d+hh*hd:i*d+(hh+1)*hd])
 			}
 		}
-		kernels.AttentionBatch(attn, q, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
+		if m.bf16Act {
+			kernels.AttentionBF16(attn, q, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
+		} else {
+			kernels.AttentionBatch(attn, q, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
+		}
 		m.project(h, &L.o, attn, n)
 		addBias(h, L.ob)
 		kernels.Add(x, x, h)

@@ -1,0 +1,150 @@
+package kernels
+
+import "github.com/cellm-ai/cellm-go/internal/half"
+
+// AttentionBF16 is AttentionBatch (every query sees the same n positions,
+// no causal mask) with both products on the CPU's bf16 dot-product
+// instructions: the scaled queries and the keys are rounded to bf16 for
+// S = Q·Kᵀ, the soft-max is f32, and the probabilities and the values are
+// rounded to bf16 for O = P·V, each product summed in f32 by the 12x32
+// micro-kernel of MatMulBF16. Results differ from AttentionBatch's by
+// about 2^-8 relative to the magnitude of the scores and of the values.
+// Without AVX512_BF16, with fewer than 12 queries, or a head size that is
+// not a multiple of 32, it is AttentionBatch.
+func AttentionBF16(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, n, stride int, scale float32) {
+	checkAttention("AttentionBF16", len(out), len(q), len(k), len(v), nTok, nHeads, nKVHeads, headDim, n, stride)
+	if !hasBF16Dot(active) || nTok < bf16MR || headDim%bf16NR != 0 {
+		AttentionBatch(out, q, k, v, nTok, nHeads, nKVHeads, headDim, n, stride, scale)
+		return
+	}
+	a := bf16Attn{out: out, q: q, k: k, v: v, nTok: nTok, nHeads: nHeads, nKV: nKVHeads,
+		hd: headDim, n: n, stride: stride, scale: scale}
+	a.hdp = (headDim + 1) / 2
+	a.nb = (n + bf16NR - 1) / bf16NR
+	a.np = (n + 1) / 2
+	a.kSize = a.nb * a.hdp * bf16NR * 2
+	a.vSize = headDim / bf16NR * a.np * bf16NR * 2
+	buf := halfPool.Get().(*[]uint16)
+	defer halfPool.Put(buf)
+	a.kv = growHalf(buf, nKVHeads*(a.kSize+a.vSize))
+	nQB := (nTok + bf16MR - 1) / bf16MR
+	if t := workers.acquire(); t != nil {
+		pa := &t.jobs.attnBF16
+		*pa = a
+		t.jobs.attnBF16Pack.a, t.jobs.attnBF16Block.a = pa, pa
+		t.run(&t.jobs.attnBF16Pack, nKVHeads, 1)
+		t.run(&t.jobs.attnBF16Block, nHeads*nQB, 1)
+		*pa = bf16Attn{}
+		t.jobs.attnBF16Pack.a, t.jobs.attnBF16Block.a = nil, nil
+		workers.release(t)
+		return
+	}
+	(&attnBF16PackJob{a: &a}).run(0, nKVHeads)
+	(&attnBF16BlockJob{a: &a}).run(0, nHeads*nQB)
+}
+
+// bf16Attn holds AttentionBF16's arguments and its packed keys and values:
+// per KV head, kSize values of keys as [nb][hdp][32][2] (32 positions per
+// block, pairs of head dimensions) then vSize of values as
+// [hd/32][np][32][2] (32 head dimensions per block, pairs of positions),
+// zero-padded past n positions.
+type bf16Attn struct {
+	out, q, k, v      []float32
+	kv                []uint16
+	nTok, nHeads, nKV int
+	hd, n, stride     int
+	hdp, nb, np       int // head-dimension pairs, key blocks, position pairs
+	kSize, vSize      int
+	scale             float32
+}
+
+// attnBF16PackJob packs the keys and values of KV heads [lo, hi).
+type attnBF16PackJob struct{ a *bf16Attn }
+
+func (j *attnBF16PackJob) run(lo, hi int) {
+	a := j.a
+	hd := a.hd
+	for kv := lo; kv < hi; kv++ {
+		kp := a.kv[kv*(a.kSize+a.vSize) : kv*(a.kSize+a.vSize)+a.kSize]
+		vp := a.kv[kv*(a.kSize+a.vSize)+a.kSize : (kv+1)*(a.kSize+a.vSize)]
+		clear(kp)
+		clear(vp)
+		for t := range a.n {
+			blk, r := t/bf16NR, t%bf16NR
+			kr := a.k[(kv*a.stride+t)*hd : (kv*a.stride+t+1)*hd]
+			dst := kp[blk*a.hdp*bf16NR*2:]
+			for c, x := range kr {
+				dst[((c/2)*bf16NR+r)*2+c%2] = half.F32ToBF16(x)
+			}
+			vr := a.v[(kv*a.stride+t)*hd : (kv*a.stride+t+1)*hd]
+			p, odd := t/2, t%2
+			for c, x := range vr {
+				cb, jj := c/bf16NR, c%bf16NR
+				vp[((cb*a.np+p)*bf16NR+jj)*2+odd] = half.F32ToBF16(x)
+			}
+		}
+	}
+}
+
+// attnBF16BlockJob computes items [lo, hi): item = head*nQB + block of 12
+// queries.
+type attnBF16BlockJob struct{ a *bf16Attn }
+
+func (j *attnBF16BlockJob) run(lo, hi int) {
+	a := j.a
+	hd := a.hd
+	nQB := (a.nTok + bf16MR - 1) / bf16MR
+	group := a.nHeads / a.nKV
+	ld := a.nHeads * hd
+	nPad := a.nb * bf16NR
+
+	hbuf := halfPool.Get().(*[]uint16)
+	defer halfPool.Put(hbuf)
+	hs := growHalf(hbuf, (a.hdp+a.np)*bf16MR*2)
+	qa, pa := hs[:a.hdp*bf16MR*2], hs[a.hdp*bf16MR*2:]
+	fbuf := scratchPool.Get().(*[]float32)
+	defer scratchPool.Put(fbuf)
+	fs := grow(fbuf, bf16MR*nPad+bf16MR*bf16NR)
+	sc, tile := fs[:bf16MR*nPad], fs[bf16MR*nPad:]
+
+	for it := lo; it < hi; it++ {
+		h, qb := it/nQB, it%nQB
+		kv := h / group
+		i0 := qb * bf16MR
+		in := min(bf16MR, a.nTok-i0)
+		kp := a.kv[kv*(a.kSize+a.vSize):]
+		vp := a.kv[kv*(a.kSize+a.vSize)+a.kSize:]
+
+		// Queries, scaled, as [hdp][12][2].
+		clear(qa)
+		for i := range in {
+			row := a.q[(i0+i)*ld+h*hd : (i0+i)*ld+(h+1)*hd]
+			for c, x := range row {
+				qa[((c/2)*bf16MR+i)*2+c%2] = half.F32ToBF16(x * a.scale)
+			}
+		}
+		for blk := range a.nb {
+			gemmBF16(a.hdp, &qa[0], &kp[blk*a.hdp*bf16NR*2], &sc[blk*bf16NR], nPad, 0)
+		}
+		// Soft-max in f32; P as [np][12][2], zero past n and past in.
+		clear(pa)
+		for i := range in {
+			row := sc[i*nPad : i*nPad+a.n]
+			active.softmax(row)
+			for t, p := range row {
+				pa[((t/2)*bf16MR+i)*2+t%2] = half.F32ToBF16(p)
+			}
+		}
+		for cb := 0; cb < hd; cb += bf16NR {
+			b := &vp[cb/bf16NR*a.np*bf16NR*2]
+			if in == bf16MR {
+				gemmBF16(a.np, &pa[0], b, &a.out[i0*ld+h*hd+cb], ld, 0)
+				continue
+			}
+			gemmBF16(a.np, &pa[0], b, &tile[0], bf16NR, 0)
+			for i := range in {
+				copy(a.out[(i0+i)*ld+h*hd+cb:(i0+i)*ld+h*hd+cb+bf16NR], tile[i*bf16NR:(i+1)*bf16NR])
+			}
+		}
+	}
+}
