@@ -1,7 +1,5 @@
 package kernels
 
-import "github.com/cellm-ai/cellm-go/internal/half"
-
 // AttentionBF16 is AttentionBatch (every query sees the same n positions,
 // no causal mask) with both products on the CPU's bf16 dot-product
 // instructions: the scaled queries and the keys are rounded to bf16 for
@@ -64,23 +62,29 @@ type attnBF16PackJob struct{ a *bf16Attn }
 func (j *attnBF16PackJob) run(lo, hi int) {
 	a := j.a
 	hd := a.hd
+	buf := halfPool.Get().(*[]uint16)
+	defer halfPool.Put(buf)
+	rows := growHalf(buf, 2*hd)
+	r0, r1 := rows[:hd], rows[hd:]
 	for kv := lo; kv < hi; kv++ {
-		kp := a.kv[kv*(a.kSize+a.vSize) : kv*(a.kSize+a.vSize)+a.kSize]
-		vp := a.kv[kv*(a.kSize+a.vSize)+a.kSize : (kv+1)*(a.kSize+a.vSize)]
+		base := kv * (a.kSize + a.vSize)
+		kp := words(a.kv[base : base+a.kSize])
+		vp := words(a.kv[base+a.kSize : base+a.kSize+a.vSize])
 		clear(kp)
-		clear(vp)
 		for t := range a.n {
-			blk, r := t/bf16NR, t%bf16NR
-			kr := a.k[(kv*a.stride+t)*hd : (kv*a.stride+t+1)*hd]
-			dst := kp[blk*a.hdp*bf16NR*2:]
-			for c, x := range kr {
-				dst[((c/2)*bf16NR+r)*2+c%2] = half.F32ToBF16(x)
+			toBF16(active, r0, a.k[(kv*a.stride+t)*hd:(kv*a.stride+t+1)*hd])
+			scatterPairs(kp[(t/bf16NR)*a.hdp*bf16NR+t%bf16NR:], bf16NR, r0)
+		}
+		for p := range a.np {
+			t := 2 * p
+			toBF16(active, r0, a.v[(kv*a.stride+t)*hd:(kv*a.stride+t+1)*hd])
+			if t+1 < a.n {
+				toBF16(active, r1, a.v[(kv*a.stride+t+1)*hd:(kv*a.stride+t+2)*hd])
+			} else {
+				clear(r1)
 			}
-			vr := a.v[(kv*a.stride+t)*hd : (kv*a.stride+t+1)*hd]
-			p, odd := t/2, t%2
-			for c, x := range vr {
-				cb, jj := c/bf16NR, c%bf16NR
-				vp[((cb*a.np+p)*bf16NR+jj)*2+odd] = half.F32ToBF16(x)
+			for cb := 0; cb < hd; cb += bf16NR {
+				interleavePairs(vp[(cb/bf16NR*a.np+p)*bf16NR:], r0[cb:cb+bf16NR], r1[cb:cb+bf16NR])
 			}
 		}
 	}
@@ -100,12 +104,14 @@ func (j *attnBF16BlockJob) run(lo, hi int) {
 
 	hbuf := halfPool.Get().(*[]uint16)
 	defer halfPool.Put(hbuf)
-	hs := growHalf(hbuf, (a.hdp+a.np)*bf16MR*2)
-	qa, pa := hs[:a.hdp*bf16MR*2], hs[a.hdp*bf16MR*2:]
+	hs := growHalf(hbuf, (a.hdp+a.np)*bf16MR*2+2*a.np+hd)
+	qa, pa := hs[:a.hdp*bf16MR*2], hs[a.hdp*bf16MR*2:(a.hdp+a.np)*bf16MR*2]
+	rowh := hs[(a.hdp+a.np)*bf16MR*2:]
+	qw, pw := words(qa), words(pa)
 	fbuf := scratchPool.Get().(*[]float32)
 	defer scratchPool.Put(fbuf)
-	fs := grow(fbuf, bf16MR*nPad+bf16MR*bf16NR)
-	sc, tile := fs[:bf16MR*nPad], fs[bf16MR*nPad:]
+	fs := grow(fbuf, bf16MR*nPad+bf16MR*bf16NR+hd)
+	sc, tile, qs := fs[:bf16MR*nPad], fs[bf16MR*nPad:bf16MR*nPad+bf16MR*bf16NR], fs[bf16MR*nPad+bf16MR*bf16NR:]
 
 	for it := lo; it < hi; it++ {
 		h, qb := it/nQB, it%nQB
@@ -115,25 +121,31 @@ func (j *attnBF16BlockJob) run(lo, hi int) {
 		kp := a.kv[kv*(a.kSize+a.vSize):]
 		vp := a.kv[kv*(a.kSize+a.vSize)+a.kSize:]
 
-		// Queries, scaled, as [hdp][12][2].
-		clear(qa)
+		// Queries, scaled, as [hdp][12][2]; rows past in stay zero.
+		if in < bf16MR {
+			clear(qa)
+			clear(pa)
+		}
 		for i := range in {
 			row := a.q[(i0+i)*ld+h*hd : (i0+i)*ld+(h+1)*hd]
 			for c, x := range row {
-				qa[((c/2)*bf16MR+i)*2+c%2] = half.F32ToBF16(x * a.scale)
+				qs[c] = x * a.scale
 			}
+			toBF16(active, rowh[:hd], qs)
+			scatterPairs(qw[i:], bf16MR, rowh[:hd])
 		}
 		for blk := range a.nb {
 			gemmBF16(a.hdp, &qa[0], &kp[blk*a.hdp*bf16NR*2], &sc[blk*bf16NR], nPad, 0)
 		}
-		// Soft-max in f32; P as [np][12][2], zero past n and past in.
-		clear(pa)
+		// Soft-max in f32; P as [np][12][2], zero past n.
 		for i := range in {
 			row := sc[i*nPad : i*nPad+a.n]
 			active.softmax(row)
-			for t, p := range row {
-				pa[((t/2)*bf16MR+i)*2+t%2] = half.F32ToBF16(p)
+			toBF16(active, rowh[:a.n], row)
+			if a.n%2 == 1 {
+				rowh[a.n] = 0
 			}
+			scatterPairs(pw[i:], bf16MR, rowh[:2*a.np])
 		}
 		for cb := 0; cb < hd; cb += bf16NR {
 			b := &vp[cb/bf16NR*a.np*bf16NR*2]

@@ -16,3 +16,19 @@ func hasBF16Dot(b *backend) bool {
 func gemmBF16(kp int, a, b *uint16, c *float32, ldc, load int) {
 	gemmBF16x12x32(kp, a, b, c, ldc, load)
 }
+
+//go:noescape
+func cvtBF16x32(dst *uint16, src *float32, n int)
+
+// toBF16 rounds src to bf16 into dst (same length), with VCVTNE2PS2BF16
+// where backend b has AVX512_BF16 (denormals flush to zero there).
+func toBF16(b *backend, dst []uint16, src []float32) {
+	n := 0
+	if hasBF16Dot(b) {
+		n = len(src) &^ 31
+		if n > 0 {
+			cvtBF16x32(&dst[0], &src[0], n)
+		}
+	}
+	toBF16Generic(dst[n:], src[n:])
+}

@@ -1,10 +1,6 @@
 package kernels
 
-import (
-	"sync"
-
-	"github.com/cellm-ai/cellm-go/internal/half"
-)
+import "sync"
 
 // MatMulBF16 is MatMul for a bf16 weight matrix with the activations
 // rounded to bf16, on the CPU's bf16 dot-product instructions
@@ -84,25 +80,19 @@ type packBF16Job struct {
 
 func (j *packBF16Job) run(lo, hi int) {
 	k, kp := j.k, (j.k+1)/2
+	buf := halfPool.Get().(*[]uint16)
+	defer halfPool.Put(buf)
+	row := growHalf(buf, 2*kp)
+	row[2*kp-1] = 0 // pads an odd k
 	for p := lo; p < hi; p++ {
-		dst := j.xp[p*kp*bf16MR*2 : (p+1)*kp*bf16MR*2]
-		for i := range bf16MR {
+		dst := words(j.xp[p*kp*bf16MR*2 : (p+1)*kp*bf16MR*2])
+		if p*bf16MR+bf16MR > j.n {
+			clear(dst)
+		}
+		for i := range min(bf16MR, j.n-p*bf16MR) {
 			r := p*bf16MR + i
-			if r >= j.n {
-				for q := range kp {
-					dst[(q*bf16MR+i)*2], dst[(q*bf16MR+i)*2+1] = 0, 0
-				}
-				continue
-			}
-			row := j.x[r*k : (r+1)*k]
-			for c := 0; c+1 < k; c += 2 {
-				o := (c/2*bf16MR + i) * 2
-				dst[o], dst[o+1] = half.F32ToBF16(row[c]), half.F32ToBF16(row[c+1])
-			}
-			if k%2 == 1 {
-				o := (k/2*bf16MR + i) * 2
-				dst[o], dst[o+1] = half.F32ToBF16(row[k-1]), 0
-			}
+			toBF16(active, row[:k], j.x[r*k:(r+1)*k])
+			scatterPairs(dst[i:], bf16MR, row)
 		}
 	}
 }
