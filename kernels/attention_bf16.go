@@ -7,11 +7,10 @@ package kernels
 // rounded to bf16 for O = P·V, each product summed in f32 by the 12x32
 // micro-kernel of MatMulBF16. Results differ from AttentionBatch's by
 // about 2^-8 relative to the magnitude of the scores and of the values.
-// Without AVX512_BF16, with fewer than 12 queries, or a head size that is
-// not a multiple of 32, it is AttentionBatch.
+// Without AVX512_BF16 or with fewer than 12 queries it is AttentionBatch.
 func AttentionBF16(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, n, stride int, scale float32) {
 	checkAttention("AttentionBF16", len(out), len(q), len(k), len(v), nTok, nHeads, nKVHeads, headDim, n, stride)
-	if !hasBF16Dot(active) || nTok < bf16MR || headDim%bf16NR != 0 {
+	if !hasBF16Dot(active) || nTok < bf16MR {
 		AttentionBatch(out, q, k, v, nTok, nHeads, nKVHeads, headDim, n, stride, scale)
 		return
 	}
@@ -21,7 +20,8 @@ func AttentionBF16(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, n, s
 	a.nb = (n + bf16NR - 1) / bf16NR
 	a.np = (n + 1) / 2
 	a.kSize = a.nb * a.hdp * bf16NR * 2
-	a.vSize = headDim / bf16NR * a.np * bf16NR * 2
+	a.ncb = (headDim + bf16NR - 1) / bf16NR
+	a.vSize = a.ncb * a.np * bf16NR * 2
 	buf := halfPool.Get().(*[]uint16)
 	defer halfPool.Put(buf)
 	a.kv = growHalf(buf, nKVHeads*(a.kSize+a.vSize))
@@ -44,14 +44,14 @@ func AttentionBF16(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, n, s
 // bf16Attn holds AttentionBF16's arguments and its packed keys and values:
 // per KV head, kSize values of keys as [nb][hdp][32][2] (32 positions per
 // block, pairs of head dimensions) then vSize of values as
-// [hd/32][np][32][2] (32 head dimensions per block, pairs of positions),
-// zero-padded past n positions.
+// [ncb][np][32][2] (32 head dimensions per block, pairs of positions),
+// zero-padded past n positions and hd dimensions.
 type bf16Attn struct {
 	out, q, k, v      []float32
 	kv                []uint16
 	nTok, nHeads, nKV int
 	hd, n, stride     int
-	hdp, nb, np       int // head-dimension pairs, key blocks, position pairs
+	hdp, nb, np, ncb  int // head-dimension pairs, key blocks, position pairs, value column blocks
 	kSize, vSize      int
 	scale             float32
 }
@@ -64,26 +64,28 @@ func (j *attnBF16PackJob) run(lo, hi int) {
 	hd := a.hd
 	buf := halfPool.Get().(*[]uint16)
 	defer halfPool.Put(buf)
-	rows := growHalf(buf, 2*hd)
-	r0, r1 := rows[:hd], rows[hd:]
+	w := a.ncb * bf16NR
+	rows := growHalf(buf, 2*w)
+	clear(rows) // padding past hd
+	r0, r1 := rows[:w], rows[w:]
 	for kv := lo; kv < hi; kv++ {
 		base := kv * (a.kSize + a.vSize)
 		kp := words(a.kv[base : base+a.kSize])
 		vp := words(a.kv[base+a.kSize : base+a.kSize+a.vSize])
 		clear(kp)
 		for t := range a.n {
-			toBF16(active, r0, a.k[(kv*a.stride+t)*hd:(kv*a.stride+t+1)*hd])
-			scatterPairs(kp[(t/bf16NR)*a.hdp*bf16NR+t%bf16NR:], bf16NR, r0)
+			toBF16(active, r0[:hd], a.k[(kv*a.stride+t)*hd:(kv*a.stride+t+1)*hd])
+			scatterPairs(kp[(t/bf16NR)*a.hdp*bf16NR+t%bf16NR:], bf16NR, r0[:2*a.hdp])
 		}
 		for p := range a.np {
 			t := 2 * p
-			toBF16(active, r0, a.v[(kv*a.stride+t)*hd:(kv*a.stride+t+1)*hd])
+			toBF16(active, r0[:hd], a.v[(kv*a.stride+t)*hd:(kv*a.stride+t+1)*hd])
 			if t+1 < a.n {
-				toBF16(active, r1, a.v[(kv*a.stride+t+1)*hd:(kv*a.stride+t+2)*hd])
+				toBF16(active, r1[:hd], a.v[(kv*a.stride+t+1)*hd:(kv*a.stride+t+2)*hd])
 			} else {
 				clear(r1)
 			}
-			for cb := 0; cb < hd; cb += bf16NR {
+			for cb := 0; cb < w; cb += bf16NR {
 				interleavePairs(vp[(cb/bf16NR*a.np+p)*bf16NR:], r0[cb:cb+bf16NR], r1[cb:cb+bf16NR])
 			}
 		}
@@ -104,7 +106,7 @@ func (j *attnBF16BlockJob) run(lo, hi int) {
 
 	hbuf := halfPool.Get().(*[]uint16)
 	defer halfPool.Put(hbuf)
-	hs := growHalf(hbuf, (a.hdp+a.np)*bf16MR*2+2*a.np+hd)
+	hs := growHalf(hbuf, (a.hdp+a.np)*bf16MR*2+2*max(a.np, a.hdp))
 	qa, pa := hs[:a.hdp*bf16MR*2], hs[a.hdp*bf16MR*2:(a.hdp+a.np)*bf16MR*2]
 	rowh := hs[(a.hdp+a.np)*bf16MR*2:]
 	qw, pw := words(qa), words(pa)
@@ -132,7 +134,10 @@ func (j *attnBF16BlockJob) run(lo, hi int) {
 				qs[c] = x * a.scale
 			}
 			toBF16(active, rowh[:hd], qs)
-			scatterPairs(qw[i:], bf16MR, rowh[:hd])
+			if hd%2 == 1 {
+				rowh[hd] = 0
+			}
+			scatterPairs(qw[i:], bf16MR, rowh[:2*a.hdp])
 		}
 		for blk := range a.nb {
 			gemmBF16(a.hdp, &qa[0], &kp[blk*a.hdp*bf16NR*2], &sc[blk*bf16NR], nPad, 0)
@@ -149,13 +154,14 @@ func (j *attnBF16BlockJob) run(lo, hi int) {
 		}
 		for cb := 0; cb < hd; cb += bf16NR {
 			b := &vp[cb/bf16NR*a.np*bf16NR*2]
-			if in == bf16MR {
+			cn := min(bf16NR, hd-cb)
+			if in == bf16MR && cn == bf16NR {
 				gemmBF16(a.np, &pa[0], b, &a.out[i0*ld+h*hd+cb], ld, 0)
 				continue
 			}
 			gemmBF16(a.np, &pa[0], b, &tile[0], bf16NR, 0)
 			for i := range in {
-				copy(a.out[(i0+i)*ld+h*hd+cb:(i0+i)*ld+h*hd+cb+bf16NR], tile[i*bf16NR:(i+1)*bf16NR])
+				copy(a.out[(i0+i)*ld+h*hd+cb:(i0+i)*ld+h*hd+cb+cn], tile[i*bf16NR:i*bf16NR+cn])
 			}
 		}
 	}

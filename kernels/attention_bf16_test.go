@@ -51,7 +51,7 @@ func TestAttentionBF16(t *testing.T) {
 		old := active
 		active = be
 		for _, s := range []struct{ nTok, nHeads, nKV, hd, n, stride int }{
-			{12, 1, 1, 32, 32, 32}, {37, 2, 2, 64, 37, 40}, {50, 4, 2, 64, 101, 101}, {13, 3, 1, 32, 7, 9}, {5, 2, 2, 64, 20, 20}, {30, 2, 2, 48, 30, 30},
+			{12, 1, 1, 32, 32, 32}, {37, 2, 2, 64, 37, 40}, {50, 4, 2, 64, 101, 101}, {13, 3, 1, 32, 7, 9}, {5, 2, 2, 64, 20, 20}, {30, 2, 2, 48, 30, 30}, {16, 2, 2, 16, 16, 16}, {20, 2, 1, 7, 19, 21},
 		} {
 			name := fmt.Sprintf("%s/%+v", be.name, s)
 			q := randVec(r, s.nTok*s.nHeads*s.hd, 1)
@@ -75,11 +75,11 @@ func TestAttentionBF16(t *testing.T) {
 				}
 				worst = max(worst, math.Abs(g-w)/vmax)
 			}
-			bf16 := hasBF16Dot(be) && s.nTok >= bf16MR && s.hd%bf16NR == 0
-			// Measured at most 2.1e-3 of max |v| with bf16 inputs, 1.4e-7 in f32.
+			bf16 := hasBF16Dot(be) && s.nTok >= bf16MR
+			// Measured at most 3.5e-3 of max |v| with bf16 inputs, 1.8e-7 in f32.
 			limit := 5e-7
 			if bf16 {
-				limit = 6e-3
+				limit = 8e-3
 			}
 			if worst > limit {
 				t.Errorf("%s: worst error %.3g of max |v| (bf16 %v)", name, worst, bf16)

@@ -157,6 +157,14 @@ func packWBF16(wp []uint16, w *Matrix, r0, rn, k0, kn int) {
 			continue
 		}
 		row := w.Half[(r0+j)*cols : (r0+j+1)*cols]
+		if cols%2 == 0 { // the row's pairs are words already
+			dst := words(wp)
+			src := words(row[2*k0 : 2*(k0+kn)])
+			for q, x := range src {
+				dst[q*bf16NR+j] = x
+			}
+			continue
+		}
 		for q := range kn {
 			c := 2 * (k0 + q)
 			lo, hi := row[c], uint16(0)

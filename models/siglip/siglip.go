@@ -300,7 +300,7 @@ func (m *Model) EncodeWith(ws *Workspace, pixels []float32, pixelMask []bool) ([
 			}
 		}
 	}
-	kernels.MatMul(x, &m.patch, unfolded, n)
+	m.project(x, &m.patch, unfolded, n)
 	ids := m.positionIDs(patchMask)
 	for i := 0; i < n; i++ {
 		r := x[i*d : (i+1)*d]
