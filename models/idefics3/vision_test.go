@@ -229,7 +229,7 @@ func TestVisionBF16Activations(t *testing.T) {
 		db := numcheck.MaxAbs(t, model+" bf16 weights and activations", both, want.Data)
 		cw, cb := cosine(weightsOnly, want.Data), cosine(both, want.Data)
 		t.Logf("%s: bf16 weights max |diff| %.3g cosine %.6f; + bf16 activations max |diff| %.3g cosine %.6f", model, dw, cw, db, cb)
-		// Measured: cosine 0.999997 and 0.999998, max |diff| 0.0113 and 0.0061.
+		// Measured (attention in bf16 too): cosine 0.999995 and 0.999997, max |diff| 0.0127 and 0.0081.
 		if cb < 0.99999 || db > 0.025 || dw > 2e-5 {
 			t.Errorf("%s: bf16 activations: cosine %.6f (want >= 0.99999), max |diff| %.3g (want <= 0.025); bf16 weights alone %.3g", model, cb, db, dw)
 		}
