@@ -59,13 +59,15 @@ type Options struct {
 	// SmolVLM-256M images of 17 tiles); negative disables the cache.
 	// Least recently used images are evicted first.
 	ImageCacheBytes int64
-	// VisionBF16Activations runs the native vision tower's projections with
-	// their inputs rounded to bf16 on the CPU's bf16 dot-product
-	// instructions (AVX512_BF16), when its weights are bf16 (convert
-	// --dtype bf16): about 3x faster GEMMs; on the test fixtures the image
-	// features keep a cosine of 0.999997 with the f32 references (max
-	// |diff| 0.011). No effect on other weights or CPUs.
-	VisionBF16Activations bool
+	// VisionPrecision picks the native vision tower's arithmetic. The
+	// default (VisionAuto) rounds its activations to bf16 and runs the
+	// projections and the attention on the CPU's bf16 dot-product
+	// instructions (AVX512_BF16) when the tower's weights are bf16 or f16,
+	// about 2-4x faster per tile; on the test fixtures the image features
+	// keep a cosine of 0.999995 with the f32 references and the greedy
+	// tokens are transformers'. f32 and quantized files keep the exact f32
+	// path. VisionBF16 and VisionF32 force either way.
+	VisionPrecision VisionPrecision
 	// ImageCache, if not nil, is used instead of a cache of the model's own
 	// (ImageCacheBytes is then ignored). Share one only between Models
 	// opened from the same file: keys do not name the model.
@@ -230,7 +232,8 @@ func (m *Model) loadNative(f *format.File, o *Options) error {
 	if v, ok := dec.(*idefics3.Model); ok && o.VisionBackend == BackendCellm {
 		m.vlm = v
 		m.vision = nativeVision{v}
-		v.Vision.UseBF16Activations(o.VisionBF16Activations)
+		v.Vision.UseBF16Activations(o.VisionPrecision == VisionBF16 ||
+			o.VisionPrecision == VisionAuto && v.Vision.HalfWeights())
 	}
 	if o.DecoderBackend == BackendCellm {
 		m.dec = dec

@@ -302,16 +302,16 @@ func TestImagePipeline(t *testing.T) {
 	}
 }
 
-// TestVisionBF16ActivationsTokens: with bf16 weights, rounding the vision
-// projections' inputs to bf16 keeps the greedy tokens of the f32-input path.
+// TestVisionBF16ActivationsTokens: with bf16 weights, the default (bf16
+// activations in the vision tower) keeps the greedy tokens of the f32 path.
 func TestVisionBF16ActivationsTokens(t *testing.T) {
 	ctx := context.Background()
 	img := readImage(t, "bird.jpg")
 	for _, split := range []bool{false, true} {
 		req := Request{Prompt: "What is in the image?", Chat: true, Images: [][]byte{img}, SplitImage: &split, MaxNewTokens: 12, IgnoreEOS: true}
 		var tokens [2][]int
-		for i, on := range []bool{false, true} {
-			m := tinyVLMConvert(t, nil, &Options{VisionBF16Activations: on, ImageCacheBytes: -1}, format.BF16)
+		for i, p := range []VisionPrecision{VisionF32, VisionAuto} {
+			m := tinyVLMConvert(t, nil, &Options{VisionPrecision: p, ImageCacheBytes: -1}, format.BF16)
 			res, err := m.Generate(ctx, req, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -320,6 +320,24 @@ func TestVisionBF16ActivationsTokens(t *testing.T) {
 		}
 		if !slices.Equal(tokens[0], tokens[1]) {
 			t.Errorf("split %v: f32 inputs %v, bf16 inputs %v", split, tokens[0], tokens[1])
+		}
+	}
+}
+
+// TestVisionPrecisionDefault: bf16 activations are the default on bf16 and
+// f16 files only; VisionBF16 and VisionF32 force either way.
+func TestVisionPrecisionDefault(t *testing.T) {
+	for _, c := range []struct {
+		dt   format.DType
+		p    VisionPrecision
+		want bool
+	}{
+		{format.BF16, VisionAuto, true}, {format.F16, VisionAuto, true}, {format.F32, VisionAuto, false},
+		{format.BF16, VisionF32, false}, {format.F32, VisionBF16, true},
+	} {
+		m := tinyVLMConvert(t, nil, &Options{VisionPrecision: c.p}, c.dt)
+		if got := m.vlm.Vision.BF16Activations(); got != c.want {
+			t.Errorf("%v file, %v: bf16 activations %v, want %v", c.dt, c.p, got, c.want)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/convert"
@@ -244,4 +245,77 @@ func cosine(a, b []float32) float64 {
 		bb += float64(b[i]) * float64(b[i])
 	}
 	return ab / math.Sqrt(aa*bb)
+}
+
+// TestVisionBF16ActivationsGreedy is the evidence for bf16 activations
+// being the default on bf16 and f16 files: on both fixtures, with the
+// vision tower in bf16 (projections and attention), the greedy tokens of
+// transformers' multimodal reference cases are unchanged.
+func TestVisionBF16ActivationsGreedy(t *testing.T) {
+	for _, model := range vlmFixtures {
+		ref := testutil.Fixture(t, model, "reference")
+		raw, err := os.ReadFile(filepath.Join(ref, "reference.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r struct {
+			Multimodal []mmCase `json:"multimodal"`
+		}
+		if err := json.Unmarshal(raw, &r); err != nil {
+			t.Fatal(err)
+		}
+		for _, dt := range []format.DType{format.BF16, format.F16} {
+			m, err := Load(openFixtureOf(t, model, dt))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !m.Vision.HalfWeights() {
+				t.Errorf("%s %v: HalfWeights false", model, dt)
+			}
+			m.Vision.UseBF16Activations(true)
+			for _, c := range r.Multimodal {
+				got := greedyTokens(t, m, ref, c)
+				if !slices.Equal(got, c.Greedy.NewTokens) {
+					t.Errorf("%s %v %s: greedy %v, transformers %v", model, dt, c.Name, got, c.Greedy.NewTokens)
+				}
+			}
+		}
+	}
+}
+
+// greedyTokens runs reference case c through m (vision, splice, prefill)
+// and decodes as many greedy tokens as the reference has.
+func greedyTokens(t *testing.T, m *Model, ref string, c mmCase) []int {
+	t.Helper()
+	pixels, err := npy.ReadRawF32(filepath.Join(ref, c.PixelValues.File))
+	if err != nil {
+		t.Fatal(err)
+	}
+	feats, err := m.ImageFeatures(pixels, nil, c.PixelValues.Shape[1], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := m.EmbedPrompt(c.InputIDs, feats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := m.Text.NewState(len(c.InputIDs) + len(c.Greedy.NewTokens))
+	logits := make([]float32, m.Text.Config().Vocab)
+	if err := m.Text.ForwardEmbeddings(s, x, len(c.InputIDs), logits, false); err != nil {
+		t.Fatal(err)
+	}
+	var out []int
+	for range c.Greedy.NewTokens {
+		best := 0
+		for i, v := range logits {
+			if v > logits[best] {
+				best = i
+			}
+		}
+		out = append(out, best)
+		if err := m.Text.Forward(s, []int{best}, logits, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }

@@ -69,6 +69,9 @@ type Model struct {
 // AVX512_BF16.
 func (m *Model) UseBF16Activations(on bool) { m.bf16Act = on }
 
+// BF16Activations reports whether UseBF16Activations is on.
+func (m *Model) BF16Activations() bool { return m.bf16Act }
+
 // project computes y = x·wᵀ for n rows (see UseBF16Activations).
 func (m *Model) project(y []float32, w *kernels.Matrix, x []float32, n int) {
 	if m.bf16Act {
@@ -359,4 +362,15 @@ func addBias(x, bias []float32) {
 	for i := 0; i+d <= len(x); i += d {
 		kernels.Add(x[i:i+d], x[i:i+d], bias)
 	}
+}
+
+// HalfWeights reports whether the tower's matrices are bf16 or f16, the
+// files on which bf16 activations are the default (an f32 file keeps the
+// exact f32 path; quantized files keep their own kernels).
+func (m *Model) HalfWeights() bool {
+	if len(m.layers) == 0 {
+		return false
+	}
+	t := m.layers[0].fc1.Type
+	return t == kernels.BF16 || t == kernels.F16
 }
