@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
 	"golang.org/x/sys/cpu"
 )
 
@@ -130,17 +131,8 @@ func w4Mag(w []byte, act []int8, scale []float32, cols, group int, ls []float32)
 // 7.5e-8 on these cases).
 func checkRowsClose(t *testing.T, name string, got, want []float32, mag []float64) {
 	t.Helper()
-	if len(got) != len(want) || len(got) != len(mag) {
-		t.Fatalf("%s: lengths %d, %d, %d", name, len(got), len(want), len(mag))
-	}
-	for i := range got {
-		g := float64(got[i])
-		if math.IsNaN(g) || math.IsInf(g, 0) {
-			t.Fatalf("%s row %d: %g", name, i, g)
-		}
-		if d := math.Abs(g - float64(want[i])); !(d <= 1e-6*mag[i]) {
-			t.Fatalf("%s row %d: got %g, generic %g (err %g, mag %g)", name, i, g, want[i], d, mag[i])
-		}
+	if _, err := numcheck.Compare(got, want, numcheck.Tol{Rel: 1e-6, Scale: mag}); err != nil {
+		t.Fatalf("%s: %v", name, err)
 	}
 }
 
