@@ -154,3 +154,27 @@ func TestGroupedNEONZeroAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupedNEONParallel checks MatVec split across workers (chunks of
+// rows starting anywhere, four-row and one-row loops mixed) on each NEON
+// backend against the pure-Go one.
+func TestGroupedNEONParallel(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	SetThreads(2)
+	defer SetThreads(0)
+	const rows, cols = 603, 576
+	for _, dt := range []DType{Q8, Q4} {
+		m, ref := randGrouped(r, dt, rows, cols, 64)
+		x := randVec(r, cols, 1)
+		_, mag := refMatVec(ref, rows, cols, x)
+		want := make([]float32, rows)
+		matVec(generic, want, m, x)
+		for _, b := range backends[1:] {
+			got := make([]float32, rows)
+			matVec(b, got, m, x)
+			if _, err := numcheck.Compare(got, want, numcheck.Tol{Rel: 1e-6, Scale: mag}); err != nil {
+				t.Errorf("%s %s: %v", b.name, dt, err)
+			}
+		}
+	}
+}
