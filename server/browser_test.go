@@ -34,6 +34,9 @@ func chromium() string {
 func TestChatPageInBrowser(t *testing.T) {
 	browser := chromium()
 	if browser == "" {
+		if os.Getenv("CELLM_REQUIRE_BROWSER") != "" {
+			t.Fatal("CELLM_REQUIRE_BROWSER is set but no Chromium is installed (apt-get install chromium, or set CELLM_CHROMIUM)")
+		}
 		t.Skip("no Chromium installed (apt-get install chromium, or set CELLM_CHROMIUM): the chat page test needs a real browser")
 	}
 	if testing.Short() {
