@@ -49,3 +49,12 @@ func interleavePairs(dst []uint32, a, b []uint16) {
 		dst[j] = uint32(x) | uint32(b[j])<<16
 	}
 }
+
+// f16ToBF16Generic rounds the f16 values of src to bf16 into dst (same
+// length): widened exactly, then rounded to nearest even.
+func f16ToBF16Generic(dst, src []uint16) {
+	dst = dst[:len(src)]
+	for i, h := range src {
+		dst[i] = half.F32ToBF16(half.F16ToF32(h))
+	}
+}

@@ -27,3 +27,26 @@ cvt_loop:
 cvt_done:
 	VZEROUPPER
 	RET
+
+// func cvtF16BF16x32(dst, src *uint16, n int)
+//
+// Rounds n f16 values (n a multiple of 32) to bf16: widened exactly to f32
+// by VCVTPH2PS, then rounded by VCVTNE2PS2BF16 as in cvtBF16x32.
+TEXT ·cvtF16BF16x32(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $5, CX
+	JEQ cvth_done
+cvth_loop:
+	VCVTPH2PS (SI), Z0
+	VCVTPH2PS 32(SI), Z1
+	BYTE $0x62; BYTE $0xF2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xD0 // VCVTNE2PS2BF16 Z0, Z1, Z2
+	VMOVDQU16 Z2, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ cvth_loop
+cvth_done:
+	VZEROUPPER
+	RET

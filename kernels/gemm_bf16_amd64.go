@@ -32,3 +32,19 @@ func toBF16(b *backend, dst []uint16, src []float32) {
 	}
 	toBF16Generic(dst[n:], src[n:])
 }
+
+//go:noescape
+func cvtF16BF16x32(dst, src *uint16, n int)
+
+// f16ToBF16 rounds the f16 values of src to bf16 into dst (same length),
+// with VCVTPH2PS and VCVTNE2PS2BF16 where backend b has AVX512_BF16.
+func f16ToBF16(b *backend, dst, src []uint16) {
+	n := 0
+	if hasBF16Dot(b) {
+		n = len(src) &^ 31
+		if n > 0 {
+			cvtF16BF16x32(&dst[0], &src[0], n)
+		}
+	}
+	f16ToBF16Generic(dst[n:], src[n:])
+}

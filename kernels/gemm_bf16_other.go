@@ -13,3 +13,6 @@ func gemmBF16(kp int, a, b *uint16, c *float32, ldc, load int) {
 
 // toBF16 rounds src to bf16 into dst (same length).
 func toBF16(_ *backend, dst []uint16, src []float32) { toBF16Generic(dst, src) }
+
+// f16ToBF16 rounds the f16 values of src to bf16 into dst (same length).
+func f16ToBF16(_ *backend, dst, src []uint16) { f16ToBF16Generic(dst, src) }

@@ -2,14 +2,15 @@ package kernels
 
 import "sync"
 
-// MatMulBF16 is MatMul for a bf16 weight matrix with the activations
-// rounded to bf16, on the CPU's bf16 dot-product instructions
+// MatMulBF16 is MatMul for a bf16 or f16 weight matrix with the
+// activations rounded to bf16, on the CPU's bf16 dot-product instructions
 // (AVX512_BF16 VDPBF16PS: products of bf16 pairs summed in f32), about
 // three times the f32-FMA path's speed at vision shapes. Rounding x to
 // bf16 costs about 3 significant digits per input value (relative error
 // up to 2^-9), so results differ from MatMul's by about that much relative
-// to the sum of |products|. Without the instructions (or for fewer than 12
-// rows, or other weight types) it is MatMul.
+// to the sum of |products|; f16 weights are rounded to bf16 too (while
+// packed), costing as much again. Without the instructions (or for fewer
+// than 12 rows, or other weight types) it is MatMul.
 func MatMulBF16(y []float32, w *Matrix, x []float32, n int) {
 	mustValid("MatMulBF16", w)
 	if n < 0 {
@@ -17,7 +18,7 @@ func MatMulBF16(y []float32, w *Matrix, x []float32, n int) {
 	}
 	mustLen("MatMulBF16", "x", len(x), n*w.Cols)
 	mustLen("MatMulBF16", "y", len(y), n*w.Rows)
-	if w.Type != BF16 || n < bf16MR || w.Rows == 0 || w.Cols == 0 || !hasBF16Dot(active) {
+	if (w.Type != BF16 && w.Type != F16) || n < bf16MR || w.Rows == 0 || w.Cols == 0 || !hasBF16Dot(active) {
 		matMul(active, y, w, x, n)
 		return
 	}
@@ -111,14 +112,15 @@ func (j *gemmBF16Job) run(lo, hi int) {
 	panels := (j.n + bf16MR - 1) / bf16MR
 	buf := halfPool.Get().(*[]uint16)
 	defer halfPool.Put(buf)
-	wp := growHalf(buf, bf16KB*bf16NR*2)
+	hs := growHalf(buf, bf16KB*bf16NR*2+bf16KB*2)
+	wp, tmp := hs[:bf16KB*bf16NR*2], hs[bf16KB*bf16NR*2:]
 	var tile [bf16MR * bf16NR]float32
 	for q := lo; q < hi; q++ {
 		r0 := q * bf16NR
 		rn := min(bf16NR, rows-r0)
 		for k0 := 0; k0 < kp; k0 += bf16KB {
 			kn := min(bf16KB, kp-k0)
-			packWBF16(wp[:kn*bf16NR*2], j.w, r0, rn, k0, kn)
+			packWBF16(wp[:kn*bf16NR*2], tmp, j.w, r0, rn, k0, kn)
 			load := min(k0, 1)
 			for p := range panels {
 				a := &j.xp[(p*kp+k0)*bf16MR*2]
@@ -146,32 +148,34 @@ func (j *gemmBF16Job) run(lo, hi int) {
 }
 
 // packWBF16 stores weight rows r0..r0+rn-1, pairs k0..k0+kn-1 of columns,
-// as [kn][32][2] bf16, zero-padding rows rn..31 and a last odd column.
-func packWBF16(wp []uint16, w *Matrix, r0, rn, k0, kn int) {
+// as [kn][32][2] bf16, zero-padding rows rn..31 and a last odd column; f16
+// weights are rounded to bf16 through tmp (2*kn values).
+func packWBF16(wp, tmp []uint16, w *Matrix, r0, rn, k0, kn int) {
 	cols := w.Cols
+	dst := words(wp)
 	for j := range bf16NR {
 		if j >= rn {
 			for q := range kn {
-				wp[(q*bf16NR+j)*2], wp[(q*bf16NR+j)*2+1] = 0, 0
+				dst[q*bf16NR+j] = 0
 			}
 			continue
 		}
 		row := w.Half[(r0+j)*cols : (r0+j+1)*cols]
-		if cols%2 == 0 { // the row's pairs are words already
-			dst := words(wp)
-			src := words(row[2*k0 : 2*(k0+kn)])
-			for q, x := range src {
-				dst[q*bf16NR+j] = x
+		seg := row[2*k0 : min(cols, 2*(k0+kn))]
+		if w.Type == F16 || len(seg)%2 == 1 {
+			t := tmp[:2*kn]
+			if w.Type == F16 {
+				f16ToBF16(active, t[:len(seg)], seg)
+			} else {
+				copy(t, seg)
 			}
-			continue
+			if len(seg) < 2*kn {
+				t[2*kn-1] = 0 // pairs a last odd column with zero
+			}
+			seg = t
 		}
-		for q := range kn {
-			c := 2 * (k0 + q)
-			lo, hi := row[c], uint16(0)
-			if c+1 < cols {
-				hi = row[c+1]
-			}
-			wp[(q*bf16NR+j)*2], wp[(q*bf16NR+j)*2+1] = lo, hi
+		for q, x := range words(seg) {
+			dst[q*bf16NR+j] = x
 		}
 	}
 }

@@ -17,9 +17,10 @@ func TestMatMulBF16(t *testing.T) {
 	for _, be := range backends {
 		old := active
 		active = be
-		for _, s := range [][3]int{{12, 32, 8}, {13, 40, 33}, {30, 7, 64}, {100, 70, 768}, {25, 64, 600}} {
+		for _, s := range [][4]int{{12, 32, 8, int(BF16)}, {13, 40, 33, int(BF16)}, {30, 7, 64, int(BF16)}, {100, 70, 768, int(BF16)},
+			{25, 64, 600, int(BF16)}, {12, 32, 8, int(F16)}, {13, 40, 33, int(F16)}, {100, 70, 768, int(F16)}} {
 			n, rows, cols := s[0], s[1], s[2]
-			w, _ := randMatrix(r, BF16, rows, cols)
+			w, _ := randMatrix(r, DType(s[3]), rows, cols)
 			x := randVec(r, n*cols, 1)
 			y := make([]float32, n*rows)
 			for i := range y {
@@ -35,7 +36,14 @@ func TestMatMulBF16(t *testing.T) {
 						if hasBF16Dot(be) && n >= bf16MR {
 							xv = half.BF16ToF32(half.F32ToBF16(xv))
 						}
-						p := float64(xv) * float64(half.BF16ToF32(w.Half[j*cols+c]))
+						wf := half.BF16ToF32(w.Half[j*cols+c])
+						if w.Type == F16 {
+							wf = half.F16ToF32(w.Half[j*cols+c])
+							if hasBF16Dot(be) && n >= bf16MR {
+								wf = half.BF16ToF32(half.F32ToBF16(wf))
+							}
+						}
+						p := float64(xv) * float64(wf)
 						sum += p
 						mag += math.Abs(p)
 					}
@@ -55,12 +63,12 @@ func TestMatMulBF16(t *testing.T) {
 		active = old
 	}
 	// Other weight types are MatMul, bit for bit.
-	w, _ := randMatrix(r, F16, 40, 64)
+	w, _ := randMatrix(r, F32, 40, 64)
 	x := randVec(r, 20*64, 1)
 	got, want := make([]float32, 20*40), make([]float32, 20*40)
 	MatMulBF16(got, w, x, 20)
 	MatMul(want, w, x, 20)
 	if !slices.Equal(got, want) {
-		t.Error("MatMulBF16 on f16 weights differs from MatMul")
+		t.Error("MatMulBF16 on f32 weights differs from MatMul")
 	}
 }

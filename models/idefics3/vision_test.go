@@ -178,8 +178,12 @@ func TestVisionPaddedParity(t *testing.T) {
 // the f32 references, beside bf16 weights alone: the largest difference of
 // the image features and their cosine similarity.
 func TestVisionBF16Activations(t *testing.T) {
-	for _, model := range vlmFixtures {
-		f := openFixtureOf(t, model, format.BF16)
+	for _, c := range []struct {
+		model string
+		dt    format.DType
+	}{{"smolvlm-tiny", format.BF16}, {"smolvlm2-tiny", format.BF16}, {"smolvlm-tiny", format.F16}, {"smolvlm2-tiny", format.F16}} {
+		model := c.model
+		f := openFixtureOf(t, model, c.dt)
 		cfg, err := siglip.ParseConfig(f.Header.SourceVisionConfig)
 		if err != nil {
 			t.Fatal(err)
@@ -226,13 +230,13 @@ func TestVisionBF16Activations(t *testing.T) {
 		weightsOnly := features()
 		vm.UseBF16Activations(true)
 		both := features()
-		dw := numcheck.MaxAbs(t, model+" bf16 weights", weightsOnly, want.Data)
-		db := numcheck.MaxAbs(t, model+" bf16 weights and activations", both, want.Data)
+		dw := numcheck.MaxAbs(t, fmt.Sprintf("%s %v weights", model, c.dt), weightsOnly, want.Data)
+		db := numcheck.MaxAbs(t, model+" + bf16 activations", both, want.Data)
 		cw, cb := cosine(weightsOnly, want.Data), cosine(both, want.Data)
-		t.Logf("%s: bf16 weights max |diff| %.3g cosine %.6f; + bf16 activations max |diff| %.3g cosine %.6f", model, dw, cw, db, cb)
+		t.Logf("%s %v weights: max |diff| %.3g cosine %.6f; + bf16 activations max |diff| %.3g cosine %.6f", model, c.dt, dw, cw, db, cb)
 		// Measured (attention in bf16 too): cosine 0.999995 and 0.999997, max |diff| 0.0127 and 0.0081.
 		if cb < 0.99999 || db > 0.025 || dw > 2e-5 {
-			t.Errorf("%s: bf16 activations: cosine %.6f (want >= 0.99999), max |diff| %.3g (want <= 0.025); bf16 weights alone %.3g", model, cb, db, dw)
+			t.Errorf("%s: bf16 activations: cosine %.6f (want >= 0.99999), max |diff| %.3g (want <= 0.025); %v weights alone %.3g", model, cb, db, c.dt, dw)
 		}
 	}
 }

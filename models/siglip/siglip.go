@@ -62,7 +62,8 @@ type Model struct {
 
 // UseBF16Activations makes the layers' projections (q, k, v, o, fc1, fc2)
 // round their inputs to bf16 and run on the CPU's bf16 dot-product
-// instructions when their weights are bf16 (kernels.MatMulBF16), and the
+// instructions when their weights are bf16 or f16 (kernels.MatMulBF16;
+// f16 weights are rounded to bf16 as they are packed), and the
 // attention likewise for every weight type (kernels.AttentionBF16): about
 // 3x the f32 path's speed, at the cost of bf16 precision in the inputs.
 // Call it before the model is used; it has no effect on CPUs without
