@@ -4,20 +4,27 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/cellm-ai/cellm-go/backend/onnxrt"
+	"github.com/cellm-ai/cellm-go/engine"
 	"github.com/cellm-ai/cellm-go/generate"
 	"github.com/cellm-ai/cellm-go/imageproc"
+	"github.com/cellm-ai/cellm-go/kvcache"
+	"github.com/cellm-ai/cellm-go/models"
 	"github.com/cellm-ai/cellm-go/models/idefics3"
-	"github.com/cellm-ai/cellm-go/models/llama"
 )
 
-// Backend names for Options.VisionBackend and Options.DecoderBackend.
+// Backend names where a part of the model runs (Options.VisionBackend,
+// Options.DecoderBackend).
+type Backend string
+
+// Backends.
 const (
-	BackendCellm = "cellm" // native Go kernels (the default)
-	BackendONNX  = "onnx"  // ONNX Runtime on the official SmolVLM exports (build tag onnxruntime)
+	BackendCellm Backend = "cellm" // native Go kernels (the default)
+	BackendONNX  Backend = "onnx"  // ONNX Runtime on the official SmolVLM exports (build tag onnxruntime)
 )
 
 // visionBackend turns preprocessed tiles into <image>-token features.
@@ -27,38 +34,132 @@ type visionBackend interface {
 	features(b *imageproc.Batch, t *idefics3.Timing) ([]float32, error)
 }
 
-// textBackend embeds tokens and runs the decoder of one sequence at a time.
+// textBackend embeds tokens and opens conversations with the decoder.
 type textBackend interface {
 	vocab() int
 	hidden() int
 	embed(ids []int) ([]float32, error)
-	// prefill runs the prompt embeddings x (n rows) and writes the last
-	// position's logits; the returned sequence continues from there and
-	// release must be called when it is no longer used.
-	prefill(x []float32, n, capacity int, kvF16 bool, logits []float32) (seq generate.Sequence, release func(), err error)
+	// conversation returns an empty conversation with its own cache.
+	conversation(kvF16 bool) (conversation, error)
 }
 
-// nativeText is the Llama decoder of a .cellm file.
-type nativeText struct{ m *llama.Model }
+// conversation is one sequence on a text backend, kept between turns.
+type conversation interface {
+	generate.Sequence
+	// prefill makes the conversation hold ids (x, if not nil, their input
+	// embeddings), reusing what it already holds of them, and writes the
+	// last position's logits; it returns the positions reused.
+	prefill(ids []int, x []float32, logits []float32) (reused int, err error)
+	// close releases the conversation's cache.
+	close()
+}
 
-func (t nativeText) vocab() int  { return t.m.Config().Vocab }
-func (t nativeText) hidden() int { return t.m.Config().Hidden }
+// nativeText is the decoder of a .cellm file, served by one engine per KV
+// cache type (made on first use), which every generation shares.
+type nativeText struct {
+	m       *Model
+	dec     models.Decoder
+	mu      sync.Mutex
+	engines [2]*engine.Engine // by kvcache.DType
+}
 
-func (t nativeText) embed(ids []int) ([]float32, error) {
+func (t *nativeText) vocab() int  { return t.dec.Spec().Vocab }
+func (t *nativeText) hidden() int { return t.dec.Spec().Hidden }
+
+func (t *nativeText) embed(ids []int) ([]float32, error) {
 	x := make([]float32, len(ids)*t.hidden())
-	return x, t.m.Embed(x, ids)
+	return x, t.dec.Embed(x, ids)
 }
 
-func (t nativeText) prefill(x []float32, n, capacity int, kvF16 bool, logits []float32) (generate.Sequence, func(), error) {
-	s := t.m.NewState(capacity)
-	if kvF16 {
-		s = t.m.NewStateF16(capacity)
+func (t *nativeText) engine(kv kvcache.DType) (*engine.Engine, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if e := t.engines[kv]; e != nil {
+		return e, nil
 	}
-	if err := t.m.ForwardEmbeddings(s, x, n, logits, false); err != nil {
-		return nil, nil, err
+	e, err := engine.New(t.dec, engine.Options{KVType: kv, MaxContext: t.m.maxPos, KVBudgetBytes: t.m.kvBudget})
+	if err != nil {
+		return nil, err
 	}
-	return generate.LlamaSequence(t.m, s), func() {}, nil
+	t.engines[kv] = e
+	return e, nil
 }
+
+func (t *nativeText) conversation(kvF16 bool) (conversation, error) {
+	kv := kvcache.F32
+	if kvF16 {
+		kv = kvcache.F16
+	}
+	e, err := t.engine(kv)
+	if err != nil {
+		return nil, err
+	}
+	return &nativeConv{Session: e.NewSession(), t: t}, nil
+}
+
+// nativeConv is an engine session. It keeps the input embeddings of its
+// last prompt when they were given (images spliced in), so that the next
+// prompt reuses the positions whose embeddings are unchanged: the engine
+// alone reuses only positions computed from ids.
+type nativeConv struct {
+	*engine.Session
+	t *nativeText
+	x []float32 // embeddings of the first len(x)/hidden cached positions, or nil
+}
+
+func (c *nativeConv) prefill(ids []int, x []float32, logits []float32) (int, error) {
+	if x == nil {
+		c.x = nil
+		return c.Prefill(ids, nil, logits)
+	}
+	known, err := c.sameEmbeddings(ids, x)
+	if err != nil {
+		return 0, err
+	}
+	c.x = nil
+	reused, err := c.PrefillKnown(ids, x, logits, known)
+	if err == nil {
+		c.x = append(c.x[:0], x...)
+	}
+	return reused, err
+}
+
+// sameEmbeddings returns how many leading cached positions have the ids and
+// the input embeddings x gives: the rows of the previous prompt are
+// compared with its stored embeddings, later (generated) positions with
+// their ids' token embeddings.
+func (c *nativeConv) sameEmbeddings(ids []int, x []float32) (int, error) {
+	h := c.t.hidden()
+	held := c.History()
+	n := 0
+	for n < len(held) && n < len(ids) && held[n] == ids[n] && n < len(c.x)/h &&
+		slices.Equal(c.x[n*h:(n+1)*h], x[n*h:(n+1)*h]) {
+		n++
+	}
+	if n < len(c.x)/h {
+		return n, nil
+	}
+	end := n
+	for end < len(held) && end < len(ids) && held[end] == ids[end] {
+		end++
+	}
+	if end == n {
+		return n, nil
+	}
+	emb, err := c.t.embed(ids[n:end])
+	if err != nil {
+		return 0, err
+	}
+	for i := range end - n {
+		if !slices.Equal(emb[i*h:(i+1)*h], x[(n+i)*h:(n+i+1)*h]) {
+			break
+		}
+		n++
+	}
+	return n, nil
+}
+
+func (c *nativeConv) close() { c.Close() }
 
 // nativeVision is the SigLIP tower and connector of a .cellm file.
 type nativeVision struct{ m *idefics3.Model }
@@ -103,12 +204,17 @@ func (v *onnxVision) features(b *imageproc.Batch, t *idefics3.Timing) ([]float32
 }
 
 // onnxText runs embed_tokens*.onnx and decoder_model_merged*.onnx. The
-// decoder keeps one sequence's past, so generations take turns.
+// decoder keeps the past of one sequence: conversations take turns on it
+// one forward call at a time (the lock is never held while tokens are
+// handed to the caller), and a conversation whose past was replaced by
+// another's replays its own input embeddings first.
 type onnxText struct {
 	mu        sync.Mutex
 	emb       *onnxrt.Embedder
 	dec       *onnxrt.Decoder
+	owner     *onnxConv // whose past the decoder holds
 	vocabSize int
+	maxPos    int // context limit (0: 2048)
 }
 
 func (t *onnxText) vocab() int  { return t.vocabSize }
@@ -122,42 +228,107 @@ func (t *onnxText) embed(ids []int) ([]float32, error) {
 	return t.emb.Embed(ids64)
 }
 
-func (t *onnxText) prefill(x []float32, n, capacity int, _ bool, logits []float32) (generate.Sequence, func(), error) {
-	t.mu.Lock()
-	t.dec.Reset()
-	last, err := t.dec.Step(x, n)
-	if err != nil {
-		t.mu.Unlock()
-		return nil, nil, err
-	}
-	if len(last) != len(logits) {
-		t.mu.Unlock()
-		return nil, nil, fmt.Errorf("onnx decoder: %d logits, the tokenizer/model vocabulary is %d", len(last), len(logits))
-	}
-	copy(logits, last)
-	return &onnxSeq{t: t, cap: capacity}, t.mu.Unlock, nil
+func (t *onnxText) conversation(bool) (conversation, error) {
+	return &onnxConv{t: t, cap: t.maxPositions()}, nil
 }
 
-type onnxSeq struct {
+func (t *onnxText) maxPositions() int {
+	if t.maxPos > 0 {
+		return t.maxPos
+	}
+	return 2048
+}
+
+// onnxConv is one conversation on the ONNX decoder: the ids and input
+// embeddings of its positions, to replay them when it regains the decoder.
+type onnxConv struct {
 	t   *onnxText
 	cap int
+	ids []int
+	x   []float32
 }
 
-func (q *onnxSeq) Append(id int, logits []float32) error {
-	// A fresh slice: cgo refuses memory that shares an object with Go pointers.
-	x, err := q.t.emb.Embed([]int64{int64(id)})
+// step runs x (n rows) after the conversation's positions and copies the
+// last logits out. It holds the decoder only for the call.
+func (c *onnxConv) step(x []float32, n int, logits []float32) error {
+	t := c.t
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.owner != c || t.dec.Len() != len(c.ids) {
+		t.dec.Reset()
+		t.owner = nil
+		if len(c.ids) > 0 {
+			if _, err := t.dec.Step(c.x, len(c.ids)); err != nil {
+				return err
+			}
+		}
+		t.owner = c
+	}
+	last, err := t.dec.Step(x, n)
 	if err != nil {
+		t.owner = nil
 		return err
 	}
-	last, err := q.t.dec.Step(x, 1)
-	if err != nil {
-		return err
+	if len(last) != len(logits) {
+		return fmt.Errorf("onnx decoder: %d logits, the tokenizer/model vocabulary is %d", len(last), len(logits))
 	}
 	copy(logits, last)
 	return nil
 }
-func (q *onnxSeq) Len() int { return q.t.dec.Len() }
-func (q *onnxSeq) Cap() int { return q.cap }
+
+func (c *onnxConv) prefill(ids []int, x []float32, logits []float32) (int, error) {
+	if x == nil {
+		var err error
+		if x, err = c.t.embed(ids); err != nil {
+			return 0, err
+		}
+	}
+	h := c.t.hidden()
+	// Reuse the longest common prefix (one position at least is computed).
+	n := 0
+	for n < len(c.ids) && n < len(ids)-1 && c.ids[n] == ids[n] && slices.Equal(c.x[n*h:(n+1)*h], x[n*h:(n+1)*h]) {
+		n++
+	}
+	c.truncate(n)
+	if err := c.step(x[n*h:], len(ids)-n, logits); err != nil {
+		c.truncate(0)
+		return 0, err
+	}
+	c.ids = append(c.ids, ids[n:]...)
+	c.x = append(c.x, x[n*h:]...)
+	return n, nil
+}
+
+// truncate keeps the first n positions; the decoder replays them on the next step.
+func (c *onnxConv) truncate(n int) {
+	if n == len(c.ids) {
+		return
+	}
+	c.ids, c.x = c.ids[:n], c.x[:n*c.t.hidden()]
+	c.t.mu.Lock()
+	if c.t.owner == c {
+		c.t.owner = nil
+	}
+	c.t.mu.Unlock()
+}
+
+func (c *onnxConv) Append(id int, logits []float32) error {
+	// A fresh slice: cgo refuses memory that shares an object with Go pointers.
+	x, err := c.t.emb.Embed([]int64{int64(id)})
+	if err != nil {
+		return err
+	}
+	if err := c.step(x, 1, logits); err != nil {
+		return err
+	}
+	c.ids = append(c.ids, id)
+	c.x = append(c.x, x...)
+	return nil
+}
+
+func (c *onnxConv) Len() int { return len(c.ids) }
+func (c *onnxConv) Cap() int { return c.cap }
+func (c *onnxConv) close()   { c.truncate(0) }
 
 // openONNX opens the ONNX sessions the options ask for, from the exported
 // model folder dir (the HF repo or its onnx/ folder).
@@ -197,7 +368,7 @@ func openONNX(m *Model, opt *Options, vocab int) error {
 		if vocab <= 0 {
 			return fmt.Errorf("%s: cannot tell the vocabulary size", decoder)
 		}
-		m.text = &onnxText{emb: emb, dec: dec, vocabSize: vocab}
+		m.text = &onnxText{emb: emb, dec: dec, vocabSize: vocab, maxPos: m.maxPos}
 		m.onnxFiles = append(m.onnxFiles, embed, decoder)
 	}
 	return nil

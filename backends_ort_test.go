@@ -9,7 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/format"
@@ -54,8 +56,8 @@ func TestBackendCombinations(t *testing.T) {
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatal(err)
 	}
-	for _, vb := range []string{BackendCellm, BackendONNX} {
-		for _, db := range []string{BackendCellm, BackendONNX} {
+	for _, vb := range []Backend{BackendCellm, BackendONNX} {
+		for _, db := range []Backend{BackendCellm, BackendONNX} {
 			m, err := Open(path, &Options{VisionBackend: vb, DecoderBackend: db, ONNXDir: fixture})
 			if err != nil {
 				t.Fatal(err)
@@ -85,7 +87,52 @@ func TestBackendCombinations(t *testing.T) {
 					t.Errorf("vision %s, decoder %s, %s: tokens %v, want %v", vb, db, c.Name, res.Tokens, c.Greedy.NewTokens)
 				}
 			}
+			if db == BackendONNX {
+				concurrentONNX(t, m, r.Multimodal[0].InputIDs, r.Multimodal[0].Greedy.NewTokens,
+					r.Multimodal[1].InputIDs, r.Multimodal[1].Greedy.NewTokens, func(i int) *imageproc.Batch {
+						c := r.Multimodal[i]
+						pixels, _ := npy.ReadRawF32(filepath.Join(ref, c.PixelValues.File))
+						return &imageproc.Batch{Pixels: pixels, N: c.PixelValues.Shape[1], H: 64, W: 64}
+					})
+			}
 			m.Close()
+		}
+	}
+}
+
+// concurrentONNX runs two generations at once on the one-sequence ONNX
+// decoder: the decoder is held only per forward call (never while a token
+// is handed to the caller), so they interleave, each replaying its own
+// positions when it takes the decoder back, and both must still produce
+// their reference tokens.
+func concurrentONNX(t *testing.T, m *Model, ids0, want0, ids1, want1 []int, batch func(int) *imageproc.Batch) {
+	t.Helper()
+	var wg sync.WaitGroup
+	got := make([][]int, 2)
+	errs := make([]error, 2)
+	for i, ids := range [][]int{ids0, ids1} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			want := [][]int{want0, want1}[i]
+			res, err := m.Generate(context.Background(), Request{InputIDs: ids, ImageBatch: batch(i),
+				MaxNewTokens: len(want), IgnoreEOS: true}, func(Token) bool {
+				time.Sleep(2 * time.Millisecond) // let the other generation take the decoder
+				return true
+			})
+			if err == nil {
+				got[i] = res.Tokens
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, want := range [][]int{want0, want1} {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if !slices.Equal(got[i], want) {
+			t.Errorf("concurrent onnx generation %d: tokens %v, want %v", i, got[i], want)
 		}
 	}
 }

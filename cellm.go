@@ -25,8 +25,9 @@ import (
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/hf"
 	"github.com/cellm-ai/cellm-go/imageproc"
+	"github.com/cellm-ai/cellm-go/models"
+	_ "github.com/cellm-ai/cellm-go/models/all" // every architecture
 	"github.com/cellm-ai/cellm-go/models/idefics3"
-	"github.com/cellm-ai/cellm-go/models/llama"
 	"github.com/cellm-ai/cellm-go/tokenizer"
 )
 
@@ -36,7 +37,7 @@ type Options struct {
 	TokenizerPath string
 	// VisionBackend and DecoderBackend pick where the vision encoder and the
 	// text decoder run: BackendCellm (default) or BackendONNX.
-	VisionBackend, DecoderBackend string
+	VisionBackend, DecoderBackend Backend
 	// ONNXDir is the folder of the ONNX exports (a Hugging Face SmolVLM
 	// repo or its onnx/ folder), for the onnx backends.
 	ONNXDir string
@@ -44,13 +45,19 @@ type Options struct {
 	ONNXVariant string
 	// ONNXLibrary is the ONNX Runtime shared library (default: $CELLM_ONNXRUNTIME_LIB).
 	ONNXLibrary string
+	// KVBudgetBytes caps the KV cache memory of all generations and
+	// sessions running at once on the native decoder (per KV type); 0
+	// allows 4 sequences at the model's context length. Memory is taken as
+	// positions are filled and reused afterwards; a generation that finds
+	// the budget exhausted fails with an error wrapping kvcache.ErrBudget.
+	KVBudgetBytes int64
 }
 
 // Model is an opened model with its tokenizer, chat template and, for
 // vision-language models, its image processor configuration.
 type Model struct {
 	file     *format.File    // nil when every backend is ONNX
-	llama    *llama.Model    // the native decoder, if loaded
+	dec      models.Decoder  // the native decoder, if loaded
 	vlm      *idefics3.Model // the native VLM, if loaded
 	text     textBackend
 	vision   visionBackend
@@ -65,6 +72,7 @@ type Model struct {
 	hasImages    bool
 	imageTokenID int
 
+	kvBudget  int64
 	closers   []func() error
 	onnxFiles []string
 
@@ -75,6 +83,11 @@ type Model struct {
 // ErrNoTokenizer is returned when text is given to a model without a tokenizer.
 var ErrNoTokenizer = errors.New("the model has no tokenizer (embed tokenizer.json when converting, or set Options.TokenizerPath)")
 
+// ErrContextFull is wrapped by the error of a generation whose prompt alone
+// fills the context limit (Request.MaxContext, else the model's
+// max_position_embeddings); a chat can drop its oldest turns and retry.
+var ErrContextFull = errors.New("the prompt fills the context")
+
 // Open loads a model. path is a .cellm file; with both backends set to
 // BackendONNX it may instead be the Hugging Face folder of the ONNX exports
 // (config, tokenizer and processor files are then read from there).
@@ -83,7 +96,7 @@ func Open(path string, opt *Options) (*Model, error) {
 	if opt != nil {
 		o = *opt
 	}
-	for _, b := range []*string{&o.VisionBackend, &o.DecoderBackend} {
+	for _, b := range []*Backend{&o.VisionBackend, &o.DecoderBackend} {
 		switch *b {
 		case "":
 			*b = BackendCellm
@@ -92,7 +105,10 @@ func Open(path string, opt *Options) (*Model, error) {
 			return nil, fmt.Errorf("backend %q: want %s or %s", *b, BackendCellm, BackendONNX)
 		}
 	}
-	m := &Model{path: path}
+	if o.KVBudgetBytes < 0 {
+		return nil, fmt.Errorf("negative KVBudgetBytes %d", o.KVBudgetBytes)
+	}
+	m := &Model{kvBudget: o.KVBudgetBytes, path: path}
 	if err := m.load(path, &o); err != nil {
 		m.Close()
 		if strings.HasPrefix(err.Error(), path+": ") { // format.Open names the file already
@@ -163,23 +179,21 @@ func (m *Model) loadNative(f *format.File, o *Options) error {
 			return fmt.Errorf("source_projector_config: %w", err)
 		}
 		m.imageTokenID = pc.ImageTokenID
-		if o.VisionBackend == BackendCellm {
-			vlm, err := idefics3.Load(f)
-			if err != nil {
-				return err
-			}
-			m.vlm, m.llama = vlm, vlm.Text
-			m.vision = nativeVision{vlm}
-		}
+	}
+	if o.VisionBackend == BackendONNX && o.DecoderBackend == BackendONNX {
+		return nil
+	}
+	dec, err := models.Load(f)
+	if err != nil {
+		return err
+	}
+	if v, ok := dec.(*idefics3.Model); ok && o.VisionBackend == BackendCellm {
+		m.vlm = v
+		m.vision = nativeVision{v}
 	}
 	if o.DecoderBackend == BackendCellm {
-		if m.llama == nil {
-			var err error
-			if m.llama, err = llama.Load(f); err != nil {
-				return err
-			}
-		}
-		m.text = nativeText{m.llama}
+		m.dec = dec
+		m.text = &nativeText{m: m, dec: dec}
 	}
 	return nil
 }
@@ -259,8 +273,9 @@ func (m *Model) Close() error {
 // Tokenizer returns the model's tokenizer, or nil if it has none.
 func (m *Model) Tokenizer() *tokenizer.Tokenizer { return m.tok }
 
-// Text returns the native Llama decoder, or nil when the decoder runs on ONNX Runtime.
-func (m *Model) Text() *llama.Model { return m.llama }
+// Decoder returns the native text decoder, or nil when the decoder runs on
+// ONNX Runtime.
+func (m *Model) Decoder() models.Decoder { return m.dec }
 
 // VLM returns the native vision-language model, or nil.
 func (m *Model) VLM() *idefics3.Model { return m.vlm }
@@ -276,6 +291,10 @@ func (m *Model) Hidden() int { return m.text.hidden() }
 
 // File returns the underlying .cellm file, or nil for an ONNX-only model.
 func (m *Model) File() *format.File { return m.file }
+
+// ContextLength returns the model's context limit in tokens
+// (max_position_embeddings), or 0 when the model does not give one.
+func (m *Model) ContextLength() int { return m.maxPos }
 
 // HasChatTemplate reports whether the model carries a chat template.
 func (m *Model) HasChatTemplate() bool { return m.template != nil }

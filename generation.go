@@ -4,12 +4,10 @@ import (
 	"context"
 	"fmt"
 	"iter"
-	"runtime"
 	"strings"
 	"time"
 
 	"github.com/cellm-ai/cellm-go/generate"
-	"github.com/cellm-ai/cellm-go/models/idefics3"
 	"github.com/cellm-ai/cellm-go/tokenizer"
 )
 
@@ -32,10 +30,14 @@ type Stats struct {
 	TimeToFirstToken time.Duration // from the start of Generate
 	Decode           time.Duration
 	DecodeSteps      int
+	ReusedTokens     int // prompt positions a Session already held (not prefilled again)
 }
 
-// PrefillTokensPerSec returns the prompt processing speed.
-func (s *Stats) PrefillTokensPerSec() float64 { return perSec(s.PromptTokens, s.Prefill) }
+// PrefillTokensPerSec returns the prompt processing speed (positions
+// computed, the reused ones excluded).
+func (s *Stats) PrefillTokensPerSec() float64 {
+	return perSec(s.PromptTokens-s.ReusedTokens, s.Prefill)
+}
 
 // DecodeTokensPerSec returns the decoding speed.
 func (s *Stats) DecodeTokensPerSec() float64 { return perSec(s.DecodeSteps, s.Decode) }
@@ -47,6 +49,35 @@ func perSec(n int, d time.Duration) float64 {
 	return float64(n) / d.Seconds()
 }
 
+// StopReason tells why a generation ended.
+type StopReason string
+
+// Stop reasons.
+const (
+	StopEOS        StopReason = "eos"               // an end-of-sequence token was generated
+	StopMaxTokens  StopReason = "max_tokens"        // MaxNewTokens reached
+	StopContext    StopReason = "context_full"      // the context limit was reached
+	StopString     StopReason = "stop_string"       // one of Request.Stop appeared
+	StopCanceled   StopReason = "canceled"          // the context was canceled
+	StopByCallback StopReason = "stopped_by_caller" // onToken returned false
+)
+
+func stopReason(r generate.StopReason) StopReason {
+	switch r {
+	case generate.StopEOS:
+		return StopEOS
+	case generate.StopMaxTokens:
+		return StopMaxTokens
+	case generate.StopContext:
+		return StopContext
+	case generate.StopCanceled:
+		return StopCanceled
+	case generate.StopCallback:
+		return StopByCallback
+	}
+	return StopReason(r.String())
+}
+
 // Result is a finished generation.
 type Result struct {
 	// Text is the generated text, cut before a stop string.
@@ -55,13 +86,72 @@ type Result struct {
 	Tokens []int
 	// PromptIDs are the ids the prompt was tokenized to.
 	PromptIDs []int
-	// StopReason is "eos", "max_tokens", "context_full", "stop_string" or "canceled".
-	StopReason string
+	// StopReason tells why generation ended.
+	StopReason StopReason
 	Stats      Stats
 }
 
-// generate is Generate, on weights that stay mapped until it returns.
+// generate is Generate, on weights that stay mapped until it returns: one
+// generation in a session of its own, whose KV cache is given back at the
+// end (a Session keeps it for the next turn).
 func (m *Model) generate(ctx context.Context, req Request, onToken func(Token) bool) (*Result, error) {
+	s := m.NewSession()
+	defer s.Close()
+	return s.generate(ctx, req, onToken)
+}
+
+// Session is a conversation that keeps its KV cache between generations:
+// each Generate's prompt reuses the cached positions it starts with (the
+// previous prompt and reply, when the next request re-renders the whole
+// chat), so only the new tail is prefilled. A Session is used by one
+// goroutine at a time; Close it to free its cache.
+type Session struct {
+	m     *Model
+	convs [2]conversation // by KV type (f32, f16), made on first use
+}
+
+// NewSession returns an empty conversation.
+func (m *Model) NewSession() *Session { return &Session{m: m} }
+
+// Close releases the session's KV cache.
+func (s *Session) Close() {
+	for i, c := range s.convs {
+		if c != nil {
+			c.close()
+			s.convs[i] = nil
+		}
+	}
+}
+
+func (s *Session) conversation(kvF16 bool) (conversation, error) {
+	i := 0
+	if kvF16 {
+		i = 1
+	}
+	if s.convs[i] == nil {
+		c, err := s.m.text.conversation(kvF16)
+		if err != nil {
+			return nil, err
+		}
+		s.convs[i] = c
+	}
+	return s.convs[i], nil
+}
+
+// Generate runs one generation in the session: as Model.Generate, but the
+// prompt's leading positions that the session already holds are not
+// computed again. Stats.ReusedTokens counts them. After the Model's Close it
+// returns ErrClosed.
+func (s *Session) Generate(ctx context.Context, req Request, onToken func(Token) bool) (res *Result, err error) {
+	err = s.m.use(func() error {
+		res, err = s.generate(ctx, req, onToken)
+		return err
+	})
+	return res, err
+}
+
+func (s *Session) generate(ctx context.Context, req Request, onToken func(Token) bool) (*Result, error) {
+	m := s.m
 	start := time.Now()
 	p, err := m.tokenize(&req)
 	if err != nil {
@@ -81,12 +171,8 @@ func (m *Model) generate(ctx context.Context, req Request, onToken func(Token) b
 	if limit <= 0 {
 		limit = m.maxPos
 	}
-	capacity := len(p.ids) + opts.MaxNewTokens
-	if limit > 0 {
-		if len(p.ids) >= limit {
-			return nil, fmt.Errorf("the prompt's %d tokens fill the context limit of %d", len(p.ids), limit)
-		}
-		capacity = min(limit, capacity)
+	if limit > 0 && len(p.ids) >= limit {
+		return nil, fmt.Errorf("%w: %d prompt tokens for a context limit of %d", ErrContextFull, len(p.ids), limit)
 	}
 
 	var stream *tokenizer.Stream
@@ -123,40 +209,26 @@ func (m *Model) generate(ctx context.Context, req Request, onToken func(Token) b
 		return keep
 	}
 
-	x, err := m.text.embed(p.ids)
+	x, err := m.promptEmbeddings(p, &req, &res.Stats)
 	if err != nil {
 		return nil, err
 	}
-	if p.images != nil {
-		if m.imageCfgErr != nil {
-			return nil, m.imageCfgErr
-		}
-		feats := req.ImageFeatures
-		if feats == nil {
-			t := idefics3.Timing{OnTile: req.ImageProgress}
-			if feats, err = m.imageFeatures(p.images, &t); err != nil {
-				return nil, err
-			}
-			res.Stats.VisionEncode, res.Stats.Projection = t.Encode, t.Project
-		}
-		res.Stats.Images, res.Stats.Tiles = len(p.images.Grids), p.images.N
-		if err := idefics3.Splice(x, p.ids, m.imageTokenID, feats, m.text.hidden()); err != nil {
-			return nil, err
-		}
-		// The tiles and the vision activations are garbage now; collect them
-		// before the KV cache is allocated, so the two peaks do not add up
-		// (one collection costs a few milliseconds next to the vision encoder).
-		p.images, feats = nil, nil
-		runtime.GC()
+	conv, err := s.conversation(req.KVF16)
+	if err != nil {
+		return nil, err
 	}
 	logits := make([]float32, m.text.vocab())
 	pstart := time.Now()
-	seq, release, err := m.text.prefill(x, len(p.ids), capacity, req.KVF16, logits)
+	reused, err := conv.prefill(p.ids, x, logits)
 	if err != nil {
 		return nil, err
 	}
-	defer release()
 	res.Stats.Prefill = time.Since(pstart)
+	res.Stats.ReusedTokens = reused
+	var seq generate.Sequence = conv
+	if limit > 0 && limit < conv.Cap() {
+		seq = cappedSeq{conv, limit}
+	}
 	g, err := generate.Decode(ctx, seq, logits, p.ids, opts, callback)
 	if err != nil {
 		return nil, err
@@ -177,12 +249,9 @@ func (m *Model) generate(ctx context.Context, req Request, onToken func(Token) b
 		}
 	}
 	res.Text = text.String()
-	res.StopReason = g.Stop.String()
-	switch {
-	case stoppedByString:
-		res.StopReason = "stop_string"
-	case g.Stop == generate.StopCallback:
-		res.StopReason = "stopped_by_caller"
+	res.StopReason = stopReason(g.Stop)
+	if stoppedByString {
+		res.StopReason = StopString
 	}
 	res.Stats.PromptTokens = len(p.ids)
 	res.Stats.GeneratedTokens = len(res.Tokens)
@@ -193,6 +262,14 @@ func (m *Model) generate(ctx context.Context, req Request, onToken func(Token) b
 	}
 	return res, nil
 }
+
+// cappedSeq lowers a sequence's capacity to a request's context limit.
+type cappedSeq struct {
+	generate.Sequence
+	limit int
+}
+
+func (c cappedSeq) Cap() int { return c.limit }
 
 // Tokens is Generate as an iterator of tokens. A failure is yielded as a
 // final (Token{ID: -1}, err). Breaking out of the loop stops generation.

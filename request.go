@@ -25,6 +25,12 @@ type Request struct {
 	// ChatFormat picks how a chat is rendered: "auto" (default: the model's
 	// template if it has one, else ChatML), "template", "chatml" or "plain".
 	ChatFormat string
+	// TemplateVars are further variables for the model's chat template: the
+	// keyword arguments transformers' apply_chat_template passes on, such
+	// as Qwen3's "enable_thinking": false (values as chat.Options.Extra
+	// takes them, json.RawMessage included). They need a chat request; the
+	// chatml and plain formats, which have no template, ignore them.
+	TemplateVars map[string]any
 	// InputIDs feeds token ids directly, bypassing the tokenizer.
 	InputIDs []int
 
@@ -81,7 +87,7 @@ func (r *Request) messages(images int) []chat.Message {
 		}
 		msgs = append(msgs, chat.Message{Role: "user", Content: r.Prompt})
 	}
-	if images > 0 {
+	if images > 0 && !hasImageParts(msgs) {
 		for i := range msgs {
 			if msgs[i].Role == "user" && msgs[i].Images == 0 && msgs[i].Parts == nil {
 				msgs[i].Images = images
@@ -92,9 +98,28 @@ func (r *Request) messages(images int) []chat.Message {
 	return msgs
 }
 
+// hasImageParts reports whether any message already places images (a
+// multi-turn chat with images in several turns).
+func hasImageParts(msgs []chat.Message) bool {
+	for _, msg := range msgs {
+		if msg.Images > 0 {
+			return true
+		}
+		for _, part := range msg.Parts {
+			if part.Type == "image" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // render returns the prompt text of a request.
 func (m *Model) render(r *Request, images int) (text string, templated bool, err error) {
 	if !r.Chat && len(r.Messages) == 0 {
+		if len(r.TemplateVars) > 0 {
+			return "", false, fmt.Errorf("template variables given for a prompt that is not a chat (set Chat or Messages)")
+		}
 		text = r.Prompt
 		if images > 0 && !strings.Contains(text, imageproc.ImageToken) {
 			text = strings.Repeat(imageproc.ImageToken, images) + text
@@ -114,7 +139,7 @@ func (m *Model) render(r *Request, images int) (text string, templated bool, err
 		if m.template == nil {
 			return "", false, fmt.Errorf("chat format template: the model has no chat template")
 		}
-		text, err = m.template.Render(msgs, chat.Options{AddGenerationPrompt: true, BOSToken: m.bos, EOSToken: m.eos})
+		text, err = m.template.Render(msgs, chat.Options{AddGenerationPrompt: true, BOSToken: m.bos, EOSToken: m.eos, Extra: r.TemplateVars})
 		return text, true, err
 	case "chatml":
 		return chat.ChatML(withImageTokens(msgs), true), true, nil
@@ -134,7 +159,12 @@ func withImageTokens(msgs []chat.Message) []chat.Message {
 	return out
 }
 
-// tokenize turns a request into prompt ids, processing its images.
+// tokenize turns a request into prompt ids in one linear pass: images are
+// decoded and tiled (imageproc), the messages rendered with the chat
+// template (chat), each <image> placeholder expanded into the image's
+// tokens (imageproc.ExpandPrompt), and the text encoded (tokenizer).
+// promptEmbeddings then splices the image features in; nothing else
+// prepares a prompt.
 func (m *Model) tokenize(r *Request) (*prompt, error) {
 	if len(r.InputIDs) > 0 {
 		if r.Prompt != "" || len(r.Messages) > 0 {
@@ -250,4 +280,35 @@ func (m *Model) Tokenize(req Request) ([]int, error) {
 		return nil, err
 	}
 	return p.ids, nil
+}
+
+// promptEmbeddings returns the input embeddings of a prompt with images:
+// the token embeddings with each image token's row replaced by the image
+// features (computed now unless the request carries them), or nil for a
+// prompt without images (the decoder embeds its ids itself). st receives
+// the vision timings.
+func (m *Model) promptEmbeddings(p *prompt, r *Request, st *Stats) ([]float32, error) {
+	if p.images == nil {
+		return nil, nil
+	}
+	if m.imageCfgErr != nil {
+		return nil, m.imageCfgErr
+	}
+	x, err := m.text.embed(p.ids)
+	if err != nil {
+		return nil, err
+	}
+	feats := r.ImageFeatures
+	if feats == nil {
+		t := idefics3.Timing{OnTile: r.ImageProgress}
+		if feats, err = m.imageFeatures(p.images, &t); err != nil {
+			return nil, err
+		}
+		st.VisionEncode, st.Projection = t.Encode, t.Project
+	}
+	st.Images, st.Tiles = len(p.images.Grids), p.images.N
+	if err := idefics3.Splice(x, p.ids, m.imageTokenID, feats, m.text.hidden()); err != nil {
+		return nil, err
+	}
+	return x, nil
 }

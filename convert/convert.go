@@ -190,6 +190,12 @@ func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary,
 			return nil, fmt.Errorf("%s: model_type %s but no vision tower / connector tensors found", in, cfg.ModelType)
 		}
 	}
+	if cfg.TextTower {
+		h.TextTensorPrefix = textPrefix
+		if !strings.Contains(textPrefix, "language_model") {
+			return nil, fmt.Errorf("%s: model_type %s but no language_model tensors found", in, cfg.ModelType)
+		}
+	}
 	// ONNX graphs carry constants besides the weights; they are not model tensors.
 	graphConstant := func(name string) bool {
 		if kind != "onnx" || name == "lm_head.weight" {
@@ -221,7 +227,11 @@ func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary,
 			sum.Skipped = append(sum.Skipped, fmt.Sprintf("%s (%s)", t.Name, t.DType))
 			continue
 		}
-		if t.Name == "lm_head.weight" && cfg.Text.TieWordEmbeddings {
+		if cfg.TextTower && !strings.HasPrefix(t.Name, textPrefix) && !strings.HasSuffix(t.Name, "lm_head.weight") {
+			sum.Skipped = append(sum.Skipped, t.Name+" (not in the text tower)")
+			continue
+		}
+		if strings.HasSuffix(t.Name, "lm_head.weight") && cfg.Text.TieWordEmbeddings {
 			sum.Skipped = append(sum.Skipped, t.Name+" (tied to embed_tokens)")
 			continue
 		}
@@ -286,6 +296,16 @@ func header(cfg *hf.Config, dir, kind string, opt Options) (*format.Header, erro
 	}
 	if kind == "safetensors" {
 		h.SourceSafetensorsFormat = "pt"
+	}
+	if t.HiddenAct != "silu" {
+		h.HiddenAct = t.HiddenAct
+	}
+	h.AttentionBias, h.QKNorm, h.SandwichNorms = t.AttentionBias, t.QKNorm, t.SandwichNorms
+	h.NormWeightOffset, h.EmbeddingScale, h.QueryPreAttnScalar = t.NormWeightOffset, t.EmbeddingScale, t.QueryPreAttnScalar
+	if len(t.LayerTypes) > 0 {
+		h.LayerTypes = t.LayerTypes
+		h.SlidingWindow = *t.SlidingWindow
+		h.RopeLocalBaseFreq = t.RopeLocalBaseFreq
 	}
 	if rs := t.RopeScaling; rs != nil && rs.Kind() != "" && rs.Kind() != "default" {
 		h.RopeScalingType = rs.Kind()
@@ -427,6 +447,19 @@ func checkTensors(set *source.Set, cfg *hf.Config, prefix, visionPrefix, projPre
 		want[p+"mlp.down_proj.weight"] = []int{t.HiddenSize, t.IntermediateSize}
 		want[p+"input_layernorm.weight"] = []int{t.HiddenSize}
 		want[p+"post_attention_layernorm.weight"] = []int{t.HiddenSize}
+		if t.AttentionBias {
+			want[p+"self_attn.q_proj.bias"] = []int{q}
+			want[p+"self_attn.k_proj.bias"] = []int{kv}
+			want[p+"self_attn.v_proj.bias"] = []int{kv}
+		}
+		if t.QKNorm {
+			want[p+"self_attn.q_norm.weight"] = []int{t.HeadDim}
+			want[p+"self_attn.k_norm.weight"] = []int{t.HeadDim}
+		}
+		if t.SandwichNorms {
+			want[p+"pre_feedforward_layernorm.weight"] = []int{t.HiddenSize}
+			want[p+"post_feedforward_layernorm.weight"] = []int{t.HiddenSize}
+		}
 	}
 	if !t.TieWordEmbeddings {
 		want["lm_head.weight"] = []int{t.VocabSize, t.HiddenSize}
@@ -450,7 +483,8 @@ func checkTensors(set *source.Set, cfg *hf.Config, prefix, visionPrefix, projPre
 		switch {
 		case want[name] != nil, !isFloat(tn.DType), name == "lm_head.weight", ignore(name),
 			strings.HasSuffix(name, "rotary_emb.inv_freq"),
-			cfg.Multimodal && (strings.HasPrefix(name, visionPrefix) || strings.HasPrefix(name, projPrefix)):
+			cfg.Multimodal && (strings.HasPrefix(name, visionPrefix) || strings.HasPrefix(name, projPrefix)),
+			cfg.TextTower && !strings.HasPrefix(name, prefix): // the wrapper's other towers, not converted
 			continue
 		}
 		why := "the Llama decoder does not use it"

@@ -61,6 +61,36 @@ type Header struct {
 	RopeScalingLowFreqFactor        float64 `json:"rope_scaling_low_freq_factor,omitempty"`
 	RopeScalingHighFreqFactor       float64 `json:"rope_scaling_high_freq_factor,omitempty"`
 
+	// Architecture options beyond Llama (absent: the Llama behaviour).
+	// HiddenAct is the gated feed-forward activation: "silu" (SwiGLU,
+	// default) or "gelu_pytorch_tanh" (GeGLU, Gemma).
+	HiddenAct string `json:"hidden_act,omitempty"`
+	// AttentionBias: q_proj, k_proj and v_proj have biases (Qwen2; o_proj's
+	// is read when present).
+	AttentionBias bool `json:"attention_bias,omitempty"`
+	// QKNorm: an RMSNorm of head_dim weights on each head of q and k after
+	// the projection, before RoPE (Qwen3, Gemma 3).
+	QKNorm bool `json:"qk_norm,omitempty"`
+	// NormWeightOffset is added to every RMSNorm weight: Gemma's norms
+	// compute x * (1 + w), so Gemma files carry 1.
+	NormWeightOffset float64 `json:"norm_weight_offset,omitempty"`
+	// SandwichNorms: every block's output is normalized before the residual
+	// add, and the feed-forward input has its own norm (Gemma 2/3:
+	// post_attention_layernorm, pre_feedforward_layernorm, post_feedforward_layernorm).
+	SandwichNorms bool `json:"sandwich_norms,omitempty"`
+	// EmbeddingScale multiplies the input embeddings (Gemma: sqrt(hidden)); 0 means 1.
+	EmbeddingScale float64 `json:"embedding_scale,omitempty"`
+	// QueryPreAttnScalar sets the attention scale to its -1/2 power instead of
+	// head_dim's (Gemma); 0 means head_dim.
+	QueryPreAttnScalar float64 `json:"query_pre_attn_scalar,omitempty"`
+	// SlidingWindow is the number of keys (including its own) a query of a
+	// sliding layer sees; LayerTypes names each layer's kind,
+	// "sliding_attention" or "full_attention" (empty: all full).
+	SlidingWindow int      `json:"sliding_window,omitempty"`
+	LayerTypes    []string `json:"layer_types,omitempty"`
+	// RopeLocalBaseFreq is the RoPE base of sliding layers (Gemma 3); 0 means rope_theta.
+	RopeLocalBaseFreq float64 `json:"rope_local_base_freq,omitempty"`
+
 	SourceTorchDType         string          `json:"source_torch_dtype,omitempty"`
 	SourceArchitectures      []string        `json:"source_architectures,omitempty"`
 	SourceQuantization       json.RawMessage `json:"source_quantization,omitempty"`
@@ -105,7 +135,9 @@ var knownKeys = func() map[string]bool {
 		"rope_scaling_factor", "rope_scaling_original_max_position_embeddings",
 		"rope_scaling_low_freq_factor", "rope_scaling_high_freq_factor", "source_torch_dtype",
 		"source_architectures", "source_quantization", "source_quantization_config",
-		"source_text_config", "source_vision_config", "source_projector_config", "assets"} {
+		"source_text_config", "source_vision_config", "source_projector_config", "assets",
+		"hidden_act", "attention_bias", "qk_norm", "norm_weight_offset", "sandwich_norms", "embedding_scale",
+		"query_pre_attn_scalar", "sliding_window", "layer_types", "rope_local_base_freq"} {
 		keys[k] = true
 	}
 	return keys

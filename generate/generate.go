@@ -1,5 +1,5 @@
-// Package generate runs the token generation loop of a Llama model: one
-// batched prefill of the prompt (token ids or precomputed input embeddings),
+// Package generate runs the token generation loop of a decoder
+// (models.Decoder): one batched prefill of the prompt (token ids or precomputed input embeddings),
 // then token-by-token decoding with a sampler, until an end-of-sequence id,
 // the token budget, the context limit, cancellation or the caller says stop.
 //
@@ -16,7 +16,9 @@ import (
 	"math"
 	"time"
 
-	"github.com/cellm-ai/cellm-go/models/llama"
+	"github.com/cellm-ai/cellm-go/engine"
+	"github.com/cellm-ai/cellm-go/kvcache"
+	"github.com/cellm-ai/cellm-go/models"
 	"github.com/cellm-ai/cellm-go/sample"
 )
 
@@ -103,33 +105,41 @@ func rate(n int, d time.Duration) float64 {
 // receives each generated token as soon as it is chosen, except a
 // terminating end-of-sequence id; returning false stops generation. The
 // returned error is non-nil only for invalid arguments; stopping for any
-// reason (including cancellation) is reported in Result.Stop.
-func Generate(ctx context.Context, m *llama.Model, prompt []int, opts Options, onToken func(id int) bool) (Result, error) {
+// reason (including cancellation) is reported in Result.Stop. The KV cache
+// is a private engine session sized for the context limit; to keep a cache
+// across turns, use an engine.Session with Decode.
+func Generate(ctx context.Context, m models.Decoder, prompt []int, opts Options, onToken func(id int) bool) (Result, error) {
 	if len(prompt) == 0 {
 		return Result{}, fmt.Errorf("generate: empty prompt")
 	}
-	return run(ctx, m, len(prompt), prompt, opts, onToken, func(s *llama.State, logits []float32) error {
-		return m.Forward(s, prompt, logits, false)
-	})
+	return run(ctx, m, prompt, nil, prompt, opts, onToken)
 }
 
 // GenerateFromEmbeddings is Generate for a prompt given as input embeddings
 // x (n rows of the model's hidden size), as a vision-language model builds
 // by splicing image features into token embeddings. history, if not nil,
 // holds the prompt's token ids for the repetition penalty.
-func GenerateFromEmbeddings(ctx context.Context, m *llama.Model, x []float32, n int, history []int, opts Options, onToken func(id int) bool) (Result, error) {
+func GenerateFromEmbeddings(ctx context.Context, m models.Decoder, x []float32, n int, history []int, opts Options, onToken func(id int) bool) (Result, error) {
 	if n <= 0 {
 		return Result{}, fmt.Errorf("generate: empty prompt")
 	}
-	return run(ctx, m, n, history, opts, onToken, func(s *llama.State, logits []float32) error {
-		return m.ForwardEmbeddings(s, x, n, logits, false)
-	})
+	if h := m.Spec().Hidden; len(x) != n*h {
+		return Result{}, fmt.Errorf("generate: %d embedding values for %d rows of %d", len(x), n, h)
+	}
+	ids := history
+	if len(ids) != n {
+		ids = make([]int, n) // placeholders: the positions come from x
+		for i := range ids {
+			ids[i] = -1
+		}
+	}
+	return run(ctx, m, ids, x, history, opts, onToken)
 }
 
 // Tokens is Generate as an iterator over (token, error) pairs: a failure
 // before the first token is yielded once as (-1, err). Breaking out of the
 // loop stops generation.
-func Tokens(ctx context.Context, m *llama.Model, prompt []int, opts Options) iter.Seq2[int, error] {
+func Tokens(ctx context.Context, m models.Decoder, prompt []int, opts Options) iter.Seq2[int, error] {
 	return func(yield func(int, error) bool) {
 		stopped := false
 		_, err := Generate(ctx, m, prompt, opts, func(id int) bool {
@@ -146,8 +156,7 @@ func Tokens(ctx context.Context, m *llama.Model, prompt []int, opts Options) ite
 }
 
 // Sequence is a decoder holding the state of one sequence: what the decode
-// loop drives. llama's Model with a State is one; an ONNX Runtime decoder is
-// another.
+// loop drives. An engine.Session is one; an ONNX Runtime decoder is another.
 type Sequence interface {
 	// Append feeds one token at the next position and writes its logits.
 	Append(id int, logits []float32) error
@@ -156,36 +165,17 @@ type Sequence interface {
 	Cap() int
 }
 
-// LlamaSequence adapts a llama Model and one of its States to Sequence.
-func LlamaSequence(m *llama.Model, s *llama.State) Sequence {
-	return &llamaSeq{m: m, s: s, tok: make([]int, 1)}
-}
-
-// llamaSeq adapts a llama Model and State to Sequence.
-type llamaSeq struct {
-	m   *llama.Model
-	s   *llama.State
-	tok []int
-}
-
-func (q *llamaSeq) Append(id int, logits []float32) error {
-	q.tok[0] = id
-	return q.m.Forward(q.s, q.tok, logits, false)
-}
-func (q *llamaSeq) Len() int { return q.s.Pos() }
-func (q *llamaSeq) Cap() int { return q.s.MaxSeq() }
-
-func run(ctx context.Context, m *llama.Model, n int, history []int, opts Options, onToken func(int) bool,
-	prefill func(*llama.State, []float32) error) (Result, error) {
+func run(ctx context.Context, m models.Decoder, ids []int, x []float32, history []int, opts Options, onToken func(int) bool) (Result, error) {
 	if opts.MaxNewTokens < 0 || opts.MinNewTokens < 0 || opts.MaxContext < 0 {
 		return Result{}, fmt.Errorf("generate: negative MaxNewTokens, MinNewTokens or MaxContext")
 	}
-	cfg := m.Config()
+	spec := m.Spec()
+	n := len(ids)
 	capacity := opts.MaxContext
 	if capacity == 0 {
 		if opts.MaxNewTokens > 0 {
 			capacity = n + opts.MaxNewTokens
-		} else if capacity = cfg.MaxPositions; capacity <= 0 {
+		} else if capacity = spec.MaxPositions; capacity <= 0 {
 			capacity = 2048
 		}
 	}
@@ -193,26 +183,45 @@ func run(ctx context.Context, m *llama.Model, n int, history []int, opts Options
 		return Result{}, fmt.Errorf("generate: the prompt's %d tokens exceed the context limit of %d", n, capacity)
 	}
 	if opts.EOS == nil {
-		opts.EOS = cfg.EOS
+		opts.EOS = spec.EOS
 	}
-	smp, err := newSampler(cfg.Vocab, opts)
+	smp, err := newSampler(spec.Vocab, opts)
 	if err != nil {
 		return Result{}, err
 	}
-	var s *llama.State
+	kv := kvcache.F32
 	if opts.KVF16 {
-		s = m.NewStateF16(capacity)
-	} else {
-		s = m.NewState(capacity)
+		kv = kvcache.F16
 	}
-	logits := make([]float32, cfg.Vocab)
+	e, err := engine.New(m, engine.Options{KVType: kv, MaxContext: capacity, KVBudgetBytes: KVBytes(spec, kv, capacity)})
+	if err != nil {
+		return Result{}, fmt.Errorf("generate: %w", err)
+	}
+	s := e.NewSession()
+	defer s.Close()
+	if err := s.Reserve(capacity); err != nil { // the whole cache now: decoding then never allocates
+		return Result{}, fmt.Errorf("generate: %w", err)
+	}
+	logits := make([]float32, spec.Vocab)
 	start := time.Now()
-	if err := prefill(s, logits); err != nil {
-		return Result{}, err
+	if _, err := s.Prefill(ids, x, logits); err != nil {
+		return Result{}, fmt.Errorf("generate: %w", err)
 	}
 	res := Result{PromptTokens: n, Prefill: time.Since(start)}
-	err = decode(ctx, LlamaSequence(m, s), smp, logits, history, opts, onToken, start, &res)
+	err = decode(ctx, s, smp, logits, history, opts, onToken, start, &res)
 	return res, err
+}
+
+// KVBytes returns the pool budget that holds positions of one sequence
+// (whole blocks of kvcache.DefaultBlockTokens).
+func KVBytes(spec models.Spec, dt kvcache.DType, positions int) int64 {
+	bt := int64(kvcache.DefaultBlockTokens)
+	elem := int64(4)
+	if dt == kvcache.F16 {
+		elem = 2
+	}
+	blocks := (int64(positions) + bt - 1) / bt
+	return blocks * bt * 2 * int64(spec.Layers*spec.KVHeads*spec.HeadDim) * elem
 }
 
 // Decode continues a prefilled sequence: logits are those of its last

@@ -1,6 +1,7 @@
 // Package hf reads a Hugging Face model folder's config.json and routes it to
-// the architectures cellm runs: Llama-family text models and the Idefics3
-// (SmolVLM) vision-language wrapper around a Llama text stack.
+// the architectures cellm runs: Llama-family text models (Llama, Qwen2.5,
+// Qwen3, Gemma 3 text) and the Idefics3 / SmolVLM vision-language wrappers
+// around a Llama text stack.
 package hf
 
 import (
@@ -14,20 +15,25 @@ import (
 )
 
 // TextModelTypes are the text architectures cellm runs, by config model_type.
-var TextModelTypes = []string{"llama"}
+var TextModelTypes = []string{"llama", "qwen2", "qwen3", "gemma3_text"}
 
 // MultimodalModelTypes are the vision-language wrappers cellm runs.
 var MultimodalModelTypes = []string{"idefics3", "smolvlm"}
 
+// TextTowerModelTypes are multimodal wrappers whose text tower cellm runs
+// alone (the vision tower and projector are left out on convert).
+var TextTowerModelTypes = []string{"gemma3"}
+
 // Supported reports whether cellm runs models whose config.json model_type
-// is t (a text architecture or a vision-language wrapper).
+// is t (a text architecture, a vision-language wrapper, or a wrapper whose
+// text tower cellm runs).
 func Supported(t string) bool {
-	return contains(TextModelTypes, t) || contains(MultimodalModelTypes, t)
+	return contains(TextModelTypes, t) || contains(MultimodalModelTypes, t) || contains(TextTowerModelTypes, t)
 }
 
 // SupportedList names every supported model_type, for messages.
 func SupportedList() string {
-	return strings.Join(append(append([]string(nil), TextModelTypes...), MultimodalModelTypes...), ", ")
+	return strings.Join(append(append(append([]string(nil), TextModelTypes...), MultimodalModelTypes...), TextTowerModelTypes...), ", ")
 }
 
 // ErrUnsupported reports a model type cellm does not run.
@@ -75,6 +81,25 @@ type TextConfig struct {
 	MLPBias               bool         `json:"mlp_bias"`
 	BOSTokenID            *int         `json:"-"`
 	EOSTokenIDs           []int        `json:"-"`
+
+	// Qwen2 / Qwen3: sliding-window attention (not supported when on).
+	UseSlidingWindow bool `json:"use_sliding_window"`
+	// Gemma 3 (gemma3_text).
+	HiddenActivation      string   `json:"hidden_activation,omitempty"`
+	QueryPreAttnScalar    float64  `json:"query_pre_attn_scalar,omitempty"`
+	SlidingWindow         *int     `json:"sliding_window"`
+	SlidingWindowPattern  int      `json:"sliding_window_pattern,omitempty"`
+	LayerTypes            []string `json:"layer_types,omitempty"`
+	RopeLocalBaseFreq     float64  `json:"rope_local_base_freq,omitempty"`
+	AttnLogitSoftcapping  *float64 `json:"attn_logit_softcapping"`
+	FinalLogitSoftcapping *float64 `json:"final_logit_softcapping"`
+
+	// Resolved architecture options (see format.Header), set by ParseConfig
+	// from the model type.
+	QKNorm           bool    `json:"-"`
+	NormWeightOffset float64 `json:"-"`
+	SandwichNorms    bool    `json:"-"`
+	EmbeddingScale   float64 `json:"-"`
 }
 
 // Config is a parsed config.json.
@@ -87,6 +112,9 @@ type Config struct {
 	Text TextConfig
 	// Multimodal is set for vision-language wrappers (idefics3 / smolvlm).
 	Multimodal bool
+	// TextTower is set for a wrapper of which only the text tower is
+	// converted (gemma3): Text is its text_config.
+	TextTower bool
 	// RawText and RawVision are text_config and vision_config as written.
 	RawText, RawVision json.RawMessage
 	// Vision is vision_config with the Idefics3VisionConfig defaults applied.
@@ -167,8 +195,8 @@ func ParseConfig(data []byte) (*Config, error) {
 		if tt.ModelType == "" {
 			tt.ModelType = "llama"
 		}
-		if !contains(TextModelTypes, tt.ModelType) {
-			return nil, fmt.Errorf("%w: text_config.model_type %q (supported: %s)", ErrUnsupported, tt.ModelType, strings.Join(TextModelTypes, ", "))
+		if tt.ModelType != "llama" { // the Idefics3 / SmolVLM runtime wraps a Llama text stack
+			return nil, fmt.Errorf("%w: text_config.model_type %q (supported: llama)", ErrUnsupported, tt.ModelType)
 		}
 		t, err := parseText(c.RawText, true)
 		if err != nil {
@@ -201,18 +229,68 @@ func ParseConfig(data []byte) (*Config, error) {
 			return nil, fmt.Errorf("field scale_factor: %d must be positive and divide the %d patches per side (vision_config image_size / patch_size)",
 				c.ScaleFactor, side)
 		}
+	case contains(TextTowerModelTypes, c.ModelType):
+		c.TextTower = true
+		c.RawText = top["text_config"]
+		raw := c.RawText
+		if len(raw) == 0 {
+			raw = []byte(`{}`)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("field text_config: %w", err)
+		}
+		m["model_type"] = json.RawMessage(`"gemma3_text"`)
+		for _, k := range []string{"bos_token_id", "eos_token_id"} { // the wrapper's ids, if text_config has none
+			if _, ok := m[k]; !ok && top[k] != nil {
+				m[k] = top[k]
+			}
+		}
+		raw, _ = json.Marshal(m)
+		t, err := parseText(raw, false)
+		if err != nil {
+			return nil, fmt.Errorf("field text_config: %w", err)
+		}
+		c.Text = *t
 	default:
-		return nil, fmt.Errorf("%w: model_type %q (supported: %s; multimodal: %s)", ErrUnsupported, c.ModelType,
-			strings.Join(TextModelTypes, ", "), strings.Join(MultimodalModelTypes, ", "))
+		return nil, fmt.Errorf("%w: model_type %q (supported: %s; multimodal: %s; text tower of: %s)", ErrUnsupported, c.ModelType,
+			strings.Join(TextModelTypes, ", "), strings.Join(MultimodalModelTypes, ", "), strings.Join(TextTowerModelTypes, ", "))
 	}
 	return c, nil
 }
 
-func parseText(data []byte, nested bool) (*TextConfig, error) {
-	t := &TextConfig{
-		ModelType: "llama", VocabSize: 32000, HiddenSize: 4096, IntermediateSize: 11008, NumHiddenLayers: 32,
-		NumAttentionHeads: 32, HiddenAct: "silu", MaxPositionEmbeddings: 2048, RMSNormEps: 1e-6, RopeTheta: 10000,
+// textDefaults returns the defaults of transformers' configuration class
+// of a text model type, and the bos/eos ids it assumes when config.json has none.
+func textDefaults(modelType string) (t *TextConfig, bos, eos []int) {
+	switch modelType {
+	case "qwen2", "qwen3": // Qwen2Config / Qwen3Config: no bos/eos defaults
+		t = &TextConfig{VocabSize: 151936, HiddenSize: 4096, IntermediateSize: 22016, NumHiddenLayers: 32,
+			NumAttentionHeads: 32, HiddenAct: "silu", MaxPositionEmbeddings: 32768, RMSNormEps: 1e-6, RopeTheta: 10000}
+		if modelType == "qwen3" {
+			t.HeadDim = 128
+		}
+		return t, nil, nil
+	case "gemma3_text": // Gemma3TextConfig
+		w := 4096
+		return &TextConfig{VocabSize: 262208, HiddenSize: 2304, IntermediateSize: 9216, NumHiddenLayers: 26,
+			NumAttentionHeads: 8, NumKeyValueHeads: 4, HeadDim: 256, HiddenActivation: "gelu_pytorch_tanh",
+			MaxPositionEmbeddings: 131072, RMSNormEps: 1e-6, RopeTheta: 1e6, TieWordEmbeddings: true,
+			QueryPreAttnScalar: 256, SlidingWindow: &w, SlidingWindowPattern: 6, RopeLocalBaseFreq: 10000}, []int{2}, []int{1}
 	}
+	return &TextConfig{VocabSize: 32000, HiddenSize: 4096, IntermediateSize: 11008, NumHiddenLayers: 32,
+		NumAttentionHeads: 32, HiddenAct: "silu", MaxPositionEmbeddings: 2048, RMSNormEps: 1e-6, RopeTheta: 10000}, []int{1}, []int{2}
+}
+
+func parseText(data []byte, nested bool) (*TextConfig, error) {
+	var mt struct {
+		ModelType string `json:"model_type"`
+	}
+	json.Unmarshal(data, &mt)
+	if mt.ModelType == "" {
+		mt.ModelType = "llama"
+	}
+	t, defBOS, defEOS := textDefaults(mt.ModelType)
+	t.ModelType = mt.ModelType
 	if err := json.Unmarshal(data, t); err != nil {
 		return nil, fmt.Errorf("config JSON: %w", err)
 	}
@@ -227,16 +305,16 @@ func parseText(data []byte, nested bool) (*TextConfig, error) {
 		t.NumKeyValueHeads = t.NumAttentionHeads
 	}
 	if !nested && ids.Tie == nil {
-		t.TieWordEmbeddings = false // LlamaConfig default
+		t.TieWordEmbeddings = t.ModelType == "gemma3_text" // the config class's default
 	}
-	bos, err := tokenIDs(ids.BOS, []int{1})
+	bos, err := tokenIDs(ids.BOS, defBOS)
 	if err != nil {
 		return nil, fmt.Errorf("field bos_token_id: %w", err)
 	}
 	if len(bos) > 0 {
 		t.BOSTokenID = &bos[0]
 	}
-	if t.EOSTokenIDs, err = tokenIDs(ids.EOS, []int{2}); err != nil {
+	if t.EOSTokenIDs, err = tokenIDs(ids.EOS, defEOS); err != nil {
 		return nil, fmt.Errorf("field eos_token_id: %w", err)
 	}
 	for _, f := range []struct {
@@ -261,12 +339,6 @@ func parseText(data []byte, nested bool) (*TextConfig, error) {
 	if t.HeadDim <= 0 || t.HeadDim%2 != 0 || t.HeadDim > 1<<12 {
 		return nil, fmt.Errorf("field head_dim: %d (must be even and positive)", t.HeadDim)
 	}
-	if t.HiddenAct != "silu" {
-		return nil, fmt.Errorf("%w: hidden_act %q (supported: silu)", ErrUnsupported, t.HiddenAct)
-	}
-	if t.AttentionBias || t.MLPBias {
-		return nil, fmt.Errorf("%w: attention_bias / mlp_bias true (the Llama decoder has no bias terms)", ErrUnsupported)
-	}
 	if !(t.RMSNormEps >= 0) || math.IsInf(t.RMSNormEps, 0) {
 		return nil, fmt.Errorf("field rms_norm_eps: %v is not a finite number >= 0", t.RMSNormEps)
 	}
@@ -287,7 +359,82 @@ func parseText(data []byte, nested bool) (*TextConfig, error) {
 	if err := CheckTokenIDs("eos_token_id", t.EOSTokenIDs, t.VocabSize); err != nil {
 		return nil, err
 	}
+	if err := t.resolveArchitecture(); err != nil {
+		return nil, err
+	}
 	return t, nil
+}
+
+// resolveArchitecture sets the architecture options of the model type and
+// refuses the features cellm does not implement.
+func (t *TextConfig) resolveArchitecture() error {
+	switch t.ModelType {
+	case "llama":
+		if t.AttentionBias {
+			return fmt.Errorf("%w: attention_bias true (the Llama decoder has no bias terms)", ErrUnsupported)
+		}
+	case "qwen2", "qwen3":
+		if t.UseSlidingWindow {
+			return fmt.Errorf("%w: %s with use_sliding_window true (sliding-window attention is implemented for Gemma 3 only)", ErrUnsupported, t.ModelType)
+		}
+		t.SlidingWindow = nil // inert without use_sliding_window
+		if t.ModelType == "qwen2" {
+			t.AttentionBias = true // Qwen2Attention: q/k/v always have biases
+		} else {
+			t.QKNorm = true
+		}
+	case "gemma3_text":
+		if t.AttnLogitSoftcapping != nil || t.FinalLogitSoftcapping != nil {
+			return fmt.Errorf("%w: gemma3_text with logit soft-capping (attn_logit_softcapping / final_logit_softcapping)", ErrUnsupported)
+		}
+		if t.AttentionBias {
+			return fmt.Errorf("%w: gemma3_text with attention_bias true", ErrUnsupported)
+		}
+		if k := t.RopeScaling.Kind(); k == "llama3" {
+			return fmt.Errorf("%w: gemma3_text with rope_scaling type llama3 (supported: default, linear)", ErrUnsupported)
+		}
+		t.HiddenAct = t.HiddenActivation
+		t.QKNorm, t.SandwichNorms, t.NormWeightOffset = true, true, 1
+		t.EmbeddingScale = math.Sqrt(float64(t.HiddenSize))
+		if !(t.QueryPreAttnScalar > 0) || math.IsInf(t.QueryPreAttnScalar, 0) {
+			return fmt.Errorf("field query_pre_attn_scalar: %v must be positive", t.QueryPreAttnScalar)
+		}
+		if t.SlidingWindow == nil || *t.SlidingWindow <= 0 {
+			return fmt.Errorf("field sliding_window: gemma3_text needs a positive window")
+		}
+		if len(t.LayerTypes) == 0 {
+			if t.SlidingWindowPattern <= 0 {
+				return fmt.Errorf("field sliding_window_pattern: %d must be positive", t.SlidingWindowPattern)
+			}
+			for i := range t.NumHiddenLayers {
+				kind := "sliding_attention"
+				if (i+1)%t.SlidingWindowPattern == 0 {
+					kind = "full_attention"
+				}
+				t.LayerTypes = append(t.LayerTypes, kind)
+			}
+		}
+		if len(t.LayerTypes) != t.NumHiddenLayers {
+			return fmt.Errorf("field layer_types: %d entries for %d layers", len(t.LayerTypes), t.NumHiddenLayers)
+		}
+		for i, k := range t.LayerTypes {
+			if k != "sliding_attention" && k != "full_attention" {
+				return fmt.Errorf("field layer_types[%d]: %q (want sliding_attention or full_attention)", i, k)
+			}
+		}
+		if !(t.RopeLocalBaseFreq > 1) || math.IsInf(t.RopeLocalBaseFreq, 0) {
+			return fmt.Errorf("field rope_local_base_freq: %v must be > 1", t.RopeLocalBaseFreq)
+		}
+	default:
+		return fmt.Errorf("%w: text model_type %q (supported: %s)", ErrUnsupported, t.ModelType, strings.Join(TextModelTypes, ", "))
+	}
+	if t.HiddenAct != "silu" && t.HiddenAct != "gelu_pytorch_tanh" {
+		return fmt.Errorf("%w: hidden_act %q (supported: silu, gelu_pytorch_tanh)", ErrUnsupported, t.HiddenAct)
+	}
+	if t.MLPBias {
+		return fmt.Errorf("%w: mlp_bias true", ErrUnsupported)
+	}
+	return nil
 }
 
 // check verifies the rope_scaling parameters the decoder needs.
@@ -431,6 +578,7 @@ func TensorPrefixes(names []string) (text, vision, projector string) {
 	count := map[string]int{}
 	for _, n := range names {
 		for _, p := range []string{"model.text_model.", "model.vision_model.", "model.connector.",
+			"language_model.model.", "model.language_model.",
 			"text_model.", "vision_model.", "connector.", "model."} {
 			if strings.HasPrefix(n, p) {
 				count[p]++
@@ -446,7 +594,7 @@ func TensorPrefixes(names []string) (text, vision, projector string) {
 		}
 		return ""
 	}
-	text = pick("model.text_model.", "text_model.", "model.")
+	text = pick("model.text_model.", "text_model.", "language_model.model.", "model.language_model.", "model.")
 	vision = pick("model.vision_model.", "vision_model.")
 	projector = pick("model.connector.", "connector.")
 	return

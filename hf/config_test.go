@@ -2,6 +2,7 @@ package hf
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -94,5 +95,77 @@ func TestTensorPrefixes(t *testing.T) {
 	}
 	if text, _, _ := TensorPrefixes([]string{"model.norm.weight"}); text != "model." {
 		t.Errorf("text prefix %q", text)
+	}
+}
+
+// TestParseFamilies checks the defaults and resolved options of Qwen2,
+// Qwen3 and Gemma 3 configs, and the Gemma 3 wrapper's text tower.
+func TestParseFamilies(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"model_type":"qwen2","hidden_size":64,"num_attention_heads":4,"intermediate_size":8,
+		"num_hidden_layers":2,"vocab_size":100,"sliding_window":4096,"use_sliding_window":false}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x := c.Text; !x.AttentionBias || x.QKNorm || x.BOSTokenID != nil || x.EOSTokenIDs != nil || x.SlidingWindow != nil ||
+		x.MaxPositionEmbeddings != 32768 || x.NumKeyValueHeads != 4 {
+		t.Errorf("qwen2: %+v", x)
+	}
+	c, err = ParseConfig([]byte(`{"model_type":"qwen3","hidden_size":64,"num_attention_heads":4,"intermediate_size":8,
+		"num_hidden_layers":2,"vocab_size":100}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if x := c.Text; x.AttentionBias || !x.QKNorm || x.HeadDim != 128 {
+		t.Errorf("qwen3: %+v", x)
+	}
+	c, err = ParseConfig([]byte(`{"model_type":"gemma3_text","hidden_size":64,"num_attention_heads":4,"intermediate_size":8,
+		"num_hidden_layers":7,"vocab_size":100,"head_dim":16,"sliding_window":32}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := c.Text
+	if !x.QKNorm || !x.SandwichNorms || x.NormWeightOffset != 1 || x.EmbeddingScale != 8 || x.HiddenAct != "gelu_pytorch_tanh" ||
+		x.QueryPreAttnScalar != 256 || *x.SlidingWindow != 32 || x.RopeLocalBaseFreq != 10000 || !x.TieWordEmbeddings ||
+		*x.BOSTokenID != 2 || !slices.Equal(x.EOSTokenIDs, []int{1}) {
+		t.Errorf("gemma3_text: %+v", x)
+	}
+	wantTypes := []string{"sliding_attention", "sliding_attention", "sliding_attention", "sliding_attention",
+		"sliding_attention", "full_attention", "sliding_attention"}
+	if !slices.Equal(x.LayerTypes, wantTypes) {
+		t.Errorf("layer types %v, want %v", x.LayerTypes, wantTypes)
+	}
+	c, err = ParseConfig([]byte(`{"model_type":"gemma3","eos_token_id":[1,106],"text_config":{"hidden_size":64,
+		"num_attention_heads":4,"intermediate_size":8,"num_hidden_layers":2,"vocab_size":200,"head_dim":16,
+		"layer_types":["sliding_attention","full_attention"]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.TextTower || c.Multimodal || c.Text.ModelType != "gemma3_text" || !slices.Equal(c.Text.EOSTokenIDs, []int{1, 106}) ||
+		c.Text.LayerTypes[1] != "full_attention" {
+		t.Errorf("gemma3 text tower: %+v", c)
+	}
+}
+
+// TestParseFamilyErrors: features cellm does not implement are refused by name.
+func TestParseFamilyErrors(t *testing.T) {
+	for _, c := range []struct{ json, want string }{
+		{`{"model_type":"qwen2","use_sliding_window":true}`, "use_sliding_window"},
+		{`{"model_type":"qwen3","use_sliding_window":true}`, "use_sliding_window"},
+		{`{"model_type":"gemma3_text","final_logit_softcapping":30.0}`, "soft-capping"},
+		{`{"model_type":"gemma3_text","attn_logit_softcapping":50.0}`, "soft-capping"},
+		{`{"model_type":"gemma3_text","rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4,"original_max_position_embeddings":8192}}`, "gemma3_text with rope_scaling type llama3"},
+		{`{"model_type":"gemma3_text","rope_scaling":{"rope_type":"yarn","factor":8}}`, "yarn"},
+		{`{"model_type":"gemma3_text","layer_types":["sliding_attention"]}`, "layer_types"},
+		{`{"model_type":"gemma3_text","num_hidden_layers":1,"layer_types":["local"]}`, "layer_types[0]"},
+		{`{"model_type":"gemma3_text","sliding_window":null}`, "sliding_window"},
+		{`{"model_type":"gemma3_text","query_pre_attn_scalar":0}`, "query_pre_attn_scalar"},
+		{`{"model_type":"gemma3_text","hidden_activation":"relu"}`, `hidden_act "relu"`},
+		{`{"model_type":"qwen2","mlp_bias":true}`, "mlp_bias"},
+		{`{"model_type":"gemma3","text_config":{"model_type":"gemma3_text","attn_logit_softcapping":50.0}}`, "soft-capping"},
+	} {
+		_, err := ParseConfig([]byte(c.json))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %v, want %q", c.json, err, c.want)
+		}
 	}
 }

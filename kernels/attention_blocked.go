@@ -16,6 +16,7 @@ type blockedAttn struct {
 	hd, stride          int
 	first               int  // positions seen by query 0 (causal), or by all
 	causal              bool //
+	window              int  // with causal: keys a query sees, the latest ones (0: all)
 	nMax, nPad, nBlocks int  // positions seen by the last query, padded, in panels
 	scale               float32
 }
@@ -102,7 +103,12 @@ func (j *attnBlockJob) run(lo, hi int) {
 				n += i0 + i
 			}
 			row := sc[i*a.nPad : i*a.nPad+nb*nr]
-			a.b.softmax(row[:n])
+			lo := 0
+			if a.window > 0 {
+				lo = max(0, n-a.window)
+				clear(row[:lo])
+			}
+			a.b.softmax(row[lo:n])
 			clear(row[n:])
 		}
 		// Pack P as [t][mr] for t < maxN (rows past in are unused).
@@ -137,6 +143,13 @@ func (j *attnBlockJob) run(lo, hi int) {
 // attentionBlocked runs the two phases; it reports false (doing nothing)
 // when the backend or shape does not suit it.
 func attentionBlocked(b *backend, out, q, k, v []float32, nTok, nHeads, nKV, hd, first, stride int, causal bool, scale float32) bool {
+	return attentionBlockedWindow(b, out, q, k, v, nTok, nHeads, nKV, hd, first, stride, causal, 0, scale)
+}
+
+// attentionBlockedWindow is attentionBlocked where, with causal and
+// window > 0, a query sees only the last window of its positions (the
+// scores of earlier keys are computed and then zeroed).
+func attentionBlockedWindow(b *backend, out, q, k, v []float32, nTok, nHeads, nKV, hd, first, stride int, causal bool, window int, scale float32) bool {
 	g := b.gemm
 	if g == nil || hd%g.nr != 0 || nTok < 2 {
 		return false
@@ -146,7 +159,7 @@ func attentionBlocked(b *backend, out, q, k, v []float32, nTok, nHeads, nKV, hd,
 		nMax += nTok - 1
 	}
 	a := blockedAttn{b: b, out: out, q: q, k: k, v: v, nTok: nTok, nHeads: nHeads, nKV: nKV,
-		hd: hd, stride: stride, first: first, causal: causal, nMax: nMax, scale: scale}
+		hd: hd, stride: stride, first: first, causal: causal, window: window, nMax: nMax, scale: scale}
 	a.nBlocks = (nMax + g.nr - 1) / g.nr
 	a.nPad = a.nBlocks * g.nr
 	kbuf := scratchPool.Get().(*[]float32)

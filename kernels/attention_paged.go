@@ -22,23 +22,41 @@ import "fmt"
 // rounding). Work is spread over the worker pool across (row, head) items;
 // a call allocates nothing in steady state. It panics on inconsistent sizes.
 func AttentionPaged(out, q []float32, k, v [][]float32, blockTokens, n, heads, kvHeads, headDim, pos0 int, scale float32) {
+	AttentionPagedWindow(out, q, k, v, blockTokens, n, heads, kvHeads, headDim, pos0, 0, scale)
+}
+
+// AttentionPagedWindow is AttentionPaged with sliding-window attention:
+// with window > 0, the row at position p attends to positions
+// max(0, p-window+1)..p only (window keys including itself, as Gemma 3 and
+// Mistral do), and the blocks holding only positions below every row's
+// window are not read (they may be nil). window 0 is plain causal attention.
+func AttentionPagedWindow(out, q []float32, k, v [][]float32, blockTokens, n, heads, kvHeads, headDim, pos0, window int, scale float32) {
 	checkPaged("AttentionPaged", len(out), len(q), blockTokens, n, heads, kvHeads, headDim, pos0)
+	if window < 0 {
+		panic(fmt.Sprintf("kernels.AttentionPagedWindow: negative window %d", window))
+	}
+	if pos0+n <= window {
+		window = 0 // every row sees its whole prefix
+	}
 	nb := (pos0 + n + blockTokens - 1) / blockTokens
-	checkBlocks("AttentionPaged", "k", k, nb, kvHeads*blockTokens*headDim)
-	checkBlocks("AttentionPaged", "v", v, nb, kvHeads*blockTokens*headDim)
+	lo := windowStart(pos0, window, blockTokens)
+	checkBlocks("AttentionPaged", "k", k, lo, nb, kvHeads*blockTokens*headDim)
+	checkBlocks("AttentionPaged", "v", v, lo, nb, kvHeads*blockTokens*headDim)
 	if n == 0 {
 		return
 	}
 	b := active
 	if g := b.gemm; g != nil && headDim%g.nr == 0 && n >= 2 {
-		total := pos0 + n
+		// Gather the visible blocks [lo, nb) into a contiguous cache.
+		base := lo * blockTokens
+		total := pos0 + n - base
 		buf := scratchPool.Get().(*[]float32)
 		defer scratchPool.Put(buf)
 		s := grow(buf, 2*kvHeads*total*headDim)
 		kf, vf := s[:kvHeads*total*headDim], s[kvHeads*total*headDim:]
 		for kv := 0; kv < kvHeads; kv++ {
-			for blk := 0; blk < nb; blk++ {
-				t := blk * blockTokens
+			for blk := lo; blk < nb; blk++ {
+				t := blk*blockTokens - base
 				c := min(blockTokens, total-t)
 				src := kv * blockTokens * headDim
 				dst := (kv*total + t) * headDim
@@ -46,11 +64,11 @@ func AttentionPaged(out, q []float32, k, v [][]float32, blockTokens, n, heads, k
 				copy(vf[dst:dst+c*headDim], v[blk][src:src+c*headDim])
 			}
 		}
-		attentionBlocked(b, out, q, kf, vf, n, heads, kvHeads, headDim, pos0+1, total, true, scale)
+		attentionBlockedWindow(b, out, q, kf, vf, n, heads, kvHeads, headDim, pos0+1-base, total, true, window, scale)
 		return
 	}
 	j := pagedJob{b: b, out: out, q: q, k: k, v: v, heads: heads, kvHeads: kvHeads, hd: headDim,
-		bt: blockTokens, first: pos0 + 1, scale: scale}
+		bt: blockTokens, first: pos0 + 1, window: window, scale: scale}
 	runPaged(&j, n*heads, pos0+n)
 }
 
@@ -58,23 +76,37 @@ func AttentionPaged(out, q []float32, k, v [][]float32, blockTokens, n, heads, k
 // patterns (accumulation in float32); it equals AttentionCausalF16 on the
 // same data in a contiguous cache (to rounding).
 func AttentionPagedF16(out, q []float32, k, v [][]uint16, blockTokens, n, heads, kvHeads, headDim, pos0 int, scale float32) {
+	AttentionPagedWindowF16(out, q, k, v, blockTokens, n, heads, kvHeads, headDim, pos0, 0, scale)
+}
+
+// AttentionPagedWindowF16 is AttentionPagedWindow over binary16 blocks.
+func AttentionPagedWindowF16(out, q []float32, k, v [][]uint16, blockTokens, n, heads, kvHeads, headDim, pos0, window int, scale float32) {
 	checkPaged("AttentionPagedF16", len(out), len(q), blockTokens, n, heads, kvHeads, headDim, pos0)
+	if window < 0 {
+		panic(fmt.Sprintf("kernels.AttentionPagedWindowF16: negative window %d", window))
+	}
+	if pos0+n <= window {
+		window = 0
+	}
 	nb := (pos0 + n + blockTokens - 1) / blockTokens
-	checkBlocks("AttentionPagedF16", "k", k, nb, kvHeads*blockTokens*headDim)
-	checkBlocks("AttentionPagedF16", "v", v, nb, kvHeads*blockTokens*headDim)
+	lo := windowStart(pos0, window, blockTokens)
+	checkBlocks("AttentionPagedF16", "k", k, lo, nb, kvHeads*blockTokens*headDim)
+	checkBlocks("AttentionPagedF16", "v", v, lo, nb, kvHeads*blockTokens*headDim)
 	if n == 0 {
 		return
 	}
 	b := active
 	if g := b.gemm; g != nil && headDim%g.nr == 0 && n >= 2 {
-		total := pos0 + n
+		// Gather the visible blocks [lo, nb) into a contiguous cache.
+		base := lo * blockTokens
+		total := pos0 + n - base
 		buf := scratchPool.Get().(*[]float32)
 		defer scratchPool.Put(buf)
 		s := grow(buf, 2*kvHeads*total*headDim)
 		kf, vf := s[:kvHeads*total*headDim], s[kvHeads*total*headDim:]
 		for kv := 0; kv < kvHeads; kv++ {
-			for blk := 0; blk < nb; blk++ {
-				t := blk * blockTokens
+			for blk := lo; blk < nb; blk++ {
+				t := blk*blockTokens - base
 				c := min(blockTokens, total-t)
 				src := kv * blockTokens * headDim
 				dst := (kv*total + t) * headDim
@@ -82,11 +114,11 @@ func AttentionPagedF16(out, q []float32, k, v [][]uint16, blockTokens, n, heads,
 				b.f16ToF32(vf[dst:dst+c*headDim], v[blk][src:src+c*headDim])
 			}
 		}
-		attentionBlocked(b, out, q, kf, vf, n, heads, kvHeads, headDim, pos0+1, total, true, scale)
+		attentionBlockedWindow(b, out, q, kf, vf, n, heads, kvHeads, headDim, pos0+1-base, total, true, window, scale)
 		return
 	}
 	j := pagedJob{b: b, out: out, q: q, k16: k, v16: v, f16: true, heads: heads, kvHeads: kvHeads,
-		hd: headDim, bt: blockTokens, first: pos0 + 1, scale: scale}
+		hd: headDim, bt: blockTokens, first: pos0 + 1, window: window, scale: scale}
 	runPaged(&j, n*heads, pos0+n)
 }
 
@@ -99,12 +131,21 @@ func checkPaged(fn string, lout, lq, bt, n, heads, kvHeads, hd, pos0 int) {
 	mustLen(fn, "out", lout, n*heads*hd)
 }
 
-func checkBlocks[T float32 | uint16](fn, name string, blocks [][]T, nb, size int) {
+// windowStart returns the first block the row at pos0 reads (0 without a window).
+func windowStart(pos0, window, bt int) int {
+	if window == 0 {
+		return 0
+	}
+	return max(0, pos0-window+1) / bt
+}
+
+// checkBlocks checks blocks [lo, nb) (the blocks attention reads).
+func checkBlocks[T float32 | uint16](fn, name string, blocks [][]T, lo, nb, size int) {
 	if len(blocks) < nb {
 		panic(fmt.Sprintf("kernels.%s: %s has %d blocks, need %d", fn, name, len(blocks), nb))
 	}
-	for i, b := range blocks[:nb] {
-		if len(b) < size {
+	for i := lo; i < nb; i++ {
+		if b := blocks[i]; len(b) < size {
 			panic(fmt.Sprintf("kernels.%s: %s block %d has length %d, need %d", fn, name, i, len(b), size))
 		}
 	}
@@ -136,6 +177,7 @@ type pagedJob struct {
 	heads, kvHeads int
 	hd, bt         int
 	first          int // positions seen by row 0 (pos0+1)
+	window         int // keys per row (0: all of its prefix)
 	scale          float32
 }
 
@@ -153,33 +195,41 @@ func (j *pagedJob) run(lo, hi int) {
 		ones[i] = 1
 	}
 	for it := lo; it < hi; it++ {
-		n := j.first + it/j.heads
-		nb := (n + bt - 1) / bt
+		n := j.first + it/j.heads // the row sees positions [from, n)
+		from := 0
+		if j.window > 0 {
+			from = max(0, n-j.window)
+		}
 		qh := j.q[it*hd : (it+1)*hd]
 		oh := j.out[it*hd : (it+1)*hd]
 		off := (it % j.heads / group) * bt * hd
-		scores := scores0[:n]
-		for blk, t := 0, 0; t < n; blk, t = blk+1, t+bt {
-			c := min(bt, n-t)
+		scores := scores0[:n-from]
+		for t := from; t < n; {
+			blk, o := t/bt, t%bt
+			c := min(bt-o, n-t)
 			if j.f16 {
-				j.b.matVecF16(scores[t:t+c], j.k16[blk][off:off+c*hd], qh)
+				j.b.matVecF16(scores[t-from:t-from+c], j.k16[blk][off+o*hd:off+(o+c)*hd], qh)
 			} else {
-				j.b.matVecF32(scores[t:t+c], j.k[blk][off:off+c*hd], qh)
+				j.b.matVecF32(scores[t-from:t-from+c], j.k[blk][off+o*hd:off+(o+c)*hd], qh)
 			}
+			t += c
 		}
 		j.b.scale(scores, j.scale)
 		j.b.softmax(scores)
-		for blk, t := 0, 0; t < n; blk, t = blk+1, t+bt {
-			c := min(bt, n-t)
+		nb := (n-1)/bt - from/bt + 1 // blocks touched
+		for t, i := from, 0; t < n; i++ {
+			blk, o := t/bt, t%bt
+			c := min(bt-o, n-t)
 			dst := oh
 			if nb > 1 {
-				dst = parts[blk*hd : (blk+1)*hd]
+				dst = parts[i*hd : (i+1)*hd]
 			}
 			if j.f16 {
-				j.b.wsumF16(dst, j.v16[blk][off:off+c*hd], scores[t:t+c])
+				j.b.wsumF16(dst, j.v16[blk][off+o*hd:off+(o+c)*hd], scores[t-from:t-from+c])
 			} else {
-				j.b.wsumF32(dst, j.v[blk][off:off+c*hd], scores[t:t+c])
+				j.b.wsumF32(dst, j.v[blk][off+o*hd:off+(o+c)*hd], scores[t-from:t-from+c])
 			}
+			t += c
 		}
 		if nb > 1 {
 			j.b.wsumF32(oh, parts[:nb*hd], ones[:nb])

@@ -324,3 +324,27 @@ func BenchmarkMatMulGrouped(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMatMulFewRows measures MatMul with a few input rows (a batched
+// decode step) on a weight matrix larger than the caches, reporting the
+// aggregate rows per second; a memory-bound kernel serves n rows in about
+// the time of one.
+func BenchmarkMatMulFewRows(b *testing.B) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, t := range []DType{Q8, F16} {
+		w, _ := randMatrix(r, t, 8192, 2048)
+		for _, n := range []int{1, 4, 8, 16, 32} {
+			x := make([]float32, n*w.Cols)
+			for i := range x {
+				x[i] = r.Float32()*2 - 1
+			}
+			y := make([]float32, n*w.Rows)
+			b.Run(fmt.Sprintf("%s/n=%d", t, n), func(b *testing.B) {
+				for b.Loop() {
+					MatMul(y, w, x, n)
+				}
+				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+			})
+		}
+	}
+}

@@ -6,6 +6,7 @@ type jobs struct {
 	matVec  matVecJob
 	matVecs matVecsJob
 	matMul  matMulJob
+	matRows matRowsJob
 	attn    attnJob
 	gemm    gemmJob
 	packX   packXJob

@@ -246,8 +246,8 @@ func TestMatMul(t *testing.T) {
 				y := make([]float32, n*rows)
 				MatMul(y, m, x, n)
 				tol := 1e-5
-				if dt == Q8 && n == 1 && b.quantizeQ8 != nil {
-					tol = 1e-2
+				if dt == Q8 && n <= maxRowsN && b.quantizeQ8 != nil {
+					tol = 1e-2 // few rows run MatVec's kernels: x is rounded to int8
 				}
 				for i := 0; i < n; i++ {
 					want, mag := refMatVec(ref, rows, cols, x[i*cols:(i+1)*cols])

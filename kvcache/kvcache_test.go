@@ -293,7 +293,10 @@ func snap(s *Seq) snapshot {
 	p.mu.Lock()
 	np := len(p.prefix)
 	p.mu.Unlock()
-	return snapshot{s.n, s.Cap(), s.wfrom, slices.Clone(s.blocks), p.Stats(), np}
+	st := p.Stats()
+	// A Reserve gives back out-of-window blocks even when it fails.
+	st.WindowBlocksUsed, st.WindowBlocksAllocated = 0, 0
+	return snapshot{s.n, s.Cap(), s.wfrom, slices.Clone(s.blocks), st, np}
 }
 
 func (a snapshot) equal(b snapshot) bool {

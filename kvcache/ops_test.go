@@ -16,12 +16,35 @@ func checkInvariants(t testing.TB, p *Pool, seqs []*Seq) {
 	t.Helper()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.win != nil { // the sliding-window layers' sub-pool and Seqs
+		var ws []*Seq
+		for si, s := range seqs {
+			if s.w == nil || s.w.n != s.n || s.w.Cap() < s.n {
+				t.Fatalf("seq %d: window part missing or out of step", si)
+			}
+			for i, b := range s.w.blocks {
+				if (b == nil) != (i < s.w.low) {
+					t.Fatalf("seq %d: window block %d nil %v, low %d", si, i, b == nil, s.w.low)
+				}
+			}
+			ws = append(ws, s.w)
+		}
+		p.mu.Unlock()
+		checkInvariants(t, p.win, ws)
+		p.mu.Lock()
+	}
 	refs := map[*block]int{}
 	for si, s := range seqs {
 		if s.n < 0 || s.n > s.Cap() {
 			t.Fatalf("seq %d: Len %d outside [0, Cap %d]", si, s.n, s.Cap())
 		}
 		for i, b := range s.blocks {
+			if b == nil {
+				if i >= s.low {
+					t.Fatalf("seq %d: nil block %d at or above low %d", si, i, s.low)
+				}
+				continue
+			}
 			refs[b]++
 			e := p.elems
 			for l := range s.k32 {
@@ -159,6 +182,9 @@ func runOps(t testing.TB, p *Pool, ops []byte) {
 			}
 			what = fmt.Sprintf("truncate %d", n)
 			if err := m.s.Truncate(n); err != nil {
+				if p.win != nil && errors.Is(err, ErrWindow) {
+					break
+				}
 				t.Fatalf("step %d %s: %v", step, what, err)
 			}
 			m.toks = m.toks[:n]
@@ -195,7 +221,14 @@ func runOps(t testing.TB, p *Pool, ops []byte) {
 		seqs := make([]*Seq, len(ms))
 		for i, m := range ms {
 			seqs[i] = m.s
-			checkTokens(t, fmt.Sprintf("step %d (%s) seq %d", step, what, i), m.s, m.toks)
+			if p.win != nil {
+				checkWindow(t, fmt.Sprintf("step %d (%s) seq %d", step, what, i), m.s, m.toks)
+				if m.s.w.low > 0 {
+					windowDropSteps++
+				}
+			} else {
+				checkTokens(t, fmt.Sprintf("step %d (%s) seq %d", step, what, i), m.s, m.toks)
+			}
 		}
 		checkInvariants(t, p, seqs)
 	}
@@ -203,8 +236,38 @@ func runOps(t testing.TB, p *Pool, ops []byte) {
 		m.s.Release()
 	}
 	checkInvariants(t, p, nil)
-	if st := p.Stats(); st.BlocksUsed != 0 {
+	if st := p.Stats(); st.BlocksUsed != 0 || st.WindowBlocksUsed != 0 {
 		t.Fatalf("after releasing everything: %+v", st)
+	}
+}
+
+// windowDropSteps counts the (step, Seq) pairs of runOps where a Seq had
+// given window blocks back, so that TestRandomOpsWindow knows it tested that.
+var windowDropSteps int
+
+// TestRandomOpsWindow is TestRandomOps on pools with a sliding-window
+// layer (windows of 1 to 9 positions, blocks of 4): window blocks are given
+// back as sequences grow, a truncate before the window is ErrWindow and
+// changes nothing, forks share both parts.
+func TestRandomOpsWindow(t *testing.T) {
+	for seed := uint64(0); seed < 40; seed++ {
+		dt := DType(seed % 2)
+		blocks := 3 + int(seed%7)
+		window := []int{1, 3, 6, 9}[seed%4]
+		t.Run(fmt.Sprintf("seed%d-%s-%dblocks-window%d", seed, dt, blocks, window), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(seed, 77))
+			ops := make([]byte, 1500)
+			for i := range ops {
+				ops[i] = byte(r.Uint32())
+			}
+			c := windowed(dt, blocks)
+			c.Window = window
+			runOps(t, newPool(t, c), ops)
+		})
+	}
+	t.Logf("%d (step, seq) states with window blocks given back", windowDropSteps)
+	if windowDropSteps == 0 {
+		t.Error("no sequence ever gave a window block back")
 	}
 }
 
@@ -234,11 +297,16 @@ func FuzzOps(f *testing.F) {
 	f.Add([]byte{0, 0, 9, 1, 1, 1, 1, 1, 1, 1, 1, 1, 6, 0, 7, 0, 12, 0, 0, 3, 0, 0, 0, 5, 1})
 	f.Add([]byte{1, 0, 8, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 0, 0, 1, 3, 4, 0, 2, 2, 2, 4, 1, 5, 6, 0})
 	f.Add([]byte{2, 0, 7, 0, 5, 20, 0, 0, 1, 0, 9, 0, 6, 0, 7, 0, 9, 2, 4, 0, 0})
+	f.Add([]byte{0x85, 2, 0, 0, 8, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 8, 2, 2, 2, 2, 2, 2, 2, 2, 3, 0, 4, 0, 3, 0, 0, 5, 1, 1})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		if len(ops) < 2 || len(ops) > 4000 {
 			return
 		}
 		c := small(DType(ops[0]%2), 3+int(ops[1]%6))
+		if ops[0]&0x80 != 0 { // a sliding-window layer, window 1..8
+			c = windowed(DType(ops[0]%2), 3+int(ops[1]%6))
+			c.Window = 1 + int(ops[0]>>2)%8
+		}
 		p := newPool(t, c)
 		if ops[1]&0x80 != 0 {
 			p.hash = func(h uint64, ids []int) uint64 { return (h + uint64(ids[0])) % 3 }

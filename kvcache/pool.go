@@ -13,6 +13,12 @@
 //
 // Block storage is allocated lazily up to the budget and reused after it is
 // freed: a steady-state decode allocates nothing.
+//
+// Sliding-window layers (Config.WindowLayers, Gemma 3's local layers) keep
+// their keys and values in blocks of their own, and a Seq gives those blocks
+// back as soon as they fall out of the window: a long sequence costs the
+// full-attention layers only. Prefix sharing across sequences
+// (Publish/AdoptPrefix) is off for such pools.
 package kvcache
 
 import (
@@ -63,7 +69,20 @@ type Config struct {
 	// BudgetBytes bounds the bytes of block storage the pool may allocate
 	// (> 0, at least one block).
 	BudgetBytes int64
+	// WindowLayers, if not nil (len Layers), marks the sliding-window
+	// layers: a query at position p of such a layer reads positions
+	// p-Window+1..p only, so the Seq keeps only the blocks that window
+	// needs. Those layers' blocks come from a share of the budget in
+	// proportion to their number of layers (the full layers get the rest,
+	// so both can hold as many positions as a pool without windows). At
+	// least one layer must be full.
+	WindowLayers []bool
+	Window       int
 }
+
+// ErrWindow reports a Truncate to a length whose sliding-window keys were
+// already given back: the sequence must be recomputed from the start.
+var ErrWindow = errors.New("kvcache: positions before the sliding window are gone")
 
 // ErrBudget reports that the pool has no free block left and nothing it may
 // evict. It is returned wrapped; a scheduler treats it as "wait and retry".
@@ -91,8 +110,14 @@ type Stats struct {
 	BlocksAllocated int
 	// BlockBytes is the storage of one block (all layers, K and V).
 	BlockBytes int64
-	// BytesPerToken is the storage of one position (all layers, K and V).
+	// BytesPerToken is the storage of one position (all layers, K and V;
+	// with sliding-window layers, the full layers only: what each position
+	// of a long sequence costs).
 	BytesPerToken int64
+	// WindowBlocksUsed, WindowBlocksAllocated and WindowBlockBytes are the
+	// accounting of the sliding-window layers' blocks (zero without them).
+	WindowBlocksUsed, WindowBlocksAllocated int
+	WindowBlockBytes                        int64
 }
 
 // block is one unit of storage: BlockTokens positions of every layer's keys
@@ -118,8 +143,13 @@ type block struct {
 // Pool owns the block storage shared by many Seqs. Its methods (and the Seq
 // methods that take or give back blocks) are safe for concurrent use.
 type Pool struct {
-	cfg        Config
-	elems      int // values per layer per K or V in one block: KVHeads*BlockTokens*HeadDim
+	cfg    Config
+	elems  int // values per layer per K or V in one block: KVHeads*BlockTokens*HeadDim
+	stored int // layers in this pool's blocks (Layers, or the full ones when win != nil)
+	// slot maps a layer to its index in this pool's blocks (>= 0) or, for a
+	// sliding-window layer, to -1-index in win's blocks.
+	slot       []int
+	win        *Pool // the sliding-window layers' blocks, nil without them
 	blockBytes int64
 	total      int // blocks the budget allows
 
@@ -172,41 +202,109 @@ func NewPool(c Config) (*Pool, error) {
 	p := &Pool{
 		cfg:        c,
 		elems:      c.KVHeads * c.BlockTokens * c.HeadDim,
+		stored:     c.Layers,
 		blockBytes: bb,
 		total:      int(min(c.BudgetBytes/bb, int64(^uint(0)>>1))),
 		hash:       chainHash,
 		prefix:     make(map[uint64]*block),
 	}
 	p.lru.prev, p.lru.next = &p.lru, &p.lru
-	return p, nil
+	if c.WindowLayers == nil {
+		if c.Window != 0 {
+			return nil, fmt.Errorf("%w: Window %d without WindowLayers", ErrConfig, c.Window)
+		}
+		return p, nil
+	}
+	return p, p.splitWindow()
 }
 
-// Config returns the pool's configuration (BlockTokens filled in).
+// splitWindow gives the sliding-window layers their own sub-pool.
+func (p *Pool) splitWindow() error {
+	c := &p.cfg
+	if len(c.WindowLayers) != c.Layers {
+		return fmt.Errorf("%w: %d WindowLayers for %d layers", ErrConfig, len(c.WindowLayers), c.Layers)
+	}
+	if c.Window <= 0 {
+		return fmt.Errorf("%w: Window %d must be > 0 with WindowLayers", ErrConfig, c.Window)
+	}
+	c.WindowLayers = append([]bool(nil), c.WindowLayers...)
+	p.slot = make([]int, c.Layers)
+	full, win := 0, 0
+	for l, w := range c.WindowLayers {
+		if w {
+			win++
+			p.slot[l] = -win
+		} else {
+			p.slot[l] = full
+			full++
+		}
+	}
+	if full == 0 {
+		return fmt.Errorf("%w: every layer is a sliding-window layer (at least one must be full)", ErrConfig)
+	}
+	if win == 0 {
+		return nil
+	}
+	per := p.blockBytes / int64(c.Layers) // one layer of one block
+	p.stored, p.blockBytes = full, per*int64(full)
+	budget := c.BudgetBytes / int64(c.Layers) * int64(full)
+	if budget < p.blockBytes || c.BudgetBytes-budget < per*int64(win) {
+		return fmt.Errorf("%w: BudgetBytes %d cannot hold one block of the %d full and of the %d sliding-window layers",
+			ErrConfig, c.BudgetBytes, full, win)
+	}
+	p.total = int(min(budget/p.blockBytes, int64(^uint(0)>>1)))
+	sub, err := NewPool(Config{Layers: win, KVHeads: c.KVHeads, HeadDim: c.HeadDim, BlockTokens: c.BlockTokens,
+		DType: c.DType, BudgetBytes: c.BudgetBytes - budget})
+	if err != nil {
+		return err
+	}
+	p.win = sub
+	return nil
+}
+
+// Config returns the pool's configuration (BlockTokens filled in). Its
+// WindowLayers is the pool's own copy (NewPool copied the caller's): read it,
+// do not modify it.
 func (p *Pool) Config() Config { return p.cfg }
 
 // NewSeq returns an empty sequence drawing blocks from p.
 func (p *Pool) NewSeq() *Seq {
 	s := &Seq{p: p}
-	l := p.cfg.Layers
-	if p.cfg.DType == F16 {
+	if p.win != nil {
+		s.w = p.win.NewSeq()
+	}
+	s.allocViews()
+	return s
+}
+
+// allocViews makes the per-layer view tables of an empty Seq.
+func (s *Seq) allocViews() {
+	l := s.p.stored
+	if s.p.cfg.DType == F16 {
 		s.k16, s.v16 = make([][][]uint16, l), make([][][]uint16, l)
 	} else {
 		s.k32, s.v32 = make([][][]float32, l), make([][][]float32, l)
 	}
-	return s
 }
 
 // Stats returns the current block accounting.
 func (p *Pool) Stats() Stats {
+	var w Stats
+	if p.win != nil {
+		w = p.win.Stats()
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return Stats{
-		BlocksTotal:     p.total,
-		BlocksUsed:      p.used,
-		BlocksCached:    p.cached,
-		BlocksAllocated: p.allocated,
-		BlockBytes:      p.blockBytes,
-		BytesPerToken:   p.blockBytes / int64(p.cfg.BlockTokens),
+		BlocksTotal:           p.total,
+		BlocksUsed:            p.used,
+		BlocksCached:          p.cached,
+		BlocksAllocated:       p.allocated,
+		BlockBytes:            p.blockBytes,
+		BytesPerToken:         p.blockBytes / int64(p.cfg.BlockTokens),
+		WindowBlocksUsed:      w.BlocksUsed,
+		WindowBlocksAllocated: w.BlocksAllocated,
+		WindowBlockBytes:      w.BlockBytes,
 	}
 }
 
@@ -228,7 +326,7 @@ func (p *Pool) alloc() *block {
 		p.free = p.free[:len(p.free)-1]
 	case p.allocated < p.total:
 		b = &block{}
-		n := 2 * p.cfg.Layers * p.elems
+		n := 2 * p.stored * p.elems
 		if p.cfg.DType == F16 {
 			b.data16 = make([]uint16, n)
 		} else {

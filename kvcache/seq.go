@@ -24,9 +24,14 @@ type Seq struct {
 	wfrom int
 
 	// Per-layer views of the blocks, kept in step with blocks so that
-	// BlocksF32/BlocksF16 allocate nothing.
+	// BlocksF32/BlocksF16 allocate nothing (indexed by the pool's slot).
 	k32, v32 [][][]float32
 	k16, v16 [][][]uint16
+
+	// w holds the sliding-window layers (a Seq of the pool's win sub-pool,
+	// same length); its blocks below low were given back (nil).
+	w   *Seq
+	low int
 }
 
 // Pool returns the pool s draws blocks from.
@@ -46,8 +51,31 @@ func (s *Seq) Cap() int { return len(s.blocks) * s.p.cfg.BlockTokens }
 // published is withdrawn from the prefix index instead.
 // When the pool has no free block it evicts unreferenced cached prefix
 // blocks, least recently used first; if that is not enough it returns an
-// error wrapping ErrBudget and changes nothing.
+// error wrapping ErrBudget and changes nothing (except that, in a pool with
+// sliding-window layers, the window blocks no query from Len on can read
+// are given back first, as every Reserve does).
 func (s *Seq) Reserve(n int) error {
+	if s.w == nil || n < 0 {
+		return s.reserve(n)
+	}
+	// Give back the window blocks no query from Len on can see.
+	bt := s.p.cfg.BlockTokens
+	s.w.dropBelow(max(0, s.n-s.p.cfg.Window+1) / bt)
+	had := len(s.w.blocks)
+	if err := s.w.reserve(n); err != nil {
+		return err
+	}
+	if err := s.reserve(n); err != nil {
+		s.w.p.mu.Lock()
+		s.w.dropFrom(had) // undo the window part's new blocks
+		s.w.p.mu.Unlock()
+		return err
+	}
+	return nil
+}
+
+// reserve is Reserve for the blocks of s's own pool.
+func (s *Seq) reserve(n int) error {
 	if n < 0 || n > int(^uint(0)>>1)-s.n {
 		return fmt.Errorf("kvcache: Reserve(%d) at length %d: bad count", n, s.n)
 	}
@@ -111,6 +139,14 @@ func (s *Seq) Store(layer, pos int, k, v []float32) {
 	if len(k) != w || len(v) != w {
 		panic(fmt.Sprintf("kvcache: Store: len(k)=%d len(v)=%d, want KVHeads*HeadDim=%d", len(k), len(v), w))
 	}
+	if s.w != nil {
+		sl := s.p.slot[layer]
+		if sl < 0 {
+			s.w.Store(-1-sl, pos, k, v)
+			return
+		}
+		layer = sl
+	}
 	bt, hd, elems := c.BlockTokens, c.HeadDim, s.p.elems
 	b := s.blocks[pos/bt]
 	base := 2*layer*elems + (pos%bt)*hd
@@ -136,6 +172,9 @@ func (s *Seq) Commit(n int) {
 			n, s.n, s.Cap()))
 	}
 	s.n += n
+	if s.w != nil {
+		s.w.Commit(n)
+	}
 }
 
 // Truncate drops positions >= n (0 <= n <= Len) and the blocks, reserved
@@ -146,6 +185,15 @@ func (s *Seq) Truncate(n int) error {
 		return fmt.Errorf("kvcache: Truncate(%d): want 0 <= n <= Len (%d)", n, s.n)
 	}
 	bt := s.p.cfg.BlockTokens
+	if s.w != nil {
+		if n > 0 && max(0, n-s.p.cfg.Window+1)/bt < s.w.low {
+			return fmt.Errorf("%w: Truncate(%d) needs positions from %d, the window blocks start at %d",
+				ErrWindow, n, max(0, n-s.p.cfg.Window+1), s.w.low*bt)
+		}
+		if err := s.w.Truncate(n); err != nil {
+			return err
+		}
+	}
 	keep := (n + bt - 1) / bt
 	s.p.mu.Lock()
 	s.dropFrom(keep)
@@ -160,18 +208,25 @@ func (s *Seq) Truncate(n int) error {
 // Seqs copy a shared partly filled last block when they next Reserve.
 func (s *Seq) Fork() *Seq {
 	p := s.p
-	t := p.NewSeq()
+	t := &Seq{p: p}
+	t.allocViews()
 	bt := p.cfg.BlockTokens
 	keep := (s.n + bt - 1) / bt
 	p.mu.Lock()
 	for _, b := range s.blocks[:keep] {
-		p.retain(b)
+		if b != nil {
+			p.retain(b)
+		}
 		t.appendBlock(b)
 	}
 	p.mu.Unlock()
+	t.low = s.low
 	t.n = s.n
 	t.wfrom = keep * bt
 	s.wfrom = max(s.wfrom, keep*bt)
+	if s.w != nil {
+		t.w = s.w.Fork()
+	}
 	return t
 }
 
@@ -182,6 +237,27 @@ func (s *Seq) Release() {
 	s.dropFrom(0)
 	s.p.mu.Unlock()
 	s.n, s.wfrom = 0, 0
+	if s.w != nil {
+		s.w.Release()
+	}
+}
+
+// dropBelow gives back blocks [low, i) (sliding-window blocks no query
+// will read again) and leaves nil in their place.
+func (s *Seq) dropBelow(i int) {
+	i = min(i, len(s.blocks))
+	if i <= s.low {
+		return
+	}
+	s.p.mu.Lock()
+	for j := s.low; j < i; j++ {
+		if s.blocks[j] != nil {
+			s.p.drop(s.blocks[j])
+		}
+		s.setBlock(j, nil)
+	}
+	s.p.mu.Unlock()
+	s.low = i
 }
 
 // dropFrom releases blocks [i:], the last one first so that the deepest
@@ -189,10 +265,13 @@ func (s *Seq) Release() {
 // caller holds the pool's mu.
 func (s *Seq) dropFrom(i int) {
 	for j := len(s.blocks) - 1; j >= i; j-- {
-		s.p.drop(s.blocks[j])
+		if s.blocks[j] != nil {
+			s.p.drop(s.blocks[j])
+		}
 		s.blocks[j] = nil
 	}
 	s.blocks = s.blocks[:i]
+	s.low = min(s.low, i)
 	for l := range s.k32 {
 		clear(s.k32[l][i:])
 		clear(s.v32[l][i:])
@@ -205,9 +284,19 @@ func (s *Seq) dropFrom(i int) {
 	}
 }
 
-// appendBlock adds b at the end of the table and of the per-layer views.
+// appendBlock adds b (nil: a block given back) at the end of the table and
+// of the per-layer views.
 func (s *Seq) appendBlock(b *block) {
 	s.blocks = append(s.blocks, b)
+	if b == nil {
+		for l := range s.k32 {
+			s.k32[l], s.v32[l] = append(s.k32[l], nil), append(s.v32[l], nil)
+		}
+		for l := range s.k16 {
+			s.k16[l], s.v16[l] = append(s.k16[l], nil), append(s.v16[l], nil)
+		}
+		return
+	}
 	e := s.p.elems
 	for l := range s.k32 {
 		o := 2 * l * e
@@ -224,6 +313,15 @@ func (s *Seq) appendBlock(b *block) {
 // setBlock replaces block i of the table and of the per-layer views.
 func (s *Seq) setBlock(i int, b *block) {
 	s.blocks[i] = b
+	if b == nil {
+		for l := range s.k32 {
+			s.k32[l][i], s.v32[l][i] = nil, nil
+		}
+		for l := range s.k16 {
+			s.k16[l][i], s.v16[l][i] = nil, nil
+		}
+		return
+	}
 	e := s.p.elems
 	for l := range s.k32 {
 		o := 2 * l * e
@@ -245,6 +343,9 @@ func (s *Seq) setBlock(i int, b *block) {
 // every turn of a chat.
 func (s *Seq) Publish(tokens []int) {
 	p := s.p
+	if p.win != nil {
+		return // the window layers' blocks of a prefix are not kept
+	}
 	bt := p.cfg.BlockTokens
 	m := min(len(tokens), s.n) / bt
 	p.mu.Lock()
@@ -287,6 +388,9 @@ func (s *Seq) AdoptPrefix(tokens []int) int {
 		panic(fmt.Sprintf("kvcache: AdoptPrefix on a non-empty Seq (Len %d, %d blocks)", s.n, len(s.blocks)))
 	}
 	p := s.p
+	if p.win != nil {
+		return 0
+	}
 	bt := p.cfg.BlockTokens
 	m := len(tokens) / bt
 	p.mu.Lock()
@@ -317,6 +421,13 @@ func (s *Seq) BlocksF32(l int) (k, v [][]float32) {
 	if s.k32 == nil {
 		panic("kvcache: BlocksF32 on a pool of DType " + s.p.cfg.DType.String())
 	}
+	if s.w != nil {
+		sl := s.p.slot[l]
+		if sl < 0 {
+			return s.w.BlocksF32(-1 - sl)
+		}
+		l = sl
+	}
 	return s.k32[l], s.v32[l]
 }
 
@@ -325,6 +436,13 @@ func (s *Seq) BlocksF32(l int) (k, v [][]float32) {
 func (s *Seq) BlocksF16(l int) (k, v [][]uint16) {
 	if s.k16 == nil {
 		panic("kvcache: BlocksF16 on a pool of DType " + s.p.cfg.DType.String())
+	}
+	if s.w != nil {
+		sl := s.p.slot[l]
+		if sl < 0 {
+			return s.w.BlocksF16(-1 - sl)
+		}
+		l = sl
 	}
 	return s.k16[l], s.v16[l]
 }

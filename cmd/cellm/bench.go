@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,8 @@ import (
 	"github.com/cellm-ai/cellm-go/internal/progress"
 	"github.com/cellm-ai/cellm-go/internal/randmodel"
 	"github.com/cellm-ai/cellm-go/kernels"
+	"github.com/cellm-ai/cellm-go/kvcache"
+	"github.com/cellm-ai/cellm-go/models/llama"
 )
 
 func init() {
@@ -37,6 +40,9 @@ func runBench(args []string) error {
 	vision := fs.Bool("vision", false, "for a VLM: time the vision encoder and connector on one tile")
 	kvType := fs.String("kv-type", "f32", "KV cache type: f32 or f16")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file`")
+	batch := fs.String("batch", "", "batch sizes, comma-separated (e.g. 1,4,8,16): B concurrent sequences each prefill the -p length (first one; default 512), then decode -n tokens in batched steps; reports aggregate and per-sequence tok/s and KV memory")
+	kvBlock := fs.Int("kv-block", 0, "with --batch: positions per KV cache block (0: 16)")
+	outFmt := fs.String("o", "md", "output with --batch: md (table) or jsonl (one JSON object per result)")
 	var ob onnxFlags
 	ob.register(fs)
 	if err := parse(fs, args); err != nil {
@@ -89,6 +95,16 @@ func runBench(args []string) error {
 		}
 		ths = append(ths, n)
 	}
+	if *outFmt != "md" && *outFmt != "jsonl" {
+		return fmt.Errorf("-o %q: want md or jsonl", *outFmt)
+	}
+	if *batch != "" {
+		bs, err := parseCounts("--batch", *batch)
+		if err != nil {
+			return err
+		}
+		return runBenchBatch(m, path, bs, ths, *pp, *tg, *reps, *kvType, *kvBlock, *outFmt)
+	}
 	var pps []int
 	for _, s := range strings.Split(*pp, ",") {
 		if s = strings.TrimSpace(s); s == "" {
@@ -101,9 +117,13 @@ func runBench(args []string) error {
 		pps = append(pps, n)
 	}
 	desc := fmt.Sprintf("vision %s, decoder %s", ob.vision, ob.decoder)
-	if t := m.Text(); t != nil {
-		c := t.Config()
-		desc += fmt.Sprintf(" (%d layers, hidden %d, weights %s, KV %s)", c.Layers, c.Hidden, c.WeightType, *kvType)
+	if d := m.Decoder(); d != nil {
+		c := d.Spec()
+		weights := ""
+		if l, ok := d.(interface{ Config() llama.Config }); ok {
+			weights = ", weights " + l.Config().WeightType.String()
+		}
+		desc += fmt.Sprintf(" (%s, %d layers, hidden %d%s, KV %s)", c.ModelType, c.Layers, c.Hidden, weights, *kvType)
 	}
 	size := ""
 	if f := m.File(); f != nil {
@@ -171,6 +191,57 @@ func runBench(args []string) error {
 				return err
 			}
 			row(th, fmt.Sprintf("vision %dx%d tile", s, s), meanSD(secs)+" ms")
+		}
+	}
+	return nil
+}
+
+// runBenchBatch runs the --batch benchmark for every thread count and batch size.
+func runBenchBatch(m *cellm.Model, path string, batches, threads []int, pp string, tg, reps int, kvType string, kvBlock int, outFmt string) error {
+	dec := m.Decoder()
+	if dec == nil {
+		return fmt.Errorf("--batch needs the native decoder")
+	}
+	pps, err := parseCounts("-p", pp)
+	if err != nil {
+		return err
+	}
+	if len(pps) == 0 {
+		return fmt.Errorf("--batch needs a prompt length (-p)")
+	}
+	nPrompt := slices.Max(pps) // the context the sequences decode at
+
+	if tg <= 0 || reps <= 0 || kvBlock < 0 {
+		return fmt.Errorf("--batch needs -n > 0, -r > 0 and --kv-block >= 0")
+	}
+	kv := kvcache.F32
+	switch kvType {
+	case "f32":
+	case "f16":
+		kv = kvcache.F16
+	default:
+		return fmt.Errorf("--kv-type %q: want f32 or f16", kvType)
+	}
+	if outFmt == "md" {
+		sp := dec.Spec()
+		fmt.Printf("model %s (%s, %d layers, hidden %d, KV %s), kernels %s; B sequences of %d prompt tokens decode %d tokens together\n",
+			filepath.Base(path), sp.ModelType, sp.Layers, sp.Hidden, kvType, kernels.Implementation(), nPrompt, tg)
+		fmt.Printf("%7s  %5s  %-8s %20s %10s\n", "threads", "batch", "test", "tok/s (aggregate)", "tok/s/seq")
+	}
+	defer kernels.SetThreads(0)
+	for _, th := range threads {
+		kernels.SetThreads(th)
+		for _, b := range batches {
+			rs, err := benchBatch(dec, kv, kvBlock, b, nPrompt, tg, reps)
+			if err != nil {
+				return fmt.Errorf("batch %d: %w", b, err)
+			}
+			for _, r := range rs {
+				r.Model, r.Threads = filepath.Base(path), th
+				if err := printBatchResult(r, outFmt); err != nil {
+					return err
+				}
+			}
 		}
 	}
 	return nil

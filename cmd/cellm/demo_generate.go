@@ -25,6 +25,6 @@ func demoGenerate(model, prompt string, gen int) error {
 	if err != nil {
 		return err
 	}
-	printStats(res)
+	printStats(os.Stderr, res)
 	return nil
 }

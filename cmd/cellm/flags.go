@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -74,7 +75,32 @@ type genFlags struct {
 	temp, topP, minP, repPenalty                        float64
 	seed                                                uint64
 	chat, ignoreEOS, showTokens, stats                  bool
+	interactive, noThink                                bool
+	enableThinking                                      optBool
+	templateKwargs                                      string
 }
+
+// optBool is a boolean flag that remembers whether it was given.
+type optBool struct{ set, value bool }
+
+func (b *optBool) String() string {
+	if b == nil || !b.set {
+		return ""
+	}
+	return strconv.FormatBool(b.value)
+}
+
+func (b *optBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return fmt.Errorf("want true or false")
+	}
+	b.set, b.value = true, v
+	return nil
+}
+
+// IsBoolFlag lets the flag be given without a value.
+func (b *optBool) IsBoolFlag() bool { return true }
 
 func (g *genFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.model, "model", "", ".cellm model `file`, or a hub name org/name[@revision][:variant] (pulled into the model store on first use)")
@@ -86,6 +112,11 @@ func (g *genFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&g.chat, "chat", false, "wrap the prompt in the model's chat format")
 	fs.StringVar(&g.chatFormat, "chat-format", "auto", "chat rendering: auto, template, chatml or plain")
 	fs.StringVar(&g.system, "system", "", "system message (chat)")
+	fs.Var(&g.enableThinking, "enable-thinking", "set the chat template's enable_thinking (Qwen3): true or false (default: the template's)")
+	fs.BoolVar(&g.noThink, "no-think", false, "same as --enable-thinking=false")
+	fs.StringVar(&g.templateKwargs, "chat-template-kwargs", "", "further chat template variables as a JSON `object`, e.g. '{\"enable_thinking\": false}'")
+	fs.BoolVar(&g.interactive, "interactive", false, "interactive chat even when stdin is not a terminal (the default without a prompt on a terminal)")
+	alias(fs, "interactive", "i")
 	fs.IntVar(&g.gen, "gen", 128, "maximum new tokens")
 	alias(fs, "gen", "n", "max-new-tokens")
 	fs.IntVar(&g.minGen, "min-new-tokens", 0, "suppress end-of-sequence before this many tokens")
@@ -108,8 +139,8 @@ func (g *genFlags) register(fs *flag.FlagSet) {
 
 // request checks the flags and returns the request they describe (without
 // its prompt); it reads --prompt-file into g.prompt.
-func (g *genFlags) request() (cellm.Request, error) {
-	r := cellm.Request{Chat: g.chat, ChatFormat: g.chatFormat, System: g.system, MaxNewTokens: g.gen,
+func (g *genFlags) request() (r cellm.Request, err error) {
+	r = cellm.Request{Chat: g.chat, ChatFormat: g.chatFormat, System: g.system, MaxNewTokens: g.gen,
 		MinNewTokens: g.minGen, IgnoreEOS: g.ignoreEOS, MaxContext: g.ctxSize, Sampling: sample.Options{Temperature: float32(g.temp),
 			TopK: g.topK, TopP: float32(g.topP), MinP: float32(g.minP), RepetitionPenalty: float32(g.repPenalty), Seed: g.seed}}
 	switch {
@@ -143,6 +174,9 @@ func (g *genFlags) request() (cellm.Request, error) {
 	default:
 		return r, fmt.Errorf("--kv-type %q: want f32 or f16", g.kvType)
 	}
+	if r.TemplateVars, err = g.templateVars(); err != nil {
+		return r, err
+	}
 	if g.promptFile != "" {
 		if g.prompt != "" {
 			return r, fmt.Errorf("give --prompt or --prompt-file, not both")
@@ -155,6 +189,40 @@ func (g *genFlags) request() (cellm.Request, error) {
 	}
 	kernels.SetThreads(g.threads)
 	return r, nil
+}
+
+// templateVars returns the chat template variables of --chat-template-kwargs,
+// --enable-thinking and --no-think, or nil.
+func (g *genFlags) templateVars() (map[string]any, error) {
+	vars := map[string]any{}
+	if g.templateKwargs != "" {
+		var kw map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(g.templateKwargs), &kw); err != nil || kw == nil {
+			return nil, fmt.Errorf("--chat-template-kwargs %q: want a JSON object, e.g. '{\"enable_thinking\": false}'", g.templateKwargs)
+		}
+		for k, v := range kw {
+			vars[k] = v // raw JSON: the template sees its objects' key order
+		}
+	}
+	think, thinkFlag := g.enableThinking.value, "--enable-thinking"
+	switch {
+	case g.noThink && g.enableThinking.set && g.enableThinking.value:
+		return nil, fmt.Errorf("--no-think and --enable-thinking contradict each other")
+	case g.noThink:
+		think, thinkFlag = false, "--no-think"
+	case !g.enableThinking.set:
+		thinkFlag = ""
+	}
+	if thinkFlag != "" {
+		if v, ok := vars["enable_thinking"]; ok {
+			return nil, fmt.Errorf("%s and --chat-template-kwargs (enable_thinking: %s) both set enable_thinking: give one", thinkFlag, v)
+		}
+		vars["enable_thinking"] = think
+	}
+	if len(vars) == 0 {
+		return nil, nil
+	}
+	return vars, nil
 }
 
 // checkThreads accepts 1 to 4 threads per CPU.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -13,8 +12,10 @@ import (
 	"strings"
 
 	"github.com/cellm-ai/cellm-go"
-	"github.com/cellm-ai/cellm-go/chat"
+	"github.com/cellm-ai/cellm-go/engine"
+	"github.com/cellm-ai/cellm-go/generate"
 	"github.com/cellm-ai/cellm-go/internal/progress"
+	"github.com/cellm-ai/cellm-go/kvcache"
 )
 
 func init() {
@@ -36,16 +37,23 @@ func (g *genFlags) printer(w io.Writer) func(cellm.Token) bool {
 	}
 }
 
-func printStats(res *cellm.Result) {
+func printStats(w io.Writer, res *cellm.Result) {
 	s := res.Stats
-	if s.Tiles > 0 {
-		fmt.Fprintf(os.Stderr, "images %d (%d tiles): preprocess %.1f ms, vision encode %.1f ms (%.1f ms/tile), projection %.1f ms\n",
+	switch {
+	case s.Tiles > 0 && s.VisionEncode == 0:
+		fmt.Fprintf(w, "images %d (%d tiles): encoded before (features reused)\n", s.Images, s.Tiles)
+	case s.Tiles > 0:
+		fmt.Fprintf(w, "images %d (%d tiles): preprocess %.1f ms, vision encode %.1f ms (%.1f ms/tile), projection %.1f ms\n",
 			s.Images, s.Tiles, ms(s.ImagePreprocess.Seconds()), ms(s.VisionEncode.Seconds()),
 			ms(s.VisionEncode.Seconds())/float64(s.Tiles), ms(s.Projection.Seconds()))
 	}
-	fmt.Fprintf(os.Stderr, "prompt tokens %d, prefill %.1f tok/s (%.1f ms), time to first token %.1f ms\n",
-		s.PromptTokens, s.PrefillTokensPerSec(), ms(s.Prefill.Seconds()), ms(s.TimeToFirstToken.Seconds()))
-	fmt.Fprintf(os.Stderr, "generated %d tokens, decode %.1f tok/s, stop: %s, peak memory %s\n",
+	reused := ""
+	if s.ReusedTokens > 0 {
+		reused = fmt.Sprintf(" (%d reused from the session's cache)", s.ReusedTokens)
+	}
+	fmt.Fprintf(w, "prompt tokens %d%s, prefill %.1f tok/s (%.1f ms), time to first token %.1f ms\n",
+		s.PromptTokens, reused, s.PrefillTokensPerSec(), ms(s.Prefill.Seconds()), ms(s.TimeToFirstToken.Seconds()))
+	fmt.Fprintf(w, "generated %d tokens, decode %.1f tok/s, stop: %s, peak memory %s\n",
 		s.GeneratedTokens, s.DecodeTokensPerSec(), res.StopReason, progress.Bytes(peakRSS()))
 }
 
@@ -68,7 +76,7 @@ func peakRSS() int64 {
 }
 
 func runInfer(args []string) error {
-	fs := newFlags("infer", "--model FILE.cellm [--prompt TEXT | --prompt-file F | --input-ids 1,2,3] [flags]\n\nWithout a prompt and with a terminal on stdin: interactive chat.")
+	fs := newFlags("infer", "--model FILE.cellm [--prompt TEXT | --prompt-file F | --input-ids 1,2,3] [flags]\n\nWithout a prompt and with a terminal on stdin (or --interactive): interactive chat; /help lists its commands,\nCtrl-C stops a reply, Ctrl-C at the prompt or /exit quits.")
 	var g genFlags
 	g.register(fs)
 	inputIDs := fs.String("input-ids", "", "feed these comma-separated token ids instead of a prompt")
@@ -88,8 +96,6 @@ func runInfer(args []string) error {
 	if *dumpLogits != "" {
 		return dumpLastLogits(m, g.prompt, *inputIDs, *dumpLogits)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	if *inputIDs != "" && g.prompt != "" {
 		return fmt.Errorf("give --prompt or --input-ids, not both")
 	}
@@ -100,66 +106,45 @@ func runInfer(args []string) error {
 		}
 	case g.prompt != "":
 		req.Prompt = g.prompt
-	case progress.IsTerminal(os.Stdin):
-		return interactive(ctx, m, &g, req)
+	case g.interactive || progress.IsTerminal(os.Stdin):
+		return runChat(m, &g, req, nil)
 	default:
-		return fmt.Errorf("--prompt (-p), --prompt-file or --input-ids is required (interactive chat needs a terminal on stdin)")
+		return fmt.Errorf("--prompt (-p), --prompt-file or --input-ids is required (interactive chat needs a terminal on stdin, or --interactive)")
 	}
+	if g.interactive {
+		return fmt.Errorf("--interactive takes no prompt: give one or the other")
+	}
+	if req.TemplateVars != nil && !req.Chat {
+		return fmt.Errorf("--enable-thinking, --no-think and --chat-template-kwargs apply to chat prompts: add --chat")
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
 	_, err = g.generate(ctx, m, req)
 	return err
 }
 
-// generate streams one generation to stdout and prints its stats if asked.
-func (g *genFlags) generate(ctx context.Context, m *cellm.Model, req cellm.Request) (*cellm.Result, error) {
-	out := bufio.NewWriter(os.Stdout)
-	res, err := m.Generate(ctx, req, g.printer(out))
-	fmt.Fprintln(out)
-	out.Flush()
+// generator is a *cellm.Model (one-shot) or a *cellm.Session (keeps its cache).
+type generator interface {
+	Generate(ctx context.Context, req cellm.Request, onToken func(cellm.Token) bool) (*cellm.Result, error)
+}
+
+// generate streams one generation to stdout and prints its stats to stderr
+// if asked.
+func (g *genFlags) generate(ctx context.Context, m generator, req cellm.Request) (*cellm.Result, error) {
+	res, err := g.stream(ctx, os.Stdout, m, req)
 	if err == nil && g.stats {
-		printStats(res)
+		printStats(os.Stderr, res)
 	}
 	return res, err
 }
 
-// interactive runs a multi-turn chat on the terminal until /exit or EOF.
-func interactive(ctx context.Context, m *cellm.Model, g *genFlags, base cellm.Request) error {
-	fmt.Fprintln(os.Stderr, "interactive chat: type a message; /exit quits, /reset clears the history")
-	var history []chat.Message
-	if g.system != "" {
-		history = append(history, chat.Message{Role: "system", Content: g.system})
-	}
-	in := bufio.NewScanner(os.Stdin)
-	in.Buffer(make([]byte, 1<<20), 1<<20)
-	for {
-		fmt.Fprint(os.Stderr, "> ")
-		if !in.Scan() {
-			fmt.Fprintln(os.Stderr)
-			return in.Err()
-		}
-		line := strings.TrimSpace(in.Text())
-		switch line {
-		case "":
-			continue
-		case "/exit", "/quit":
-			return nil
-		case "/reset":
-			history = history[:0]
-			continue
-		}
-		history = append(history, chat.Message{Role: "user", Content: line})
-		req := base
-		req.Messages = history
-		res, err := g.generate(ctx, m, req)
-		if errors.Is(err, context.Canceled) {
-			return nil
-		}
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "error: %v\n", err)
-			history = history[:len(history)-1]
-			continue
-		}
-		history = append(history, chat.Message{Role: "assistant", Content: res.Text})
-	}
+// stream streams one generation to w, ending it with a newline.
+func (g *genFlags) stream(ctx context.Context, w io.Writer, m generator, req cellm.Request) (*cellm.Result, error) {
+	out := bufio.NewWriter(w)
+	res, err := m.Generate(ctx, req, g.printer(out))
+	fmt.Fprintln(out)
+	out.Flush()
+	return res, err
 }
 
 // dumpLastLogits runs the prompt and writes its last position's logits.
@@ -180,12 +165,16 @@ func dumpLastLogits(m *cellm.Model, prompt, inputIDs, path string) error {
 	if len(ids) == 0 {
 		return fmt.Errorf("empty prompt")
 	}
-	text := m.Text()
-	if text == nil {
+	dec := m.Decoder()
+	if dec == nil {
 		return fmt.Errorf("--dump-logits needs the native decoder")
 	}
-	logits := make([]float32, text.Config().Vocab)
-	if err := text.Forward(text.NewState(len(ids)), ids, logits, false); err != nil {
+	logits := make([]float32, dec.Spec().Vocab)
+	e, err := engine.New(dec, engine.Options{MaxContext: len(ids), KVBudgetBytes: generate.KVBytes(dec.Spec(), kvcache.F32, len(ids))})
+	if err != nil {
+		return err
+	}
+	if _, err := e.NewSession().Prefill(ids, nil, logits); err != nil {
 		return err
 	}
 	buf := make([]byte, 4*len(logits))

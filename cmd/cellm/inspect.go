@@ -68,6 +68,33 @@ func runInspect(args []string) error {
 	return nil
 }
 
+// archOptions lists the header's architecture options beyond Llama.
+func archOptions(h *format.Header) string {
+	var o []string
+	if h.HiddenAct != "" {
+		o = append(o, "hidden_act "+h.HiddenAct)
+	}
+	if h.AttentionBias {
+		o = append(o, "attention_bias")
+	}
+	if h.QKNorm {
+		o = append(o, "qk_norm")
+	}
+	if h.NormWeightOffset != 0 {
+		o = append(o, fmt.Sprintf("norm weight offset %g", h.NormWeightOffset))
+	}
+	if h.SandwichNorms {
+		o = append(o, "sandwich norms")
+	}
+	if h.EmbeddingScale != 0 {
+		o = append(o, fmt.Sprintf("embedding scale %g", h.EmbeddingScale))
+	}
+	if h.QueryPreAttnScalar != 0 {
+		o = append(o, fmt.Sprintf("query_pre_attn_scalar %g", h.QueryPreAttnScalar))
+	}
+	return strings.Join(o, ", ")
+}
+
 // errVerdict is inspect's error after it printed why a file does not run.
 var errVerdict = errors.New("the file does not run (see above)")
 
@@ -115,11 +142,23 @@ func printInspect(w io.Writer, path string, f *format.File, maxRows int) {
 	if h.SourceTorchDType != "" {
 		row("source_torch_dtype", h.SourceTorchDType)
 	}
+	if opts := archOptions(&h); opts != "" {
+		row("architecture options", opts)
+	}
+	if len(h.LayerTypes) > 0 {
+		sliding := 0
+		for _, t := range h.LayerTypes {
+			if t == "sliding_attention" {
+				sliding++
+			}
+		}
+		row("sliding window", fmt.Sprintf("%d positions in %d of %d layers (local rope_theta %g)", h.SlidingWindow, sliding, len(h.LayerTypes), h.RopeLocalBaseFreq))
+	}
 	if len(h.SourceQuantization) > 0 {
 		row("quantization", string(h.SourceQuantization))
 	}
 	tw.Flush()
-	if h.SourceModelType != "" && h.SourceModelType != h.ModelType || h.VisionTensorPrefix != "" {
+	if h.VisionTensorPrefix != "" {
 		fmt.Fprintln(w, "\nvision-language:")
 		row("source_model_type", h.SourceModelType)
 		row("text_tensor_prefix", h.TextTensorPrefix)

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/cellm-ai/cellm-go"
+	"github.com/cellm-ai/cellm-go/engine"
 	"github.com/cellm-ai/cellm-go/internal/progress"
-	"github.com/cellm-ai/cellm-go/models/llama"
 )
 
 func init() {
@@ -48,7 +48,10 @@ func runPerplexity(args []string) error {
 		return convertHint(*model, err)
 	}
 	defer mod.Close()
-	m, tok := mod.Text(), mod.Tokenizer()
+	m, tok := mod.Decoder(), mod.Tokenizer()
+	if m == nil {
+		return fmt.Errorf("perplexity needs the native decoder")
+	}
 	if tok == nil {
 		return cellm.ErrNoTokenizer
 	}
@@ -57,7 +60,7 @@ func runPerplexity(args []string) error {
 		return err
 	}
 	if *bos {
-		b := m.Config().BOS
+		b := m.Spec().BOS
 		if b < 0 {
 			return fmt.Errorf("--bos: the model has no BOS token")
 		}
@@ -68,7 +71,7 @@ func runPerplexity(args []string) error {
 	}
 	bar := progress.NewCount("scoring tokens")
 	start := time.Now()
-	nll, scored, err := llama.Perplexity(m, ids, *ctx, func(done, total int) { bar.Update(int64(done), int64(total)) })
+	nll, scored, err := engine.Perplexity(m, ids, *ctx, func(done, total int) { bar.Update(int64(done), int64(total)) })
 	bar.Done()
 	if err != nil {
 		return err

@@ -30,7 +30,9 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 func runVLMInfer(args []string) error {
-	fs := newFlags("vlm-infer", "--model FILE.cellm --image PATH [--image PATH ...] --prompt TEXT [flags]\n\nThe prompt is wrapped in the chat template unless --raw-prompt (or --chat=false) is given.")
+	fs := newFlags("vlm-infer", "--model FILE.cellm --image PATH [--image PATH ...] --prompt TEXT [flags]\n\n"+
+		"The prompt is wrapped in the chat template unless --raw-prompt (or --chat=false) is given.\n"+
+		"Without a prompt and with a terminal on stdin (or --interactive): interactive chat; /image PATH attaches an image, /help lists the commands.")
 	var g genFlags
 	g.register(fs)
 	var images multiFlag
@@ -64,8 +66,16 @@ func runVLMInfer(args []string) error {
 	}
 	// Without a prompt only the dumps run (--dump-image-features then stops).
 	dumpOnly := *dumpPixels != "" || *dumpFeatures != ""
-	if g.prompt == "" && !dumpOnly {
-		return fmt.Errorf("--prompt (-p) or --prompt-file is required")
+	chatMode := g.prompt == "" && !dumpOnly && (g.interactive || progress.IsTerminal(os.Stdin))
+	switch {
+	case g.interactive && !chatMode:
+		return fmt.Errorf("--interactive takes no --prompt and no --dump-* flag")
+	case chatMode && (*rawPrompt || !g.chat):
+		return fmt.Errorf("interactive chat uses the chat template: drop --raw-prompt / --chat=false")
+	case chatMode && *pixelValues != "":
+		return fmt.Errorf("interactive chat takes images as --image or /image PATH, not --pixel-values")
+	case g.prompt == "" && !dumpOnly && !chatMode:
+		return fmt.Errorf("--prompt (-p) or --prompt-file is required (interactive chat needs a terminal on stdin, or --interactive)")
 	}
 	req.Prompt = g.prompt
 	req.MaxImagePixels = *maxPixels
@@ -86,6 +96,17 @@ func runVLMInfer(args []string) error {
 			return err
 		}
 		fmt.Fprint(os.Stderr, io)
+	}
+	if chatMode {
+		var attached []chatImage
+		for _, p := range images {
+			img, err := loadChatImage(m, p, req.SplitImage, req.MaxImagePixels)
+			if err != nil {
+				return err
+			}
+			attached = append(attached, img)
+		}
+		return runChat(m, &g, req, attached)
 	}
 	switch {
 	case *pixelValues != "":
@@ -305,8 +326,8 @@ type onnxFlags struct {
 }
 
 func (o *onnxFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&o.vision, "vision-backend", cellm.BackendCellm, "vision encoder backend: cellm or onnx")
-	fs.StringVar(&o.decoder, "decoder-backend", cellm.BackendCellm, "text decoder backend: cellm or onnx")
+	fs.StringVar(&o.vision, "vision-backend", string(cellm.BackendCellm), "vision encoder backend: cellm or onnx")
+	fs.StringVar(&o.decoder, "decoder-backend", string(cellm.BackendCellm), "text decoder backend: cellm or onnx")
 	fs.StringVar(&o.modelDir, "model-dir", "", "Hugging Face model `folder` with the ONNX exports (in it or in its onnx/), for the onnx backends")
 	fs.StringVar(&o.variant, "onnx-variant", "fp32", "ONNX export variant: fp32, fp16, int8, q4, q4f16, ...")
 	fs.StringVar(&o.library, "onnxruntime-lib", "", "ONNX Runtime shared library `file` (default $CELLM_ONNXRUNTIME_LIB)")
@@ -326,9 +347,9 @@ func (o *onnxFlags) open(g *genFlags) (*cellm.Model, error) {
 	if path == "" {
 		return nil, fmt.Errorf("--model (-m) FILE.cellm (or --model-dir DIR with both backends onnx) is required")
 	}
-	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer, VisionBackend: o.vision,
-		DecoderBackend: o.decoder, ONNXDir: o.modelDir, ONNXVariant: o.variant, ONNXLibrary: o.library})
-	if o.vision == cellm.BackendONNX && o.decoder == cellm.BackendONNX {
+	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer, VisionBackend: cellm.Backend(o.vision),
+		DecoderBackend: cellm.Backend(o.decoder), ONNXDir: o.modelDir, ONNXVariant: o.variant, ONNXLibrary: o.library})
+	if cellm.Backend(o.vision) == cellm.BackendONNX && cellm.Backend(o.decoder) == cellm.BackendONNX {
 		return m, err // a folder is valid here
 	}
 	return m, convertHint(path, err)

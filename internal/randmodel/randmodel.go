@@ -1,6 +1,6 @@
 // Package randmodel writes Hugging Face model folders with random weights at
 // the real shapes of published models (SmolLM2-135M, SmolLM2-360M,
-// SmolVLM-256M), for speed measurements: speed does not depend on weight
+// SmolVLM-256M, SmolVLM2-256M, Qwen2.5-0.5B, Qwen3-0.6B, gemma-3-1b), for speed measurements: speed does not depend on weight
 // values. Weights are N(0, 0.02), norm weights ones, biases zeros, stored as
 // bf16 like the published checkpoints.
 package randmodel
@@ -30,6 +30,12 @@ var Models = map[string]struct{ Config, Generation, Preprocessor, Processor stri
 	"smollm2-360m": {Config: "configs/smollm2-360m.json", Generation: "configs/smollm2-generation.json"},
 	"smolvlm-256m": {Config: "configs/smolvlm-256m.json", Generation: "configs/smolvlm-generation.json",
 		Preprocessor: "configs/smolvlm-preprocessor.json", Processor: "configs/smolvlm-processor.json"},
+	// SmolVLM2-256M has SmolVLM-256M's shapes under the smolvlm model types.
+	"smolvlm2-256m": {Config: "configs/smolvlm2-256m.json", Generation: "configs/smolvlm-generation.json",
+		Preprocessor: "configs/smolvlm-preprocessor.json", Processor: "configs/smolvlm-processor.json"},
+	"qwen2.5-0.5b": {Config: "configs/qwen2.5-0.5b.json", Generation: "configs/qwen2.5-generation.json"},
+	"qwen3-0.6b":   {Config: "configs/qwen3-0.6b.json", Generation: "configs/qwen3-generation.json"},
+	"gemma-3-1b":   {Config: "configs/gemma-3-1b.json", Generation: "configs/gemma3-generation.json"},
 }
 
 // Names returns the model names in sorted order.
@@ -60,10 +66,27 @@ func Specs(c *hf.Config) []Spec {
 	add := func(name, fill string, shape ...int) { s = append(s, Spec{name, shape, fill}) }
 	add(prefix+"embed_tokens.weight", "normal", t.VocabSize, t.HiddenSize)
 	q, kv := t.NumAttentionHeads*t.HeadDim, t.NumKeyValueHeads*t.HeadDim
+	norm := "ones"
+	if t.NormWeightOffset == 1 {
+		norm = "zeros" // Gemma's norms scale by 1 + w
+	}
 	for l := 0; l < t.NumHiddenLayers; l++ {
 		p := fmt.Sprintf("%slayers.%d.", prefix, l)
-		add(p+"input_layernorm.weight", "ones", t.HiddenSize)
-		add(p+"post_attention_layernorm.weight", "ones", t.HiddenSize)
+		add(p+"input_layernorm.weight", norm, t.HiddenSize)
+		add(p+"post_attention_layernorm.weight", norm, t.HiddenSize)
+		if t.SandwichNorms {
+			add(p+"pre_feedforward_layernorm.weight", norm, t.HiddenSize)
+			add(p+"post_feedforward_layernorm.weight", norm, t.HiddenSize)
+		}
+		if t.QKNorm {
+			add(p+"self_attn.q_norm.weight", norm, t.HeadDim)
+			add(p+"self_attn.k_norm.weight", norm, t.HeadDim)
+		}
+		if t.AttentionBias {
+			add(p+"self_attn.q_proj.bias", "zeros", q)
+			add(p+"self_attn.k_proj.bias", "zeros", kv)
+			add(p+"self_attn.v_proj.bias", "zeros", kv)
+		}
 		add(p+"self_attn.q_proj.weight", "normal", q, t.HiddenSize)
 		add(p+"self_attn.k_proj.weight", "normal", kv, t.HiddenSize)
 		add(p+"self_attn.v_proj.weight", "normal", kv, t.HiddenSize)
@@ -72,7 +95,7 @@ func Specs(c *hf.Config) []Spec {
 		add(p+"mlp.up_proj.weight", "normal", t.IntermediateSize, t.HiddenSize)
 		add(p+"mlp.down_proj.weight", "normal", t.HiddenSize, t.IntermediateSize)
 	}
-	add(prefix+"norm.weight", "ones", t.HiddenSize)
+	add(prefix+"norm.weight", norm, t.HiddenSize)
 	if !t.TieWordEmbeddings {
 		add("lm_head.weight", "normal", t.VocabSize, t.HiddenSize)
 	}

@@ -22,10 +22,14 @@ type Connector struct {
 
 // LoadConnector reads prefix+"modality_projection.proj.weight".
 func LoadConnector(f *format.File, prefix string, scale, visionDim, textDim int) (*Connector, error) {
+	return loadConnector(weights.Loader{F: f}, prefix, scale, visionDim, textDim)
+}
+
+func loadConnector(l weights.Loader, prefix string, scale, visionDim, textDim int) (*Connector, error) {
 	if scale <= 0 {
 		return nil, fmt.Errorf("idefics3: scale_factor %d", scale)
 	}
-	proj, err := weights.Loader{F: f}.Matrix(prefix+"modality_projection.proj.weight", textDim, visionDim*scale*scale)
+	proj, err := l.Matrix(prefix+"modality_projection.proj.weight", textDim, visionDim*scale*scale)
 	if err != nil {
 		return nil, err
 	}

@@ -6,13 +6,18 @@ import (
 	"time"
 
 	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/models"
 	"github.com/cellm-ai/cellm-go/models/llama"
 	"github.com/cellm-ai/cellm-go/models/siglip"
+	"github.com/cellm-ai/cellm-go/models/weights"
 )
 
 // Model is a SmolVLM: vision tower, connector and Llama text decoder, all
 // read from one .cellm file. It is immutable and safe for concurrent use.
+// It is a models.Decoder through its text stack (the embedded *llama.Model);
+// images reach the decoder as embeddings (ImageFeatures, Splice).
 type Model struct {
+	*llama.Model // the text stack, also as Text
 	Text         *llama.Model
 	Vision       *siglip.Model
 	Connector    *Connector
@@ -33,8 +38,21 @@ func IsVLM(f *format.File) bool {
 	return f.Header.VisionTensorPrefix != "" && len(f.Header.SourceVisionConfig) > 0
 }
 
+func init() {
+	for _, name := range []string{"idefics3", "smolvlm"} {
+		models.Register(name, func(f *format.File, l weights.Loader) (models.Decoder, error) {
+			return LoadFrom(f, l)
+		})
+	}
+}
+
 // Load reads a SmolVLM from f.
-func Load(f *format.File) (*Model, error) {
+func Load(f *format.File) (*Model, error) { return LoadFrom(f, weights.Loader{F: f}) }
+
+// LoadFrom is Load reading the tensors through l (which may record them):
+// the Llama text stack under the header's text_tensor_prefix, the SigLIP
+// tower and the connector.
+func LoadFrom(f *format.File, l weights.Loader) (*Model, error) {
 	h := &f.Header
 	if !IsVLM(f) {
 		return nil, fmt.Errorf("idefics3: %s is not a vision-language model (no vision_tensor_prefix / source_vision_config)", h.ModelType)
@@ -50,15 +68,18 @@ func Load(f *format.File) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	text, err := llama.Load(f)
+	if h.ModelType != "llama" {
+		return nil, fmt.Errorf("idefics3: text model_type %q: want llama", h.ModelType)
+	}
+	text, err := llama.LoadFrom(f, l)
 	if err != nil {
 		return nil, err
 	}
-	vision, err := siglip.Load(f, h.VisionTensorPrefix, vcfg)
+	vision, err := siglip.LoadFrom(l, h.VisionTensorPrefix, vcfg)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := LoadConnector(f, h.ProjectorTensorPrefix, pc.ScaleFactor, vcfg.HiddenSize, h.HiddenDim)
+	conn, err := loadConnector(l, h.ProjectorTensorPrefix, pc.ScaleFactor, vcfg.HiddenSize, h.HiddenDim)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +90,7 @@ func Load(f *format.File) (*Model, error) {
 	if pc.ImageTokenID < 0 || pc.ImageTokenID >= h.VocabSize {
 		return nil, fmt.Errorf("idefics3: image_token_id %d outside the vocabulary (%d)", pc.ImageTokenID, h.VocabSize)
 	}
-	return &Model{Text: text, Vision: vision, Connector: conn, ImageTokenID: pc.ImageTokenID,
+	return &Model{Model: text, Text: text, Vision: vision, Connector: conn, ImageTokenID: pc.ImageTokenID,
 		TokensPerImage: conn.TokensPerImage(side * side)}, nil
 }
 
@@ -166,3 +187,7 @@ func Splice(x []float32, ids []int, imageToken int, features []float32, hidden i
 	}
 	return nil
 }
+
+// Spec returns the text decoder's shape (models.Decoder), under the
+// architecture name the file was loaded as (idefics3 or smolvlm).
+func (m *Model) Spec() models.Spec { return m.Text.Spec() }

@@ -34,7 +34,13 @@ type mmCase struct {
 // The whole multimodal path (vision, connector, splicing, prefill from
 // embeddings, cached decode) reproduces transformers' logits and greedy tokens.
 func TestMultimodalParity(t *testing.T) {
-	f := openFixture(t, format.F32)
+	for _, model := range vlmFixtures {
+		t.Run(model, func(t *testing.T) { checkMultimodalParity(t, model) })
+	}
+}
+
+func checkMultimodalParity(t *testing.T, model string) {
+	f := openFixtureOf(t, model, format.F32)
 	m, err := Load(f)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +48,7 @@ func TestMultimodalParity(t *testing.T) {
 	if m.TokensPerImage != 4 || m.ImageTokenID != 49190 {
 		t.Fatalf("tokens per image %d, image token %d", m.TokensPerImage, m.ImageTokenID)
 	}
-	ref := testutil.Fixture(t, "smolvlm-tiny", "reference")
+	ref := testutil.Fixture(t, model, "reference")
 	raw, err := os.ReadFile(filepath.Join(ref, "reference.json"))
 	if err != nil {
 		t.Fatal(err)

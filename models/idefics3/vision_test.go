@@ -15,10 +15,17 @@ import (
 	"github.com/cellm-ai/cellm-go/models/siglip"
 )
 
+// vlmFixtures are the SmolVLM (idefics3) and SmolVLM2 (smolvlm) fixtures.
+var vlmFixtures = []string{"smolvlm-tiny", "smolvlm2-tiny"}
+
 func openFixture(t testing.TB, dtype format.DType) *format.File {
+	return openFixtureOf(t, "smolvlm-tiny", dtype)
+}
+
+func openFixtureOf(t testing.TB, model string, dtype format.DType) *format.File {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "vlm.cellm")
-	if _, err := convert.Convert(testutil.Fixture(t, "smolvlm-tiny"), out, convert.Options{DType: dtype}); err != nil {
+	if _, err := convert.Convert(testutil.Fixture(t, model), out, convert.Options{DType: dtype}); err != nil {
 		t.Fatal(err)
 	}
 	f, err := format.Open(out)
@@ -32,7 +39,13 @@ func openFixture(t testing.TB, dtype format.DType) *format.File {
 // The vision tower and connector reproduce transformers' outputs for the
 // single-image and the split (4 tiles + global) inputs.
 func TestVisionParity(t *testing.T) {
-	f := openFixture(t, format.F32)
+	for _, model := range vlmFixtures {
+		t.Run(model, func(t *testing.T) { checkVisionParity(t, model) })
+	}
+}
+
+func checkVisionParity(t *testing.T, model string) {
+	f := openFixtureOf(t, model, format.F32)
 	cfg, err := siglip.ParseConfig(f.Header.SourceVisionConfig)
 	if err != nil {
 		t.Fatal(err)
@@ -41,11 +54,15 @@ func TestVisionParity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, err := LoadConnector(f, f.Header.ProjectorTensorPrefix, 2, cfg.HiddenSize, f.Header.HiddenDim)
+	var pc ProjectorConfig
+	if err := json.Unmarshal(f.Header.SourceProjectorConfig, &pc); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := LoadConnector(f, f.Header.ProjectorTensorPrefix, pc.ScaleFactor, cfg.HiddenSize, f.Header.HiddenDim)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := testutil.Fixture(t, "smolvlm-tiny", "reference")
+	ref := testutil.Fixture(t, model, "reference")
 	for _, k := range []string{"single", "split"} {
 		pixels, err := npy.ReadRawF32(filepath.Join(ref, "pixel_values_"+k+".f32"))
 		if err != nil {
@@ -61,7 +78,9 @@ func TestVisionParity(t *testing.T) {
 		}
 		per := 3 * cfg.ImageSize * cfg.ImageSize
 		n := len(pixels) / per
-		np, d, td := 16, cfg.HiddenSize, f.Header.HiddenDim
+		side := cfg.ImageSize / cfg.PatchSize
+		np, d, td := side*side, cfg.HiddenSize, f.Header.HiddenDim
+		tok := np / (pc.ScaleFactor * pc.ScaleFactor)
 		var worstH, worstF float64
 		for i := 0; i < n; i++ {
 			hidden, err := vm.Encode(pixels[i*per:(i+1)*per], nil)
@@ -69,11 +88,11 @@ func TestVisionParity(t *testing.T) {
 				t.Fatal(err)
 			}
 			worstH = max(worstH, numcheck.MaxAbs(t, fmt.Sprintf("%s image %d last_hidden_state", k, i), hidden, wantHidden.Data[i*np*d:(i+1)*np*d]))
-			feat := make([]float32, 4*td)
+			feat := make([]float32, tok*td)
 			if err := conn.Project(feat, hidden, np); err != nil {
 				t.Fatal(err)
 			}
-			worstF = max(worstF, numcheck.MaxAbs(t, fmt.Sprintf("%s image %d features", k, i), feat, wantFeat.Data[i*4*td:(i+1)*4*td]))
+			worstF = max(worstF, numcheck.MaxAbs(t, fmt.Sprintf("%s image %d features", k, i), feat, wantFeat.Data[i*tok*td:(i+1)*tok*td]))
 		}
 		t.Logf("%s (%d images): last_hidden_state max |diff| %.2g, image features %.2g", k, n, worstH, worstF)
 		if worstH > 2e-5 || worstF > 2e-5 { // 2.7e-6 measured

@@ -13,6 +13,14 @@
 // RMSNorm, rotary position embeddings in the rotate-half layout (with the
 // default, linear and llama3 rope_scaling variants), grouped-query attention
 // and a SwiGLU feed-forward block.
+//
+// The same decoder runs the Llama variants, selected by header options
+// (format.Header) and registered under their model types: Qwen2 (qwen2:
+// q/k/v biases), Qwen3 (qwen3: per-head q/k RMSNorm, explicit head_dim) and
+// Gemma 3 text (gemma3_text: (1+w) RMSNorms, sandwich norms around both
+// blocks, q/k norms, GeGLU with tanh GELU, embeddings scaled by
+// sqrt(hidden), query_pre_attn_scalar, and sliding-window layers with their
+// own RoPE base beside global ones).
 package llama
 
 import (
@@ -22,6 +30,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/kernels"
+	"github.com/cellm-ai/cellm-go/models"
 	"github.com/cellm-ai/cellm-go/models/weights"
 )
 
@@ -43,10 +52,24 @@ type Config struct {
 	RopeLowFreqFactor        float64
 	RopeHighFreqFactor       float64
 	RopeOriginalMaxPositions int
-	MaxPositions             int   // max_position_embeddings (0 if unknown)
-	TiedEmbeddings           bool  // lm_head shares the embedding matrix
-	BOS                      int   // beginning-of-sequence id, -1 if none
-	EOS                      []int // end-of-sequence ids
+	// Architecture options (Qwen2, Qwen3, Gemma 3); zero values are Llama's.
+	ModelType      string  // the registry key (llama, qwen2, qwen3, gemma3_text, or idefics3's)
+	GELU           bool    // GeGLU with tanh GELU instead of SwiGLU
+	AttentionBias  bool    // q/k/v projections have biases
+	QKNorm         bool    // RMSNorm over each head of q and k before RoPE
+	NormOffset     float32 // added to every RMSNorm weight (Gemma: 1)
+	SandwichNorms  bool    // post-attention, pre- and post-feed-forward norms (Gemma)
+	EmbeddingScale float32 // input embeddings are multiplied by it (1 if unset)
+	AttnScale      float32 // attention score scale (1/sqrt(head_dim) if unset)
+	// SlidingWindow is the number of keys a query of a sliding layer sees;
+	// Sliding[i] marks those layers, whose RoPE base is RopeLocalTheta.
+	SlidingWindow  int
+	Sliding        []bool
+	RopeLocalTheta float64
+	MaxPositions   int   // max_position_embeddings (0 if unknown)
+	TiedEmbeddings bool  // lm_head shares the embedding matrix
+	BOS            int   // beginning-of-sequence id, -1 if none
+	EOS            []int // end-of-sequence ids
 	// TensorPrefix starts the decoder's tensor names: "model." for Llama,
 	// "model.text_model." for the SmolVLM text stack (lm_head.weight has none).
 	TensorPrefix              string
@@ -56,11 +79,16 @@ type Config struct {
 
 // layer holds the weights of one decoder layer.
 type layer struct {
-	attnNorm, mlpNorm []float32
-	q, k, v, o        kernels.Matrix
-	gate, up, down    kernels.Matrix
-	qkv               [3]*kernels.Matrix // &q, &k, &v, for fused decode calls
-	gateUp            [2]*kernels.Matrix // &gate, &up
+	attnNorm, mlpNorm   []float32
+	qBias, kBias, vBias []float32 // AttentionBias (nil otherwise)
+	oBias               []float32 // o_proj bias, if the file has one
+	qNorm, kNorm        []float32 // QKNorm: head_dim weights
+	postAttn, postFF    []float32 // SandwichNorms: norms of the blocks' outputs
+	window              int       // sliding window of this layer (0: global)
+	q, k, v, o          kernels.Matrix
+	gate, up, down      kernels.Matrix
+	qkv                 [3]*kernels.Matrix // &q, &k, &v, for fused decode calls
+	gateUp              [2]*kernels.Matrix // &gate, &up
 }
 
 // Model is a loaded Llama model. It is immutable after Load and safe for
@@ -73,12 +101,17 @@ type Model struct {
 	norm    []float32
 	layers  []layer
 	invFreq []float32 // headDim/2 rotary inverse frequencies (after rope scaling)
+	ropeC   ropeCache // cos/sin per position, grown on demand
+	// invFreqLocal and ropeLocal are the sliding layers' (RopeLocalTheta, no scaling).
+	invFreqLocal []float32
+	ropeLocal    ropeCache
 }
 
 // Config returns the model's architecture.
 func (m *Model) Config() Config {
 	c := m.cfg
 	c.EOS = append([]int(nil), m.cfg.EOS...)
+	c.Sliding = append([]bool(nil), m.cfg.Sliding...)
 	return c
 }
 
@@ -89,14 +122,30 @@ func modelErr(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrModel, fmt.Sprintf(format, args...))
 }
 
+// ModelTypes are the model types this package registers.
+var ModelTypes = []string{"llama", "qwen2", "qwen3", "gemma3_text"}
+
+func init() {
+	for _, mt := range ModelTypes {
+		models.Register(mt, func(f *format.File, l weights.Loader) (models.Decoder, error) {
+			return LoadFrom(f, l)
+		})
+	}
+}
+
 // Load validates the text decoder of f and builds a Model over its tensors.
 // Every tensor's presence, dtype and shape is checked; errors name the tensor.
-func Load(f *format.File) (*Model, error) {
+// Load reads only the decoder's tensors; models.Load also checks that the
+// file holds nothing else.
+func Load(f *format.File) (*Model, error) { return LoadFrom(f, weights.Loader{F: f}) }
+
+// LoadFrom is Load reading the tensors through wl (which may record them).
+func LoadFrom(f *format.File, wl weights.Loader) (*Model, error) {
 	cfg, err := configFromHeader(&f.Header)
 	if err != nil {
 		return nil, err
 	}
-	l := loader{w: weights.Loader{F: f}}
+	l := loader{w: wl}
 	p := cfg.TensorPrefix
 	m := &Model{cfg: cfg}
 	if m.embed, err = l.matrix(p+"embed_tokens.weight", cfg.Vocab, cfg.Hidden); err != nil {
@@ -104,6 +153,9 @@ func Load(f *format.File) (*Model, error) {
 	}
 	if m.norm, err = l.vector(p+"norm.weight", cfg.Hidden); err != nil {
 		return nil, err
+	}
+	for j := range m.norm {
+		m.norm[j] += cfg.NormOffset
 	}
 	tied := !f.Has("lm_head.weight")
 	if h := f.Header.TieWordEmbeddings; h != nil {
@@ -149,17 +201,72 @@ func Load(f *format.File) (*Model, error) {
 		if ly.gate.Type == ly.up.Type {
 			ly.gateUp = [2]*kernels.Matrix{&ly.gate, &ly.up}
 		}
-		if ly.attnNorm, err = l.vector(lp+"input_layernorm.weight", cfg.Hidden); err != nil {
-			return nil, err
-		}
-		if ly.mlpNorm, err = l.vector(lp+"post_attention_layernorm.weight", cfg.Hidden); err != nil {
+		if err := m.loadLayerOptions(l, ly, lp, i); err != nil {
 			return nil, err
 		}
 	}
 	if m.invFreq, err = ropeInvFreq(&m.cfg); err != nil {
 		return nil, err
 	}
+	if len(cfg.Sliding) > 0 {
+		local := m.cfg
+		local.RopeTheta, local.RopeScaling = cfg.RopeLocalTheta, ""
+		if m.invFreqLocal, err = ropeInvFreq(&local); err != nil {
+			return nil, err
+		}
+	}
 	return m, nil
+}
+
+// vecSpec names one vector tensor of a layer and where it goes.
+type vecSpec struct {
+	dst  *[]float32
+	name string
+	n    int
+	norm bool // an RMSNorm weight: NormOffset is added
+}
+
+// loadLayerOptions reads layer i's norms and the tensors of the
+// architecture options.
+func (m *Model) loadLayerOptions(l loader, ly *layer, lp string, i int) error {
+	cfg := &m.cfg
+	h, q, kv := cfg.Hidden, cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim
+	vecs := []vecSpec{{&ly.attnNorm, "input_layernorm.weight", h, true}}
+	if cfg.SandwichNorms {
+		vecs = append(vecs, vecSpec{&ly.postAttn, "post_attention_layernorm.weight", h, true},
+			vecSpec{&ly.mlpNorm, "pre_feedforward_layernorm.weight", h, true},
+			vecSpec{&ly.postFF, "post_feedforward_layernorm.weight", h, true})
+	} else {
+		vecs = append(vecs, vecSpec{&ly.mlpNorm, "post_attention_layernorm.weight", h, true})
+	}
+	if cfg.AttentionBias {
+		vecs = append(vecs, vecSpec{&ly.qBias, "self_attn.q_proj.bias", q, false},
+			vecSpec{&ly.kBias, "self_attn.k_proj.bias", kv, false},
+			vecSpec{&ly.vBias, "self_attn.v_proj.bias", kv, false})
+		if l.w.F.Has(lp + "self_attn.o_proj.bias") { // Llama's attention_bias has one, Qwen2's not
+			vecs = append(vecs, vecSpec{&ly.oBias, "self_attn.o_proj.bias", h, false})
+		}
+	}
+	if cfg.QKNorm {
+		vecs = append(vecs, vecSpec{&ly.qNorm, "self_attn.q_norm.weight", cfg.HeadDim, true},
+			vecSpec{&ly.kNorm, "self_attn.k_norm.weight", cfg.HeadDim, true})
+	}
+	for _, v := range vecs {
+		w, err := l.vector(lp+v.name, v.n)
+		if err != nil {
+			return err
+		}
+		if v.norm && cfg.NormOffset != 0 {
+			for j := range w {
+				w[j] += cfg.NormOffset // in float32, as Gemma's (1 + w)
+			}
+		}
+		*v.dst = w
+	}
+	if len(cfg.Sliding) > 0 && cfg.Sliding[i] {
+		ly.window = cfg.SlidingWindow
+	}
+	return nil
 }
 
 // maxDim bounds every dimension read from a header, so that a hostile
@@ -219,7 +326,73 @@ func configFromHeader(h *format.Header) (Config, error) {
 			return c, modelErr("header field eos_token_id %d is outside the vocabulary [0, %d)", id, c.Vocab)
 		}
 	}
-	return c, nil
+	return c, archOptions(&c, h)
+}
+
+// archOptions resolves the architecture options of the header into c.
+func archOptions(c *Config, h *format.Header) error {
+	c.ModelType = models.Architecture(h)
+	switch h.HiddenAct {
+	case "", "silu":
+	case "gelu_pytorch_tanh":
+		c.GELU = true
+	default:
+		return modelErr("header field hidden_act %q is not supported (want silu or gelu_pytorch_tanh)", h.HiddenAct)
+	}
+	c.AttentionBias, c.QKNorm, c.SandwichNorms = h.AttentionBias, h.QKNorm, h.SandwichNorms
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	if !finite(h.NormWeightOffset) || !finite(h.EmbeddingScale) || h.EmbeddingScale < 0 {
+		return modelErr("header fields norm_weight_offset = %v, embedding_scale = %v are invalid", h.NormWeightOffset, h.EmbeddingScale)
+	}
+	c.NormOffset = float32(h.NormWeightOffset)
+	c.EmbeddingScale = 1
+	if h.EmbeddingScale != 0 {
+		c.EmbeddingScale = float32(h.EmbeddingScale)
+	}
+	if math.IsInf(float64(c.NormOffset), 0) || math.IsInf(float64(c.EmbeddingScale), 0) {
+		return modelErr("header fields norm_weight_offset = %v, embedding_scale = %v are out of float32 range", h.NormWeightOffset, h.EmbeddingScale)
+	}
+	c.AttnScale = float32(1 / math.Sqrt(float64(c.HeadDim)))
+	if s := h.QueryPreAttnScalar; s != 0 {
+		if !(s > 0) || !finite(s) {
+			return modelErr("header field query_pre_attn_scalar = %v must be positive", s)
+		}
+		c.AttnScale = float32(math.Pow(s, -0.5))
+		if !(c.AttnScale > 0) || math.IsInf(float64(c.AttnScale), 0) {
+			return modelErr("header field query_pre_attn_scalar = %v is out of float32 range", s)
+		}
+	}
+	if len(h.LayerTypes) == 0 {
+		if h.SlidingWindow != 0 || h.RopeLocalBaseFreq != 0 {
+			return modelErr("header fields sliding_window / rope_local_base_freq are set without layer_types")
+		}
+		return nil
+	}
+	if len(h.LayerTypes) != c.Layers {
+		return modelErr("header field layer_types has %d entries for %d layers", len(h.LayerTypes), c.Layers)
+	}
+	c.Sliding = make([]bool, c.Layers)
+	for i, t := range h.LayerTypes {
+		switch t {
+		case "full_attention":
+		case "sliding_attention":
+			c.Sliding[i] = true
+		default:
+			return modelErr("header field layer_types[%d] = %q (want sliding_attention or full_attention)", i, t)
+		}
+	}
+	if h.SlidingWindow <= 0 || h.SlidingWindow > maxDim {
+		return modelErr("header field sliding_window = %d must be in [1, %d] with layer_types", h.SlidingWindow, maxDim)
+	}
+	c.SlidingWindow = h.SlidingWindow
+	c.RopeLocalTheta = h.RopeLocalBaseFreq
+	if c.RopeLocalTheta == 0 {
+		c.RopeLocalTheta = c.RopeTheta
+	}
+	if !(c.RopeLocalTheta > 1) || !finite(c.RopeLocalTheta) {
+		return modelErr("header field rope_local_base_freq = %v must be > 1", h.RopeLocalBaseFreq)
+	}
+	return nil
 }
 
 // loader reads tensors through models/weights, marking its errors as ErrModel.
@@ -287,20 +460,6 @@ func ropeInvFreq(c *Config) ([]float32, error) {
 	return inv, nil
 }
 
-// ropeTable fills cos and sin (n positions x headDim/2) for positions 0..n-1.
-func (m *Model) ropeTable(n int) (cos, sin []float32) {
-	half := len(m.invFreq)
-	cos, sin = make([]float32, n*half), make([]float32, n*half)
-	for p := 0; p < n; p++ {
-		for i, f := range m.invFreq {
-			a := float64(float32(p) * f) // angle rounded to float32 as torch computes it
-			cos[p*half+i] = float32(math.Cos(a))
-			sin[p*half+i] = float32(math.Sin(a))
-		}
-	}
-	return cos, sin
-}
-
 // Embed writes the input embeddings of tokens into dst (len(tokens)*Hidden).
 func (m *Model) Embed(dst []float32, tokens []int) error {
 	h := m.cfg.Hidden
@@ -327,4 +486,7 @@ func (m *Model) checkTokens(tokens []int) error {
 
 func (m *Model) embedRow(dst []float32, t int) {
 	m.embed.Row(dst, t)
+	if s := m.cfg.EmbeddingScale; s != 1 {
+		kernels.Scale(dst, s)
+	}
 }

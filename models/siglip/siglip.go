@@ -65,7 +65,11 @@ func (m *Model) Config() Config { return m.cfg }
 // Load reads the vision tower whose tensors start with prefix (for SmolVLM
 // "model.vision_model.").
 func Load(f *format.File, prefix string, cfg Config) (*Model, error) {
-	l := weights.Loader{F: f}
+	return LoadFrom(weights.Loader{F: f}, prefix, cfg)
+}
+
+// LoadFrom is Load reading through l (which may record the tensors used).
+func LoadFrom(l weights.Loader, prefix string, cfg Config) (*Model, error) {
 	d, p, ch := cfg.HiddenSize, cfg.PatchSize, cfg.NumChannels
 	m := &Model{cfg: cfg, headDim: d / cfg.NumAttentionHeads, normEps: float32(cfg.LayerNormEps)}
 	m.attnScale = float32(1 / math.Sqrt(float64(m.headDim)))

@@ -21,13 +21,22 @@ func weightErr(format string, args ...any) error {
 }
 
 // Loader reads and checks tensors of one file.
-type Loader struct{ F *format.File }
+type Loader struct {
+	F *format.File
+	// Used, if not nil, records the name of every tensor read (including
+	// int8 scale tensors), so that a caller can tell which tensors of the
+	// file no loader consumed.
+	Used map[string]bool
+}
 
 // Tensor returns the tensor name, checking that its shape is shape.
 func (l Loader) Tensor(name string, shape ...int) (format.Tensor, error) {
 	t, err := l.F.Tensor(name)
 	if err != nil {
 		return t, weightErr("tensor %q is missing", name)
+	}
+	if l.Used != nil {
+		l.Used[name] = true
 	}
 	if fmt.Sprint(t.Shape) != fmt.Sprint(shape) {
 		return t, weightErr("tensor %q has shape %v, want %v", name, t.Shape, shape)
