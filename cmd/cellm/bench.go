@@ -141,9 +141,8 @@ func runBench(args []string) error {
 		return t
 	}
 	ctx := context.Background()
-	defer kernels.SetThreads(0)
 	for _, th := range ths {
-		kernels.SetThreads(th)
+		defer setThreads(th)() // the first restore, run last, brings back the original
 		for _, n := range pps {
 			rates, err := repeat(*reps, func() (float64, error) {
 				res, err := m.Generate(ctx, cellm.Request{InputIDs: tokens(n), MaxNewTokens: 1, IgnoreEOS: true,
@@ -228,9 +227,8 @@ func runBenchBatch(m *cellm.Model, path string, batches, threads []int, pp strin
 			filepath.Base(path), sp.ModelType, sp.Layers, sp.Hidden, kvType, kernels.Implementation(), nPrompt, tg)
 		fmt.Printf("%7s  %5s  %-8s %20s %10s\n", "threads", "batch", "test", "tok/s (aggregate)", "tok/s/seq")
 	}
-	defer kernels.SetThreads(0)
 	for _, th := range threads {
-		kernels.SetThreads(th)
+		defer setThreads(th)() // the first restore, run last, brings back the original
 		for _, b := range batches {
 			rs, err := benchBatch(dec, kv, kvBlock, b, nPrompt, tg, reps)
 			if err != nil {

@@ -187,7 +187,7 @@ func (g *genFlags) request() (r cellm.Request, err error) {
 		}
 		g.prompt = string(data)
 	}
-	kernels.SetThreads(g.threads)
+	setThreads(g.threads)
 	return r, nil
 }
 
@@ -323,4 +323,17 @@ func convertHint(path string, err error) error {
 	}
 	return fmt.Errorf("%w\n%s is a checkpoint, not a .cellm file; convert its folder first:\n  cellm convert --input %s --output model.cellm",
 		err, path, dir)
+}
+
+// setThreads makes n goroutines share each kernel call and caps the OS
+// threads running Go code at n (GOMAXPROCS), so that -t 1 means one thread
+// of compute. It returns a function restoring the previous GOMAXPROCS and
+// the kernels' default.
+func setThreads(n int) (restore func()) {
+	prev := runtime.GOMAXPROCS(n)
+	kernels.SetThreads(n)
+	return func() {
+		runtime.GOMAXPROCS(prev)
+		kernels.SetThreads(0)
+	}
 }
