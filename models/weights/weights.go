@@ -101,6 +101,9 @@ func (l Loader) scales(t format.Tensor, rows, cols int) ([]float32, int, error) 
 	if err != nil {
 		return nil, 0, weightErr("tensor %q is missing", name)
 	}
+	if l.Used != nil {
+		l.Used[name] = true
+	}
 	group := cols
 	switch {
 	case len(st.Shape) == 1 && st.Shape[0] == rows:
