@@ -42,6 +42,7 @@ func runBench(args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file`")
 	batch := fs.String("batch", "", "batch sizes, comma-separated (e.g. 1,4,8,16): B concurrent sequences each prefill the -p length (first one; default 512), then decode -n tokens in batched steps; reports aggregate and per-sequence tok/s and KV memory")
 	kvBlock := fs.Int("kv-block", 0, "with --batch: positions per KV cache block (0: 16)")
+	mapFile := fs.Bool("mmap", false, mapFileHelp)
 	outFmt := fs.String("o", "md", "output with --batch: md (table) or jsonl (one JSON object per result)")
 	var ob onnxFlags
 	ob.register(fs)
@@ -78,7 +79,7 @@ func runBench(args []string) error {
 			return err
 		}
 	}
-	g := genFlags{model: path}
+	g := genFlags{model: path, mapFile: *mapFile}
 	m, err := ob.open(&g)
 	if err != nil {
 		return err

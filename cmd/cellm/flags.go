@@ -75,7 +75,7 @@ type genFlags struct {
 	temp, topP, minP, repPenalty                        float64
 	seed                                                uint64
 	chat, ignoreEOS, showTokens, stats                  bool
-	interactive, noThink                                bool
+	interactive, noThink, mapFile                       bool
 	enableThinking                                      optBool
 	templateKwargs                                      string
 }
@@ -109,6 +109,7 @@ func (g *genFlags) register(fs *flag.FlagSet) {
 	alias(fs, "prompt", "p")
 	fs.StringVar(&g.promptFile, "prompt-file", "", "read the prompt from this `file`")
 	fs.StringVar(&g.tokenizer, "tokenizer", "", "tokenizer.json `file` (default: the one embedded in the model)")
+	fs.BoolVar(&g.mapFile, "mmap", false, mapFileHelp)
 	fs.BoolVar(&g.chat, "chat", false, "wrap the prompt in the model's chat format")
 	fs.StringVar(&g.chatFormat, "chat-format", "auto", "chat rendering: auto, template, chatml or plain")
 	fs.StringVar(&g.system, "system", "", "system message (chat)")
@@ -241,9 +242,13 @@ func (g *genFlags) open() (*cellm.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer})
+	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer, MapFile: g.mapFile})
 	return m, convertHint(path, err)
 }
+
+// mapFileHelp documents --mmap.
+const mapFileHelp = "map the model file in place instead of copying it into transparent-huge-page memory at open " +
+	"(the default on Linux, for faster weight streaming)"
 
 // dtypeHelp documents the --dtype values convert and bench share.
 const dtypeHelp = "storage type: f16, bf16, f32, int8 (every matrix as per-row int8, like llama.cpp Q8_0; other tensors f16), " +
