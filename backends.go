@@ -77,7 +77,7 @@ func (t *nativeText) engine(kv kvcache.DType) (*engine.Engine, error) {
 	if e := t.engines[kv]; e != nil {
 		return e, nil
 	}
-	e, err := engine.New(t.dec, engine.Options{KVType: kv, MaxContext: t.m.maxPos, KVBudgetBytes: t.m.kvBudget})
+	e, err := engine.New(t.dec, engine.Options{KVType: kv, MaxContext: t.m.maxPos, KVBudgetBytes: t.m.kvBudget, PrefillChunk: t.m.prefillChunk})
 	if err != nil {
 		return nil, err
 	}

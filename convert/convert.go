@@ -32,6 +32,7 @@ import (
 	"github.com/cellm-ai/cellm-go/internal/half"
 	"github.com/cellm-ai/cellm-go/quant"
 	"github.com/cellm-ai/cellm-go/source"
+	"github.com/cellm-ai/cellm-go/source/gguf"
 	"github.com/cellm-ai/cellm-go/tokenizer"
 )
 
@@ -78,16 +79,18 @@ type Summary struct {
 	Elapsed     time.Duration
 	QuantStats  quant.Stats
 	PerTensor   map[string]quant.Stats
+	// Notes say what happened to each tensor type (GGUF imports).
+	Notes []string
 }
 
 // SourceKinds lists the checkpoint kinds Convert reads, in the order
-// auto-detection prefers them.
+// auto-detection prefers them; "gguf" is a single file, detected by its magic.
 func SourceKinds() []string {
 	k := make([]string, len(sources))
 	for i, src := range sources {
 		k[i] = src.kind
 	}
-	return k
+	return append(k, "gguf")
 }
 
 // detect returns the first source kind whose checkpoint is in dir.
@@ -121,7 +124,8 @@ func Convert(in, out string, opt Options) (*Summary, error) {
 // when ctx is cancelled.
 func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary, error) {
 	start := time.Now()
-	if st, err := os.Stat(in); err == nil && !st.IsDir() {
+	isGGUF := opt.Source == "gguf" || ((opt.Source == "" || opt.Source == "auto") && gguf.IsGGUF(in))
+	if st, err := os.Stat(in); err == nil && !st.IsDir() && !isGGUF {
 		return nil, fmt.Errorf("input %s is a file; give the model folder that holds config.json and the checkpoint (%s)", in, filepath.Dir(in))
 	}
 	if err := checkOutput(in, out); err != nil {
@@ -155,6 +159,9 @@ func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary,
 	if opt.MaxAssetSize == 0 {
 		opt.MaxAssetSize = 64 << 20
 	}
+	if isGGUF {
+		return convertGGUF(ctx, in, out, opt, start)
+	}
 	cfg, err := hf.ReadConfig(in)
 	if err != nil {
 		return nil, err
@@ -180,10 +187,11 @@ func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary,
 		names[i] = t.Name
 	}
 	textPrefix, visionPrefix, projPrefix := hf.TensorPrefixes(names)
-	h, err := header(cfg, in, kind, opt)
+	eos, err := hf.EOS(in, cfg)
 	if err != nil {
 		return nil, err
 	}
+	h := header(cfg, eos, kind, opt)
 	if cfg.Multimodal {
 		h.TextTensorPrefix, h.VisionTensorPrefix, h.ProjectorTensorPrefix = textPrefix, visionPrefix, projPrefix
 		if visionPrefix == "" || projPrefix == "" {
@@ -240,7 +248,8 @@ func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary,
 			continue
 		}
 		if opt.Quantize != "" && quantizable(t, textPrefix, opt.QuantizeEmbeddings) {
-			if err := addQuantized(w, t, quantDType(opt.Quantize, t.Name), opt.GroupSize, sum); err != nil {
+			load := func() (*source.Tensor, error) { return t, nil }
+			if err := addQuantized(w, t.Name, t.Shape, load, quantDType(opt.Quantize, t.Name), opt.GroupSize, sum); err != nil {
 				return nil, err
 			}
 			continue
@@ -253,6 +262,12 @@ func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary,
 	if sum.Assets, err = addAssets(w, in, opt.MaxAssetSize); err != nil {
 		return nil, err
 	}
+	return write(ctx, w, out, opt, sum, start)
+}
+
+// write writes the file (checked by opt.Verify before it replaces out) and
+// completes the summary.
+func write(ctx context.Context, w *format.Writer, out string, opt Options, sum *Summary, start time.Time) (*Summary, error) {
 	verify := opt.Verify
 	if verify != nil {
 		verify = func(tmp string) error {
@@ -274,7 +289,7 @@ func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary,
 	return sum, nil
 }
 
-func header(cfg *hf.Config, dir, kind string, opt Options) (*format.Header, error) {
+func header(cfg *hf.Config, eos []int, kind string, opt Options) *format.Header {
 	t := cfg.Text
 	h := &format.Header{
 		ModelType:             t.ModelType,
@@ -314,10 +329,6 @@ func header(cfg *hf.Config, dir, kind string, opt Options) (*format.Header, erro
 		h.RopeScalingHighFreqFactor = rs.HighFreqFactor
 		h.RopeScalingOriginalMaxPositions = rs.OriginalMaxPositionEmbeddings
 	}
-	eos, err := hf.EOS(dir, cfg)
-	if err != nil {
-		return nil, err
-	}
 	if len(eos) > 0 {
 		h.EOSTokenID = &eos[0]
 		if len(eos) > 1 {
@@ -347,7 +358,7 @@ func header(cfg *hf.Config, dir, kind string, opt Options) (*format.Header, erro
 			"image_token_id": cfg.ImageTokenID, "input_dim": cfg.Vision.HiddenSize * cfg.ScaleFactor * cfg.ScaleFactor,
 			"output_dim": t.HiddenSize, "bias": false})
 	}
-	return h, nil
+	return h
 }
 
 // checkOutput refuses an output path that is a folder, whose folder does not
@@ -605,20 +616,24 @@ func quantDType(scheme, name string) format.DType {
 	return format.I8
 }
 
-// addQuantized adds t as an i8 or i4 tensor plus its f16 scales, one per
-// group of columns (shape [rows] for one per row, else [rows, groups]).
-// Both are computed when the weight is written; the scales are kept for the
-// sibling tensor.
-func addQuantized(w *format.Writer, t *source.Tensor, dt format.DType, groupSize int, sum *Summary) error {
-	rows, cols := t.Shape[0], t.Shape[1]
+// addQuantized adds the 2-D tensor name as an i8 or i4 tensor plus its f16
+// scales, one per group of columns (shape [rows] for one per row, else
+// [rows, groups]). Both are computed when the weight is written, from the
+// tensor load returns then; the scales are kept for the sibling tensor.
+func addQuantized(w *format.Writer, name string, shape []int, load func() (*source.Tensor, error), dt format.DType, groupSize int, sum *Summary) error {
+	rows, cols := shape[0], shape[1]
 	if dt == format.I4 && cols%2 != 0 {
-		return fmt.Errorf("%s: int4 needs an even row length, not %d", t.Name, cols)
+		return fmt.Errorf("%s: int4 needs an even row length, not %d", name, cols)
 	}
 	group := quant.GroupFor(cols, groupSize)
 	groups := cols / group
 	scales := make([]uint16, rows*groups)
 	var st quant.Stats
-	err := w.AddTensor(t.Name, dt, t.Shape, func(out io.Writer) error {
+	err := w.AddTensor(name, dt, shape, func(out io.Writer) error {
+		t, err := load()
+		if err != nil {
+			return err
+		}
 		rowBytes := cols
 		if dt == format.I4 {
 			rowBytes = cols / 2
@@ -656,20 +671,20 @@ func addQuantized(w *format.Writer, t *source.Tensor, dt format.DType, groupSize
 			return qerr
 		}
 		sum.QuantStats.Merge(st)
-		sum.PerTensor[t.Name] = st
-		_, err := out.Write(data)
+		sum.PerTensor[name] = st
+		_, err = out.Write(data)
 		return err
 	})
 	if err != nil {
 		return err
 	}
 	sum.Quantized++
-	shape := []int{rows}
+	sshape := []int{rows}
 	if group != cols {
-		shape = []int{rows, groups}
+		sshape = []int{rows, groups}
 	}
 	// Written right after the weight, so the scales are ready by then.
-	return w.AddTensor(t.Name+format.QScaleSuffix, format.F16, shape, func(out io.Writer) error {
+	return w.AddTensor(name+format.QScaleSuffix, format.F16, sshape, func(out io.Writer) error {
 		buf := make([]byte, 2*len(scales))
 		for i, v := range scales {
 			binary.LittleEndian.PutUint16(buf[2*i:], v)

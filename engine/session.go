@@ -149,21 +149,8 @@ func (s *Session) PrefillKnown(ids []int, embeds []float32, logits []float32, kn
 	if logits != nil && len(logits) != s.e.spec.Vocab {
 		return 0, fmt.Errorf("%w: engine: len(logits) = %d, want %d", models.ErrBadInput, len(logits), s.e.spec.Vocab)
 	}
-	reused = max(s.Reusable(ids), min(known, s.Len(), len(ids)-1))
-	if reused < s.Len() {
-		if err := s.Truncate(reused); errors.Is(err, kvcache.ErrWindow) {
-			// The sliding-window layers no longer hold the keys before
-			// reused: recompute from the start.
-			reused = 0
-			err = s.Truncate(0)
-		}
-		if err != nil {
-			return 0, err
-		}
-	}
-	if reused == 0 && embeds == nil {
-		s.adopt(ids[:len(ids)-1])
-		reused = s.Len()
+	if reused, err = s.begin(ids, embeds != nil, known); err != nil {
+		return 0, err
 	}
 	ws := s.workspace()
 	for start := reused; start < len(ids); start += s.e.chunk {
@@ -184,6 +171,44 @@ func (s *Session) PrefillKnown(ids []int, embeds []float32, logits []float32, kn
 	}
 	if embeds == nil {
 		s.Publish()
+	}
+	return reused, nil
+}
+
+// Begin prepares the session to hold ids without computing anything: the
+// cached positions matching a prefix of ids are kept (an empty session
+// first adopts a prefix another session published, unless withEmbeds says
+// the prompt's positions come from caller embeddings) and the rest is
+// dropped. It returns the positions kept; ids[reused:] remain to be
+// stepped, at least one. A scheduler calls Begin, then feeds the tail in
+// chunks through Step, interleaved with other sessions' decode tokens.
+func (s *Session) Begin(ids []int, withEmbeds bool) (reused int, err error) {
+	return s.begin(ids, withEmbeds, 0)
+}
+
+// begin is Begin keeping also the first known positions (PrefillKnown).
+func (s *Session) begin(ids []int, withEmbeds bool, known int) (reused int, err error) {
+	if len(ids) == 0 {
+		return 0, fmt.Errorf("%w: engine: empty prompt", models.ErrBadInput)
+	}
+	if len(ids) > s.e.maxCtx {
+		return 0, fmt.Errorf("%w: the prompt's %d tokens exceed %d", ErrContext, len(ids), s.e.maxCtx)
+	}
+	reused = max(s.Reusable(ids), min(known, s.Len(), len(ids)-1))
+	if reused < s.Len() {
+		if err := s.Truncate(reused); errors.Is(err, kvcache.ErrWindow) {
+			// The sliding-window layers no longer hold the keys before
+			// reused: recompute from the start.
+			reused = 0
+			err = s.Truncate(0)
+		}
+		if err != nil {
+			return 0, err
+		}
+	}
+	if reused == 0 && !withEmbeds {
+		s.adopt(ids[:len(ids)-1])
+		reused = s.Len()
 	}
 	return reused, nil
 }

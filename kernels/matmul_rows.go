@@ -14,11 +14,11 @@ const rowsBlockBytes = 32 << 10
 // rowsBlockBytes spread over the worker pool, and each block is multiplied
 // with the n input rows while it sits in cache, so the weights are read from
 // memory once per call. Row i of y equals MatVec of row i of x exactly (for
-// quantized types, x rows are quantized as MatVec does).
+// Q8, x rows are quantized as MatVec does).
 func matRows(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	cols := w.Cols
 	tr := w.Type.traits()
-	rowBytes := max(cols/tr.blockSize*tr.blockBytes, 1)
+	rowBytes := max(cols*tr.blockBytes/tr.blockSize, 1)
 	j := matRowsJob{b: b, y: y, w: w, x: x, n: n, block: max(1, rowsBlockBytes/rowBytes)}
 	for i := range n {
 		j.qb[i] = b
@@ -60,9 +60,9 @@ type matRowsJob struct {
 	y, x  []float32
 	w     *Matrix
 	n     int
-	block int // weight rows per item
-	q     [maxRowsN]*q8Vec
-	qb    [maxRowsN]*backend // the backend for row i (generic if quantized row i is not finite)
+	block int                // weight rows per item
+	q     [maxRowsN]*q8Vec   // quantized x rows, for quantized weights
+	qb    [maxRowsN]*backend // the backend for row i (generic if x row i is not finite)
 }
 
 func (j *matRowsJob) run(lo, hi int) {

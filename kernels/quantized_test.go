@@ -103,8 +103,9 @@ func TestGroupedKernelsMatchGeneric(t *testing.T) {
 	})
 }
 
-// TestMatMulGrouped checks the blocked GEMM (weights widened to float32
-// exactly) and Matrix.Row for grouped int8 and int4.
+// TestMatMulGrouped checks Matrix.Row, the blocked GEMM (weights widened to
+// float32 exactly) and the few-row path (MatVec per row) for grouped int8
+// and int4.
 func TestMatMulGrouped(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b *backend) {
 		r := rand.New(rand.NewPCG(9, 10))
@@ -120,7 +121,8 @@ func TestMatMulGrouped(t *testing.T) {
 						}
 					}
 				}
-				const n = 13
+				// Past maxRowsN rows, the GEMM: weights widened exactly.
+				const n = maxRowsN + 5
 				x := randVec(r, n*s.cols, 1)
 				y := make([]float32, n*s.rows)
 				MatMul(y, m, x, n)
@@ -129,6 +131,18 @@ func TestMatMulGrouped(t *testing.T) {
 					for j := range s.rows {
 						if d := math.Abs(float64(y[i*s.rows+j]) - want[j]); !(d <= 1e-5*mag[j]+1e-30) {
 							t.Fatalf("%s %v: y[%d,%d] = %g, want %g", dt, s, i, j, y[i*s.rows+j], want[j])
+						}
+					}
+				}
+				// A few rows: exactly MatVec row by row.
+				const few = 7
+				yf, yv := make([]float32, few*s.rows), make([]float32, s.rows)
+				MatMul(yf, m, x[:few*s.cols], few)
+				for i := range few {
+					MatVec(yv, m, x[i*s.cols:(i+1)*s.cols])
+					for j, v := range yv {
+						if yf[i*s.rows+j] != v {
+							t.Fatalf("%s %v: %d rows: y[%d,%d] = %g, MatVec %g", dt, s, few, i, j, yf[i*s.rows+j], v)
 						}
 					}
 				}

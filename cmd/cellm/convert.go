@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strings"
 	"syscall"
 
 	"github.com/cellm-ai/cellm-go/convert"
@@ -13,12 +14,12 @@ import (
 )
 
 func init() {
-	register("convert", "convert a Hugging Face model folder to a .cellm file", false, runConvert)
+	register("convert", "convert a Hugging Face model folder or a GGUF file to a .cellm file", false, runConvert)
 }
 
 func runConvert(args []string) error {
-	fs := newFlags("convert", "--input DIR --output FILE.cellm [flags]")
-	in := fs.String("input", "", "Hugging Face model `folder` (config.json + checkpoint)")
+	fs := newFlags("convert", "--input DIR|FILE.gguf --output FILE.cellm [flags]")
+	in := fs.String("input", "", "Hugging Face model `folder` (config.json + checkpoint) or GGUF file")
 	alias(fs, "input", "i")
 	out := fs.String("output", "", "output .cellm `file`")
 	alias(fs, "output", "o")
@@ -27,7 +28,7 @@ func runConvert(args []string) error {
 	q8emb := fs.Bool("quantize-embeddings", false, "with quantization: also quantize embed_tokens and lm_head")
 	qz := fs.String("quantize", "", "quantize the text stack's attention and MLP projections: int8, int4 or mixed (attention int8, MLP int4; embed_tokens and lm_head int8)")
 	group := fs.String("group-size", "", "with quantization: columns per scale, 32, 64, 128 or row (default: row for int8, 32 for int4 and mixed)")
-	src := fs.String("source", "auto", "checkpoint kind: auto, safetensors, pytorch, flax or onnx")
+	src := fs.String("source", "auto", "checkpoint kind: auto, "+strings.Join(convert.SourceKinds(), ", "))
 	verbose := fs.Bool("v", false, "print per-tensor quantization error")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -75,10 +76,13 @@ func runConvert(args []string) error {
 	fmt.Fprintf(os.Stderr, "wrote %s: %d tensors (%d quantized weights with their scales), %d assets, %s in %.2fs (%.0f MB/s), source %s\n",
 		*out, sum.Tensors+2*sum.Quantized, sum.Quantized, len(sum.Assets), progress.Bytes(sum.OutputBytes),
 		sum.Elapsed.Seconds(), mbps, sum.Source)
+	for _, s := range sum.Notes {
+		fmt.Fprintf(os.Stderr, "%s\n", s)
+	}
 	for _, s := range sum.Skipped {
 		fmt.Fprintf(os.Stderr, "skipped %s\n", s)
 	}
-	if sum.Quantized > 0 {
+	if sum.Quantized > 0 && sum.QuantStats.N > 0 { // lossless GGUF imports have no error to report
 		q := sum.QuantStats
 		fmt.Fprintf(os.Stderr, "quantization: %d weights, relative RMS error %.4f%%, max |error| %.3g, max |error|/scale %.3f\n",
 			q.N, 100*q.RelRMSE(), q.MaxAbsErr, q.MaxErrStep)

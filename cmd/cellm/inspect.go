@@ -12,14 +12,15 @@ import (
 
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/internal/progress"
+	"github.com/cellm-ai/cellm-go/source/gguf"
 )
 
 func init() {
-	register("inspect", "show a .cellm file's config, tensors, assets and whether it runs", false, runInspect)
+	register("inspect", "show a .cellm file's config, tensors, assets and whether it runs (GGUF files: metadata and tensors)", false, runInspect)
 }
 
 func runInspect(args []string) error {
-	fs := newFlags("inspect", "FILE.cellm [--json]")
+	fs := newFlags("inspect", "FILE.cellm|FILE.gguf [--json]")
 	asJSON := fs.Bool("json", false, "print the header and verdict as JSON")
 	maxRows := fs.Int("tensors", 40, "list at most this many tensors (0: all)")
 	pos, err := parseArgs(fs, args)
@@ -29,6 +30,18 @@ func runInspect(args []string) error {
 	if len(pos) != 1 {
 		fs.Usage()
 		return errUsage
+	}
+	if gguf.IsGGUF(pos[0]) {
+		g, err := gguf.Open(pos[0])
+		if err != nil {
+			return err
+		}
+		defer g.Close()
+		st, err := os.Stat(pos[0])
+		if err != nil {
+			return err
+		}
+		return inspectGGUF(os.Stdout, pos[0], g, st.Size(), *asJSON, *maxRows)
 	}
 	if pos[0], err = resolveModel(pos[0]); err != nil {
 		return err

@@ -24,7 +24,7 @@ func weightErr(format string, args ...any) error {
 type Loader struct {
 	F *format.File
 	// Used, if not nil, records the name of every tensor read (including
-	// int8 scale tensors), so that a caller can tell which tensors of the
+	// int8 and int4 scale tensors), so that a caller can tell which tensors of the
 	// file no loader consumed.
 	Used map[string]bool
 }
