@@ -62,18 +62,13 @@ func TestQuantizedPerplexity(t *testing.T) {
 	}
 }
 
-// quantModels are the parity fixtures the agreement bounds were measured
-// on (the Llama-family ones; the later architectures' random fixtures have
-// flatter or larger logits and would need bounds of their own).
-var quantModels = []string{"llama-tiny", "llama3-tiny", "smolvlm-tiny"}
-
 // TestQuantizedAgreement compares each scheme's logits with f32's position
-// by position on the quantModels fixtures' sequences.
+// by position on the parity fixtures' sequences.
 func TestQuantizedAgreement(t *testing.T) {
 	for _, s := range quantSchemes {
 		t.Run(s.name, func(t *testing.T) {
 			agree, total, minCos := 0, 0, 1.0
-			for _, model := range quantModels {
+			for _, model := range parityModels {
 				ref := readReference(t, model)
 				mf := loadModel(t, model, convert.Options{DType: format.F32})
 				opt := s.opt
