@@ -144,7 +144,7 @@ func BenchmarkMatVecDRAM(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/threads=%d", dt, th), func(b *testing.B) {
 				SetThreads(th)
 				defer SetThreads(0)
-				bw := rooflineBW(b, th)
+				bw := rooflineBW(b, th, false)
 				b.SetBytes(per)
 				i := 0
 				for b.Loop() {
@@ -209,8 +209,10 @@ func fastMatrix(t DType, rows, cols int, seed uint32) *Matrix {
 
 // BenchmarkDecodeStep runs the matrix-vector products of one SmolLM2-135M
 // decode step (30 layers of q, k, v, o, gate, up, down, then the 49152-row
-// tied output head), all weights streaming from DRAM. It reports tokens/s,
-// the weight bandwidth and its fraction of the streaming roofline, to compare with llama.cpp's tg128 (83-126 tok/s
+// tied output head), all weights streaming from DRAM, from 4 KiB pages (the
+// Go heap, with THP in madvise mode) and from huge pages (as cellm.Open loads them on Linux). It reports
+// tokens/s, the weight bandwidth and its fraction of the streaming roofline
+// of the same pages and threads, to compare with llama.cpp's tg128 (83-126 tok/s
 // at 2 threads on this machine).
 func BenchmarkDecodeStep(b *testing.B) {
 	const d, kvd, ffn, vocab, layers = 576, 192, 1536, 49152, 30
@@ -231,20 +233,28 @@ func BenchmarkDecodeStep(b *testing.B) {
 			x[i] = float32(i%7) - 3
 		}
 		y := make([]float32, vocab)
-		for _, th := range []int{1, 2} {
-			b.Run(fmt.Sprintf("%s/threads=%d", dt, th), func(b *testing.B) {
-				SetThreads(th)
-				defer SetThreads(0)
-				bw := rooflineBW(b, th)
-				b.SetBytes(bytes)
-				for b.Loop() {
-					for _, m := range ms {
-						MatVec(y[:m.Rows], m, x[:m.Cols])
+		for _, huge := range []bool{false, true} {
+			ws, pages, unmap := ms, "4k", func() {}
+			if huge {
+				ws, unmap = hugeCopy(b, ms)
+				pages = "huge"
+			}
+			for _, th := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%s/pages=%s/threads=%d", dt, pages, th), func(b *testing.B) {
+					SetThreads(th)
+					defer SetThreads(0)
+					bw := rooflineBW(b, th, huge)
+					b.SetBytes(bytes)
+					for b.Loop() {
+						for _, m := range ws {
+							MatVec(y[:m.Rows], m, x[:m.Cols])
+						}
 					}
-				}
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
-				reportRoofline(b, bytes, bw)
-			})
+					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
+					reportRoofline(b, bytes, bw)
+				})
+			}
+			unmap()
 		}
 	}
 }
@@ -350,7 +360,7 @@ func BenchmarkMatMulFewRows(b *testing.B) {
 			}
 			y := make([]float32, n*w.Rows)
 			b.Run(fmt.Sprintf("%s/n=%d", t, n), func(b *testing.B) {
-				bw := rooflineBW(b, Threads())
+				bw := rooflineBW(b, Threads(), false)
 				for b.Loop() {
 					MatMul(y, w, x, n)
 				}

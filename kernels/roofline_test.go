@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 // rooflineBytes is the buffer the roofline streams through: larger than
@@ -63,22 +64,30 @@ func BenchmarkRoofline(b *testing.B) {
 	}
 }
 
-// roofline caches the measured streaming bandwidth (bytes/s) of 4 KiB-page
-// memory per thread count, for the fractions the GEMV benchmarks report.
-var roofline struct {
-	sync.Mutex
-	bw map[int]float64
+// rooflineKey names one roofline measurement.
+type rooflineKey struct {
+	threads int
+	huge    bool
 }
 
-// rooflineBW returns the best of five streaming reads of a 4 KiB-page 256
-// MiB buffer on t threads, in bytes/s (measured once per t and process).
-func rooflineBW(tb testing.TB, t int) float64 {
+// roofline caches the measured streaming bandwidth (bytes/s) per thread
+// count and page size, for the fractions the GEMV benchmarks report.
+var roofline struct {
+	sync.Mutex
+	bw map[rooflineKey]float64
+}
+
+// rooflineBW returns the best of five streaming reads of a 256 MiB buffer
+// of 4 KiB pages (or huge pages) on t threads, in bytes/s, measured once
+// per process.
+func rooflineBW(tb testing.TB, t int, huge bool) float64 {
 	roofline.Lock()
 	defer roofline.Unlock()
-	if bw, ok := roofline.bw[t]; ok {
+	key := rooflineKey{t, huge}
+	if bw, ok := roofline.bw[key]; ok {
 		return bw
 	}
-	p, unmap, err := mapBuffer(rooflineBytes, false)
+	p, unmap, err := mapBuffer(rooflineBytes, huge)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -90,17 +99,51 @@ func rooflineBW(tb testing.TB, t int) float64 {
 		best = max(best, rooflineBytes/time.Since(start).Seconds())
 	}
 	if roofline.bw == nil {
-		roofline.bw = map[int]float64{}
+		roofline.bw = map[rooflineKey]float64{}
 	}
-	roofline.bw[t] = best
+	roofline.bw[key] = best
 	return best
 }
 
 // reportRoofline reports the bandwidth of b's loop, which read bytes per
-// iteration on t threads, as a fraction of rooflineBW(t) (metric
-// "roofline"; 1 is a plain sequential read of 4 KiB-page memory). bw is the
-// roofline measured before the loop.
+// iteration, as a fraction of bw, the rooflineBW measured before the loop
+// for the same threads and pages (metric "roofline"; 1 is a plain
+// sequential read).
 func reportRoofline(b *testing.B, bytes int64, bw float64) {
 	got := float64(bytes) * float64(b.N) / b.Elapsed().Seconds()
 	b.ReportMetric(got/bw, "roofline")
+}
+
+// hugeCopy returns copies of ms whose weights live in one anonymous mapping
+// backed by transparent huge pages, and a function that unmaps it.
+func hugeCopy(tb testing.TB, ms []*Matrix) ([]*Matrix, func()) {
+	total := 0
+	for _, m := range ms {
+		total += (len(m.F32)*4 + len(m.Half)*2 + len(m.Q8) + 63) &^ 63
+	}
+	buf, unmap, err := mapBuffer((total+4095)&^4095, true)
+	if err != nil {
+		tb.Skip(err)
+	}
+	out := make([]*Matrix, len(ms))
+	off := 0
+	for i, m := range ms {
+		c := *m
+		n := len(m.F32)*4 + len(m.Half)*2 + len(m.Q8)
+		p := unsafe.Pointer(&buf[off])
+		switch {
+		case m.F32 != nil:
+			c.F32 = unsafe.Slice((*float32)(p), len(m.F32))
+			copy(c.F32, m.F32)
+		case m.Half != nil:
+			c.Half = unsafe.Slice((*uint16)(p), len(m.Half))
+			copy(c.Half, m.Half)
+		case m.Q8 != nil:
+			c.Q8 = unsafe.Slice((*int8)(p), len(m.Q8))
+			copy(c.Q8, m.Q8)
+		}
+		off += (n + 63) &^ 63
+		out[i] = &c
+	}
+	return out, unmap
 }
