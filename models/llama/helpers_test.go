@@ -126,16 +126,6 @@ func readReference(t testing.TB, model string) *reference {
 	return &r
 }
 
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
-}
-
 func logSumExp(x []float32) float64 {
 	m := math.Inf(-1)
 	for _, v := range x {

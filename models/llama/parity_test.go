@@ -13,6 +13,7 @@ import (
 	"github.com/cellm-ai/cellm-go/internal/numcheck"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
 	"github.com/cellm-ai/cellm-go/kernels"
+	"github.com/cellm-ai/cellm-go/sample"
 )
 
 // tolerances for one parity run.
@@ -92,7 +93,7 @@ func checkParity(t *testing.T, m *Model, model string, tol tolerances, stateF16 
 			}
 			got.logits = max(got.logits, numcheck.Diff(logSumExp(row), rp.LogSumExp))
 			gap := rp.Top[0][1] - rp.Top[1][1]
-			if a := argmax(row); a != rp.Argmax && (!tol.reduced || gap > 2*tol.logits) {
+			if a := sample.Argmax(row); a != rp.Argmax && (!tol.reduced || gap > 2*tol.logits) {
 				t.Errorf("%s/%s pos %d: argmax %d, want %d (reference gap %.3f)", model, seq.Name, p, a, rp.Argmax, gap)
 			}
 		}
@@ -121,7 +122,7 @@ func checkParity(t *testing.T, m *Model, model string, tol tolerances, stateF16 
 				for _, e := range st.Top {
 					got.greedyTop = max(got.greedyTop, numcheck.Diff(float64(cur[int(e[0])]), e[1]))
 				}
-				if tok := argmax(cur); tok != want {
+				if tok := sample.Argmax(cur); tok != want {
 					t.Errorf("%s/%s greedy step %d: token %d, want %d", model, seq.Name, k, tok, want)
 					break
 				}
@@ -249,7 +250,7 @@ func TestInt8(t *testing.T) {
 				}
 				for p := range n {
 					ra, rb := a[p*vocab:(p+1)*vocab], b[p*vocab:(p+1)*vocab]
-					if argmax(ra) == argmax(rb) {
+					if sample.Argmax(ra) == sample.Argmax(rb) {
 						agree++
 					}
 					total++
@@ -388,7 +389,7 @@ func TestGreedyPretrained(t *testing.T) {
 			if g.Steps[k].Margin < 2*worst {
 				break
 			}
-			if tok := argmax(logits); tok != want {
+			if tok := sample.Argmax(logits); tok != want {
 				t.Fatalf("%q step %d: token %d, want %d", g.Prompt, k, tok, want)
 			}
 			matched++

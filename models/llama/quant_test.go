@@ -6,6 +6,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/sample"
 )
 
 // quantSchemes are the weight quantizations measured against f32, with the
@@ -86,7 +87,7 @@ func TestQuantizedAgreement(t *testing.T) {
 					}
 					for p := range n {
 						ra, rb := a[p*vocab:(p+1)*vocab], b[p*vocab:(p+1)*vocab]
-						if argmax(ra) == argmax(rb) {
+						if sample.Argmax(ra) == sample.Argmax(rb) {
 							agree++
 						}
 						total++
