@@ -397,6 +397,8 @@ func TestErrors(t *testing.T) {
 		{"two values", "/v1/chat/completions", chatBody("hi", 4, "") + "{}", auth, 400, "", "more than one"},
 		{"bad ids", "/v1/completions", `{"model":"micro","prompt":[999999]}`, auth, 400, "messages", "vocabulary"},
 		{"empty prompt", "/v1/completions", `{"model":"micro","prompt":""}`, auth, 400, "prompt", "empty"},
+		{"ollama chat image to text model", "/api/chat", `{"model":"micro","messages":[{"role":"user","content":"hi","images":["iVBORw0KGgo="]}]}`, auth, 400, "", "takes no images"},
+		{"ollama generate image to text model", "/api/generate", `{"model":"micro","prompt":"hi","images":["iVBORw0KGgo="]}`, auth, 400, "", "takes no images"},
 		{"ollama wrong type", "/api/chat", `{"model":"micro","messages":[{"role":"user","content":"hi"}],"options":{"temperature":"x"}}`, auth, 400, "", "temperature"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
