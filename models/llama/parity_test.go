@@ -237,26 +237,7 @@ func TestInt8(t *testing.T) {
 			if mq.Config().WeightType.String() != "q8" {
 				t.Fatalf("int8 file loaded with weight type %v", mq.Config().WeightType)
 			}
-			vocab := mf.Config().Vocab
-			agree, total, minCos := 0, 0, 1.0
-			for _, seq := range ref.Sequences {
-				n := len(seq.InputIDs)
-				a, b := make([]float32, n*vocab), make([]float32, n*vocab)
-				if err := mf.Forward(mf.NewState(n), seq.InputIDs, a, true); err != nil {
-					t.Fatal(err)
-				}
-				if err := mq.Forward(mq.NewState(n), seq.InputIDs, b, true); err != nil {
-					t.Fatal(err)
-				}
-				for p := range n {
-					ra, rb := a[p*vocab:(p+1)*vocab], b[p*vocab:(p+1)*vocab]
-					if sample.Argmax(ra) == sample.Argmax(rb) {
-						agree++
-					}
-					total++
-					minCos = min(minCos, cosine(t, ra, rb))
-				}
-			}
+			agree, total, minCos := agreement(t, mf, mq, ref.Sequences)
 			frac := float64(agree) / float64(total)
 			t.Logf("int8 vs f32: top-1 agreement %.4f (%d/%d positions), min logits cosine %.6f", frac, agree, total, minCos)
 			if frac < 0.9 {
