@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,8 @@ type Stats struct {
 	Decode           time.Duration
 	DecodeSteps      int
 	ReusedTokens     int // prompt positions a Session already held (not prefilled again)
+	ImageCacheHits   int // images whose features came from the model's image-feature cache
+	PrefilledAhead   int // prompt positions before the first image prefilled while the vision tower ran
 }
 
 // PrefillTokensPerSec returns the prompt processing speed (positions
@@ -153,12 +156,17 @@ func (s *Session) Generate(ctx context.Context, req Request, onToken func(Token)
 func (s *Session) generate(ctx context.Context, req Request, onToken func(Token) bool) (*Result, error) {
 	m := s.m
 	start := time.Now()
-	p, err := m.tokenize(&req)
+	p, err := m.tokenize(&req, true)
 	if err != nil {
 		return nil, err
 	}
+	defer p.abandon() // an early return stops the image encoding
 	res := &Result{PromptIDs: p.ids}
 	res.Stats.ImagePreprocess = time.Since(start)
+	if p.enc != nil {
+		// The images were decoded and tiled while others were encoding.
+		res.Stats.ImagePreprocess = p.prep
+	}
 	opts := generate.Options{MaxNewTokens: req.MaxNewTokens, MinNewTokens: req.MinNewTokens,
 		IgnoreEOS: req.IgnoreEOS, Sampling: req.Sampling, EOS: m.eosIDs}
 	if opts.MaxNewTokens == 0 {
@@ -209,11 +217,15 @@ func (s *Session) generate(ctx context.Context, req Request, onToken func(Token)
 		return keep
 	}
 
-	x, err := m.promptEmbeddings(p, &req, &res.Stats)
+	conv, err := s.conversation(req.KVF16)
 	if err != nil {
 		return nil, err
 	}
-	conv, err := s.conversation(req.KVF16)
+	// While the vision tower runs, the text before the first image is
+	// prefilled (by id: the full prefill below then reuses it).
+	ahead := m.prefillAhead(conv, p, &req)
+	x, err := m.promptEmbeddings(p, &req, &res.Stats)
+	early := ahead.wait()
 	if err != nil {
 		return nil, err
 	}
@@ -224,6 +236,11 @@ func (s *Session) generate(ctx context.Context, req Request, onToken func(Token)
 		return nil, err
 	}
 	res.Stats.Prefill = time.Since(pstart)
+	if early.end > 0 && reused >= early.end {
+		// Positions prefilled ahead count as computed, not reused.
+		reused -= early.end - early.reused
+		res.Stats.PrefilledAhead = early.end - early.reused
+	}
 	res.Stats.ReusedTokens = reused
 	var seq generate.Sequence = conv
 	if limit > 0 && limit < conv.Cap() {
@@ -287,4 +304,62 @@ func (m *Model) Tokens(ctx context.Context, req Request) iter.Seq2[Token, error]
 			yield(Token{ID: -1}, err)
 		}
 	}
+}
+
+// aheadPrefill is a prefill of the text before a prompt's first image,
+// running while the vision tower encodes the image.
+type aheadPrefill struct {
+	done chan aheadResult // nil: nothing started
+}
+
+// aheadResult is what an ahead prefill did: positions [0, end) held,
+// of which reused came from the conversation's cache.
+type aheadResult struct {
+	end, reused int
+}
+
+// wait returns the ahead prefill's result (zero if none ran or it failed:
+// the full prefill then computes those positions itself).
+func (a aheadPrefill) wait() aheadResult {
+	if a.done == nil {
+		return aheadResult{}
+	}
+	return <-a.done
+}
+
+// prefillAhead starts prefilling, on the native decoder, the ids before the
+// first image token of a prompt whose images the vision tower is about to
+// encode. It does not when the conversation's cache holds more of the
+// prompt than that text (possibly the image's positions from an earlier
+// turn, which the shorter prefill would drop).
+func (m *Model) prefillAhead(conv conversation, p *prompt, r *Request) aheadPrefill {
+	encoding := p.enc != nil || (p.images != nil && r.ImageFeatures == nil)
+	if m.noPrefillAhead || !encoding {
+		return aheadPrefill{}
+	}
+	nc, ok := conv.(*nativeConv)
+	if !ok {
+		return aheadPrefill{}
+	}
+	end := slices.Index(p.ids, m.imageTokenID)
+	if end < 2 {
+		return aheadPrefill{}
+	}
+	h, held := nc.History(), 0
+	for held < len(h) && held < len(p.ids) && h[held] == p.ids[held] {
+		held++
+	}
+	if held >= end {
+		return aheadPrefill{}
+	}
+	a := aheadPrefill{done: make(chan aheadResult, 1)}
+	go func() {
+		reused, err := nc.prefill(p.ids[:end], nil, nil)
+		if err != nil {
+			a.done <- aheadResult{}
+			return
+		}
+		a.done <- aheadResult{end: end, reused: reused}
+	}()
+	return a
 }

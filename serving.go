@@ -23,12 +23,16 @@ type Prompt struct {
 func (m *Model) Prepare(req Request) (out *Prompt, err error) {
 	err = m.use(func() error {
 		start := time.Now()
-		p, err := m.tokenize(&req)
+		p, err := m.tokenize(&req, true)
 		if err != nil {
 			return err
 		}
+		defer p.abandon() // an early return stops the image encoding
 		out = &Prompt{IDs: p.ids}
 		out.Stats.ImagePreprocess = time.Since(start)
+		if p.enc != nil {
+			out.Stats.ImagePreprocess = p.prep
+		}
 		if out.Embeds, err = m.promptEmbeddings(p, &req, &out.Stats); err != nil {
 			return err
 		}

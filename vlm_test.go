@@ -21,6 +21,23 @@ func tinyVLM(t *testing.T) *Model { return tinyVLMWith(t, nil) }
 // tinyVLMWith is tinyVLM with some files of the folder replaced (name -> source path).
 func tinyVLMWith(t *testing.T, replace map[string]string) *Model {
 	t.Helper()
+	return tinyVLMOpen(t, replace, nil)
+}
+
+// tinyVLMOptions is tinyVLM opened with opt.
+func tinyVLMOptions(t *testing.T, opt *Options) *Model {
+	t.Helper()
+	return tinyVLMOpen(t, nil, opt)
+}
+
+func tinyVLMOpen(t *testing.T, replace map[string]string, opt *Options) *Model {
+	t.Helper()
+	return tinyVLMConvert(t, replace, opt, format.F16)
+}
+
+// tinyVLMConvert is tinyVLM converted to dtype, opened with opt.
+func tinyVLMConvert(t *testing.T, replace map[string]string, opt *Options, dtype format.DType) *Model {
+	t.Helper()
 	dir := t.TempDir()
 	if err := testutil.TinyVLMFolder(".", dir); err != nil {
 		t.Fatal(err)
@@ -33,10 +50,10 @@ func tinyVLMWith(t *testing.T, replace map[string]string) *Model {
 		os.WriteFile(filepath.Join(dir, name), data, 0o644)
 	}
 	out := filepath.Join(dir, "vlm.cellm")
-	if _, err := convert.Convert(dir, out, convert.Options{DType: format.F16}); err != nil {
+	if _, err := convert.Convert(dir, out, convert.Options{DType: dtype}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := Open(out, nil)
+	m, err := Open(out, opt)
 	if err != nil {
 		t.Fatal(err)
 	}

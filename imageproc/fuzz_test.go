@@ -78,6 +78,18 @@ func FuzzDecode(f *testing.F) {
 				t.Fatalf("Process of Load's %dx%d image differs from Decode's %dx%d (%v, %v)", loaded.W, loaded.H, decoded.W, decoded.H, err1, err2)
 			}
 		}
+		// A tile cap: the same failures, and at most that many tiles, as
+		// TileCount tells from the decoded size.
+		capped, ccfg, capErr := LoadCapped(data, DecodeOptions{MaxPixels: fuzzMaxPixels}, cfg, 3)
+		if (err == nil) != (capErr == nil) {
+			t.Fatalf("Decode error %v but LoadCapped error %v", err, capErr)
+		}
+		if err == nil {
+			b, err := ProcessEach([]*RGB{capped}, []Config{ccfg}, true)
+			if err != nil || b.N > 3 || b.N != TileCount(decoded.W, decoded.H, ccfg, true) {
+				t.Fatalf("capped to 3 tiles: %v tiles (TileCount %d), err %v", b, TileCount(decoded.W, decoded.H, ccfg, true), err)
+			}
+		}
 		for _, opts := range []DecodeOptions{{MaxPixels: fuzzMaxPixels}, {MaxPixels: fuzzMaxPixels, CompositeOnWhite: true}} {
 			img, err := DecodeWith(data, opts)
 			if err != nil {

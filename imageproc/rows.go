@@ -60,6 +60,12 @@ func Load(data []byte, opts DecodeOptions, cfg Config) (*RGB, error) {
 	if err != nil {
 		return nil, err
 	}
+	return loadRows(src, orientation, opts, cfg)
+}
+
+// loadRows is Load after the header: src yields the rows of an image whose
+// EXIF orientation is given.
+func loadRows(src rowSource, orientation int, opts DecodeOptions, cfg Config) (*RGB, error) {
 	W, H := src.size()
 	kern, ok := kernelFor(cfg.Resample)
 	oriented := !opts.IgnoreOrientation && orientation >= 2 && orientation <= 8

@@ -5,7 +5,7 @@ import (
 )
 
 // backend is one implementation of the SIMD-sensitive kernels. The generic
-// backend is always available; amd64 builds register faster ones.
+// backend is always available; amd64 and arm64 builds register faster ones.
 type backend struct {
 	name string
 
@@ -93,5 +93,5 @@ func init() {
 }
 
 // Implementation returns the name of the kernel path in use: "generic",
-// "avx2" or "avx512".
+// "avx2", "avx512", "neon" or "neondot".
 func Implementation() string { return active.name }

@@ -2,10 +2,26 @@
 
 package kernels
 
-// registerArch adds the NEON backend (every arm64 CPU has NEON).
+import "golang.org/x/sys/cpu"
+
+// registerArch adds the NEON backend (every arm64 CPU has NEON) and, if the
+// CPU has the ARMv8.2 dot product instructions (SDOT), neondot: the same
+// with SDOT kernels for grouped int8 and int4 weights.
 func registerArch() {
 	backends = append(backends, neon)
+	if cpu.ARM64.HasASIMDDP {
+		backends = append(backends, neonDot)
+	}
 }
+
+// neonDot is neon with the SDOT kernels.
+var neonDot = func() *backend {
+	b := *neon
+	b.name = "neondot"
+	b.matVecQ8G = matVecQ8GNDot
+	b.matVecQ4 = matVecQ4NDot
+	return &b
+}()
 
 var neon = &backend{
 	name:       "neon",
@@ -15,8 +31,8 @@ var neon = &backend{
 	matVecF16:  matVecF16N,
 	matVecBF16: matVecBF16N,
 	matVecQ8:   matVecQ8N,
-	matVecQ8G:  matVecQ8GGeneric,
-	matVecQ4:   matVecQ4Generic,
+	matVecQ8G:  matVecQ8GNMul,
+	matVecQ4:   matVecQ4NMul,
 	f16ToF32:   f16ToF32N,
 	bf16ToF32:  bf16ToF32N,
 	f32ToF16:   f32ToF16Generic,

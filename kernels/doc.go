@@ -11,11 +11,13 @@
 // Each kernel has a portable pure-Go implementation (the files named
 // *_generic.go, which also serve as the reference in tests) and assembly
 // versions: AVX2+FMA+F16C and AVX-512 (F/BW/VL, VNNI for int8) on amd64,
-// NEON on arm64. The fastest path the CPU supports is chosen at start-up;
-// Implementation reports it. Two switches override the choice:
+// NEON on arm64, where neondot adds the ARMv8.2 dot product (SDOT) for
+// grouped int8 and int4 weights and neon uses SMULL/SADALP instead. The
+// fastest path the CPU supports is chosen at start-up; Implementation
+// reports it. Two switches override the choice:
 //
 //   - the build tag purego compiles only the generic code;
-//   - the environment variable CELLM_KERNELS=generic|avx2|avx512|neon, read
+//   - the environment variable CELLM_KERNELS=generic|avx2|avx512|neon|neondot, read
 //     once at start-up, forces a path (a path this CPU or build lacks falls
 //     back to the best available one).
 //

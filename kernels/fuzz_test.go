@@ -19,6 +19,7 @@ func FuzzMatVec(f *testing.F) {
 	f.Add(uint8(3), uint8(9), uint8(100), []byte{127, 129, 0, 1, 255})
 	f.Add(uint8(4), uint8(5), uint8(63), []byte{0x0f, 0xf0, 0x88, 0x17})
 	f.Add(uint8(9), uint8(3), uint8(127), []byte{0x00, 0xff, 0x80})
+	f.Add(uint8(8), uint8(6), uint8(95), []byte{0x80, 0x7f, 0x01, 0xfe})
 	f.Fuzz(func(t *testing.T, typ, rows8, cols8 uint8, data []byte) {
 		dt := DType(typ % 5)
 		rows, cols := int(rows8)%70+1, int(cols8)%300+1
@@ -59,14 +60,19 @@ func FuzzMatVec(f *testing.F) {
 				m.Half[i], ref[i] = h, float64(v)
 			}
 		case Q8:
+			// typ >= 5 picks groups of 32 where they divide the row.
+			if typ >= 5 && cols%32 == 0 {
+				m.Group = 32
+			}
+			g := m.group()
 			m.Q8 = make([]int8, rows*cols)
-			m.Scale = make([]float32, rows)
-			for r := range m.Scale {
-				m.Scale[r] = float32(byteAt(r)) / 1000
+			m.Scale = make([]float32, rows*cols/g)
+			for i := range m.Scale {
+				m.Scale[i] = float32(byteAt(i)) / 1000
 			}
 			for i := range m.Q8 {
 				m.Q8[i] = int8(byteAt(i))
-				ref[i] = float64(m.Q8[i]) * float64(m.Scale[i/cols])
+				ref[i] = float64(m.Q8[i]) * float64(m.Scale[i/g])
 			}
 		case Q4:
 			// typ >= 5 picks groups of 32 where they divide the row.
@@ -111,7 +117,8 @@ func FuzzMatVec(f *testing.F) {
 			matVec(b, y, m, x)
 			for r := range y {
 				bound := 1e-5*mag[r] + 1e-30
-				if (dt == Q8 && b.quantizeQ8 != nil) || (dt == Q4 && m.group()%q8Block == 0) {
+				perRowQ8 := dt == Q8 && m.group() == cols // the per-row kernels
+				if (perRowQ8 && b.quantizeQ8 != nil) || (!perRowQ8 && m.Type.traits().quantized && m.group()%q8Block == 0) {
 					bound += 1.001 * qerr[r]
 				}
 				if d := numcheck.Diff(float64(y[r]), want[r]); d > bound {

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"image"
+	"image/png"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -14,6 +17,7 @@ import (
 	"time"
 
 	"github.com/cellm-ai/cellm-go"
+	"github.com/cellm-ai/cellm-go/hf"
 	"github.com/cellm-ai/cellm-go/imageproc"
 	"github.com/cellm-ai/cellm-go/internal/progress"
 	"github.com/cellm-ai/cellm-go/internal/randmodel"
@@ -36,7 +40,8 @@ func runBench(args []string) error {
 	tg := fs.Int("n", 128, "tokens to decode (0: skip)")
 	reps := fs.Int("r", 3, "repetitions of each test")
 	threads := fs.String("t", strconv.Itoa(runtime.GOMAXPROCS(0)), "thread counts, comma-separated")
-	vision := fs.Bool("vision", false, "for a VLM: time the vision encoder and connector on one tile")
+	vision := fs.Bool("vision", false, "for a VLM: time the vision encoder and connector on one tile, with its GFLOP/s as a fraction of the machine's f32-FMA, bf16-dot and int8-dot peaks measured between the runs")
+	imageTTFT := fs.Bool("image-ttft", false, "for a VLM: time to first token of a chat question about a 512x512 image: first ask, a second question about the same image in the session (feature cache and KV reuse), and first asks with --image-max-tiles 5 and 1")
 	kvType := fs.String("kv-type", "f32", "KV cache type: f32 or f16")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file`")
 	batch := fs.String("batch", "", "batch sizes, comma-separated (e.g. 1,4,8,16): B concurrent sequences each prefill the -p length (first one; default 512), then decode -n tokens in batched steps; reports aggregate and per-sequence tok/s and KV memory")
@@ -168,15 +173,45 @@ func runBench(args []string) error {
 				pixels[i] = rng.Float32()*2 - 1
 			}
 			b := &imageproc.Batch{Pixels: pixels, N: 1, H: s, W: s}
+			// After each tile, the peak loops run for as long as it took,
+			// so the fractions compare speeds under the same load.
+			kinds := kernels.PeakKinds()
+			fracs := make([][]float64, len(kinds))
+			var flops float64
+			if v := m.VLM(); v != nil {
+				flops = visionTileFLOPs(v.Vision.Config())
+			}
 			secs, err := repeat(*reps, func() (float64, error) {
 				start := time.Now()
 				_, err := m.ImageFeatures(b)
-				return float64(time.Since(start).Microseconds()) / 1000, err
+				el := time.Since(start)
+				if err == nil && flops > 0 {
+					for i, k := range kinds {
+						peak, perr := kernels.MeasurePeak(k, kernels.Threads(), el)
+						if perr != nil {
+							return 0, perr
+						}
+						fracs[i] = append(fracs[i], 100*flops/el.Seconds()/peak)
+					}
+				}
+				return float64(el.Microseconds()) / 1000, err
 			})
 			if err != nil {
 				return err
 			}
 			row(th, fmt.Sprintf("vision %dx%d tile", s, s), meanSD(secs)+" ms")
+			if flops > 0 {
+				fmt.Printf("%7s  %-22s %.1f GFLOP per tile, %.1f GFLOP/s\n", "", "", flops/1e9, flops/1e9/(mean(secs)/1000))
+				for i, k := range kinds {
+					fracs[i] = fracs[i][1:] // the warm-up run
+					row(th, "  % of "+string(k)+" peak", meanSD(fracs[i])+" %")
+				}
+			}
+		}
+		if *imageTTFT && m.IsVLM() {
+			if err := benchImageTTFT(m, th, row); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -291,4 +326,80 @@ func randomCellm(name, dtype string) (string, error) {
 		return "", err
 	}
 	return out, nil
+}
+
+// visionTileFLOPs counts the multiply-adds (2 flops each) of one SigLIP
+// tile: patch embedding, and per layer the q, k, v, o projections, the
+// attention scores and weighted sum over all patches, and the MLP.
+func visionTileFLOPs(c hf.VisionConfig) float64 {
+	if c.PatchSize <= 0 {
+		return 0
+	}
+	side := c.ImageSize / c.PatchSize
+	n, d, f := float64(side*side), float64(c.HiddenSize), float64(c.IntermediateSize)
+	patch := 2 * n * d * float64(c.NumChannels*c.PatchSize*c.PatchSize)
+	layer := 2*n*4*d*d + 4*n*n*d + 2*n*2*d*f
+	return patch + float64(c.NumHiddenLayers)*layer
+}
+
+func mean(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(max(len(v), 1))
+}
+
+// benchImageTTFT times the first token of chat questions about a 512x512
+// random-noise PNG (a new image for each first ask, so nothing is cached).
+func benchImageTTFT(m *cellm.Model, threads int, row func(int, string, string)) error {
+	ctx := context.Background()
+	seed := uint64(0)
+	newImage := func() ([]byte, error) {
+		seed++
+		r := rand.New(rand.NewPCG(seed, 99))
+		img := image.NewRGBA(image.Rect(0, 0, 512, 512))
+		for i := range img.Pix {
+			img.Pix[i] = uint8(r.Uint32())
+		}
+		var buf bytes.Buffer
+		err := png.Encode(&buf, img)
+		return buf.Bytes(), err
+	}
+	ask := func(s *cellm.Session, img []byte, q string, maxTiles int) (*cellm.Result, error) {
+		return s.Generate(ctx, cellm.Request{Prompt: q, Chat: true, Images: [][]byte{img}, MaxImageTiles: maxTiles, MaxNewTokens: 1, IgnoreEOS: true}, nil)
+	}
+	report := func(test string, res *cellm.Result) {
+		st := res.Stats
+		row(threads, test, fmt.Sprintf("%.0f ms (%d tiles, %d prompt tokens, %d reused, %d cached images; preprocess %.0f ms, vision %.0f ms, prefill %.0f ms)",
+			ms(st.TimeToFirstToken.Seconds()), st.Tiles, st.PromptTokens, st.ReusedTokens, st.ImageCacheHits,
+			ms(st.ImagePreprocess.Seconds()), ms(st.VisionEncode.Seconds()+st.Projection.Seconds()), ms(st.Prefill.Seconds())))
+	}
+	for _, maxTiles := range []int{0, 5, 1} {
+		img, err := newImage()
+		if err != nil {
+			return err
+		}
+		s := m.NewSession()
+		res, err := ask(s, img, "What is in this image?", maxTiles)
+		if err != nil {
+			s.Close()
+			return err
+		}
+		name := "image ttft"
+		if maxTiles > 0 {
+			name = fmt.Sprintf("image ttft, max %d tiles", maxTiles)
+		}
+		report(name, res)
+		if maxTiles == 0 {
+			res, err = ask(s, img, "What colours does it have?", 0)
+			if err != nil {
+				s.Close()
+				return err
+			}
+			report("  same image again", res)
+		}
+		s.Close()
+	}
+	return nil
 }

@@ -93,3 +93,47 @@ func TestVLMInferPixelGridRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// --image-max-tiles and --image-longest-edge change the tiles as
+// documented: the 120x60 image is 1x2 tiles + global at the processor's
+// longest edge (128), one tile under a cap of 2 or at a longest edge of 64.
+func TestVLMInferImageMaxTiles(t *testing.T) {
+	dir := t.TempDir()
+	model := filepath.Join(dir, "vlm.cellm")
+	var stderr bytes.Buffer
+	if code := run([]string{"convert", "--input", testutil.Fixture(t, "smolvlm-tiny"), "--output", model, "--dtype", "f32"}, &stderr); code != 0 {
+		t.Fatal(stderr.String())
+	}
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, image.NewRGBA(image.Rect(0, 0, 120, 60))); err != nil {
+		t.Fatal(err)
+	}
+	imgPath := filepath.Join(dir, "wide.png")
+	if err := os.WriteFile(imgPath, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		flags []string
+		shape string
+	}{
+		{nil, `"shape":[3,3,64,64]`},
+		{[]string{"--image-max-tiles", "3"}, `"shape":[3,3,64,64]`},
+		{[]string{"--image-max-tiles", "2"}, `"shape":[1,3,64,64]`},
+		{[]string{"--image-longest-edge", "64"}, `"shape":[1,3,64,64]`},
+	} {
+		pixels := filepath.Join(dir, "pixels.f32")
+		os.Remove(pixels + ".json")
+		stderr.Reset()
+		run(append([]string{"vlm-infer", "--model", model, "--image", imgPath, "--split-image", "--dump-pixel-values", pixels}, c.flags...), &stderr)
+		side, err := os.ReadFile(pixels + ".json")
+		if err != nil {
+			t.Fatalf("%v: no sidecar: %v (%s)", c.flags, err, stderr.String())
+		}
+		if !strings.Contains(string(side), c.shape) {
+			t.Errorf("%v: sidecar %s, want %s", c.flags, side, c.shape)
+		}
+	}
+	if code := run([]string{"vlm-infer", "--model", model, "--image", imgPath, "-p", "x", "--image-max-tiles", "-1"}, &stderr); code == 0 {
+		t.Error("a negative --image-max-tiles was accepted")
+	}
+}

@@ -57,6 +57,24 @@ type Model struct {
 	attnScale  float32
 	normEps    float32
 	numPatches int
+	bf16Act    bool // see UseBF16Activations
+}
+
+// UseBF16Activations makes the layers' projections (q, k, v, o, fc1, fc2)
+// round their inputs to bf16 and run on the CPU's bf16 dot-product
+// instructions when their weights are bf16 (kernels.MatMulBF16): about 3x
+// the f32 path's speed, at the cost of bf16 precision in the inputs. Call it
+// before the model is used; it has no effect on other weight types or
+// CPUs without AVX512_BF16.
+func (m *Model) UseBF16Activations(on bool) { m.bf16Act = on }
+
+// project computes y = x·wᵀ for n rows (see UseBF16Activations).
+func (m *Model) project(y []float32, w *kernels.Matrix, x []float32, n int) {
+	if m.bf16Act {
+		kernels.MatMulBF16(y, w, x, n)
+		return
+	}
+	kernels.MatMul(y, w, x, n)
 }
 
 // Config returns the model's configuration.
@@ -296,9 +314,9 @@ func (m *Model) EncodeWith(ws *Workspace, pixels []float32, pixelMask []bool) ([
 		for i := 0; i < n; i++ {
 			kernels.LayerNorm(h[i*d:(i+1)*d], x[i*d:(i+1)*d], L.ln1w, L.ln1b, eps)
 		}
-		kernels.MatMul(q, &L.q, h, n)
-		kernels.MatMul(k, &L.k, h, n)
-		kernels.MatMul(v, &L.v, h, n)
+		m.project(q, &L.q, h, n)
+		m.project(k, &L.k, h, n)
+		m.project(v, &L.v, h, n)
 		addBias(q, L.qb)
 		addBias(k, L.kb)
 		addBias(v, L.vb)
@@ -310,17 +328,17 @@ func (m *Model) EncodeWith(ws *Workspace, pixels []float32, pixelMask []bool) ([
 			}
 		}
 		kernels.AttentionBatch(attn, q, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
-		kernels.MatMul(h, &L.o, attn, n)
+		m.project(h, &L.o, attn, n)
 		addBias(h, L.ob)
 		kernels.Add(x, x, h)
 
 		for i := 0; i < n; i++ {
 			kernels.LayerNorm(h[i*d:(i+1)*d], x[i*d:(i+1)*d], L.ln2w, L.ln2b, eps)
 		}
-		kernels.MatMul(mlp, &L.fc1, h, n)
+		m.project(mlp, &L.fc1, h, n)
 		addBias(mlp, L.fc1b)
 		kernels.GELUTanh(mlp, mlp)
-		kernels.MatMul(h, &L.fc2, mlp, n)
+		m.project(h, &L.fc2, mlp, n)
 		addBias(h, L.fc2b)
 		kernels.Add(x, x, h)
 	}

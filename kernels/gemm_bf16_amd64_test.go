@@ -1,0 +1,155 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/cellm-ai/cellm-go/internal/half"
+	"golang.org/x/sys/cpu"
+)
+
+// packPairsBF16 packs rows [r0, r0+rows) of the n x k row-major matrix x
+// (zero rows past n, zero column past an odd k) into [kp][rows][2] bf16.
+func packPairsBF16(dst []uint16, x []float32, n, k, r0, rows int) {
+	kp := (k + 1) / 2
+	for p := range kp {
+		for i := range rows {
+			for h := range 2 {
+				c, r := 2*p+h, r0+i
+				v := float32(0)
+				if r < n && c < k {
+					v = x[r*k+c]
+				}
+				dst[(p*rows+i)*2+h] = half.F32ToBF16(v)
+			}
+		}
+	}
+}
+
+func needBF16(t testing.TB) {
+	if !cpu.X86.HasAVX512BF16 || !cpu.X86.HasAVX512F || !cpu.X86.HasAVX512BW {
+		t.Skip("the CPU lacks AVX512_BF16")
+	}
+}
+
+// TestGemmBF16x12x32 compares the micro-kernel with a float64 product of the
+// same bf16 values, overwriting and accumulating, for odd and even depths.
+func TestGemmBF16x12x32(t *testing.T) {
+	needBF16(t)
+	r := rand.New(rand.NewPCG(21, 22))
+	for _, k := range []int{1, 2, 7, 64, 768, 3072} {
+		const mr, nr, ldc = 12, 32, 40
+		x := randVec(r, mr*k, 1)
+		w := randVec(r, nr*k, 1) // row j of W is output column j
+		kp := (k + 1) / 2
+		a := make([]uint16, kp*mr*2)
+		b := make([]uint16, kp*nr*2)
+		packPairsBF16(a, x, mr, k, 0, mr)
+		packPairsBF16(b, w, nr, k, 0, nr)
+		c := make([]float32, mr*ldc)
+		for i := range c {
+			c[i] = float32(i % 5)
+		}
+		for _, load := range []int{0, 1} {
+			got := append([]float32(nil), c...)
+			gemmBF16x12x32(kp, &a[0], &b[0], &got[0], ldc, load)
+			worst := 0.0
+			for i := range mr {
+				for j := range ldc {
+					if j >= nr {
+						if got[i*ldc+j] != c[i*ldc+j] {
+							t.Fatalf("k %d: wrote C[%d][%d] outside the tile", k, i, j)
+						}
+						continue
+					}
+					var sum, mag float64
+					for q := range k {
+						p := float64(half.BF16ToF32(half.F32ToBF16(x[i*k+q]))) * float64(half.BF16ToF32(half.F32ToBF16(w[j*k+q])))
+						sum += p
+						mag += math.Abs(p)
+					}
+					if load == 1 {
+						sum += float64(c[i*ldc+j])
+					}
+					v := float64(got[i*ldc+j])
+					if math.IsNaN(v) || math.IsInf(v, 0) {
+						t.Fatalf("k %d: C[%d][%d] = %v", k, i, j, v)
+					}
+					worst = max(worst, math.Abs(v-sum)/(mag+1))
+				}
+			}
+			// f32 accumulation of exact bf16 products: about an ulp of the magnitude.
+			if worst > 5e-7 { // measured: at most 1.2e-7
+				t.Errorf("k %d load %d: worst error %.3g of the magnitude", k, load, worst)
+			}
+			t.Logf("k %d load %d: worst error %.3g of the magnitude", k, load, worst)
+		}
+	}
+}
+
+// BenchmarkGemmBF16Tile runs the micro-kernel over the panels of one
+// SigLIP-shaped GEMM (1024 rows x 768 deep, 768 or 3072 output columns;
+// A and B packed once, every A panel against every B panel) on one thread,
+// with the bf16-dot peak measured between the calls on one thread.
+func BenchmarkGemmBF16Tile(b *testing.B) {
+	needBF16(b)
+	const n, mr, nr = 1024, 12, 32
+	for _, s := range []struct {
+		name    string
+		k, cols int
+	}{{"768x768", 768, 768}, {"fc1-3072x768", 768, 3072}, {"fc2-768x3072", 3072, 768}} {
+		b.Run(s.name, func(b *testing.B) {
+			r := rand.New(rand.NewPCG(1, 2))
+			kp := s.k / 2
+			panels, wpanels := (n+mr-1)/mr, s.cols/nr
+			x := randVec(r, n*s.k, 1)
+			w := randVec(r, s.cols*s.k, 1)
+			a := make([]uint16, panels*kp*mr*2)
+			for p := range panels {
+				packPairsBF16(a[p*kp*mr*2:], x, n, s.k, p*mr, mr)
+			}
+			bp := make([]uint16, wpanels*kp*nr*2)
+			for q := range wpanels {
+				packPairsBF16(bp[q*kp*nr*2:], w, s.cols, s.k, q*nr, nr)
+			}
+			c := make([]float32, panels*mr*s.cols)
+			// Depth blocks of 256 pairs keep a B panel (32 KB) in L1/L2.
+			const kb = 256
+			run := func() {
+				for k0 := 0; k0 < kp; k0 += kb {
+					kn := min(kb, kp-k0)
+					load := min(k0, 1)
+					for q := range wpanels {
+						bq := &bp[(q*kp+k0)*nr*2]
+						for p := range panels {
+							gemmBF16x12x32(kn, &a[(p*kp+k0)*mr*2], bq, &c[p*mr*s.cols+q*nr], s.cols, load)
+						}
+					}
+				}
+			}
+			flops := 2 * float64(panels*mr) * float64(s.k) * float64(s.cols)
+			var busy time.Duration
+			var peakOps float64
+			for b.Loop() {
+				start := time.Now()
+				run()
+				el := time.Since(start)
+				b.StopTimer()
+				busy += el
+				p, err := MeasurePeak(PeakBF16Dot, 1, el)
+				if err != nil {
+					b.Fatal(err)
+				}
+				peakOps += p * el.Seconds()
+				b.StartTimer()
+			}
+			rate := flops * float64(b.N) / busy.Seconds()
+			b.ReportMetric(rate/1e9, "GFLOP/s")
+			b.ReportMetric(100*rate/(peakOps/busy.Seconds()), "%bf16-dot")
+		})
+	}
+}

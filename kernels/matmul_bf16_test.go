@@ -1,0 +1,66 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/cellm-ai/cellm-go/internal/half"
+)
+
+// TestMatMulBF16 compares MatMulBF16 with a float64 product of the
+// bf16-rounded activations and the bf16 weights, on every backend, over
+// shapes with partial row and column tiles and an odd depth.
+func TestMatMulBF16(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	for _, be := range backends {
+		old := active
+		active = be
+		for _, s := range [][3]int{{12, 32, 8}, {13, 40, 33}, {30, 7, 64}, {100, 70, 768}, {25, 64, 600}} {
+			n, rows, cols := s[0], s[1], s[2]
+			w, _ := randMatrix(r, BF16, rows, cols)
+			x := randVec(r, n*cols, 1)
+			y := make([]float32, n*rows)
+			for i := range y {
+				y[i] = float32(math.NaN()) // every output must be written
+			}
+			MatMulBF16(y, w, x, n)
+			worst := 0.0
+			for i := range n {
+				for j := range rows {
+					var sum, mag float64
+					for c := range cols {
+						xv := x[i*cols+c]
+						if hasBF16Dot(be) && n >= bf16MR {
+							xv = half.BF16ToF32(half.F32ToBF16(xv))
+						}
+						p := float64(xv) * float64(half.BF16ToF32(w.Half[j*cols+c]))
+						sum += p
+						mag += math.Abs(p)
+					}
+					v := float64(y[i*rows+j])
+					if math.IsNaN(v) || math.IsInf(v, 0) {
+						t.Fatalf("%s %v: y[%d][%d] = %v", be.name, s, i, j, v)
+					}
+					worst = max(worst, math.Abs(v-sum)/(mag+1e-30))
+				}
+			}
+			// f32 accumulation of exact products: measured at most 1.5e-7.
+			if worst > 6e-7 {
+				t.Errorf("%s %v: worst error %.3g of the magnitude", be.name, s, worst)
+			}
+			t.Logf("%s %v: worst error %.3g of the magnitude (bf16 dot: %v)", be.name, s, worst, hasBF16Dot(be) && n >= bf16MR)
+		}
+		active = old
+	}
+	// Other weight types are MatMul, bit for bit.
+	w, _ := randMatrix(r, F16, 40, 64)
+	x := randVec(r, 20*64, 1)
+	got, want := make([]float32, 20*40), make([]float32, 20*40)
+	MatMulBF16(got, w, x, 20)
+	MatMul(want, w, x, 20)
+	if !slices.Equal(got, want) {
+		t.Error("MatMulBF16 on f16 weights differs from MatMul")
+	}
+}
