@@ -47,7 +47,7 @@ func (c *Client) CachedCommit(repo, rev string) (string, error) {
 	if err := checkRepo(repo); err != nil {
 		return "", err
 	}
-	if err := checkRevision(rev); err != nil {
+	if err := CheckRevision(rev); err != nil {
 		return "", err
 	}
 	if commitID.MatchString(rev) {
