@@ -77,6 +77,13 @@ type Options struct {
 	// matrix-vector kernels: the rounding of a server step, whatever it
 	// batches (see server.Config.StepTokens).
 	PrefillChunk int
+	// MapFile maps the model file in place (pages shared with the page
+	// cache, loaded on first use and reclaimable) instead of the default
+	// on Linux: copying it at open into memory backed by transparent huge
+	// pages, which streams weights faster (fewer TLB misses: decode was
+	// 1.15-1.44x faster in paired runs) for a full read at open. Files
+	// larger than half the available memory are always mapped. See format.OpenHugePages.
+	MapFile bool
 }
 
 // DefaultImageCacheBytes is the image-feature cache bound when
@@ -184,7 +191,11 @@ func (m *Model) load(path string, o *Options) error {
 			m.hasImages, m.imageTokenID = true, cfg.ImageTokenID
 		}
 	} else {
-		f, err := format.Open(path)
+		open := format.OpenHugePages
+		if o.MapFile {
+			open = format.Open
+		}
+		f, err := open(path)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -135,9 +136,10 @@ func TestCloseWaitsForGenerations(t *testing.T) {
 	}
 }
 
-// A model file truncated while mapped makes reads of its weights fault
-// (SIGBUS): Generate returns an error naming the file instead of crashing,
-// whether the fault hits the calling goroutine or a kernel worker.
+// A model file truncated while mapped (Options.MapFile) makes reads of its
+// weights fault (SIGBUS): Generate returns an error naming the file instead
+// of crashing, whether the fault hits the calling goroutine or a kernel
+// worker. A model copied at open (the default on Linux) is not affected.
 func TestTruncatedWhileOpen(t *testing.T) {
 	micro(t) // converts the model once
 	st, err := os.Stat(microPath)
@@ -154,13 +156,25 @@ func TestTruncatedWhileOpen(t *testing.T) {
 			kernels.SetThreads(threads)
 			path := filepath.Join(t.TempDir(), "truncated.cellm")
 			copyFile(t, microPath, path)
-			m, err := Open(path, nil)
+			m, err := Open(path, &Options{MapFile: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer m.Close()
+			copied := m
+			if runtime.GOOS == "linux" {
+				if copied, err = Open(path, nil); err != nil {
+					t.Fatal(err)
+				}
+				defer copied.Close()
+			}
 			if err := os.Truncate(path, tc.size); err != nil {
 				t.Fatal(err)
+			}
+			if runtime.GOOS == "linux" {
+				if _, err := copied.Generate(context.Background(), Request{Prompt: "A class is", MaxNewTokens: 4}, nil); err != nil {
+					t.Errorf("model copied at open: %v", err)
+				}
 			}
 			_, err = m.Generate(context.Background(), Request{Prompt: "A class is", MaxNewTokens: 4}, nil)
 			if !errors.Is(err, ErrModelFault) || !strings.Contains(err.Error(), path) {

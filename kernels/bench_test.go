@@ -122,7 +122,8 @@ func BenchmarkMatVecThreads(b *testing.B) {
 
 // BenchmarkMatVecDRAM cycles through enough copies of a decode-shaped
 // matrix (>= 128 MB) that every call streams its weights from DRAM, as a
-// decode step does; it reports weight bandwidth.
+// decode step does, on 1 and 2 threads; it reports weight bandwidth and
+// its fraction of the streaming roofline (BenchmarkRoofline).
 func BenchmarkMatVecDRAM(b *testing.B) {
 	r := rand.New(rand.NewPCG(6, 6))
 	const rows, cols = 1536, 576
@@ -139,14 +140,20 @@ func BenchmarkMatVecDRAM(b *testing.B) {
 		}
 		x := randVec(r, cols, 1)
 		y := make([]float32, rows)
-		b.Run(dt.String(), func(b *testing.B) {
-			b.SetBytes(per)
-			i := 0
-			for b.Loop() {
-				MatVec(y, ms[i], x)
-				i = (i + 1) % len(ms)
-			}
-		})
+		for _, th := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/threads=%d", dt, th), func(b *testing.B) {
+				SetThreads(th)
+				defer SetThreads(0)
+				bw := rooflineBW(b, th, false)
+				b.SetBytes(per)
+				i := 0
+				for b.Loop() {
+					MatVec(y, ms[i], x)
+					i = (i + 1) % len(ms)
+				}
+				reportRoofline(b, per, bw)
+			})
+		}
 	}
 }
 
@@ -202,8 +209,10 @@ func fastMatrix(t DType, rows, cols int, seed uint32) *Matrix {
 
 // BenchmarkDecodeStep runs the matrix-vector products of one SmolLM2-135M
 // decode step (30 layers of q, k, v, o, gate, up, down, then the 49152-row
-// tied output head), all weights streaming from DRAM. It reports tokens/s
-// and the weight bandwidth, to compare with llama.cpp's tg128 (83-126 tok/s
+// tied output head), all weights streaming from DRAM, from 4 KiB pages (the
+// Go heap, with THP in madvise mode) and from huge pages (as cellm.Open loads them on Linux). It reports
+// tokens/s, the weight bandwidth and its fraction of the streaming roofline
+// of the same pages and threads, to compare with llama.cpp's tg128 (83-126 tok/s
 // at 2 threads on this machine).
 func BenchmarkDecodeStep(b *testing.B) {
 	const d, kvd, ffn, vocab, layers = 576, 192, 1536, 49152, 30
@@ -224,18 +233,28 @@ func BenchmarkDecodeStep(b *testing.B) {
 			x[i] = float32(i%7) - 3
 		}
 		y := make([]float32, vocab)
-		for _, th := range []int{1, 2} {
-			b.Run(fmt.Sprintf("%s/threads=%d", dt, th), func(b *testing.B) {
-				SetThreads(th)
-				defer SetThreads(0)
-				b.SetBytes(bytes)
-				for b.Loop() {
-					for _, m := range ms {
-						MatVec(y[:m.Rows], m, x[:m.Cols])
+		for _, huge := range []bool{false, true} {
+			ws, pages, unmap := ms, "4k", func() {}
+			if huge {
+				ws, unmap = hugeCopy(b, ms)
+				pages = "huge"
+			}
+			for _, th := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%s/pages=%s/threads=%d", dt, pages, th), func(b *testing.B) {
+					SetThreads(th)
+					defer SetThreads(0)
+					bw := rooflineBW(b, th, huge)
+					b.SetBytes(bytes)
+					for b.Loop() {
+						for _, m := range ws {
+							MatVec(y[:m.Rows], m, x[:m.Cols])
+						}
 					}
-				}
-				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
-			})
+					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
+					reportRoofline(b, bytes, bw)
+				})
+			}
+			unmap()
 		}
 	}
 }
@@ -327,8 +346,9 @@ func BenchmarkMatMulGrouped(b *testing.B) {
 
 // BenchmarkMatMulFewRows measures MatMul with a few input rows (a batched
 // decode step) on a weight matrix larger than the caches, reporting the
-// aggregate rows per second; a memory-bound kernel serves n rows in about
-// the time of one.
+// aggregate rows per second and the weight bytes read per call as a
+// fraction of the streaming roofline (1 = weights read once at full speed);
+// a memory-bound kernel serves n rows in about the time of one.
 func BenchmarkMatMulFewRows(b *testing.B) {
 	r := rand.New(rand.NewPCG(9, 9))
 	for _, t := range []DType{Q8, F16} {
@@ -340,10 +360,12 @@ func BenchmarkMatMulFewRows(b *testing.B) {
 			}
 			y := make([]float32, n*w.Rows)
 			b.Run(fmt.Sprintf("%s/n=%d", t, n), func(b *testing.B) {
+				bw := rooflineBW(b, Threads(), false)
 				for b.Loop() {
 					MatMul(y, w, x, n)
 				}
 				b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "rows/s")
+				reportRoofline(b, weightBytes(t, w.Rows*w.Cols), bw)
 			})
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,6 +46,7 @@ func runBench(args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file`")
 	batch := fs.String("batch", "", "batch sizes, comma-separated (e.g. 1,4,8,16): B concurrent sequences each prefill the -p length (first one; default 512), then decode -n tokens in batched steps; reports aggregate and per-sequence tok/s and KV memory")
 	kvBlock := fs.Int("kv-block", 0, "with --batch: positions per KV cache block (0: 16)")
+	mapFile := fs.Bool("mmap", false, mapFileHelp)
 	outFmt := fs.String("o", "md", "output with --batch: md (table) or jsonl (one JSON object per result)")
 	var ob onnxFlags
 	ob.register(fs)
@@ -62,17 +62,11 @@ func runBench(args []string) error {
 	if *model != "" && *random != "" {
 		return fmt.Errorf("give --model or --random, not both")
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	path, err := resolveModel(*model)
 	if err != nil {
 		return err
@@ -83,7 +77,7 @@ func runBench(args []string) error {
 			return err
 		}
 	}
-	g := genFlags{model: path}
+	g := genFlags{model: path, mapFile: *mapFile}
 	m, err := ob.open(&g)
 	if err != nil {
 		return err
@@ -110,16 +104,9 @@ func runBench(args []string) error {
 		}
 		return runBenchBatch(m, path, bs, ths, *pp, *tg, *reps, *kvType, *kvBlock, *outFmt)
 	}
-	var pps []int
-	for _, s := range strings.Split(*pp, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-p %q: want positive prompt lengths", *pp)
-		}
-		pps = append(pps, n)
+	pps, err := parseCounts("-p", *pp)
+	if err != nil {
+		return err
 	}
 	desc := fmt.Sprintf("vision %s, decoder %s", ob.vision, ob.decoder)
 	if d := m.Decoder(); d != nil {
@@ -146,9 +133,8 @@ func runBench(args []string) error {
 		return t
 	}
 	ctx := context.Background()
-	defer kernels.SetThreads(0)
 	for _, th := range ths {
-		kernels.SetThreads(th)
+		defer setThreads(th)() // the first restore, run last, brings back the original
 		for _, n := range pps {
 			rates, err := repeat(*reps, func() (float64, error) {
 				res, err := m.Generate(ctx, cellm.Request{InputIDs: tokens(n), MaxNewTokens: 1, IgnoreEOS: true,
@@ -263,9 +249,8 @@ func runBenchBatch(m *cellm.Model, path string, batches, threads []int, pp strin
 			filepath.Base(path), sp.ModelType, sp.Layers, sp.Hidden, kvType, kernels.Implementation(), nPrompt, tg)
 		fmt.Printf("%7s  %5s  %-8s %20s %10s\n", "threads", "batch", "test", "tok/s (aggregate)", "tok/s/seq")
 	}
-	defer kernels.SetThreads(0)
 	for _, th := range threads {
-		kernels.SetThreads(th)
+		defer setThreads(th)() // the first restore, run last, brings back the original
 		for _, b := range batches {
 			rs, err := benchBatch(dec, kv, kvBlock, b, nPrompt, tg, reps)
 			if err != nil {
@@ -315,16 +300,6 @@ func meanSD(v []float64) string {
 		return fmt.Sprintf("%.3f ± %.3f", mean, sd)
 	}
 	return fmt.Sprintf("%.1f ± %.1f", mean, sd)
-}
-
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // randomCellm makes (once, cached in the temp folder) a random-weight model

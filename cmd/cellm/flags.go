@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -75,7 +76,7 @@ type genFlags struct {
 	temp, topP, minP, repPenalty                        float64
 	seed                                                uint64
 	chat, ignoreEOS, showTokens, stats                  bool
-	interactive, noThink                                bool
+	interactive, noThink, mapFile                       bool
 	enableThinking                                      optBool
 	templateKwargs                                      string
 }
@@ -109,6 +110,7 @@ func (g *genFlags) register(fs *flag.FlagSet) {
 	alias(fs, "prompt", "p")
 	fs.StringVar(&g.promptFile, "prompt-file", "", "read the prompt from this `file`")
 	fs.StringVar(&g.tokenizer, "tokenizer", "", "tokenizer.json `file` (default: the one embedded in the model)")
+	fs.BoolVar(&g.mapFile, "mmap", false, mapFileHelp)
 	fs.BoolVar(&g.chat, "chat", false, "wrap the prompt in the model's chat format")
 	fs.StringVar(&g.chatFormat, "chat-format", "auto", "chat rendering: auto, template, chatml or plain")
 	fs.StringVar(&g.system, "system", "", "system message (chat)")
@@ -187,7 +189,7 @@ func (g *genFlags) request() (r cellm.Request, err error) {
 		}
 		g.prompt = string(data)
 	}
-	kernels.SetThreads(g.threads)
+	setThreads(g.threads)
 	return r, nil
 }
 
@@ -241,9 +243,13 @@ func (g *genFlags) open() (*cellm.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer})
+	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer, MapFile: g.mapFile})
 	return m, convertHint(path, err)
 }
+
+// mapFileHelp documents --mmap.
+const mapFileHelp = "map the model file in place instead of copying it into transparent-huge-page memory at open " +
+	"(the default on Linux, for faster weight streaming)"
 
 // dtypeHelp documents the --dtype values convert and bench share.
 const dtypeHelp = "storage type: f16, bf16, f32, int8 (every matrix as per-row int8, like llama.cpp Q8_0; other tensors f16), " +
@@ -323,4 +329,37 @@ func convertHint(path string, err error) error {
 	}
 	return fmt.Errorf("%w\n%s is a checkpoint, not a .cellm file; convert its folder first:\n  cellm convert --input %s --output model.cellm",
 		err, path, dir)
+}
+
+// setThreads makes n goroutines share each kernel call and caps the OS
+// threads running Go code at n (GOMAXPROCS), so that -t 1 means one thread
+// of compute. It returns a function restoring the previous GOMAXPROCS and
+// the kernels' default.
+func setThreads(n int) (restore func()) {
+	prev := runtime.GOMAXPROCS(n)
+	kernels.SetThreads(n)
+	return func() {
+		runtime.GOMAXPROCS(prev)
+		kernels.SetThreads(0)
+	}
+}
+
+// startCPUProfile starts writing a CPU profile to path (nothing if path is
+// empty) and returns the function that stops it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

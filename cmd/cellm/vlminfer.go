@@ -381,7 +381,7 @@ func (o *onnxFlags) open(g *genFlags) (*cellm.Model, error) {
 	if path == "" {
 		return nil, fmt.Errorf("--model (-m) FILE.cellm (or --model-dir DIR with both backends onnx) is required")
 	}
-	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer, VisionBackend: cellm.Backend(o.vision),
+	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer, MapFile: g.mapFile, VisionBackend: cellm.Backend(o.vision),
 		DecoderBackend: cellm.Backend(o.decoder), ONNXDir: o.modelDir, ONNXVariant: o.variant, ONNXLibrary: o.library,
 		VisionPrecision: o.visionPrecision.p})
 	if cellm.Backend(o.vision) == cellm.BackendONNX && cellm.Backend(o.decoder) == cellm.BackendONNX {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/models"
 )
@@ -49,4 +50,21 @@ func mustParse(t *testing.T, b []byte) *format.File {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// TestRegistryQuantized loads int8 and int4 (per row and grouped) files
+// through models.Load: their .qscale tensors count as used.
+func TestRegistryQuantized(t *testing.T) {
+	for _, opt := range []convert.Options{
+		{DType: format.F32, Quantize: "int8"},
+		{DType: format.F32, Quantize: "int4", GroupSize: 32},
+	} {
+		f, err := format.Open(cellmPath(t, "llama-tiny", opt))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := models.Load(f); err != nil {
+			t.Errorf("%s g%d: %v", opt.Quantize, opt.GroupSize, err)
+		}
+	}
 }
