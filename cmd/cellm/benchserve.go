@@ -208,7 +208,7 @@ func (l serveLoad) level(client *http.Client, rng *rand.Rand, c int) (serveResul
 			for r := range l.Rounds {
 				ttft, n, err := benchRequest(client, l.URL, l.Model, prompts[i*l.Rounds+r], l.Gen)
 				if err == nil && n != l.Gen {
-					err = fmt.Errorf("bench-serve: %s generated %d tokens, want %d (is ignore_eos supported?)", l.URL, n, l.Gen)
+					err = fmt.Errorf("%s generated %d tokens, want %d (is ignore_eos supported?)", l.URL, n, l.Gen)
 				}
 				mu.Lock()
 				if err != nil && firstErr == nil {
@@ -240,11 +240,11 @@ func discoverModel(client *http.Client, base string, l *serveLoad) error {
 	u := strings.TrimRight(base, "/") + "/v1/models"
 	resp, err := client.Get(u)
 	if err != nil {
-		return fmt.Errorf("bench-serve: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("bench-serve: GET %s: %s", u, errorBody(resp))
+		return fmt.Errorf("GET %s: %s", u, errorBody(resp))
 	}
 	type entry struct {
 		ID   string `json:"id"`
@@ -256,18 +256,18 @@ func discoverModel(client *http.Client, base string, l *serveLoad) error {
 		Data []entry `json:"data"`
 	}
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&list); err != nil {
-		return fmt.Errorf("bench-serve: GET %s: %w", u, err)
+		return fmt.Errorf("GET %s: %w", u, err)
 	}
 	i := slices.IndexFunc(list.Data, func(d entry) bool { return l.Model == "" || d.ID == l.Model })
 	if l.Model == "" {
 		if i < 0 {
-			return fmt.Errorf("bench-serve: GET %s lists no model: give --model", u)
+			return fmt.Errorf("GET %s lists no model: give --model", u)
 		}
 		l.Model = list.Data[i].ID
 	}
 	if l.Vocab == 0 {
 		if i < 0 || list.Data[i].Meta == nil || list.Data[i].Meta.NVocab <= 0 {
-			return fmt.Errorf("bench-serve: GET %s gives no meta.n_vocab for %q: give --vocab", u, l.Model)
+			return fmt.Errorf("GET %s gives no meta.n_vocab for %q: give --vocab", u, l.Model)
 		}
 		l.Vocab = list.Data[i].Meta.NVocab
 	}
@@ -294,11 +294,11 @@ func benchRequest(client *http.Client, url, model string, prompt []int, gen int)
 	start := time.Now()
 	resp, err := client.Post(url, "application/json", strings.NewReader(string(body)))
 	if err != nil {
-		return 0, 0, fmt.Errorf("bench-serve: %w", err)
+		return 0, 0, fmt.Errorf("%w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, 0, fmt.Errorf("bench-serve: POST %s: %s", url, errorBody(resp))
+		return 0, 0, fmt.Errorf("POST %s: %s", url, errorBody(resp))
 	}
 	var ttft time.Duration
 	chunks, usage := 0, -1
@@ -320,10 +320,10 @@ func benchRequest(client *http.Client, url, model string, prompt []int, gen int)
 			Error *struct{ Message string } `json:"error"`
 		}
 		if err := json.Unmarshal([]byte(data), &c); err != nil {
-			return 0, 0, fmt.Errorf("bench-serve: %s: stream chunk: %w", url, err)
+			return 0, 0, fmt.Errorf("%s: stream chunk: %w", url, err)
 		}
 		if c.Error != nil {
-			return 0, 0, fmt.Errorf("bench-serve: %s: %s", url, c.Error.Message)
+			return 0, 0, fmt.Errorf("%s: %s", url, c.Error.Message)
 		}
 		if len(c.Choices) > 0 && c.Choices[0].FinishReason == nil {
 			if ttft == 0 {
@@ -336,10 +336,10 @@ func benchRequest(client *http.Client, url, model string, prompt []int, gen int)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return 0, 0, fmt.Errorf("bench-serve: %s: %w", url, err)
+		return 0, 0, fmt.Errorf("%s: %w", url, err)
 	}
 	if ttft == 0 {
-		return 0, 0, fmt.Errorf("bench-serve: %s: stream ended with no token", url)
+		return 0, 0, fmt.Errorf("%s: stream ended with no token", url)
 	}
 	if usage >= 0 {
 		return ttft, usage, nil
