@@ -85,6 +85,9 @@ run_engine() {
 	start_server "$1"
 	vocab=()
 	[ "$1" = cellm ] && vocab=(--vocab 49152) # cellm serve's /v1/models has no n_vocab
+	# One short unmeasured request first: first-request costs (page faults,
+	# lazy allocation) are not serving throughput.
+	"$tmp/cellm" bench-serve --url "http://127.0.0.1:$port" "${vocab[@]}" -c 1 -p "$prompt" -n 4 -r 1 >/dev/null
 	"$tmp/cellm" bench-serve --url "http://127.0.0.1:$port" "${vocab[@]}" -c "$conc" -p "$prompt" -n "$gen" \
 		-r "$rounds" --stagger "$stagger" >"$tmp/$1-$2.md" || {
 		cat "$tmp/$1-$2.md" >&2

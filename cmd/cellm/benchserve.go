@@ -81,6 +81,10 @@ func runBenchServe(args []string) error {
 		if *random != "" {
 			return fmt.Errorf("give --url or --random, not both")
 		}
+		// A fresh connection per request: llama-server may close a
+		// connection after a streamed response, and a POST sent on it as it
+		// closes fails with EOF (Go retries no POST).
+		client.Transport = &http.Transport{DisableKeepAlives: true}
 		load.Vocab = *vocab
 		load.Model = *model
 		if err := discoverModel(client, *url, &load); err != nil {
