@@ -1,10 +1,8 @@
 package cellm
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/json"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/internal/testutil"
 )
 
 // tinyVLM converts the smolvlm-tiny fixture together with SmolVLM's genuine
@@ -40,35 +39,9 @@ func tinyVLMOpen(t *testing.T, replace map[string]string, opt *Options) *Model {
 func tinyVLMConvert(t *testing.T, replace map[string]string, opt *Options, dtype format.DType) *Model {
 	t.Helper()
 	dir := t.TempDir()
-	src := filepath.Join("testdata", "smolvlm-tiny")
-	entries, err := os.ReadDir(src)
-	if err != nil {
+	if err := testutil.TinyVLMFolder(".", dir); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644)
-	}
-	gz, err := os.Open(filepath.Join("tokenizer", "testdata", "SmolVLM-256M-Instruct.tokenizer.json.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gz.Close()
-	zr, err := gzip.NewReader(gz)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "tokenizer.json"), tok, 0o644)
 	for name, src := range replace {
 		data, err := os.ReadFile(src)
 		if err != nil {

@@ -23,16 +23,7 @@ import (
 func convertFixture(t *testing.T, name string, opt Options) (*format.File, *source.Set, *Summary) {
 	t.Helper()
 	in := testutil.Fixture(t, name)
-	out := filepath.Join(t.TempDir(), name+".cellm")
-	sum, err := Convert(in, out, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := format.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
+	f, sum := convertTo(t, in, opt)
 	set, err := safetensors.OpenDir(in)
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/cellm-ai/cellm-go/kvcache"
 	"github.com/cellm-ai/cellm-go/models"
 	"github.com/cellm-ai/cellm-go/models/llama"
+	"github.com/cellm-ai/cellm-go/sample"
 )
 
 var (
@@ -234,7 +235,7 @@ func TestMultiTurn(t *testing.T) {
 	}
 	history := append([]int(nil), turn1...)
 	for range 5 { // greedy reply
-		id := argmax(logits)
+		id := sample.Argmax(logits)
 		if err := s.Append(id, logits); err != nil {
 			t.Fatal(err)
 		}
@@ -260,16 +261,6 @@ func TestMultiTurn(t *testing.T) {
 	if diff := maxDiff(logits, alone(t, d, edited, 512)); diff > 1e-6 {
 		t.Errorf("edited history: logits differ by %g", diff)
 	}
-}
-
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // TestBudget: an exhausted pool is kvcache.ErrBudget with nothing changed;
@@ -503,7 +494,7 @@ func TestBeginThenSteps(t *testing.T) {
 	}
 	got := make([]float32, vocab)
 	ws := e.NewWorkspace()
-	next := argmax(logitsA)
+	next := sample.Argmax(logitsA)
 	for pos := reused; pos < len(b); {
 		n := min(5, len(b)-pos)
 		works := []engine.Work{{Session: sa, Tokens: []int{next}, Logits: logitsA},
@@ -514,7 +505,7 @@ func TestBeginThenSteps(t *testing.T) {
 		if err := e.Step(ws, works); err != nil {
 			t.Fatal(err)
 		}
-		next = argmax(logitsA)
+		next = sample.Argmax(logitsA)
 		pos += n
 	}
 	diff := maxDiff(got, alone(t, d, b, 512))

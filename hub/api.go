@@ -120,7 +120,7 @@ func (c *Client) ModelInfo(ctx context.Context, repo, rev string) (*RepoInfo, er
 	if err := checkRepo(repo); err != nil {
 		return nil, err
 	}
-	if err := checkRevision(rev); err != nil {
+	if err := CheckRevision(rev); err != nil {
 		return nil, err
 	}
 	if c.Offline {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+
+	"github.com/cellm-ai/cellm-go/internal/atomicfile"
 )
 
 // RepoDir is repo's folder in the cache: models--org--name.
@@ -45,7 +47,7 @@ func (c *Client) CachedCommit(repo, rev string) (string, error) {
 	if err := checkRepo(repo); err != nil {
 		return "", err
 	}
-	if err := checkRevision(rev); err != nil {
+	if err := CheckRevision(rev); err != nil {
 		return "", err
 	}
 	if commitID.MatchString(rev) {
@@ -73,7 +75,7 @@ func (c *Client) writeRef(repo, rev, commit string) error {
 	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == commit {
 		return nil
 	}
-	return writeFileAtomic(path, []byte(commit))
+	return atomicfile.WriteFile(path, []byte(commit))
 }
 
 // link makes snapshots/{commit}/{file} point at the blob: a relative symlink,
@@ -132,27 +134,6 @@ func snapshotFiles(dir string) ([]string, error) {
 		return nil
 	})
 	return names, err
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }
 
 func copyFile(src, dst string) error {

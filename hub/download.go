@@ -71,7 +71,7 @@ func (c *Client) Plan(ctx context.Context, repo, revision, source string) (*Plan
 	if err := checkRepo(repo); err != nil {
 		return nil, err
 	}
-	if err := checkRevision(revision); err != nil {
+	if err := CheckRevision(revision); err != nil {
 		return nil, err
 	}
 	if c.Offline {

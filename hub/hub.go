@@ -231,8 +231,11 @@ func checkRepo(repo string) error {
 	return nil
 }
 
-// checkRevision rejects revisions that could escape the cache's refs folder.
-func checkRevision(rev string) error {
+// CheckRevision returns an error unless rev is a usable revision (branch, tag
+// or commit): non-empty, at most 256 bytes, relative, no backslash, NUL or
+// line break, and no empty, "." or ".." path element, so it cannot escape the
+// cache's refs folder or the model store.
+func CheckRevision(rev string) error {
 	if rev == "" || len(rev) > 256 || strings.HasPrefix(rev, "/") || strings.ContainsAny(rev, "\\\x00\n\r") {
 		return fmt.Errorf("revision %q is not valid", rev)
 	}

@@ -121,7 +121,7 @@ func (s *Sampler) Sample(logits []float32, history []int) int {
 		w = s.applyPenalty(logits, history)
 	}
 	if s.opts.Greedy() {
-		return argmax(w)
+		return Argmax(w)
 	}
 	return s.draw(w)
 }
@@ -150,9 +150,9 @@ func (s *Sampler) applyPenalty(logits []float32, history []int) []float32 {
 	return s.work
 }
 
-// argmax returns the index of the first largest value (NaN is never chosen
-// unless every value is NaN).
-func argmax(x []float32) int {
+// Argmax returns the index of the first largest value of x (NaN is never
+// chosen unless every value is NaN): the greedy choice. x must not be empty.
+func Argmax(x []float32) int {
 	best, bv := 0, x[0]
 	for i, v := range x {
 		if v > bv || bv != bv {

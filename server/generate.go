@@ -121,6 +121,15 @@ func (p *samplingParams) apply(g *genRequest) *apiError {
 	return nil
 }
 
+// checkImages refuses n > 0 images for a model without a vision tower,
+// naming field, the request field that carried them.
+func checkImages(m *served, n int, field string) *apiError {
+	if n > 0 && !m.Model.Model.IsVLM() {
+		return badRequest(field, "model %s takes no images", m.Name)
+	}
+	return nil
+}
+
 // started is a submitted job with what the response needs.
 type started struct {
 	job    *job

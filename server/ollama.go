@@ -114,8 +114,8 @@ func (s *Server) ollamaChat(w http.ResponseWriter, r *http.Request) int {
 		g.prompt.Messages = append(g.prompt.Messages, chat.Message{Role: msg.Role, Content: msg.Content, Images: len(imgs)})
 		g.prompt.Images = append(g.prompt.Images, imgs...)
 	}
-	if len(g.prompt.Images) > 0 && !m.Model.Model.IsVLM() {
-		return writeError(w, true, badRequest("images", "model %s takes no images", m.Name))
+	if aerr := checkImages(m, len(g.prompt.Images), "images"); aerr != nil {
+		return writeError(w, true, aerr)
 	}
 	return s.ollamaRun(w, r, m, &g, req.Stream == nil || *req.Stream, true)
 }
@@ -141,8 +141,8 @@ func (s *Server) ollamaGenerate(w http.ResponseWriter, r *http.Request) int {
 	if aerr != nil {
 		return writeError(w, true, aerr)
 	}
-	if len(imgs) > 0 && !m.Model.Model.IsVLM() {
-		return writeError(w, true, badRequest("images", "model %s takes no images", m.Name))
+	if aerr := checkImages(m, len(imgs), "images"); aerr != nil {
+		return writeError(w, true, aerr)
 	}
 	g.prompt.Prompt, g.prompt.System, g.prompt.Images = req.Prompt, req.System, imgs
 	g.prompt.Chat = !req.Raw && m.Model.Model.HasChatTemplate()

@@ -139,8 +139,8 @@ func (s *Server) chatCompletions(w http.ResponseWriter, r *http.Request) int {
 	if aerr != nil {
 		return writeError(w, false, aerr)
 	}
-	if len(g.prompt.Images) > 0 && !m.Model.Model.IsVLM() {
-		return writeError(w, false, badRequest("messages", "model %s takes no images", m.Name))
+	if aerr := checkImages(m, len(g.prompt.Images), "messages"); aerr != nil {
+		return writeError(w, false, aerr)
 	}
 	st, aerr := s.start(r, m, g)
 	if aerr != nil {

@@ -3,7 +3,6 @@ package server
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -21,6 +20,7 @@ import (
 	"github.com/cellm-ai/cellm-go/chat"
 	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/internal/testutil"
 )
 
 // Model files converted once for all tests: the shipped English micro model
@@ -48,45 +48,12 @@ func prepareModels(dir string) error {
 		convert.Options{DType: format.F16, QuantizeInt8: true, QuantizeEmbeddings: true}); err != nil {
 		return err
 	}
-	src := filepath.Join("..", "testdata", "smolvlm-tiny")
 	vdir := filepath.Join(dir, "vlm")
-	if err := os.MkdirAll(vdir, 0o755); err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(vdir, e.Name()), data, 0o644); err != nil {
-			return err
-		}
-	}
-	gz, err := os.Open(filepath.Join("..", "tokenizer", "testdata", "SmolVLM-256M-Instruct.tokenizer.json.gz"))
-	if err != nil {
-		return err
-	}
-	defer gz.Close()
-	zr, err := gzip.NewReader(gz)
-	if err != nil {
-		return err
-	}
-	tok, err := io.ReadAll(zr)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(vdir, "tokenizer.json"), tok, 0o644); err != nil {
+	if err := testutil.TinyVLMFolder("..", vdir); err != nil {
 		return err
 	}
 	vlmPath = filepath.Join(dir, "vlm.cellm")
-	_, err = convert.Convert(vdir, vlmPath, convert.Options{DType: format.F16})
+	_, err := convert.Convert(vdir, vlmPath, convert.Options{DType: format.F16})
 	return err
 }
 
@@ -430,6 +397,8 @@ func TestErrors(t *testing.T) {
 		{"two values", "/v1/chat/completions", chatBody("hi", 4, "") + "{}", auth, 400, "", "more than one"},
 		{"bad ids", "/v1/completions", `{"model":"micro","prompt":[999999]}`, auth, 400, "messages", "vocabulary"},
 		{"empty prompt", "/v1/completions", `{"model":"micro","prompt":""}`, auth, 400, "prompt", "empty"},
+		{"ollama chat image to text model", "/api/chat", `{"model":"micro","messages":[{"role":"user","content":"hi","images":["iVBORw0KGgo="]}]}`, auth, 400, "", "takes no images"},
+		{"ollama generate image to text model", "/api/generate", `{"model":"micro","prompt":"hi","images":["iVBORw0KGgo="]}`, auth, 400, "", "takes no images"},
 		{"ollama wrong type", "/api/chat", `{"model":"micro","messages":[{"role":"user","content":"hi"}],"options":{"temperature":"x"}}`, auth, 400, "", "temperature"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -4,14 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/cellm-ai/cellm-go/convert"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/hf"
 	"github.com/cellm-ai/cellm-go/hub"
+	"github.com/cellm-ai/cellm-go/internal/atomicfile"
 	"github.com/cellm-ai/cellm-go/internal/filelock"
 	"github.com/cellm-ai/cellm-go/internal/progress"
 )
@@ -124,7 +124,7 @@ func (s *Store) pull(ctx context.Context, ref Ref, opt PullOptions, ifMissing bo
 	if err := os.Rename(tmp, base+".cellm"); err != nil {
 		return nil, err
 	}
-	if err := writeFileAtomic(base+".json", append(b, '\n')); err != nil {
+	if err := atomicfile.WriteFile(base+".json", append(b, '\n')); err != nil {
 		return nil, fmt.Errorf("writing the manifest of %s: %w", ref, err)
 	}
 	return &Entry{Manifest: m, Path: base + ".cellm"}, nil
@@ -183,25 +183,4 @@ func short(commit string) string {
 		return commit[:12]
 	}
 	return commit
-}
-
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), path)
-	}
-	if err != nil {
-		os.Remove(f.Name())
-	}
-	return err
 }

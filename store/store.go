@@ -111,8 +111,8 @@ func ParseRef(s string) (Ref, error) {
 	}
 	if i := strings.Index(rest, "@"); i >= 0 {
 		rest, r.Revision = rest[:i], rest[i+1:]
-		if r.Revision == "" || strings.Contains(r.Revision, "..") || strings.ContainsAny(r.Revision, "\\\x00") {
-			return Ref{}, fmt.Errorf("%q: revision %q is not valid", s, r.Revision)
+		if err := hub.CheckRevision(r.Revision); err != nil {
+			return Ref{}, fmt.Errorf("%q: %w", s, err)
 		}
 	}
 	if !hub.ValidRepo(rest) {

@@ -258,7 +258,7 @@ func TestParseRef(t *testing.T) {
 			t.Errorf("%+v formats as %q", got, got.String())
 		}
 	}
-	for _, s := range []string{"name", "org/name:q4", "org/name@", "org/../x", "/abs/path", "a/b/c", "org/name@../x"} {
+	for _, s := range []string{"name", "org/name:q4", "org/name@", "org/../x", "/abs/path", "a/b/c", "org/name@../x", "org/name@."} {
 		if _, err := ParseRef(s); err == nil {
 			t.Errorf("ParseRef(%q) accepted", s)
 		}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,17 +61,11 @@ func runBench(args []string) error {
 	if *model != "" && *random != "" {
 		return fmt.Errorf("give --model or --random, not both")
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
 	}
+	defer stopProfile()
 	path, err := resolveModel(*model)
 	if err != nil {
 		return err
@@ -110,16 +103,9 @@ func runBench(args []string) error {
 		}
 		return runBenchBatch(m, path, bs, ths, *pp, *tg, *reps, *kvType, *kvBlock, *outFmt)
 	}
-	var pps []int
-	for _, s := range strings.Split(*pp, ",") {
-		if s = strings.TrimSpace(s); s == "" {
-			continue
-		}
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-p %q: want positive prompt lengths", *pp)
-		}
-		pps = append(pps, n)
+	pps, err := parseCounts("-p", *pp)
+	if err != nil {
+		return err
 	}
 	desc := fmt.Sprintf("vision %s, decoder %s", ob.vision, ob.decoder)
 	if d := m.Decoder(); d != nil {
@@ -315,16 +301,6 @@ func meanSD(v []float64) string {
 		return fmt.Sprintf("%.3f ± %.3f", mean, sd)
 	}
 	return fmt.Sprintf("%.1f ± %.1f", mean, sd)
-}
-
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // randomCellm makes (once, cached in the temp folder) a random-weight model

@@ -14,6 +14,7 @@ import (
 	"github.com/cellm-ai/cellm-go/generate"
 	"github.com/cellm-ai/cellm-go/kvcache"
 	"github.com/cellm-ai/cellm-go/models"
+	"github.com/cellm-ai/cellm-go/sample"
 )
 
 // benchResult is one measured test, printed as a table row or a JSON line
@@ -93,7 +94,7 @@ func benchBatch(dec models.Decoder, kv kvcache.DType, blockTokens, b, nPrompt, n
 		start = time.Now()
 		for range nGen {
 			for i := range works {
-				works[i].Tokens[0] = argmax(works[i].Logits)
+				works[i].Tokens[0] = sample.Argmax(works[i].Logits)
 			}
 			if err := e.Step(ws, works); err != nil {
 				return nil, err

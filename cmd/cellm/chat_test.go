@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"encoding/json"
 	"image"
@@ -210,19 +209,8 @@ func TestTemplateVarFlags(t *testing.T) {
 // gains the empty think block; --enable-thinking leaves it as the default.
 func TestNoThinkQwen3Template(t *testing.T) {
 	dir := t.TempDir()
-	src := testutil.Fixture(t, "pretrained-micro")
-	entries, err := os.ReadDir(src)
-	if err != nil {
+	if err := testutil.CopyFiles(testutil.Fixture(t, "pretrained-micro"), dir); err != nil {
 		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if !e.IsDir() {
-			data, err := os.ReadFile(filepath.Join(src, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644)
-		}
 	}
 	qwen, err := os.ReadFile(filepath.Join(testutil.RepoRoot(t), "chat", "testdata", "Qwen3-0.6B", "tokenizer_config.json"))
 	if err != nil {
@@ -285,34 +273,9 @@ func TestNoThinkQwen3Template(t *testing.T) {
 // is reused across turns.
 func TestVLMChat(t *testing.T) {
 	dir := t.TempDir()
-	src := testutil.Fixture(t, "smolvlm-tiny")
-	entries, err := os.ReadDir(src)
-	if err != nil {
+	if err := testutil.TinyVLMFolder(testutil.RepoRoot(t), dir); err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range entries {
-		if !e.IsDir() {
-			data, err := os.ReadFile(filepath.Join(src, e.Name()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644)
-		}
-	}
-	gz, err := os.Open(filepath.Join(testutil.RepoRoot(t), "tokenizer", "testdata", "SmolVLM-256M-Instruct.tokenizer.json.gz"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gz.Close()
-	zr, err := gzip.NewReader(gz)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := io.ReadAll(zr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, "tokenizer.json"), tok, 0o644)
 	model := filepath.Join(dir, "vlm.cellm")
 	if code, _, stderr := cli(t, "convert", "-i", dir, "-o", model, "--dtype", "f32"); code != 0 {
 		t.Fatal(stderr)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -323,4 +324,24 @@ func convertHint(path string, err error) error {
 	}
 	return fmt.Errorf("%w\n%s is a checkpoint, not a .cellm file; convert its folder first:\n  cellm convert --input %s --output model.cellm",
 		err, path, dir)
+}
+
+// startCPUProfile starts writing a CPU profile to path (nothing if path is
+// empty) and returns the function that stops it and closes the file.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

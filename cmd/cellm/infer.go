@@ -16,6 +16,7 @@ import (
 	"github.com/cellm-ai/cellm-go/generate"
 	"github.com/cellm-ai/cellm-go/internal/progress"
 	"github.com/cellm-ai/cellm-go/kvcache"
+	"github.com/cellm-ai/cellm-go/sample"
 )
 
 func init() {
@@ -184,6 +185,6 @@ func dumpLastLogits(m *cellm.Model, prompt, inputIDs, path string) error {
 	if err := os.WriteFile(path, buf, 0o644); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "wrote %d logits of position %d to %s (argmax %d)\n", len(logits), len(ids)-1, path, argmax(logits))
+	fmt.Fprintf(os.Stderr, "wrote %d logits of position %d to %s (argmax %d)\n", len(logits), len(ids)-1, path, sample.Argmax(logits))
 	return nil
 }

@@ -20,7 +20,7 @@ func init() {
 func runPull(args []string) error {
 	fs := newFlags("pull", "ORG/NAME[@REVISION][:VARIANT] [--revision R] [--dtype f16|bf16|f32|int8|int8-proj] [--quantize int8|int8-proj] [flags]")
 	rev := fs.String("revision", "", "branch, tag or commit to pull (default main)")
-	dtype := fs.String("dtype", "", dtypeHelp+" (default f16; the store's variant)")
+	dtype := fs.String("dtype", "", "the store's variant: "+strings.Join(store.Variants, ", ")+" (default f16; as convert's --dtype)")
 	quantize := fs.String("quantize", "", "int8 or int8-proj: the same as --dtype")
 	src := fs.String("source", "auto", "checkpoint kind to download: auto, "+strings.Join(hub.Sources, ", "))
 	force := fs.Bool("force", false, "convert again even if the stored model is up to date")

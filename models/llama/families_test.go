@@ -15,6 +15,7 @@ import (
 	"github.com/cellm-ai/cellm-go/internal/numcheck"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
 	"github.com/cellm-ai/cellm-go/models"
+	"github.com/cellm-ai/cellm-go/sample"
 	"github.com/cellm-ai/cellm-go/source"
 	"github.com/cellm-ai/cellm-go/source/safetensors"
 )
@@ -275,7 +276,7 @@ func TestSlidingWindowBatched(t *testing.T) {
 		}
 		for range steps {
 			alone[i] = append(alone[i], append([]float32(nil), l...))
-			if err := s.Append(argmax(l), l); err != nil {
+			if err := s.Append(sample.Argmax(l), l); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -298,7 +299,7 @@ func TestSlidingWindowBatched(t *testing.T) {
 	for k := range steps {
 		for i := range prompts {
 			worst = max(worst, numcheck.MaxAbs(t, "logits", logits[i], alone[i][k]))
-			toks[i][0] = argmax(logits[i])
+			toks[i][0] = sample.Argmax(logits[i])
 			works[i] = engine.Work{Session: sess[i], Tokens: toks[i][:], Logits: logits[i]}
 		}
 		if err := e.Step(ws, works); err != nil {

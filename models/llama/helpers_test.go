@@ -14,6 +14,7 @@ import (
 	"github.com/cellm-ai/cellm-go/internal/npy"
 	"github.com/cellm-ai/cellm-go/internal/numcheck"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
+	"github.com/cellm-ai/cellm-go/sample"
 )
 
 // tmpRoot holds the .cellm files converted once per test binary run.
@@ -126,16 +127,6 @@ func readReference(t testing.TB, model string) *reference {
 	return &r
 }
 
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
-}
-
 func logSumExp(x []float32) float64 {
 	m := math.Inf(-1)
 	for _, v := range x {
@@ -162,4 +153,32 @@ func cosine(t testing.TB, a, b []float32) float64 {
 		bb += float64(b[i]) * float64(b[i])
 	}
 	return ab / math.Sqrt(aa*bb)
+}
+
+// agreement runs every sequence through the reference model ref and the
+// model m (all positions' logits) and counts the positions whose top-1
+// tokens agree, out of total, with the smallest logits cosine seen.
+func agreement(t *testing.T, ref, m *Model, seqs []refSequence) (agree, total int, minCos float64) {
+	t.Helper()
+	vocab := ref.Config().Vocab
+	minCos = 1
+	for _, seq := range seqs {
+		n := len(seq.InputIDs)
+		a, b := make([]float32, n*vocab), make([]float32, n*vocab)
+		if err := ref.Forward(ref.NewState(n), seq.InputIDs, a, true); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Forward(m.NewState(n), seq.InputIDs, b, true); err != nil {
+			t.Fatal(err)
+		}
+		for p := range n {
+			ra, rb := a[p*vocab:(p+1)*vocab], b[p*vocab:(p+1)*vocab]
+			if sample.Argmax(ra) == sample.Argmax(rb) {
+				agree++
+			}
+			total++
+			minCos = min(minCos, cosine(t, ra, rb))
+		}
+	}
+	return agree, total, minCos
 }

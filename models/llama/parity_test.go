@@ -13,6 +13,7 @@ import (
 	"github.com/cellm-ai/cellm-go/internal/numcheck"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
 	"github.com/cellm-ai/cellm-go/kernels"
+	"github.com/cellm-ai/cellm-go/sample"
 )
 
 // tolerances for one parity run.
@@ -92,7 +93,7 @@ func checkParity(t *testing.T, m *Model, model string, tol tolerances, stateF16 
 			}
 			got.logits = max(got.logits, numcheck.Diff(logSumExp(row), rp.LogSumExp))
 			gap := rp.Top[0][1] - rp.Top[1][1]
-			if a := argmax(row); a != rp.Argmax && (!tol.reduced || gap > 2*tol.logits) {
+			if a := sample.Argmax(row); a != rp.Argmax && (!tol.reduced || gap > 2*tol.logits) {
 				t.Errorf("%s/%s pos %d: argmax %d, want %d (reference gap %.3f)", model, seq.Name, p, a, rp.Argmax, gap)
 			}
 		}
@@ -121,7 +122,7 @@ func checkParity(t *testing.T, m *Model, model string, tol tolerances, stateF16 
 				for _, e := range st.Top {
 					got.greedyTop = max(got.greedyTop, numcheck.Diff(float64(cur[int(e[0])]), e[1]))
 				}
-				if tok := argmax(cur); tok != want {
+				if tok := sample.Argmax(cur); tok != want {
 					t.Errorf("%s/%s greedy step %d: token %d, want %d", model, seq.Name, k, tok, want)
 					break
 				}
@@ -236,26 +237,7 @@ func TestInt8(t *testing.T) {
 			if mq.Config().WeightType.String() != "q8" {
 				t.Fatalf("int8 file loaded with weight type %v", mq.Config().WeightType)
 			}
-			vocab := mf.Config().Vocab
-			agree, total, minCos := 0, 0, 1.0
-			for _, seq := range ref.Sequences {
-				n := len(seq.InputIDs)
-				a, b := make([]float32, n*vocab), make([]float32, n*vocab)
-				if err := mf.Forward(mf.NewState(n), seq.InputIDs, a, true); err != nil {
-					t.Fatal(err)
-				}
-				if err := mq.Forward(mq.NewState(n), seq.InputIDs, b, true); err != nil {
-					t.Fatal(err)
-				}
-				for p := range n {
-					ra, rb := a[p*vocab:(p+1)*vocab], b[p*vocab:(p+1)*vocab]
-					if argmax(ra) == argmax(rb) {
-						agree++
-					}
-					total++
-					minCos = min(minCos, cosine(t, ra, rb))
-				}
-			}
+			agree, total, minCos := agreement(t, mf, mq, ref.Sequences)
 			frac := float64(agree) / float64(total)
 			t.Logf("int8 vs f32: top-1 agreement %.4f (%d/%d positions), min logits cosine %.6f", frac, agree, total, minCos)
 			if frac < 0.9 {
@@ -388,7 +370,7 @@ func TestGreedyPretrained(t *testing.T) {
 			if g.Steps[k].Margin < 2*worst {
 				break
 			}
-			if tok := argmax(logits); tok != want {
+			if tok := sample.Argmax(logits); tok != want {
 				t.Fatalf("%q step %d: token %d, want %d", g.Prompt, k, tok, want)
 			}
 			matched++

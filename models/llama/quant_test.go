@@ -74,25 +74,8 @@ func TestQuantizedAgreement(t *testing.T) {
 				opt := s.opt
 				opt.DType = format.F32
 				mq := loadModel(t, model, opt)
-				vocab := mf.Config().Vocab
-				for _, seq := range ref.Sequences {
-					n := len(seq.InputIDs)
-					a, b := make([]float32, n*vocab), make([]float32, n*vocab)
-					if err := mf.Forward(mf.NewState(n), seq.InputIDs, a, true); err != nil {
-						t.Fatal(err)
-					}
-					if err := mq.Forward(mq.NewState(n), seq.InputIDs, b, true); err != nil {
-						t.Fatal(err)
-					}
-					for p := range n {
-						ra, rb := a[p*vocab:(p+1)*vocab], b[p*vocab:(p+1)*vocab]
-						if argmax(ra) == argmax(rb) {
-							agree++
-						}
-						total++
-						minCos = math.Min(minCos, cosine(t, ra, rb))
-					}
-				}
+				a, n, c := agreement(t, mf, mq, ref.Sequences)
+				agree, total, minCos = agree+a, total+n, math.Min(minCos, c)
 			}
 			frac := float64(agree) / float64(total)
 			t.Logf("%s vs f32: top-1 agreement %.4f (%d/%d positions), min logits cosine %.6f", s.name, frac, agree, total, minCos)
