@@ -12,14 +12,16 @@ per-pair ratios cellm / llama.cpp (ratios of back-to-back runs are what stays co
 shared machine; absolute speeds are not). The header names the machine, date, commits and
 threads.
 
-The GGUF files are random-weight models at the same shapes (speed does not depend on the
-values), written with the gguf-py package of the llama.cpp checkout given by --llama, with a
-synthetic byte-level vocabulary of the real size, and quantized with its llama-quantize. They
-are cached in --gguf-dir. Nothing of llama.cpp is part of cellm.
+The GGUF files are random-weight models at the same shapes and of the same llama.cpp
+architecture (llama, qwen2, qwen3 or gemma3; speed does not depend on the values), written with
+the gguf-py package of the llama.cpp checkout given by --llama, with a synthetic byte-level
+vocabulary of the real size, and quantized with its llama-quantize. They are cached in
+--gguf-dir. Nothing of llama.cpp is part of cellm.
 
 Needs Python 3 with numpy (Debian: apt-get install python3-numpy; run with /usr/bin/python3).
 
 usage: bench-vs-llamacpp.py --llama ~/llama.cpp --cellm ./cellm [--model smollm2-135m]
+           (models: smollm2-135m, smollm2-360m, qwen2.5-0.5b, qwen3-0.6b, gemma-3-1b)
            [--threads 1,2] [--pairs 3] [--configs int8:q8_0,f16:f16,bf16:bf16]
            [-p 512] [-n 128] [-r 3] [--busy] [--gguf-dir DIR]
 """
@@ -33,12 +35,20 @@ import statistics
 import subprocess
 import sys
 
-# Shapes of the models `cellm bench --random` knows (hidden, layers, heads, kv heads, MLP width,
-# vocabulary, RoPE base), head size 64.
+# Shapes of the models `cellm bench --random` knows, from their config.json: GGUF architecture,
+# hidden size, layers, heads, KV heads, head size, MLP width, vocabulary, RoPE base, RMSNorm epsilon.
+# The architecture decides the extra tensors and keys: qwen2 has Q/K/V biases; qwen3 a per-head
+# RMSNorm of Q and K; gemma3 those norms too, norms after attention and after the MLP, and
+# sliding-window attention (5 local layers with their own RoPE base, then a global one).
 SHAPES = {
-    "smollm2-135m": (576, 30, 9, 3, 1536, 49152, 100000.0),
-    "smollm2-360m": (960, 32, 15, 5, 2560, 49152, 100000.0),
+    "smollm2-135m": ("llama", 576, 30, 9, 3, 64, 1536, 49152, 100000.0, 1e-5),
+    "smollm2-360m": ("llama", 960, 32, 15, 5, 64, 2560, 49152, 100000.0, 1e-5),
+    "qwen2.5-0.5b": ("qwen2", 896, 24, 14, 2, 64, 4864, 151936, 1000000.0, 1e-6),
+    "qwen3-0.6b": ("qwen3", 1024, 28, 16, 8, 128, 3072, 151936, 1000000.0, 1e-6),
+    "gemma-3-1b": ("gemma3", 1152, 26, 4, 1, 256, 6912, 262144, 1000000.0, 1e-6),
 }
+# gemma-3-1b's sliding window, layer pattern (every 6th layer global) and local RoPE base.
+GEMMA3_SWA = (512, 6, 10000.0)
 # llama-quantize names of the quantized GGUF kinds.
 QUANT = {"q8_0": "Q8_0", "q4_0": "Q4_0"}
 
@@ -81,14 +91,13 @@ def byte_tokens():
 
 
 def write_gguf(a, kind, path):
-    """A random-weight f16 or bf16 GGUF (architecture llama) at a.model's shape."""
+    """A random-weight f16 or bf16 GGUF of a.model's architecture and shape."""
     sys.path.insert(0, os.path.join(a.llama, "gguf-py"))
     import numpy as np
     import gguf
 
-    hidden, layers, heads, kv, inter, vocab, rope = SHAPES[a.model]
-    hd = 64
-    w = gguf.GGUFWriter(path, "llama")
+    arch, hidden, layers, heads, kv, hd, inter, vocab, rope, eps = SHAPES[a.model]
+    w = gguf.GGUFWriter(path, arch)
     w.add_name("%s-random" % a.model)
     w.add_context_length(8192)
     w.add_embedding_length(hidden)
@@ -96,9 +105,16 @@ def write_gguf(a, kind, path):
     w.add_feed_forward_length(inter)
     w.add_head_count(heads)
     w.add_head_count_kv(kv)
+    w.add_key_length(hd)
+    w.add_value_length(hd)
     w.add_rope_freq_base(rope)
     w.add_rope_dimension_count(hd)
-    w.add_layer_norm_rms_eps(1e-5)
+    w.add_layer_norm_rms_eps(eps)
+    if arch == "gemma3":
+        window, period, local_rope = GEMMA3_SWA
+        w.add_sliding_window(window)
+        w.add_sliding_window_pattern(period)
+        w.add_rope_freq_base_swa(local_rope)
     w.add_vocab_size(vocab)
     w.add_file_type(gguf.LlamaFileType.MOSTLY_F16 if kind == "f16" else gguf.LlamaFileType.MOSTLY_BF16)
     toks = byte_tokens()
@@ -121,8 +137,11 @@ def write_gguf(a, kind, path):
             qt = gguf.GGMLQuantizationType.BF16
             w.add_tensor(name, gguf.quants.quantize(x, qt), raw_dtype=qt)
 
-    def ones(name):
-        w.add_tensor(name, np.ones(hidden, dtype=np.float32))
+    def ones(name, n=hidden):
+        w.add_tensor(name, np.ones(n, dtype=np.float32))
+
+    def bias(name, n):
+        w.add_tensor(name, rng.standard_normal(n, dtype=np.float32) * 0.02)
 
     mat("token_embd.weight", vocab, hidden)
     for l in range(layers):
@@ -136,6 +155,16 @@ def write_gguf(a, kind, path):
         mat(p + "ffn_gate.weight", inter, hidden)
         mat(p + "ffn_up.weight", inter, hidden)
         mat(p + "ffn_down.weight", hidden, inter)
+        if arch == "qwen2":
+            bias(p + "attn_q.bias", heads * hd)
+            bias(p + "attn_k.bias", kv * hd)
+            bias(p + "attn_v.bias", kv * hd)
+        if arch in ("qwen3", "gemma3"):
+            ones(p + "attn_q_norm.weight", hd)
+            ones(p + "attn_k_norm.weight", hd)
+        if arch == "gemma3":
+            ones(p + "post_attention_norm.weight")
+            ones(p + "post_ffw_norm.weight")
     ones("output_norm.weight")
     w.write_header_to_file()
     w.write_kv_data_to_file()
