@@ -21,9 +21,9 @@ vocabulary of the real size, and quantized with its llama-quantize. They are cac
 Needs Python 3 with numpy (Debian: apt-get install python3-numpy; run with /usr/bin/python3).
 
 usage: bench-vs-llamacpp.py --llama ~/llama.cpp --cellm ./cellm [--model smollm2-135m]
-           (models: smollm2-135m, smollm2-360m, qwen2.5-0.5b, qwen3-0.6b, gemma-3-1b)
            [--threads 1,2] [--pairs 3] [--configs int8:q8_0,f16:f16,bf16:bf16]
            [-p 512] [-n 128] [-r 3] [--busy] [--gguf-dir DIR]
+       models: smollm2-135m, smollm2-360m, qwen2.5-0.5b, qwen3-0.6b, gemma-3-1b
 """
 import argparse
 import datetime
