@@ -4,7 +4,6 @@ package cellm
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cellm-ai/cellm-go/convert"
-	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/imageproc"
 	"github.com/cellm-ai/cellm-go/internal/npy"
 	"github.com/cellm-ai/cellm-go/internal/numcheck"
@@ -27,48 +24,15 @@ func TestBackendCombinations(t *testing.T) {
 	if os.Getenv("CELLM_ONNXRUNTIME_LIB") == "" {
 		t.Skip("CELLM_ONNXRUNTIME_LIB not set (scripts/test-onnxruntime.sh sets it)")
 	}
-	fixture := filepath.Join("testdata", "smolvlm-tiny")
-	path := filepath.Join(t.TempDir(), "vlm.cellm")
-	if _, err := convert.Convert(fixture, path, convert.Options{DType: format.F32}); err != nil {
-		t.Fatal(err)
-	}
-	ref := filepath.Join(fixture, "reference")
-	raw, err := os.ReadFile(filepath.Join(ref, "reference.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r struct {
-		Multimodal []struct {
-			Name        string `json:"name"`
-			InputIDs    []int  `json:"input_ids"`
-			PixelValues struct {
-				File  string `json:"file"`
-				Shape []int  `json:"shape"`
-			} `json:"pixel_values"`
-			ImageFeatures struct {
-				File string `json:"file"`
-			} `json:"image_features"`
-			Greedy struct {
-				NewTokens []int `json:"new_tokens"`
-			} `json:"greedy"`
-		} `json:"multimodal"`
-	}
-	if err := json.Unmarshal(raw, &r); err != nil {
-		t.Fatal(err)
-	}
+	path, ref, cases := multimodalFixture(t)
 	for _, vb := range []Backend{BackendCellm, BackendONNX} {
 		for _, db := range []Backend{BackendCellm, BackendONNX} {
-			m, err := Open(path, &Options{VisionBackend: vb, DecoderBackend: db, ONNXDir: fixture})
+			m, err := Open(path, &Options{VisionBackend: vb, DecoderBackend: db, ONNXDir: filepath.Join("testdata", "smolvlm-tiny")})
 			if err != nil {
 				t.Fatal(err)
 			}
-			for _, c := range r.Multimodal {
-				pixels, err := npy.ReadRawF32(filepath.Join(ref, c.PixelValues.File))
-				if err != nil {
-					t.Fatal(err)
-				}
-				n := c.PixelValues.Shape[1]
-				b := &imageproc.Batch{Pixels: pixels, N: n, H: 64, W: 64}
+			for _, c := range cases {
+				b := pixelBatch(t, ref, c)
 				feats, err := m.ImageFeatures(b)
 				if err != nil {
 					t.Fatal(err)
@@ -88,12 +52,9 @@ func TestBackendCombinations(t *testing.T) {
 				}
 			}
 			if db == BackendONNX {
-				concurrentONNX(t, m, r.Multimodal[0].InputIDs, r.Multimodal[0].Greedy.NewTokens,
-					r.Multimodal[1].InputIDs, r.Multimodal[1].Greedy.NewTokens, func(i int) *imageproc.Batch {
-						c := r.Multimodal[i]
-						pixels, _ := npy.ReadRawF32(filepath.Join(ref, c.PixelValues.File))
-						return &imageproc.Batch{Pixels: pixels, N: c.PixelValues.Shape[1], H: 64, W: 64}
-					})
+				batches := []*imageproc.Batch{pixelBatch(t, ref, cases[0]), pixelBatch(t, ref, cases[1])}
+				concurrentONNX(t, m, cases[0].InputIDs, cases[0].Greedy.NewTokens,
+					cases[1].InputIDs, cases[1].Greedy.NewTokens, func(i int) *imageproc.Batch { return batches[i] })
 			}
 			m.Close()
 		}
