@@ -32,6 +32,7 @@ func TestPullListInferRm(t *testing.T) {
 	if code != 0 || strings.Count(out, repo) != 2 || !strings.Contains(out, "int8") || !strings.Contains(out, "f16") {
 		t.Errorf("list exit %d:\n%s%s", code, out, stderr)
 	}
+	servesStore(t, repo+"@main:int8") // serve_test.go (unix)
 	code, out, stderr = cli(t, "inspect", repo+":int8")
 	if code != 0 || !strings.Contains(out, "runs: yes") || !strings.Contains(out, "int8.cellm") {
 		t.Errorf("inspect of a stored model: exit %d\n%s%s", code, out, stderr)

@@ -52,8 +52,15 @@ func runServe(args []string) error {
 		return err
 	}
 	if len(models) == 0 {
-		fs.Usage()
-		return errUsage
+		stored, err := storedModels()
+		if err != nil {
+			return err
+		}
+		if len(stored) == 0 {
+			fs.Usage()
+			return fmt.Errorf("no --model given and the model store is empty: give --model FILE.cellm or run cellm pull ORG/NAME first")
+		}
+		models = stored
 	}
 	if len(aliases) > len(models) {
 		return fmt.Errorf("%d --alias for %d --model: give at most one alias per model, in the same order", len(aliases), len(models))
@@ -145,4 +152,22 @@ func runServe(args []string) error {
 		fmt.Fprintln(os.Stderr, "cellm serve: canceled the requests still running")
 	}
 	return nil
+}
+
+// storedModels names every model of the model store (org/name@revision:variant),
+// which serve offers when no --model is given.
+func storedModels() ([]string, error) {
+	s, err := openStore()
+	if err != nil {
+		return nil, err
+	}
+	entries, err := s.List()
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Ref().String()
+	}
+	return names, nil
 }
