@@ -526,9 +526,7 @@ func (m *Model) Tokenize(req Request) ([]int, error) {
 // prompt without images (the decoder embeds its ids itself). st receives
 // the vision timings.
 func (m *Model) promptEmbeddings(p *prompt, r *Request, st *Stats) (x []float32, err error) {
-	// An ImageBatch may come without grids (pixel values alone): its
-	// tiles are still images to splice.
-	if len(p.grids) == 0 && p.images == nil && r.ImageFeatures == nil {
+	if p.tiles == 0 { // no image tiles (an ImageBatch may come without grids)
 		return nil, nil
 	}
 	if m.imageCfgErr != nil {

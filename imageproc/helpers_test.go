@@ -46,14 +46,20 @@ func loadRGB(t testing.TB, name string, w, h int) *RGB {
 	return &RGB{W: w, H: h, Pix: pix}
 }
 
-// diffStats returns the maximum and mean absolute difference of two equally
-// long byte slices and the number of differing bytes.
+// diffStats returns the maximum and mean absolute difference of two byte
+// slices and the number of differing bytes. A length mismatch counts every
+// unmatched byte as differing by 256, more than any real difference, so
+// that no bound on the results can pass it.
 func diffStats(a, b []uint8) (maxDiff int, mean float64, differ int) {
 	sum := 0
-	for i := range a {
-		d := int(a[i]) - int(b[i])
-		if d < 0 {
-			d = -d
+	n := max(len(a), len(b))
+	for i := range n {
+		d := 256
+		if i < len(a) && i < len(b) {
+			d = int(a[i]) - int(b[i])
+			if d < 0 {
+				d = -d
+			}
 		}
 		if d != 0 {
 			differ++
@@ -61,8 +67,8 @@ func diffStats(a, b []uint8) (maxDiff int, mean float64, differ int) {
 		sum += d
 		maxDiff = max(maxDiff, d)
 	}
-	if len(a) > 0 {
-		mean = float64(sum) / float64(len(a))
+	if n > 0 {
+		mean = float64(sum) / float64(n)
 	}
 	return maxDiff, mean, differ
 }

@@ -31,45 +31,12 @@ func AttentionPaged(out, q []float32, k, v [][]float32, blockTokens, n, heads, k
 // Mistral do), and the blocks holding only positions below every row's
 // window are not read (they may be nil). window 0 is plain causal attention.
 func AttentionPagedWindow(out, q []float32, k, v [][]float32, blockTokens, n, heads, kvHeads, headDim, pos0, window int, scale float32) {
-	checkPaged("AttentionPaged", len(out), len(q), blockTokens, n, heads, kvHeads, headDim, pos0)
-	if window < 0 {
-		panic(fmt.Sprintf("kernels.AttentionPagedWindow: negative window %d", window))
-	}
-	if pos0+n <= window {
-		window = 0 // every row sees its whole prefix
-	}
-	nb := (pos0 + n + blockTokens - 1) / blockTokens
-	lo := windowStart(pos0, window, blockTokens)
-	checkBlocks("AttentionPaged", "k", k, lo, nb, kvHeads*blockTokens*headDim)
-	checkBlocks("AttentionPaged", "v", v, lo, nb, kvHeads*blockTokens*headDim)
-	if n == 0 {
-		return
-	}
-	b := active
-	if g := b.gemm; g != nil && headDim%g.nr == 0 && n >= 2 {
-		// Gather the visible blocks [lo, nb) into a contiguous cache.
-		base := lo * blockTokens
-		total := pos0 + n - base
-		buf := scratchPool.Get().(*[]float32)
-		defer scratchPool.Put(buf)
-		s := grow(buf, 2*kvHeads*total*headDim)
-		kf, vf := s[:kvHeads*total*headDim], s[kvHeads*total*headDim:]
-		for kv := 0; kv < kvHeads; kv++ {
-			for blk := lo; blk < nb; blk++ {
-				t := blk*blockTokens - base
-				c := min(blockTokens, total-t)
-				src := kv * blockTokens * headDim
-				dst := (kv*total + t) * headDim
-				copy(kf[dst:dst+c*headDim], k[blk][src:src+c*headDim])
-				copy(vf[dst:dst+c*headDim], v[blk][src:src+c*headDim])
-			}
-		}
-		attentionBlockedWindow(b, out, q, kf, vf, n, heads, kvHeads, headDim, pos0+1-base, total, true, window, scale)
-		return
-	}
-	j := pagedJob{b: b, out: out, q: q, k: k, v: v, heads: heads, kvHeads: kvHeads, hd: headDim,
-		bt: blockTokens, first: pos0 + 1, window: window, scale: scale}
-	runPaged(&j, n*heads, pos0+n)
+	checkPaged("AttentionPagedWindow", len(out), len(q), blockTokens, n, heads, kvHeads, headDim, pos0, window)
+	j := pagedJob{k: k, v: v}
+	lo, nb := pagedWindow(pos0, n, &window, blockTokens)
+	checkBlocks("AttentionPagedWindow", "k", k, lo, nb, kvHeads*blockTokens*headDim)
+	checkBlocks("AttentionPagedWindow", "v", v, lo, nb, kvHeads*blockTokens*headDim)
+	attentionPaged(&j, out, q, blockTokens, n, heads, kvHeads, headDim, pos0, window, scale)
 }
 
 // AttentionPagedF16 is AttentionPaged over blocks of IEEE binary16 bit
@@ -81,23 +48,33 @@ func AttentionPagedF16(out, q []float32, k, v [][]uint16, blockTokens, n, heads,
 
 // AttentionPagedWindowF16 is AttentionPagedWindow over binary16 blocks.
 func AttentionPagedWindowF16(out, q []float32, k, v [][]uint16, blockTokens, n, heads, kvHeads, headDim, pos0, window int, scale float32) {
-	checkPaged("AttentionPagedF16", len(out), len(q), blockTokens, n, heads, kvHeads, headDim, pos0)
-	if window < 0 {
-		panic(fmt.Sprintf("kernels.AttentionPagedWindowF16: negative window %d", window))
+	checkPaged("AttentionPagedWindowF16", len(out), len(q), blockTokens, n, heads, kvHeads, headDim, pos0, window)
+	j := pagedJob{k16: k, v16: v, f16: true}
+	lo, nb := pagedWindow(pos0, n, &window, blockTokens)
+	checkBlocks("AttentionPagedWindowF16", "k", k, lo, nb, kvHeads*blockTokens*headDim)
+	checkBlocks("AttentionPagedWindowF16", "v", v, lo, nb, kvHeads*blockTokens*headDim)
+	attentionPaged(&j, out, q, blockTokens, n, heads, kvHeads, headDim, pos0, window, scale)
+}
+
+// pagedWindow returns the blocks [lo, nb) the n rows from pos0 read, and
+// drops a window every row's prefix fits in (plain causal attention then).
+func pagedWindow(pos0, n int, window *int, bt int) (lo, nb int) {
+	if pos0+n <= *window {
+		*window = 0 // every row sees its whole prefix
 	}
-	if pos0+n <= window {
-		window = 0
-	}
-	nb := (pos0 + n + blockTokens - 1) / blockTokens
-	lo := windowStart(pos0, window, blockTokens)
-	checkBlocks("AttentionPagedF16", "k", k, lo, nb, kvHeads*blockTokens*headDim)
-	checkBlocks("AttentionPagedF16", "v", v, lo, nb, kvHeads*blockTokens*headDim)
+	return windowStart(pos0, *window, bt), (pos0 + n + bt - 1) / bt
+}
+
+// attentionPaged runs the attention of j's blocks (f32 or f16, checked by
+// the caller): several rows gather the visible blocks into a contiguous
+// cache for the blocked GEMM path; otherwise the blocks are read in place.
+func attentionPaged(j *pagedJob, out, q []float32, blockTokens, n, heads, kvHeads, headDim, pos0, window int, scale float32) {
 	if n == 0 {
 		return
 	}
 	b := active
 	if g := b.gemm; g != nil && headDim%g.nr == 0 && n >= 2 {
-		// Gather the visible blocks [lo, nb) into a contiguous cache.
+		lo, nb := pagedWindow(pos0, n, &window, blockTokens)
 		base := lo * blockTokens
 		total := pos0 + n - base
 		buf := scratchPool.Get().(*[]float32)
@@ -110,22 +87,31 @@ func AttentionPagedWindowF16(out, q []float32, k, v [][]uint16, blockTokens, n, 
 				c := min(blockTokens, total-t)
 				src := kv * blockTokens * headDim
 				dst := (kv*total + t) * headDim
-				b.f16ToF32(kf[dst:dst+c*headDim], k[blk][src:src+c*headDim])
-				b.f16ToF32(vf[dst:dst+c*headDim], v[blk][src:src+c*headDim])
+				if j.f16 {
+					b.f16ToF32(kf[dst:dst+c*headDim], j.k16[blk][src:src+c*headDim])
+					b.f16ToF32(vf[dst:dst+c*headDim], j.v16[blk][src:src+c*headDim])
+				} else {
+					copy(kf[dst:dst+c*headDim], j.k[blk][src:src+c*headDim])
+					copy(vf[dst:dst+c*headDim], j.v[blk][src:src+c*headDim])
+				}
 			}
 		}
 		attentionBlockedWindow(b, out, q, kf, vf, n, heads, kvHeads, headDim, pos0+1-base, total, true, window, scale)
 		return
 	}
-	j := pagedJob{b: b, out: out, q: q, k16: k, v16: v, f16: true, heads: heads, kvHeads: kvHeads,
-		hd: headDim, bt: blockTokens, first: pos0 + 1, window: window, scale: scale}
-	runPaged(&j, n*heads, pos0+n)
+	j.b, j.out, j.q = b, out, q
+	j.heads, j.kvHeads, j.hd, j.bt = heads, kvHeads, headDim, blockTokens
+	j.first, j.window, j.scale = pos0+1, window, scale
+	runPaged(j, n*heads, pos0+n)
 }
 
-func checkPaged(fn string, lout, lq, bt, n, heads, kvHeads, hd, pos0 int) {
+func checkPaged(fn string, lout, lq, bt, n, heads, kvHeads, hd, pos0, window int) {
 	if kvHeads <= 0 || heads <= 0 || heads%kvHeads != 0 || hd <= 0 || n < 0 || bt <= 0 || pos0 < 0 {
 		panic(fmt.Sprintf("kernels.%s: bad shape blockTokens=%d n=%d heads=%d kvHeads=%d headDim=%d pos0=%d",
 			fn, bt, n, heads, kvHeads, hd, pos0))
+	}
+	if window < 0 {
+		panic(fmt.Sprintf("kernels.%s: negative window %d", fn, window))
 	}
 	mustLen(fn, "q", lq, n*heads*hd)
 	mustLen(fn, "out", lout, n*heads*hd)
