@@ -1,10 +1,13 @@
 package kernels
 
 import (
+	"os"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // A job is a unit of parallel work: run processes items [lo, hi).
@@ -18,8 +21,8 @@ type job interface {
 // claim with a CAS on the task's state (see packState). Concurrent calls each
 // get their own task; a worker that runs out of chunks of its task helps
 // any other running task before it goes back to sleep, so idle workers are
-// shared among concurrent callers. Workers sleep on a channel between jobs
-// and never spin.
+// shared among concurrent callers. Workers poll for a new job for at most
+// spinFor, then sleep on a channel until a caller wakes them.
 type pool struct {
 	threads atomic.Int32 // configured thread count, including the caller; 0: GOMAXPROCS
 
@@ -28,6 +31,43 @@ type pool struct {
 	started int       // worker goroutines started
 	running []*task   // tasks with a job in progress
 	free    []*task   // tasks to reuse, so that calls do not allocate
+
+	// posted counts published jobs; a worker polling for work (see work)
+	// watches it instead of taking mu.
+	posted atomic.Uint64
+}
+
+// spinFor bounds how long a goroutine polls before it sleeps: a worker
+// that ran out of chunks, for the next job, and a caller that finished its
+// chunks, for the last chunk of a worker. A decode step issues parallel
+// calls a few microseconds apart, and waking a sleeping goroutine costs
+// about as long as a small call, so a short poll keeps both threads busy;
+// the bound keeps an idle or oversubscribed machine from losing more than
+// spinFor of CPU time per call.
+var spinFor = spinDuration()
+
+func spinDuration() time.Duration {
+	if v, err := strconv.Atoi(os.Getenv("CELLM_POOL_SPIN_US")); err == nil {
+		return time.Duration(v) * time.Microsecond
+	}
+	return 20 * time.Microsecond
+}
+
+// poll calls done until it reports true or spinFor has passed, and returns
+// its last result.
+func poll(done func() bool) bool {
+	if spinFor <= 0 {
+		return done()
+	}
+	start := time.Now()
+	for i := 0; ; i++ {
+		if done() {
+			return true
+		}
+		if i&63 == 63 && time.Since(start) > spinFor {
+			return false
+		}
+	}
 }
 
 // worker is one worker goroutine; it sleeps receiving on wake.
@@ -185,6 +225,7 @@ func (t *task) run(j job, n, grain int) {
 
 	p.mu.Lock()
 	p.running = append(p.running, t)
+	p.posted.Add(1)
 	for p.started < th-1 {
 		w := &worker{wake: make(chan *task, 1)}
 		p.started++
@@ -201,7 +242,10 @@ func (t *task) run(j job, n, grain int) {
 	p.mu.Unlock()
 
 	if !t.help(true) {
-		<-t.doneCh // a worker finishes the last chunk and signals
+		// A worker finishes the last chunk and signals; poll a little
+		// first so that the receive rarely sleeps.
+		poll(func() bool { return int(t.done.Load()) == nch })
+		<-t.doneCh
 	}
 	// Close the generation so late workers find nothing to do.
 	t.state.Store(packState(gen, 0, 0))
@@ -231,9 +275,8 @@ func (t *task) run(j job, n, grain int) {
 }
 
 // work is a worker goroutine: it runs chunks of the task it is woken with,
-// then of any other running task with chunks left, then sleeps again. It
-// never polls: a short spin was measured to gain nothing on a 2-vCPU
-// machine, where the poller mostly steals time from the thread doing the work.
+// then of any other running task with chunks left, polls up to spinFor for
+// a new job (see poll), then sleeps again until a caller wakes it.
 //
 // A memory fault in a chunk (weights memory-mapped from a file truncated
 // while in use raise SIGBUS) becomes a panic that run re-raises on the
@@ -244,18 +287,38 @@ func (p *pool) work(w *worker) {
 	for t := range w.wake {
 		for t != nil {
 			t.help(false)
-			p.mu.Lock()
-			t = nil
-			for _, r := range p.running {
-				if r.pending() {
-					t = r
-					break
+			t = p.next()
+			if t == nil {
+				seen := p.posted.Load()
+				if poll(func() bool { return p.posted.Load() != seen }) {
+					t = p.next()
 				}
 			}
 			if t == nil {
-				p.idle = append(p.idle, w)
+				p.mu.Lock()
+				// A job posted after the poll gave up finds this worker
+				// idle and wakes it; one posted just before is taken here.
+				if t = p.pendingLocked(); t == nil {
+					p.idle = append(p.idle, w)
+				}
+				p.mu.Unlock()
 			}
-			p.mu.Unlock()
 		}
 	}
+}
+
+// next returns a running task with chunks left, or nil.
+func (p *pool) next() *task {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pendingLocked()
+}
+
+func (p *pool) pendingLocked() *task {
+	for _, r := range p.running {
+		if r.pending() {
+			return r
+		}
+	}
+	return nil
 }
