@@ -55,11 +55,15 @@ func quantizeActivations(b *backend, x []float32, t DType) *q8Vec {
 		quantize = quantizeQ8Generic
 	}
 	quantize(q, x)
-	q.lsum, q.nib, q.nibSum = q.lsum[:0], q.nib[:0], q.nibSum[:0]
+	q.lsum, q.nib, q.nibSum, q.q4 = q.lsum[:0], q.nib[:0], q.nibSum[:0], q.q4[:0]
 	if q.ok {
 		q.laneSums()
 		if t == Q4 {
-			q.nibbleOrder()
+			if b.orderQ4 != nil {
+				b.orderQ4(q)
+			} else {
+				q.nibbleOrder()
+			}
 		}
 	}
 	return q

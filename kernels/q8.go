@@ -28,6 +28,9 @@ type q8Vec struct {
 	// its lane sums; set by quantizeActivations for int4 matrices.
 	nib    []int8
 	nibSum []int32
+	// q4 is q in chunks of 128 columns for the AVX-512 int4 kernel (see
+	// q4Act); set instead of nib on that backend.
+	q4 []q4Act
 
 	// bias = sum over blocks of scale*128*sum(q): what the AVX-512 kernel
 	// adds by multiplying w+128 instead of w.

@@ -2,11 +2,13 @@
 
 package kernels
 
+import "sync"
+
 //go:noescape
 func matVecQ4AVX2(y *float32, w *byte, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
 
 //go:noescape
-func matVecQ4VNNI(y *float32, w *byte, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
+func matVecQ4VNNI(y *float32, w *byte, act *q4Act, ws *float32, ch *q4Cols, rows, cols, groups int)
 
 //go:noescape
 func matVecQ8GAVX2(y *float32, w *int8, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
@@ -52,8 +54,88 @@ func matVecQ4Y(y []float32, w []byte, scale []float32, group int, q *q8Vec) {
 	matVecQ4Asm(y, w, scale, group, q, matVecQ4AVX2)
 }
 
+// matVecQ4Z is the AVX-512 VNNI int4 kernel: four rows at a time (then
+// single rows), 128 columns (64 weight bytes, one q4Act) per step.
 func matVecQ4Z(y []float32, w []byte, scale []float32, group int, q *q8Vec) {
-	matVecQ4Asm(y, w, scale, group, q, matVecQ4VNNI)
+	rows, cols := len(y), len(q.x)
+	if !simdGrouped(rows, cols, group, q) || len(q.q4) != (cols+q4Chunk-1)/q4Chunk {
+		matVecQ4Generic(y, w, scale, group, q)
+		return
+	}
+	groups := cols / group
+	lay := q4Layout(cols, group)
+	w, scale = w[:rows*cols/2], scale[:rows*groups]
+	// The kernel reads up to lay.wOver bytes past the last row's weights
+	// and lay.sOver scales past its scales: if they are not there, the
+	// last row runs on a padded copy.
+	if cap(w)-len(w) >= lay.wOver && cap(scale)-len(scale) >= lay.sOver {
+		matVecQ4VNNI(&y[0], &w[0], &q.q4[0], &scale[0], &lay.ch[0], rows, cols, groups)
+		return
+	}
+	if rows > 1 {
+		matVecQ4VNNI(&y[0], &w[0], &q.q4[0], &scale[0], &lay.ch[0], rows-1, cols, groups)
+	}
+	p := q4PadPool.Get().(*q4Pad)
+	p.w = append(append(p.w[:0], w[(rows-1)*cols/2:]...), make([]byte, lay.wOver)...)
+	p.s = append(append(p.s[:0], scale[(rows-1)*groups:]...), make([]float32, lay.sOver)...)
+	matVecQ4VNNI(&y[rows-1], &p.w[0], &q.q4[0], &p.s[0], &lay.ch[0], 1, cols, groups)
+	q4PadPool.Put(p)
+}
+
+// q4Pad holds a padded copy of a matrix's last int4 row and its scales.
+type q4Pad struct {
+	w []byte
+	s []float32
+}
+
+var q4PadPool = sync.Pool{New: func() any { return new(q4Pad) }}
+
+// q4Cols describes one 128-column chunk of a grouped int4 row for
+// matVecQ4VNNI: which weight scales its lanes (8 columns each) take, as
+// indices into the four scales read from byte offset wsOff of the row's
+// scales, and the chunk's weight bytes (half its columns).
+type q4Cols struct {
+	idx         [q4Chunk / 8]int32
+	wsOff, half int32
+	_           [2]int32
+}
+
+// q4Row is the chunk layout of one shape of int4 row, and how far the
+// kernel reads past a row: wOver weight bytes, sOver scales.
+type q4Row struct {
+	ch           []q4Cols
+	wOver, sOver int
+}
+
+type q4RowKey struct{ cols, group int }
+
+// q4Rows caches q4Layout by shape.
+var q4Rows sync.Map // q4RowKey -> *q4Row
+
+// q4Layout returns the chunk layout of a row of cols int4 weights with one
+// scale per group columns (group a multiple of 32 dividing cols).
+func q4Layout(cols, group int) *q4Row {
+	key := q4RowKey{cols, group}
+	if v, ok := q4Rows.Load(key); ok {
+		return v.(*q4Row)
+	}
+	lay := &q4Row{ch: make([]q4Cols, (cols+q4Chunk-1)/q4Chunk)}
+	groups := cols / group
+	for k := range lay.ch {
+		c0 := k * q4Chunk
+		n := min(q4Chunk, cols-c0)
+		g0 := c0 / group
+		d := &lay.ch[k]
+		for l := range n / 8 {
+			d.idx[l] = int32((c0+8*l)/group - g0)
+		}
+		d.wsOff = int32(4 * g0)
+		d.half = int32(n / 2)
+		lay.wOver = max(lay.wOver, q4Chunk/2-n/2)
+		lay.sOver = max(lay.sOver, g0+4-groups)
+	}
+	v, _ := q4Rows.LoadOrStore(key, lay)
+	return v.(*q4Row)
 }
 
 func matVecQ8GY(y []float32, w []int8, scale []float32, group int, q *q8Vec) {

@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// Grouped int8 and int4 matrix-vector kernels over int8-quantized
+// Grouped int8 and int4 (AVX2) matrix-vector kernels over int8-quantized
 // activations (see q8Vec), two rows at a time (then a last single row), one
 // block of 32 columns per step. Per block and row, the int32 lanes of the
 // integer dot product (4 columns each) are corrected exactly for the
@@ -35,13 +35,6 @@
 	UNPACK4(M) \
 	VPMADDUBSW Y4, Y5, Y8 \
 	VPMADDWD Y15, Y8, Y8 \
-	VPSUBD Y12, Y8, Y8
-
-// Q4VNNI: the same with one VPDPBUSD (AVX512_VNNI, 256-bit form).
-#define Q4VNNI(M) \
-	UNPACK4(M) \
-	VPXOR Y8, Y8, Y8 \
-	VPDPBUSD Y4, Y5, Y8 \
 	VPSUBD Y12, Y8, Y8
 
 // Q8AVX2: |w| is the unsigned operand and q takes the sign of w
@@ -175,10 +168,6 @@ end: \
 TEXT ·matVecQ4AVX2(SB), NOSPLIT, $0-72
 	GROUPED(16, 1, Q4AVX2, LSUM3)
 
-// func matVecQ4VNNI(y *float32, w *byte, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
-TEXT ·matVecQ4VNNI(SB), NOSPLIT, $0-72
-	GROUPED(16, 1, Q4VNNI, LSUM3)
-
 // func matVecQ8GAVX2(y *float32, w *int8, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
 TEXT ·matVecQ8GAVX2(SB), NOSPLIT, $0-72
 	GROUPED(32, 0, Q8AVX2, NOLSUM)
@@ -186,3 +175,154 @@ TEXT ·matVecQ8GAVX2(SB), NOSPLIT, $0-72
 // func matVecQ8GVNNI(y *float32, w *int8, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
 TEXT ·matVecQ8GVNNI(SB), NOSPLIT, $0-72
 	GROUPED(32, 0, Q8VNNI, LSUM7)
+
+// The AVX-512 VNNI int4 kernel, four rows at a time (then single rows), one
+// chunk of 128 columns per step: 64 weight bytes split by a mask and a
+// shift into their low nibbles (even columns) and high nibbles (odd
+// columns), each dotted with VPDPBUSD against the matching activations of a
+// q4Act, starting from its lane corrections, so that each int32 lane holds
+// the exact dot product of 8 consecutive columns. Per lane it is converted
+// to float and accumulated times the lane's activation scale times its
+// group's weight scale (VPERMPS spreads the chunk's up to four weight
+// scales over the lanes, per q4Cols). A short last chunk reads whole 64
+// bytes of weights and four scales, past the row: its unused lanes have zero
+// activations, corrections and activation scales, so the extra weights
+// count for nothing (the caller pads the matrix's last row). Each row
+// takes the same operations in either loop, so results do not depend on how
+// rows are split across threads.
+//
+// Registers: Z31 0x0f bytes, Z30 scale lane indices, Z29/Z28 low/high
+// activations, Z27 lane corrections, Z26 lane scales; Z16-Z19 row
+// accumulators.
+
+// Q4ROW accumulates one row's chunk at weights WM, weight scales SM into
+// ACC (W, H, I, S scratch).
+#define Q4ROW(WM, SM, W, H, I, S, ACC) \
+	VMOVDQU32 WM, W \
+	VPSRLW $4, W, H \
+	VPANDD Z31, W, W \
+	VPANDD Z31, H, H \
+	VMOVDQA32 Z27, I \
+	VPDPBUSD Z29, W, I \
+	VPDPBUSD Z28, H, I \
+	VCVTDQ2PS I, I \
+	VBROADCASTF32X4 SM, S \
+	VPERMPS S, Z30, S \
+	VMULPS Z26, S, S \
+	VFMADD231PS S, I, ACC
+
+// Q4CHUNK loads the chunk descriptor at CX and activations at DX, and
+// points AX at the first row's weight scales for the chunk.
+#define Q4CHUNK \
+	VMOVDQU32 (CX), Z30 \
+	VMOVDQU32 (DX), Z29 \
+	VMOVDQU32 64(DX), Z28 \
+	VMOVUPS 128(DX), Z26 \
+	VMOVDQU32 192(DX), Z27 \
+	MOVLQSX 64(CX), AX \
+	ADDQ R11, AX
+
+// Q4NEXT advances to the next chunk (R10 clobbered).
+#define Q4NEXT \
+	MOVLQSX 68(CX), R10 \
+	ADDQ R10, BX \
+	ADDQ $80, CX \
+	ADDQ $256, DX \
+	CMPQ BX, R8
+
+// Q4PREFETCH fetches the weights and scales of the rows 8 ahead into
+// the cache: per chunk the next 256 weight bytes and 64 scale bytes of
+// those 4 rows, together at least all of them. Without it, the four short
+// interleaved row streams leave the hardware prefetchers behind.
+#define Q4PREFETCH \
+	LEAQ (SI)(R8*8), R10 \
+	PREFETCHT0 (R10)(BX*4) \
+	PREFETCHT0 64(R10)(BX*4) \
+	PREFETCHT0 128(R10)(BX*4) \
+	PREFETCHT0 192(R10)(BX*4) \
+	LEAQ (R11)(R9*8), R10 \
+	PREFETCHT0 (R10)(BX*1)
+
+// Q4HSUM stores the sum of the lanes of Z (Y, X its low halves) at M,
+// using Y1/X1 and X2.
+#define Q4HSUM(Z, Y, M) \
+	VEXTRACTF64X4 $1, Z, Y1 \
+	VADDPS Y, Y1, Y1 \
+	VEXTRACTF128 $1, Y1, X2 \
+	VADDPS X2, X1, X1 \
+	VHADDPS X1, X1, X1 \
+	VHADDPS X1, X1, X1 \
+	VMOVSS X1, M
+
+// func matVecQ4VNNI(y *float32, w *byte, act *q4Act, ws *float32, ch *q4Cols, rows, cols, groups int)
+TEXT ·matVecQ4VNNI(SB), NOSPLIT, $0-64
+	MOVQ y+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ ws+24(FP), R11
+	MOVQ rows+40(FP), R12
+	MOVQ cols+48(FP), R8
+	SHRQ $1, R8
+	MOVQ groups+56(FP), R9
+	SHLQ $2, R9
+	MOVL $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z31
+
+q4rows4:
+	CMPQ R12, $4
+	JLT  q4rows1
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	XORQ BX, BX
+	MOVQ ch+32(FP), CX
+	MOVQ act+16(FP), DX
+
+q4chunk4:
+	Q4CHUNK
+	LEAQ (SI)(BX*1), R10
+	LEAQ (R10)(R8*2), R14
+	LEAQ (AX)(R9*2), R13
+	Q4ROW((R10), (AX), Z0, Z4, Z8, Z12, Z16)
+	Q4ROW((R10)(R8*1), (AX)(R9*1), Z1, Z5, Z9, Z13, Z17)
+	Q4ROW((R14), (R13), Z2, Z6, Z10, Z14, Z18)
+	Q4ROW((R14)(R8*1), (R13)(R9*1), Z3, Z7, Z11, Z15, Z19)
+	Q4PREFETCH
+	Q4NEXT
+	JLT  q4chunk4
+
+	Q4HSUM(Z16, Y16, (DI))
+	Q4HSUM(Z17, Y17, 4(DI))
+	Q4HSUM(Z18, Y18, 8(DI))
+	Q4HSUM(Z19, Y19, 12(DI))
+	ADDQ $16, DI
+	LEAQ (SI)(R8*4), SI
+	LEAQ (R11)(R9*4), R11
+	SUBQ $4, R12
+	JMP  q4rows4
+
+q4rows1:
+	CMPQ R12, $0
+	JLE  q4end
+	VPXORD Z16, Z16, Z16
+	XORQ BX, BX
+	MOVQ ch+32(FP), CX
+	MOVQ act+16(FP), DX
+
+q4chunk1:
+	Q4CHUNK
+	LEAQ (SI)(BX*1), R10
+	Q4ROW((R10), (AX), Z0, Z4, Z8, Z12, Z16)
+	Q4NEXT
+	JLT  q4chunk1
+
+	Q4HSUM(Z16, Y16, (DI))
+	ADDQ $4, DI
+	ADDQ R8, SI
+	ADDQ R9, R11
+	DECQ R12
+	JMP  q4rows1
+
+q4end:
+	VZEROUPPER
+	RET
