@@ -53,7 +53,7 @@ var avx512 = &backend{
 	quantizeQ8: quantizeQ8Z,
 	matVecQ8G:  matVecQ8GZ,
 	matVecQ4:   matVecQ4Z,
-	orderQ4:    (*q8Vec).chunkOrderQ4,
+	orderQ4:    chunkOrderQ4Z,
 	f16ToF32:   f16ToF32Z,
 	bf16ToF32:  bf16ToF32Z,
 	f32ToF16:   f32ToF16Z,

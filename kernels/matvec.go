@@ -56,14 +56,14 @@ func quantizeActivations(b *backend, x []float32, t DType) *q8Vec {
 	}
 	quantize(q, x)
 	q.lsum, q.nib, q.nibSum, q.q4 = q.lsum[:0], q.nib[:0], q.nibSum[:0], q.q4[:0]
-	if q.ok {
+	switch {
+	case !q.ok:
+	case t == Q4 && b.orderQ4 != nil:
+		b.orderQ4(q)
+	default:
 		q.laneSums()
 		if t == Q4 {
-			if b.orderQ4 != nil {
-				b.orderQ4(q)
-			} else {
-				q.nibbleOrder()
-			}
+			q.nibbleOrder()
 		}
 	}
 	return q

@@ -11,6 +11,9 @@ func matVecQ4AVX2(y *float32, w *byte, q *int8, ls *float32, lsum *int32, ws *fl
 func matVecQ4VNNI(y *float32, w *byte, act *q4Act, ws *float32, ch *q4Cols, rows, cols, groups int)
 
 //go:noescape
+func q4ActsAVX512(q *int8, ls *float32, dst *q4Act, chunks int)
+
+//go:noescape
 func matVecQ8GAVX2(y *float32, w *int8, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
 
 //go:noescape
@@ -58,7 +61,7 @@ func matVecQ4Y(y []float32, w []byte, scale []float32, group int, q *q8Vec) {
 // single rows), 128 columns (64 weight bytes, one q4Act) per step.
 func matVecQ4Z(y []float32, w []byte, scale []float32, group int, q *q8Vec) {
 	rows, cols := len(y), len(q.x)
-	if !simdGrouped(rows, cols, group, q) || len(q.q4) != (cols+q4Chunk-1)/q4Chunk {
+	if rows == 0 || cols == 0 || !q.ok || group%q8Block != 0 || len(q.q) != cols || len(q.q4) != (cols+q4Chunk-1)/q4Chunk {
 		matVecQ4Generic(y, w, scale, group, q)
 		return
 	}
@@ -80,6 +83,28 @@ func matVecQ4Z(y []float32, w []byte, scale []float32, group int, q *q8Vec) {
 	p.s = append(append(p.s[:0], scale[(rows-1)*groups:]...), make([]float32, lay.sOver)...)
 	matVecQ4VNNI(&y[rows-1], &p.w[0], &q.q4[0], &p.s[0], &lay.ch[0], 1, cols, groups)
 	q4PadPool.Put(p)
+}
+
+// chunkOrderQ4Z is chunkOrderQ4 in AVX-512 (a short last chunk through a
+// zero-padded copy).
+func chunkOrderQ4Z(q *q8Vec) {
+	n := len(q.q)
+	nch := (n + q4Chunk - 1) / q4Chunk
+	if cap(q.q4) < nch {
+		q.q4 = make([]q4Act, nch)
+	}
+	q.q4 = q.q4[:nch]
+	full := n / q4Chunk
+	if full > 0 {
+		q4ActsAVX512(&q.q[0], &q.ls[0], &q.q4[0], full)
+	}
+	if full < nch {
+		var tq [q4Chunk]int8
+		var tl [q4Chunk / 4]float32
+		copy(tq[:], q.q[full*q4Chunk:])
+		copy(tl[:], q.ls[full*q4Chunk/4:])
+		q4ActsAVX512(&tq[0], &tl[0], &q.q4[full], 1)
+	}
 }
 
 // q4Pad holds a padded copy of a matrix's last int4 row and its scales.

@@ -326,3 +326,94 @@ q4chunk1:
 q4end:
 	VZEROUPPER
 	RET
+
+// Constants of q4ActsAVX512.
+// q4shuf: per 16 bytes, the even bytes then the odd ones.
+DATA q4shuf<>+0(SB)/8, $0x0e0c0a0806040200
+DATA q4shuf<>+8(SB)/8, $0x0f0d0b0907050301
+DATA q4shuf<>+16(SB)/8, $0x0e0c0a0806040200
+DATA q4shuf<>+24(SB)/8, $0x0f0d0b0907050301
+DATA q4shuf<>+32(SB)/8, $0x0e0c0a0806040200
+DATA q4shuf<>+40(SB)/8, $0x0f0d0b0907050301
+DATA q4shuf<>+48(SB)/8, $0x0e0c0a0806040200
+DATA q4shuf<>+56(SB)/8, $0x0f0d0b0907050301
+GLOBL q4shuf<>(SB), RODATA|NOPTR, $64
+
+// q4even: the even qword (and dword) indices 0, 2, ..., 30.
+DATA q4even<>+0(SB)/4, $0
+DATA q4even<>+4(SB)/4, $2
+DATA q4even<>+8(SB)/4, $4
+DATA q4even<>+12(SB)/4, $6
+DATA q4even<>+16(SB)/4, $8
+DATA q4even<>+20(SB)/4, $10
+DATA q4even<>+24(SB)/4, $12
+DATA q4even<>+28(SB)/4, $14
+DATA q4even<>+32(SB)/4, $16
+DATA q4even<>+36(SB)/4, $18
+DATA q4even<>+40(SB)/4, $20
+DATA q4even<>+44(SB)/4, $22
+DATA q4even<>+48(SB)/4, $24
+DATA q4even<>+52(SB)/4, $26
+DATA q4even<>+56(SB)/4, $28
+DATA q4even<>+60(SB)/4, $30
+GLOBL q4even<>(SB), RODATA|NOPTR, $64
+
+// func q4ActsAVX512(q *int8, ls *float32, dst *q4Act, chunks int)
+//
+// q4ActsAVX512 lays out chunks full chunks of 128 activations and their
+// lane scales as q4Act (see chunkOrderQ4): VPSHUFB and VPERMI2Q split even
+// and odd columns, VPSADBW of q+128 sums each 8 columns (plus 1024).
+TEXT ·q4ActsAVX512(SB), NOSPLIT, $0-32
+	MOVQ q+0(FP), SI
+	MOVQ ls+8(FP), R8
+	MOVQ dst+16(FP), DI
+	MOVQ chunks+24(FP), CX
+	VMOVDQU64 q4shuf<>(SB), Z30
+	VPMOVZXDQ q4even<>(SB), Z29 // 0, 2, ..., 14 as qwords
+	VPTERNLOGD $0xff, Z28, Z28, Z28
+	VPSRLQ $63, Z28, Z28
+	VPADDQ Z28, Z29, Z28        // 1, 3, ..., 15
+	VMOVDQU32 q4even<>(SB), Z27
+	MOVL $0x80808080, AX
+	VPBROADCASTD AX, Z26
+	MOVL $8192, AX
+	VPBROADCASTD AX, Z25
+	VPXORD Z24, Z24, Z24
+
+q4acts:
+	TESTQ CX, CX
+	JEQ   q4actsdone
+	VMOVDQU64 (SI), Z0
+	VMOVDQU64 64(SI), Z1
+	VPSHUFB Z30, Z0, Z2
+	VPSHUFB Z30, Z1, Z3
+	VMOVDQA64 Z29, Z4
+	VPERMI2Q Z3, Z2, Z4
+	VMOVDQA64 Z28, Z5
+	VPERMI2Q Z3, Z2, Z5
+	VMOVDQU64 Z4, (DI)
+	VMOVDQU64 Z5, 64(DI)
+	VMOVUPS (R8), Z6
+	VMOVUPS 64(R8), Z7
+	VMOVDQA32 Z27, Z8
+	VPERMI2PS Z7, Z6, Z8
+	VMOVUPS Z8, 128(DI)
+	VPXORD Z26, Z0, Z0
+	VPXORD Z26, Z1, Z1
+	VPSADBW Z24, Z0, Z0
+	VPSADBW Z24, Z1, Z1
+	VPMOVQD Z0, Y0
+	VPMOVQD Z1, Y1
+	VINSERTI64X4 $1, Y1, Z0, Z0
+	VPSLLD $3, Z0, Z0
+	VPSUBD Z0, Z25, Z0
+	VMOVDQU32 Z0, 192(DI)
+	ADDQ $128, SI
+	ADDQ $128, R8
+	ADDQ $256, DI
+	DECQ CX
+	JMP  q4acts
+
+q4actsdone:
+	VZEROUPPER
+	RET
