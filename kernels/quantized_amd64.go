@@ -117,8 +117,8 @@ var q4PadPool = sync.Pool{New: func() any { return new(q4Pad) }}
 
 // q4Cols describes one 128-column chunk of a grouped int4 row for
 // matVecQ4VNNI: which weight scales its lanes (8 columns each) take, as
-// indices into the four scales read from byte offset wsOff of the row's
-// scales, and the chunk's weight bytes (half its columns).
+// indices (0-3) into the four scales read from byte offset wsOff of the
+// row's scales, and the chunk's weight bytes (half its columns).
 type q4Cols struct {
 	idx         [q4Chunk / 8]int32
 	wsOff, half int32
@@ -149,7 +149,12 @@ func q4Layout(cols, group int) *q4Row {
 	for k := range lay.ch {
 		c0 := k * q4Chunk
 		n := min(q4Chunk, cols-c0)
+		// The four scales read start at the chunk's first group, or
+		// earlier so as to end with the row's last one.
 		g0 := c0 / group
+		if groups >= 4 {
+			g0 = min(g0, groups-4)
+		}
 		d := &lay.ch[k]
 		for l := range n / 8 {
 			d.idx[l] = int32((c0+8*l)/group - g0)

@@ -230,18 +230,19 @@ TEXT ·matVecQ8GVNNI(SB), NOSPLIT, $0-72
 	ADDQ $256, DX \
 	CMPQ BX, R8
 
-// Q4PREFETCH fetches the weights and scales of the rows 8 ahead into
-// the cache: per chunk the next 256 weight bytes and 64 scale bytes of
-// those 4 rows, together at least all of them. Without it, the four short
+// Q4PREFETCH fetches weights Q4PF bytes and scales Q4PF/4 bytes ahead
+// into the cache: per chunk 256 weight bytes and 64 scale bytes, as much as
+// the four rows take per chunk (the rows of a block and the blocks follow
+// each other in memory; for group 32 the scales take a quarter of the
+// weights' bytes, larger groups fewer). Without it, the four short
 // interleaved row streams leave the hardware prefetchers behind.
+#define Q4PF 4096
 #define Q4PREFETCH \
-	LEAQ (SI)(R8*8), R10 \
-	PREFETCHT0 (R10)(BX*4) \
-	PREFETCHT0 64(R10)(BX*4) \
-	PREFETCHT0 128(R10)(BX*4) \
-	PREFETCHT0 192(R10)(BX*4) \
-	LEAQ (R11)(R9*8), R10 \
-	PREFETCHT0 (R10)(BX*1)
+	PREFETCHT0 Q4PF(SI)(BX*4) \
+	PREFETCHT0 (Q4PF+64)(SI)(BX*4) \
+	PREFETCHT0 (Q4PF+128)(SI)(BX*4) \
+	PREFETCHT0 (Q4PF+192)(SI)(BX*4) \
+	PREFETCHT0 (Q4PF/4)(R11)(BX*1)
 
 // Q4HSUM stores the sum of the lanes of Z (Y, X its low halves) at M,
 // using Y1/X1 and X2.
