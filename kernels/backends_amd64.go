@@ -28,6 +28,7 @@ var avx2 = &backend{
 	quantizeQ8: quantizeQ8Generic,
 	matVecQ8G:  matVecQ8GY,
 	matVecQ4:   matVecQ4Y,
+	orderQ4:    (*q8Vec).chunkOrderQ4,
 	f16ToF32:   f16ToF32Y,
 	bf16ToF32:  bf16ToF32Y,
 	f32ToF16:   f32ToF16Y,

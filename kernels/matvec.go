@@ -55,7 +55,7 @@ func quantizeActivations(b *backend, x []float32, t DType) *q8Vec {
 		quantize = quantizeQ8Generic
 	}
 	quantize(q, x)
-	q.lsum, q.nib, q.nibSum, q.q4 = q.lsum[:0], q.nib[:0], q.nibSum[:0], q.q4[:0]
+	q.lsum, q.nib, q.q4 = q.lsum[:0], q.nib[:0], q.q4[:0]
 	switch {
 	case !q.ok:
 	case t == Q4 && b.orderQ4 != nil:

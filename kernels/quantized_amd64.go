@@ -5,7 +5,7 @@ package kernels
 import "sync"
 
 //go:noescape
-func matVecQ4AVX2(y *float32, w *byte, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
+func matVecQ4AVX2(y *float32, w *byte, act *q4Act, ws *float32, ch *q4Cols, rows, cols, groups int)
 
 //go:noescape
 func matVecQ4VNNI(y *float32, w *byte, act *q4Act, ws *float32, ch *q4Cols, rows, cols, groups int)
@@ -25,22 +25,6 @@ func simdGrouped(rows, cols, group int, q *q8Vec) bool {
 	return rows > 0 && cols > 0 && q.ok && group%q8Block == 0 && len(q.q) == cols && len(q.lsum) == cols/4
 }
 
-func matVecQ4Asm(y []float32, w []byte, scale []float32, group int, q *q8Vec,
-	kernel func(y *float32, w *byte, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)) {
-	rows, cols := len(y), len(q.x)
-	if !simdGrouped(rows, cols, group, q) {
-		matVecQ4Generic(y, w, scale, group, q)
-		return
-	}
-	if len(q.nib) != cols || len(q.nibSum) != cols/4 {
-		matVecQ4Generic(y, w, scale, group, q)
-		return
-	}
-	_ = w[rows*cols/2-1]
-	_ = scale[rows*(cols/group)-1]
-	kernel(&y[0], &w[0], &q.nib[0], &q.ls[0], &q.nibSum[0], &scale[0], rows, cols, group)
-}
-
 func matVecQ8GAsm(y []float32, w []int8, scale []float32, group int, q *q8Vec,
 	kernel func(y *float32, w *int8, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)) {
 	rows, cols := len(y), len(q.x)
@@ -53,13 +37,18 @@ func matVecQ8GAsm(y []float32, w []int8, scale []float32, group int, q *q8Vec,
 	kernel(&y[0], &w[0], &q.q[0], &q.ls[0], &q.lsum[0], &scale[0], rows, cols, group)
 }
 
+// matVecQ4Y and matVecQ4Z run the AVX2 and AVX-512 VNNI int4 kernels: 128
+// columns (64 weight bytes, one q4Act) per step.
 func matVecQ4Y(y []float32, w []byte, scale []float32, group int, q *q8Vec) {
-	matVecQ4Asm(y, w, scale, group, q, matVecQ4AVX2)
+	matVecQ4Chunks(y, w, scale, group, q, matVecQ4AVX2)
 }
 
-// matVecQ4Z is the AVX-512 VNNI int4 kernel: four rows at a time (then
-// single rows), 128 columns (64 weight bytes, one q4Act) per step.
 func matVecQ4Z(y []float32, w []byte, scale []float32, group int, q *q8Vec) {
+	matVecQ4Chunks(y, w, scale, group, q, matVecQ4VNNI)
+}
+
+func matVecQ4Chunks(y []float32, w []byte, scale []float32, group int, q *q8Vec,
+	kernel func(y *float32, w *byte, act *q4Act, ws *float32, ch *q4Cols, rows, cols, groups int)) {
 	rows, cols := len(y), len(q.x)
 	if rows == 0 || cols == 0 || !q.ok || group%q8Block != 0 || len(q.q) != cols || len(q.q4) != (cols+q4Chunk-1)/q4Chunk {
 		matVecQ4Generic(y, w, scale, group, q)
@@ -72,16 +61,16 @@ func matVecQ4Z(y []float32, w []byte, scale []float32, group int, q *q8Vec) {
 	// and lay.sOver scales past its scales: if they are not there, the
 	// last row runs on a padded copy.
 	if cap(w)-len(w) >= lay.wOver && cap(scale)-len(scale) >= lay.sOver {
-		matVecQ4VNNI(&y[0], &w[0], &q.q4[0], &scale[0], &lay.ch[0], rows, cols, groups)
+		kernel(&y[0], &w[0], &q.q4[0], &scale[0], &lay.ch[0], rows, cols, groups)
 		return
 	}
 	if rows > 1 {
-		matVecQ4VNNI(&y[0], &w[0], &q.q4[0], &scale[0], &lay.ch[0], rows-1, cols, groups)
+		kernel(&y[0], &w[0], &q.q4[0], &scale[0], &lay.ch[0], rows-1, cols, groups)
 	}
 	p := q4PadPool.Get().(*q4Pad)
 	p.w = append(append(p.w[:0], w[(rows-1)*cols/2:]...), make([]byte, lay.wOver)...)
 	p.s = append(append(p.s[:0], scale[(rows-1)*groups:]...), make([]float32, lay.sOver)...)
-	matVecQ4VNNI(&y[rows-1], &p.w[0], &q.q4[0], &p.s[0], &lay.ch[0], 1, cols, groups)
+	kernel(&y[rows-1], &p.w[0], &q.q4[0], &p.s[0], &lay.ch[0], 1, cols, groups)
 	q4PadPool.Put(p)
 }
 
@@ -115,8 +104,8 @@ type q4Pad struct {
 
 var q4PadPool = sync.Pool{New: func() any { return new(q4Pad) }}
 
-// q4Cols describes one 128-column chunk of a grouped int4 row for
-// matVecQ4VNNI: which weight scales its lanes (8 columns each) take, as
+// q4Cols describes one 128-column chunk of a grouped int4 row for the
+// int4 kernels: which weight scales its lanes (8 columns each) take, as
 // indices (0-3) into the four scales read from byte offset wsOff of the
 // row's scales, and the chunk's weight bytes (half its columns).
 type q4Cols struct {

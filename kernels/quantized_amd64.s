@@ -2,7 +2,7 @@
 
 #include "textflag.h"
 
-// Grouped int8 and int4 (AVX2) matrix-vector kernels over int8-quantized
+// Grouped int8 matrix-vector kernels over int8-quantized
 // activations (see q8Vec), two rows at a time (then a last single row), one
 // block of 32 columns per step. Per block and row, the int32 lanes of the
 // integer dot product (4 columns each) are corrected exactly for the
@@ -16,26 +16,8 @@
 // func kernel(y *float32, w *byte, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
 // cols and group are multiples of 32, group divides cols.
 
-// UNPACK4 widens the 16 bytes of int4 pairs at M to 32 unsigned values 0..15
-// in Y5: the low nibbles (even columns) in the low half, the high nibbles
-// (odd columns) in the high half (Y14 = 0x0f bytes), with no shuffle. The
-// int4 kernels take their activations in this order (q8Vec.nib).
-#define UNPACK4(M) \
-	VBROADCASTI128 M, Y5 \
-	VPSRLW $4, Y5, Y6 \
-	VPBLENDD $0xf0, Y6, Y5, Y5 \
-	VPAND Y14, Y5, Y5
-
 // The DOT macros leave in Y8 the int32 lane sums of one block of weights at
 // M times the activations in Y4, offset-corrected with Y12.
-
-// Q4AVX2: unsigned nibbles (w+8) by signed q with VPMADDUBSW (no
-// saturation: 2*15*127 < 32768) and VPMADDWD by ones (Y15); minus 8*lsum.
-#define Q4AVX2(M) \
-	UNPACK4(M) \
-	VPMADDUBSW Y4, Y5, Y8 \
-	VPMADDWD Y15, Y8, Y8 \
-	VPSUBD Y12, Y8, Y8
 
 // Q8AVX2: |w| is the unsigned operand and q takes the sign of w
 // (2*128*127 < 32768), so no correction is needed.
@@ -54,9 +36,6 @@
 	VPSUBD Y12, Y8, Y8
 
 // The LSUM macros load the block's offset correction into Y12.
-#define LSUM3 \
-	VMOVDQU (R14)(AX*1), Y12 \
-	VPSLLD $3, Y12, Y12
 #define LSUM7 \
 	VMOVDQU (R14)(AX*1), Y12 \
 	VPSLLD $7, Y12, Y12
@@ -163,10 +142,6 @@ end1: \
 end: \
 	VZEROUPPER \
 	RET
-
-// func matVecQ4AVX2(y *float32, w *byte, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
-TEXT ·matVecQ4AVX2(SB), NOSPLIT, $0-72
-	GROUPED(16, 1, Q4AVX2, LSUM3)
 
 // func matVecQ8GAVX2(y *float32, w *int8, q *int8, ls *float32, lsum *int32, ws *float32, rows, cols, group int)
 TEXT ·matVecQ8GAVX2(SB), NOSPLIT, $0-72
@@ -416,5 +391,122 @@ q4acts:
 	JMP  q4acts
 
 q4actsdone:
+	VZEROUPPER
+	RET
+
+// The AVX2 int4 kernel: matVecQ4VNNI in 256-bit halves, two rows at a
+// time (then single rows). Per half chunk and row the low and high nibbles
+// go through VPMADDUBSW with their activations (no saturation: 2*15*127 <
+// 32768), are added as int16 (at most 4*15*127) and summed to int32 lanes
+// of 8 columns by VPMADDWD with ones, then corrected, scaled and
+// accumulated as in matVecQ4VNNI.
+//
+// Registers: Y15 0x0f bytes, Y14 int16 ones, Y13/Y12 the scale lane
+// indices of the two halves, Y10/Y11 row accumulators.
+
+// Q4HALF accumulates one row's half chunk at weights WM (activations LOM,
+// HIM, corrections CM, lane scales LSM of the q4Act at DX; scales SM,
+// indices IDX) into ACC.
+#define Q4HALF(WM, LOM, HIM, CM, LSM, SM, IDX, ACC) \
+	VMOVDQU WM, Y0 \
+	VPSRLW $4, Y0, Y1 \
+	VPAND Y15, Y0, Y0 \
+	VPAND Y15, Y1, Y1 \
+	VPMADDUBSW LOM, Y0, Y0 \
+	VPMADDUBSW HIM, Y1, Y1 \
+	VPADDW Y1, Y0, Y0 \
+	VPMADDWD Y14, Y0, Y0 \
+	VPADDD CM, Y0, Y0 \
+	VCVTDQ2PS Y0, Y0 \
+	VBROADCASTF128 SM, Y2 \
+	VPERMPS Y2, IDX, Y2 \
+	VMULPS LSM, Y2, Y2 \
+	VFMADD231PS Y2, Y0, ACC
+
+// Q4ROWY accumulates one row's chunk (weights at WM, 32+WM) into ACC.
+#define Q4ROWY(WM, WM2, SM, ACC) \
+	Q4HALF(WM, (DX), 64(DX), 192(DX), 128(DX), SM, Y13, ACC) \
+	Q4HALF(WM2, 32(DX), 96(DX), 224(DX), 160(DX), SM, Y12, ACC)
+
+#define Q4CHUNKY \
+	VMOVDQU (CX), Y13 \
+	VMOVDQU 32(CX), Y12 \
+	MOVLQSX 64(CX), AX \
+	ADDQ R11, AX \
+	LEAQ (SI)(BX*1), R10
+
+// Q4HSUMY stores the sum of the lanes of Y (X its low half) at M.
+#define Q4HSUMY(Y, X, M) \
+	VEXTRACTF128 $1, Y, X1 \
+	VADDPS X, X1, X1 \
+	VHADDPS X1, X1, X1 \
+	VHADDPS X1, X1, X1 \
+	VMOVSS X1, M
+
+// func matVecQ4AVX2(y *float32, w *byte, act *q4Act, ws *float32, ch *q4Cols, rows, cols, groups int)
+TEXT ·matVecQ4AVX2(SB), NOSPLIT, $0-64
+	MOVQ y+0(FP), DI
+	MOVQ w+8(FP), SI
+	MOVQ ws+24(FP), R11
+	MOVQ rows+40(FP), R12
+	MOVQ cols+48(FP), R8
+	SHRQ $1, R8
+	MOVQ groups+56(FP), R9
+	SHLQ $2, R9
+	MOVL $0x0f0f0f0f, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	VPCMPEQW Y14, Y14, Y14
+	VPSRLW $15, Y14, Y14
+
+q4yrows2:
+	CMPQ R12, $2
+	JLT  q4yrows1
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+	XORQ BX, BX
+	MOVQ ch+32(FP), CX
+	MOVQ act+16(FP), DX
+
+q4ychunk2:
+	Q4CHUNKY
+	Q4ROWY((R10), 32(R10), (AX), Y10)
+	Q4ROWY((R10)(R8*1), 32(R10)(R8*1), (AX)(R9*1), Y11)
+	PREFETCHT0 Q4PF(SI)(BX*2)
+	PREFETCHT0 (Q4PF+64)(SI)(BX*2)
+	PREFETCHT0 (Q4PF/4)(R11)(BX*1)
+	Q4NEXT
+	JLT  q4ychunk2
+
+	Q4HSUMY(Y10, X10, (DI))
+	Q4HSUMY(Y11, X11, 4(DI))
+	ADDQ $8, DI
+	LEAQ (SI)(R8*2), SI
+	LEAQ (R11)(R9*2), R11
+	SUBQ $2, R12
+	JMP  q4yrows2
+
+q4yrows1:
+	CMPQ R12, $0
+	JLE  q4yend
+	VXORPS Y10, Y10, Y10
+	XORQ BX, BX
+	MOVQ ch+32(FP), CX
+	MOVQ act+16(FP), DX
+
+q4ychunk1:
+	Q4CHUNKY
+	Q4ROWY((R10), 32(R10), (AX), Y10)
+	Q4NEXT
+	JLT  q4ychunk1
+
+	Q4HSUMY(Y10, X10, (DI))
+	ADDQ $4, DI
+	ADDQ R8, SI
+	ADDQ R9, R11
+	DECQ R12
+	JMP  q4yrows1
+
+q4yend:
 	VZEROUPPER
 	RET
