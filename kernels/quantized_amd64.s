@@ -221,7 +221,7 @@ TEXT ·matVecQ8GVNNI(SB), NOSPLIT, $0-72
 	PREFETCHT0 (Q4PF+192)(SI)(BX*4) \
 	PREFETCHT0 (Q4PF/4)(R11)(BX*1)
 
-// Q4HSUM stores the sum of the lanes of Z (Y, X its low halves) at M,
+// Q4HSUM stores the sum of the lanes of Z (Y its low half) at M,
 // using Y1/X1 and X2.
 #define Q4HSUM(Z, Y, M) \
 	VEXTRACTF64X4 $1, Z, Y1 \
