@@ -220,11 +220,11 @@ func AttentionDecode(qs []DecodeQuery, heads, kvHeads, headDim, window int, scal
 		size := kvHeads * d.BlockTokens * headDim
 		switch {
 		case d.K != nil && d.K16 == nil:
-			checkBlocks(fn, fmt.Sprintf("query %d k", i), d.K, lo, nb, size)
-			checkBlocks(fn, fmt.Sprintf("query %d v", i), d.V, lo, nb, size)
+			checkQueryBlocks(i, "k", d.K, lo, nb, size)
+			checkQueryBlocks(i, "v", d.V, lo, nb, size)
 		case d.K16 != nil && d.K == nil:
-			checkBlocks(fn, fmt.Sprintf("query %d k16", i), d.K16, lo, nb, size)
-			checkBlocks(fn, fmt.Sprintf("query %d v16", i), d.V16, lo, nb, size)
+			checkQueryBlocks(i, "k16", d.K16, lo, nb, size)
+			checkQueryBlocks(i, "v16", d.V16, lo, nb, size)
 		default:
 			panic(fmt.Sprintf("kernels.%s: query %d needs either K/V or K16/V16 blocks", fn, i))
 		}
@@ -249,6 +249,18 @@ func AttentionDecode(qs []DecodeQuery, heads, kvHeads, headDim, window int, scal
 		}
 	}
 	j.run(0, items)
+}
+
+// checkQueryBlocks is checkBlocks for query i of AttentionDecode (the name
+// is formatted only on failure, so a call does not allocate).
+func checkQueryBlocks[T float32 | uint16](i int, name string, blocks [][]T, lo, nb, size int) {
+	ok := len(blocks) >= nb
+	for b := lo; ok && b < nb; b++ {
+		ok = len(blocks[b]) >= size
+	}
+	if !ok {
+		checkBlocks("AttentionDecode", fmt.Sprintf("query %d %s", i, name), blocks, lo, nb, size)
+	}
 }
 
 // decodeJob computes AttentionDecode for items [lo, hi) of per query heads
