@@ -18,12 +18,14 @@ import (
 type groupKernels struct {
 	// scores* set s[h*ss+t] = Q[h,:]·K[t,:] for t < c and h < g, where Q
 	// holds g rows and K c rows of hd values (ss >= c).
-	scoresF32 func(s []float32, ss int, k, q []float32, c, g, hd int)
-	scoresF16 func(s []float32, ss int, k []uint16, q []float32, c, g, hd int)
+	scoresF32 func(s []float32, ss int, k, next, q []float32, c, g, hd int)
+	scoresF16 func(s []float32, ss int, k, next []uint16, q []float32, c, g, hd int)
 	// wsum* add sum_t p[h*ps+t]·V[t,:] to out[h*hd:(h+1)*hd] for t < c and
 	// h < g, where V holds c rows of hd values (ps >= c).
-	wsumF32 func(out, v, p []float32, ps, c, g, hd int)
-	wsumF16 func(out []float32, v []uint16, p []float32, ps, c, g, hd int)
+	wsumF32 func(out, v, next, p []float32, ps, c, g, hd int)
+	wsumF16 func(out []float32, v, next []uint16, p []float32, ps, c, g, hd int)
+	// next is the block read after k or v (nil if none): SIMD kernels
+	// prefetch its first c rows.
 }
 
 // groupGeneric is the pure-Go twin of the SIMD group kernels.
@@ -34,7 +36,7 @@ var groupGeneric = &groupKernels{
 	wsumF16:   wsumGroupF16Generic,
 }
 
-func scoresGroupF32Generic(s []float32, ss int, k, q []float32, c, g, hd int) {
+func scoresGroupF32Generic(s []float32, ss int, k, _, q []float32, c, g, hd int) {
 	for t := range c {
 		row := k[t*hd : (t+1)*hd]
 		for h := range g {
@@ -44,7 +46,7 @@ func scoresGroupF32Generic(s []float32, ss int, k, q []float32, c, g, hd int) {
 	}
 }
 
-func scoresGroupF16Generic(s []float32, ss int, k []uint16, q []float32, c, g, hd int) {
+func scoresGroupF16Generic(s []float32, ss int, k, _ []uint16, q []float32, c, g, hd int) {
 	for t := range c {
 		row := k[t*hd : (t+1)*hd]
 		for h := range g {
@@ -69,7 +71,7 @@ func dotF16(a []uint16, b []float32) float32 {
 	return s0 + s1
 }
 
-func wsumGroupF32Generic(out, v, p []float32, ps, c, g, hd int) {
+func wsumGroupF32Generic(out, v, _, p []float32, ps, c, g, hd int) {
 	for t := range c {
 		row := v[t*hd : (t+1)*hd]
 		for h := range g {
@@ -78,7 +80,7 @@ func wsumGroupF32Generic(out, v, p []float32, ps, c, g, hd int) {
 	}
 }
 
-func wsumGroupF16Generic(out []float32, v []uint16, p []float32, ps, c, g, hd int) {
+func wsumGroupF16Generic(out []float32, v, _ []uint16, p []float32, ps, c, g, hd int) {
 	for t := range c {
 		row := v[t*hd : (t+1)*hd]
 		for h := range g {
@@ -121,14 +123,26 @@ func pagedScratch(n, bt, per, hd int) int {
 func attendPaged(b *backend, out, q []float32, src *pagedBlocks, from, n, off, per, hd int, scale float32, s []float32) {
 	bt, m := src.bt, n-from
 	if gk := b.group; gk != nil {
+		last := (n - 1) / bt // last block read
+		// nxt returns the KV head's part of the block after blk, if read.
+		nxt := func(blocks [][]float32, blocks16 [][]uint16, blk int) ([]float32, []uint16) {
+			if blk >= last {
+				return nil, nil
+			}
+			if src.f16 {
+				return nil, blocks16[blk+1][off : off+bt*hd]
+			}
+			return blocks[blk+1][off : off+bt*hd], nil
+		}
 		scores := s[:per*m]
 		for t := from; t < n; {
 			blk, o := t/bt, t%bt
 			c := min(bt-o, n-t)
+			n32, n16 := nxt(src.k, src.k16, blk)
 			if src.f16 {
-				gk.scoresF16(scores[t-from:], m, src.k16[blk][off+o*hd:off+(o+c)*hd], q, c, per, hd)
+				gk.scoresF16(scores[t-from:], m, src.k16[blk][off+o*hd:off+(o+c)*hd], n16, q, c, per, hd)
 			} else {
-				gk.scoresF32(scores[t-from:], m, src.k[blk][off+o*hd:off+(o+c)*hd], q, c, per, hd)
+				gk.scoresF32(scores[t-from:], m, src.k[blk][off+o*hd:off+(o+c)*hd], n32, q, c, per, hd)
 			}
 			t += c
 		}
@@ -140,10 +154,11 @@ func attendPaged(b *backend, out, q []float32, src *pagedBlocks, from, n, off, p
 		for t := from; t < n; {
 			blk, o := t/bt, t%bt
 			c := min(bt-o, n-t)
+			n32, n16 := nxt(src.v, src.v16, blk)
 			if src.f16 {
-				gk.wsumF16(out, src.v16[blk][off+o*hd:off+(o+c)*hd], scores[t-from:], m, c, per, hd)
+				gk.wsumF16(out, src.v16[blk][off+o*hd:off+(o+c)*hd], n16, scores[t-from:], m, c, per, hd)
 			} else {
-				gk.wsumF32(out, src.v[blk][off+o*hd:off+(o+c)*hd], scores[t-from:], m, c, per, hd)
+				gk.wsumF32(out, src.v[blk][off+o*hd:off+(o+c)*hd], n32, scores[t-from:], m, c, per, hd)
 			}
 			t += c
 		}

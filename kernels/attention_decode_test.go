@@ -47,21 +47,21 @@ func TestGroupKernels(t *testing.T) {
 						}
 					}
 					got, want := make([]float32, len(p)), make([]float32, len(p))
-					b.group.scoresF32(got, ss, k, q, c, g, hd)
-					groupGeneric.scoresF32(want, ss, k, q, c, g, hd)
+					b.group.scoresF32(got, ss, k, nil, q, c, g, hd)
+					groupGeneric.scoresF32(want, ss, k, nil, q, c, g, hd)
 					check("scores f32", got, want, &worstS)
-					b.group.scoresF16(got, ss, k16, q, c, g, hd)
-					groupGeneric.scoresF16(want, ss, k16, q, c, g, hd)
+					b.group.scoresF16(got, ss, k16, nil, q, c, g, hd)
+					groupGeneric.scoresF16(want, ss, k16, nil, q, c, g, hd)
 					check("scores f16", got, want, &worstS)
 
 					got, want = append([]float32(nil), out0...), append([]float32(nil), out0...)
-					b.group.wsumF32(got, k, p, ss, c, g, hd)
-					groupGeneric.wsumF32(want, k, p, ss, c, g, hd)
+					b.group.wsumF32(got, k, k, p, ss, c, g, hd)
+					groupGeneric.wsumF32(want, k, k, p, ss, c, g, hd)
 					check("wsum f32", got, want, &worstW)
 					copy(got, out0)
 					copy(want, out0)
-					b.group.wsumF16(got, k16, p, ss, c, g, hd)
-					groupGeneric.wsumF16(want, k16, p, ss, c, g, hd)
+					b.group.wsumF16(got, k16, k16, p, ss, c, g, hd)
+					groupGeneric.wsumF16(want, k16, k16, p, ss, c, g, hd)
 					check("wsum f16", got, want, &worstW)
 				}
 			}
