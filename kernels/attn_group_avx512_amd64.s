@@ -12,28 +12,156 @@
 // func scoresGroupF16AVX512(s *float32, ss int, k *uint16, q *float32, c, grp, hd int, next *uint16)
 // s[h*ss+t] = Q[h,:]·K[t,:] for t < c, h < g.
 //
-// Registers: DI = s (row t), R8 = ss in bytes, SI = K row, DX/R12/R13/R14 =
-// the four query heads, CX = rows left, BX = g, R9 = hd, R11 = K row stride
-// in bytes, AX = column, Z0..Z3 = the heads' partial sums, Z4 = 16 keys,
-// R10 = the same row of the next block (prefetched: the blocks are
-// scattered in memory, so the hardware prefetcher does not run ahead).
+// Rows go four at a time: Z(4h+r) accumulates row r of head h 16 lanes
+// wide, and one transposing tree (SUM16) turns the 16 accumulators into
+// the 16 dot products, head h's four rows in 128-bit lane h. The last
+// c%4 rows go one at a time (SCORES1).
+//
+// Registers: DI = s (row t), R8 = ss in bytes, SI = K row t, R11 = K row
+// stride in bytes, CX = rows left, R10 = row t of the next block
+// (prefetched: the blocks are scattered in memory, so the hardware
+// prefetcher does not run ahead). Four rows: R12/R13/R14 = K rows t+1..t+3,
+// DX/BX = the query heads 0 and 3 at the column (heads 1 and 2 are R9 =
+// hd*4 bytes further), AX = columns left, Z16..Z19 = 16 keys of each row,
+// Z20..Z23 = 16 values of each query head. One row: DX/R12/R13/R14 = the
+// query heads, BX = g, R9 = hd, AX = column.
 #define SCORES_BEGIN(elemshift) \
 	MOVQ s+0(FP), DI \
 	MOVQ ss+8(FP), R8 \
 	SHLQ $2, R8 \
 	MOVQ k+16(FP), SI \
-	MOVQ q+24(FP), DX \
 	MOVQ c+32(FP), CX \
-	MOVQ grp+40(FP), BX \
 	MOVQ hd+48(FP), R9 \
 	MOVQ R9, R11 \
 	SHLQ $elemshift, R11 \
-	MOVQ next+56(FP), R10 \
-	LEAQ (DX)(R9*4), R12 \
-	LEAQ (DX)(R9*8), R13 \
-	LEAQ (R12)(R9*8), R14
+	SHLQ $2, R9 \
+	MOVQ next+56(FP), R10
 
-#define SCORES_LOOP(elemscale, LOADK) \
+// PAIR4 folds accumulators A and B (rows a, b) into A: per 128-bit lane,
+// [a, b, a, b] partial sums.
+#define PAIR4(A, B) \
+	VUNPCKLPS B, A, Z24 \
+	VUNPCKHPS B, A, Z25 \
+	VADDPS Z25, Z24, A
+
+// QUAD4 folds PAIR4 results A (rows a, b) and C (rows c, d) into A: per
+// 128-bit lane, [a, b, c, d] partial sums.
+#define QUAD4(A, C) \
+	VUNPCKLPD C, A, Z24 \
+	VUNPCKHPD C, A, Z25 \
+	VADDPS Z25, Z24, A
+
+// SUM16 reduces Z0..Z15 into Z0: 128-bit lane h holds the sums of
+// Z(4h)..Z(4h+3).
+#define SUM16 \
+	PAIR4(Z0, Z1) \
+	PAIR4(Z2, Z3) \
+	QUAD4(Z0, Z2) \
+	PAIR4(Z4, Z5) \
+	PAIR4(Z6, Z7) \
+	QUAD4(Z4, Z6) \
+	PAIR4(Z8, Z9) \
+	PAIR4(Z10, Z11) \
+	QUAD4(Z8, Z10) \
+	PAIR4(Z12, Z13) \
+	PAIR4(Z14, Z15) \
+	QUAD4(Z12, Z14) \
+	VSHUFF32X4 $0x44, Z4, Z0, Z24 \
+	VSHUFF32X4 $0xEE, Z4, Z0, Z25 \
+	VADDPS Z25, Z24, Z0 \
+	VSHUFF32X4 $0x44, Z12, Z8, Z24 \
+	VSHUFF32X4 $0xEE, Z12, Z8, Z25 \
+	VADDPS Z25, Z24, Z8 \
+	VSHUFF32X4 $0x88, Z8, Z0, Z24 \
+	VSHUFF32X4 $0xDD, Z8, Z0, Z25 \
+	VADDPS Z25, Z24, Z0
+
+// FMA4 adds the four key rows times query head Q (loaded into QZ) to the
+// accumulators A0..A3.
+#define FMA4(Q, QZ, A0, A1, A2, A3) \
+	VMOVUPS Q, QZ \
+	VFMADD231PS QZ, Z16, A0 \
+	VFMADD231PS QZ, Z17, A1 \
+	VFMADD231PS QZ, Z18, A2 \
+	VFMADD231PS QZ, Z19, A3
+
+#define SCORES4(step, LOAD4, PREF4) \
+sgroup: \
+	CMPQ CX, $4 \
+	JLT srest \
+	LEAQ (SI)(R11*1), R12 \
+	LEAQ (SI)(R11*2), R13 \
+	LEAQ (R12)(R11*2), R14 \
+	MOVQ q+24(FP), DX \
+	LEAQ (DX)(R9*2), BX \
+	ADDQ R9, BX \
+	MOVQ hd+48(FP), AX \
+	VPXORD Z0, Z0, Z0 \
+	VPXORD Z1, Z1, Z1 \
+	VPXORD Z2, Z2, Z2 \
+	VPXORD Z3, Z3, Z3 \
+	VPXORD Z4, Z4, Z4 \
+	VPXORD Z5, Z5, Z5 \
+	VPXORD Z6, Z6, Z6 \
+	VPXORD Z7, Z7, Z7 \
+	VPXORD Z8, Z8, Z8 \
+	VPXORD Z9, Z9, Z9 \
+	VPXORD Z10, Z10, Z10 \
+	VPXORD Z11, Z11, Z11 \
+	VPXORD Z12, Z12, Z12 \
+	VPXORD Z13, Z13, Z13 \
+	VPXORD Z14, Z14, Z14 \
+	VPXORD Z15, Z15, Z15 \
+gcol: \
+	PREF4 \
+	LOAD4 \
+	FMA4((DX), Z20, Z0, Z1, Z2, Z3) \
+	CMPQ grp+40(FP), $2 \
+	JLT gnext \
+	FMA4((DX)(R9*1), Z21, Z4, Z5, Z6, Z7) \
+	CMPQ grp+40(FP), $3 \
+	JLT gnext \
+	FMA4((DX)(R9*2), Z22, Z8, Z9, Z10, Z11) \
+	CMPQ grp+40(FP), $4 \
+	JLT gnext \
+	FMA4((BX), Z23, Z12, Z13, Z14, Z15) \
+gnext: \
+	ADDQ $step, SI \
+	ADDQ $step, R12 \
+	ADDQ $step, R13 \
+	ADDQ $step, R14 \
+	ADDQ $64, DX \
+	ADDQ $64, BX \
+	SUBQ $16, AX \
+	JNZ gcol \
+	MOVQ R14, SI \
+	SUM16 \
+	VMOVUPS X0, (DI) \
+	CMPQ grp+40(FP), $2 \
+	JLT gstored \
+	VEXTRACTF32X4 $1, Z0, (DI)(R8*1) \
+	CMPQ grp+40(FP), $3 \
+	JLT gstored \
+	VEXTRACTF32X4 $2, Z0, (DI)(R8*2) \
+	CMPQ grp+40(FP), $4 \
+	JLT gstored \
+	LEAQ (DI)(R8*2), AX \
+	VEXTRACTF32X4 $3, Z0, (AX)(R8*1) \
+gstored: \
+	ADDQ $16, DI \
+	SUBQ $4, CX \
+	JMP sgroup \
+srest: \
+	CMPQ CX, $0 \
+	JEQ sret \
+	MOVQ q+24(FP), DX \
+	LEAQ (DX)(R9*1), R12 \
+	LEAQ (DX)(R9*2), R13 \
+	LEAQ (R12)(R9*2), R14 \
+	MOVQ grp+40(FP), BX \
+	MOVQ hd+48(FP), R9
+
+#define SCORES1(elemscale, LOADK) \
 srow: \
 	VPXORD Z0, Z0, Z0 \
 	VPXORD Z1, Z1, Z1 \
@@ -93,8 +221,33 @@ sdone: \
 	ADDQ R11, R10 \
 	DECQ CX \
 	JNZ srow \
+sret: \
 	VZEROUPPER \
 	RET
+
+#define LOAD4_F32 \
+	VMOVUPS (SI), Z16 \
+	VMOVUPS (R12), Z17 \
+	VMOVUPS (R13), Z18 \
+	VMOVUPS (R14), Z19
+#define LOAD4_F16 \
+	VCVTPH2PS (SI), Z16 \
+	VCVTPH2PS (R12), Z17 \
+	VCVTPH2PS (R13), Z18 \
+	VCVTPH2PS (R14), Z19
+
+// PREF4_* prefetch the next block's four rows linearly, 64·elem bytes per
+// 16 columns.
+#define PREF4_F32 \
+	PREFETCHT0 (R10) \
+	PREFETCHT0 64(R10) \
+	PREFETCHT0 128(R10) \
+	PREFETCHT0 192(R10) \
+	ADDQ $256, R10
+#define PREF4_F16 \
+	PREFETCHT0 (R10) \
+	PREFETCHT0 64(R10) \
+	ADDQ $128, R10
 
 #define LOADK_F32 VMOVUPS (SI)(AX*4), Z4
 #define LOADK_F16 VCVTPH2PS (SI)(AX*2), Z4
@@ -189,8 +342,10 @@ TEXT ·wsumGroupF16AVX512(SB), NOSPLIT, $0-64
 
 TEXT ·scoresGroupF32AVX512(SB), NOSPLIT, $0-64
 	SCORES_BEGIN(2)
-	SCORES_LOOP(4, LOADK_F32)
+	SCORES4(64, LOAD4_F32, PREF4_F32)
+	SCORES1(4, LOADK_F32)
 
 TEXT ·scoresGroupF16AVX512(SB), NOSPLIT, $0-64
 	SCORES_BEGIN(1)
-	SCORES_LOOP(2, LOADK_F16)
+	SCORES4(32, LOAD4_F16, PREF4_F16)
+	SCORES1(2, LOADK_F16)
