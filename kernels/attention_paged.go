@@ -6,12 +6,16 @@ import "fmt"
 // values of one layer are a list of blocks, block b holding positions
 // [b*blockTokens, (b+1)*blockTokens) laid out [kvHeads][blockTokens][headDim].
 //
-// A single query (decode) reads the blocks in place: scores block by block
-// with the matrix-vector kernel, one soft-max over all of them, the weighted
-// sum of V block by block into partial rows, and one more weighted sum (with
-// weights 1) of those rows. Several queries (prefill, or a chunk of a
-// prompt) gather the visible positions into a contiguous scratch cache and
-// take AttentionCausal's blocked GEMM path when the backend has one.
+// A single query (decode) reads the blocks in place (see attendPaged): with
+// group kernels (AVX-512 and the pure-Go twins), the query heads of a GQA
+// group together, each K and V row read once for all of them: their scores
+// block by block, one soft-max per head, the weighted sums of V block by
+// block into the output. Otherwise one head at a time with the
+// matrix-vector kernel and partial P·V rows per block summed at the end.
+// Several queries (prefill, or a chunk of a prompt) gather the visible
+// positions into a contiguous scratch cache and take AttentionCausal's
+// blocked GEMM path when the backend has one. AttentionDecode (attention_
+// decode.go) runs the single queries of several sequences in one call.
 
 // AttentionPaged computes causal attention for n query rows at positions
 // pos0..pos0+n-1 over a paged cache of float32 blocks: row i attends to
