@@ -255,13 +255,14 @@ sret: \
 // func wsumGroupF32AVX512(out *float32, v *float32, p *float32, ps, c, grp, hd int, next *float32)
 // func wsumGroupF16AVX512(out *float32, v *uint16, p *float32, ps, c, grp, hd int, next *uint16)
 // out[h*hd+d] += sum_t p[h*ps+t]·V[t*hd+d] for t < c, h < g: 16 columns at
-// a time, over all c rows, into one accumulator per head.
+// a time, over all c rows two at a time, into two accumulators per head
+// (even and odd rows: two FMA chains instead of one).
 //
 // Registers: DI = out, DX = V, SI = V row at column AX, R13 = the same
 // place in the next block (prefetched), R10/R12 = p of heads 0 and 2 at
 // row t (heads 1 and 3 are R8 further), R8 = ps in bytes, CX = rows left,
-// BX = g, R9 = hd, R11 = V row stride in bytes, Z0..Z3 = accumulators,
-// Z4 = 16 values.
+// BX = g, R9 = hd, R11 = V row stride in bytes, Z0..Z3 / Z5..Z8 =
+// accumulators of even / odd rows, Z4 / Z9 = 16 values of each row.
 #define WSUM_BEGIN(elemshift) \
 	MOVQ out+0(FP), DI \
 	MOVQ v+8(FP), DX \
@@ -273,7 +274,7 @@ sret: \
 	SHLQ $elemshift, R11 \
 	XORQ AX, AX
 
-#define WSUM_LOOP(elemscale, LOADV) \
+#define WSUM_LOOP(elemscale, LOADV, LOADV2) \
 wcol: \
 	LEAQ (DX)(AX*elemscale), SI \
 	MOVQ next+56(FP), R13 \
@@ -285,26 +286,59 @@ wcol: \
 	VPXORD Z1, Z1, Z1 \
 	VPXORD Z2, Z2, Z2 \
 	VPXORD Z3, Z3, Z3 \
-wrow: \
+	VPXORD Z5, Z5, Z5 \
+	VPXORD Z6, Z6, Z6 \
+	VPXORD Z7, Z7, Z7 \
+	VPXORD Z8, Z8, Z8 \
+	CMPQ CX, $2 \
+	JLT wrow1 \
+wrow2: \
+	PREFETCHT0 (R13) \
+	PREFETCHT0 (R13)(R11*1) \
+	LOADV \
+	LOADV2 \
+	VFMADD231PS.BCST (R10), Z4, Z0 \
+	VFMADD231PS.BCST 4(R10), Z9, Z5 \
+	CMPQ BX, $2 \
+	JLT wnext2 \
+	VFMADD231PS.BCST (R10)(R8*1), Z4, Z1 \
+	VFMADD231PS.BCST 4(R10)(R8*1), Z9, Z6 \
+	CMPQ BX, $3 \
+	JLT wnext2 \
+	VFMADD231PS.BCST (R12), Z4, Z2 \
+	VFMADD231PS.BCST 4(R12), Z9, Z7 \
+	CMPQ BX, $4 \
+	JLT wnext2 \
+	VFMADD231PS.BCST (R12)(R8*1), Z4, Z3 \
+	VFMADD231PS.BCST 4(R12)(R8*1), Z9, Z8 \
+wnext2: \
+	ADDQ $8, R10 \
+	ADDQ $8, R12 \
+	LEAQ (SI)(R11*2), SI \
+	LEAQ (R13)(R11*2), R13 \
+	SUBQ $2, CX \
+	CMPQ CX, $2 \
+	JGE wrow2 \
+wrow1: \
+	CMPQ CX, $0 \
+	JEQ wadd \
 	PREFETCHT0 (R13) \
 	LOADV \
 	VFMADD231PS.BCST (R10), Z4, Z0 \
 	CMPQ BX, $2 \
-	JLT wnext \
+	JLT wadd \
 	VFMADD231PS.BCST (R10)(R8*1), Z4, Z1 \
 	CMPQ BX, $3 \
-	JLT wnext \
+	JLT wadd \
 	VFMADD231PS.BCST (R12), Z4, Z2 \
 	CMPQ BX, $4 \
-	JLT wnext \
+	JLT wadd \
 	VFMADD231PS.BCST (R12)(R8*1), Z4, Z3 \
-wnext: \
-	ADDQ $4, R10 \
-	ADDQ $4, R12 \
-	ADDQ R11, SI \
-	ADDQ R11, R13 \
-	DECQ CX \
-	JNZ wrow \
+wadd: \
+	VADDPS Z5, Z0, Z0 \
+	VADDPS Z6, Z1, Z1 \
+	VADDPS Z7, Z2, Z2 \
+	VADDPS Z8, Z3, Z3 \
 	VADDPS (DI)(AX*4), Z0, Z0 \
 	VMOVUPS Z0, (DI)(AX*4) \
 	CMPQ BX, $2 \
@@ -331,14 +365,16 @@ wstored: \
 
 #define LOADV_F32 VMOVUPS (SI), Z4
 #define LOADV_F16 VCVTPH2PS (SI), Z4
+#define LOADV2_F32 VMOVUPS (SI)(R11*1), Z9
+#define LOADV2_F16 VCVTPH2PS (SI)(R11*1), Z9
 
 TEXT ·wsumGroupF32AVX512(SB), NOSPLIT, $0-64
 	WSUM_BEGIN(2)
-	WSUM_LOOP(4, LOADV_F32)
+	WSUM_LOOP(4, LOADV_F32, LOADV2_F32)
 
 TEXT ·wsumGroupF16AVX512(SB), NOSPLIT, $0-64
 	WSUM_BEGIN(1)
-	WSUM_LOOP(2, LOADV_F16)
+	WSUM_LOOP(2, LOADV_F16, LOADV2_F16)
 
 TEXT ·scoresGroupF32AVX512(SB), NOSPLIT, $0-64
 	SCORES_BEGIN(2)
