@@ -36,6 +36,7 @@ func runBench(args []string) error {
 	alias(fs, "model", "m")
 	random := fs.String("random", "", "benchmark a random-weight model at a real shape: "+strings.Join(randmodel.Names(), ", "))
 	dtype := fs.String("dtype", "f16", "with --random: "+dtypeHelp)
+	qv := fs.String("quantize-vision", "", "with --random and a VLM: int8 quantizes the vision tower and connector (see convert)")
 	pp := fs.String("p", "128,512", "prompt lengths to time (prefill), comma-separated; empty for none")
 	tg := fs.Int("n", 128, "tokens to decode (0: skip)")
 	reps := fs.Int("r", 3, "repetitions of each test")
@@ -73,7 +74,7 @@ func runBench(args []string) error {
 	}
 	if path == "" && *random != "" {
 		var err error
-		if path, err = randomCellm(*random, *dtype); err != nil {
+		if path, err = randomCellm(*random, *dtype, *qv); err != nil {
 			return err
 		}
 	}
@@ -303,14 +304,21 @@ func meanSD(v []float64) string {
 }
 
 // randomCellm makes (once, cached in the temp folder) a random-weight model
-// of the given shape converted to dtype.
-func randomCellm(name, dtype string) (string, error) {
+// of the given shape converted to dtype, its vision tower quantized to
+// quantizeVision ("" keeps it float).
+func randomCellm(name, dtype, quantizeVision string) (string, error) {
 	opt, err := convertOptions(dtype)
 	if err != nil {
 		return "", err
 	}
 	dir := filepath.Join(os.TempDir(), "cellm-random", name)
 	out := filepath.Join(dir, name+"-"+dtype+".cellm")
+	if quantizeVision != "" {
+		if opt.QuantizeVision, err = parseQuantizeVision(quantizeVision); err != nil {
+			return "", err
+		}
+		out = filepath.Join(dir, name+"-"+dtype+"-vision-"+opt.QuantizeVision+".cellm")
+	}
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}

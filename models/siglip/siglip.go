@@ -375,3 +375,11 @@ func (m *Model) HalfWeights() bool {
 	t := m.layers[0].fc1.Type
 	return t == kernels.BF16 || t == kernels.F16
 }
+
+// WeightType is the storage type of the encoder's projection matrices.
+func (m *Model) WeightType() kernels.DType {
+	if len(m.layers) == 0 {
+		return m.patch.Type
+	}
+	return m.layers[0].fc1.Type
+}
