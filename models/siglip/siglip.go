@@ -58,6 +58,7 @@ type Model struct {
 	normEps    float32
 	numPatches int
 	bf16Act    bool // see UseBF16Activations
+	bf16Attn   bool // see UseBF16Attention
 }
 
 // UseBF16Activations makes the layers' projections (q, k, v, o, fc1, fc2)
@@ -69,6 +70,17 @@ type Model struct {
 // Call it before the model is used; it has no effect on CPUs without
 // AVX512_BF16.
 func (m *Model) UseBF16Activations(on bool) { m.bf16Act = on }
+
+// UseBF16Attention runs the attention alone on bf16 dot products
+// (kernels.AttentionBF16), the projections keeping their own kernels with
+// f32 inputs: the choice for int8 towers, whose projections have no bf16
+// path. UseBF16Activations implies it. Call it before the model is used;
+// it has no effect on CPUs without AVX512_BF16.
+func (m *Model) UseBF16Attention(on bool) { m.bf16Attn = on }
+
+// BF16Attention reports whether the attention runs on bf16 dot products
+// (UseBF16Attention or UseBF16Activations).
+func (m *Model) BF16Attention() bool { return m.bf16Attn || m.bf16Act }
 
 // BF16Activations reports whether UseBF16Activations is on.
 func (m *Model) BF16Activations() bool { return m.bf16Act }
@@ -368,7 +380,7 @@ func (m *Model) EncodeBatch(ws *Workspace, pixels []float32, masks [][]bool, t i
 				}
 			}
 			a, qi := attn[off:off+n*d], q[off:off+n*d]
-			if m.bf16Act {
+			if m.bf16Act || m.bf16Attn {
 				kernels.AttentionBF16(a, qi, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
 			} else {
 				kernels.AttentionBatch(a, qi, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
