@@ -26,12 +26,14 @@ type Model struct {
 	TokensPerImage int
 	// VisionBatch is the number of tiles ImageFeatures runs through the
 	// vision tower together (siglip.Model.EncodeBatch); 0 means
-	// DefaultVisionBatch. Set it before the model is used.
+	// DefaultVisionBatch. The activations grow with it (about 35 MB per
+	// SmolVLM-256M tile). Set it before the model is used.
 	VisionBatch int
 }
 
 // DefaultVisionBatch is the tiles per vision tower batch when
-// Model.VisionBatch is 0.
+// Model.VisionBatch is 0: one, as batching measured no faster with the
+// current GEMMs (README, Performance).
 const DefaultVisionBatch = 1
 
 // ProjectorConfig is the connector part of the .cellm header
