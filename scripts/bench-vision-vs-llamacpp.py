@@ -40,7 +40,8 @@ llama.cpp build with the llama-mtmd-cli target.
 
 usage: bench-vision-vs-llamacpp.py --llama LLAMA_CPP_DIR --cellm ./cellm --tokenizer-dir SMOLVLM_DIR
            [--threads 1,2] [--pairs 3] [--tests tile,ttft] [--dtype f16] [--image PNG]
-           [--hf-dir DIR] [--work-dir DIR] [--prompt TEXT]
+           [--hf-dir DIR] [--work-dir DIR] [--prompt TEXT] [--check]
+       (--check --pairs 0: only check that both engines compute the same image features)
 """
 import argparse
 import datetime
@@ -69,6 +70,9 @@ def parse_args():
     ap.add_argument("--dtype", default="f16", choices=["f16", "bf16"], help="weights of both engines")
     ap.add_argument("--image", help="PNG/JPEG to ask about (default: a synthetic 512x512 PNG)")
     ap.add_argument("--prompt", default="What is in this image?")
+    ap.add_argument("--check", action="store_true",
+                    help="first check that both engines compute the same image features on one tile "
+                    "(cellm's f32 vision path against llama.cpp's MTMD_DEBUG_EMBEDDINGS summary)")
     ap.add_argument("--work-dir", default=os.path.expanduser("~/.cache/cellm-bench/smolvlm"),
                     help="where the model files and the image are made once and kept")
     a = ap.parse_args()
@@ -200,6 +204,45 @@ def llama_ttft(a, text, mmproj, image, th):
     return {"ms": r["ttft"], "tiles": len(r["encodes"]), "tokens": r["tokens"], "encode": sum(r["encodes"])}
 
 
+def check_features(a, cellm_file, text, mmproj512, image):
+    """Exits unless both engines give the same first tile features: the 1x1 slice and the overview of
+    a 512x512 image are the image itself in llama.cpp, and cellm's single tile is too. llama.cpp
+    prints token 0's first and last 16 values and the statistics of all 64 x hidden values."""
+    import numpy as np
+    feats = os.path.join(a.work_dir, "features-%s.f32" % a.dtype)
+    run([a.cellm, "vlm-infer", "-m", cellm_file, "--image", image, "--image-max-tiles", "1", "-p", a.prompt, "-n", "1",
+         "--vision-bf16=false", "--dump-image-features", feats])
+    x = np.fromfile(feats, dtype=np.float32)
+    cli = os.path.join(a.llama, "build", "bin", "llama-mtmd-cli")
+    env = dict(os.environ, MTMD_DEBUG_EMBEDDINGS="1")
+    out = subprocess.run([cli, "-m", text, "--mmproj", mmproj512, "--image", image, "-p", a.prompt, "-n", "1",
+                          "--temp", "0", "-v"], capture_output=True, text=True, env=env)
+    # Every value is its own log entry; drop the entries' "M.SS.mmm.uuu L " prefixes.
+    log = re.sub(r"\d+\.\d{2}\.\d{3}\.\d{3} [IWED] ?", "", ANSI.sub("", out.stderr))
+    m = re.search(r"Shape: \[(\d+), (\d+)\]", log)
+    first = re.search(r"Token 0 \(first 16 values\):((?:\s+-?[\d.]+)+)", log)
+    last = re.search(r"Token 0 \(last 16 values\):((?:\s+-?[\d.]+)+)", log)
+    stats = re.search(r"Stats: mean=(-?[\d.]+), std=(-?[\d.]+), min=(-?[\d.]+), max=(-?[\d.]+)", log)
+    if out.returncode != 0 or not (m and first and last and stats):
+        sys.exit("llama-mtmd-cli printed no MTMD_DEBUG_EMBEDDINGS summary (exit %d):\n%s" % (out.returncode, log[-3000:]))
+    hidden, n = int(m.group(1)), int(m.group(2))
+    if x.size != hidden * n or not np.all(np.isfinite(x)):
+        sys.exit("cellm's features: %d values (want %d x %d), finite: %s" % (x.size, n, hidden, np.all(np.isfinite(x))))
+    x = x.reshape(n, hidden)
+    ref = np.array([float(v) for v in first.group(1).split()] + [float(v) for v in last.group(1).split()])
+    got = np.concatenate([x[0, :16], x[0, -16:]])
+    ref_stats = np.array([float(v) for v in stats.groups()])
+    got_stats = np.array([x.mean(), x.std(), x.min(), x.max()])
+    # llama.cpp computes with f16 weights and some f16 activations, cellm's f32 path from the same
+    # f16 weights: measured 0.0022 apart (random-weight SmolVLM-256M, f16, features' std 2.27).
+    tol = 0.005 * max(1.0, float(x.std()))
+    diff = max(np.abs(ref - got).max(), np.abs(ref_stats - got_stats).max())
+    print("- feature check (one tile, %d x %d): max |cellm - llama.cpp| over token 0's 32 printed values and "
+          "mean/std/min/max = %.2g (tolerance %.2g)" % (n, hidden, diff, tol))
+    if not diff <= tol:
+        sys.exit("the engines' image features differ: cellm %s / %s, llama.cpp %s / %s" % (got, got_stats, ref, ref_stats))
+
+
 def machine():
     cpu = platform.machine()
     try:
@@ -230,12 +273,20 @@ def main():
     threads = [int(t) for t in a.threads.split(",")]
     tests = a.tests.split(",")
     cellm_ver, _ = run([a.cellm, "version"])
+    rev = subprocess.run(["git", "-C", HERE, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    if rev.returncode == 0:
+        cellm_ver = "%s (checkout %s)" % (cellm_ver.strip().split("\n")[0], rev.stdout.strip())
     print("## SmolVLM-256M vision: cellm vs llama.cpp (%s weights, same values)\n" % a.dtype)
     print("- date: %s" % datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     print("- machine: %s (at start)" % machine())
     print("- cellm: %s" % cellm_ver.strip().replace("\n", "; "))
     print("- llama.cpp: %s (llama-mtmd-cli)" % llama_commit(a))
-    print("- image: %s; %d alternating pairs per row\n" % (image, a.pairs))
+    print("- image: %s; %d alternating pairs per row" % (image, a.pairs))
+    if a.check:
+        check_features(a, cellm_file, text, mmproj512, image)
+    if a.pairs < 1:
+        return
+    print()
     print("| test | threads | cellm | llama.cpp | ratio cellm / llama.cpp, median [range] | notes |")
     print("|---|---:|---:|---:|---|---|")
     sys.stdout.flush()
@@ -262,9 +313,10 @@ def main():
                 note = "llama.cpp: mean of its %d tile encodes per run" % ls[0]["tiles"]
             else:
                 name = "%d-tile image, time to first token" % cs[0]["tiles"]
-                note = "prompt tokens %d / %d; vision %.2f s / %.2f s (medians)" % (
-                    cs[0]["tokens"], ls[0]["tokens"], statistics.median(c["encode"] for c in cs) / 1000,
-                    statistics.median(l["encode"] for l in ls) / 1000)
+                cv = statistics.median(c["encode"] for c in cs) / 1000
+                lv = statistics.median(l["encode"] for l in ls) / 1000
+                note = "prompt tokens %d / %d; vision %.2f s / %.2f s, the rest %.2f s / %.2f s (medians)" % (
+                    cs[0]["tokens"], ls[0]["tokens"], cv, lv, cm / 1000 - cv, lm / 1000 - lv)
                 if cs[0]["tiles"] != ls[0]["tiles"]:
                     note += "; llama.cpp encoded %d tiles" % ls[0]["tiles"]
             print("| %s | %d | %.2f s | %.2f s | **%.2f** [%.2f-%.2f] | %s |" % (
