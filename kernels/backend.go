@@ -26,6 +26,9 @@ type backend struct {
 	// activations when q.ok and the group is a multiple of q8Block.
 	matVecQ8G func(y []float32, w []int8, scale []float32, group int, q *q8Vec)
 	matVecQ4  func(y []float32, w []byte, scale []float32, group int, q *q8Vec)
+	// orderQ4, if set, lays out q's int4 activations the way matVecQ4
+	// reads them; otherwise quantizeActivations uses q.nibbleOrder.
+	orderQ4 func(q *q8Vec)
 
 	f16ToF32  func(dst []float32, src []uint16) // len(dst) == len(src)
 	bf16ToF32 func(dst []float32, src []uint16)
@@ -34,6 +37,10 @@ type backend struct {
 	// wsum* compute out[d] = sum_t p[t] * V[t*len(out)+d] for t < len(p).
 	wsumF32 func(out, v, p []float32)
 	wsumF16 func(out []float32, v []uint16, p []float32)
+
+	// group, if set, computes decode attention a GQA group at a time (see
+	// groupKernels); without it paged attention goes one head at a time.
+	group *groupKernels
 
 	scale    func(x []float32, s float32)
 	softmax  func(x []float32) // len(x) >= 1
@@ -63,6 +70,7 @@ var generic = &backend{
 	f32ToF16:   f32ToF16Generic,
 	wsumF32:    wsumF32Generic,
 	wsumF16:    wsumF16Generic,
+	group:      groupGeneric,
 	scale:      scaleGeneric,
 	softmax:    softmaxGeneric,
 	siluMul:    siluMulGeneric,

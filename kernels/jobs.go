@@ -22,4 +22,5 @@ type jobs struct {
 	attnPack    attnPackJob
 	attnBlock   attnBlockJob
 	paged       pagedJob
+	decode      decodeJob
 }
