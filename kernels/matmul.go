@@ -35,6 +35,10 @@ func matMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
 		clear(y)
 		return
 	}
+	if qgemmApplies(b, w) {
+		qgemmMatMul(b, y, w, x, n)
+		return
+	}
 	if n <= maxRowsN {
 		matRows(b, y, w, x, n)
 		return

@@ -1,0 +1,173 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Quantized GEMM micro-kernels (AVX-512 VNNI): four weight rows times one or
+// two tiles of 16 activation rows, over all 32-column blocks. See qgemm.go
+// for the layouts and qgemm4Generic for the exact arithmetic.
+//
+// Each int32 lane of an accumulator is one activation row: per 4 columns,
+// VPDPBUSD multiplies the weight row's 4 unsigned bytes (broadcast to every
+// lane) by the 4 signed activation bytes of each of the 16 rows. A block's
+// int32 sums start at the tile's -offset*sum(q) (exact offset correction),
+// then per block and row: float, times the activation scales, fused
+// multiply-add with the group's weight scale into the row's accumulator.
+//
+// Registers: SI = weight row 0 at the block, R8 = cols (row stride),
+// R10 = 3*cols, AX/BX = activation tiles at the block, DX = weight scales of
+// row 0 at the group, R11 = groups*4 (scale row stride), R12 = 3*R11,
+// CX = blocks left in the group, R9 = blocks per group, R13 = blocks left.
+
+#define ARGS \
+	MOVQ out+0(FP), DI \
+	MOVQ w+8(FP), SI \
+	MOVQ cols+16(FP), R8 \
+	MOVQ ws+24(FP), DX \
+	MOVQ groups+32(FP), R11 \
+	SHLQ $2, R11 \
+	MOVQ gb+40(FP), R9 \
+	MOVQ a+48(FP), AX \
+	MOVQ a2+56(FP), BX \
+	MOVQ blocks+64(FP), R13 \
+	LEAQ (R8)(R8*2), R10 \
+	LEAQ (R11)(R11*2), R12 \
+	MOVQ R9, CX
+
+// NEXTBLOCK advances to the next block (and group) and loops to L.
+#define NEXTBLOCK(L) \
+	ADDQ $32, SI \
+	DECQ CX \
+	JNE 3(PC) \
+	ADDQ $4, DX \
+	MOVQ R9, CX \
+	DECQ R13 \
+	JNE L
+
+// STEP1 multiplies 4 columns (byte offset O of the activation group, OW in
+// the weight rows) of four rows into Z0..Z3 (even steps) or Z8..Z11 (odd).
+#define STEP1(O, OW, T0, T1, T2, T3) \
+	VMOVDQU32 O(AX), Z4 \
+	VPBROADCASTD OW(SI), Z5 \
+	VPBROADCASTD OW(SI)(R8*1), Z6 \
+	VPBROADCASTD OW(SI)(R8*2), Z7 \
+	VPBROADCASTD OW(SI)(R10*1), Z13 \
+	VPDPBUSD Z4, Z5, T0 \
+	VPDPBUSD Z4, Z6, T1 \
+	VPDPBUSD Z4, Z7, T2 \
+	VPDPBUSD Z4, Z13, T3
+
+// SCALE finishes row T's block into accumulator A: float, times the tile's
+// activation scales at LS, plus that times the weight scale at S.
+#define SCALE(T, LS, S, A) \
+	VCVTDQ2PS T, T \
+	VMULPS LS, T, T \
+	VFMADD231PS.BCST S, T, A
+
+// func qgemm4x16VNNI(out *float32, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+TEXT ·qgemm4x16VNNI(SB), NOSPLIT, $0-72
+	ARGS
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+blk1:
+	VMOVDQU32 576(AX), Z0
+	VMOVDQA32 Z0, Z1
+	VMOVDQA32 Z0, Z2
+	VMOVDQA32 Z0, Z3
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	STEP1(0, 0, Z0, Z1, Z2, Z3)
+	STEP1(64, 4, Z8, Z9, Z10, Z11)
+	STEP1(128, 8, Z0, Z1, Z2, Z3)
+	STEP1(192, 12, Z8, Z9, Z10, Z11)
+	STEP1(256, 16, Z0, Z1, Z2, Z3)
+	STEP1(320, 20, Z8, Z9, Z10, Z11)
+	STEP1(384, 24, Z0, Z1, Z2, Z3)
+	STEP1(448, 28, Z8, Z9, Z10, Z11)
+	VPADDD Z8, Z0, Z0
+	VPADDD Z9, Z1, Z1
+	VPADDD Z10, Z2, Z2
+	VPADDD Z11, Z3, Z3
+	SCALE(Z0, 512(AX), (DX), Z16)
+	SCALE(Z1, 512(AX), (DX)(R11*1), Z17)
+	SCALE(Z2, 512(AX), (DX)(R11*2), Z18)
+	SCALE(Z3, 512(AX), (DX)(R12*1), Z19)
+	ADDQ $640, AX
+	NEXTBLOCK(blk1)
+	VMOVUPS Z16, (DI)
+	VMOVUPS Z17, 64(DI)
+	VMOVUPS Z18, 128(DI)
+	VMOVUPS Z19, 192(DI)
+	VZEROUPPER
+	RET
+
+// STEP2 is STEP1 for two activation tiles: Z0..Z3 for the tile at AX,
+// Z8..Z11 for the one at BX.
+#define STEP2(O, OW) \
+	VMOVDQU32 O(AX), Z4 \
+	VMOVDQU32 O(BX), Z12 \
+	VPBROADCASTD OW(SI), Z5 \
+	VPBROADCASTD OW(SI)(R8*1), Z6 \
+	VPBROADCASTD OW(SI)(R8*2), Z7 \
+	VPBROADCASTD OW(SI)(R10*1), Z13 \
+	VPDPBUSD Z4, Z5, Z0 \
+	VPDPBUSD Z12, Z5, Z8 \
+	VPDPBUSD Z4, Z6, Z1 \
+	VPDPBUSD Z12, Z6, Z9 \
+	VPDPBUSD Z4, Z7, Z2 \
+	VPDPBUSD Z12, Z7, Z10 \
+	VPDPBUSD Z4, Z13, Z3 \
+	VPDPBUSD Z12, Z13, Z11
+
+// func qgemm4x32VNNI(out *float32, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+TEXT ·qgemm4x32VNNI(SB), NOSPLIT, $0-72
+	ARGS
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+blk2:
+	VMOVDQU32 576(AX), Z0
+	VMOVDQA32 Z0, Z1
+	VMOVDQA32 Z0, Z2
+	VMOVDQA32 Z0, Z3
+	VMOVDQU32 576(BX), Z8
+	VMOVDQA32 Z8, Z9
+	VMOVDQA32 Z8, Z10
+	VMOVDQA32 Z8, Z11
+	STEP2(0, 0)
+	STEP2(64, 4)
+	STEP2(128, 8)
+	STEP2(192, 12)
+	STEP2(256, 16)
+	STEP2(320, 20)
+	STEP2(384, 24)
+	STEP2(448, 28)
+	SCALE(Z0, 512(AX), (DX), Z16)
+	SCALE(Z1, 512(AX), (DX)(R11*1), Z17)
+	SCALE(Z2, 512(AX), (DX)(R11*2), Z18)
+	SCALE(Z3, 512(AX), (DX)(R12*1), Z19)
+	SCALE(Z8, 512(BX), (DX), Z20)
+	SCALE(Z9, 512(BX), (DX)(R11*1), Z21)
+	SCALE(Z10, 512(BX), (DX)(R11*2), Z22)
+	SCALE(Z11, 512(BX), (DX)(R12*1), Z23)
+	ADDQ $640, AX
+	ADDQ $640, BX
+	NEXTBLOCK(blk2)
+	VMOVUPS Z16, (DI)
+	VMOVUPS Z20, 64(DI)
+	VMOVUPS Z17, 128(DI)
+	VMOVUPS Z21, 192(DI)
+	VMOVUPS Z18, 256(DI)
+	VMOVUPS Z22, 320(DI)
+	VMOVUPS Z19, 384(DI)
+	VMOVUPS Z23, 448(DI)
+	VZEROUPPER
+	RET
