@@ -116,15 +116,22 @@ func (j *qgemmPackJob) run(lo, hi int) {
 	cols := j.w.Cols
 	blocks := cols / q8Block
 	off := j.w.Type.traits().qgemmOffset
+	quantize := j.b.quantizeQ8
+	if quantize == nil {
+		quantize = quantizeQ8Generic
+	}
 	for i := lo; i < hi; i++ {
 		tile := j.a[i/qgTile*blocks*qgBlockBytes:]
 		lane := 4 * (i % qgTile)
 		var q *q8Vec
 		if i < j.n {
-			q = quantizeActivations(j.b, j.x[i*cols:(i+1)*cols], j.w.Type)
+			q = q8Pool.Get().(*q8Vec)
+			quantize(q, j.x[i*cols:(i+1)*cols])
 			j.bad[i] = 0
 			if !q.ok {
 				j.bad[i] = 1
+			} else if j.w.Type == Q4 {
+				q.nibbleOrder()
 			}
 		}
 		if q == nil || !q.ok {
@@ -152,16 +159,23 @@ func (j *qgemmPackJob) run(lo, hi int) {
 // lane of its tile's blocks, with the offset correction for weights stored
 // as w+off.
 func packTileRow(tile, q []byte, ls []float32, lane int, off int32) {
+	const (
+		bias = 0x8080808080808080
+		even = 0x00ff00ff00ff00ff
+		ones = 0x0001000100010001
+	)
 	for blk := range len(q) / q8Block {
 		t := tile[blk*qgBlockBytes : (blk+1)*qgBlockBytes]
 		src := q[blk*q8Block : (blk+1)*q8Block]
-		var sum int32
-		for g := range 8 {
-			copy(t[g*64+lane:g*64+lane+4], src[4*g:4*g+4])
+		var usum uint64 // sum of the bytes as q+128, four 16-bit partial sums per word
+		for g := 0; g < 8; g += 2 {
+			v := binary.LittleEndian.Uint64(src[4*g:])
+			binary.LittleEndian.PutUint32(t[g*64+lane:], uint32(v))
+			binary.LittleEndian.PutUint32(t[g*64+64+lane:], uint32(v>>32))
+			u := v ^ bias
+			usum += u&even + u>>8&even
 		}
-		for _, v := range src {
-			sum += int32(int8(v))
-		}
+		sum := int32(usum*ones>>48) - 128*q8Block
 		binary.LittleEndian.PutUint32(t[512+lane:], math.Float32bits(ls[blk*q8Block/4]))
 		binary.LittleEndian.PutUint32(t[576+lane:], uint32(-off*sum))
 	}
@@ -211,11 +225,18 @@ func (j *qgemmJob) run(lo, hi int) {
 			in := min(nt*qgTile, j.n-t*qgTile)
 			for r := 0; r < nr; r += qgRows {
 				j.b.qgemm(out, wp[r*cols:(r+qgRows)*cols], cols, ws[r*groups:(r+qgRows)*groups], groups, gb, a, a2, blocks)
-				for k := range min(qgRows, nr-r) {
-					o := out[k*nt*qgTile : k*nt*qgTile+in]
-					yc := r0 + r + k
-					for i, v := range o {
-						j.y[(t*qgTile+i)*rows+yc] = v
+				if nr-r >= qgRows {
+					// Four adjacent outputs per input row.
+					o0, o1, o2, o3 := out[:in], out[nt*qgTile:][:in], out[2*nt*qgTile:][:in], out[3*nt*qgTile:][:in]
+					for i := range in {
+						d := j.y[(t*qgTile+i)*rows+r0+r:][:qgRows]
+						d[0], d[1], d[2], d[3] = o0[i], o1[i], o2[i], o3[i]
+					}
+					continue
+				}
+				for k := range nr - r {
+					for i, v := range out[k*nt*qgTile : k*nt*qgTile+in] {
+						j.y[(t*qgTile+i)*rows+r0+r+k] = v
 					}
 				}
 			}
@@ -233,18 +254,27 @@ func int8Bytes(s []int8) []byte {
 
 // qgemmPrepQ8 stores rows r0..r0+nr-1 of an int8 matrix as w+128.
 func qgemmPrepQ8(dst []byte, m *Matrix, r0, nr int) {
-	src := int8Bytes(m.Q8[r0*m.Cols : (r0+nr)*m.Cols])
-	dst = dst[:len(src)]
-	for i := 0; i+8 <= len(src); i += 8 {
-		binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(src[i:])^0x8080808080808080)
-	}
+	xor80(dst, int8Bytes(m.Q8[r0*m.Cols:(r0+nr)*m.Cols]))
 }
 
 // qgemmPrepQ4 stores rows r0..r0+nr-1 of an int4 matrix as one byte per
 // nibble (q+8), per block of 32 columns the 16 even columns then the 16 odd
 // ones.
 func qgemmPrepQ4(dst []byte, m *Matrix, r0, nr int) {
-	src := m.Q4[r0*m.Cols/2 : (r0+nr)*m.Cols/2]
+	nibbles(dst, m.Q4[r0*m.Cols/2:(r0+nr)*m.Cols/2])
+}
+
+// xor80Generic sets dst[i] = src[i] ^ 0x80 (len(src) a multiple of 8).
+func xor80Generic(dst, src []byte) {
+	dst = dst[:len(src)]
+	for i := 0; i+8 <= len(src); i += 8 {
+		binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(src[i:])^0x8080808080808080)
+	}
+}
+
+// nibblesGeneric stores each 16 bytes of src as 32 bytes of dst: the low
+// nibbles, then the high ones.
+func nibblesGeneric(dst, src []byte) {
 	dst = dst[:2*len(src)]
 	const lo = 0x0f0f0f0f0f0f0f0f
 	for i := 0; i+16 <= len(src); i += 16 {

@@ -171,3 +171,76 @@ blk2:
 	VMOVUPS Z23, 448(DI)
 	VZEROUPPER
 	RET
+
+// func qgemmXor80AVX512(dst, src *byte, n int)
+//
+// dst[i] = src[i] ^ 0x80 for i < n, n a multiple of 32.
+TEXT ·qgemmXor80AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $0x80808080, AX
+	VPBROADCASTD AX, Z1
+x64:
+	CMPQ CX, $64
+	JLT x32
+	VPXORD (SI), Z1, Z0
+	VMOVDQU64 Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $64, CX
+	JMP x64
+x32:
+	CMPQ CX, $32
+	JLT xend
+	VPXOR (SI), Y1, Y0
+	VMOVDQU Y0, (DI)
+xend:
+	VZEROUPPER
+	RET
+
+// func qgemmNibblesAVX512(dst, src *byte, n int, idx *uint64)
+//
+// For each 16 bytes of src (n a multiple of 16), 32 bytes of dst: the low
+// nibbles, then the high ones. idx holds the two VPERMT2Q index vectors
+// that interleave 16-byte chunks of the low and high nibbles.
+TEXT ·qgemmNibblesAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ idx+24(FP), AX
+	VMOVDQU64 (AX), Z6
+	VMOVDQU64 64(AX), Z7
+	MOVL $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z5
+n64:
+	CMPQ CX, $64
+	JLT n16
+	VMOVDQU64 (SI), Z0
+	VPSRLW $4, Z0, Z1
+	VPANDD Z5, Z0, Z0          // low nibbles
+	VPANDD Z5, Z1, Z1          // high nibbles
+	VMOVDQA64 Z0, Z2
+	VPERMT2Q Z1, Z6, Z0        // chunks 0, 1
+	VPERMT2Q Z1, Z7, Z2        // chunks 2, 3
+	VMOVDQU64 Z0, (DI)
+	VMOVDQU64 Z2, 64(DI)
+	ADDQ $64, SI
+	ADDQ $128, DI
+	SUBQ $64, CX
+	JMP n64
+n16:
+	CMPQ CX, $16
+	JLT nend
+	VBROADCASTI128 (SI), Y0
+	VPSRLW $4, Y0, Y1
+	VPBLENDD $0xf0, Y1, Y0, Y0
+	VPAND Y5, Y0, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $16, CX
+	JMP n16
+nend:
+	VZEROUPPER
+	RET

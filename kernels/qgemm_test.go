@@ -154,6 +154,23 @@ func qgemmRef(b *backend, y []float32, m *Matrix, x []float32) {
 	}
 }
 
+// nearMatVec reports whether got, row i of a MatMul by the quantized GEMM,
+// is MatVec's want within qgemmTol of sum|w*x| for every output.
+func nearMatVec(m *Matrix, x, got, want []float32) (k int, ok bool) {
+	row := make([]float32, m.Cols)
+	for k, v := range want {
+		m.Row(row, k)
+		mag := 0.0
+		for c, w := range row {
+			mag += math.Abs(float64(w) * float64(x[c]))
+		}
+		if d := math.Abs(float64(got[k]) - float64(v)); !(d <= qgemmTol*mag) {
+			return k, false
+		}
+	}
+	return 0, true
+}
+
 // TestFma32 checks the float32 fused multiply-add of the twin against an
 // exact product and sum rounded once (math/big), over operands whose
 // exponents differ widely (so that the float64 sum is often inexact).
@@ -172,8 +189,14 @@ func TestFma32(t *testing.T) {
 	}
 }
 
+// BenchmarkQgemm compares MatMul of int8 and int4 weights (SmolLM2-135M
+// MLP shapes) with the quantized GEMM ("qgemm") and without it ("float":
+// matrix-vector kernels per row up to 32 rows, widened weights and the f32
+// GEMM beyond), as GOP/s and percentages of the peak loops.
 func BenchmarkQgemm(b *testing.B) {
 	r := rand.New(rand.NewPCG(47, 48))
+	old := *active
+	old.qgemm = nil
 	for _, c := range []struct {
 		dt                DType
 		rows, cols, group int
@@ -182,9 +205,72 @@ func BenchmarkQgemm(b *testing.B) {
 		for _, n := range []int{1, 16, 512} {
 			x := randVec(r, n*m.Cols, 1)
 			y := make([]float32, n*m.Rows)
-			b.Run(fmt.Sprintf("%s/%dx%d/n=%d", c.dt, c.rows, c.cols, n), func(b *testing.B) {
-				benchPeakFraction(b, 2*float64(n*m.Rows*m.Cols), func() { MatMul(y, m, x, n) })
-			})
+			for _, p := range []struct {
+				name string
+				b    *backend
+			}{{"qgemm", active}, {"float", &old}} {
+				if p.b.qgemm == nil && p.name == "qgemm" {
+					continue
+				}
+				b.Run(fmt.Sprintf("%s/%dx%d/n=%d/%s", c.dt, c.rows, c.cols, n, p.name), func(b *testing.B) {
+					benchPeakFraction(b, 2*float64(n*m.Rows*m.Cols), func() { matMul(p.b, y, m, x, n) })
+				})
+			}
 		}
+	}
+}
+
+// TestQgemmPrep: the weight preparation (SIMD where the build has it)
+// equals the pure-Go one, for lengths that exercise every loop tail.
+func TestQgemmPrep(t *testing.T) {
+	r := rand.New(rand.NewPCG(49, 50))
+	for _, n := range []int{32, 64, 96, 160, 1024 + 32} {
+		src := make([]byte, n)
+		for i := range src {
+			src[i] = byte(r.Uint32())
+		}
+		got, want := make([]byte, 2*n), make([]byte, 2*n)
+		xor80(got, src)
+		xor80Generic(want, src)
+		if string(got) != string(want) {
+			t.Fatalf("xor80, %d bytes: differs from the generic code", n)
+		}
+		for _, m := range []int{n, n - 16} {
+			nibbles(got, src[:m])
+			nibblesGeneric(want, src[:m])
+			if string(got[:2*m]) != string(want[:2*m]) {
+				t.Fatalf("nibbles, %d bytes: differs from the generic code", m)
+			}
+		}
+	}
+}
+
+// BenchmarkQgemmKernel runs the micro-kernel alone (one thread, operands in
+// cache) as a fraction of the one-thread peaks.
+func BenchmarkQgemmKernel(b *testing.B) {
+	if active.qgemm == nil {
+		b.Skip("no quantized GEMM kernel on this backend")
+	}
+	const cols = 576
+	blocks := cols / q8Block
+	w := make([]byte, qgRows*cols)
+	ws := make([]float32, qgRows)
+	a := make([]byte, 2*blocks*qgBlockBytes)
+	out := make([]float32, qgOutLen)
+	defer SetThreads(Threads())
+	SetThreads(1)
+	for _, nt := range []int{1, 2} {
+		b.Run(fmt.Sprintf("4x%d", nt*qgTile), func(b *testing.B) {
+			var a2 []byte
+			if nt == 2 {
+				a2 = a[blocks*qgBlockBytes:]
+			}
+			const reps = 64
+			benchPeakFraction(b, reps*2*float64(qgRows*nt*qgTile*cols), func() {
+				for range reps {
+					active.qgemm(out, w, cols, ws, 1, blocks, a[:blocks*qgBlockBytes], a2, blocks)
+				}
+			})
+		})
 	}
 }
