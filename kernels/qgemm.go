@@ -45,9 +45,10 @@ const (
 
 // qgemmKernel computes qgRows weight rows (prepared, stride cols bytes, with
 // scales ws at a stride of groups) times one activation tile a, or two (a
-// and a2), over blocks blocks of which gb share a weight scale:
-// out[r*16*tiles + t*16 + l] for row r, tile t and lane l.
-type qgemmKernel func(out []float32, w []byte, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int)
+// and a2), over blocks >= 1 blocks of which gb share a weight scale: the
+// result of weight row k and input row i (i < 16 in a, then a2) goes to
+// y[i*ldy+k].
+type qgemmKernel func(y []float32, ldy int, w []byte, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int)
 
 // qgemmApplies reports whether MatMul of w runs the quantized GEMM on b.
 func qgemmApplies(b *backend, w *Matrix) bool {
@@ -224,20 +225,16 @@ func (j *qgemmJob) run(lo, hi int) {
 			}
 			in := min(nt*qgTile, j.n-t*qgTile)
 			for r := 0; r < nr; r += qgRows {
-				j.b.qgemm(out, wp[r*cols:(r+qgRows)*cols], cols, ws[r*groups:(r+qgRows)*groups], groups, gb, a, a2, blocks)
-				if nr-r >= qgRows {
-					// Four adjacent outputs per input row.
-					o0, o1, o2, o3 := out[:in], out[nt*qgTile:][:in], out[2*nt*qgTile:][:in], out[3*nt*qgTile:][:in]
-					for i := range in {
-						d := j.y[(t*qgTile+i)*rows+r0+r:][:qgRows]
-						d[0], d[1], d[2], d[3] = o0[i], o1[i], o2[i], o3[i]
-					}
+				a, a2, ws := a, a2, ws[r*groups:(r+qgRows)*groups]
+				wr := wp[r*cols : (r+qgRows)*cols]
+				if in == nt*qgTile && r+qgRows <= nr {
+					j.b.qgemm(j.y[t*qgTile*rows+r0+r:], rows, wr, cols, ws, groups, gb, a, a2, blocks)
 					continue
 				}
-				for k := range nr - r {
-					for i, v := range out[k*nt*qgTile : k*nt*qgTile+in] {
-						j.y[(t*qgTile+i)*rows+r0+r+k] = v
-					}
+				// A partial tile or group of rows: through out.
+				j.b.qgemm(out, qgRows, wr, cols, ws, groups, gb, a, a2, blocks)
+				for i := range in {
+					copy(j.y[(t*qgTile+i)*rows+r0+r:][:min(qgRows, nr-r)], out[i*qgRows:])
 				}
 			}
 		}
@@ -290,7 +287,7 @@ func nibblesGeneric(dst, src []byte) {
 
 // qgemm4Generic is the pure-Go twin of the qgemm micro-kernels: the same
 // float operations in the same order (see the top of this file).
-func qgemm4Generic(out []float32, w []byte, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int) {
+func qgemm4Generic(y []float32, ldy int, w []byte, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int) {
 	tiles := [2][]byte{a, a2}
 	nt := 1
 	if a2 != nil {
@@ -312,7 +309,7 @@ func qgemm4Generic(out []float32, w []byte, cols int, ws []float32, groups, gb i
 					p := float32(float32(d) * ls)
 					acc = fma32(p, ws[r*groups+blk/gb], acc)
 				}
-				out[(r*nt+k)*qgTile+l] = acc
+				y[(k*qgTile+l)*ldy+r] = acc
 			}
 		}
 	}

@@ -3,7 +3,8 @@
 #include "textflag.h"
 
 // Quantized GEMM micro-kernels (AVX-512 VNNI): four weight rows times one or
-// two tiles of 16 activation rows, over all 32-column blocks. See qgemm.go
+// two tiles of 16 activation rows, over all 32-column blocks; input row i's
+// four results go to y[i*ldy : i*ldy+4]. See qgemm.go
 // for the layouts and qgemm4Generic for the exact arithmetic.
 //
 // Each int32 lane of an accumulator is one activation row: per 4 columns,
@@ -19,16 +20,16 @@
 // CX = blocks left in the group, R9 = blocks per group, R13 = blocks left.
 
 #define ARGS \
-	MOVQ out+0(FP), DI \
-	MOVQ w+8(FP), SI \
-	MOVQ cols+16(FP), R8 \
-	MOVQ ws+24(FP), DX \
-	MOVQ groups+32(FP), R11 \
+	MOVQ y+0(FP), DI \
+	MOVQ w+16(FP), SI \
+	MOVQ cols+24(FP), R8 \
+	MOVQ ws+32(FP), DX \
+	MOVQ groups+40(FP), R11 \
 	SHLQ $2, R11 \
-	MOVQ gb+40(FP), R9 \
-	MOVQ a+48(FP), AX \
-	MOVQ a2+56(FP), BX \
-	MOVQ blocks+64(FP), R13 \
+	MOVQ gb+48(FP), R9 \
+	MOVQ a+56(FP), AX \
+	MOVQ a2+64(FP), BX \
+	MOVQ blocks+72(FP), R13 \
 	LEAQ (R8)(R8*2), R10 \
 	LEAQ (R11)(R11*2), R12 \
 	MOVQ R9, CX
@@ -56,6 +57,37 @@
 	VPDPBUSD Z4, Z7, T2 \
 	VPDPBUSD Z4, Z13, T3
 
+// STORE16 transposes the accumulators A0..A3 (four weight rows, 16 input
+// rows each) and stores input row i's four results at DI + i*R14, advancing
+// DI by 16 rows (R12 = 3*R14).
+#define STORE16(A0, A1, A2, A3) \
+	VUNPCKLPS A1, A0, Z0 \
+	VUNPCKHPS A1, A0, Z1 \
+	VUNPCKLPS A3, A2, Z2 \
+	VUNPCKHPS A3, A2, Z3 \
+	VUNPCKLPD Z2, Z0, A0 \
+	VUNPCKHPD Z2, Z0, A1 \
+	VUNPCKLPD Z3, Z1, A2 \
+	VUNPCKHPD Z3, Z1, A3 \
+	STORE4(0, A0, A1, A2, A3) \
+	STORE4(1, A0, A1, A2, A3) \
+	STORE4(2, A0, A1, A2, A3) \
+	STORE4(3, A0, A1, A2, A3)
+
+// STORE4 stores 128-bit lane L of A0..A3: input rows 4L .. 4L+3.
+#define STORE4(L, A0, A1, A2, A3) \
+	VEXTRACTF32X4 $L, A0, (DI) \
+	VEXTRACTF32X4 $L, A1, (DI)(R14*1) \
+	VEXTRACTF32X4 $L, A2, (DI)(R14*2) \
+	VEXTRACTF32X4 $L, A3, (DI)(R12*1) \
+	LEAQ (DI)(R14*4), DI
+
+// SETSTORE loads the output stride (floats) as bytes into R14, 3x into R12.
+#define SETSTORE \
+	MOVQ ldy+8(FP), R14 \
+	SHLQ $2, R14 \
+	LEAQ (R14)(R14*2), R12
+
 // SCALE finishes row T's block into accumulator A: float, times the tile's
 // activation scales at LS, plus that times the weight scale at S.
 #define SCALE(T, LS, S, A) \
@@ -63,8 +95,8 @@
 	VMULPS LS, T, T \
 	VFMADD231PS.BCST S, T, A
 
-// func qgemm4x16VNNI(out *float32, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
-TEXT ·qgemm4x16VNNI(SB), NOSPLIT, $0-72
+// func qgemm4x16VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+TEXT ·qgemm4x16VNNI(SB), NOSPLIT, $0-80
 	ARGS
 	VPXORD Z16, Z16, Z16
 	VPXORD Z17, Z17, Z17
@@ -97,10 +129,8 @@ blk1:
 	SCALE(Z3, 512(AX), (DX)(R12*1), Z19)
 	ADDQ $640, AX
 	NEXTBLOCK(blk1)
-	VMOVUPS Z16, (DI)
-	VMOVUPS Z17, 64(DI)
-	VMOVUPS Z18, 128(DI)
-	VMOVUPS Z19, 192(DI)
+	SETSTORE
+	STORE16(Z16, Z17, Z18, Z19)
 	VZEROUPPER
 	RET
 
@@ -122,8 +152,8 @@ blk1:
 	VPDPBUSD Z4, Z13, Z3 \
 	VPDPBUSD Z12, Z13, Z11
 
-// func qgemm4x32VNNI(out *float32, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
-TEXT ·qgemm4x32VNNI(SB), NOSPLIT, $0-72
+// func qgemm4x32VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+TEXT ·qgemm4x32VNNI(SB), NOSPLIT, $0-80
 	ARGS
 	VPXORD Z16, Z16, Z16
 	VPXORD Z17, Z17, Z17
@@ -161,14 +191,9 @@ blk2:
 	ADDQ $640, AX
 	ADDQ $640, BX
 	NEXTBLOCK(blk2)
-	VMOVUPS Z16, (DI)
-	VMOVUPS Z20, 64(DI)
-	VMOVUPS Z17, 128(DI)
-	VMOVUPS Z21, 192(DI)
-	VMOVUPS Z18, 256(DI)
-	VMOVUPS Z22, 320(DI)
-	VMOVUPS Z19, 384(DI)
-	VMOVUPS Z23, 448(DI)
+	SETSTORE
+	STORE16(Z16, Z17, Z18, Z19)
+	STORE16(Z20, Z21, Z22, Z23)
 	VZEROUPPER
 	RET
 

@@ -257,6 +257,7 @@ func BenchmarkQgemmKernel(b *testing.B) {
 	ws := make([]float32, qgRows)
 	a := make([]byte, 2*blocks*qgBlockBytes)
 	out := make([]float32, qgOutLen)
+	const ldy = qgRows
 	defer SetThreads(Threads())
 	SetThreads(1)
 	for _, nt := range []int{1, 2} {
@@ -268,7 +269,7 @@ func BenchmarkQgemmKernel(b *testing.B) {
 			const reps = 64
 			benchPeakFraction(b, reps*2*float64(qgRows*nt*qgTile*cols), func() {
 				for range reps {
-					active.qgemm(out, w, cols, ws, 1, blocks, a[:blocks*qgBlockBytes], a2, blocks)
+					active.qgemm(out, ldy, w, cols, ws, 1, blocks, a[:blocks*qgBlockBytes], a2, blocks)
 				}
 			})
 		})
