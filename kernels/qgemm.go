@@ -212,7 +212,14 @@ func (j *qgemmJob) run(lo, hi int) {
 		r0 := item * j.panel
 		nr := min(j.panel, rows-r0)
 		pr := (nr + qgRows - 1) / qgRows * qgRows // rows padded to whole kernel calls
-		tr.qgemmPrep(wp[:nr*cols], w, r0, nr)
+		// With one sweep over the panel (up to 32 input rows), each group
+		// of rows is prepared right before its kernel call, so that reading
+		// the weights from memory overlaps the arithmetic; with several
+		// sweeps, the whole panel once.
+		sweeps := (tiles + 1) / 2
+		if sweeps > 1 {
+			tr.qgemmPrep(wp[:nr*cols], w, r0, nr)
+		}
 		clear(wp[nr*cols : pr*cols])
 		copy(ws, w.Scale[r0*groups:(r0+nr)*groups])
 		clear(ws[nr*groups : pr*groups])
@@ -227,6 +234,9 @@ func (j *qgemmJob) run(lo, hi int) {
 			for r := 0; r < nr; r += qgRows {
 				a, a2, ws := a, a2, ws[r*groups:(r+qgRows)*groups]
 				wr := wp[r*cols : (r+qgRows)*cols]
+				if sweeps == 1 {
+					tr.qgemmPrep(wr, w, r0+r, min(qgRows, nr-r))
+				}
 				if in == nt*qgTile && r+qgRows <= nr {
 					j.b.qgemm(j.y[t*qgTile*rows+r0+r:], rows, wr, cols, ws, groups, gb, a, a2, blocks)
 					continue
