@@ -47,8 +47,8 @@ const (
 // scales ws at a stride of groups) times one activation tile a, or two (a
 // and a2), over blocks >= 1 blocks of which gb share a weight scale: the
 // result of weight row k and input row i (i < 16 in a, then a2) goes to
-// y[i*ldy+k].
-type qgemmKernel func(y []float32, ldy int, w []byte, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int)
+// y[i*ldy+k]. With raw, w holds int8 weights as stored (not w+128).
+type qgemmKernel func(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int)
 
 // qgemmApplies reports whether MatMul of w runs the quantized GEMM on b.
 func qgemmApplies(b *backend, w *Matrix) bool {
@@ -233,16 +233,20 @@ func (j *qgemmJob) run(lo, hi int) {
 			in := min(nt*qgTile, j.n-t*qgTile)
 			for r := 0; r < nr; r += qgRows {
 				a, a2, ws := a, a2, ws[r*groups:(r+qgRows)*groups]
-				wr := wp[r*cols : (r+qgRows)*cols]
-				if sweeps == 1 {
+				wr, raw := wp[r*cols:(r+qgRows)*cols], false
+				switch {
+				case sweeps == 1 && w.Type == Q8 && r+qgRows <= nr:
+					// int8 rows read once: the kernel flips their sign bits.
+					wr, raw = int8Bytes(w.Q8[(r0+r)*cols:(r0+r+qgRows)*cols]), true
+				case sweeps == 1:
 					tr.qgemmPrep(wr, w, r0+r, min(qgRows, nr-r))
 				}
 				if in == nt*qgTile && r+qgRows <= nr {
-					j.b.qgemm(j.y[t*qgTile*rows+r0+r:], rows, wr, cols, ws, groups, gb, a, a2, blocks)
+					j.b.qgemm(j.y[t*qgTile*rows+r0+r:], rows, wr, raw, cols, ws, groups, gb, a, a2, blocks)
 					continue
 				}
 				// A partial tile or group of rows: through out.
-				j.b.qgemm(out, qgRows, wr, cols, ws, groups, gb, a, a2, blocks)
+				j.b.qgemm(out, qgRows, wr, raw, cols, ws, groups, gb, a, a2, blocks)
 				for i := range in {
 					copy(j.y[(t*qgTile+i)*rows+r0+r:][:min(qgRows, nr-r)], out[i*qgRows:])
 				}
@@ -297,7 +301,11 @@ func nibblesGeneric(dst, src []byte) {
 
 // qgemm4Generic is the pure-Go twin of the qgemm micro-kernels: the same
 // float operations in the same order (see the top of this file).
-func qgemm4Generic(y []float32, ldy int, w []byte, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int) {
+func qgemm4Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int) {
+	var flip byte
+	if raw {
+		flip = 0x80
+	}
 	tiles := [2][]byte{a, a2}
 	nt := 1
 	if a2 != nil {
@@ -313,7 +321,7 @@ func qgemm4Generic(y []float32, ldy int, w []byte, cols int, ws []float32, group
 					t := at[blk*qgBlockBytes : (blk+1)*qgBlockBytes]
 					d := int32(binary.LittleEndian.Uint32(t[576+4*l:]))
 					for c, v := range row[blk*q8Block : (blk+1)*q8Block] {
-						d += int32(v) * int32(int8(t[c/4*64+4*l+c%4]))
+						d += int32(v^flip) * int32(int8(t[c/4*64+4*l+c%4]))
 					}
 					ls := math.Float32frombits(binary.LittleEndian.Uint32(t[512+4*l:]))
 					p := float32(float32(d) * ls)

@@ -10,18 +10,32 @@ func qgemm4x16VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, 
 //go:noescape
 func qgemm4x32VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
 
+//go:noescape
+func qgemm4x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+
+//go:noescape
+func qgemm4x32RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+
 // qgemm4Z is the qgemmKernel of the avx512 backend (see qgemm_amd64.s).
-func qgemm4Z(y []float32, ldy int, w []byte, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int) {
+func qgemm4Z(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int) {
 	_ = w[(qgRows-1)*cols+blocks*q8Block-1]
 	_ = ws[(qgRows-1)*groups+(blocks-1)/gb]
 	_ = a[blocks*qgBlockBytes-1]
 	if a2 == nil {
 		_ = y[(qgTile-1)*ldy+qgRows-1]
+		if raw {
+			qgemm4x16RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], nil, blocks)
+			return
+		}
 		qgemm4x16VNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], nil, blocks)
 		return
 	}
 	_ = a2[blocks*qgBlockBytes-1]
 	_ = y[(2*qgTile-1)*ldy+qgRows-1]
+	if raw {
+		qgemm4x32RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], &a2[0], blocks)
+		return
+	}
 	qgemm4x32VNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], &a2[0], blocks)
 }
 

@@ -46,12 +46,12 @@
 
 // STEP1 multiplies 4 columns (byte offset O of the activation group, OW in
 // the weight rows) of four rows into Z0..Z3 (even steps) or Z8..Z11 (odd).
-#define STEP1(O, OW, T0, T1, T2, T3) \
+#define STEP1(BC, O, OW, T0, T1, T2, T3) \
 	VMOVDQU32 O(AX), Z4 \
-	VPBROADCASTD OW(SI), Z5 \
-	VPBROADCASTD OW(SI)(R8*1), Z6 \
-	VPBROADCASTD OW(SI)(R8*2), Z7 \
-	VPBROADCASTD OW(SI)(R10*1), Z13 \
+	BC(OW(SI), Z5) \
+	BC(OW(SI)(R8*1), Z6) \
+	BC(OW(SI)(R8*2), Z7) \
+	BC(OW(SI)(R10*1), Z13) \
 	VPDPBUSD Z4, Z5, T0 \
 	VPDPBUSD Z4, Z6, T1 \
 	VPDPBUSD Z4, Z7, T2 \
@@ -88,6 +88,12 @@
 	SHLQ $2, R14 \
 	LEAQ (R14)(R14*2), R12
 
+// The BC macros broadcast 4 weight bytes at M to every lane of Z: prepared
+// (unsigned) as they are, raw int8 with the sign bit flipped (Z30 = 0x80
+// bytes), which makes them w+128.
+#define BCPREP(M, Z) VPBROADCASTD M, Z
+#define BCRAW(M, Z) VPXORD.BCST M, Z30, Z
+
 // SCALE finishes row T's block into accumulator A: float, times the tile's
 // activation scales at LS, plus that times the weight scale at S.
 #define SCALE(T, LS, S, A) \
@@ -111,14 +117,14 @@ blk1:
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
-	STEP1(0, 0, Z0, Z1, Z2, Z3)
-	STEP1(64, 4, Z8, Z9, Z10, Z11)
-	STEP1(128, 8, Z0, Z1, Z2, Z3)
-	STEP1(192, 12, Z8, Z9, Z10, Z11)
-	STEP1(256, 16, Z0, Z1, Z2, Z3)
-	STEP1(320, 20, Z8, Z9, Z10, Z11)
-	STEP1(384, 24, Z0, Z1, Z2, Z3)
-	STEP1(448, 28, Z8, Z9, Z10, Z11)
+	STEP1(BCPREP, 0, 0, Z0, Z1, Z2, Z3)
+	STEP1(BCPREP, 64, 4, Z8, Z9, Z10, Z11)
+	STEP1(BCPREP, 128, 8, Z0, Z1, Z2, Z3)
+	STEP1(BCPREP, 192, 12, Z8, Z9, Z10, Z11)
+	STEP1(BCPREP, 256, 16, Z0, Z1, Z2, Z3)
+	STEP1(BCPREP, 320, 20, Z8, Z9, Z10, Z11)
+	STEP1(BCPREP, 384, 24, Z0, Z1, Z2, Z3)
+	STEP1(BCPREP, 448, 28, Z8, Z9, Z10, Z11)
 	VPADDD Z8, Z0, Z0
 	VPADDD Z9, Z1, Z1
 	VPADDD Z10, Z2, Z2
@@ -134,15 +140,59 @@ blk1:
 	VZEROUPPER
 	RET
 
+// func qgemm4x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+//
+// qgemm4x16VNNI for raw int8 weights (w as stored, not w+128).
+TEXT ·qgemm4x16RawVNNI(SB), NOSPLIT, $0-80
+	MOVL $0x80808080, R14
+	VPBROADCASTD R14, Z30
+	ARGS
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+blk1r:
+	VMOVDQU32 576(AX), Z0
+	VMOVDQA32 Z0, Z1
+	VMOVDQA32 Z0, Z2
+	VMOVDQA32 Z0, Z3
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	STEP1(BCRAW, 0, 0, Z0, Z1, Z2, Z3)
+	STEP1(BCRAW, 64, 4, Z8, Z9, Z10, Z11)
+	STEP1(BCRAW, 128, 8, Z0, Z1, Z2, Z3)
+	STEP1(BCRAW, 192, 12, Z8, Z9, Z10, Z11)
+	STEP1(BCRAW, 256, 16, Z0, Z1, Z2, Z3)
+	STEP1(BCRAW, 320, 20, Z8, Z9, Z10, Z11)
+	STEP1(BCRAW, 384, 24, Z0, Z1, Z2, Z3)
+	STEP1(BCRAW, 448, 28, Z8, Z9, Z10, Z11)
+	VPADDD Z8, Z0, Z0
+	VPADDD Z9, Z1, Z1
+	VPADDD Z10, Z2, Z2
+	VPADDD Z11, Z3, Z3
+	SCALE(Z0, 512(AX), (DX), Z16)
+	SCALE(Z1, 512(AX), (DX)(R11*1), Z17)
+	SCALE(Z2, 512(AX), (DX)(R11*2), Z18)
+	SCALE(Z3, 512(AX), (DX)(R12*1), Z19)
+	ADDQ $640, AX
+	NEXTBLOCK(blk1r)
+	SETSTORE
+	STORE16(Z16, Z17, Z18, Z19)
+	VZEROUPPER
+	RET
+
+
 // STEP2 is STEP1 for two activation tiles: Z0..Z3 for the tile at AX,
 // Z8..Z11 for the one at BX.
-#define STEP2(O, OW) \
+#define STEP2(BC, O, OW) \
 	VMOVDQU32 O(AX), Z4 \
 	VMOVDQU32 O(BX), Z12 \
-	VPBROADCASTD OW(SI), Z5 \
-	VPBROADCASTD OW(SI)(R8*1), Z6 \
-	VPBROADCASTD OW(SI)(R8*2), Z7 \
-	VPBROADCASTD OW(SI)(R10*1), Z13 \
+	BC(OW(SI), Z5) \
+	BC(OW(SI)(R8*1), Z6) \
+	BC(OW(SI)(R8*2), Z7) \
+	BC(OW(SI)(R10*1), Z13) \
 	VPDPBUSD Z4, Z5, Z0 \
 	VPDPBUSD Z12, Z5, Z8 \
 	VPDPBUSD Z4, Z6, Z1 \
@@ -172,14 +222,14 @@ blk2:
 	VMOVDQA32 Z8, Z9
 	VMOVDQA32 Z8, Z10
 	VMOVDQA32 Z8, Z11
-	STEP2(0, 0)
-	STEP2(64, 4)
-	STEP2(128, 8)
-	STEP2(192, 12)
-	STEP2(256, 16)
-	STEP2(320, 20)
-	STEP2(384, 24)
-	STEP2(448, 28)
+	STEP2(BCPREP, 0, 0)
+	STEP2(BCPREP, 64, 4)
+	STEP2(BCPREP, 128, 8)
+	STEP2(BCPREP, 192, 12)
+	STEP2(BCPREP, 256, 16)
+	STEP2(BCPREP, 320, 20)
+	STEP2(BCPREP, 384, 24)
+	STEP2(BCPREP, 448, 28)
 	SCALE(Z0, 512(AX), (DX), Z16)
 	SCALE(Z1, 512(AX), (DX)(R11*1), Z17)
 	SCALE(Z2, 512(AX), (DX)(R11*2), Z18)
@@ -196,6 +246,56 @@ blk2:
 	STORE16(Z20, Z21, Z22, Z23)
 	VZEROUPPER
 	RET
+
+// func qgemm4x32RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+//
+// qgemm4x32VNNI for raw int8 weights.
+TEXT ·qgemm4x32RawVNNI(SB), NOSPLIT, $0-80
+	MOVL $0x80808080, R14
+	VPBROADCASTD R14, Z30
+	ARGS
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+blk2r:
+	VMOVDQU32 576(AX), Z0
+	VMOVDQA32 Z0, Z1
+	VMOVDQA32 Z0, Z2
+	VMOVDQA32 Z0, Z3
+	VMOVDQU32 576(BX), Z8
+	VMOVDQA32 Z8, Z9
+	VMOVDQA32 Z8, Z10
+	VMOVDQA32 Z8, Z11
+	STEP2(BCRAW, 0, 0)
+	STEP2(BCRAW, 64, 4)
+	STEP2(BCRAW, 128, 8)
+	STEP2(BCRAW, 192, 12)
+	STEP2(BCRAW, 256, 16)
+	STEP2(BCRAW, 320, 20)
+	STEP2(BCRAW, 384, 24)
+	STEP2(BCRAW, 448, 28)
+	SCALE(Z0, 512(AX), (DX), Z16)
+	SCALE(Z1, 512(AX), (DX)(R11*1), Z17)
+	SCALE(Z2, 512(AX), (DX)(R11*2), Z18)
+	SCALE(Z3, 512(AX), (DX)(R12*1), Z19)
+	SCALE(Z8, 512(BX), (DX), Z20)
+	SCALE(Z9, 512(BX), (DX)(R11*1), Z21)
+	SCALE(Z10, 512(BX), (DX)(R11*2), Z22)
+	SCALE(Z11, 512(BX), (DX)(R12*1), Z23)
+	ADDQ $640, AX
+	ADDQ $640, BX
+	NEXTBLOCK(blk2r)
+	SETSTORE
+	STORE16(Z16, Z17, Z18, Z19)
+	STORE16(Z20, Z21, Z22, Z23)
+	VZEROUPPER
+	RET
+
 
 // func qgemmXor80AVX512(dst, src *byte, n int)
 //
