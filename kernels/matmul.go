@@ -6,13 +6,17 @@ const mmBlock = 16
 
 // MatMul computes Y = X·Wᵀ for n input rows: X is n x w.Cols row-major (len
 // n*w.Cols), Y is n x w.Rows row-major (len n*w.Rows), so row i of Y is
-// MatVec of row i of X. Up to 32 rows (a batched decode step) it is
-// exactly MatVec, row by row, with the weights read from memory once for
-// all rows (see matRows; for quantized weights the rows are quantized to
-// int8 as MatVec does). Larger n runs a cache-blocked GEMM: X is packed once,
-// the weight rows are processed in panels spread over the worker pool, each
-// panel widened to f32 (quantized values times their scales, exactly) once
-// and reused for all n rows by a register-tiled micro-kernel.
+// MatVec of row i of X. For int8 and int4 weights on AVX-512 VNNI (columns
+// and groups multiples of 32), any n >= 2 runs the quantized GEMM
+// (qgemm.go): each row of X is quantized to int8 once, as MatVec does, and
+// row i of Y equals MatVec of row i up to float32 rounding (the same integer
+// dot products and scales, summed in another order). Otherwise, up to 32
+// rows (a batched decode step) it is exactly MatVec, row by row, with the
+// weights read from memory once for all rows (see matRows). Larger n runs a
+// cache-blocked GEMM: X is packed once, the weight rows are processed in
+// panels spread over the worker pool, each panel widened to f32 (quantized
+// values times their scales, exactly) once and reused for all n rows by a
+// register-tiled micro-kernel.
 func MatMul(y []float32, w *Matrix, x []float32, n int) {
 	mustValid("MatMul", w)
 	if n < 0 {
