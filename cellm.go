@@ -26,6 +26,7 @@ import (
 	"github.com/cellm-ai/cellm-go/hf"
 	"github.com/cellm-ai/cellm-go/imagecache"
 	"github.com/cellm-ai/cellm-go/imageproc"
+	"github.com/cellm-ai/cellm-go/kernels"
 	"github.com/cellm-ai/cellm-go/models"
 	_ "github.com/cellm-ai/cellm-go/models/all" // every architecture
 	"github.com/cellm-ai/cellm-go/models/idefics3"
@@ -65,8 +66,10 @@ type Options struct {
 	// instructions (AVX512_BF16) when the tower's weights are bf16 or f16,
 	// about 2-4x faster per tile; on the test fixtures the image features
 	// keep a cosine of 0.999995 with the f32 references and the greedy
-	// tokens are transformers'. f32 and quantized files keep the exact f32
-	// path. VisionBF16 and VisionF32 force either way.
+	// tokens are transformers'. An int8 tower (convert --quantize-vision
+	// int8) runs only its attention on bf16 dot products (its projections
+	// keep f32 inputs; greedy tokens unchanged on the fixtures). f32 files
+	// keep the exact f32 path. VisionBF16 and VisionF32 force either way.
 	VisionPrecision VisionPrecision
 	// ImageCache, if not nil, is used instead of a cache of the model's own
 	// (ImageCacheBytes is then ignored). Share one only between Models
@@ -245,6 +248,7 @@ func (m *Model) loadNative(f *format.File, o *Options) error {
 		m.vision = nativeVision{v}
 		v.Vision.UseBF16Activations(o.VisionPrecision == VisionBF16 ||
 			o.VisionPrecision == VisionAuto && v.Vision.HalfWeights())
+		v.Vision.UseBF16Attention(o.VisionPrecision == VisionAuto && v.Vision.WeightType() == kernels.Q8)
 	}
 	if o.DecoderBackend == BackendCellm {
 		m.dec = dec

@@ -7,8 +7,8 @@ import "fmt"
 type VisionPrecision int
 
 const (
-	// VisionAuto is bf16 activations for bf16 and f16 weight files, the
-	// exact f32 path otherwise.
+	// VisionAuto is bf16 activations for bf16 and f16 weight files, bf16
+	// attention alone for int8 vision towers, the exact f32 path otherwise.
 	VisionAuto VisionPrecision = iota
 	// VisionBF16 rounds the activations to bf16 whatever the weights (the
 	// projections use bf16 dot products on bf16 weights, the attention on

@@ -53,6 +53,26 @@ func tinyVLMConvert(t *testing.T, replace map[string]string, opt *Options, dtype
 	if _, err := convert.Convert(dir, out, convert.Options{DType: dtype}); err != nil {
 		t.Fatal(err)
 	}
+	return openTestModel(t, out, opt)
+}
+
+// tinyVLMInt8Vision is tinyVLMConvert (f16) with the vision tower and
+// connector quantized to int8 (convert.Options.QuantizeVision).
+func tinyVLMInt8Vision(t *testing.T, opt *Options) *Model {
+	t.Helper()
+	dir := t.TempDir()
+	if err := testutil.TinyVLMFolder(".", dir); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "vlm.cellm")
+	if _, err := convert.Convert(dir, out, convert.Options{DType: format.F16, QuantizeVision: "int8"}); err != nil {
+		t.Fatal(err)
+	}
+	return openTestModel(t, out, opt)
+}
+
+func openTestModel(t *testing.T, out string, opt *Options) *Model {
+	t.Helper()
 	m, err := Open(out, opt)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/imagecache"
+	"github.com/cellm-ai/cellm-go/kernels"
 )
 
 func readImage(t *testing.T, name string) []byte {
@@ -338,6 +339,39 @@ func TestVisionPrecisionDefault(t *testing.T) {
 		m := tinyVLMConvert(t, nil, &Options{VisionPrecision: c.p}, c.dt)
 		if got := m.vlm.Vision.BF16Activations(); got != c.want {
 			t.Errorf("%v file, %v: bf16 activations %v, want %v", c.dt, c.p, got, c.want)
+		}
+	}
+}
+
+// TestVisionInt8Tower: an int8 vision tower runs its attention alone in
+// bf16 by default (VisionF32 turns it off) and gives the greedy tokens of
+// the f16 file's f32 path, with and without image splitting.
+func TestVisionInt8Tower(t *testing.T) {
+	for _, c := range []struct {
+		p                  VisionPrecision
+		wantAttn, wantActs bool
+	}{{VisionAuto, true, false}, {VisionF32, false, false}, {VisionBF16, true, true}} {
+		m := tinyVLMInt8Vision(t, &Options{VisionPrecision: c.p})
+		if v := m.vlm.Vision; v.WeightType() != kernels.Q8 || v.BF16Attention() != c.wantAttn || v.BF16Activations() != c.wantActs {
+			t.Errorf("%v: weights %v, bf16 attention %v, activations %v; want int8, %v, %v", c.p, v.WeightType(), v.BF16Attention(), v.BF16Activations(), c.wantAttn, c.wantActs)
+		}
+	}
+	ctx := context.Background()
+	img := readImage(t, "bird.jpg")
+	ref := tinyVLMConvert(t, nil, &Options{VisionPrecision: VisionF32, ImageCacheBytes: -1}, format.F16)
+	q := tinyVLMInt8Vision(t, &Options{ImageCacheBytes: -1})
+	for _, split := range []bool{false, true} {
+		req := Request{Prompt: "What is in the image?", Chat: true, Images: [][]byte{img}, SplitImage: &split, MaxNewTokens: 12, IgnoreEOS: true}
+		want, err := ref.Generate(ctx, req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := q.Generate(ctx, req, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Tokens, want.Tokens) {
+			t.Errorf("split %v: int8 vision %v, f16 %v", split, got.Tokens, want.Tokens)
 		}
 	}
 }

@@ -56,6 +56,15 @@ type Options struct {
 	// QuantizeEmbeddings also quantizes embed_tokens and lm_head (needs
 	// quantization; with int4 they are quantized to int4 too).
 	QuantizeEmbeddings bool
+	// QuantizeVision quantizes a vision-language model's vision tower:
+	// "int8" stores the SigLIP encoder's attention and MLP projection
+	// weights and the connector's projection as symmetric int8 (the patch
+	// embedding, position embeddings, norms and biases stay float); ""
+	// keeps them float. Independent of Quantize, which covers the text stack.
+	QuantizeVision string
+	// VisionGroupSize is QuantizeVision's columns per scale (0: one scale
+	// per row; else a multiple of 32).
+	VisionGroupSize int
 	// Source picks the checkpoint reader: "" or "auto" detects it.
 	Source string
 	// Progress, if set, is called as tensor bytes are written.
@@ -113,6 +122,10 @@ func lookup(kind string) (checkpointKind, error) {
 	return checkpointKind{}, fmt.Errorf("--source %s: unknown (available: %s)", kind, strings.Join(SourceKinds(), ", "))
 }
 
+// visionLinearRE matches the SigLIP encoder's projection weights under the
+// vision tower prefix.
+var visionLinearRE = regexp.MustCompile(`^encoder\.layers\.\d+\.(self_attn\.(q|k|v|out)_proj|mlp\.fc[12])\.weight$`)
+
 var linearRE = regexp.MustCompile(`(^|\.)layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)\.weight$`)
 
 // Convert converts the model folder in to the .cellm file out.
@@ -156,6 +169,17 @@ func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary,
 	if opt.QuantizeEmbeddings && opt.Quantize == "" {
 		return nil, fmt.Errorf("quantizing embeddings needs --quantize")
 	}
+	switch opt.QuantizeVision {
+	case "", "int8":
+	default:
+		return nil, fmt.Errorf("--quantize-vision %s: want int8", opt.QuantizeVision)
+	}
+	if opt.VisionGroupSize < 0 || opt.VisionGroupSize%32 != 0 {
+		return nil, fmt.Errorf("vision group size %d: want a multiple of 32, or 0 for one scale per row", opt.VisionGroupSize)
+	}
+	if opt.QuantizeVision != "" && isGGUF {
+		return nil, fmt.Errorf("--quantize-vision: %s is a GGUF file, which holds no vision tower", in)
+	}
 	if opt.MaxAssetSize == 0 {
 		opt.MaxAssetSize = 64 << 20
 	}
@@ -197,6 +221,9 @@ func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary,
 		if visionPrefix == "" || projPrefix == "" {
 			return nil, fmt.Errorf("%s: model_type %s but no vision tower / connector tensors found", in, cfg.ModelType)
 		}
+	}
+	if opt.QuantizeVision != "" && !cfg.Multimodal {
+		return nil, fmt.Errorf("--quantize-vision: %s (model_type %s) has no vision tower", in, cfg.ModelType)
 	}
 	if cfg.TextTower {
 		h.TextTensorPrefix = textPrefix
@@ -250,6 +277,13 @@ func ConvertContext(ctx context.Context, in, out string, opt Options) (*Summary,
 		if opt.Quantize != "" && quantizable(t, textPrefix, opt.QuantizeEmbeddings) {
 			load := func() (*source.Tensor, error) { return t, nil }
 			if err := addQuantized(w, t.Name, t.Shape, load, quantDType(opt.Quantize, t.Name), opt.GroupSize, sum); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if opt.QuantizeVision != "" && visionQuantizable(t, visionPrefix, projPrefix) {
+			load := func() (*source.Tensor, error) { return t, nil }
+			if err := addQuantized(w, t.Name, t.Shape, load, format.I8, opt.VisionGroupSize, sum); err != nil {
 				return nil, err
 			}
 			continue
@@ -349,6 +383,18 @@ func header(cfg *hf.Config, eos []int, kind string, opt Options) *format.Header 
 		}
 		h.SourceQuantization, _ = json.Marshal(map[string]string{"quant_scheme": scheme, "scope": scope,
 			"scale_dtype": "f16"})
+	}
+	if opt.QuantizeVision != "" {
+		q := map[string]string{}
+		if len(h.SourceQuantization) > 0 {
+			_ = json.Unmarshal(h.SourceQuantization, &q)
+		}
+		scheme := opt.QuantizeVision + "_symmetric_per_row"
+		if opt.VisionGroupSize > 0 {
+			scheme = fmt.Sprintf("%s_symmetric_group%d", opt.QuantizeVision, opt.VisionGroupSize)
+		}
+		q["vision_quant_scheme"], q["vision_scope"], q["scale_dtype"] = scheme, "vision_linear_and_connector", "f16"
+		h.SourceQuantization, _ = json.Marshal(q)
 	}
 	h.SourceQuantizationConfig = cfg.QuantizationConfig
 	if cfg.Multimodal {
@@ -524,6 +570,18 @@ func quantizable(t *source.Tensor, textPrefix string, embeddings bool) bool {
 		return true
 	}
 	return embeddings && (t.Name == textPrefix+"embed_tokens.weight" || t.Name == "lm_head.weight")
+}
+
+// visionQuantizable reports whether t is a vision encoder projection or
+// the connector's projection (the tensors --quantize-vision quantizes).
+func visionQuantizable(t *source.Tensor, visionPrefix, projPrefix string) bool {
+	if len(t.Shape) != 2 || visionPrefix == "" {
+		return false
+	}
+	if strings.HasPrefix(t.Name, visionPrefix) && visionLinearRE.MatchString(strings.TrimPrefix(t.Name, visionPrefix)) {
+		return true
+	}
+	return projPrefix != "" && t.Name == projPrefix+"modality_projection.proj.weight"
 }
 
 // decode converts elements [start, start+len(dst)) of t to float32.

@@ -461,3 +461,68 @@ func checkDequantized(t *testing.T, set *source.Set, q, s format.Tensor) {
 		}
 	}
 }
+
+// QuantizeVision stores the SigLIP encoder's projections and the connector
+// as int8 and leaves the patch embedding, norms, biases and the text stack
+// as they were.
+func TestQuantizeVision(t *testing.T) {
+	for _, group := range []int{0, 32} {
+		f, set, sum := convertFixture(t, "smolvlm-tiny", Options{QuantizeVision: "int8", VisionGroupSize: group})
+		scheme := "int8_symmetric_per_row"
+		if group > 0 {
+			scheme = "int8_symmetric_group32"
+		}
+		if q := string(f.Header.SourceQuantization); !strings.Contains(q, `"vision_quant_scheme":"`+scheme+`"`) || strings.Contains(q, `"quant_scheme"`) {
+			t.Errorf("source_quantization %s", q)
+		}
+		// 2 layers x (q, k, v, out, fc1, fc2) + the connector.
+		if sum.Quantized != 13 {
+			t.Errorf("%d tensors quantized, want 13", sum.Quantized)
+		}
+		for name, want := range map[string]format.DType{
+			"model.vision_model.encoder.layers.1.self_attn.out_proj.weight": format.I8,
+			"model.vision_model.encoder.layers.0.self_attn.q_proj.weight":   format.I8,
+			"model.vision_model.encoder.layers.1.mlp.fc2.weight":            format.I8,
+			"model.connector.modality_projection.proj.weight":               format.I8,
+			"model.vision_model.embeddings.patch_embedding.weight":          format.F16,
+			"model.vision_model.embeddings.position_embedding.weight":       format.F16,
+			"model.vision_model.encoder.layers.1.mlp.fc2.bias":              format.F16,
+			"model.vision_model.post_layernorm.weight":                      format.F16,
+			"model.text_model.layers.1.self_attn.q_proj.weight":             format.F16,
+		} {
+			q, err := f.Tensor(name)
+			if err != nil || q.DType != want {
+				t.Fatalf("%s: %s, %v; want %s", name, q.DType, err, want)
+			}
+			if want == format.I8 {
+				s, err := f.Tensor(name + format.QScaleSuffix)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if g := format.GroupSize(q.Shape, s.Shape); (group == 0 && g != q.Shape[1]) || (group > 0 && g != min(group, q.Shape[1])) {
+					t.Errorf("%s: group %d (scales %v), want %d", name, g, s.Shape, group)
+				}
+				checkDequantized(t, set, q, s)
+			}
+		}
+	}
+	// With text quantization both schemes are recorded.
+	f, _, _ := convertFixture(t, "smolvlm-tiny", Options{QuantizeInt8: true, QuantizeVision: "int8"})
+	if q := string(f.Header.SourceQuantization); !strings.Contains(q, `"quant_scheme":"int8_symmetric_per_row"`) || !strings.Contains(q, `"vision_quant_scheme"`) {
+		t.Errorf("source_quantization %s", q)
+	}
+	out := filepath.Join(t.TempDir(), "x.cellm")
+	for _, c := range []struct {
+		in   string
+		opt  Options
+		want string
+	}{
+		{"llama-tiny", Options{QuantizeVision: "int8"}, "has no vision tower"},
+		{"smolvlm-tiny", Options{QuantizeVision: "int4"}, "--quantize-vision int4: want int8"},
+		{"smolvlm-tiny", Options{QuantizeVision: "int8", VisionGroupSize: 48}, "vision group size 48"},
+	} {
+		if _, err := Convert(testutil.Fixture(t, c.in), out, c.opt); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s %+v: %v, want %q", c.in, c.opt, err, c.want)
+		}
+	}
+}

@@ -6,12 +6,16 @@ import "fmt"
 // values of one layer are a list of blocks, block b holding positions
 // [b*blockTokens, (b+1)*blockTokens) laid out [kvHeads][blockTokens][headDim].
 //
-// A single query (decode) reads the blocks in place: scores block by block
-// with the matrix-vector kernel, one soft-max over all of them, the weighted
-// sum of V block by block into partial rows, and one more weighted sum (with
-// weights 1) of those rows. Several queries (prefill, or a chunk of a
-// prompt) gather the visible positions into a contiguous scratch cache and
-// take AttentionCausal's blocked GEMM path when the backend has one.
+// A single query (decode) reads the blocks in place (see attendPaged): with
+// group kernels (AVX-512 and the pure-Go twins), the query heads of a GQA
+// group together, each K and V row read once for all of them: their scores
+// block by block, one soft-max per head, the weighted sums of V block by
+// block into the output. Otherwise one head at a time with the
+// matrix-vector kernel and partial P·V rows per block summed at the end.
+// Several queries (prefill, or a chunk of a prompt) gather the visible
+// positions into a contiguous scratch cache and take AttentionCausal's
+// blocked GEMM path when the backend has one. AttentionDecode (attention_
+// decode.go) runs the single queries of several sequences in one call.
 
 // AttentionPaged computes causal attention for n query rows at positions
 // pos0..pos0+n-1 over a paged cache of float32 blocks: row i attends to
@@ -32,7 +36,7 @@ func AttentionPaged(out, q []float32, k, v [][]float32, blockTokens, n, heads, k
 // window are not read (they may be nil). window 0 is plain causal attention.
 func AttentionPagedWindow(out, q []float32, k, v [][]float32, blockTokens, n, heads, kvHeads, headDim, pos0, window int, scale float32) {
 	checkPaged("AttentionPagedWindow", len(out), len(q), blockTokens, n, heads, kvHeads, headDim, pos0, window)
-	j := pagedJob{k: k, v: v}
+	j := pagedJob{src: pagedBlocks{k: k, v: v, bt: blockTokens}}
 	lo, nb := pagedWindow(pos0, n, &window, blockTokens)
 	checkBlocks("AttentionPagedWindow", "k", k, lo, nb, kvHeads*blockTokens*headDim)
 	checkBlocks("AttentionPagedWindow", "v", v, lo, nb, kvHeads*blockTokens*headDim)
@@ -49,7 +53,7 @@ func AttentionPagedF16(out, q []float32, k, v [][]uint16, blockTokens, n, heads,
 // AttentionPagedWindowF16 is AttentionPagedWindow over binary16 blocks.
 func AttentionPagedWindowF16(out, q []float32, k, v [][]uint16, blockTokens, n, heads, kvHeads, headDim, pos0, window int, scale float32) {
 	checkPaged("AttentionPagedWindowF16", len(out), len(q), blockTokens, n, heads, kvHeads, headDim, pos0, window)
-	j := pagedJob{k16: k, v16: v, f16: true}
+	j := pagedJob{src: pagedBlocks{k16: k, v16: v, f16: true, bt: blockTokens}}
 	lo, nb := pagedWindow(pos0, n, &window, blockTokens)
 	checkBlocks("AttentionPagedWindowF16", "k", k, lo, nb, kvHeads*blockTokens*headDim)
 	checkBlocks("AttentionPagedWindowF16", "v", v, lo, nb, kvHeads*blockTokens*headDim)
@@ -87,12 +91,12 @@ func attentionPaged(j *pagedJob, out, q []float32, blockTokens, n, heads, kvHead
 				c := min(blockTokens, total-t)
 				src := kv * blockTokens * headDim
 				dst := (kv*total + t) * headDim
-				if j.f16 {
-					b.f16ToF32(kf[dst:dst+c*headDim], j.k16[blk][src:src+c*headDim])
-					b.f16ToF32(vf[dst:dst+c*headDim], j.v16[blk][src:src+c*headDim])
+				if j.src.f16 {
+					b.f16ToF32(kf[dst:dst+c*headDim], j.src.k16[blk][src:src+c*headDim])
+					b.f16ToF32(vf[dst:dst+c*headDim], j.src.v16[blk][src:src+c*headDim])
 				} else {
-					copy(kf[dst:dst+c*headDim], j.k[blk][src:src+c*headDim])
-					copy(vf[dst:dst+c*headDim], j.v[blk][src:src+c*headDim])
+					copy(kf[dst:dst+c*headDim], j.src.k[blk][src:src+c*headDim])
+					copy(vf[dst:dst+c*headDim], j.src.v[blk][src:src+c*headDim])
 				}
 			}
 		}
@@ -100,9 +104,9 @@ func attentionPaged(j *pagedJob, out, q []float32, blockTokens, n, heads, kvHead
 		return
 	}
 	j.b, j.out, j.q = b, out, q
-	j.heads, j.kvHeads, j.hd, j.bt = heads, kvHeads, headDim, blockTokens
+	j.heads, j.kvHeads, j.hd, j.per = heads, kvHeads, headDim, headsPerItem(b, heads, kvHeads)
 	j.first, j.window, j.scale = pos0+1, window, scale
-	runPaged(j, n*heads, pos0+n)
+	runPaged(j, n*heads/j.per, pos0+n)
 }
 
 func checkPaged(fn string, lout, lq, bt, n, heads, kvHeads, hd, pos0, window int) {
@@ -138,7 +142,7 @@ func checkBlocks[T float32 | uint16](fn, name string, blocks [][]T, lo, nb, size
 }
 
 func runPaged(j *pagedJob, items, n int) {
-	grain := matVecGrain/(2*n*j.hd) + 1
+	grain := matVecGrain/(2*n*j.hd*j.per) + 1
 	if items >= 2*grain {
 		if t := workers.acquire(); t != nil {
 			pj := &t.jobs.paged // the task's slot: no allocation to hand it over
@@ -152,16 +156,14 @@ func runPaged(j *pagedJob, items, n int) {
 	j.run(0, items)
 }
 
-// pagedJob computes attention one query head at a time for items [lo, hi),
-// item = row*heads + head.
+// pagedJob computes attention for items [lo, hi) of per query heads each
+// (see headsPerItem): item = (row*heads + first head) / per.
 type pagedJob struct {
 	b              *backend
 	out, q         []float32
-	k, v           [][]float32
-	k16, v16       [][]uint16
-	f16            bool
+	src            pagedBlocks
 	heads, kvHeads int
-	hd, bt         int
+	hd, per        int
 	first          int // positions seen by row 0 (pos0+1)
 	window         int // keys per row (0: all of its prefix)
 	scale          float32
@@ -170,55 +172,16 @@ type pagedJob struct {
 func (j *pagedJob) run(lo, hi int) {
 	buf := scratchPool.Get().(*[]float32)
 	defer scratchPool.Put(buf)
-	hd, bt, group := j.hd, j.bt, j.heads/j.kvHeads
-	maxN := j.first + (hi-1)/j.heads
-	maxB := (maxN + bt - 1) / bt
-	s := grow(buf, maxN+maxB*hd+maxB)
-	// scores, then one partial P·V row per block, then maxB ones: the
-	// partial rows are summed by one more weighted sum.
-	scores0, parts, ones := s[:maxN], s[maxN:maxN+maxB*hd], s[maxN+maxB*hd:]
-	for i := range ones {
-		ones[i] = 1
-	}
+	hd, per, group := j.hd, j.per, j.heads/j.kvHeads
+	s := grow(buf, pagedScratch(j.first+(hi-1)*per/j.heads, j.src.bt, per, hd))
 	for it := lo; it < hi; it++ {
-		n := j.first + it/j.heads // the row sees positions [from, n)
+		h0 := it * per // first query head of the item, counted over all rows
+		n := j.first + h0/j.heads
 		from := 0
 		if j.window > 0 {
 			from = max(0, n-j.window)
 		}
-		qh := j.q[it*hd : (it+1)*hd]
-		oh := j.out[it*hd : (it+1)*hd]
-		off := (it % j.heads / group) * bt * hd
-		scores := scores0[:n-from]
-		for t := from; t < n; {
-			blk, o := t/bt, t%bt
-			c := min(bt-o, n-t)
-			if j.f16 {
-				j.b.matVecF16(scores[t-from:t-from+c], j.k16[blk][off+o*hd:off+(o+c)*hd], qh)
-			} else {
-				j.b.matVecF32(scores[t-from:t-from+c], j.k[blk][off+o*hd:off+(o+c)*hd], qh)
-			}
-			t += c
-		}
-		j.b.scale(scores, j.scale)
-		j.b.softmax(scores)
-		nb := (n-1)/bt - from/bt + 1 // blocks touched
-		for t, i := from, 0; t < n; i++ {
-			blk, o := t/bt, t%bt
-			c := min(bt-o, n-t)
-			dst := oh
-			if nb > 1 {
-				dst = parts[i*hd : (i+1)*hd]
-			}
-			if j.f16 {
-				j.b.wsumF16(dst, j.v16[blk][off+o*hd:off+(o+c)*hd], scores[t-from:t-from+c])
-			} else {
-				j.b.wsumF32(dst, j.v[blk][off+o*hd:off+(o+c)*hd], scores[t-from:t-from+c])
-			}
-			t += c
-		}
-		if nb > 1 {
-			j.b.wsumF32(oh, parts[:nb*hd], ones[:nb])
-		}
+		off := (h0 % j.heads / group) * j.src.bt * hd
+		attendPaged(j.b, j.out[h0*hd:(h0+per)*hd], j.q[h0*hd:(h0+per)*hd], &j.src, from, n, off, per, hd, j.scale, s)
 	}
 }

@@ -35,6 +35,10 @@ type backend struct {
 	wsumF32 func(out, v, p []float32)
 	wsumF16 func(out []float32, v []uint16, p []float32)
 
+	// group, if set, computes decode attention a GQA group at a time (see
+	// groupKernels); without it paged attention goes one head at a time.
+	group *groupKernels
+
 	scale    func(x []float32, s float32)
 	softmax  func(x []float32) // len(x) >= 1
 	siluMul  func(dst, gate, up []float32)
@@ -66,6 +70,7 @@ var generic = &backend{
 	f32ToF16:   f32ToF16Generic,
 	wsumF32:    wsumF32Generic,
 	wsumF16:    wsumF16Generic,
+	group:      groupGeneric,
 	scale:      scaleGeneric,
 	softmax:    softmaxGeneric,
 	siluMul:    siluMulGeneric,

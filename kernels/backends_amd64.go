@@ -62,6 +62,7 @@ var avx512 = &backend{
 	transpose8: transpose8AVX2,
 	wsumF32:    wsumF32Z,
 	wsumF16:    wsumF16Z,
+	group:      groupAVX512,
 	scale:      scaleZ,
 	softmax:    softmaxZ,
 	siluMul:    siluMulZ,

@@ -25,4 +25,5 @@ type jobs struct {
 	attnPack    attnPackJob
 	attnBlock   attnBlockJob
 	paged       pagedJob
+	decode      decodeJob
 }

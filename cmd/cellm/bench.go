@@ -23,6 +23,7 @@ import (
 	"github.com/cellm-ai/cellm-go/internal/randmodel"
 	"github.com/cellm-ai/cellm-go/kernels"
 	"github.com/cellm-ai/cellm-go/kvcache"
+	"github.com/cellm-ai/cellm-go/models/idefics3"
 	"github.com/cellm-ai/cellm-go/models/llama"
 )
 
@@ -36,11 +37,14 @@ func runBench(args []string) error {
 	alias(fs, "model", "m")
 	random := fs.String("random", "", "benchmark a random-weight model at a real shape: "+strings.Join(randmodel.Names(), ", "))
 	dtype := fs.String("dtype", "f16", "with --random: "+dtypeHelp)
+	qv := fs.String("quantize-vision", "", "with --random and a VLM: int8 quantizes the vision tower and connector (see convert)")
 	pp := fs.String("p", "128,512", "prompt lengths to time (prefill), comma-separated; empty for none")
 	tg := fs.Int("n", 128, "tokens to decode (0: skip)")
 	reps := fs.Int("r", 3, "repetitions of each test")
 	threads := fs.String("t", strconv.Itoa(runtime.GOMAXPROCS(0)), "thread counts, comma-separated")
 	vision := fs.Bool("vision", false, "for a VLM: time the vision encoder and connector on one tile, with its GFLOP/s as a fraction of the machine's f32-FMA, bf16-dot and int8-dot peaks measured between the runs")
+	visionTiles := fs.Int("vision-tiles", 1, "with --vision: tiles per timed call (times are per tile)")
+	visionBatch := fs.Int("vision-batch", 0, "with --vision: tiles per vision-tower batch (0: the default, "+strconv.Itoa(idefics3.DefaultVisionBatch)+")")
 	imageTTFT := fs.Bool("image-ttft", false, "for a VLM: time to first token of a chat question about a 512x512 image: first ask, a second question about the same image in the session (feature cache and KV reuse), and first asks with --image-max-tiles 5 and 1")
 	kvType := fs.String("kv-type", "f32", "KV cache type: f32 or f16")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file`")
@@ -55,6 +59,9 @@ func runBench(args []string) error {
 	}
 	if *reps < 1 {
 		return fmt.Errorf("-r %d: want at least 1 repetition", *reps)
+	}
+	if *visionTiles < 1 || *visionBatch < 0 {
+		return fmt.Errorf("--vision-tiles %d, --vision-batch %d: want >= 1 tiles, batch >= 0", *visionTiles, *visionBatch)
 	}
 	if *tg < 0 {
 		return fmt.Errorf("-n %d: want >= 0 tokens (0: skip decode)", *tg)
@@ -73,7 +80,7 @@ func runBench(args []string) error {
 	}
 	if path == "" && *random != "" {
 		var err error
-		if path, err = randomCellm(*random, *dtype); err != nil {
+		if path, err = randomCellm(*random, *dtype, *qv); err != nil {
 			return err
 		}
 	}
@@ -168,23 +175,25 @@ func runBench(args []string) error {
 			if v := m.VLM(); v != nil {
 				s = v.Vision.Config().ImageSize
 			}
-			pixels := make([]float32, 3*s*s)
+			tiles := *visionTiles
+			pixels := make([]float32, tiles*3*s*s)
 			for i := range pixels {
 				pixels[i] = rng.Float32()*2 - 1
 			}
-			b := &imageproc.Batch{Pixels: pixels, N: 1, H: s, W: s}
-			// After each tile, the peak loops run for as long as it took,
+			b := &imageproc.Batch{Pixels: pixels, N: tiles, H: s, W: s}
+			// After each call, the peak loops run for as long as a tile took,
 			// so the fractions compare speeds under the same load.
 			kinds := kernels.PeakKinds()
 			fracs := make([][]float64, len(kinds))
 			var flops float64
 			if v := m.VLM(); v != nil {
 				flops = visionTileFLOPs(v.Vision.Config())
+				v.VisionBatch = *visionBatch
 			}
 			secs, err := repeat(*reps, func() (float64, error) {
 				start := time.Now()
 				_, err := m.ImageFeatures(b)
-				el := time.Since(start)
+				el := time.Since(start) / time.Duration(tiles) // per tile
 				if err == nil && flops > 0 {
 					for i, k := range kinds {
 						peak, perr := kernels.MeasurePeak(k, kernels.Threads(), el)
@@ -199,7 +208,15 @@ func runBench(args []string) error {
 			if err != nil {
 				return err
 			}
-			row(th, fmt.Sprintf("vision %dx%d tile", s, s), meanSD(secs)+" ms")
+			test := fmt.Sprintf("vision %dx%d tile", s, s)
+			if tiles > 1 {
+				batch := *visionBatch
+				if batch == 0 {
+					batch = idefics3.DefaultVisionBatch
+				}
+				test = fmt.Sprintf("vision tile (%d, batch %d)", tiles, batch)
+			}
+			row(th, test, meanSD(secs)+" ms")
 			if flops > 0 {
 				fmt.Printf("%7s  %-22s %.1f GFLOP per tile, %.1f GFLOP/s\n", "", "", flops/1e9, flops/1e9/(mean(secs)/1000))
 				for i, k := range kinds {
@@ -303,14 +320,21 @@ func meanSD(v []float64) string {
 }
 
 // randomCellm makes (once, cached in the temp folder) a random-weight model
-// of the given shape converted to dtype.
-func randomCellm(name, dtype string) (string, error) {
+// of the given shape converted to dtype, its vision tower quantized to
+// quantizeVision ("" keeps it float).
+func randomCellm(name, dtype, quantizeVision string) (string, error) {
 	opt, err := convertOptions(dtype)
 	if err != nil {
 		return "", err
 	}
 	dir := filepath.Join(os.TempDir(), "cellm-random", name)
 	out := filepath.Join(dir, name+"-"+dtype+".cellm")
+	if quantizeVision != "" {
+		if opt.QuantizeVision, err = parseQuantizeVision(quantizeVision); err != nil {
+			return "", err
+		}
+		out = filepath.Join(dir, name+"-"+dtype+"-vision-"+opt.QuantizeVision+".cellm")
+	}
 	if _, err := os.Stat(out); err == nil {
 		return out, nil
 	}

@@ -99,7 +99,7 @@ func runBenchServe(args []string) error {
 		fs.Usage()
 		return errUsage
 	case path == "":
-		if path, err = randomCellm(*random, *dtype); err != nil {
+		if path, err = randomCellm(*random, *dtype, ""); err != nil {
 			return err
 		}
 	}

@@ -109,6 +109,9 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"convert", "-i", "x", "-o", "y", "--group-size", "32"}, 1, `--group-size needs quantization`},
 		{[]string{"convert", "-i", "x", "-o", "y", "--dtype", "int4", "--quantize", "int8"}, 1, `already quantizes`},
 		{[]string{"convert", "-i", "x", "-o", "y", "--quantize-embeddings"}, 1, "--quantize-embeddings needs"},
+		{[]string{"convert", "-i", "x", "-o", "y", "--quantize-vision", "int4"}, 1, `--quantize-vision "int4": want int8`},
+		{[]string{"bench", "--random", "smolvlm-256m", "--quantize-vision", "f8"}, 1, `--quantize-vision "f8"`},
+		{[]string{"bench", "-m", m, "--vision-tiles", "0"}, 1, `--vision-tiles 0`},
 		{[]string{"perplexity", "-m", m, "-f", "x", "-c", "1"}, 1, "--ctx-size (-c) 1"},
 		{[]string{"version", "extra"}, 1, `unexpected argument "extra"`},
 	} {

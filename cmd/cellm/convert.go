@@ -28,6 +28,7 @@ func runConvert(args []string) error {
 	q8emb := fs.Bool("quantize-embeddings", false, "with quantization: also quantize embed_tokens and lm_head")
 	qz := fs.String("quantize", "", "quantize the text stack's attention and MLP projections: int8, int4 or mixed (attention int8, MLP int4; embed_tokens and lm_head int8)")
 	group := fs.String("group-size", "", "with quantization: columns per scale, 32, 64, 128 or row (default: row for int8, 32 for int4 and mixed)")
+	qv := fs.String("quantize-vision", "", "for a vision-language model: int8 stores the vision encoder's attention and MLP projections and the connector as per-row symmetric int8 (patch embedding and norms stay float)")
 	src := fs.String("source", "auto", "checkpoint kind: auto, "+strings.Join(convert.SourceKinds(), ", "))
 	verbose := fs.Bool("v", false, "print per-tensor quantization error")
 	if err := parse(fs, args); err != nil {
@@ -65,6 +66,11 @@ func runConvert(args []string) error {
 		if opt.QuantizeInt8 && opt.GroupSize > 0 {
 			// Grouped int8 is the --quantize int8 scheme.
 			opt.QuantizeInt8, opt.Quantize = false, "int8"
+		}
+	}
+	if *qv != "" {
+		if opt.QuantizeVision, err = parseQuantizeVision(*qv); err != nil {
+			return err
 		}
 	}
 	opt.Source = *src

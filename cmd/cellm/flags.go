@@ -288,6 +288,15 @@ func parseQuantize(s string) (string, error) {
 	return "", fmt.Errorf("--quantize %q: want int8, int4 or mixed", s)
 }
 
+// parseQuantizeVision accepts the --quantize-vision schemes.
+func parseQuantizeVision(s string) (string, error) {
+	switch strings.ToLower(s) {
+	case "int8", "i8":
+		return "int8", nil
+	}
+	return "", fmt.Errorf("--quantize-vision %q: want int8", s)
+}
+
 // defaultGroupSize is the columns per scale when --group-size is not given:
 // one scale per row for int8 (the original scheme), 32 for int4 and mixed,
 // the best perplexity measured (see README).

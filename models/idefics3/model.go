@@ -24,7 +24,17 @@ type Model struct {
 	ImageTokenID int
 	// TokensPerImage is the number of <image> tokens one tile becomes.
 	TokensPerImage int
+	// VisionBatch is the number of tiles ImageFeatures runs through the
+	// vision tower together (siglip.Model.EncodeBatch); 0 means
+	// DefaultVisionBatch. The activations grow with it (about 35 MB per
+	// SmolVLM-256M tile). Set it before the model is used.
+	VisionBatch int
 }
+
+// DefaultVisionBatch is the tiles per vision tower batch when
+// Model.VisionBatch is 0: one, as batching measured no faster with the
+// current GEMMs (README, Performance).
+const DefaultVisionBatch = 1
 
 // ProjectorConfig is the connector part of the .cellm header
 // (source_projector_config).
@@ -120,25 +130,33 @@ func (m *Model) ImageFeatures(pixels []float32, masks [][]bool, n int, t *Timing
 	var ws siglip.Workspace
 	np := c.PatchesPerSide() * c.PatchesPerSide()
 	shuffled := make([]float32, np*c.HiddenSize)
-	for i := 0; i < n; i++ {
-		var mask []bool
+	batch := m.VisionBatch
+	if batch <= 0 {
+		batch = DefaultVisionBatch
+	}
+	for i := 0; i < n; i += batch {
+		b := min(batch, n-i)
+		var mask [][]bool
 		if masks != nil {
-			mask = masks[i]
+			mask = masks[i : i+b]
 		}
 		start := time.Now()
-		hidden, err := m.Vision.EncodeWith(&ws, pixels[i*per:(i+1)*per], mask)
+		hidden, err := m.Vision.EncodeBatch(&ws, pixels[i*per:(i+b)*per], mask, b)
 		if err != nil {
-			return nil, fmt.Errorf("image %d: %w", i, err)
+			return nil, fmt.Errorf("images %d-%d: %w", i, i+b-1, err)
 		}
 		encoded := time.Now()
-		if err := m.Connector.ProjectWith(out[i*m.TokensPerImage*d:(i+1)*m.TokensPerImage*d], hidden, np, shuffled); err != nil {
-			return nil, err
+		for j := i; j < i+b; j++ {
+			h := hidden[(j-i)*np*c.HiddenSize : (j-i+1)*np*c.HiddenSize]
+			if err := m.Connector.ProjectWith(out[j*m.TokensPerImage*d:(j+1)*m.TokensPerImage*d], h, np, shuffled); err != nil {
+				return nil, err
+			}
 		}
 		if t != nil {
 			t.Encode += encoded.Sub(start)
 			t.Project += time.Since(encoded)
 			if t.OnTile != nil {
-				t.OnTile(i+1, n)
+				t.OnTile(i+b, n)
 			}
 		}
 	}

@@ -36,9 +36,10 @@ type Workspace struct {
 	rows                int // rows the buffers hold
 	x, xb, q, k, v, att []float32
 	gate, up            []float32
-	ys                  [3][]float32 // outputs of a fused MatVecs call
-	pos                 []int        // position of each row
-	sel, selLogits      []float32    // last rows of several sequences, and their logits
+	ys                  [3][]float32          // outputs of a fused MatVecs call
+	pos                 []int                 // position of each row
+	sel, selLogits      []float32             // last rows of several sequences, and their logits
+	dec                 []kernels.DecodeQuery // the single-position inputs of a layer
 
 	// onHidden is the per-layer hidden-state hook of State.OnHidden (tests).
 	onHidden func(stage int, h []float32)
@@ -277,6 +278,9 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 		if ly.window > 0 {
 			rt = local
 		}
+		// Inputs of one new position (decode) share one parallel attention
+		// call; longer ones (prefill chunks) each take their own.
+		w.dec = w.dec[:0]
 		row := 0
 		for bi := range batch {
 			in := &batch[bi]
@@ -290,7 +294,15 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 			}
 			qs, os := q[row*qd:(row+rows)*qd], att[row*qd:(row+rows)*qd]
 			pc := in.Seq.Pool().Config()
-			if pc.DType == kvcache.F16 {
+			if rows == 1 {
+				d := kernels.DecodeQuery{Out: os, Q: qs, BlockTokens: pc.BlockTokens, Pos: w.pos[row]}
+				if pc.DType == kvcache.F16 {
+					d.K16, d.V16 = in.Seq.BlocksF16(l)
+				} else {
+					d.K, d.V = in.Seq.BlocksF32(l)
+				}
+				w.dec = append(w.dec, d)
+			} else if pc.DType == kvcache.F16 {
 				kb, vb := in.Seq.BlocksF16(l)
 				kernels.AttentionPagedWindowF16(os, qs, kb, vb, pc.BlockTokens, rows, c.Heads, c.KVHeads, hd, w.pos[row], ly.window, scale)
 			} else {
@@ -298,6 +310,10 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 				kernels.AttentionPagedWindow(os, qs, kb, vb, pc.BlockTokens, rows, c.Heads, c.KVHeads, hd, w.pos[row], ly.window, scale)
 			}
 			row += rows
+		}
+		if len(w.dec) > 0 {
+			kernels.AttentionDecode(w.dec, c.Heads, c.KVHeads, hd, ly.window, scale)
+			clear(w.dec) // keep no block of a sequence alive past the step
 		}
 		kernels.MatMul(xb, &ly.o, att, n)
 		if ly.oBias != nil {

@@ -58,6 +58,7 @@ type Model struct {
 	normEps    float32
 	numPatches int
 	bf16Act    bool // see UseBF16Activations
+	bf16Attn   bool // see UseBF16Attention
 }
 
 // UseBF16Activations makes the layers' projections (q, k, v, o, fc1, fc2)
@@ -69,6 +70,17 @@ type Model struct {
 // Call it before the model is used; it has no effect on CPUs without
 // AVX512_BF16.
 func (m *Model) UseBF16Activations(on bool) { m.bf16Act = on }
+
+// UseBF16Attention runs the attention alone on bf16 dot products
+// (kernels.AttentionBF16), the projections keeping their own kernels with
+// f32 inputs: the choice for int8 towers, whose projections have no bf16
+// path. UseBF16Activations implies it. Call it before the model is used;
+// it has no effect on CPUs without AVX512_BF16.
+func (m *Model) UseBF16Attention(on bool) { m.bf16Attn = on }
+
+// BF16Attention reports whether the attention runs on bf16 dot products
+// (UseBF16Attention or UseBF16Activations).
+func (m *Model) BF16Attention() bool { return m.bf16Attn || m.bf16Act }
 
 // BF16Activations reports whether UseBF16Activations is on.
 func (m *Model) BF16Activations() bool { return m.bf16Act }
@@ -264,94 +276,131 @@ func grow(buf []float32, n int) []float32 {
 // EncodeWith is Encode using the buffers of ws. The result aliases ws and is
 // valid until ws is used again.
 func (m *Model) EncodeWith(ws *Workspace, pixels []float32, pixelMask []bool) ([]float32, error) {
+	var masks [][]bool
+	if pixelMask != nil {
+		masks = [][]bool{pixelMask}
+	}
+	return m.EncodeBatch(ws, pixels, masks, 1)
+}
+
+// EncodeBatch is EncodeWith for t images (pixels [t, channels, S, S];
+// masks nil or t pixel masks, each nil or S x S): every projection runs
+// once over the patches of all t images, the attention per image. The
+// result holds t x patches rows of hidden_size, image after image, the
+// same values as t EncodeWith calls; it aliases ws and is valid until ws
+// is used again.
+func (m *Model) EncodeBatch(ws *Workspace, pixels []float32, masks [][]bool, t int) ([]float32, error) {
 	c := m.cfg
 	s, p, ch, d := c.ImageSize, c.PatchSize, c.NumChannels, c.HiddenSize
-	if len(pixels) != ch*s*s {
-		return nil, fmt.Errorf("siglip: %d pixel values, want %d (%dx%dx%d)", len(pixels), ch*s*s, ch, s, s)
+	if t < 1 {
+		return nil, fmt.Errorf("siglip: %d images, want at least 1", t)
 	}
-	if pixelMask != nil && len(pixelMask) != s*s {
-		return nil, fmt.Errorf("siglip: pixel mask of %d, want %d", len(pixelMask), s*s)
+	if len(pixels) != t*ch*s*s {
+		return nil, fmt.Errorf("siglip: %d pixel values, want %d (%dx%dx%dx%d)", len(pixels), t*ch*s*s, t, ch, s, s)
+	}
+	if masks != nil && len(masks) != t {
+		return nil, fmt.Errorf("siglip: %d pixel masks for %d images", len(masks), t)
 	}
 	side, n := c.PatchesPerSide(), m.numPatches
-	patchMask := m.PatchMask(pixelMask)
-	var keep []int
-	for i, real := range patchMask {
-		if real {
-			keep = append(keep, i)
+	keep := make([][]int, t) // real patches of each image
+	ids := make([][]int, t)  // their position-embedding rows
+	maxKeep := 0
+	for im := range t {
+		var pixelMask []bool
+		if masks != nil {
+			pixelMask = masks[im]
 		}
-	}
-	if len(keep) == 0 {
-		return nil, errors.New("siglip: image has no real pixels")
+		if pixelMask != nil && len(pixelMask) != s*s {
+			return nil, fmt.Errorf("siglip: image %d: pixel mask of %d, want %d", im, len(pixelMask), s*s)
+		}
+		patchMask := m.PatchMask(pixelMask)
+		for i, real := range patchMask {
+			if real {
+				keep[im] = append(keep[im], i)
+			}
+		}
+		if len(keep[im]) == 0 {
+			return nil, fmt.Errorf("siglip: image %d has no real pixels", im)
+		}
+		ids[im] = m.positionIDs(patchMask)
+		maxKeep = max(maxKeep, len(keep[im]))
 	}
 	heads, hd := c.NumAttentionHeads, m.headDim
-	cols := ch * p * p
-	ws.unfolded = grow(ws.unfolded, n*cols)
-	ws.x, ws.h = grow(ws.x, n*d), grow(ws.h, n*d)
-	ws.q, ws.k, ws.v = grow(ws.q, n*d), grow(ws.k, n*d), grow(ws.v, n*d)
-	ws.kc, ws.vc = grow(ws.kc, heads*len(keep)*hd), grow(ws.vc, heads*len(keep)*hd)
-	ws.attn, ws.mlp = grow(ws.attn, n*d), grow(ws.mlp, n*c.IntermediateSize)
+	cols, rows := ch*p*p, t*n
+	ws.unfolded = grow(ws.unfolded, rows*cols)
+	ws.x, ws.h = grow(ws.x, rows*d), grow(ws.h, rows*d)
+	ws.q, ws.k, ws.v = grow(ws.q, rows*d), grow(ws.k, rows*d), grow(ws.v, rows*d)
+	ws.kc, ws.vc = grow(ws.kc, heads*maxKeep*hd), grow(ws.vc, heads*maxKeep*hd)
+	ws.attn, ws.mlp = grow(ws.attn, rows*d), grow(ws.mlp, rows*c.IntermediateSize)
 	unfolded, x, h, q, k, v, kc, vc, attn, mlp := ws.unfolded, ws.x, ws.h, ws.q, ws.k, ws.v, ws.kc, ws.vc, ws.attn, ws.mlp
 
 	// Patch embedding: unfold each patch into a row (c, ky, kx order, as the
 	// convolution kernel is laid out), then one matrix multiply.
-	for i := 0; i < n; i++ {
+	for r := 0; r < rows; r++ {
+		im, i := r/n, r%n
 		py, px := i/side, i%side
-		row := unfolded[i*cols:]
+		row := unfolded[r*cols:]
+		img := pixels[im*ch*s*s:]
 		for cc := 0; cc < ch; cc++ {
 			for ky := 0; ky < p; ky++ {
-				src := pixels[cc*s*s+(py*p+ky)*s+px*p:]
+				src := img[cc*s*s+(py*p+ky)*s+px*p:]
 				copy(row[(cc*p+ky)*p:(cc*p+ky+1)*p], src[:p])
 			}
 		}
 	}
-	m.project(x, &m.patch, unfolded, n)
-	ids := m.positionIDs(patchMask)
-	for i := 0; i < n; i++ {
-		r := x[i*d : (i+1)*d]
-		kernels.Add(r, r, m.patchBias)
-		kernels.Add(r, r, m.posEmbed[ids[i]*d:(ids[i]+1)*d])
+	m.project(x, &m.patch, unfolded, rows)
+	for r := 0; r < rows; r++ {
+		id := ids[r/n][r%n]
+		xr := x[r*d : (r+1)*d]
+		kernels.Add(xr, xr, m.patchBias)
+		kernels.Add(xr, xr, m.posEmbed[id*d:(id+1)*d])
 	}
 
 	// Keys and values of real patches only: masked keys get zero weight.
 	eps := m.normEps
 	for li := range m.layers {
 		L := &m.layers[li]
-		for i := 0; i < n; i++ {
+		for i := 0; i < rows; i++ {
 			kernels.LayerNorm(h[i*d:(i+1)*d], x[i*d:(i+1)*d], L.ln1w, L.ln1b, eps)
 		}
-		m.project(q, &L.q, h, n)
-		m.project(k, &L.k, h, n)
-		m.project(v, &L.v, h, n)
+		m.project(q, &L.q, h, rows)
+		m.project(k, &L.k, h, rows)
+		m.project(v, &L.v, h, rows)
 		addBias(q, L.qb)
 		addBias(k, L.kb)
 		addBias(v, L.vb)
-		stride := len(keep)
-		for j, i := range keep {
-			for hh := 0; hh < heads; hh++ {
-				copy(kc[(hh*stride+j)*hd:(hh*stride+j+1)*hd], k[i*d+hh*hd:i*d+(hh+1)*hd])
-				copy(vc[(hh*stride+j)*hd:(hh*stride+j+1)*hd], v[i*d+hh*hd:i*d+(hh+1)*hd])
+		for im := range t {
+			off := im * n * d
+			stride := len(keep[im])
+			for j, i := range keep[im] {
+				i += im * n
+				for hh := 0; hh < heads; hh++ {
+					copy(kc[(hh*stride+j)*hd:(hh*stride+j+1)*hd], k[i*d+hh*hd:i*d+(hh+1)*hd])
+					copy(vc[(hh*stride+j)*hd:(hh*stride+j+1)*hd], v[i*d+hh*hd:i*d+(hh+1)*hd])
+				}
+			}
+			a, qi := attn[off:off+n*d], q[off:off+n*d]
+			if m.bf16Act || m.bf16Attn {
+				kernels.AttentionBF16(a, qi, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
+			} else {
+				kernels.AttentionBatch(a, qi, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
 			}
 		}
-		if m.bf16Act {
-			kernels.AttentionBF16(attn, q, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
-		} else {
-			kernels.AttentionBatch(attn, q, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
-		}
-		m.project(h, &L.o, attn, n)
+		m.project(h, &L.o, attn, rows)
 		addBias(h, L.ob)
 		kernels.Add(x, x, h)
 
-		for i := 0; i < n; i++ {
+		for i := 0; i < rows; i++ {
 			kernels.LayerNorm(h[i*d:(i+1)*d], x[i*d:(i+1)*d], L.ln2w, L.ln2b, eps)
 		}
-		m.project(mlp, &L.fc1, h, n)
+		m.project(mlp, &L.fc1, h, rows)
 		addBias(mlp, L.fc1b)
 		kernels.GELUTanh(mlp, mlp)
-		m.project(h, &L.fc2, mlp, n)
+		m.project(h, &L.fc2, mlp, rows)
 		addBias(h, L.fc2b)
 		kernels.Add(x, x, h)
 	}
-	for i := 0; i < n; i++ {
+	for i := 0; i < rows; i++ {
 		kernels.LayerNorm(x[i*d:(i+1)*d], x[i*d:(i+1)*d], m.postW, m.postB, eps)
 	}
 	return x, nil
@@ -374,4 +423,12 @@ func (m *Model) HalfWeights() bool {
 	}
 	t := m.layers[0].fc1.Type
 	return t == kernels.BF16 || t == kernels.F16
+}
+
+// WeightType is the storage type of the encoder's projection matrices.
+func (m *Model) WeightType() kernels.DType {
+	if len(m.layers) == 0 {
+		return m.patch.Type
+	}
+	return m.layers[0].fc1.Type
 }

@@ -1,0 +1,257 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
+)
+
+// TestGroupKernels checks each backend's group kernels against the pure-Go
+// twins, for groups of 1 to 8 heads, head sizes on and off the SIMD path
+// (multiples of 16 or not), blocks of one to 17 rows and a score stride
+// larger than the block. The weighted sums add to a non-zero output. The
+// SIMD kernels sum in another order (16 lanes, then a tree): measured at
+// most 5.7e-7 (scores) and 3.3e-7 (sums) of the largest output magnitude;
+// tolerance 1e-6 of it.
+func TestGroupKernels(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		if b.group == nil {
+			t.Skip("no group kernels")
+		}
+		r := rand.New(rand.NewPCG(41, 42))
+		var worstS, worstW float64
+		for _, hd := range []int{16, 40, 48, 64, 128, 256} {
+			for g := 1; g <= 8; g++ {
+				for _, c := range []int{1, 5, 16, 17} {
+					ss := c + 3
+					q := randVec(r, g*hd, 1)
+					k := randVec(r, c*hd, 1)
+					k16 := make([]uint16, len(k))
+					F32ToF16(k16, k)
+					p := randVec(r, (g-1)*ss+c, 1)
+					out0 := randVec(r, g*hd, 1)
+					check := func(what string, got, want []float32, worst *float64) {
+						t.Helper()
+						var m float64
+						for _, x := range want {
+							m = max(m, math.Abs(float64(x)))
+						}
+						d := numcheck.MaxAbs(t, what, got, want) / m
+						*worst = max(*worst, d)
+						if !(d <= 1e-6) {
+							t.Errorf("%s hd=%d g=%d c=%d: max diff %g of the largest magnitude", what, hd, g, c, d)
+						}
+					}
+					got, want := make([]float32, len(p)), make([]float32, len(p))
+					b.group.scoresF32(got, ss, k, nil, q, c, g, hd)
+					groupGeneric.scoresF32(want, ss, k, nil, q, c, g, hd)
+					check("scores f32", got, want, &worstS)
+					b.group.scoresF16(got, ss, k16, nil, q, c, g, hd)
+					groupGeneric.scoresF16(want, ss, k16, nil, q, c, g, hd)
+					check("scores f16", got, want, &worstS)
+
+					got, want = append([]float32(nil), out0...), append([]float32(nil), out0...)
+					b.group.wsumF32(got, k, k, p, ss, c, g, hd)
+					groupGeneric.wsumF32(want, k, k, p, ss, c, g, hd)
+					check("wsum f32", got, want, &worstW)
+					copy(got, out0)
+					copy(want, out0)
+					b.group.wsumF16(got, k16, k16, p, ss, c, g, hd)
+					groupGeneric.wsumF16(want, k16, k16, p, ss, c, g, hd)
+					check("wsum f16", got, want, &worstW)
+				}
+			}
+		}
+		t.Logf("largest difference from the generic twins: scores %g, sums %g", worstS, worstW)
+	})
+}
+
+// decodeSeq is one sequence of the AttentionDecode tests.
+type decodeSeq struct {
+	pos, bt int
+	f16     bool
+}
+
+// TestAttentionDecode checks that one AttentionDecode call over several
+// sequences (f32 and f16 blocks, various block sizes and lengths, with and
+// without a sliding window) equals AttentionPagedWindow run on each
+// sequence alone: both compute each query head with the same kernels, so
+// the results must be identical. The group kernels also match the
+// one-head-at-a-time path (measured at most 5.1e-7 with |q|, |k|, |v| ~ 1;
+// tolerance 1e-6).
+func TestAttentionDecode(t *testing.T) {
+	defer SetThreads(0)
+	seqs := []decodeSeq{{0, 16, true}, {511, 16, true}, {37, 7, false}, {200, 16, false}, {15, 1, true}, {64, 64, false}, {3, 16, true}}
+	eachBackend(t, func(t *testing.T, b *backend) {
+		r := rand.New(rand.NewPCG(43, 44))
+		var worst float64
+		if b.group != nil {
+			defer func() { t.Logf("group kernels against the one-head path: max diff %g", worst) }()
+		}
+		for _, shape := range [][3]int{{9, 3, 64}, {4, 4, 32}, {8, 1, 128}, {6, 2, 40}, {16, 2, 64}} {
+			heads, kv, hd := shape[0], shape[1], shape[2]
+			for _, window := range []int{0, 20} {
+				for _, threads := range []int{1, 2, 4} {
+					SetThreads(threads)
+					qs := make([]DecodeQuery, len(seqs))
+					want := make([][]float32, len(seqs))
+					for i, s := range seqs {
+						total := s.pos + 1
+						k := randVec(r, kv*total*hd, 1)
+						v := randVec(r, kv*total*hd, 1)
+						kb, vb := paged(k, kv, total, hd, s.bt, total), paged(v, kv, total, hd, s.bt, total)
+						d := DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: s.bt, Pos: s.pos}
+						want[i] = make([]float32, heads*hd)
+						if s.f16 {
+							d.K16, d.V16 = paged16(kb), paged16(vb)
+							AttentionPagedWindowF16(want[i], d.Q, d.K16, d.V16, s.bt, 1, heads, kv, hd, s.pos, window, 0.125)
+						} else {
+							d.K, d.V = kb, vb
+							AttentionPagedWindow(want[i], d.Q, kb, vb, s.bt, 1, heads, kv, hd, s.pos, window, 0.125)
+						}
+						qs[i] = d
+					}
+					AttentionDecode(qs, heads, kv, hd, window, 0.125)
+					for i := range qs {
+						what := fmt.Sprintf("heads=%d kv=%d hd=%d window=%d threads=%d seq %+v", heads, kv, hd, window, threads, seqs[i])
+						numcheck.Finite(t, what, qs[i].Out)
+						if d := numcheck.MaxAbs(t, what, qs[i].Out, want[i]); d != 0 {
+							t.Errorf("%s: max diff %g from the sequence alone", what, d)
+						}
+					}
+					if b.group == nil || threads != 1 {
+						continue
+					}
+					// The one-head-at-a-time path of backends without group
+					// kernels sums in another order.
+					ph := *b
+					ph.group = nil
+					active = &ph
+					AttentionDecode(qs, heads, kv, hd, window, 0.125)
+					active = b
+					for i := range qs {
+						what := fmt.Sprintf("heads=%d kv=%d hd=%d window=%d seq %+v: per-head path", heads, kv, hd, window, seqs[i])
+						d := numcheck.MaxAbs(t, what, qs[i].Out, want[i])
+						worst = max(worst, d)
+						if !(d <= 1e-6) {
+							t.Errorf("%s: max diff %g from the group kernels", what, d)
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+func TestAttentionDecodeZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("scratch buffers are not reused under -race")
+	}
+	SetThreads(2)
+	defer SetThreads(0)
+	r := rand.New(rand.NewPCG(45, 46))
+	const heads, kv, hd, bt, total = 9, 3, 64, 16, 512
+	kb := paged(randVec(r, kv*total*hd, 1), kv, total, hd, bt, total)
+	kb16 := paged16(kb)
+	qs := make([]DecodeQuery, 4)
+	for i := range qs {
+		qs[i] = DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: bt, Pos: total - 1 - i}
+		if i%2 == 0 {
+			qs[i].K, qs[i].V = kb, kb
+		} else {
+			qs[i].K16, qs[i].V16 = kb16, kb16
+		}
+	}
+	if a := testing.AllocsPerRun(10, func() { AttentionDecode(qs, heads, kv, hd, 0, 0.125) }); a != 0 {
+		t.Errorf("AttentionDecode: %v allocs per call", a)
+	}
+}
+
+func TestAttentionDecodePanics(t *testing.T) {
+	blocks := [][]float32{make([]float32, 2*4*8), make([]float32, 2*4*8)}
+	blocks16 := [][]uint16{make([]uint16, 2*4*8)}
+	q := make([]float32, 4*8)
+	for _, tc := range []struct {
+		name, want string
+		d          DecodeQuery
+	}{
+		{"too few blocks", "query 0 k has 2 blocks, need 3", DecodeQuery{Out: q, Q: q, K: blocks, V: blocks, BlockTokens: 4, Pos: 8}},
+		{"no blocks", "needs either", DecodeQuery{Out: q, Q: q, BlockTokens: 4}},
+		{"both types", "needs either", DecodeQuery{Out: q, Q: q, K: blocks, V: blocks, K16: blocks16, V16: blocks16, BlockTokens: 4}},
+		{"short q", "len(q)", DecodeQuery{Out: q, Q: q[1:], K: blocks, V: blocks, BlockTokens: 4}},
+		{"zero block", "bad shape", DecodeQuery{Out: q, Q: q, K: blocks, V: blocks}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				msg := fmt.Sprint(recover())
+				if !strings.Contains(msg, tc.want) {
+					t.Errorf("panic %q, want it to mention %q", msg, tc.want)
+				}
+			}()
+			AttentionDecode([]DecodeQuery{tc.d}, 4, 2, 8, 0, 1)
+		})
+	}
+}
+
+// BenchmarkAttentionDecode times the decode attention of a batched step of
+// SmolLM2-135M (9 query heads over 3 KV heads of 64) at context 512: batch
+// sequences, each its own blocks of 16 positions, over 8 layers (so that
+// a B=16 step reads more than the last-level cache holds). It reports the
+// KV bytes read per second; "perhead" is the one-query-head-at-a-time path
+// of backends without group kernels, on the same machine.
+func BenchmarkAttentionDecode(b *testing.B) {
+	const heads, kv, hd, ctx, bt, layers = 9, 3, 64, 512, 16, 8
+	r := rand.New(rand.NewPCG(47, 48))
+	for _, f16 := range []bool{true, false} {
+		for _, batch := range []int{1, 16} {
+			qs := make([][]DecodeQuery, layers)
+			for l := range qs {
+				qs[l] = make([]DecodeQuery, batch)
+				for i := range qs[l] {
+					d := DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: bt, Pos: ctx - 1}
+					kb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
+					vb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
+					if f16 {
+						d.K16, d.V16 = paged16(kb), paged16(vb)
+					} else {
+						d.K, d.V = kb, vb
+					}
+					qs[l][i] = d
+				}
+			}
+			elem, name := 4, "f32"
+			if f16 {
+				elem, name = 2, "f16"
+			}
+			bytes := int64(layers * batch * 2 * kv * ctx * hd * elem)
+			for _, path := range []string{"group", "perhead"} {
+				for _, th := range []int{1, 2} {
+					b.Run(fmt.Sprintf("%s/B=%d/%s/threads=%d", name, batch, path, th), func(b *testing.B) {
+						old := active
+						defer func() { active = old }()
+						if path == "perhead" {
+							ph := *active
+							ph.group = nil
+							active = &ph
+						} else if active.group == nil {
+							b.Skip("no group kernels")
+						}
+						SetThreads(th)
+						defer SetThreads(0)
+						b.SetBytes(bytes)
+						for b.Loop() {
+							for l := range qs {
+								AttentionDecode(qs[l], heads, kv, hd, 0, 0.125)
+							}
+						}
+						b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+					})
+				}
+			}
+		}
+	}
+}
