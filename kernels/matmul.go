@@ -27,7 +27,31 @@ func MatMul(y []float32, w *Matrix, x []float32, n int) {
 	matMul(active, y, w, x, n)
 }
 
+// MatMulWidened is MatMul without the quantized GEMM: up to 32 rows MatVec
+// row by row (exactly), beyond that int8 and int4 weights widened to f32 for
+// the f32 GEMM, so that large products keep float32 activations. The int8
+// vision tower uses it: int8 activations there cost too little precision in
+// its features (cosine 0.99992 against 0.99995) but flip greedy tokens of
+// the random-weight fixtures at steps whose margins are 0.06-0.2.
+func MatMulWidened(y []float32, w *Matrix, x []float32, n int) {
+	mustValid("MatMulWidened", w)
+	if n < 0 {
+		panic("kernels.MatMulWidened: negative n")
+	}
+	mustLen("MatMulWidened", "x", len(x), n*w.Cols)
+	mustLen("MatMulWidened", "y", len(y), n*w.Rows)
+	matMulWidened(active, y, w, x, n)
+}
+
 func matMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
+	if n >= 2 && w.Rows > 0 && qgemmApplies(b, w) {
+		qgemmMatMul(b, y, w, x, n)
+		return
+	}
+	matMulWidened(b, y, w, x, n)
+}
+
+func matMulWidened(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	if n == 1 {
 		matVec(b, y, w, x)
 		return
@@ -37,10 +61,6 @@ func matMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	}
 	if w.Cols == 0 {
 		clear(y)
-		return
-	}
-	if qgemmApplies(b, w) {
-		qgemmMatMul(b, y, w, x, n)
 		return
 	}
 	if n <= maxRowsN {

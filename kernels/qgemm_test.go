@@ -275,3 +275,24 @@ func BenchmarkQgemmKernel(b *testing.B) {
 		})
 	}
 }
+
+// TestMatMulWidened: MatMulWidened is MatMul of a backend without the
+// quantized GEMM, bit for bit (f32-widened GEMM past 32 rows, MatVec below).
+func TestMatMulWidened(t *testing.T) {
+	r := rand.New(rand.NewPCG(51, 52))
+	old := *active
+	old.qgemm = nil
+	for _, m := range qgemmCases(r) {
+		for _, n := range []int{2, 17, 100} {
+			x := randVec(r, n*m.Cols, 1)
+			got, want := make([]float32, n*m.Rows), make([]float32, n*m.Rows)
+			MatMulWidened(got, m, x, n)
+			matMul(&old, want, m, x, n)
+			for i := range got {
+				if got[i] != want[i] || math.IsNaN(float64(got[i])) {
+					t.Fatalf("%s n=%d: y[%d] = %v, want %v", m.Type, n, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
