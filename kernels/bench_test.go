@@ -370,3 +370,63 @@ func BenchmarkMatMulFewRows(b *testing.B) {
 		}
 	}
 }
+
+// q4Shapes are the SmolLM2-135M decode shapes of an int4 model: attention
+// (q/o, k/v), MLP (gate/up, down) and lm_head.
+var q4Shapes = [][2]int{{576, 576}, {192, 576}, {1536, 576}, {576, 1536}, {49152, 576}}
+
+// BenchmarkMatVecQ4Kernel times each backend's int4 g32 kernel alone on one
+// thread (activations quantized once, outside the loop), matrix in cache
+// where it fits: ns/op is the time per matrix.
+func BenchmarkMatVecQ4Kernel(b *testing.B) {
+	r := rand.New(rand.NewPCG(8, 9))
+	for _, be := range backends {
+		for _, sh := range q4Shapes {
+			m, _ := randGrouped(r, Q4, sh[0], sh[1], 32)
+			x := randVec(r, sh[1], 1)
+			y := make([]float32, sh[0])
+			b.Run(fmt.Sprintf("%s/%dx%d", be.name, sh[0], sh[1]), func(b *testing.B) {
+				q := quantizeActivations(be, x, Q4)
+				defer q8Pool.Put(q)
+				b.SetBytes(int64(len(m.Q4) + 4*len(m.Scale)))
+				for b.Loop() {
+					be.matVecQ4(y, m.Q4, m.Scale, 32, q)
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkMatVecQ4DRAM is BenchmarkMatVecDRAM for int4 g32: 1536x576
+// matrices cycled through more than 128 MB, so each is read from memory,
+// on 1 and 2 threads, as a fraction of the streaming roofline (weights and
+// their float32 scales).
+func BenchmarkMatVecQ4DRAM(b *testing.B) {
+	r := rand.New(rand.NewPCG(6, 7))
+	const rows, cols = 1536, 576
+	base, _ := randGrouped(r, Q4, rows, cols, 32)
+	per := int64(len(base.Q4) + 4*len(base.Scale))
+	ms := make([]*Matrix, int((128<<20)/per)+1)
+	for i := range ms {
+		c := *base
+		c.Q4 = append([]byte(nil), base.Q4...)
+		c.Scale = append([]float32(nil), base.Scale...)
+		ms[i] = &c
+	}
+	x := randVec(r, cols, 1)
+	y := make([]float32, rows)
+	for _, th := range []int{1, 2} {
+		b.Run(fmt.Sprintf("threads=%d", th), func(b *testing.B) {
+			SetThreads(th)
+			defer SetThreads(0)
+			bw := rooflineBW(b, th, false)
+			b.SetBytes(per)
+			i := 0
+			for b.Loop() {
+				MatVec(y, ms[i], x)
+				i = (i + 1) % len(ms)
+			}
+			reportRoofline(b, per, bw)
+		})
+	}
+}

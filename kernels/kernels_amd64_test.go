@@ -115,3 +115,31 @@ func TestQuantizeQ8AVX512(t *testing.T) {
 		}
 	}
 }
+
+// TestChunkOrderQ4Z checks the AVX-512 int4 activation layout against the
+// pure-Go one, full chunks and short last ones, extremes included.
+func TestChunkOrderQ4Z(t *testing.T) {
+	if !hasBackend("avx512") {
+		t.Skip("no AVX-512")
+	}
+	r := rand.New(rand.NewPCG(33, 34))
+	for _, n := range []int{32, 64, 96, 128, 160, 576, 1536, 1600} {
+		x := randVec(r, n, 2)
+		x[0], x[n-1] = 1000, -1000 // blocks with +-127
+		var a, b q8Vec
+		quantizeQ8Generic(&a, x)
+		quantizeQ8Generic(&b, x)
+		b.q4 = make([]q4Act, 1) // reused, too short
+		b.q4[0].lo[5] = 9
+		a.chunkOrderQ4()
+		chunkOrderQ4Z(&b)
+		if len(a.q4) != len(b.q4) || len(a.q4) != (n+q4Chunk-1)/q4Chunk {
+			t.Fatalf("n=%d: %d chunks (Go) vs %d (asm)", n, len(a.q4), len(b.q4))
+		}
+		for k := range a.q4 {
+			if a.q4[k] != b.q4[k] {
+				t.Fatalf("n=%d chunk %d: Go %+v\nasm %+v", n, k, a.q4[k], b.q4[k])
+			}
+		}
+	}
+}

@@ -23,11 +23,13 @@ type q8Vec struct {
 	// lsum[l] = q[4l] + ... + q[4l+3], set by quantizeActivations: the
 	// grouped kernels subtract it times their weights' unsigned offset.
 	lsum []int32
-	// nib is q with each block reordered to the order the SIMD int4
-	// kernels unpack nibbles in (even columns, then odd ones), and nibSum
-	// its lane sums; set by quantizeActivations for int4 matrices.
-	nib    []int8
-	nibSum []int32
+	// nib is q with each block reordered to the order the NEON int4
+	// kernels unpack nibbles in (even columns, then odd ones); set by
+	// quantizeActivations for int4 matrices on backends without orderQ4.
+	nib []int8
+	// q4 is q in chunks of 128 columns for the amd64 int4 kernels (see
+	// q4Act); set instead of nib by their backends' orderQ4.
+	q4 []q4Act
 
 	// bias = sum over blocks of scale*128*sum(q): what the AVX-512 kernel
 	// adds by multiplying w+128 instead of w.
@@ -64,25 +66,20 @@ func (q *q8Vec) laneSums() {
 	}
 }
 
-// nibbleOrder fills q.nib and q.nibSum from q.q: within each block of 32,
-// the 16 even columns, then the 16 odd ones.
+// nibbleOrder fills q.nib from q.q: within each block of 32, the 16 even
+// columns, then the 16 odd ones.
 func (q *q8Vec) nibbleOrder() {
 	n := len(q.q)
 	if cap(q.nib) < n {
 		q.nib = make([]int8, n)
-		q.nibSum = make([]int32, n/4)
 	}
-	q.nib, q.nibSum = q.nib[:n], q.nibSum[:n/4]
+	q.nib = q.nib[:n]
 	for b := 0; b < n; b += q8Block {
 		src := (*[q8Block]int8)(q.q[b : b+q8Block])
 		dst := (*[q8Block]int8)(q.nib[b : b+q8Block])
 		for i := range q8Block / 2 {
 			dst[i], dst[q8Block/2+i] = src[2*i], src[2*i+1]
 		}
-	}
-	for l := range q.nibSum {
-		v := q.nib[4*l : 4*l+4]
-		q.nibSum[l] = int32(v[0]) + int32(v[1]) + int32(v[2]) + int32(v[3])
 	}
 }
 

@@ -189,3 +189,39 @@ func TestValidateGrouped(t *testing.T) {
 		t.Errorf("NewQ4: %v", err)
 	}
 }
+
+// TestMatVecQ4Rows checks that each backend's int4 kernel gives every row
+// the same bits however the rows are split (as across threads: row blocks
+// of four, single rows, the padded last row) and whether or not the
+// weights and scales continue past the rows it is given.
+func TestMatVecQ4Rows(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		r := rand.New(rand.NewPCG(11, 12))
+		for _, s := range groupedShapes {
+			if s.cols%2 != 0 {
+				continue
+			}
+			m, _ := randGrouped(r, Q4, s.rows, s.cols, s.group)
+			g, groups := m.group(), m.groups()
+			x := randVec(r, s.cols, 1)
+			q := quantizeActivations(b, x, Q4)
+			whole := make([]float32, s.rows)
+			b.matVecQ4(whole, m.Q4, m.Scale, g, q)
+			// The same rows with slack after them, split into parts of
+			// 1 to 6 rows.
+			w := append(append([]byte(nil), m.Q4...), make([]byte, 64)...)
+			sc := append(append([]float32(nil), m.Scale...), 1, 2, 3, 4)
+			part := make([]float32, s.rows)
+			for lo, n := 0, 1; lo < s.rows; lo, n = lo+n, n%6+1 {
+				hi := min(lo+n, s.rows)
+				b.matVecQ4(part[lo:hi], w[lo*s.cols/2:], sc[lo*groups:], g, q)
+			}
+			for i := range whole {
+				if whole[i] != part[i] || math.IsNaN(float64(whole[i])) {
+					t.Fatalf("%v row %d: %g whole, %g in parts", s, i, whole[i], part[i])
+				}
+			}
+			q8Pool.Put(q)
+		}
+	})
+}
