@@ -120,39 +120,50 @@ func BenchmarkMatVecThreads(b *testing.B) {
 	}
 }
 
-// BenchmarkMatVecDRAM cycles through enough copies of a decode-shaped
-// matrix (>= 128 MB) that every call streams its weights from DRAM, as a
-// decode step does, on 1 and 2 threads; it reports weight bandwidth and
-// its fraction of the streaming roofline (BenchmarkRoofline).
+// BenchmarkMatVecDRAM cycles through enough copies of each SmolLM2-135M
+// decode-shaped matrix (>= 128 MB) that every call streams its weights from
+// DRAM, as a decode step does, on 1 and 2 threads; it reports weight
+// bandwidth and its fraction of the streaming roofline (BenchmarkRoofline).
 func BenchmarkMatVecDRAM(b *testing.B) {
 	r := rand.New(rand.NewPCG(6, 6))
-	const rows, cols = 1536, 576
+	shapes := [][2]int{{576, 576}, {192, 576}, {1536, 576}, {576, 1536}, {49152, 576}}
 	for _, dt := range []DType{F32, F16, BF16, Q8} {
-		base, _ := randMatrix(r, dt, rows, cols)
-		per := weightBytes(dt, rows*cols)
-		ms := make([]*Matrix, int((128<<20)/per)+1)
-		for i := range ms {
-			c := *base
-			c.F32 = append([]float32(nil), base.F32...)
-			c.Half = append([]uint16(nil), base.Half...)
-			c.Q8 = append([]int8(nil), base.Q8...)
-			ms[i] = &c
-		}
-		x := randVec(r, cols, 1)
-		y := make([]float32, rows)
-		for _, th := range []int{1, 2} {
-			b.Run(fmt.Sprintf("%s/threads=%d", dt, th), func(b *testing.B) {
-				SetThreads(th)
-				defer SetThreads(0)
-				bw := rooflineBW(b, th, false)
-				b.SetBytes(per)
-				i := 0
-				for b.Loop() {
-					MatVec(y, ms[i], x)
-					i = (i + 1) % len(ms)
+		for _, sh := range shapes {
+			rows, cols := sh[0], sh[1]
+			var ms []*Matrix
+			per := weightBytes(dt, rows*cols)
+			setup := func() {
+				if ms != nil {
+					return
 				}
-				reportRoofline(b, per, bw)
-			})
+				base, _ := randMatrix(r, dt, rows, cols)
+				ms = make([]*Matrix, int((128<<20)/per)+1)
+				for i := range ms {
+					c := *base
+					c.F32 = append([]float32(nil), base.F32...)
+					c.Half = append([]uint16(nil), base.Half...)
+					c.Q8 = append([]int8(nil), base.Q8...)
+					ms[i] = &c
+				}
+			}
+			x := randVec(r, cols, 1)
+			y := make([]float32, rows)
+			for _, th := range []int{1, 2} {
+				b.Run(fmt.Sprintf("%s/%dx%d/threads=%d", dt, rows, cols, th), func(b *testing.B) {
+					setup()
+					SetThreads(th)
+					defer SetThreads(0)
+					bw := rooflineBW(b, th, false)
+					b.SetBytes(per)
+					i := 0
+					for b.Loop() {
+						MatVec(y, ms[i], x)
+						i = (i + 1) % len(ms)
+					}
+					reportRoofline(b, per, bw)
+				})
+			}
+			ms = nil
 		}
 	}
 }

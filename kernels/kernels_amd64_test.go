@@ -116,6 +116,36 @@ func TestQuantizeQ8AVX512(t *testing.T) {
 	}
 }
 
+// TestMatVecHalfStream checks that the f16 and bf16 AVX-512 kernels give
+// bit-identical rows whether they stream the rows one after another or take
+// them four at a time, so results do not depend on the matrix size or on
+// how rows are split across threads.
+func TestMatVecHalfStream(t *testing.T) {
+	if !hasBackend("avx512") {
+		t.Skip("no AVX-512")
+	}
+	r := rand.New(rand.NewPCG(11, 12))
+	kernels := map[DType]func(y *float32, w *uint16, x *float32, rows, cols, n, stream int){
+		F16: matVecF16AVX512, BF16: matVecBF16AVX512,
+	}
+	for dt, kernel := range kernels {
+		for _, rows := range []int{1, 4, 7, 9} {
+			for _, cols := range []int{1, 31, 32, 33, 64, 100, 576} {
+				m, _ := randMatrix(r, dt, rows, cols)
+				x := randVec(r, cols, 1)
+				four, one := make([]float32, rows), make([]float32, rows)
+				kernel(&four[0], &m.Half[0], &x[0], rows, cols, cols, 0)
+				kernel(&one[0], &m.Half[0], &x[0], rows, cols, cols, 1)
+				for i := range four {
+					if math.Float32bits(four[i]) != math.Float32bits(one[i]) || math.IsNaN(float64(four[i])) {
+						t.Fatalf("%s %dx%d row %d: four rows at a time %g, streamed %g", dt, rows, cols, i, four[i], one[i])
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestChunkOrderQ4Z checks the AVX-512 int4 activation layout against the
 // pure-Go one, full chunks and short last ones, extremes included.
 func TestChunkOrderQ4Z(t *testing.T) {

@@ -43,10 +43,12 @@
 // 8-column step if n is an odd multiple of 8; then single rows the same way,
 // so that a row's sum is rounded identically whichever loop computes it (and
 // results do not depend on how rows are split across threads). PF prefetches
-// the four rows, LOAD4(off, X, A0..A3) multiplies 8 columns at byte offset
-// off of the four rows by X into A0..A3, LOAD1(off, X, A) does one row; woff
-// is the byte offset of the second 8 columns in a row.
-#define MATVEC8(PF, LOAD4, LOAD1, woff) \
+// the four rows; XPREP prepares x (Y4, Y12) for the steps; STEP4 multiplies
+// 16 columns of the four rows by x into Y0..Y3 and Y8..Y11, STEP1 does it
+// for one row into Y0 and Y8; LOAD4(off, X, A0..A3) multiplies 8 columns at
+// byte offset off of the four rows by X into A0..A3, LOAD1(off, X, A) does
+// one row (the 8-column step).
+#define MATVEC8(PF, XPREP, STEP4, STEP1, LOAD4, LOAD1) \
 rows4: \
 	CMPQ R12, $4 \
 	JLT rows1 \
@@ -70,8 +72,8 @@ loop4: \
 	VMOVUPS (DX)(AX*4), Y4 \
 	VMOVUPS 32(DX)(AX*4), Y12 \
 	PF \
-	LOAD4(0, Y4, Y0, Y1, Y2, Y3) \
-	LOAD4(woff, Y12, Y8, Y9, Y10, Y11) \
+	XPREP \
+	STEP4 \
 	ADDQ $16, AX \
 	JMP loop4 \
 step4: \
@@ -102,8 +104,8 @@ loop1: \
 	JGE step1 \
 	VMOVUPS (DX)(AX*4), Y4 \
 	VMOVUPS 32(DX)(AX*4), Y12 \
-	LOAD1(0, Y4, Y0) \
-	LOAD1(woff, Y12, Y8) \
+	XPREP \
+	STEP1 \
 	ADDQ $16, AX \
 	JMP loop1 \
 step1: \
@@ -140,11 +142,18 @@ end: \
 	VFMADD231PS off(R10)(AX*4), X, A2 \
 	VFMADD231PS off(R11)(AX*4), X, A3
 #define F32Y_1(off, X, A) VFMADD231PS off(SI)(AX*4), X, A
+#define F32Y_STEP4 \
+	F32Y_4(0, Y4, Y0, Y1, Y2, Y3) \
+	F32Y_4(32, Y12, Y8, Y9, Y10, Y11)
+#define F32Y_STEP1 \
+	F32Y_1(0, Y4, Y0) \
+	F32Y_1(32, Y12, Y8)
+#define NOPREP
 
 // func matVecF32AVX2(y, w, x *float32, rows, cols, n int)
 TEXT ·matVecF32AVX2(SB), NOSPLIT, $0-48
 	SETUP8(4)
-	MATVEC8(PF_F32Y, F32Y_4, F32Y_1, 32)
+	MATVEC8(PF_F32Y, NOPREP, F32Y_STEP4, F32Y_STEP1, F32Y_4, F32Y_1)
 
 #define F16Y_4(off, X, A0, A1, A2, A3) \
 	VCVTPH2PS off(SI)(AX*2), Y5 \
@@ -158,11 +167,17 @@ TEXT ·matVecF32AVX2(SB), NOSPLIT, $0-48
 #define F16Y_1(off, X, A) \
 	VCVTPH2PS off(SI)(AX*2), Y5 \
 	VFMADD231PS Y5, X, A
+#define F16Y_STEP4 \
+	F16Y_4(0, Y4, Y0, Y1, Y2, Y3) \
+	F16Y_4(16, Y12, Y8, Y9, Y10, Y11)
+#define F16Y_STEP1 \
+	F16Y_1(0, Y4, Y0) \
+	F16Y_1(16, Y12, Y8)
 
 // func matVecF16AVX2(y *float32, w *uint16, x *float32, rows, cols, n int)
 TEXT ·matVecF16AVX2(SB), NOSPLIT, $0-48
 	SETUP8(2)
-	MATVEC8(PF_HALFY, F16Y_4, F16Y_1, 16)
+	MATVEC8(PF_HALFY, NOPREP, F16Y_STEP4, F16Y_STEP1, F16Y_4, F16Y_1)
 
 #define BF16Y_4(off, X, A0, A1, A2, A3) \
 	VPMOVZXWD off(SI)(AX*2), Y5 \
@@ -182,10 +197,37 @@ TEXT ·matVecF16AVX2(SB), NOSPLIT, $0-48
 	VPSLLD $16, Y5, Y5 \
 	VFMADD231PS Y5, X, A
 
+// The 16-column steps of bf16 widen without shuffling the weights: a 32-bit
+// lane of 16 loaded bf16 holds an even-numbered column's value in its low
+// half (VPSLLD $16 makes it an f32) and the next column's in its high half
+// (VPAND with Y15 = 0xffff0000 does); x is split once per step into its
+// even (Y14) and odd (Y12) columns for the four rows. The 8-column step
+// widens with VPMOVZXWD as above.
+#define BF16Y_XPREP \
+	VSHUFPS $0x88, Y12, Y4, Y14 \
+	VSHUFPS $0xdd, Y12, Y4, Y12 \
+	VPERMPD $0xd8, Y14, Y14 \
+	VPERMPD $0xd8, Y12, Y12
+#define BF16Y_ROW(P, A, B, T0, T1) \
+	VMOVDQU (P)(AX*2), T0 \
+	VPSLLD $16, T0, T1 \
+	VFMADD231PS T1, Y14, A \
+	VPAND T0, Y15, T0 \
+	VFMADD231PS T0, Y12, B
+#define BF16Y_STEP4 \
+	BF16Y_ROW(SI, Y0, Y8, Y5, Y6) \
+	BF16Y_ROW(R9, Y1, Y9, Y7, Y13) \
+	BF16Y_ROW(R10, Y2, Y10, Y5, Y6) \
+	BF16Y_ROW(R11, Y3, Y11, Y7, Y13)
+#define BF16Y_STEP1 BF16Y_ROW(SI, Y0, Y8, Y5, Y6)
+
 // func matVecBF16AVX2(y *float32, w *uint16, x *float32, rows, cols, n int)
 TEXT ·matVecBF16AVX2(SB), NOSPLIT, $0-48
 	SETUP8(2)
-	MATVEC8(PF_HALFY, BF16Y_4, BF16Y_1, 16)
+	MOVL $0xffff0000, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	MATVEC8(PF_HALFY, BF16Y_XPREP, BF16Y_STEP4, BF16Y_STEP1, BF16Y_4, BF16Y_1)
 
 // Q8ROWY multiplies one 32-byte block of a q8 row (at P) by the quantized
 // activations in Y4: VPMADDUBSW takes |w| as the unsigned operand and x with
