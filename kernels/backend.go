@@ -47,6 +47,9 @@ type backend struct {
 	siluMul  func(dst, gate, up []float32)
 	geluTanh func(dst, x []float32)
 
+	// qgemm, if set, is the micro-kernel of the quantized GEMM MatMul uses
+	// for int8 and int4 weights and n >= 2 (see qgemm.go).
+	qgemm qgemmKernel
 	// gemm, if set, is the micro-kernel MatMul uses for n >= gemm.mr.
 	gemm *gemmKernel
 	// packW8, if set, packs 8 float weight rows for the GEMM (see

@@ -59,6 +59,7 @@ var avx512 = &backend{
 	bf16ToF32:  bf16ToF32Z,
 	f32ToF16:   f32ToF16Z,
 	gemm:       &gemmKernel{mr: 12, nr: 32, fn: gemm12x32AVX512},
+	qgemm:      qgemm4Z,
 	packW8:     packW8AVX2,
 	transpose8: transpose8AVX2,
 	wsumF32:    wsumF32Z,

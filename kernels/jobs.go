@@ -11,6 +11,9 @@ type jobs struct {
 	gemm    gemmJob
 	packX   packXJob
 
+	qgemm     qgemmJob
+	qgemmPack qgemmPackJob
+
 	packBF16 packBF16Job
 	gemmBF16 gemmBF16Job
 

@@ -6,13 +6,17 @@ const mmBlock = 16
 
 // MatMul computes Y = X·Wᵀ for n input rows: X is n x w.Cols row-major (len
 // n*w.Cols), Y is n x w.Rows row-major (len n*w.Rows), so row i of Y is
-// MatVec of row i of X. Up to 32 rows (a batched decode step) it is
-// exactly MatVec, row by row, with the weights read from memory once for
-// all rows (see matRows; for quantized weights the rows are quantized to
-// int8 as MatVec does). Larger n runs a cache-blocked GEMM: X is packed once,
-// the weight rows are processed in panels spread over the worker pool, each
-// panel widened to f32 (quantized values times their scales, exactly) once
-// and reused for all n rows by a register-tiled micro-kernel.
+// MatVec of row i of X. For int8 and int4 weights on AVX-512 VNNI (columns
+// and groups multiples of 32), any n >= 2 runs the quantized GEMM
+// (qgemm.go): each row of X is quantized to int8 once, as MatVec does, and
+// row i of Y equals MatVec of row i up to float32 rounding (the same integer
+// dot products and scales, summed in another order). Otherwise, up to 32
+// rows (a batched decode step) it is exactly MatVec, row by row, with the
+// weights read from memory once for all rows (see matRows). Larger n runs a
+// cache-blocked GEMM: X is packed once, the weight rows are processed in
+// panels spread over the worker pool, each panel widened to f32 (quantized
+// values times their scales, exactly) once and reused for all n rows by a
+// register-tiled micro-kernel.
 func MatMul(y []float32, w *Matrix, x []float32, n int) {
 	mustValid("MatMul", w)
 	if n < 0 {
@@ -23,7 +27,31 @@ func MatMul(y []float32, w *Matrix, x []float32, n int) {
 	matMul(active, y, w, x, n)
 }
 
+// MatMulWidened is MatMul without the quantized GEMM: up to 32 rows MatVec
+// row by row (exactly), beyond that int8 and int4 weights widened to f32 for
+// the f32 GEMM, so that large products keep float32 activations. The int8
+// vision tower uses it: int8 activations there cost too little precision in
+// its features (cosine 0.99992 against 0.99995) but flip greedy tokens of
+// the random-weight fixtures at steps whose margins are 0.06-0.2.
+func MatMulWidened(y []float32, w *Matrix, x []float32, n int) {
+	mustValid("MatMulWidened", w)
+	if n < 0 {
+		panic("kernels.MatMulWidened: negative n")
+	}
+	mustLen("MatMulWidened", "x", len(x), n*w.Cols)
+	mustLen("MatMulWidened", "y", len(y), n*w.Rows)
+	matMulWidened(active, y, w, x, n)
+}
+
 func matMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
+	if n >= 2 && w.Rows > 0 && qgemmApplies(b, w) {
+		qgemmMatMul(b, y, w, x, n)
+		return
+	}
+	matMulWidened(b, y, w, x, n)
+}
+
+func matMulWidened(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	if n == 1 {
 		matVec(b, y, w, x)
 		return

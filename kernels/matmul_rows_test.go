@@ -9,7 +9,8 @@ import (
 
 // TestMatMulFewRowsEqualsMatVec: MatMul over a few rows (the batched decode
 // path) gives each row exactly what MatVec gives it, for every weight type,
-// including a row holding Inf (which Q8 computes in float32).
+// including a row holding Inf (which Q8 computes in float32); with the
+// quantized GEMM, finite rows up to float rounding (qgemmTol).
 func TestMatMulFewRowsEqualsMatVec(t *testing.T) {
 	r := rand.New(rand.NewPCG(21, 22))
 	for _, dt := range []DType{F32, F16, BF16, Q8} {
@@ -25,6 +26,13 @@ func TestMatMulFewRowsEqualsMatVec(t *testing.T) {
 				want := make([]float32, w.Rows)
 				for i := range n {
 					MatVec(want, w, x[i*w.Cols:(i+1)*w.Cols])
+					if qgemmApplies(active, w) && !math.IsInf(float64(x[i*w.Cols+7]), 0) {
+						// The quantized GEMM: MatVec up to float rounding.
+						if k, ok := nearMatVec(w, x[i*w.Cols:(i+1)*w.Cols], y[i*w.Rows:(i+1)*w.Rows], want); !ok {
+							t.Fatalf("row %d, output %d: MatMul %v, MatVec %v", i, k, y[i*w.Rows+k], want[k])
+						}
+						continue
+					}
 					for k, v := range want {
 						got := y[i*w.Rows+k]
 						if got != v && !(math.IsNaN(float64(got)) && math.IsNaN(float64(v))) {

@@ -105,7 +105,8 @@ func TestGroupedKernelsMatchGeneric(t *testing.T) {
 
 // TestMatMulGrouped checks Matrix.Row, the blocked GEMM (weights widened to
 // float32 exactly) and the few-row path (MatVec per row) for grouped int8
-// and int4.
+// and int4; where the quantized GEMM runs, MatMul is MatVec per row up to
+// float rounding.
 func TestMatMulGrouped(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b *backend) {
 		r := rand.New(rand.NewPCG(9, 10))
@@ -126,7 +127,17 @@ func TestMatMulGrouped(t *testing.T) {
 				x := randVec(r, n*s.cols, 1)
 				y := make([]float32, n*s.rows)
 				MatMul(y, m, x, n)
+				qg := qgemmApplies(b, m)
+				yv := make([]float32, s.rows)
 				for i := range n {
+					if qg { // the quantized GEMM: MatVec up to float rounding
+						xi := x[i*s.cols : (i+1)*s.cols]
+						MatVec(yv, m, xi)
+						if j, ok := nearMatVec(m, xi, y[i*s.rows:(i+1)*s.rows], yv); !ok {
+							t.Fatalf("%s %v: y[%d,%d] = %g, MatVec %g", dt, s, i, j, y[i*s.rows+j], yv[j])
+						}
+						continue
+					}
 					want, mag := refMatVec(ref, s.rows, s.cols, x[i*s.cols:(i+1)*s.cols])
 					for j := range s.rows {
 						if d := math.Abs(float64(y[i*s.rows+j]) - want[j]); !(d <= 1e-5*mag[j]+1e-30) {
@@ -136,10 +147,16 @@ func TestMatMulGrouped(t *testing.T) {
 				}
 				// A few rows: exactly MatVec row by row.
 				const few = 7
-				yf, yv := make([]float32, few*s.rows), make([]float32, s.rows)
+				yf := make([]float32, few*s.rows)
 				MatMul(yf, m, x[:few*s.cols], few)
 				for i := range few {
 					MatVec(yv, m, x[i*s.cols:(i+1)*s.cols])
+					if qg {
+						if j, ok := nearMatVec(m, x[i*s.cols:(i+1)*s.cols], yf[i*s.rows:(i+1)*s.rows], yv); !ok {
+							t.Fatalf("%s %v: %d rows: y[%d,%d] = %g, MatVec %g", dt, s, few, i, j, yf[i*s.rows+j], yv[j])
+						}
+						continue
+					}
 					for j, v := range yv {
 						if yf[i*s.rows+j] != v {
 							t.Fatalf("%s %v: %d rows: y[%d,%d] = %g, MatVec %g", dt, s, few, i, j, yf[i*s.rows+j], v)

@@ -28,6 +28,10 @@ type typeTraits struct {
 	// transpose (see gemmJob.packW; called only if the backend has
 	// packW8); otherwise rows are widened one by one.
 	packW8 func(b *backend, m *Matrix, wp []float32, nr, r, k0, n int, rowBuf []float32)
+	// qgemmPrep, if set, prepares nr rows from r0 for the quantized GEMM
+	// as unsigned bytes w+qgemmOffset (see qgemm.go).
+	qgemmPrep   func(dst []byte, m *Matrix, r0, nr int)
+	qgemmOffset int32
 }
 
 // weightTypes is the traits table, indexed by DType.
@@ -87,6 +91,8 @@ var weightTypes = [...]typeTraits{
 		},
 		widen:  widenQ8,
 		packW8: packW8Widened(widenQ8),
+		// int8 weights enter the quantized GEMM as w+128.
+		qgemmPrep: qgemmPrepQ8, qgemmOffset: 128,
 		matVec: func(b *backend, y []float32, m *Matrix, lo int, x []float32, q *q8Vec) {
 			c, g := m.Cols, m.groups()
 			w, s := m.Q8[lo*c:(lo+len(y))*c], m.Scale[lo*g:(lo+len(y))*g]
@@ -110,6 +116,8 @@ var weightTypes = [...]typeTraits{
 		},
 		widen:  widenQ4,
 		packW8: packW8Widened(widenQ4),
+		// int4 weights enter the quantized GEMM as stored, q+8.
+		qgemmPrep: qgemmPrepQ4, qgemmOffset: 8,
 		matVec: func(b *backend, y []float32, m *Matrix, lo int, x []float32, q *q8Vec) {
 			c, g := m.Cols, m.groups()
 			w, s := m.Q4[lo*c/2:(lo+len(y))*c/2], m.Scale[lo*g:(lo+len(y))*g]

@@ -81,6 +81,6 @@ func (c *Connector) ProjectWith(dst, vision []float32, n int, shuffled []float32
 		return fmt.Errorf("idefics3: feature buffer of %d, want %d", len(dst), tokens*c.textDim)
 	}
 	PixelShuffle(shuffled, vision, side, c.visionDim, c.scale)
-	kernels.MatMul(dst[:tokens*c.textDim], &c.proj, shuffled[:n*c.visionDim], tokens)
+	kernels.MatMulWidened(dst[:tokens*c.textDim], &c.proj, shuffled[:n*c.visionDim], tokens)
 	return nil
 }

@@ -1,6 +1,7 @@
 package llama
 
 import (
+	"math"
 	"path/filepath"
 	"testing"
 
@@ -133,14 +134,23 @@ func TestGGUFQuantizedImport(t *testing.T) {
 				t.Fatalf("f32 import stored q_proj as %s", dt)
 			}
 			got, dt := logits(convert.Options{DType: format.F16})
-			// Grouped ints keep the weights exact; only kernel arithmetic
-			// may differ (0 measured on AVX-512).
-			want, tol := c.want, 1e-4
+			// Grouped ints keep the weights exact; the integer kernels
+			// quantize activations to int8 in blocks of 32 (MatVec always,
+			// MatMul since the quantized GEMM), which moves this random
+			// model's logits by up to 3.7% of the largest (measured: Q8_0
+			// 1.66 of 45.3, Q4_0 1.32 of 39.6; 0 with f32 activations). A
+			// wrong scale or nibble order moves them by far more.
+			want := c.want
 			if dt != want {
 				t.Fatalf("q_proj stored as %s, want %s", dt, want)
 			}
 			d := numcheck.MaxAbs(t, c.typ+" logits", got, exact)
-			t.Logf("%s imported as %s: logits max diff %.2e vs the exact f32 dequantization", c.typ, dt, d)
+			mx := 0.0
+			for _, v := range exact {
+				mx = max(mx, math.Abs(float64(v)))
+			}
+			tol := 0.08 * mx
+			t.Logf("%s imported as %s: logits max diff %.2e vs the exact f32 dequantization (largest |logit| %.3g)", c.typ, dt, d, mx)
 			if d > tol {
 				t.Errorf("logits differ by %.3g", d)
 			}

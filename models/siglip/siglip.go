@@ -91,7 +91,8 @@ func (m *Model) project(y []float32, w *kernels.Matrix, x []float32, n int) {
 		kernels.MatMulBF16(y, w, x, n)
 		return
 	}
-	kernels.MatMul(y, w, x, n)
+	// Quantized weights keep float32 activations (see kernels.MatMulWidened).
+	kernels.MatMulWidened(y, w, x, n)
 }
 
 // Config returns the model's configuration.

@@ -1,0 +1,353 @@
+package kernels
+
+import (
+	"encoding/binary"
+	"math"
+	"unsafe"
+)
+
+// The quantized GEMM: MatMul of an int8 or int4 matrix (per row or grouped)
+// with n >= 2 input rows, on backends with a qgemm micro-kernel (AVX-512
+// VNNI). Every input row is quantized to int8 once per call, as MatVec
+// quantizes it (q8Vec, blocks of q8Block), and the weights are multiplied
+// with integer dot products, each loaded weight feeding 16 or 32 input rows.
+//
+// Layouts. Input rows are packed in tiles of qgTile rows (one int32 lane
+// each). A tile holds, per block of 32 columns, qgBlockBytes bytes:
+//
+//	[0, 512)   8 groups of 4 columns: 16 rows x 4 int8 values each
+//	[512, 576) the 16 rows' block scales (float32)
+//	[576, 640) the 16 rows' -offset*sum(q over the block) (int32)
+//
+// Weight rows are prepared (typeTraits.qgemmPrep) as unsigned bytes w+offset
+// (int8: +128, int4: the stored nibble, q+8), int4 columns in the order the
+// activations are packed (q8Vec.nib: per block the even columns, then the
+// odd ones). The int32 sum for a block then starts at -offset*sum(q), which
+// makes it exactly sum(w*q).
+//
+// Arithmetic, per weight row r, input row i and block b of group g:
+//
+//	acc = fma(float32(dot) * xscale[i,b], wscale[r,g], acc)
+//
+// in block order, so each output is a fixed sequence of float operations
+// (qgemm4Generic) that does not depend on tiling or threads. It differs from
+// MatVec's summation order (lanes of 4 columns) by float32 rounding only:
+// both multiply the same integers by the same scales.
+
+const (
+	qgTile       = 16          // input rows per tile: the int32 lanes of a zmm register
+	qgBlockBytes = 8*64 + 2*64 // one block of one tile (see above)
+	qgPanelBytes = 64 << 10    // prepared weight bytes per work item, kept in L2
+	qgRows       = 4           // weight rows per micro-kernel call
+	qgTileRows   = 2 * qgTile  // most input rows per micro-kernel call
+	qgOutLen     = qgRows * qgTileRows
+)
+
+// qgemmKernel computes qgRows weight rows (prepared, stride cols bytes, with
+// scales ws at a stride of groups) times one activation tile a, or two (a
+// and a2), over blocks >= 1 blocks of which gb share a weight scale: the
+// result of weight row k and input row i (i < 16 in a, then a2) goes to
+// y[i*ldy+k]. With raw, w holds int8 weights as stored (not w+128).
+type qgemmKernel func(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int)
+
+// qgemmApplies reports whether MatMul of w runs the quantized GEMM on b.
+func qgemmApplies(b *backend, w *Matrix) bool {
+	tr := w.Type.traits()
+	return b.qgemm != nil && tr.qgemmPrep != nil && w.Cols > 0 &&
+		w.Cols%q8Block == 0 && w.group()%q8Block == 0
+}
+
+// qgemmMatMul computes MatMul (n >= 2) with the quantized GEMM. Input rows
+// holding Inf or NaN are computed by MatVec (in float32, as it does).
+func qgemmMatMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
+	cols, rows := w.Cols, w.Rows
+	blocks := cols / q8Block
+	tiles := (n + qgTile - 1) / qgTile
+	tileBytes := blocks * qgBlockBytes
+
+	buf := scratchPool.Get().(*[]float32)
+	defer scratchPool.Put(buf)
+	s := grow(buf, tiles*tileBytes/4+n)
+	a := unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), tiles*tileBytes)
+	bad := s[tiles*tileBytes/4:]
+
+	pack := qgemmPackJob{b: b, a: a, bad: bad, x: x, w: w, n: n}
+	panel := qgPanelRows(rows, cols)
+	j := qgemmJob{b: b, y: y, w: w, a: a, n: n, panel: panel}
+	items := (rows + panel - 1) / panel
+	if t := workers.acquire(); t != nil {
+		pp, pj := &t.jobs.qgemmPack, &t.jobs.qgemm
+		*pp, *pj = pack, j
+		t.run(pp, tiles*qgTile, max(1, 1<<15/cols))
+		t.run(pj, items, 1)
+		*pp, *pj = qgemmPackJob{}, qgemmJob{}
+		workers.release(t)
+	} else {
+		pack.run(0, tiles*qgTile)
+		j.run(0, items)
+	}
+	for i := range n {
+		if bad[i] != 0 {
+			matVec(b, y[i*rows:(i+1)*rows], w, x[i*cols:(i+1)*cols])
+		}
+	}
+}
+
+// qgPanelRows returns the weight rows per work item: about qgPanelBytes of
+// prepared weights, a multiple of qgRows, and small enough to give every
+// thread a few items.
+func qgPanelRows(rows, cols int) int {
+	p := max(qgPanelBytes/cols, qgRows)
+	p = min(p, (rows+4*workers.numThreads()-1)/(4*workers.numThreads()))
+	return max(qgRows, (p+qgRows-1)/qgRows*qgRows)
+}
+
+// qgemmPackJob quantizes and packs input rows [lo, hi) (rows past n are
+// zeros).
+type qgemmPackJob struct {
+	b   *backend
+	a   []byte
+	bad []float32 // bad[i] = 1: row i holds Inf or NaN
+	x   []float32
+	w   *Matrix
+	n   int
+}
+
+func (j *qgemmPackJob) run(lo, hi int) {
+	cols := j.w.Cols
+	blocks := cols / q8Block
+	off := j.w.Type.traits().qgemmOffset
+	quantize := j.b.quantizeQ8
+	if quantize == nil {
+		quantize = quantizeQ8Generic
+	}
+	for i := lo; i < hi; i++ {
+		tile := j.a[i/qgTile*blocks*qgBlockBytes:]
+		lane := 4 * (i % qgTile)
+		var q *q8Vec
+		if i < j.n {
+			q = q8Pool.Get().(*q8Vec)
+			quantize(q, j.x[i*cols:(i+1)*cols])
+			j.bad[i] = 0
+			if !q.ok {
+				j.bad[i] = 1
+			} else if j.w.Type == Q4 {
+				q.nibbleOrder()
+			}
+		}
+		if q == nil || !q.ok {
+			for blk := range blocks {
+				t := tile[blk*qgBlockBytes:]
+				for g := range 10 {
+					clear(t[g*64+lane : g*64+lane+4])
+				}
+			}
+		} else {
+			src := q.q
+			if j.w.Type == Q4 {
+				src = q.nib
+			}
+			packTileRow(tile, int8Bytes(src), q.ls, lane, off)
+		}
+		if q != nil {
+			q.x = nil
+			q8Pool.Put(q)
+		}
+	}
+}
+
+// packTileRow stores one quantized input row (q, lane scales ls) at byte
+// lane of its tile's blocks, with the offset correction for weights stored
+// as w+off.
+func packTileRow(tile, q []byte, ls []float32, lane int, off int32) {
+	const (
+		bias = 0x8080808080808080
+		even = 0x00ff00ff00ff00ff
+		ones = 0x0001000100010001
+	)
+	for blk := range len(q) / q8Block {
+		t := tile[blk*qgBlockBytes : (blk+1)*qgBlockBytes]
+		src := q[blk*q8Block : (blk+1)*q8Block]
+		var usum uint64 // sum of the bytes as q+128, four 16-bit partial sums per word
+		for g := 0; g < 8; g += 2 {
+			v := binary.LittleEndian.Uint64(src[4*g:])
+			binary.LittleEndian.PutUint32(t[g*64+lane:], uint32(v))
+			binary.LittleEndian.PutUint32(t[g*64+64+lane:], uint32(v>>32))
+			u := v ^ bias
+			usum += u&even + u>>8&even
+		}
+		sum := int32(usum*ones>>48) - 128*q8Block
+		binary.LittleEndian.PutUint32(t[512+lane:], math.Float32bits(ls[blk*q8Block/4]))
+		binary.LittleEndian.PutUint32(t[576+lane:], uint32(-off*sum))
+	}
+}
+
+// qgemmJob computes the outputs of weight-row panels [lo, hi).
+type qgemmJob struct {
+	b     *backend
+	y     []float32
+	w     *Matrix
+	a     []byte // packed input tiles
+	n     int
+	panel int // weight rows per item, a multiple of qgRows
+}
+
+func (j *qgemmJob) run(lo, hi int) {
+	w := j.w
+	cols, rows := w.Cols, w.Rows
+	groups, blocks := w.groups(), cols/q8Block
+	gb := w.group() / q8Block
+	tileBytes := blocks * qgBlockBytes
+	tiles := (j.n + qgTile - 1) / qgTile
+	tr := w.Type.traits()
+
+	buf := scratchPool.Get().(*[]float32)
+	defer scratchPool.Put(buf)
+	s := grow(buf, j.panel*cols/4+j.panel*groups+qgOutLen)
+	wp := unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), j.panel*cols)
+	ws := s[j.panel*cols/4 : j.panel*cols/4+j.panel*groups]
+	out := s[j.panel*cols/4+j.panel*groups:]
+
+	for item := lo; item < hi; item++ {
+		r0 := item * j.panel
+		nr := min(j.panel, rows-r0)
+		pr := (nr + qgRows - 1) / qgRows * qgRows // rows padded to whole kernel calls
+		// With one sweep over the panel (up to 32 input rows), each group
+		// of rows is prepared right before its kernel call, so that reading
+		// the weights from memory overlaps the arithmetic; with several
+		// sweeps, the whole panel once.
+		sweeps := (tiles + 1) / 2
+		if sweeps > 1 {
+			tr.qgemmPrep(wp[:nr*cols], w, r0, nr)
+		}
+		clear(wp[nr*cols : pr*cols])
+		copy(ws, w.Scale[r0*groups:(r0+nr)*groups])
+		clear(ws[nr*groups : pr*groups])
+		for t := 0; t < tiles; t += 2 {
+			a := j.a[t*tileBytes : (t+1)*tileBytes]
+			var a2 []byte
+			nt := 1
+			if t+1 < tiles {
+				a2, nt = j.a[(t+1)*tileBytes:(t+2)*tileBytes], 2
+			}
+			in := min(nt*qgTile, j.n-t*qgTile)
+			for r := 0; r < nr; r += qgRows {
+				a, a2, ws := a, a2, ws[r*groups:(r+qgRows)*groups]
+				wr, raw := wp[r*cols:(r+qgRows)*cols], false
+				switch {
+				case sweeps == 1 && w.Type == Q8 && r+qgRows <= nr:
+					// int8 rows read once: the kernel flips their sign bits.
+					wr, raw = int8Bytes(w.Q8[(r0+r)*cols:(r0+r+qgRows)*cols]), true
+				case sweeps == 1:
+					tr.qgemmPrep(wr, w, r0+r, min(qgRows, nr-r))
+				}
+				if in == nt*qgTile && r+qgRows <= nr {
+					j.b.qgemm(j.y[t*qgTile*rows+r0+r:], rows, wr, raw, cols, ws, groups, gb, a, a2, blocks)
+					continue
+				}
+				// A partial tile or group of rows: through out.
+				j.b.qgemm(out, qgRows, wr, raw, cols, ws, groups, gb, a, a2, blocks)
+				for i := range in {
+					copy(j.y[(t*qgTile+i)*rows+r0+r:][:min(qgRows, nr-r)], out[i*qgRows:])
+				}
+			}
+		}
+	}
+}
+
+// int8Bytes views s as bytes.
+func int8Bytes(s []int8) []byte {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), len(s))
+}
+
+// qgemmPrepQ8 stores rows r0..r0+nr-1 of an int8 matrix as w+128.
+func qgemmPrepQ8(dst []byte, m *Matrix, r0, nr int) {
+	xor80(dst, int8Bytes(m.Q8[r0*m.Cols:(r0+nr)*m.Cols]))
+}
+
+// qgemmPrepQ4 stores rows r0..r0+nr-1 of an int4 matrix as one byte per
+// nibble (q+8), per block of 32 columns the 16 even columns then the 16 odd
+// ones.
+func qgemmPrepQ4(dst []byte, m *Matrix, r0, nr int) {
+	nibbles(dst, m.Q4[r0*m.Cols/2:(r0+nr)*m.Cols/2])
+}
+
+// xor80Generic sets dst[i] = src[i] ^ 0x80 (len(src) a multiple of 8).
+func xor80Generic(dst, src []byte) {
+	dst = dst[:len(src)]
+	for i := 0; i+8 <= len(src); i += 8 {
+		binary.LittleEndian.PutUint64(dst[i:], binary.LittleEndian.Uint64(src[i:])^0x8080808080808080)
+	}
+}
+
+// nibblesGeneric stores each 16 bytes of src as 32 bytes of dst: the low
+// nibbles, then the high ones.
+func nibblesGeneric(dst, src []byte) {
+	dst = dst[:2*len(src)]
+	const lo = 0x0f0f0f0f0f0f0f0f
+	for i := 0; i+16 <= len(src); i += 16 {
+		v0 := binary.LittleEndian.Uint64(src[i:])
+		v1 := binary.LittleEndian.Uint64(src[i+8:])
+		d := dst[2*i : 2*i+32]
+		binary.LittleEndian.PutUint64(d[0:], v0&lo)
+		binary.LittleEndian.PutUint64(d[8:], v1&lo)
+		binary.LittleEndian.PutUint64(d[16:], v0>>4&lo)
+		binary.LittleEndian.PutUint64(d[24:], v1>>4&lo)
+	}
+}
+
+// qgemm4Generic is the pure-Go twin of the qgemm micro-kernels: the same
+// float operations in the same order (see the top of this file).
+func qgemm4Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int) {
+	var flip byte
+	if raw {
+		flip = 0x80
+	}
+	tiles := [2][]byte{a, a2}
+	nt := 1
+	if a2 != nil {
+		nt = 2
+	}
+	for k := range nt {
+		at := tiles[k]
+		for r := range qgRows {
+			row := w[r*cols : r*cols+blocks*q8Block]
+			for l := range qgTile {
+				var acc float32
+				for blk := range blocks {
+					t := at[blk*qgBlockBytes : (blk+1)*qgBlockBytes]
+					d := int32(binary.LittleEndian.Uint32(t[576+4*l:]))
+					for c, v := range row[blk*q8Block : (blk+1)*q8Block] {
+						d += int32(v^flip) * int32(int8(t[c/4*64+4*l+c%4]))
+					}
+					ls := math.Float32frombits(binary.LittleEndian.Uint32(t[512+4*l:]))
+					p := float32(float32(d) * ls)
+					acc = fma32(p, ws[r*groups+blk/gb], acc)
+				}
+				y[(k*qgTile+l)*ldy+r] = acc
+			}
+		}
+	}
+}
+
+// fma32 returns a*b+c rounded once to float32, as VFMADD231PS does: the
+// product is exact in float64, the sum is rounded to odd in float64 (which
+// then rounds to float32 correctly, 53 >= 24+2 bits).
+func fma32(a, b, c float32) float32 {
+	p := float64(float64(a) * float64(b))
+	s := float64(p + float64(c))
+	bv := float64(s - p)
+	e := (p - (s - bv)) + (float64(c) - bv) // the rounding error of s
+	if bits := math.Float64bits(s); e != 0 && bits&1 == 0 {
+		if (e > 0) == (s > 0) {
+			bits++
+		} else {
+			bits--
+		}
+		s = math.Float64frombits(bits)
+	}
+	return float32(s)
+}

@@ -1,0 +1,74 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+//go:noescape
+func qgemm4x16VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+
+//go:noescape
+func qgemm4x32VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+
+//go:noescape
+func qgemm4x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+
+//go:noescape
+func qgemm4x32RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+
+// qgemm4Z is the qgemmKernel of the avx512 backend (see qgemm_amd64.s).
+func qgemm4Z(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int) {
+	_ = w[(qgRows-1)*cols+blocks*q8Block-1]
+	_ = ws[(qgRows-1)*groups+(blocks-1)/gb]
+	_ = a[blocks*qgBlockBytes-1]
+	if a2 == nil {
+		_ = y[(qgTile-1)*ldy+qgRows-1]
+		if raw {
+			qgemm4x16RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], nil, blocks)
+			return
+		}
+		qgemm4x16VNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], nil, blocks)
+		return
+	}
+	_ = a2[blocks*qgBlockBytes-1]
+	_ = y[(2*qgTile-1)*ldy+qgRows-1]
+	if raw {
+		qgemm4x32RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], &a2[0], blocks)
+		return
+	}
+	qgemm4x32VNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], &a2[0], blocks)
+}
+
+//go:noescape
+func qgemmXor80AVX512(dst, src *byte, n int)
+
+//go:noescape
+func qgemmNibblesAVX512(dst, src *byte, n int, idx *uint64)
+
+// qgemmNibbleIdx are the VPERMT2Q indices of qgemmNibblesAVX512: 16-byte
+// chunk c of the low nibbles (qwords 2c, 2c+1 of the first table), then of
+// the high ones (8+2c, 8+2c+1).
+var qgemmNibbleIdx = [16]uint64{0, 1, 8, 9, 2, 3, 10, 11, 4, 5, 12, 13, 6, 7, 14, 15}
+
+var qgemmPrepSIMD = cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL
+
+// xor80 sets dst[i] = src[i] ^ 0x80; len(src) is a multiple of 32.
+func xor80(dst, src []byte) {
+	if !qgemmPrepSIMD || len(src) == 0 {
+		xor80Generic(dst, src)
+		return
+	}
+	_ = dst[len(src)-1]
+	qgemmXor80AVX512(&dst[0], &src[0], len(src))
+}
+
+// nibbles unpacks int4 blocks (see qgemmPrepQ4); len(src) is a multiple of
+// 16.
+func nibbles(dst, src []byte) {
+	if !qgemmPrepSIMD || len(src) == 0 {
+		nibblesGeneric(dst, src)
+		return
+	}
+	_ = dst[2*len(src)-1]
+	qgemmNibblesAVX512(&dst[0], &src[0], len(src), &qgemmNibbleIdx[0])
+}

@@ -1,0 +1,371 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Quantized GEMM micro-kernels (AVX-512 VNNI): four weight rows times one or
+// two tiles of 16 activation rows, over all 32-column blocks; input row i's
+// four results go to y[i*ldy : i*ldy+4]. See qgemm.go
+// for the layouts and qgemm4Generic for the exact arithmetic.
+//
+// Each int32 lane of an accumulator is one activation row: per 4 columns,
+// VPDPBUSD multiplies the weight row's 4 unsigned bytes (broadcast to every
+// lane) by the 4 signed activation bytes of each of the 16 rows. A block's
+// int32 sums start at the tile's -offset*sum(q) (exact offset correction),
+// then per block and row: float, times the activation scales, fused
+// multiply-add with the group's weight scale into the row's accumulator.
+//
+// Registers: SI = weight row 0 at the block, R8 = cols (row stride),
+// R10 = 3*cols, AX/BX = activation tiles at the block, DX = weight scales of
+// row 0 at the group, R11 = groups*4 (scale row stride), R12 = 3*R11,
+// CX = blocks left in the group, R9 = blocks per group, R13 = blocks left.
+
+#define ARGS \
+	MOVQ y+0(FP), DI \
+	MOVQ w+16(FP), SI \
+	MOVQ cols+24(FP), R8 \
+	MOVQ ws+32(FP), DX \
+	MOVQ groups+40(FP), R11 \
+	SHLQ $2, R11 \
+	MOVQ gb+48(FP), R9 \
+	MOVQ a+56(FP), AX \
+	MOVQ a2+64(FP), BX \
+	MOVQ blocks+72(FP), R13 \
+	LEAQ (R8)(R8*2), R10 \
+	LEAQ (R11)(R11*2), R12 \
+	MOVQ R9, CX
+
+// NEXTBLOCK advances to the next block (and group) and loops to L.
+#define NEXTBLOCK(L) \
+	ADDQ $32, SI \
+	DECQ CX \
+	JNE 3(PC) \
+	ADDQ $4, DX \
+	MOVQ R9, CX \
+	DECQ R13 \
+	JNE L
+
+// STEP1 multiplies 4 columns (byte offset O of the activation group, OW in
+// the weight rows) of four rows into Z0..Z3 (even steps) or Z8..Z11 (odd).
+#define STEP1(BC, O, OW, T0, T1, T2, T3) \
+	VMOVDQU32 O(AX), Z4 \
+	BC(OW(SI), Z5) \
+	BC(OW(SI)(R8*1), Z6) \
+	BC(OW(SI)(R8*2), Z7) \
+	BC(OW(SI)(R10*1), Z13) \
+	VPDPBUSD Z4, Z5, T0 \
+	VPDPBUSD Z4, Z6, T1 \
+	VPDPBUSD Z4, Z7, T2 \
+	VPDPBUSD Z4, Z13, T3
+
+// STORE16 transposes the accumulators A0..A3 (four weight rows, 16 input
+// rows each) and stores input row i's four results at DI + i*R14, advancing
+// DI by 16 rows (R12 = 3*R14).
+#define STORE16(A0, A1, A2, A3) \
+	VUNPCKLPS A1, A0, Z0 \
+	VUNPCKHPS A1, A0, Z1 \
+	VUNPCKLPS A3, A2, Z2 \
+	VUNPCKHPS A3, A2, Z3 \
+	VUNPCKLPD Z2, Z0, A0 \
+	VUNPCKHPD Z2, Z0, A1 \
+	VUNPCKLPD Z3, Z1, A2 \
+	VUNPCKHPD Z3, Z1, A3 \
+	STORE4(0, A0, A1, A2, A3) \
+	STORE4(1, A0, A1, A2, A3) \
+	STORE4(2, A0, A1, A2, A3) \
+	STORE4(3, A0, A1, A2, A3)
+
+// STORE4 stores 128-bit lane L of A0..A3: input rows 4L .. 4L+3.
+#define STORE4(L, A0, A1, A2, A3) \
+	VEXTRACTF32X4 $L, A0, (DI) \
+	VEXTRACTF32X4 $L, A1, (DI)(R14*1) \
+	VEXTRACTF32X4 $L, A2, (DI)(R14*2) \
+	VEXTRACTF32X4 $L, A3, (DI)(R12*1) \
+	LEAQ (DI)(R14*4), DI
+
+// SETSTORE loads the output stride (floats) as bytes into R14, 3x into R12.
+#define SETSTORE \
+	MOVQ ldy+8(FP), R14 \
+	SHLQ $2, R14 \
+	LEAQ (R14)(R14*2), R12
+
+// The BC macros broadcast 4 weight bytes at M to every lane of Z: prepared
+// (unsigned) as they are, raw int8 with the sign bit flipped (Z30 = 0x80
+// bytes), which makes them w+128.
+#define BCPREP(M, Z) VPBROADCASTD M, Z
+#define BCRAW(M, Z) VPXORD.BCST M, Z30, Z
+
+// SCALE finishes row T's block into accumulator A: float, times the tile's
+// activation scales at LS, plus that times the weight scale at S.
+#define SCALE(T, LS, S, A) \
+	VCVTDQ2PS T, T \
+	VMULPS LS, T, T \
+	VFMADD231PS.BCST S, T, A
+
+// func qgemm4x16VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+TEXT ·qgemm4x16VNNI(SB), NOSPLIT, $0-80
+	ARGS
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+blk1:
+	VMOVDQU32 576(AX), Z0
+	VMOVDQA32 Z0, Z1
+	VMOVDQA32 Z0, Z2
+	VMOVDQA32 Z0, Z3
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	STEP1(BCPREP, 0, 0, Z0, Z1, Z2, Z3)
+	STEP1(BCPREP, 64, 4, Z8, Z9, Z10, Z11)
+	STEP1(BCPREP, 128, 8, Z0, Z1, Z2, Z3)
+	STEP1(BCPREP, 192, 12, Z8, Z9, Z10, Z11)
+	STEP1(BCPREP, 256, 16, Z0, Z1, Z2, Z3)
+	STEP1(BCPREP, 320, 20, Z8, Z9, Z10, Z11)
+	STEP1(BCPREP, 384, 24, Z0, Z1, Z2, Z3)
+	STEP1(BCPREP, 448, 28, Z8, Z9, Z10, Z11)
+	VPADDD Z8, Z0, Z0
+	VPADDD Z9, Z1, Z1
+	VPADDD Z10, Z2, Z2
+	VPADDD Z11, Z3, Z3
+	SCALE(Z0, 512(AX), (DX), Z16)
+	SCALE(Z1, 512(AX), (DX)(R11*1), Z17)
+	SCALE(Z2, 512(AX), (DX)(R11*2), Z18)
+	SCALE(Z3, 512(AX), (DX)(R12*1), Z19)
+	ADDQ $640, AX
+	NEXTBLOCK(blk1)
+	SETSTORE
+	STORE16(Z16, Z17, Z18, Z19)
+	VZEROUPPER
+	RET
+
+// func qgemm4x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+//
+// qgemm4x16VNNI for raw int8 weights (w as stored, not w+128).
+TEXT ·qgemm4x16RawVNNI(SB), NOSPLIT, $0-80
+	MOVL $0x80808080, R14
+	VPBROADCASTD R14, Z30
+	ARGS
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+blk1r:
+	VMOVDQU32 576(AX), Z0
+	VMOVDQA32 Z0, Z1
+	VMOVDQA32 Z0, Z2
+	VMOVDQA32 Z0, Z3
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	STEP1(BCRAW, 0, 0, Z0, Z1, Z2, Z3)
+	STEP1(BCRAW, 64, 4, Z8, Z9, Z10, Z11)
+	STEP1(BCRAW, 128, 8, Z0, Z1, Z2, Z3)
+	STEP1(BCRAW, 192, 12, Z8, Z9, Z10, Z11)
+	STEP1(BCRAW, 256, 16, Z0, Z1, Z2, Z3)
+	STEP1(BCRAW, 320, 20, Z8, Z9, Z10, Z11)
+	STEP1(BCRAW, 384, 24, Z0, Z1, Z2, Z3)
+	STEP1(BCRAW, 448, 28, Z8, Z9, Z10, Z11)
+	VPADDD Z8, Z0, Z0
+	VPADDD Z9, Z1, Z1
+	VPADDD Z10, Z2, Z2
+	VPADDD Z11, Z3, Z3
+	SCALE(Z0, 512(AX), (DX), Z16)
+	SCALE(Z1, 512(AX), (DX)(R11*1), Z17)
+	SCALE(Z2, 512(AX), (DX)(R11*2), Z18)
+	SCALE(Z3, 512(AX), (DX)(R12*1), Z19)
+	ADDQ $640, AX
+	NEXTBLOCK(blk1r)
+	SETSTORE
+	STORE16(Z16, Z17, Z18, Z19)
+	VZEROUPPER
+	RET
+
+
+// STEP2 is STEP1 for two activation tiles: Z0..Z3 for the tile at AX,
+// Z8..Z11 for the one at BX.
+#define STEP2(BC, O, OW) \
+	VMOVDQU32 O(AX), Z4 \
+	VMOVDQU32 O(BX), Z12 \
+	BC(OW(SI), Z5) \
+	BC(OW(SI)(R8*1), Z6) \
+	BC(OW(SI)(R8*2), Z7) \
+	BC(OW(SI)(R10*1), Z13) \
+	VPDPBUSD Z4, Z5, Z0 \
+	VPDPBUSD Z12, Z5, Z8 \
+	VPDPBUSD Z4, Z6, Z1 \
+	VPDPBUSD Z12, Z6, Z9 \
+	VPDPBUSD Z4, Z7, Z2 \
+	VPDPBUSD Z12, Z7, Z10 \
+	VPDPBUSD Z4, Z13, Z3 \
+	VPDPBUSD Z12, Z13, Z11
+
+// func qgemm4x32VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+TEXT ·qgemm4x32VNNI(SB), NOSPLIT, $0-80
+	ARGS
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+blk2:
+	VMOVDQU32 576(AX), Z0
+	VMOVDQA32 Z0, Z1
+	VMOVDQA32 Z0, Z2
+	VMOVDQA32 Z0, Z3
+	VMOVDQU32 576(BX), Z8
+	VMOVDQA32 Z8, Z9
+	VMOVDQA32 Z8, Z10
+	VMOVDQA32 Z8, Z11
+	STEP2(BCPREP, 0, 0)
+	STEP2(BCPREP, 64, 4)
+	STEP2(BCPREP, 128, 8)
+	STEP2(BCPREP, 192, 12)
+	STEP2(BCPREP, 256, 16)
+	STEP2(BCPREP, 320, 20)
+	STEP2(BCPREP, 384, 24)
+	STEP2(BCPREP, 448, 28)
+	SCALE(Z0, 512(AX), (DX), Z16)
+	SCALE(Z1, 512(AX), (DX)(R11*1), Z17)
+	SCALE(Z2, 512(AX), (DX)(R11*2), Z18)
+	SCALE(Z3, 512(AX), (DX)(R12*1), Z19)
+	SCALE(Z8, 512(BX), (DX), Z20)
+	SCALE(Z9, 512(BX), (DX)(R11*1), Z21)
+	SCALE(Z10, 512(BX), (DX)(R11*2), Z22)
+	SCALE(Z11, 512(BX), (DX)(R12*1), Z23)
+	ADDQ $640, AX
+	ADDQ $640, BX
+	NEXTBLOCK(blk2)
+	SETSTORE
+	STORE16(Z16, Z17, Z18, Z19)
+	STORE16(Z20, Z21, Z22, Z23)
+	VZEROUPPER
+	RET
+
+// func qgemm4x32RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+//
+// qgemm4x32VNNI for raw int8 weights.
+TEXT ·qgemm4x32RawVNNI(SB), NOSPLIT, $0-80
+	MOVL $0x80808080, R14
+	VPBROADCASTD R14, Z30
+	ARGS
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+blk2r:
+	VMOVDQU32 576(AX), Z0
+	VMOVDQA32 Z0, Z1
+	VMOVDQA32 Z0, Z2
+	VMOVDQA32 Z0, Z3
+	VMOVDQU32 576(BX), Z8
+	VMOVDQA32 Z8, Z9
+	VMOVDQA32 Z8, Z10
+	VMOVDQA32 Z8, Z11
+	STEP2(BCRAW, 0, 0)
+	STEP2(BCRAW, 64, 4)
+	STEP2(BCRAW, 128, 8)
+	STEP2(BCRAW, 192, 12)
+	STEP2(BCRAW, 256, 16)
+	STEP2(BCRAW, 320, 20)
+	STEP2(BCRAW, 384, 24)
+	STEP2(BCRAW, 448, 28)
+	SCALE(Z0, 512(AX), (DX), Z16)
+	SCALE(Z1, 512(AX), (DX)(R11*1), Z17)
+	SCALE(Z2, 512(AX), (DX)(R11*2), Z18)
+	SCALE(Z3, 512(AX), (DX)(R12*1), Z19)
+	SCALE(Z8, 512(BX), (DX), Z20)
+	SCALE(Z9, 512(BX), (DX)(R11*1), Z21)
+	SCALE(Z10, 512(BX), (DX)(R11*2), Z22)
+	SCALE(Z11, 512(BX), (DX)(R12*1), Z23)
+	ADDQ $640, AX
+	ADDQ $640, BX
+	NEXTBLOCK(blk2r)
+	SETSTORE
+	STORE16(Z16, Z17, Z18, Z19)
+	STORE16(Z20, Z21, Z22, Z23)
+	VZEROUPPER
+	RET
+
+
+// func qgemmXor80AVX512(dst, src *byte, n int)
+//
+// dst[i] = src[i] ^ 0x80 for i < n, n a multiple of 32.
+TEXT ·qgemmXor80AVX512(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVL $0x80808080, AX
+	VPBROADCASTD AX, Z1
+x64:
+	CMPQ CX, $64
+	JLT x32
+	VPXORD (SI), Z1, Z0
+	VMOVDQU64 Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $64, CX
+	JMP x64
+x32:
+	CMPQ CX, $32
+	JLT xend
+	VPXOR (SI), Y1, Y0
+	VMOVDQU Y0, (DI)
+xend:
+	VZEROUPPER
+	RET
+
+// func qgemmNibblesAVX512(dst, src *byte, n int, idx *uint64)
+//
+// For each 16 bytes of src (n a multiple of 16), 32 bytes of dst: the low
+// nibbles, then the high ones. idx holds the two VPERMT2Q index vectors
+// that interleave 16-byte chunks of the low and high nibbles.
+TEXT ·qgemmNibblesAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ idx+24(FP), AX
+	VMOVDQU64 (AX), Z6
+	VMOVDQU64 64(AX), Z7
+	MOVL $0x0f0f0f0f, AX
+	VPBROADCASTD AX, Z5
+n64:
+	CMPQ CX, $64
+	JLT n16
+	VMOVDQU64 (SI), Z0
+	VPSRLW $4, Z0, Z1
+	VPANDD Z5, Z0, Z0          // low nibbles
+	VPANDD Z5, Z1, Z1          // high nibbles
+	VMOVDQA64 Z0, Z2
+	VPERMT2Q Z1, Z6, Z0        // chunks 0, 1
+	VPERMT2Q Z1, Z7, Z2        // chunks 2, 3
+	VMOVDQU64 Z0, (DI)
+	VMOVDQU64 Z2, 64(DI)
+	ADDQ $64, SI
+	ADDQ $128, DI
+	SUBQ $64, CX
+	JMP n64
+n16:
+	CMPQ CX, $16
+	JLT nend
+	VBROADCASTI128 (SI), Y0
+	VPSRLW $4, Y0, Y1
+	VPBLENDD $0xf0, Y1, Y0, Y0
+	VPAND Y5, Y0, Y0
+	VMOVDQU Y0, (DI)
+	ADDQ $16, SI
+	ADDQ $32, DI
+	SUBQ $16, CX
+	JMP n16
+nend:
+	VZEROUPPER
+	RET

@@ -1,0 +1,298 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"math/rand/v2"
+	"testing"
+)
+
+// qgemmTol bounds |MatMul - MatVec| / sum|w*x| per output for the quantized
+// GEMM: both multiply the same integers by the same scales and differ only
+// in the order of float32 additions (measured up to 1.2e-7 in TestQgemmNearMatVec).
+const qgemmTol = 1e-6
+
+// qgemmTwin returns a copy of b running the pure-Go micro-kernel.
+func qgemmTwin(b *backend) *backend {
+	t := *b
+	t.name = b.name + "+qgemm-generic"
+	t.qgemm = qgemm4Generic
+	return &t
+}
+
+// qgemmCases are the quantized matrices of the tests: int8 per row and
+// grouped, int4 grouped and per row, with row counts that are not multiples
+// of the kernel's 4 rows.
+func qgemmCases(r *rand.Rand) []*Matrix {
+	var ms []*Matrix
+	for _, c := range []struct {
+		dt                DType
+		rows, cols, group int
+	}{
+		{Q8, 37, 96, 0}, {Q8, 130, 64, 32}, {Q8, 5, 128, 64},
+		{Q4, 37, 96, 32}, {Q4, 66, 128, 64}, {Q4, 3, 64, 0},
+	} {
+		m, _ := randGrouped(r, c.dt, c.rows, c.cols, c.group)
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+// qgemmNs are the input row counts of the tests.
+var qgemmNs = func() []int {
+	ns := []int{100}
+	for n := 2; n <= 33; n++ {
+		ns = append(ns, n)
+	}
+	return ns
+}()
+
+// TestQgemmKernelEqualsGeneric: the SIMD micro-kernels give exactly what
+// the pure-Go twin gives, for every quantized type and row count.
+func TestQgemmKernelEqualsGeneric(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	n := 0
+	for _, b := range backends {
+		if b.qgemm == nil {
+			continue
+		}
+		n++
+		twin := qgemmTwin(b)
+		for _, m := range qgemmCases(r) {
+			for _, n := range qgemmNs {
+				x := randVec(r, n*m.Cols, 1)
+				got, want := make([]float32, n*m.Rows), make([]float32, n*m.Rows)
+				matMul(b, got, m, x, n)
+				matMul(twin, want, m, x, n)
+				for i := range got {
+					if got[i] != want[i] || math.IsNaN(float64(got[i])) {
+						t.Fatalf("%s %s %dx%d group %d, n=%d: y[%d,%d] = %v, generic %v",
+							b.name, m.Type, m.Rows, m.Cols, m.Group, n, i/m.Rows, i%m.Rows, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d backends with a quantized GEMM kernel", n)
+}
+
+// TestQgemmNearMatVec: each row of the quantized GEMM is MatVec of that row
+// up to float32 rounding (same quantized activations and integer dot
+// products), on the pure-Go twin and on every backend that has the kernel;
+// rows holding Inf or NaN are exactly MatVec (computed in float32).
+func TestQgemmNearMatVec(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	var bs []*backend
+	for _, b := range backends {
+		if b.qgemm != nil {
+			bs = append(bs, b)
+		}
+	}
+	bs = append(bs, qgemmTwin(generic))
+	for _, b := range bs {
+		t.Run(b.name, func(t *testing.T) {
+			worst := 0.0
+			for _, m := range qgemmCases(r) {
+				for _, n := range []int{2, 3, 16, 17, 33, 100} {
+					x := randVec(r, n*m.Cols, 1)
+					special := map[int]bool{}
+					if n >= 3 {
+						x[1*m.Cols+5] = float32(math.Inf(-1))
+						x[(n-1)*m.Cols] = float32(math.NaN())
+						special[1], special[n-1] = true, true
+					}
+					y := make([]float32, n*m.Rows)
+					matMul(b, y, m, x, n)
+					want := make([]float32, m.Rows)
+					row := make([]float32, m.Cols)
+					for i := range n {
+						xi := x[i*m.Cols : (i+1)*m.Cols]
+						qgemmRef(b, want, m, xi)
+						for k, v := range want {
+							got := y[i*m.Rows+k]
+							if special[i] {
+								if got != v && !(math.IsNaN(float64(got)) && math.IsNaN(float64(v))) {
+									t.Fatalf("%s n=%d: non-finite row %d, output %d: %v, MatVec %v", m.Type, n, i, k, got, v)
+								}
+								continue
+							}
+							m.Row(row, k)
+							mag := 0.0
+							for c, w := range row {
+								mag += math.Abs(float64(w) * float64(xi[c]))
+							}
+							d := math.Abs(float64(got) - float64(v))
+							if !(d <= qgemmTol*mag) {
+								t.Fatalf("%s %dx%d group %d n=%d: y[%d,%d] = %v, MatVec %v (|d|/mag %.2g)",
+									m.Type, m.Rows, m.Cols, m.Group, n, i, k, got, v, d/mag)
+							}
+							worst = max(worst, d/mag)
+						}
+					}
+				}
+			}
+			t.Logf("largest |MatMul-MatVec| / sum|w*x|: %.3g", worst)
+		})
+	}
+}
+
+// qgemmRef computes MatVec of x on b, or where b has no SIMD int8 kernels
+// (the twin of the generic backend), the pure-Go integer kernels MatVec of
+// grouped weights uses (one group per row for per-row int8).
+func qgemmRef(b *backend, y []float32, m *Matrix, x []float32) {
+	if b.quantizeQ8 != nil {
+		matVec(b, y, m, x)
+		return
+	}
+	q := quantizeActivations(generic, x, m.Type)
+	defer q8Pool.Put(q)
+	if m.Type == Q8 {
+		matVecQ8GGeneric(y, m.Q8, m.Scale, m.group(), q)
+	} else {
+		matVecQ4Generic(y, m.Q4, m.Scale, m.group(), q)
+	}
+}
+
+// nearMatVec reports whether got, row i of a MatMul by the quantized GEMM,
+// is MatVec's want within qgemmTol of sum|w*x| for every output.
+func nearMatVec(m *Matrix, x, got, want []float32) (k int, ok bool) {
+	row := make([]float32, m.Cols)
+	for k, v := range want {
+		m.Row(row, k)
+		mag := 0.0
+		for c, w := range row {
+			mag += math.Abs(float64(w) * float64(x[c]))
+		}
+		if d := math.Abs(float64(got[k]) - float64(v)); !(d <= qgemmTol*mag) {
+			return k, false
+		}
+	}
+	return 0, true
+}
+
+// TestFma32 checks the float32 fused multiply-add of the twin against an
+// exact product and sum rounded once (math/big), over operands whose
+// exponents differ widely (so that the float64 sum is often inexact).
+func TestFma32(t *testing.T) {
+	r := rand.New(rand.NewPCG(45, 46))
+	for range 50000 {
+		a, b, c := float32(r.NormFloat64()), float32(r.NormFloat64()), float32(r.NormFloat64())
+		c = float32(math.Ldexp(float64(c), r.IntN(80)-40))
+		p := new(big.Float).SetPrec(300).SetFloat64(float64(a))
+		p.Mul(p, new(big.Float).SetFloat64(float64(b)))
+		p.Add(p, new(big.Float).SetFloat64(float64(c)))
+		want, _ := p.Float32()
+		if got := fma32(a, b, c); got != want {
+			t.Fatalf("fma32(%v, %v, %v) = %v, want %v", a, b, c, got, want)
+		}
+	}
+}
+
+// BenchmarkQgemm compares MatMul of int8 and int4 weights (SmolLM2-135M
+// MLP shapes) with the quantized GEMM ("qgemm") and without it ("float":
+// matrix-vector kernels per row up to 32 rows, widened weights and the f32
+// GEMM beyond), as GOP/s and percentages of the peak loops.
+func BenchmarkQgemm(b *testing.B) {
+	r := rand.New(rand.NewPCG(47, 48))
+	old := *active
+	old.qgemm = nil
+	for _, c := range []struct {
+		dt                DType
+		rows, cols, group int
+	}{{Q8, 1536, 576, 0}, {Q8, 576, 1536, 0}, {Q4, 1536, 576, 32}, {Q4, 576, 1536, 32}} {
+		m, _ := randGrouped(r, c.dt, c.rows, c.cols, c.group)
+		for _, n := range []int{1, 16, 512} {
+			x := randVec(r, n*m.Cols, 1)
+			y := make([]float32, n*m.Rows)
+			for _, p := range []struct {
+				name string
+				b    *backend
+			}{{"qgemm", active}, {"float", &old}} {
+				if p.b.qgemm == nil && p.name == "qgemm" {
+					continue
+				}
+				b.Run(fmt.Sprintf("%s/%dx%d/n=%d/%s", c.dt, c.rows, c.cols, n, p.name), func(b *testing.B) {
+					benchPeakFraction(b, 2*float64(n*m.Rows*m.Cols), func() { matMul(p.b, y, m, x, n) })
+				})
+			}
+		}
+	}
+}
+
+// TestQgemmPrep: the weight preparation (SIMD where the build has it)
+// equals the pure-Go one, for lengths that exercise every loop tail.
+func TestQgemmPrep(t *testing.T) {
+	r := rand.New(rand.NewPCG(49, 50))
+	for _, n := range []int{32, 64, 96, 160, 1024 + 32} {
+		src := make([]byte, n)
+		for i := range src {
+			src[i] = byte(r.Uint32())
+		}
+		got, want := make([]byte, 2*n), make([]byte, 2*n)
+		xor80(got, src)
+		xor80Generic(want, src)
+		if string(got) != string(want) {
+			t.Fatalf("xor80, %d bytes: differs from the generic code", n)
+		}
+		for _, m := range []int{n, n - 16} {
+			nibbles(got, src[:m])
+			nibblesGeneric(want, src[:m])
+			if string(got[:2*m]) != string(want[:2*m]) {
+				t.Fatalf("nibbles, %d bytes: differs from the generic code", m)
+			}
+		}
+	}
+}
+
+// BenchmarkQgemmKernel runs the micro-kernel alone (one thread, operands in
+// cache) as a fraction of the one-thread peaks.
+func BenchmarkQgemmKernel(b *testing.B) {
+	if active.qgemm == nil {
+		b.Skip("no quantized GEMM kernel on this backend")
+	}
+	const cols = 576
+	blocks := cols / q8Block
+	w := make([]byte, qgRows*cols)
+	ws := make([]float32, qgRows)
+	a := make([]byte, 2*blocks*qgBlockBytes)
+	out := make([]float32, qgOutLen)
+	const ldy = qgRows
+	defer SetThreads(Threads())
+	SetThreads(1)
+	for _, nt := range []int{1, 2} {
+		b.Run(fmt.Sprintf("4x%d", nt*qgTile), func(b *testing.B) {
+			var a2 []byte
+			if nt == 2 {
+				a2 = a[blocks*qgBlockBytes:]
+			}
+			const reps = 64
+			benchPeakFraction(b, reps*2*float64(qgRows*nt*qgTile*cols), func() {
+				for range reps {
+					active.qgemm(out, ldy, w, false, cols, ws, 1, blocks, a[:blocks*qgBlockBytes], a2, blocks)
+				}
+			})
+		})
+	}
+}
+
+// TestMatMulWidened: MatMulWidened is MatMul of a backend without the
+// quantized GEMM, bit for bit (f32-widened GEMM past 32 rows, MatVec below).
+func TestMatMulWidened(t *testing.T) {
+	r := rand.New(rand.NewPCG(51, 52))
+	old := *active
+	old.qgemm = nil
+	for _, m := range qgemmCases(r) {
+		for _, n := range []int{2, 17, 100} {
+			x := randVec(r, n*m.Cols, 1)
+			got, want := make([]float32, n*m.Rows), make([]float32, n*m.Rows)
+			MatMulWidened(got, m, x, n)
+			matMul(&old, want, m, x, n)
+			for i := range got {
+				if got[i] != want[i] || math.IsNaN(float64(got[i])) {
+					t.Fatalf("%s n=%d: y[%d] = %v, want %v", m.Type, n, i, got[i], want[i])
+				}
+			}
+		}
+	}
+}
