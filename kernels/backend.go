@@ -26,9 +26,10 @@ type backend struct {
 	// activations when q.ok and the group is a multiple of q8Block.
 	matVecQ8G func(y []float32, w []int8, scale []float32, group int, q *q8Vec)
 	matVecQ4  func(y []float32, w []byte, scale []float32, group int, q *q8Vec)
-	// orderQ4, if set, lays out q's int4 activations the way matVecQ4
-	// reads them; otherwise quantizeActivations uses q.nibbleOrder.
-	orderQ4 func(q *q8Vec)
+	// layouts, if set, fills the layouts of q (quantized, q.ok) beyond q.q
+	// and q.ls that this backend's kernels for weights of type t read
+	// (q.lsum, q.nib or q.q4); the generic kernels read none.
+	layouts func(q *q8Vec, t DType)
 
 	f16ToF32  func(dst []float32, src []uint16) // len(dst) == len(src)
 	bf16ToF32 func(dst []float32, src []uint16)

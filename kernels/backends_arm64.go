@@ -33,6 +33,7 @@ var neon = &backend{
 	matVecQ8:   matVecQ8N,
 	matVecQ8G:  matVecQ8GNMul,
 	matVecQ4:   matVecQ4NMul,
+	layouts:    layoutsN,
 	f16ToF32:   f16ToF32N,
 	bf16ToF32:  bf16ToF32N,
 	f32ToF16:   f32ToF16Generic,

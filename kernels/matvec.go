@@ -56,15 +56,8 @@ func quantizeActivations(b *backend, x []float32, t DType) *q8Vec {
 	}
 	quantize(q, x)
 	q.lsum, q.nib, q.q4 = q.lsum[:0], q.nib[:0], q.q4[:0]
-	switch {
-	case !q.ok:
-	case t == Q4 && b.orderQ4 != nil:
-		b.orderQ4(q)
-	default:
-		q.laneSums()
-		if t == Q4 {
-			q.nibbleOrder()
-		}
+	if q.ok && b.layouts != nil {
+		b.layouts(q, t)
 	}
 	return q
 }

@@ -20,15 +20,15 @@ type q8Vec struct {
 	ls []float32 // len(q)/4: ls[l] = scale of block l*4/q8Block
 	ok bool      // false if x holds Inf or NaN: use float code instead
 
-	// lsum[l] = q[4l] + ... + q[4l+3], set by quantizeActivations: the
-	// grouped kernels subtract it times their weights' unsigned offset.
+	// lsum[l] = q[4l] + ... + q[4l+3], set by the amd64 backends' layouts:
+	// their grouped kernels subtract it times the weights' unsigned offset.
 	lsum []int32
 	// nib is q with each block reordered to the order the NEON int4
 	// kernels unpack nibbles in (even columns, then odd ones); set by
-	// quantizeActivations for int4 matrices on backends without orderQ4.
+	// NEON backend's layouts for int4 matrices (and by the quantized GEMM).
 	nib []int8
 	// q4 is q in chunks of 128 columns for the amd64 int4 kernels (see
-	// q4Act); set instead of nib by their backends' orderQ4.
+	// q4Act); set by their backends' layouts for int4 matrices.
 	q4 []q4Act
 
 	// bias = sum over blocks of scale*128*sum(q): what the AVX-512 kernel

@@ -74,6 +74,25 @@ func matVecQ4Chunks(y []float32, w []byte, scale []float32, group int, q *q8Vec,
 	q4PadPool.Put(p)
 }
 
+// layoutsY and layoutsZ fill what the AVX2 and AVX-512 kernels read beyond
+// q.q and q.ls: the int4 chunks (q4Act) for int4 weights, the lane sums for
+// grouped int8 ones.
+func layoutsY(q *q8Vec, t DType) {
+	if t == Q4 {
+		q.chunkOrderQ4()
+	} else {
+		q.laneSums()
+	}
+}
+
+func layoutsZ(q *q8Vec, t DType) {
+	if t == Q4 {
+		chunkOrderQ4Z(q)
+	} else {
+		q.laneSums()
+	}
+}
+
 // chunkOrderQ4Z is chunkOrderQ4 in AVX-512 (a short last chunk through a
 // zero-padded copy).
 func chunkOrderQ4Z(q *q8Vec) {

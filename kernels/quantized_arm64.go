@@ -14,6 +14,14 @@ func matVecQ4DotNEON(y *float32, w *byte, q *int8, ls, ws *float32, rows, cols, 
 //go:noescape
 func matVecQ4MulNEON(y *float32, w *byte, q *int8, ls, ws *float32, rows, cols, group int)
 
+// layoutsN fills what the NEON int4 kernels read beyond q.q and q.ls: the
+// nibble order q.nib.
+func layoutsN(q *q8Vec, t DType) {
+	if t == Q4 {
+		q.nibbleOrder()
+	}
+}
+
 // neonGrouped reports whether the NEON grouped kernels apply: int8
 // activations for every column (in q8Vec.nib order too for int4), groups
 // of whole q8Blocks.
