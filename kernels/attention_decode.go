@@ -56,21 +56,6 @@ func scoresGroupF16Generic(s []float32, ss int, k, _ []uint16, q []float32, c, g
 	}
 }
 
-// dotF16 returns sum_d a[d]*b[d] for binary16 a, in the order of
-// matVecF16Generic (two interleaved partial sums).
-func dotF16(a []uint16, b []float32) float32 {
-	var s0, s1 float32
-	d := 0
-	for ; d+2 <= len(a); d += 2 {
-		s0 += half.F16ToF32(a[d]) * b[d]
-		s1 += half.F16ToF32(a[d+1]) * b[d+1]
-	}
-	if d < len(a) {
-		s0 += half.F16ToF32(a[d]) * b[d]
-	}
-	return s0 + s1
-}
-
 func wsumGroupF32Generic(out, v, _, p []float32, ps, c, g, hd int) {
 	for t := range c {
 		row := v[t*hd : (t+1)*hd]
