@@ -29,10 +29,10 @@
 // goroutines (see SetThreads), in chunks claimed dynamically so that a
 // descheduled vCPU delays nobody. A worker out of work polls for a new call
 // for at most 20 µs (decode issues calls microseconds apart), then blocks
-// on a channel; nothing spins longer. Concurrent calls each get their own task and share the idle
-// workers: a worker that finishes its call's chunks helps any other call in
-// progress before sleeping. SetThreads(1) runs every call on its caller's
-// goroutine alone. In steady state no kernel allocates.
+// on a channel; nothing spins longer. Concurrent calls each get their own
+// task and share the idle workers: a worker that finishes its call's chunks
+// helps any other call in progress before sleeping. SetThreads(1) runs every
+// call on its caller's goroutine alone. In steady state no kernel allocates.
 //
 // Size mismatches between arguments are programmer errors and panic with a
 // message naming the function and the offending lengths.
