@@ -25,16 +25,7 @@ func openFixture(t testing.TB, dtype format.DType) *format.File {
 
 func openFixtureOf(t testing.TB, model string, dtype format.DType) *format.File {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "vlm.cellm")
-	if _, err := convert.Convert(testutil.Fixture(t, model), out, convert.Options{DType: dtype}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := format.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
+	return openConverted(t, model, convert.Options{DType: dtype})
 }
 
 // The vision tower and connector reproduce transformers' outputs for the
