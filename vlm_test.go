@@ -38,6 +38,20 @@ func tinyVLMOpen(t *testing.T, replace map[string]string, opt *Options) *Model {
 // tinyVLMConvert is tinyVLM converted to dtype, opened with opt.
 func tinyVLMConvert(t *testing.T, replace map[string]string, opt *Options, dtype format.DType) *Model {
 	t.Helper()
+	return tinyVLMConvertWith(t, replace, opt, convert.Options{DType: dtype})
+}
+
+// tinyVLMInt8Vision is tinyVLMConvert (f16) with the vision tower and
+// connector quantized to int8 (convert.Options.QuantizeVision).
+func tinyVLMInt8Vision(t *testing.T, opt *Options) *Model {
+	t.Helper()
+	return tinyVLMConvertWith(t, nil, opt, convert.Options{DType: format.F16, QuantizeVision: "int8"})
+}
+
+// tinyVLMConvertWith is tinyVLM, its files replaced by replace (name to
+// source path), converted with copt and opened with opt.
+func tinyVLMConvertWith(t *testing.T, replace map[string]string, opt *Options, copt convert.Options) *Model {
+	t.Helper()
 	dir := t.TempDir()
 	if err := testutil.TinyVLMFolder(".", dir); err != nil {
 		t.Fatal(err)
@@ -47,32 +61,14 @@ func tinyVLMConvert(t *testing.T, replace map[string]string, opt *Options, dtype
 		if err != nil {
 			t.Fatal(err)
 		}
-		os.WriteFile(filepath.Join(dir, name), data, 0o644)
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	out := filepath.Join(dir, "vlm.cellm")
-	if _, err := convert.Convert(dir, out, convert.Options{DType: dtype}); err != nil {
+	if _, err := convert.Convert(dir, out, copt); err != nil {
 		t.Fatal(err)
 	}
-	return openTestModel(t, out, opt)
-}
-
-// tinyVLMInt8Vision is tinyVLMConvert (f16) with the vision tower and
-// connector quantized to int8 (convert.Options.QuantizeVision).
-func tinyVLMInt8Vision(t *testing.T, opt *Options) *Model {
-	t.Helper()
-	dir := t.TempDir()
-	if err := testutil.TinyVLMFolder(".", dir); err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "vlm.cellm")
-	if _, err := convert.Convert(dir, out, convert.Options{DType: format.F16, QuantizeVision: "int8"}); err != nil {
-		t.Fatal(err)
-	}
-	return openTestModel(t, out, opt)
-}
-
-func openTestModel(t *testing.T, out string, opt *Options) *Model {
-	t.Helper()
 	m, err := Open(out, opt)
 	if err != nil {
 		t.Fatal(err)

@@ -369,31 +369,22 @@ func header(cfg *hf.Config, eos []int, kind string, opt Options) *format.Header 
 			h.EOSTokenIDs = eos
 		}
 	}
+	q := map[string]string{} // source_quantization: the schemes applied
 	if opt.Quantize != "" {
-		scope := "text_linear"
+		q["scope"] = "text_linear"
 		if opt.QuantizeEmbeddings {
-			scope = "text_linear_and_embeddings"
+			q["scope"] = "text_linear_and_embeddings"
 		}
-		scheme := opt.Quantize + "_symmetric_per_row"
-		if opt.GroupSize > 0 {
-			scheme = fmt.Sprintf("%s_symmetric_group%d", opt.Quantize, opt.GroupSize)
-		}
+		q["quant_scheme"] = quantScheme(opt.Quantize, opt.GroupSize)
 		if opt.Quantize == "mixed" {
-			scheme = "mixed_int8_attention_embeddings_int4_mlp_" + strings.TrimPrefix(scheme, "mixed_symmetric_")
+			q["quant_scheme"] = "mixed_int8_attention_embeddings_int4_mlp_" + strings.TrimPrefix(q["quant_scheme"], "mixed_symmetric_")
 		}
-		h.SourceQuantization, _ = json.Marshal(map[string]string{"quant_scheme": scheme, "scope": scope,
-			"scale_dtype": "f16"})
 	}
 	if opt.QuantizeVision != "" {
-		q := map[string]string{}
-		if len(h.SourceQuantization) > 0 {
-			_ = json.Unmarshal(h.SourceQuantization, &q)
-		}
-		scheme := opt.QuantizeVision + "_symmetric_per_row"
-		if opt.VisionGroupSize > 0 {
-			scheme = fmt.Sprintf("%s_symmetric_group%d", opt.QuantizeVision, opt.VisionGroupSize)
-		}
-		q["vision_quant_scheme"], q["vision_scope"], q["scale_dtype"] = scheme, "vision_linear_and_connector", "f16"
+		q["vision_quant_scheme"], q["vision_scope"] = quantScheme(opt.QuantizeVision, opt.VisionGroupSize), "vision_linear_and_connector"
+	}
+	if len(q) > 0 {
+		q["scale_dtype"] = "f16"
 		h.SourceQuantization, _ = json.Marshal(q)
 	}
 	h.SourceQuantizationConfig = cfg.QuantizationConfig
@@ -570,6 +561,15 @@ func quantizable(t *source.Tensor, textPrefix string, embeddings bool) bool {
 		return true
 	}
 	return embeddings && (t.Name == textPrefix+"embed_tokens.weight" || t.Name == "lm_head.weight")
+}
+
+// quantScheme names a symmetric scheme of kind (int8, int4, mixed) with
+// group columns per scale (0: one scale per row).
+func quantScheme(kind string, group int) string {
+	if group > 0 {
+		return fmt.Sprintf("%s_symmetric_group%d", kind, group)
+	}
+	return kind + "_symmetric_per_row"
 }
 
 // visionQuantizable reports whether t is a vision encoder projection or

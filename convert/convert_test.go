@@ -158,13 +158,9 @@ func TestInt8MatchesReference(t *testing.T) {
 		for i, v := range qv {
 			w := half.BF16ToF32(binary.LittleEndian.Uint16(src.Data[2*i:]))
 			sc := half.F16ToF32(sv[i/cols])
-			var maxAbs float32
-			for _, x := range qv[i/cols*cols : (i/cols+1)*cols] {
-				maxAbs = max(maxAbs, float32(math.Abs(float64(x))))
-			}
 			exact := float64(sc) // the f32 scale is within f16 rounding of this
 			bound := exact/2 + 127*exact*math.Pow(2, -11)
-			if d := numcheck.Diff(float64(w), float64(v)*float64(sc)); d > bound {
+			if d := numcheck.Diff(float64(w), float64(v)*float64(sc)); !(d <= bound) {
 				t.Fatalf("%s[%d]: error %g > %g", src.Name, i, d, bound)
 			}
 		}
@@ -405,7 +401,7 @@ func TestGroupedQuantization(t *testing.T) {
 			if !strings.Contains(string(f.Header.SourceQuantization), `"quant_scheme":"`+tc.scheme+`"`) {
 				t.Errorf("source_quantization %s", f.Header.SourceQuantization)
 			}
-			if sum.QuantStats.MaxErrStep > 0.5+127*math.Pow(2, -11) { // half a step, plus the f16 rounding of the scale
+			if !(sum.QuantStats.MaxErrStep <= 0.5+127*math.Pow(2, -11)) { // half a step, plus the f16 rounding of the scale
 				t.Errorf("max |error|/step %g", sum.QuantStats.MaxErrStep)
 			}
 			for name, want := range map[string]format.DType{
@@ -456,7 +452,7 @@ func checkDequantized(t *testing.T, set *source.Set, q, s format.Tensor) {
 		}
 		sc := float64(half.F16ToF32(sv[i/group]))
 		w := float64(half.BF16ToF32(binary.LittleEndian.Uint16(src.Data[2*i:])))
-		if d := math.Abs(w - float64(code)*sc); d > sc/2+qmax*sc*math.Pow(2, -11) {
+		if d := numcheck.Diff(w, float64(code)*sc); !(d <= sc/2+qmax*sc*math.Pow(2, -11)) {
 			t.Fatalf("%s[%d]: code %d scale %g, weight %g: error %g", q.Name, i, code, sc, w, d)
 		}
 	}

@@ -54,7 +54,7 @@ func TestStats(t *testing.T) {
 	var s Stats
 	sc, _ := QuantizeRowInt8(q, row)
 	s.Add(row, q, sc)
-	if s.N != 4 || s.RelRMSE() <= 0 || s.RelRMSE() > 0.01 || s.MaxErrStep > 0.6 {
+	if e := s.RelRMSE(); s.N != 4 || !(e > 0 && e <= 0.01 && s.MaxErrStep <= 0.6) {
 		t.Errorf("stats %+v, rel RMSE %g", s, s.RelRMSE())
 	}
 	var all Stats

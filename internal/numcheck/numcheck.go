@@ -158,3 +158,27 @@ func Finite[F Float](t testing.TB, what string, x []F) {
 		}
 	}
 }
+
+// Cosine returns the cosine similarity of got and want, computed in
+// float64. A length mismatch, a non-finite value or an all-zero operand
+// fails t (without stopping it) and gives -1, so that a lower bound on the
+// result cannot pass.
+func Cosine[G, W Float](t testing.TB, what string, got []G, want []W) float64 {
+	t.Helper()
+	if _, err := Measure(got, want); err != nil {
+		t.Errorf("%s: cosine: %v", what, err)
+		return -1
+	}
+	var gw, gg, ww float64
+	for i := range got {
+		g, w := float64(got[i]), float64(want[i])
+		gw += g * w
+		gg += g * g
+		ww += w * w
+	}
+	if gg == 0 || ww == 0 {
+		t.Errorf("%s: cosine of an all-zero vector (%d elements)", what, len(got))
+		return -1
+	}
+	return gw / math.Sqrt(gg*ww)
+}

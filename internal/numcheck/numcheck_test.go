@@ -110,6 +110,13 @@ func TestHelpersFail(t *testing.T) {
 		}, "h: non-finite"},
 		{"MaxAbs length", func(tb testing.TB) { MaxAbs(tb, "h", []float32{1}, []float32{}) }, "length mismatch"},
 		{"Finite", func(tb testing.TB) { Finite(tb, "y", []float32{0, 1, float32(nan)}) }, "y: non-finite value at [2]"},
+		{"Cosine NaN", func(tb testing.TB) {
+			if c := Cosine(tb, "f", []float32{1, float32(nan)}, []float32{1, 1}); c != -1 {
+				tb.Errorf("Cosine returned %g", c)
+			}
+		}, "f: cosine: non-finite"},
+		{"Cosine length", func(tb testing.TB) { Cosine(tb, "f", []float32{1}, []float64{1, 2}) }, "f: cosine: length mismatch"},
+		{"Cosine zero", func(tb testing.TB) { Cosine(tb, "f", []float32{0, 0}, []float64{1, 2}) }, "all-zero"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &recorder{TB: t}
@@ -125,6 +132,12 @@ func TestHelpersFail(t *testing.T) {
 		t.Errorf("MaxAbs = %g, want 0.5", d)
 	}
 	Finite(r, "ok", []float64{0, -1e300})
+	if c := Cosine(r, "ok", []float32{1, 2}, []float64{2, 4}); math.Abs(c-1) > 1e-15 {
+		t.Errorf("Cosine of parallel vectors = %g, want 1", c)
+	}
+	if c := Cosine(r, "ok", []float32{1, 0}, []float64{0, 3}); c != 0 {
+		t.Errorf("Cosine of orthogonal vectors = %g, want 0", c)
+	}
 	if len(r.failures) != 0 {
 		t.Errorf("passing checks failed: %q", r.failures)
 	}

@@ -89,9 +89,9 @@ func TestVisionInt8(t *testing.T) {
 				m.Vision.UseBF16Attention(bf16)
 				got, want := splitFeatures(t, m, model)
 				d := numcheck.MaxAbs(t, fmt.Sprintf("%s g%d bf16 %v features", model, group, bf16), got, want)
-				cs := cosine(got, want)
+				cs := numcheck.Cosine(t, fmt.Sprintf("%s g%d bf16 %v features", model, group, bf16), got, want)
 				t.Logf("%s int8 vision g%d, bf16 attention %v: feature cosine %.6f, max |diff| %.3g", model, group, bf16, cs, d)
-				if 1-cs > 3e-4 || d > 0.15 {
+				if !(1-cs <= 3e-4 && d <= 0.15) {
 					t.Errorf("%s g%d bf16 %v: cosine %.6f (want >= 0.9997), max |diff| %.3g (want <= 0.15)", model, group, bf16, cs, d)
 				}
 				for _, c := range r.Multimodal {

@@ -3,7 +3,6 @@ package idefics3
 import (
 	"encoding/json"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,16 +25,7 @@ func openFixture(t testing.TB, dtype format.DType) *format.File {
 
 func openFixtureOf(t testing.TB, model string, dtype format.DType) *format.File {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "vlm.cellm")
-	if _, err := convert.Convert(testutil.Fixture(t, model), out, convert.Options{DType: dtype}); err != nil {
-		t.Fatal(err)
-	}
-	f, err := format.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
+	return openConverted(t, model, convert.Options{DType: dtype})
 }
 
 // The vision tower and connector reproduce transformers' outputs for the
@@ -232,23 +222,13 @@ func TestVisionBF16Activations(t *testing.T) {
 		both := features()
 		dw := numcheck.MaxAbs(t, fmt.Sprintf("%s %v weights", model, c.dt), weightsOnly, want.Data)
 		db := numcheck.MaxAbs(t, model+" + bf16 activations", both, want.Data)
-		cw, cb := cosine(weightsOnly, want.Data), cosine(both, want.Data)
+		cw, cb := numcheck.Cosine(t, model+" weights", weightsOnly, want.Data), numcheck.Cosine(t, model+" + bf16 activations", both, want.Data)
 		t.Logf("%s %v weights: max |diff| %.3g cosine %.6f; + bf16 activations max |diff| %.3g cosine %.6f", model, c.dt, dw, cw, db, cb)
 		// Measured (attention in bf16 too): cosine 0.999995 and 0.999997, max |diff| 0.0127 and 0.0081.
-		if cb < 0.99999 || db > 0.025 || dw > 2e-5 {
+		if !(cb >= 0.99999 && db <= 0.025 && dw <= 2e-5) {
 			t.Errorf("%s: bf16 activations: cosine %.6f (want >= 0.99999), max |diff| %.3g (want <= 0.025); %v weights alone %.3g", model, cb, db, c.dt, dw)
 		}
 	}
-}
-
-func cosine(a, b []float32) float64 {
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
 }
 
 // TestVisionBF16ActivationsGreedy is the evidence for bf16 activations

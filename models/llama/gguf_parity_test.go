@@ -151,7 +151,7 @@ func TestGGUFQuantizedImport(t *testing.T) {
 			}
 			tol := 0.08 * mx
 			t.Logf("%s imported as %s: logits max diff %.2e vs the exact f32 dequantization (largest |logit| %.3g)", c.typ, dt, d, mx)
-			if d > tol {
+			if !(d <= tol) {
 				t.Errorf("logits differ by %.3g", d)
 			}
 		})

@@ -139,22 +139,6 @@ func logSumExp(x []float32) float64 {
 	return m + math.Log(s)
 }
 
-// cosine returns the cosine similarity of a and b; NaN, Inf or a length
-// mismatch fail t and give -1.
-func cosine(t testing.TB, a, b []float32) float64 {
-	t.Helper()
-	if numcheck.MaxAbs(t, "cosine operands", a, b) > math.MaxFloat64 {
-		return -1
-	}
-	var ab, aa, bb float64
-	for i := range a {
-		ab += float64(a[i]) * float64(b[i])
-		aa += float64(a[i]) * float64(a[i])
-		bb += float64(b[i]) * float64(b[i])
-	}
-	return ab / math.Sqrt(aa*bb)
-}
-
 // agreement runs every sequence through the reference model ref and the
 // model m (all positions' logits) and counts the positions whose top-1
 // tokens agree, out of total, with the smallest logits cosine seen.
@@ -177,7 +161,7 @@ func agreement(t *testing.T, ref, m *Model, seqs []refSequence) (agree, total in
 				agree++
 			}
 			total++
-			minCos = min(minCos, cosine(t, ra, rb))
+			minCos = min(minCos, numcheck.Cosine(t, "logits", ra, rb))
 		}
 	}
 	return agree, total, minCos

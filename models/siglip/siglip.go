@@ -381,7 +381,7 @@ func (m *Model) EncodeBatch(ws *Workspace, pixels []float32, masks [][]bool, t i
 				}
 			}
 			a, qi := attn[off:off+n*d], q[off:off+n*d]
-			if m.bf16Act || m.bf16Attn {
+			if m.BF16Attention() {
 				kernels.AttentionBF16(a, qi, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
 			} else {
 				kernels.AttentionBatch(a, qi, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
