@@ -41,14 +41,20 @@ const (
 	qgRows       = 4           // weight rows per micro-kernel call
 	qgTileRows   = 2 * qgTile  // most input rows per micro-kernel call
 	qgOutLen     = qgRows * qgTileRows
+
+	// qgPrefetchAhead is how many micro-kernel calls ahead the weights
+	// read once from memory are prefetched.
+	qgPrefetchAhead = 2
 )
 
 // qgemmKernel computes qgRows weight rows (prepared, stride cols bytes, with
 // scales ws at a stride of groups) times one activation tile a, or two (a
 // and a2), over blocks >= 1 blocks of which gb share a weight scale: the
 // result of weight row k and input row i (i < 16 in a, then a2) goes to
-// y[i*ldy+k]. With raw, w holds int8 weights as stored (not w+128).
-type qgemmKernel func(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int)
+// y[i*ldy+k]. With raw, w holds int8 weights as stored (not w+128). pf
+// (may be empty) is memory a later call reads, weights still in DRAM: the
+// kernel prefetches it into cache, spread over its blocks.
+type qgemmKernel func(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int, pf []byte)
 
 // qgemmApplies reports whether MatMul of w runs the quantized GEMM on b.
 func qgemmApplies(b *backend, w *Matrix) bool {
@@ -234,6 +240,12 @@ func (j *qgemmJob) run(lo, hi int) {
 			for r := 0; r < nr; r += qgRows {
 				a, a2, ws := a, a2, ws[r*groups:(r+qgRows)*groups]
 				wr, raw := wp[r*cols:(r+qgRows)*cols], false
+				var pf []byte
+				if sweeps == 1 {
+					// Rows read once, from memory: prefetch those of a
+					// later call while this one computes.
+					pf = qgemmStored(w, r0+r+qgPrefetchAhead*qgRows, qgRows)
+				}
 				switch {
 				case sweeps == 1 && w.Type == Q8 && r+qgRows <= nr:
 					// int8 rows read once: the kernel flips their sign bits.
@@ -242,17 +254,30 @@ func (j *qgemmJob) run(lo, hi int) {
 					tr.qgemmPrep(wr, w, r0+r, min(qgRows, nr-r))
 				}
 				if in == nt*qgTile && r+qgRows <= nr {
-					j.b.qgemm(j.y[t*qgTile*rows+r0+r:], rows, wr, raw, cols, ws, groups, gb, a, a2, blocks)
+					j.b.qgemm(j.y[t*qgTile*rows+r0+r:], rows, wr, raw, cols, ws, groups, gb, a, a2, blocks, pf)
 					continue
 				}
 				// A partial tile or group of rows: through out.
-				j.b.qgemm(out, qgRows, wr, raw, cols, ws, groups, gb, a, a2, blocks)
+				j.b.qgemm(out, qgRows, wr, raw, cols, ws, groups, gb, a, a2, blocks, pf)
 				for i := range in {
 					copy(j.y[(t*qgTile+i)*rows+r0+r:][:min(qgRows, nr-r)], out[i*qgRows:])
 				}
 			}
 		}
 	}
+}
+
+// qgemmStored returns the stored weights of rows [r0, r0+nr) of m (int8 or
+// int4), clipped to the matrix (empty past its end).
+func qgemmStored(m *Matrix, r0, nr int) []byte {
+	r1 := min(r0+nr, m.Rows)
+	if r0 >= r1 {
+		return nil
+	}
+	if m.Type == Q4 {
+		return m.Q4[r0*m.Cols/2 : r1*m.Cols/2]
+	}
+	return int8Bytes(m.Q8[r0*m.Cols : r1*m.Cols])
 }
 
 // int8Bytes views s as bytes.
@@ -301,7 +326,7 @@ func nibblesGeneric(dst, src []byte) {
 
 // qgemm4Generic is the pure-Go twin of the qgemm micro-kernels: the same
 // float operations in the same order (see the top of this file).
-func qgemm4Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int) {
+func qgemm4Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int, _ []byte) {
 	var flip byte
 	if raw {
 		flip = 0x80

@@ -5,38 +5,44 @@ package kernels
 import "golang.org/x/sys/cpu"
 
 //go:noescape
-func qgemm4x16VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+func qgemm4x16VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 
 //go:noescape
-func qgemm4x32VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+func qgemm4x32VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 
 //go:noescape
-func qgemm4x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+func qgemm4x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 
 //go:noescape
-func qgemm4x32RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+func qgemm4x32RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 
 // qgemm4Z is the qgemmKernel of the avx512 backend (see qgemm_amd64.s).
-func qgemm4Z(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int) {
+func qgemm4Z(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int, pf []byte) {
 	_ = w[(qgRows-1)*cols+blocks*q8Block-1]
+	// The kernels prefetch 128 bytes per block, advancing pfs: pf spread
+	// over the blocks (or w's first lines again, already in cache).
+	pfp, pfs := &w[0], 0
+	if len(pf) > 0 {
+		pfp, pfs = &pf[0], (len(pf)+blocks-1)/blocks
+	}
 	_ = ws[(qgRows-1)*groups+(blocks-1)/gb]
 	_ = a[blocks*qgBlockBytes-1]
 	if a2 == nil {
 		_ = y[(qgTile-1)*ldy+qgRows-1]
 		if raw {
-			qgemm4x16RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], nil, blocks)
+			qgemm4x16RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], nil, blocks, pfp, pfs)
 			return
 		}
-		qgemm4x16VNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], nil, blocks)
+		qgemm4x16VNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], nil, blocks, pfp, pfs)
 		return
 	}
 	_ = a2[blocks*qgBlockBytes-1]
 	_ = y[(2*qgTile-1)*ldy+qgRows-1]
 	if raw {
-		qgemm4x32RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], &a2[0], blocks)
+		qgemm4x32RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], &a2[0], blocks, pfp, pfs)
 		return
 	}
-	qgemm4x32VNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], &a2[0], blocks)
+	qgemm4x32VNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], &a2[0], blocks, pfp, pfs)
 }
 
 //go:noescape

@@ -17,7 +17,8 @@
 // Registers: SI = weight row 0 at the block, R8 = cols (row stride),
 // R10 = 3*cols, AX/BX = activation tiles at the block, DX = weight scales of
 // row 0 at the group, R11 = groups*4 (scale row stride), R12 = 3*R11,
-// CX = blocks left in the group, R9 = blocks per group, R13 = blocks left.
+// CX = blocks left in the group, R9 = blocks per group, R13 = blocks left,
+// R15 = memory to prefetch, R14 = its advance per block.
 
 #define ARGS \
 	MOVQ y+0(FP), DI \
@@ -32,7 +33,16 @@
 	MOVQ blocks+72(FP), R13 \
 	LEAQ (R8)(R8*2), R10 \
 	LEAQ (R11)(R11*2), R12 \
+	MOVQ pf+80(FP), R15 \
+	MOVQ pfstep+88(FP), R14 \
 	MOVQ R9, CX
+
+// PREFETCH fetches the next 128 bytes of the region to prefetch (R15,
+// advanced by R14 per block): weights of a later call, read from memory.
+#define PREFETCH \
+	PREFETCHT0 (R15) \
+	PREFETCHT0 64(R15) \
+	ADDQ R14, R15
 
 // NEXTBLOCK advances to the next block (and group) and loops to L.
 #define NEXTBLOCK(L) \
@@ -101,8 +111,8 @@
 	VMULPS LS, T, T \
 	VFMADD231PS.BCST S, T, A
 
-// func qgemm4x16VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
-TEXT ·qgemm4x16VNNI(SB), NOSPLIT, $0-80
+// func qgemm4x16VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
+TEXT ·qgemm4x16VNNI(SB), NOSPLIT, $0-96
 	ARGS
 	VPXORD Z16, Z16, Z16
 	VPXORD Z17, Z17, Z17
@@ -134,16 +144,17 @@ blk1:
 	SCALE(Z2, 512(AX), (DX)(R11*2), Z18)
 	SCALE(Z3, 512(AX), (DX)(R12*1), Z19)
 	ADDQ $640, AX
+	PREFETCH
 	NEXTBLOCK(blk1)
 	SETSTORE
 	STORE16(Z16, Z17, Z18, Z19)
 	VZEROUPPER
 	RET
 
-// func qgemm4x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+// func qgemm4x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 //
 // qgemm4x16VNNI for raw int8 weights (w as stored, not w+128).
-TEXT ·qgemm4x16RawVNNI(SB), NOSPLIT, $0-80
+TEXT ·qgemm4x16RawVNNI(SB), NOSPLIT, $0-96
 	MOVL $0x80808080, R14
 	VPBROADCASTD R14, Z30
 	ARGS
@@ -177,6 +188,7 @@ blk1r:
 	SCALE(Z2, 512(AX), (DX)(R11*2), Z18)
 	SCALE(Z3, 512(AX), (DX)(R12*1), Z19)
 	ADDQ $640, AX
+	PREFETCH
 	NEXTBLOCK(blk1r)
 	SETSTORE
 	STORE16(Z16, Z17, Z18, Z19)
@@ -202,8 +214,8 @@ blk1r:
 	VPDPBUSD Z4, Z13, Z3 \
 	VPDPBUSD Z12, Z13, Z11
 
-// func qgemm4x32VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
-TEXT ·qgemm4x32VNNI(SB), NOSPLIT, $0-80
+// func qgemm4x32VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
+TEXT ·qgemm4x32VNNI(SB), NOSPLIT, $0-96
 	ARGS
 	VPXORD Z16, Z16, Z16
 	VPXORD Z17, Z17, Z17
@@ -240,6 +252,7 @@ blk2:
 	SCALE(Z11, 512(BX), (DX)(R12*1), Z23)
 	ADDQ $640, AX
 	ADDQ $640, BX
+	PREFETCH
 	NEXTBLOCK(blk2)
 	SETSTORE
 	STORE16(Z16, Z17, Z18, Z19)
@@ -247,10 +260,10 @@ blk2:
 	VZEROUPPER
 	RET
 
-// func qgemm4x32RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+// func qgemm4x32RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 //
 // qgemm4x32VNNI for raw int8 weights.
-TEXT ·qgemm4x32RawVNNI(SB), NOSPLIT, $0-80
+TEXT ·qgemm4x32RawVNNI(SB), NOSPLIT, $0-96
 	MOVL $0x80808080, R14
 	VPBROADCASTD R14, Z30
 	ARGS
@@ -289,6 +302,7 @@ blk2r:
 	SCALE(Z11, 512(BX), (DX)(R12*1), Z23)
 	ADDQ $640, AX
 	ADDQ $640, BX
+	PREFETCH
 	NEXTBLOCK(blk2r)
 	SETSTORE
 	STORE16(Z16, Z17, Z18, Z19)

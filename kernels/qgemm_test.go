@@ -274,7 +274,7 @@ func BenchmarkQgemmKernel(b *testing.B) {
 			const reps = 64
 			benchPeakFraction(b, reps*2*float64(qgRows*nt*qgTile*cols), func() {
 				for range reps {
-					active.qgemm(out, ldy, w, false, cols, ws, 1, blocks, a[:blocks*qgBlockBytes], a2, blocks)
+					active.qgemm(out, ldy, w, false, cols, ws, 1, blocks, a[:blocks*qgBlockBytes], a2, blocks, nil)
 				}
 			})
 		})
