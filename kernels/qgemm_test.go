@@ -20,6 +20,9 @@ func qgemmTwin(b *backend) *backend {
 	t := *b
 	t.name = b.name + "+qgemm-generic"
 	t.qgemm = qgemm4Generic
+	if b.qgemm8 != nil {
+		t.qgemm8 = qgemm8Generic
+	}
 	return &t
 }
 
@@ -265,6 +268,18 @@ func BenchmarkQgemmKernel(b *testing.B) {
 	const ldy = qgRows
 	defer SetThreads(Threads())
 	SetThreads(1)
+	if active.qgemm8 != nil {
+		w8 := make([]byte, qgRows8*cols)
+		ws8 := make([]float32, qgRows8)
+		b.Run("8x8", func(b *testing.B) {
+			const reps = 64
+			benchPeakFraction(b, reps*2*float64(qgRows8*qgSmall*cols), func() {
+				for range reps {
+					active.qgemm8(out, qgRows8, w8, true, cols, ws8, 1, blocks, a[:blocks*qgBlockBytes], blocks, nil)
+				}
+			})
+		})
+	}
 	for _, nt := range []int{1, 2} {
 		b.Run(fmt.Sprintf("4x%d", nt*qgTile), func(b *testing.B) {
 			var a2 []byte
@@ -278,6 +293,25 @@ func BenchmarkQgemmKernel(b *testing.B) {
 				}
 			})
 		})
+	}
+}
+
+// TestQgemmNoAllocs: the quantized GEMM allocates nothing in steady state,
+// through the 8-row kernel (n <= 8) and the 16/32-row ones.
+func TestQgemmNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	r := rand.New(rand.NewPCG(53, 54))
+	for _, m := range qgemmCases(r) {
+		for _, n := range []int{3, 8, 16, 40} {
+			x := randVec(r, n*m.Cols, 1)
+			y := make([]float32, n*m.Rows)
+			MatMul(y, m, x, n)
+			if a := testing.AllocsPerRun(10, func() { MatMul(y, m, x, n) }); a != 0 {
+				t.Fatalf("%s %dx%d n=%d: %v allocations per MatMul", m.Type, m.Rows, m.Cols, n, a)
+			}
+		}
 	}
 }
 
