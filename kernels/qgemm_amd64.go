@@ -20,7 +20,8 @@ func qgemm4x32RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, group
 func qgemm4Z(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int, pf []byte) {
 	_ = w[(qgRows-1)*cols+blocks*q8Block-1]
 	// The kernels prefetch 128 bytes per block, advancing pfs: pf spread
-	// over the blocks (or w's first lines again, already in cache).
+	// over the blocks (or w's first lines again, already in cache). The
+	// next four rows take 128 (int8) or 64 (int4) bytes per block.
 	pfp, pfs := &w[0], 0
 	if len(pf) > 0 {
 		pfp, pfs = &pf[0], (len(pf)+blocks-1)/blocks
@@ -104,6 +105,7 @@ func qgemm8Z(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, g
 	_ = ws[(qgRows8-1)*groups+(blocks-1)/gb]
 	_ = a[blocks*qgBlockBytes-1]
 	_ = y[(qgRows8-1)*ldy+qgRows8-1]
+	// As qgemm4Z's, 256 bytes per block: the next eight rows.
 	pfp, pfs := &w[0], 0
 	if len(pf) > 0 {
 		pfp, pfs = &pf[0], (len(pf)+blocks-1)/blocks

@@ -134,6 +134,15 @@
 	VBROADCASTI32X4 O(BX)(R8*2), Z23 \
 	VBROADCASTI32X4 O(BX)(R10*1), K1, Z23
 
+// PREFETCH8 fetches the next 256 bytes of the region to prefetch (eight
+// weight rows of a later call, 32 bytes of each per block).
+#define PREFETCH8 \
+	PREFETCHT0 (R15) \
+	PREFETCHT0 64(R15) \
+	PREFETCHT0 128(R15) \
+	PREFETCHT0 192(R15) \
+	ADDQ R14, R15
+
 // FLIP8 makes raw int8 weights w+128 (Z30 = 0x80 bytes); NOFLIP is for
 // prepared ones.
 #define NOFLIP
@@ -194,7 +203,7 @@
 	SCALE8(Z2, (DI), (DI)(R11*1), Z18) \
 	SCALE8(Z3, (DI)(R11*2), (DI)(R12*1), Z19) \
 	ADDQ $640, AX \
-	PREFETCH \
+	PREFETCH8 \
 	ADDQ $32, SI \
 	ADDQ $32, BX \
 	DECQ CX \
