@@ -74,10 +74,14 @@ func qgemmApplies(b *backend, w *Matrix) bool {
 		w.Cols%q8Block == 0 && w.group()%q8Block == 0
 }
 
-// qgemmMatMul computes MatMul (n >= 2) with the quantized GEMM. Input rows
-// holding Inf or NaN are computed by MatVec (in float32, as it does).
-func qgemmMatMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
-	cols, rows := w.Cols, w.Rows
+// qgemmMatMuls computes MatMul (n >= 2) of x by each of ws (at most
+// maxMatVecs, one type and column count) into ys with the quantized GEMM:
+// x is quantized and packed once, and one parallel call runs every
+// matrix's panels. Input rows holding Inf or NaN are computed by MatVec (in
+// float32, as it does).
+func qgemmMatMuls(b *backend, ys [][]float32, ws []*Matrix, x []float32, n int) {
+	w0 := ws[0]
+	cols := w0.Cols
 	blocks := cols / q8Block
 	tiles := (n + qgTile - 1) / qgTile
 	tileBytes := blocks * qgBlockBytes
@@ -93,16 +97,22 @@ func qgemmMatMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	a := unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), tiles*tileBytes)
 	bad := s[tiles*tileBytes/4:]
 
-	pack := qgemmPackJob{b: b, a: a, bad: bad, x: x, w: w, n: n, mirror: mirror}
-	panel := qgPanelRows(rows, cols)
-	j := qgemmJob{b: b, y: y, w: w, a: a, n: n, panel: panel, mirror: mirror}
-	items := (rows + panel - 1) / panel
+	pack := qgemmPackJob{b: b, a: a, bad: bad, x: x, w: w0, n: n, mirror: mirror}
+	j := qgemmMultiJob{n: len(ws)}
+	items := 0
+	for i, w := range ws {
+		panel := qgPanelRows(w.Rows, cols)
+		j.parts[i] = qgemmJob{b: b, y: ys[i], w: w, a: a, n: n, panel: panel, mirror: mirror}
+		j.start[i] = items
+		items += (w.Rows + panel - 1) / panel
+	}
+	j.start[len(ws)] = items
 	if t := workers.acquire(); t != nil {
 		pp, pj := &t.jobs.qgemmPack, &t.jobs.qgemm
 		*pp, *pj = pack, j
 		t.run(pp, packRows, max(1, 1<<15/cols))
 		t.run(pj, items, 1)
-		*pp, *pj = qgemmPackJob{}, qgemmJob{}
+		*pp, *pj = qgemmPackJob{}, qgemmMultiJob{}
 		workers.release(t)
 	} else {
 		pack.run(0, packRows)
@@ -110,8 +120,30 @@ func qgemmMatMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	}
 	for i := range n {
 		if bad[i] != 0 {
-			matVec(b, y[i*rows:(i+1)*rows], w, x[i*cols:(i+1)*cols])
+			for k, w := range ws {
+				matVec(b, ys[k][i*w.Rows:(i+1)*w.Rows], w, x[i*cols:(i+1)*cols])
+			}
 		}
+	}
+}
+
+// qgemmMultiJob runs the panels of several matrices' quantized GEMMs,
+// numbered one after the other.
+type qgemmMultiJob struct {
+	parts [maxMatVecs]qgemmJob
+	start [maxMatVecs + 1]int // first item of each part, then the total
+	n     int
+}
+
+func (j *qgemmMultiJob) run(lo, hi int) {
+	for i := 0; i < j.n && lo < hi; i++ {
+		s, e := j.start[i], j.start[i+1]
+		if lo >= e {
+			continue
+		}
+		end := min(hi, e)
+		j.parts[i].run(lo-s, end-s)
+		lo = end
 	}
 }
 

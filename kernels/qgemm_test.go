@@ -315,6 +315,51 @@ func TestQgemmNoAllocs(t *testing.T) {
 	}
 }
 
+// TestMatMulsEqualsMatMul: MatMuls gives MatMul's results bit for bit, for
+// matrices of one quantized type (one packing, one parallel call), of mixed
+// types (MatMul each), with Inf or NaN input rows and for n = 1, and
+// allocates nothing.
+func TestMatMulsEqualsMatMul(t *testing.T) {
+	r := rand.New(rand.NewPCG(55, 56))
+	const cols = 128
+	q8a, _ := randGrouped(r, Q8, 40, cols, 0)
+	q8b, _ := randGrouped(r, Q8, 12, cols, 32)
+	q8c, _ := randGrouped(r, Q8, 96, cols, 0)
+	q4a, _ := randGrouped(r, Q4, 24, cols, 32)
+	q4b, _ := randGrouped(r, Q4, 70, cols, 64)
+	f16, _ := randMatrix(r, F16, 8, cols)
+	for _, ws := range [][]*Matrix{{q8a, q8b, q8c}, {q4a, q4b}, {q8a}, {q8a, q4a, f16}} {
+		for _, n := range []int{1, 2, 5, 8, 9, 16, 17, 33, 40} {
+			x := randVec(r, n*cols, 1)
+			if n >= 5 {
+				x[3*cols+7] = float32(math.Inf(1))
+			}
+			ys := make([][]float32, len(ws))
+			for i, w := range ws {
+				ys[i] = make([]float32, n*w.Rows)
+			}
+			MatMuls(ys, ws, x, n)
+			for i, w := range ws {
+				want := make([]float32, n*w.Rows)
+				MatMul(want, w, x, n)
+				if len(ys[i]) != len(want) {
+					t.Fatalf("n=%d matrix %d: %d outputs, want %d", n, i, len(ys[i]), len(want))
+				}
+				for k := range want {
+					if ys[i][k] != want[k] && !(math.IsNaN(float64(ys[i][k])) && math.IsNaN(float64(want[k]))) {
+						t.Fatalf("n=%d matrix %d (%s): y[%d] = %v, MatMul %v", n, i, w.Type, k, ys[i][k], want[k])
+					}
+				}
+			}
+			if !raceEnabled {
+				if a := testing.AllocsPerRun(5, func() { MatMuls(ys, ws, x, n) }); a != 0 {
+					t.Fatalf("n=%d, %d matrices: %v allocations per MatMuls", n, len(ws), a)
+				}
+			}
+		}
+	}
+}
+
 // TestMatMulWidened: MatMulWidened is MatMul of a backend without the
 // quantized GEMM, bit for bit (f32-widened GEMM past 32 rows, MatVec below).
 func TestMatMulWidened(t *testing.T) {
