@@ -257,9 +257,13 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 		for i := range n {
 			kernels.RMSNorm(xb[i*h:(i+1)*h], x[i*h:(i+1)*h], ly.attnNorm, c.Eps)
 		}
-		if n == 1 && ly.qkv[0] != nil { // one decode token: one parallel call for the three projections
+		if ly.qkv[0] != nil { // one parallel call for the three projections
 			w.ys[0], w.ys[1], w.ys[2] = q, k, v
-			kernels.MatVecs(w.ys[:3], ly.qkv[:], xb)
+			if n == 1 {
+				kernels.MatVecs(w.ys[:3], ly.qkv[:], xb)
+			} else {
+				kernels.MatMuls(w.ys[:3], ly.qkv[:], xb, n)
+			}
 		} else {
 			kernels.MatMul(q, &ly.q, xb, n)
 			kernels.MatMul(k, &ly.k, xb, n)
@@ -327,9 +331,13 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 		for i := range n {
 			kernels.RMSNorm(xb[i*h:(i+1)*h], x[i*h:(i+1)*h], ly.mlpNorm, c.Eps)
 		}
-		if n == 1 && ly.gateUp[0] != nil {
+		if ly.gateUp[0] != nil {
 			w.ys[0], w.ys[1] = gate, up
-			kernels.MatVecs(w.ys[:2], ly.gateUp[:], xb)
+			if n == 1 {
+				kernels.MatVecs(w.ys[:2], ly.gateUp[:], xb)
+			} else {
+				kernels.MatMuls(w.ys[:2], ly.gateUp[:], xb, n)
+			}
 		} else {
 			kernels.MatMul(gate, &ly.gate, xb, n)
 			kernels.MatMul(up, &ly.up, xb, n)
