@@ -253,8 +253,9 @@ func TestQgemmPrep(t *testing.T) {
 	}
 }
 
-// BenchmarkQgemmKernel runs the micro-kernel alone (one thread, operands in
-// cache) as a fraction of the one-thread peaks.
+// BenchmarkQgemmKernel runs the micro-kernels alone (one thread, operands in
+// cache) as a fraction of the one-thread peaks: 8x8 (n <= 8, raw int8), 4x16
+// and 4x32 on prepared (w+128) and raw int8 weights.
 func BenchmarkQgemmKernel(b *testing.B) {
 	if active.qgemm == nil {
 		b.Skip("no quantized GEMM kernel on this backend")
@@ -281,18 +282,24 @@ func BenchmarkQgemmKernel(b *testing.B) {
 		})
 	}
 	for _, nt := range []int{1, 2} {
-		b.Run(fmt.Sprintf("4x%d", nt*qgTile), func(b *testing.B) {
-			var a2 []byte
-			if nt == 2 {
-				a2 = a[blocks*qgBlockBytes:]
+		for _, raw := range []bool{false, true} {
+			name := fmt.Sprintf("4x%d", nt*qgTile)
+			if raw {
+				name += "-raw"
 			}
-			const reps = 64
-			benchPeakFraction(b, reps*2*float64(qgRows*nt*qgTile*cols), func() {
-				for range reps {
-					active.qgemm(out, ldy, w, false, cols, ws, 1, blocks, a[:blocks*qgBlockBytes], a2, blocks, nil)
+			b.Run(name, func(b *testing.B) {
+				var a2 []byte
+				if nt == 2 {
+					a2 = a[blocks*qgBlockBytes:]
 				}
+				const reps = 64
+				benchPeakFraction(b, reps*2*float64(qgRows*nt*qgTile*cols), func() {
+					for range reps {
+						active.qgemm(out, ldy, w, raw, cols, ws, 1, blocks, a[:blocks*qgBlockBytes], a2, blocks, nil)
+					}
+				})
 			})
-		})
+		}
 	}
 }
 
