@@ -590,7 +590,7 @@ func TestQ8RoundTrip(t *testing.T) {
 		t.Errorf("BytesPerToken %d, want %d", got, want)
 	}
 	s := p.NewSeq()
-	k := []float32{0, 1, -2.5, 127, 0.3, -127, 3.14159, 64, /* head 1: zeros */ 0, 0, 0, 0, 0, 0, 0, 0}
+	k := []float32{0, 1, -2.5, 127, 0.3, -127, 3.14159, 64 /* head 1: zeros */, 0, 0, 0, 0, 0, 0, 0, 0}
 	v := []float32{-0.5, 0.25, 0, 0, 0, 0, 0, 0.125, 1000, -1000, 1, -1, 500, 2, 3, 4}
 	if err := s.Reserve(2); err != nil {
 		t.Fatal(err)
