@@ -108,7 +108,7 @@ func headsPerItem(b *backend, heads, kvHeads int) int {
 // over at most n positions in blocks of bt.
 func pagedScratch(n, bt, per, hd int) int {
 	nb := n/bt + 2
-	return per*n + nb*(hd+1)
+	return per*n + max(nb*(hd+1), 2*n) // 2*n: the row scales of int8 blocks
 }
 
 // attendPaged computes the attention of the per query heads q (per*hd

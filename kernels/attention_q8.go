@@ -52,35 +52,41 @@ func attendPagedQ8(b *backend, out, q []float32, src *pagedBlocks, from, n, off,
 		return blocks[blk+1][off : off+bt*hd]
 	}
 	scores := s[:per*m]
+	// Gather the rows' scales first (the key ones times the softmax
+	// scale): the loads of every block's scales are independent, so their
+	// cache misses overlap instead of stalling each block in turn.
+	kscl, vscl := s[per*m:per*m+m], s[per*m+m:per*m+2*m]
+	for t := from; t < n; {
+		blk, o := t/bt, t%bt
+		c := min(bt-o, n-t)
+		ks, vs := src.ks[blk][so+o:so+o+c], src.vs[blk][so+o:so+o+c]
+		kd, vd := kscl[t-from:t-from+c], vscl[t-from:t-from+c]
+		for i := range c {
+			kd[i], vd[i] = ks[i]*scale, vs[i]
+		}
+		t += c
+	}
 	for t := from; t < n; {
 		blk, o := t/bt, t%bt
 		c := min(bt-o, n-t)
 		gk.scoresQ8(scores[t-from:], m, src.k8[blk][off+o*hd:off+(o+c)*hd], nxt(src.k8, blk), q, c, per, hd)
-		// Fold the rows' scales and the softmax scale into the scores.
-		ks := src.ks[blk][so+o : so+o+c]
-		for h := range per {
-			row := scores[h*m+t-from : h*m+t-from+c]
-			for i, x := range ks {
-				row[i] *= x * scale
-			}
-		}
 		t += c
 	}
 	for h := range per {
-		b.softmax(scores[h*m : (h+1)*m])
+		row := scores[h*m : (h+1)*m]
+		for i, x := range kscl {
+			row[i] *= x
+		}
+		b.softmax(row)
+		// The value rows' scales go into the weights.
+		for i, x := range vscl {
+			row[i] *= x
+		}
 	}
 	clear(out)
 	for t := from; t < n; {
 		blk, o := t/bt, t%bt
 		c := min(bt-o, n-t)
-		// The value rows' scales go into the weights.
-		vs := src.vs[blk][so+o : so+o+c]
-		for h := range per {
-			row := scores[h*m+t-from : h*m+t-from+c]
-			for i, x := range vs {
-				row[i] *= x
-			}
-		}
 		gk.wsumQ8(out, src.v8[blk][off+o*hd:off+(o+c)*hd], nxt(src.v8, blk), scores[t-from:], m, c, per, hd)
 		t += c
 	}
