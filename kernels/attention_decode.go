@@ -24,10 +24,12 @@ type groupKernels struct {
 	// h < g, where V holds c rows of hd values (ps >= c).
 	wsumF32 func(out, v, next, p []float32, ps, c, g, hd int)
 	wsumF16 func(out []float32, v, next []uint16, p []float32, ps, c, g, hd int)
-	// scoresQ8 and wsumQ8 read int8 rows without their scales (see
-	// attention_q8.go: the scales are applied to the scores and weights).
-	scoresQ8 func(s []float32, ss int, k, next []int8, q []float32, c, g, hd int)
-	wsumQ8   func(out []float32, v, next []int8, p []float32, ps, c, g, hd int)
+	// scoresQ8 and wsumQ8 read int8 rows with one scale each (ks or vs,
+	// c values; nks, nvs: the next block's, prefetched): scoresQ8 sets
+	// s[h*ss+t] = (Q[h,:]·K[t,:]) * (ks[t]*scale), wsumQ8 adds
+	// sum_t p[h*ps+t]·(vs[t]·V[t,:]).
+	scoresQ8 func(s []float32, ss int, k, next []int8, ks, nks []float32, scale float32, q []float32, c, g, hd int)
+	wsumQ8   func(out []float32, v, next []int8, vs, nvs []float32, p []float32, ps, c, g, hd int)
 	// next is the block read after k or v (nil if none): SIMD kernels
 	// prefetch its first c rows.
 }
@@ -108,7 +110,7 @@ func headsPerItem(b *backend, heads, kvHeads int) int {
 // over at most n positions in blocks of bt.
 func pagedScratch(n, bt, per, hd int) int {
 	nb := n/bt + 2
-	return per*n + max(nb*(hd+1), 2*n) // 2*n: the row scales of int8 blocks
+	return per*n + nb*(hd+1)
 }
 
 // attendPaged computes the attention of the per query heads q (per*hd

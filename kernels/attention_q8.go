@@ -3,10 +3,9 @@ package kernels
 // Attention over a paged KV cache of int8 rows (kvcache.Q8): each row of
 // headDim values (one position of one KV head) is stored as int8 with one
 // float32 scale (value = scale * int8, see QuantizeQ8Row). The kernels read
-// the int8 rows, widened to float32, and never multiply by a scale inside
-// their loops: a key row's scale multiplies its score (once per position
-// and head, with the softmax scale), and a value row's scale multiplies its
-// soft-max weight before the weighted sum. Several query rows (prefill)
+// the int8 rows widened to float32: a key row's scale multiplies its scores
+// (with the softmax scale, once per position and head), a value row's
+// scale the widened row (once for all the heads of a GQA group). Several query rows (prefill)
 // de-quantize the visible rows into the contiguous float32 cache of the
 // blocked GEMM path, as the f16 form converts them.
 
@@ -45,49 +44,30 @@ func attendPagedQ8(b *backend, out, q []float32, src *pagedBlocks, from, n, off,
 	bt, m := src.bt, n-from
 	so := off / hd // the KV head's first scale in a block
 	last := (n - 1) / bt
-	nxt := func(blocks [][]int8, blk int) []int8 {
+	// nxt returns the KV head's rows and scales of the block after blk, if read.
+	nxt := func(blocks [][]int8, scales [][]float32, blk int) ([]int8, []float32) {
 		if blk >= last {
-			return nil
+			return nil, nil
 		}
-		return blocks[blk+1][off : off+bt*hd]
+		return blocks[blk+1][off : off+bt*hd], scales[blk+1][so : so+bt]
 	}
 	scores := s[:per*m]
-	// Gather the rows' scales first (the key ones times the softmax
-	// scale): the loads of every block's scales are independent, so their
-	// cache misses overlap instead of stalling each block in turn.
-	kscl, vscl := s[per*m:per*m+m], s[per*m+m:per*m+2*m]
 	for t := from; t < n; {
 		blk, o := t/bt, t%bt
 		c := min(bt-o, n-t)
-		ks, vs := src.ks[blk][so+o:so+o+c], src.vs[blk][so+o:so+o+c]
-		kd, vd := kscl[t-from:t-from+c], vscl[t-from:t-from+c]
-		for i := range c {
-			kd[i], vd[i] = ks[i]*scale, vs[i]
-		}
-		t += c
-	}
-	for t := from; t < n; {
-		blk, o := t/bt, t%bt
-		c := min(bt-o, n-t)
-		gk.scoresQ8(scores[t-from:], m, src.k8[blk][off+o*hd:off+(o+c)*hd], nxt(src.k8, blk), q, c, per, hd)
+		nk, nks := nxt(src.k8, src.ks, blk)
+		gk.scoresQ8(scores[t-from:], m, src.k8[blk][off+o*hd:off+(o+c)*hd], nk, src.ks[blk][so+o:so+o+c], nks, scale, q, c, per, hd)
 		t += c
 	}
 	for h := range per {
-		row := scores[h*m : (h+1)*m]
-		for i, x := range kscl {
-			row[i] *= x
-		}
-		b.softmax(row)
-		// The value rows' scales go into the weights.
-		for i, x := range vscl {
-			row[i] *= x
-		}
+		b.softmax(scores[h*m : (h+1)*m])
 	}
 	clear(out)
 	for t := from; t < n; {
 		blk, o := t/bt, t%bt
 		c := min(bt-o, n-t)
-		gk.wsumQ8(out, src.v8[blk][off+o*hd:off+(o+c)*hd], nxt(src.v8, blk), scores[t-from:], m, c, per, hd)
+		nv, nvs := nxt(src.v8, src.vs, blk)
+		gk.wsumQ8(out, src.v8[blk][off+o*hd:off+(o+c)*hd], nv, src.vs[blk][so+o:so+o+c], nvs, scores[t-from:], m, c, per, hd)
 		t += c
 	}
 }
@@ -103,27 +83,27 @@ func dequantQ8Rows(dst []float32, src []int8, scales []float32, hd int) {
 	}
 }
 
-func scoresGroupQ8Generic(s []float32, ss int, k, _ []int8, q []float32, c, g, hd int) {
+func scoresGroupQ8Generic(s []float32, ss int, k, _ []int8, ks, _ []float32, scale float32, q []float32, c, g, hd int) {
 	for t := range c {
-		row := k[t*hd : (t+1)*hd]
+		row, f := k[t*hd:(t+1)*hd], ks[t]*scale
 		for h := range g {
 			qh := q[h*hd : (h+1)*hd]
 			var sum float32
 			for d, x := range row {
 				sum += float32(x) * qh[d]
 			}
-			s[h*ss+t] = sum
+			s[h*ss+t] = sum * f
 		}
 	}
 }
 
-func wsumGroupQ8Generic(out []float32, v, _ []int8, p []float32, ps, c, g, hd int) {
+func wsumGroupQ8Generic(out []float32, v, _ []int8, vs, _ []float32, p []float32, ps, c, g, hd int) {
 	for t := range c {
-		row := v[t*hd : (t+1)*hd]
+		row, f := v[t*hd:(t+1)*hd], vs[t]
 		for h := range g {
 			pt, oh := p[h*ps+t], out[h*hd:(h+1)*hd]
 			for d, x := range row {
-				oh[d] += pt * float32(x)
+				oh[d] += pt * (f * float32(x))
 			}
 		}
 	}

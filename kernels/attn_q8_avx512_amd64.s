@@ -5,13 +5,16 @@
 // Decode attention kernels over int8 KV rows (kvcache.Q8) for up to four
 // query heads sharing one KV head: the f16 group kernels of
 // attn_group_avx512_amd64.s with each row widened from int8 (VPMOVSXBD,
-// VCVTDQ2PS) instead of converted from binary16. The rows' scales are
-// applied by the caller (attendPagedQ8), not here. The macros are copies of
+// VCVTDQ2PS) instead of converted from binary16, and the rows' scales
+// applied: a key row's to its scores, a value row's to the row. The macros are copies of
 // that file's (a Go assembly file cannot include another's macros); see
 // there for the register use.
 
-// func scoresGroupQ8AVX512(s *float32, ss int, k *int8, q *float32, c, grp, hd int, next *int8)
-// s[h*ss+t] = Q[h,:]·K[t,:] for t < c, h < g.
+// func scoresGroupQ8AVX512(s *float32, ss int, k *int8, q *float32, c, grp, hd int, next *int8, ks, nks *float32, scale float32)
+// s[h*ss+t] = (Q[h,:]·K[t,:]) * (ks[t]*scale) for t < c, h < g. nks is the
+// next block's scales (prefetched). The scales multiply the four rows'
+// sums of SUM16 (Z26 = ks*scale, Z27 = scale) or the one row's (X9); ks
+// advances in its argument slot (no register is free).
 #define SCORES_BEGIN(elemshift) \
 	MOVQ s+0(FP), DI \
 	MOVQ ss+8(FP), R8 \
@@ -22,7 +25,10 @@
 	MOVQ R9, R11 \
 	SHLQ $elemshift, R11 \
 	SHLQ $2, R9 \
-	MOVQ next+56(FP), R10
+	MOVQ next+56(FP), R10 \
+	MOVQ nks+72(FP), AX \
+	PREFETCHT0 (AX) \
+	VBROADCASTSS scale+80(FP), Z27
 
 // PAIR4 folds accumulators A and B (rows a, b) into A: per 128-bit lane,
 // [a, b, a, b] partial sums.
@@ -123,6 +129,12 @@ gnext: \
 	JNZ gcol \
 	MOVQ R14, SI \
 	SUM16 \
+	MOVQ ks+64(FP), AX \
+	VBROADCASTF32X4 (AX), Z26 \
+	VMULPS Z27, Z26, Z26 \
+	VMULPS Z26, Z0, Z0 \
+	ADDQ $16, AX \
+	MOVQ AX, ks+64(FP) \
 	VMOVUPS X0, (DI) \
 	CMPQ grp+40(FP), $2 \
 	JLT gstored \
@@ -191,6 +203,12 @@ snext: \
 	VHADDPS X1, X0, X0 \
 	VHADDPS X3, X2, X2 \
 	VHADDPS X2, X0, X0 \
+	MOVQ ks+64(FP), AX \
+	VBROADCASTSS (AX), X9 \
+	VMULPS X27, X9, X9 \
+	VMULPS X9, X0, X0 \
+	ADDQ $4, AX \
+	MOVQ AX, ks+64(FP) \
 	VMOVSS X0, (DI) \
 	CMPQ BX, $2 \
 	JLT sdone \
@@ -233,8 +251,10 @@ sret: \
 	VPMOVSXBD (SI)(AX*1), Z4 \
 	VCVTDQ2PS Z4, Z4
 
-// func wsumGroupQ8AVX512(out *float32, v *int8, p *float32, ps, c, grp, hd int, next *int8)
-// out[h*hd+d] += sum_t p[h*ps+t]·V[t*hd+d] for t < c, h < g.
+// func wsumGroupQ8AVX512(out *float32, v *int8, p *float32, ps, c, grp, hd int, next *int8, vs, nvs *float32)
+// out[h*hd+d] += sum_t p[h*ps+t]·(vs[t]·V[t*hd+d]) for t < c, h < g: each
+// widened row is multiplied by its scale once for all heads (R14 = vs at
+// row t). nvs is the next block's scales (prefetched).
 #define WSUM_BEGIN(elemshift) \
 	MOVQ out+0(FP), DI \
 	MOVQ v+8(FP), DX \
@@ -244,6 +264,8 @@ sret: \
 	MOVQ hd+48(FP), R9 \
 	MOVQ R9, R11 \
 	SHLQ $elemshift, R11 \
+	MOVQ nvs+72(FP), AX \
+	PREFETCHT0 (AX) \
 	XORQ AX, AX
 
 #define WSUM_LOOP(elemscale, LOADV, LOADV2) \
@@ -254,6 +276,7 @@ wcol: \
 	MOVQ p+16(FP), R10 \
 	LEAQ (R10)(R8*2), R12 \
 	MOVQ c+32(FP), CX \
+	MOVQ vs+64(FP), R14 \
 	VPXORD Z0, Z0, Z0 \
 	VPXORD Z1, Z1, Z1 \
 	VPXORD Z2, Z2, Z2 \
@@ -269,6 +292,8 @@ wrow2: \
 	PREFETCHT0 (R13)(R11*1) \
 	LOADV \
 	LOADV2 \
+	VMULPS.BCST (R14), Z4, Z4 \
+	VMULPS.BCST 4(R14), Z9, Z9 \
 	VFMADD231PS.BCST (R10), Z4, Z0 \
 	VFMADD231PS.BCST 4(R10), Z9, Z5 \
 	CMPQ BX, $2 \
@@ -284,6 +309,7 @@ wrow2: \
 	VFMADD231PS.BCST (R12)(R8*1), Z4, Z3 \
 	VFMADD231PS.BCST 4(R12)(R8*1), Z9, Z8 \
 wnext2: \
+	ADDQ $8, R14 \
 	ADDQ $8, R10 \
 	ADDQ $8, R12 \
 	LEAQ (SI)(R11*2), SI \
@@ -296,6 +322,7 @@ wrow1: \
 	JEQ wadd \
 	PREFETCHT0 (R13) \
 	LOADV \
+	VMULPS.BCST (R14), Z4, Z4 \
 	VFMADD231PS.BCST (R10), Z4, Z0 \
 	CMPQ BX, $2 \
 	JLT wadd \
@@ -343,11 +370,11 @@ wstored: \
 	VPMOVSXBD (SI)(R11*1), Z9 \
 	VCVTDQ2PS Z9, Z9
 
-TEXT ·wsumGroupQ8AVX512(SB), NOSPLIT, $0-64
+TEXT ·wsumGroupQ8AVX512(SB), NOSPLIT, $0-80
 	WSUM_BEGIN(0)
 	WSUM_LOOP(1, LOADV_Q8, LOADV2_Q8)
 
-TEXT ·scoresGroupQ8AVX512(SB), NOSPLIT, $0-64
+TEXT ·scoresGroupQ8AVX512(SB), NOSPLIT, $0-84
 	SCORES_BEGIN(0)
 	SCORES4(16, LOAD4_Q8, PREF4_Q8)
 	SCORES1(1, LOADK_Q8)
