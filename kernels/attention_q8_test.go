@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -367,5 +368,31 @@ func BenchmarkAttentionDecodeQ8(b *testing.B) {
 				})
 			}
 		}
+	}
+}
+
+// TestQuantizeQ8RowRounding checks the rounding of QuantizeQ8Row against
+// math.RoundToEven on every element of random rows and on ties.
+func TestQuantizeQ8RowRounding(t *testing.T) {
+	r := rand.New(rand.NewPCG(75, 76))
+	q := make([]int8, 64)
+	for range 200 {
+		x := randVec(r, 64, float32(r.ExpFloat64()))
+		QuantizeQ8Row(q, x)
+		var amax float32
+		for _, v := range x {
+			amax = max(amax, float32(math.Abs(float64(v))))
+		}
+		inv := 127 / amax
+		for i, v := range x {
+			if want := int8(math.RoundToEven(float64(v * inv))); q[i] != want {
+				t.Fatalf("%g * %g: got %d, want %d", v, inv, q[i], want)
+			}
+		}
+	}
+	// max 127: x*inv is x itself, ties at .5 go to even.
+	QuantizeQ8Row(q[:5], []float32{127, 0.5, 1.5, -2.5, -0.5})
+	if want := []int8{127, 0, 2, -2, 0}; !slices.Equal(q[:5], want) {
+		t.Errorf("ties: got %v, want %v", q[:5], want)
 	}
 }

@@ -12,16 +12,18 @@ func QuantizeQ8Row(dst []int8, src []float32) float32 {
 	mustLen("QuantizeQ8Row", "dst", len(dst), len(src))
 	var amax float32
 	for _, x := range src {
-		amax = max(amax, float32(math.Abs(float64(x))))
+		amax = max(amax, math.Float32frombits(math.Float32bits(x)&^(1<<31))) // max keeps a NaN
 	}
-	if amax == 0 || !(amax <= math.MaxFloat32) { // zeros, or a NaN or Inf (max keeps a NaN)
+	if amax == 0 || !(amax <= math.MaxFloat32) { // zeros, or a NaN or Inf
 		clear(dst)
 		return amax
 	}
-	scale := amax / 127
 	inv := 127 / amax
 	for i, x := range src {
-		dst[i] = int8(math.RoundToEven(float64(x * inv)))
+		// Adding and subtracting 1.5*2^23 rounds |y| <= 2^22 to the nearest
+		// integer, ties to even (float32 arithmetic, not reassociated).
+		y := x * inv
+		dst[i] = int8(int32((y + 0x1.8p23) - 0x1.8p23))
 	}
-	return scale
+	return amax / 127
 }
