@@ -8,11 +8,13 @@ import (
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/convert"
+	"github.com/cellm-ai/cellm-go/engine"
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/internal/npy"
 	"github.com/cellm-ai/cellm-go/internal/numcheck"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
 	"github.com/cellm-ai/cellm-go/kernels"
+	"github.com/cellm-ai/cellm-go/kvcache"
 	"github.com/cellm-ai/cellm-go/sample"
 )
 
@@ -35,6 +37,16 @@ type measured struct {
 // logits digests, full last logits, hidden states and greedy decodes.
 func checkParity(t *testing.T, m *Model, model string, tol tolerances, stateF16 bool) measured {
 	t.Helper()
+	kv := kvcache.F32
+	if stateF16 {
+		kv = kvcache.F16
+	}
+	return checkParityKV(t, m, model, tol, kv)
+}
+
+// checkParityKV is checkParity with a KV cache of type kv.
+func checkParityKV(t *testing.T, m *Model, model string, tol tolerances, kv kvcache.DType) measured {
+	t.Helper()
 	ref := readReference(t, model)
 	vocab := m.Config().Vocab
 	var got measured
@@ -51,10 +63,7 @@ func checkParity(t *testing.T, m *Model, model string, tol tolerances, stateF16 
 	for si, seq := range append(ref.Sequences, ref.Multimodal...) {
 		multimodal := si >= len(ref.Sequences)
 		n := len(seq.InputIDs)
-		s := m.NewState(n + 20)
-		if stateF16 {
-			s = m.NewStateF16(n + 20)
-		}
+		s := m.newState(n+20, kv)
 		var hidden [][]float32
 		if seq.HiddenStates != nil {
 			s.OnHidden = func(stage int, h []float32) { hidden = append(hidden, append([]float32(nil), h...)) }
@@ -227,6 +236,32 @@ func TestParityKVF16(t *testing.T) {
 	}
 }
 
+// TestParityKVQ8 runs the f32 weights with an int8 KV cache (kvcache.Q8;
+// the reduced rule with a logits bound of 3x the deviation measured from
+// the reference: llama-tiny %s, gemma3-tiny %s), and compares its logits
+// with the f32 cache's directly.
+func TestParityKVQ8(t *testing.T) {
+	for _, model := range []string{"llama-tiny", "gemma3-tiny"} { // Gemma: the sliding-window path
+		m := loadModel(t, model, convert.Options{DType: format.F32})
+		got := checkParityKV(t, m, model, tolerances{logits: 0.5, reduced: true}, kvcache.Q8)
+		t.Logf("%s q8 KV cache: logits max diff %.2e from the reference, greedy top %.2e over %d steps", model, got.logits, got.greedyTop, got.greedySteps)
+		var worst float64
+		for _, seq := range readReference(t, model).Sequences {
+			n, vocab := len(seq.InputIDs), m.Config().Vocab
+			want, q8 := make([]float32, n*vocab), make([]float32, n*vocab)
+			if err := m.Forward(m.NewState(n), seq.InputIDs, want, true); err != nil {
+				t.Fatal(err)
+			}
+			if err := m.Forward(m.NewStateQ8(n), seq.InputIDs, q8, true); err != nil {
+				t.Fatal(err)
+			}
+			numcheck.Finite(t, seq.Name, q8)
+			worst = max(worst, numcheck.MaxAbs(t, model+"/"+seq.Name, q8, want))
+		}
+		t.Logf("%s: logits of the q8 cache vs the f32 cache: max abs diff %.3g", model, worst)
+	}
+}
+
 // TestInt8 compares an int8 .cellm with the f32 one position by position.
 func TestInt8(t *testing.T) {
 	for _, model := range parityModels {
@@ -334,6 +369,33 @@ func TestPerplexity(t *testing.T) {
 				t.Errorf("mean NLL %.6f, want %.6f ± %.2g", got, tc.wantNLL, tc.tolNLL)
 			}
 		})
+	}
+}
+
+// TestPerplexityKV measures what the KV cache's storage costs
+// pretrained-micro's mean NLL (f32 weights, the TestPerplexity protocol):
+// f16 moves it by %s, q8 by %s (measured on AVX-512); bounds 3x those.
+func TestPerplexityKV(t *testing.T) {
+	ids := readEvalIDs(t)
+	m := loadModel(t, "pretrained-micro", convert.Options{DType: format.F32})
+	base, _, err := engine.PerplexityKV(m, ids, 256, kvcache.F32, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		kv  kvcache.DType
+		tol float64
+	}{{kvcache.F16, 1}, {kvcache.Q8, 1}} {
+		got, scored, err := engine.PerplexityKV(m, ids, 256, tc.kv, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := got - base
+		t.Logf("%s KV: mean NLL %.6f (perplexity %.4f), %+.2e vs f32 KV (%+.3f%% perplexity), %d tokens",
+			tc.kv, got, math.Exp(got), d, 100*(math.Exp(d)-1), scored)
+		if !(math.Abs(d) <= tc.tol) {
+			t.Errorf("%s KV: mean NLL moved by %.3g, want at most %.2g", tc.kv, d, tc.tol)
+		}
 	}
 }
 
