@@ -13,8 +13,9 @@
 // func scoresGroupQ8AVX512(s *float32, ss int, k *int8, q *float32, c, grp, hd int, next *int8, ks, nks *float32, scale float32)
 // s[h*ss+t] = (Q[h,:]·K[t,:]) * (ks[t]*scale) for t < c, h < g. nks is the
 // next block's scales (prefetched). The scales multiply the four rows'
-// sums of SUM16 (Z26 = ks*scale, Z27 = scale) or the one row's (X9); ks
-// advances in its argument slot (no register is free).
+// sums of SUM16 (Z26 = ks*scale, Z27 = scale) or the one row's (X9); no
+// register is free for ks, so its row t is found as ks + (DI - s): s and
+// ks both advance 4 bytes a row.
 #define SCORES_BEGIN(elemshift) \
 	MOVQ s+0(FP), DI \
 	MOVQ ss+8(FP), R8 \
@@ -129,12 +130,12 @@ gnext: \
 	JNZ gcol \
 	MOVQ R14, SI \
 	SUM16 \
-	MOVQ ks+64(FP), AX \
+	MOVQ DI, AX \
+	SUBQ s+0(FP), AX \
+	ADDQ ks+64(FP), AX \
 	VBROADCASTF32X4 (AX), Z26 \
 	VMULPS Z27, Z26, Z26 \
 	VMULPS Z26, Z0, Z0 \
-	ADDQ $16, AX \
-	MOVQ AX, ks+64(FP) \
 	VMOVUPS X0, (DI) \
 	CMPQ grp+40(FP), $2 \
 	JLT gstored \
@@ -203,12 +204,12 @@ snext: \
 	VHADDPS X1, X0, X0 \
 	VHADDPS X3, X2, X2 \
 	VHADDPS X2, X0, X0 \
-	MOVQ ks+64(FP), AX \
+	MOVQ DI, AX \
+	SUBQ s+0(FP), AX \
+	ADDQ ks+64(FP), AX \
 	VBROADCASTSS (AX), X9 \
 	VMULPS X27, X9, X9 \
 	VMULPS X9, X0, X0 \
-	ADDQ $4, AX \
-	MOVQ AX, ks+64(FP) \
 	VMOVSS X0, (DI) \
 	CMPQ BX, $2 \
 	JLT sdone \
