@@ -26,9 +26,11 @@ type groupKernels struct {
 	wsumF16 func(out []float32, v, next []uint16, p []float32, ps, c, g, hd int)
 	// scoresQ8 and wsumQ8 read int8 rows with one scale each (ks or vs,
 	// c values; nks, nvs: the next block's, prefetched): scoresQ8 sets
-	// s[h*ss+t] = (Q[h,:]·K[t,:]) * (ks[t]*scale), wsumQ8 adds
+	// s[h*ss+t] = float32(Q[h,:]·K[t,:]) * (ks[t]*qsc[h]) for query heads
+	// quantized to int16 (exact integer dot products; qsc[h] is the head's
+	// scale times the softmax scale, see quantizeQ16), wsumQ8 adds
 	// sum_t p[h*ps+t]·(vs[t]·V[t,:]).
-	scoresQ8 func(s []float32, ss int, k, next []int8, ks, nks []float32, scale float32, q []float32, c, g, hd int)
+	scoresQ8 func(s []float32, ss int, k, next []int8, ks, nks []float32, q []int16, qsc []float32, c, g, hd int)
 	wsumQ8   func(out []float32, v, next []int8, vs, nvs []float32, p []float32, ps, c, g, hd int)
 	// next is the block read after k or v (nil if none): SIMD kernels
 	// prefetch its first c rows.
@@ -244,6 +246,7 @@ func AttentionDecode(qs []DecodeQuery, heads, kvHeads, headDim, window int, scal
 			checkQueryBlocks(i, "k16", d.K16, lo, nb, size)
 			checkQueryBlocks(i, "v16", d.V16, lo, nb, size)
 		case d.K8 != nil && d.K == nil && d.K16 == nil:
+			checkQ8HeadDim(fn, headDim)
 			checkQueryBlocks(i, "k8", d.K8, lo, nb, size)
 			checkQueryBlocks(i, "v8", d.V8, lo, nb, size)
 			checkQueryBlocks(i, "kScale", d.KScale, lo, nb, kvHeads*d.BlockTokens)

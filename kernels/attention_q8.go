@@ -1,11 +1,19 @@
 package kernels
 
+import (
+	"fmt"
+	"math"
+	"sync"
+)
+
 // Attention over a paged KV cache of int8 rows (kvcache.Q8): each row of
 // headDim values (one position of one KV head) is stored as int8 with one
-// float32 scale (value = scale * int8, see QuantizeQ8Row). The kernels read
-// the int8 rows widened to float32: a key row's scale multiplies its scores
-// (with the softmax scale, once per position and head), a value row's
-// scale the widened row (once for all the heads of a GQA group). Several query rows (prefill)
+// float32 scale (value = scale * int8, see QuantizeQ8Row). Scores are
+// integer dot products of the int8 keys with the query heads quantized to
+// int16 (one scale per head: relative error 1.5e-5, far below the keys'
+// own), scaled by the key row's scale, the head's and the softmax scale;
+// the weighted sums widen the value rows to float32, each multiplied by
+// its scale once for all the heads of a GQA group. Several query rows (prefill)
 // de-quantize the visible rows into the contiguous float32 cache of the
 // blocked GEMM path, as the f16 form converts them.
 
@@ -23,6 +31,7 @@ func AttentionPagedQ8(out, q []float32, k, v [][]int8, kScale, vScale [][]float3
 func AttentionPagedWindowQ8(out, q []float32, k, v [][]int8, kScale, vScale [][]float32, blockTokens, n, heads, kvHeads, headDim, pos0, window int, scale float32) {
 	const fn = "AttentionPagedWindowQ8"
 	checkPaged(fn, len(out), len(q), blockTokens, n, heads, kvHeads, headDim, pos0, window)
+	checkQ8HeadDim(fn, headDim)
 	j := pagedJob{src: pagedBlocks{k8: k, v8: v, ks: kScale, vs: vScale, q8: true, bt: blockTokens}}
 	lo, nb := pagedWindow(pos0, n, &window, blockTokens)
 	checkBlocks(fn, "k", k, lo, nb, kvHeads*blockTokens*headDim)
@@ -31,6 +40,25 @@ func AttentionPagedWindowQ8(out, q []float32, k, v [][]int8, kScale, vScale [][]
 	checkBlocks(fn, "vScale", vScale, lo, nb, kvHeads*blockTokens)
 	attentionPaged(&j, out, q, blockTokens, n, heads, kvHeads, headDim, pos0, window, scale)
 }
+
+// maxQ8HeadDim bounds the head size of int8 attention: the int32 dot
+// products of int8 keys and int16 queries cannot overflow up to it.
+const maxQ8HeadDim = 512
+
+func checkQ8HeadDim(fn string, hd int) {
+	if hd > maxQ8HeadDim {
+		panic(fmt.Sprintf("kernels.%s: headDim %d above %d is not supported for int8 KV blocks", fn, hd, maxQ8HeadDim))
+	}
+}
+
+// q16Buf holds the int16 query heads of one attendPagedQ8 call and their
+// scales.
+type q16Buf struct {
+	q  []int16
+	sc []float32
+}
+
+var q16Pool = sync.Pool{New: func() any { return new(q16Buf) }}
 
 // attendPagedQ8 is attendPaged for int8 blocks: the per query heads q of
 // the KV head whose rows start at element off of each block, over
@@ -51,12 +79,20 @@ func attendPagedQ8(b *backend, out, q []float32, src *pagedBlocks, from, n, off,
 		}
 		return blocks[blk+1][off : off+bt*hd], scales[blk+1][so : so+bt]
 	}
+	// The query heads in int16, in buffers reused across calls.
+	qb := q16Pool.Get().(*q16Buf)
+	defer q16Pool.Put(qb)
+	if cap(qb.q) < per*hd || cap(qb.sc) < per {
+		qb.q, qb.sc = make([]int16, per*hd), make([]float32, per)
+	}
+	q16, qsc := qb.q[:per*hd], qb.sc[:per]
+	quantizeQ16(q16, qsc, q, per, hd, scale)
 	scores := s[:per*m]
 	for t := from; t < n; {
 		blk, o := t/bt, t%bt
 		c := min(bt-o, n-t)
 		nk, nks := nxt(src.k8, src.ks, blk)
-		gk.scoresQ8(scores[t-from:], m, src.k8[blk][off+o*hd:off+(o+c)*hd], nk, src.ks[blk][so+o:so+o+c], nks, scale, q, c, per, hd)
+		gk.scoresQ8(scores[t-from:], m, src.k8[blk][off+o*hd:off+(o+c)*hd], nk, src.ks[blk][so+o:so+o+c], nks, q16, qsc, c, per, hd)
 		t += c
 	}
 	for h := range per {
@@ -83,17 +119,48 @@ func dequantQ8Rows(dst []float32, src []int8, scales []float32, hd int) {
 	}
 }
 
-func scoresGroupQ8Generic(s []float32, ss int, k, _ []int8, ks, _ []float32, scale float32, q []float32, c, g, hd int) {
+func scoresGroupQ8Generic(s []float32, ss int, k, _ []int8, ks, _ []float32, q []int16, qsc []float32, c, g, hd int) {
 	for t := range c {
-		row, f := k[t*hd:(t+1)*hd], ks[t]*scale
+		row := k[t*hd : (t+1)*hd]
 		for h := range g {
 			qh := q[h*hd : (h+1)*hd]
-			var sum float32
+			var sum int32 // |127 * 32767| * hd fits for hd <= 512
 			for d, x := range row {
-				sum += float32(x) * qh[d]
+				sum += int32(x) * int32(qh[d])
 			}
-			s[h*ss+t] = sum * f
+			s[h*ss+t] = float32(sum) * (ks[t] * qsc[h])
 		}
+	}
+}
+
+// quantizeQ16 sets q to x (per heads of hd values) quantized to int16 with
+// one scale per head, and qsc[h] to that scale times scale: x[h*hd+d] ≈
+// qsc[h]/scale * q[h*hd+d], within 1/65534 of the head's largest
+// magnitude. A head holding a NaN or Inf gets a NaN scale (its scores are
+// NaN, as with float32 queries).
+func quantizeQ16(q []int16, qsc, x []float32, per, hd int, scale float32) {
+	for h := range per {
+		xh, qh := x[h*hd:(h+1)*hd], q[h*hd:(h+1)*hd]
+		var amax float32
+		finite := true
+		for _, v := range xh {
+			a := math.Float32frombits(math.Float32bits(v) &^ (1 << 31))
+			finite = finite && a <= math.MaxFloat32
+			amax = max(amax, a)
+		}
+		if !finite || amax == 0 {
+			clear(qh)
+			qsc[h] = 0
+			if !finite {
+				qsc[h] = float32(math.NaN())
+			}
+			continue
+		}
+		inv := 32767 / amax
+		for d, v := range xh {
+			qh[d] = int16(int32((v*inv + 0x1.8p23) - 0x1.8p23)) // round to nearest even, |v*inv| <= 32767
+		}
+		qsc[h] = amax / 32767 * scale
 	}
 }
 

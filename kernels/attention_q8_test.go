@@ -110,10 +110,15 @@ func TestGroupKernelsQ8(t *testing.T) {
 						}
 					}
 					scales := randVec(r, c, 0.01)
+					q16, qsc := make([]int16, len(q)), make([]float32, g)
+					quantizeQ16(q16, qsc, q, g, hd, 0.125)
 					got, want := make([]float32, len(p)), make([]float32, len(p))
-					b.group.scoresQ8(got, ss, k, k, scales, scales, 0.125, q, c, g, hd)
-					groupGeneric.scoresQ8(want, ss, k, nil, scales, nil, 0.125, q, c, g, hd)
+					b.group.scoresQ8(got, ss, k, k, scales, scales, q16, qsc, c, g, hd)
+					groupGeneric.scoresQ8(want, ss, k, nil, scales, nil, q16, qsc, c, g, hd)
 					check("scores q8", got, want)
+					if d := numcheck.MaxAbs(t, "scores q8 exact", got, want); d != 0 {
+						t.Errorf("scores q8 hd=%d g=%d c=%d: max diff %g from the generic twin (integer dot products: want 0)", hd, g, c, d)
+					}
 					got, want = append([]float32(nil), out0...), append([]float32(nil), out0...)
 					b.group.wsumQ8(got, k, k, scales, scales, p, ss, c, g, hd)
 					groupGeneric.wsumQ8(want, k, nil, scales, nil, p, ss, c, g, hd)
@@ -128,9 +133,9 @@ func TestGroupKernelsQ8(t *testing.T) {
 // TestAttentionPagedQ8 checks AttentionPagedQ8 against AttentionCausal on
 // the de-quantized values in a contiguous cache, for every backend and
 // thread count: prefill de-quantizes into the GEMM path's layout (exact
-// match); decode reads the int8 rows and scales the scores and weights,
-// which reorders float32 rounding (measured at most 1.0e-6 with |q|, |k|,
-// |v| ~ 1; tolerance 3e-6).
+// match); the other paths read the int8 rows with the query heads
+// quantized to int16 (relative error 1.5e-5 of a head's largest value):
+// measured at most 8.8e-5 with |q|, |k|, |v| ~ 1; tolerance 3e-4.
 func TestAttentionPagedQ8(t *testing.T) {
 	defer SetThreads(0)
 	eachBackend(t, func(t *testing.T, b *backend) {
@@ -156,7 +161,7 @@ func TestAttentionPagedQ8(t *testing.T) {
 				exact := b.gemm != nil && tc.hd%b.gemm.nr == 0 && tc.n >= 2
 				d := numcheck.MaxAbs(t, "paged q8", got, want)
 				worst = max(worst, d)
-				if !(d <= 3e-6) || exact && d != 0 {
+				if !(d <= 3e-4) || exact && d != 0 {
 					t.Errorf("threads=%d %+v q8: max diff %g (exact path %v)", threads, tc, d, exact)
 				}
 			}

@@ -14,8 +14,9 @@ import (
 // one forked) and checks that kernels.AttentionPaged over their blocks
 // equals kernels.AttentionCausal over a contiguous copy of the same keys
 // and values, for the last prefill chunk and for a decode step. The
-// kernels' own tests bound the difference (1e-6 with |v| ~ 1, 3e-6 for Q8
-// blocks); here it is the same bound. For F16 and Q8 the reference holds
+// kernels' own tests bound the difference (1e-6 with |v| ~ 1, 3e-4 for Q8
+// blocks, whose decode quantizes the query heads to int16); here it is the
+// same bound. For F16 and Q8 the reference holds
 // the values the pool stores (rounded to f16, or de-quantized rows).
 func TestAttentionThroughSeq(t *testing.T) {
 	for _, dt := range []DType{F32, F16, Q8} {
@@ -140,7 +141,7 @@ func check(t *testing.T, s *Seq, kc, vc [][]float32, pos0, n, heads int, r *rand
 		case Q8:
 			k, v, ks, vs := s.BlocksQ8(l)
 			kernels.AttentionPagedQ8(got, q, k, v, ks, vs, c.BlockTokens, n, heads, c.KVHeads, hd, pos0, scale)
-			tol = 3e-6
+			tol = 3e-4
 		default:
 			k, v := s.BlocksF32(l)
 			kernels.AttentionPaged(got, q, k, v, c.BlockTokens, n, heads, c.KVHeads, hd, pos0, scale)
