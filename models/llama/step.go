@@ -36,7 +36,7 @@ type Workspace struct {
 	rows                int // rows the buffers hold
 	x, xb, q, k, v, att []float32
 	gate, up            []float32
-	ys                  [3][]float32          // outputs of a fused MatVecs call
+	ys                  [3][]float32          // outputs of a fused MatVecs or MatMuls call
 	pos                 []int                 // position of each row
 	sel, selLogits      []float32             // last rows of several sequences, and their logits
 	dec                 []kernels.DecodeQuery // the single-position inputs of a layer
