@@ -11,6 +11,11 @@ func gemmBF16(kp int, a, b *uint16, c *float32, ldc, load int) {
 	panic("kernels: no bf16 micro-kernel in this build")
 }
 
+// gemmBF16R is never called without the amd64 assembly.
+func gemmBF16R(kp int, a *uint16, lda int, b *uint16, c *float32, ldc, load int) {
+	panic("kernels: no bf16 micro-kernel in this build")
+}
+
 // toBF16 rounds src to bf16 into dst (same length).
 func toBF16(_ *backend, dst []uint16, src []float32) { toBF16Generic(dst, src) }
 

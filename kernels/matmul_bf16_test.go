@@ -19,7 +19,7 @@ func TestMatMulBF16(t *testing.T) {
 		old := active
 		active = be
 		for _, s := range [][4]int{{12, 32, 8, int(BF16)}, {13, 40, 33, int(BF16)}, {30, 7, 64, int(BF16)}, {100, 70, 768, int(BF16)},
-			{25, 64, 600, int(BF16)}, {12, 32, 8, int(F16)}, {13, 40, 33, int(F16)}, {100, 70, 768, int(F16)}} {
+			{25, 64, 600, int(BF16)}, {20, 33, 4201, int(BF16)}, {12, 32, 8, int(F16)}, {14, 33, 4201, int(F16)}, {13, 40, 33, int(F16)}, {100, 70, 768, int(F16)}} {
 			n, rows, cols := s[0], s[1], s[2]
 			w, _ := randMatrix(r, DType(s[3]), rows, cols)
 			x := randVec(r, n*cols, 1)
@@ -71,5 +71,33 @@ func TestMatMulBF16(t *testing.T) {
 	MatMul(want, w, x, 20)
 	if !slices.Equal(got, want) {
 		t.Error("MatMulBF16 on f32 weights differs from MatMul")
+	}
+}
+
+// TestMatMulBF16Passes checks that packing the weights in several passes
+// (a large matrix) gives the same bits as one pass, partial last panel and
+// pass included.
+func TestMatMulBF16Passes(t *testing.T) {
+	if !hasBF16Dot(active) {
+		t.Skip("no bf16 micro-kernel on this backend")
+	}
+	r := rand.New(rand.NewPCG(33, 34))
+	const n, rows, cols = 30, 170, 96
+	w, _ := randMatrix(r, F16, rows, cols)
+	x := randVec(r, n*cols, 1)
+	want := make([]float32, n*rows)
+	MatMulBF16(want, w, x, n)
+	old := bf16WMax
+	defer func() { bf16WMax = old }()
+	for _, per := range []int{1, 2, 5} {
+		bf16WMax = per * cols / 2 * bf16NR * 2
+		got := make([]float32, n*rows)
+		for i := range got {
+			got[i] = float32(math.NaN())
+		}
+		MatMulBF16(got, w, x, n)
+		if !slices.Equal(got, want) {
+			t.Errorf("%d weight panels per pass: result differs from one pass", per)
+		}
 	}
 }
