@@ -106,10 +106,12 @@ func (j *attnBF16BlockJob) run(lo, hi int) {
 
 	hbuf := halfPool.Get().(*[]uint16)
 	defer halfPool.Put(hbuf)
-	hs := growHalf(hbuf, (a.hdp+a.np)*bf16MR*2+2*max(a.np, a.hdp))
-	qa, pa := hs[:a.hdp*bf16MR*2], hs[a.hdp*bf16MR*2:(a.hdp+a.np)*bf16MR*2]
-	rowh := hs[(a.hdp+a.np)*bf16MR*2:]
-	qw, pw := words(qa), words(pa)
+	// Queries and probabilities as 12 bf16 rows each (the micro-kernel reads
+	// rows in place): rows of 2*hdp and of 2*np values, zero-padded.
+	qld, pld := 2*a.hdp, 2*a.np
+	hs := growHalf(hbuf, bf16MR*(qld+pld))
+	qa, pa := hs[:bf16MR*qld], hs[bf16MR*qld:]
+	clear(hs) // padding past hd and n, rows past in
 	fbuf := scratchPool.Get().(*[]float32)
 	defer scratchPool.Put(fbuf)
 	fs := grow(fbuf, bf16MR*nPad+bf16MR*bf16NR+hd)
@@ -123,43 +125,34 @@ func (j *attnBF16BlockJob) run(lo, hi int) {
 		kp := a.kv[kv*(a.kSize+a.vSize):]
 		vp := a.kv[kv*(a.kSize+a.vSize)+a.kSize:]
 
-		// Queries, scaled, as [hdp][12][2]; rows past in stay zero.
+		// Queries, scaled; rows past in stay zero.
 		if in < bf16MR {
-			clear(qa)
-			clear(pa)
+			clear(hs)
 		}
 		for i := range in {
 			row := a.q[(i0+i)*ld+h*hd : (i0+i)*ld+(h+1)*hd]
 			for c, x := range row {
 				qs[c] = x * a.scale
 			}
-			toBF16(active, rowh[:hd], qs)
-			if hd%2 == 1 {
-				rowh[hd] = 0
-			}
-			scatterPairs(qw[i:], bf16MR, rowh[:2*a.hdp])
+			toBF16(active, qa[i*qld:i*qld+hd], qs)
 		}
 		for blk := range a.nb {
-			gemmBF16(a.hdp, &qa[0], &kp[blk*a.hdp*bf16NR*2], &sc[blk*bf16NR], nPad, 0)
+			gemmBF16R(a.hdp, &qa[0], qld, &kp[blk*a.hdp*bf16NR*2], &sc[blk*bf16NR], nPad, 0)
 		}
-		// Soft-max in f32; P as [np][12][2], zero past n.
+		// Soft-max in f32; P as bf16 rows, zero past n.
 		for i := range in {
 			row := sc[i*nPad : i*nPad+a.n]
 			active.softmax(row)
-			toBF16(active, rowh[:a.n], row)
-			if a.n%2 == 1 {
-				rowh[a.n] = 0
-			}
-			scatterPairs(pw[i:], bf16MR, rowh[:2*a.np])
+			toBF16(active, pa[i*pld:i*pld+a.n], row)
 		}
 		for cb := 0; cb < hd; cb += bf16NR {
 			b := &vp[cb/bf16NR*a.np*bf16NR*2]
 			cn := min(bf16NR, hd-cb)
 			if in == bf16MR && cn == bf16NR {
-				gemmBF16(a.np, &pa[0], b, &a.out[i0*ld+h*hd+cb], ld, 0)
+				gemmBF16R(a.np, &pa[0], pld, b, &a.out[i0*ld+h*hd+cb], ld, 0)
 				continue
 			}
-			gemmBF16(a.np, &pa[0], b, &tile[0], bf16NR, 0)
+			gemmBF16R(a.np, &pa[0], pld, b, &tile[0], bf16NR, 0)
 			for i := range in {
 				copy(a.out[(i0+i)*ld+h*hd+cb:(i0+i)*ld+h*hd+cb+cn], tile[i*bf16NR:i*bf16NR+cn])
 			}
