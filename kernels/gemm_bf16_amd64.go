@@ -27,6 +27,29 @@ func gemmBF16R(kp int, a *uint16, lda int, b *uint16, c *float32, ldc, load int)
 }
 
 //go:noescape
+func packPairs16(dst *uint32, src *uint16, ld, blocks, f16 int)
+
+// packRows16 packs rows r..r+15 of the bf16 or f16 matrix w into the pair
+// panel dst (pair p of row r+i at dst[p*32+i], f16 rounded to bf16) for
+// the largest multiple of 16 pairs within w.Cols, with AVX-512 where
+// backend b has AVX512_BF16, and returns how many pairs it packed (0
+// without the instructions).
+func packRows16(b *backend, dst []uint32, w *Matrix, r int) int {
+	pairs := w.Cols / 2 &^ 15
+	if !hasBF16Dot(b) || pairs == 0 {
+		return 0
+	}
+	_ = dst[(pairs-1)*bf16NR+15]
+	_ = w.Half[(r+16)*w.Cols-1]
+	f16 := 0
+	if w.Type == F16 {
+		f16 = 1
+	}
+	packPairs16(&dst[0], &w.Half[r*w.Cols], w.Cols, pairs/16, f16)
+	return pairs
+}
+
+//go:noescape
 func cvtBF16x32(dst *uint16, src *float32, n int)
 
 // toBF16 rounds src to bf16 into dst (same length), with VCVTNE2PS2BF16

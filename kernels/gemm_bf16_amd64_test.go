@@ -5,6 +5,7 @@ package kernels
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
@@ -190,6 +191,45 @@ func TestGemmBF16x12x32R(t *testing.T) {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("k %d load %d: C[%d] = %v, packed kernel %v", k, load, i, got[i], want[i])
 				}
+			}
+		}
+	}
+}
+
+// TestPackWBF16 checks the weight panels (SIMD transposes of 16 rows x 16
+// pairs plus the scalar tails) bit for bit against packPairsBF16, for bf16
+// and f16 weights, full and partial panels, odd and even depths.
+func TestPackWBF16(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	for _, be := range backends {
+		for _, dt := range []DType{BF16, F16} {
+			for _, s := range [][2]int{{32, 64}, {70, 768}, {33, 45}, {48, 33}, {40, 1}, {32, 290}} {
+				rows, cols := s[0], s[1]
+				w, _ := randMatrix(r, dt, rows, cols)
+				f := make([]float32, rows*cols)
+				for i, h := range w.Half {
+					if dt == F16 {
+						f[i] = half.F16ToF32(h)
+					} else {
+						f[i] = half.BF16ToF32(h)
+					}
+				}
+				kp := (cols + 1) / 2
+				old := active
+				active = be
+				for r0 := 0; r0 < rows; r0 += bf16NR {
+					got := make([]uint16, kp*bf16NR*2)
+					for i := range got {
+						got[i] = 0xffff
+					}
+					packWBF16(got, make([]uint16, 2*kp), w, r0, min(bf16NR, rows-r0))
+					want := make([]uint16, kp*bf16NR*2)
+					packPairsBF16(want, f, rows, cols, r0, bf16NR)
+					if !slices.Equal(got, want) {
+						t.Errorf("%s %v %dx%d rows %d..: packed panel differs", be.name, dt, rows, cols, r0)
+					}
+				}
+				active = old
 			}
 		}
 	}

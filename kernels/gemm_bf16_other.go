@@ -16,6 +16,9 @@ func gemmBF16R(kp int, a *uint16, lda int, b *uint16, c *float32, ldc, load int)
 	panic("kernels: no bf16 micro-kernel in this build")
 }
 
+// packRows16 packs nothing without the amd64 assembly (see packWBF16).
+func packRows16(*backend, []uint32, *Matrix, int) int { return 0 }
+
 // toBF16 rounds src to bf16 into dst (same length).
 func toBF16(_ *backend, dst []uint16, src []float32) { toBF16Generic(dst, src) }
 

@@ -186,31 +186,42 @@ func (j *gemmBF16Job) run(lo, hi int) {
 
 // packWBF16 stores weight rows r0..r0+rn-1 as [kp][32][2] bf16 (kp pairs
 // of columns), zero-padding rows rn..31 and a last odd column; f16 weights
-// are rounded to bf16 through tmp (2*kp values).
+// are rounded to bf16. Groups of 16 full rows go through packRows16 (SIMD
+// transposes) for whole blocks of 16 pairs; the rest, a pair at a time,
+// through tmp (2*kp values).
 func packWBF16(wp, tmp []uint16, w *Matrix, r0, rn int) {
 	cols := w.Cols
 	kp := (cols + 1) / 2
 	dst := words(wp)
-	for j := range bf16NR {
-		if j >= rn {
-			for q := range kp {
-				dst[q*bf16NR+j] = 0
-			}
+	for j0 := 0; j0 < bf16NR; j0 += 16 {
+		done := 0
+		if j0+16 <= rn {
+			done = packRows16(active, dst[j0:], w, r0+j0)
+		}
+		if done == kp {
 			continue
 		}
-		row := w.Half[(r0+j)*cols : (r0+j+1)*cols]
-		if w.Type == F16 || cols%2 == 1 {
-			t := tmp[:2*kp]
-			if w.Type == F16 {
-				f16ToBF16(active, t[:cols], row)
-			} else {
-				copy(t, row)
+		for j := j0; j < j0+16; j++ {
+			if j >= rn {
+				for q := done; q < kp; q++ {
+					dst[q*bf16NR+j] = 0
+				}
+				continue
 			}
-			if cols%2 == 1 {
-				t[2*kp-1] = 0 // pairs the last column with zero
+			seg := w.Half[(r0+j)*cols+2*done : (r0+j+1)*cols]
+			if w.Type == F16 || len(seg)%2 == 1 {
+				t := tmp[:2*(kp-done)]
+				if w.Type == F16 {
+					f16ToBF16(active, t[:len(seg)], seg)
+				} else {
+					copy(t, seg)
+				}
+				if len(seg)%2 == 1 {
+					t[len(t)-1] = 0 // pairs the last column with zero
+				}
+				seg = t
 			}
-			row = t
+			scatterPairs(dst[done*bf16NR+j:], bf16NR, seg)
 		}
-		scatterPairs(dst[j:], bf16NR, row[:2*kp])
 	}
 }
