@@ -137,7 +137,7 @@ func (j *attnBF16BlockJob) run(lo, hi int) {
 			toBF16(active, qa[i*qld:i*qld+hd], qs)
 		}
 		for blk := range a.nb {
-			gemmBF16R(a.hdp, &qa[0], qld, &kp[blk*a.hdp*bf16NR*2], &sc[blk*bf16NR], nPad, 0)
+			gemmBF16R(a.hdp, &qa[0], qld, &kp[blk*a.hdp*bf16NR*2], &sc[blk*bf16NR], nPad, 0, nil)
 		}
 		// Soft-max in f32; P as bf16 rows, zero past n.
 		for i := range in {
@@ -149,10 +149,10 @@ func (j *attnBF16BlockJob) run(lo, hi int) {
 			b := &vp[cb/bf16NR*a.np*bf16NR*2]
 			cn := min(bf16NR, hd-cb)
 			if in == bf16MR && cn == bf16NR {
-				gemmBF16R(a.np, &pa[0], pld, b, &a.out[i0*ld+h*hd+cb], ld, 0)
+				gemmBF16R(a.np, &pa[0], pld, b, &a.out[i0*ld+h*hd+cb], ld, 0, nil)
 				continue
 			}
-			gemmBF16R(a.np, &pa[0], pld, b, &tile[0], bf16NR, 0)
+			gemmBF16R(a.np, &pa[0], pld, b, &tile[0], bf16NR, 0, nil)
 			for i := range in {
 				copy(a.out[(i0+i)*ld+h*hd+cb:(i0+i)*ld+h*hd+cb+cn], tile[i*bf16NR:i*bf16NR+cn])
 			}

@@ -8,7 +8,7 @@ import "golang.org/x/sys/cpu"
 func gemmBF16x12x32(kp int, a, b *uint16, c *float32, ldc, load int)
 
 //go:noescape
-func gemmBF16x12x32R(kp int, a *uint16, lda int, b *uint16, c *float32, ldc, load int)
+func gemmBF16x12x32R(kp int, a *uint16, lda int, b *uint16, c *float32, ldc, load int, bias *float32)
 
 // hasBF16Dot reports whether backend b may run the AVX512_BF16 kernels.
 func hasBF16Dot(b *backend) bool {
@@ -21,9 +21,9 @@ func gemmBF16(kp int, a, b *uint16, c *float32, ldc, load int) {
 }
 
 // gemmBF16R runs the AVX512_BF16 micro-kernel on bf16 rows of A (see
-// gemmBF16x12x32R).
-func gemmBF16R(kp int, a *uint16, lda int, b *uint16, c *float32, ldc, load int) {
-	gemmBF16x12x32R(kp, a, lda, b, c, ldc, load)
+// gemmBF16x12x32R); bias is nil or 32 floats added to every row.
+func gemmBF16R(kp int, a *uint16, lda int, b *uint16, c *float32, ldc, load int, bias *float32) {
+	gemmBF16x12x32R(kp, a, lda, b, c, ldc, load, bias)
 }
 
 //go:noescape

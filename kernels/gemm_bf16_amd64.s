@@ -192,9 +192,10 @@ bf16_overwrite:
 // addressed from four bases 3 rows apart (SI, R9, R10, R11) with an index
 // of lda (BX) scaled by 1, 2, 4 or 8, every base advancing 4 bytes (one
 // pair) per step; encodings generated with GNU as and checked by objdump.
+// A non-nil bias (32 floats) is added to every row of the tile before C.
 
-// func gemmBF16x12x32R(kp int, a *uint16, lda int, b *uint16, c *float32, ldc, load int)
-TEXT ·gemmBF16x12x32R(SB), NOSPLIT, $0-56
+// func gemmBF16x12x32R(kp int, a *uint16, lda int, b *uint16, c *float32, ldc, load int, bias *float32)
+TEXT ·gemmBF16x12x32R(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ lda+16(FP), BX
@@ -268,6 +269,36 @@ bf16r_loop:
 	DECQ CX
 	JNZ bf16r_loop
 bf16r_store:
+	MOVQ bias+56(FP), AX
+	TESTQ AX, AX
+	JEQ bf16r_nobias
+	VMOVUPS (AX), Z24
+	VMOVUPS 64(AX), Z25
+	VADDPS Z24, Z0, Z0
+	VADDPS Z25, Z1, Z1
+	VADDPS Z24, Z2, Z2
+	VADDPS Z25, Z3, Z3
+	VADDPS Z24, Z4, Z4
+	VADDPS Z25, Z5, Z5
+	VADDPS Z24, Z6, Z6
+	VADDPS Z25, Z7, Z7
+	VADDPS Z24, Z8, Z8
+	VADDPS Z25, Z9, Z9
+	VADDPS Z24, Z10, Z10
+	VADDPS Z25, Z11, Z11
+	VADDPS Z24, Z12, Z12
+	VADDPS Z25, Z13, Z13
+	VADDPS Z24, Z14, Z14
+	VADDPS Z25, Z15, Z15
+	VADDPS Z24, Z16, Z16
+	VADDPS Z25, Z17, Z17
+	VADDPS Z24, Z18, Z18
+	VADDPS Z25, Z19, Z19
+	VADDPS Z24, Z20, Z20
+	VADDPS Z25, Z21, Z21
+	VADDPS Z24, Z22, Z22
+	VADDPS Z25, Z23, Z23
+bf16r_nobias:
 	MOVQ load+48(FP), AX
 	TESTQ AX, AX
 	JEQ bf16r_overwrite

@@ -186,7 +186,7 @@ func TestGemmBF16x12x32R(t *testing.T) {
 			}
 			got := append([]float32(nil), want...)
 			gemmBF16x12x32(kp, &a[0], &b[0], &want[0], ldc, load)
-			gemmBF16x12x32R(kp, &rows[0], lda, &b[0], &got[0], ldc, load)
+			gemmBF16x12x32R(kp, &rows[0], lda, &b[0], &got[0], ldc, load, nil)
 			for i := range got {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("k %d load %d: C[%d] = %v, packed kernel %v", k, load, i, got[i], want[i])

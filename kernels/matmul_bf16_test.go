@@ -101,3 +101,49 @@ func TestMatMulBF16Passes(t *testing.T) {
 		}
 	}
 }
+
+// TestMatMulBF16Fused compares every epilogue with MatMulBF16 followed by
+// the separate calls (Add of the bias, Add into y, GELUTanh), bit for bit,
+// on every backend, full and partial tiles included.
+func TestMatMulBF16Fused(t *testing.T) {
+	r := rand.New(rand.NewPCG(35, 36))
+	for _, be := range backends {
+		old := active
+		active = be
+		for _, s := range [][3]int{{24, 64, 96}, {13, 40, 33}, {100, 70, 768}, {5, 8, 16}} {
+			n, rows, cols := s[0], s[1], s[2]
+			w, _ := randMatrix(r, F16, rows, cols)
+			x := randVec(r, n*cols, 1)
+			bias := randVec(r, rows, 1)
+			y0 := randVec(r, n*rows, 1)
+			for _, ep := range []Epilogue{{}, {Bias: bias}, {Accumulate: true}, {Bias: bias, Accumulate: true}, {GELU: true}, {Bias: bias, GELU: true}} {
+				want := append([]float32(nil), y0...)
+				h := make([]float32, n*rows)
+				MatMulBF16(h, w, x, n)
+				for i := range n {
+					hr, wr := h[i*rows:(i+1)*rows], want[i*rows:(i+1)*rows]
+					if ep.Bias != nil {
+						Add(hr, hr, ep.Bias)
+					}
+					switch {
+					case ep.Accumulate:
+						Add(wr, wr, hr)
+					case ep.GELU:
+						GELUTanh(wr, hr)
+					default:
+						copy(wr, hr)
+					}
+				}
+				got := append([]float32(nil), y0...)
+				MatMulBF16Fused(got, w, x, n, ep)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s %v bias %v accumulate %v gelu %v: y[%d] = %v, separate calls %v",
+							be.name, s, ep.Bias != nil, ep.Accumulate, ep.GELU, i, got[i], want[i])
+					}
+				}
+			}
+		}
+		active = old
+	}
+}
