@@ -108,7 +108,7 @@ func (j *attnBF16BlockJob) run(lo, hi int) {
 	defer halfPool.Put(hbuf)
 	// Queries and probabilities as 12 bf16 rows each (the micro-kernel reads
 	// rows in place): rows of 2*hdp and of 2*np values, zero-padded.
-	qld, pld := 2*a.hdp, 2*a.np
+	qld, pld := 2*a.hdp, rowStrideBF16(2*a.np)
 	hs := growHalf(hbuf, bf16MR*(qld+pld))
 	qa, pa := hs[:bf16MR*qld], hs[bf16MR*qld:]
 	clear(hs) // padding past hd and n, rows past in

@@ -120,10 +120,11 @@ func bf16MatMul(y []float32, w *Matrix, x []float32, n int, ep Epilogue) {
 	xbuf, wbuf := halfPool.Get().(*[]uint16), halfPool.Get().(*[]uint16)
 	defer halfPool.Put(xbuf)
 	defer halfPool.Put(wbuf)
-	xh := growHalf(xbuf, panels*bf16MR*2*kp)
+	lda := rowStrideBF16(k)
+	xh := growHalf(xbuf, panels*bf16MR*lda)
 	wp := growHalf(wbuf, per*kp*bf16NR*2)
-	pack := packBF16Job{xh: xh, x: x, n: n, k: k, wp: wp, w: w}
-	j := gemmBF16Job{y: y, w: w, xh: xh, wp: wp, n: n, ep: ep}
+	pack := packBF16Job{xh: xh, x: x, n: n, k: k, lda: lda, wp: wp, w: w}
+	j := gemmBF16Job{y: y, w: w, xh: xh, lda: lda, wp: wp, n: n, ep: ep}
 	t := workers.acquire()
 	for q0 := 0; q0 < wpanels; q0 += per {
 		pack.q0, pack.nq = q0, min(per, wpanels-q0)
@@ -149,15 +150,29 @@ func bf16MatMul(y []float32, w *Matrix, x []float32, n int, ep Epilogue) {
 	}
 }
 
+// rowStrideBF16 is the stride, in bf16 values, of rows of k values that
+// the micro-kernel streams 12 at a time: a whole odd number of 64-byte
+// lines, so that the 12 rows fall in different L1 sets (a power-of-two
+// multiple, such as the 6 KB of k = 3072, puts 6 of them in one set and
+// halved the kernel's speed).
+func rowStrideBF16(k int) int {
+	l := (k + 31) &^ 31
+	if l/32%2 == 0 {
+		l += 32
+	}
+	return l
+}
+
 // packBF16Job runs items [lo, hi): the first xPanels items round 12 rows
-// of X each to bf16 rows of 2*kp values in xh (ties to even; zeros past n
-// rows and k); the next nq items pack weight panels q0.. of 32 rows as
-// [kp][32][2] (see packWBF16).
+// of X each to bf16 rows of 2*kp values, lda apart, in xh (ties to even;
+// zeros past n rows and k); the next nq items pack weight panels q0.. of
+// 32 rows as [kp][32][2] (see packWBF16).
 type packBF16Job struct {
 	xh, wp  []uint16
 	x       []float32
 	w       *Matrix
 	n, k    int
+	lda     int
 	xPanels int
 	q0, nq  int
 }
@@ -174,7 +189,7 @@ func (j *packBF16Job) run(lo, hi int) {
 			continue
 		}
 		for r := it * bf16MR; r < (it+1)*bf16MR; r++ {
-			dst := j.xh[r*2*kp : (r+1)*2*kp]
+			dst := j.xh[r*j.lda : r*j.lda+2*kp]
 			if r >= j.n {
 				clear(dst)
 				continue
@@ -194,6 +209,7 @@ type gemmBF16Job struct {
 	y      []float32
 	w      *Matrix
 	xh, wp []uint16
+	lda    int
 	n      int
 	q0, nq int
 	ep     Epilogue
@@ -212,14 +228,14 @@ func (j *gemmBF16Job) run(lo, hi int) {
 		for p := rb * bf16RB; p < min(panels, (rb+1)*bf16RB); p++ {
 			i0 := p * bf16MR
 			in := min(bf16MR, j.n-i0)
-			a := j.xh[i0*2*kp:]
+			a := j.xh[i0*j.lda:]
 			if in == bf16MR && rn == bf16NR {
 				j.fullTile(a, wq, kp, i0, r0)
 				continue
 			}
 			// A partial tile: summed over k in tile, then finished per row.
 			for k0 := 0; k0 < kp; k0 += bf16KB {
-				gemmBF16R(min(bf16KB, kp-k0), &a[2*k0], 2*kp, &wq[k0*bf16NR*2], &tile[0], bf16NR, min(k0, 1), nil)
+				gemmBF16R(min(bf16KB, kp-k0), &a[2*k0], j.lda, &wq[k0*bf16NR*2], &tile[0], bf16NR, min(k0, 1), nil)
 			}
 			var bias []float32
 			if j.ep.Bias != nil {
@@ -246,7 +262,7 @@ func (j *gemmBF16Job) fullTile(a, wq []uint16, kp, i0, r0 int) {
 		if k0 == 0 && j.ep.Bias != nil {
 			bias = &j.ep.Bias[r0]
 		}
-		gemmBF16R(min(bf16KB, kp-k0), &a[2*k0], 2*kp, &wq[k0*bf16NR*2], &j.y[i0*rows+r0], rows, load, bias)
+		gemmBF16R(min(bf16KB, kp-k0), &a[2*k0], j.lda, &wq[k0*bf16NR*2], &j.y[i0*rows+r0], rows, load, bias)
 	}
 	if j.ep.GELU {
 		for i := range bf16MR {
