@@ -65,21 +65,37 @@ func (j *attnBF16PackJob) run(lo, hi int) {
 	buf := halfPool.Get().(*[]uint16)
 	defer halfPool.Put(buf)
 	w := a.ncb * bf16NR
-	rows := growHalf(buf, 2*w)
+	hs := growHalf(buf, 2*w+bf16NR*hd+2*a.hdp)
+	rows, keys, tmp := hs[:2*w], hs[2*w:2*w+bf16NR*hd], hs[2*w+bf16NR*hd:]
 	clear(rows) // padding past hd
 	r0, r1 := rows[:w], rows[w:]
 	for kv := lo; kv < hi; kv++ {
 		base := kv * (a.kSize + a.vSize)
-		kp := words(a.kv[base : base+a.kSize])
 		vp := words(a.kv[base+a.kSize : base+a.kSize+a.vSize])
-		clear(kp)
-		for t := range a.n {
-			toBF16(active, r0[:hd], a.k[(kv*a.stride+t)*hd:(kv*a.stride+t+1)*hd])
-			scatterPairs(kp[(t/bf16NR)*a.hdp*bf16NR+t%bf16NR:], bf16NR, r0[:2*a.hdp])
+		// Keys: each block of 32 positions is a 32 x hd weight panel.
+		for blk := range a.nb {
+			t0 := blk * bf16NR
+			rn := min(bf16NR, a.n-t0)
+			toBF16(active, keys[:rn*hd], a.k[(kv*a.stride+t0)*hd:(kv*a.stride+t0+rn)*hd])
+			m := Matrix{Type: BF16, Rows: rn, Cols: hd, Half: keys[:rn*hd]}
+			off := base + blk*a.hdp*bf16NR*2
+			packWBF16(a.kv[off:off+a.hdp*bf16NR*2], tmp, &m, 0, rn)
 		}
+		// Values: pairs of positions, 32 head dimensions per block.
 		for p := range a.np {
 			t := 2 * p
-			toBF16(active, r0[:hd], a.v[(kv*a.stride+t)*hd:(kv*a.stride+t+1)*hd])
+			v0 := a.v[(kv*a.stride+t)*hd : (kv*a.stride+t+1)*hd]
+			if t+1 < a.n && hd%bf16NR == 0 {
+				v1 := a.v[(kv*a.stride+t+1)*hd : (kv*a.stride+t+2)*hd]
+				if pairRows(active, vp[p*bf16NR:p*bf16NR+bf16NR], v0[:bf16NR], v1[:bf16NR]) {
+					for cb := bf16NR; cb < hd; cb += bf16NR {
+						dst := vp[(cb/bf16NR*a.np+p)*bf16NR:]
+						pairRows(active, dst[:bf16NR], v0[cb:cb+bf16NR], v1[cb:cb+bf16NR])
+					}
+					continue
+				}
+			}
+			toBF16(active, r0[:hd], v0)
 			if t+1 < a.n {
 				toBF16(active, r1[:hd], a.v[(kv*a.stride+t+1)*hd:(kv*a.stride+t+2)*hd])
 			} else {

@@ -50,6 +50,22 @@ func packRows16(b *backend, dst []uint32, w *Matrix, r int) int {
 }
 
 //go:noescape
+func pairRowsBF16(dst *uint32, a, b *float32, n int)
+
+// pairRows stores bf16(a[j]) | bf16(b[j])<<16 at dst[j] for j < len(a)
+// with AVX-512 where backend b has AVX512_BF16 and len(a) is a multiple of
+// 16, and reports whether it did.
+func pairRows(be *backend, dst []uint32, a, b []float32) bool {
+	n := len(a)
+	if !hasBF16Dot(be) || n == 0 || n%16 != 0 {
+		return false
+	}
+	_, _ = dst[n-1], b[n-1]
+	pairRowsBF16(&dst[0], &a[0], &b[0], n)
+	return true
+}
+
+//go:noescape
 func cvtBF16x32(dst *uint16, src *float32, n int)
 
 // toBF16 rounds src to bf16 into dst (same length), with VCVTNE2PS2BF16

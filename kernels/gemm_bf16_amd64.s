@@ -608,3 +608,43 @@ pp_transpose:
 pp_done:
 	VZEROUPPER
 	RET
+
+// pairRowsIdx interleaves the two halves of a zmm of words: word 2j from
+// word j, word 2j+1 from word 16+j.
+DATA pairRowsIdx<>+0(SB)/8, $0x0011000100100000
+DATA pairRowsIdx<>+8(SB)/8, $0x0013000300120002
+DATA pairRowsIdx<>+16(SB)/8, $0x0015000500140004
+DATA pairRowsIdx<>+24(SB)/8, $0x0017000700160006
+DATA pairRowsIdx<>+32(SB)/8, $0x0019000900180008
+DATA pairRowsIdx<>+40(SB)/8, $0x001B000B001A000A
+DATA pairRowsIdx<>+48(SB)/8, $0x001D000D001C000C
+DATA pairRowsIdx<>+56(SB)/8, $0x001F000F001E000E
+GLOBL pairRowsIdx<>(SB), RODATA|NOPTR, $64
+
+// func pairRowsBF16(dst *uint32, a, b *float32, n int)
+//
+// Rounds a[j] and b[j] to bf16 (nearest even, as cvtBF16x32) and stores
+// them as one word, a[j] in the low half, at dst[j], for j < n (a multiple
+// of 16): VCVTNE2PS2BF16 puts 16 of a below 16 of b, VPERMW interleaves.
+TEXT ·pairRowsBF16(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $4, CX
+	JEQ pr_done
+	VMOVDQU16 pairRowsIdx<>(SB), Z3
+pr_loop:
+	VMOVUPS (SI), Z0
+	VMOVUPS (DX), Z1
+	BYTE $0x62; BYTE $0xF2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xD0 // VCVTNE2PS2BF16 Z0, Z1, Z2 (Z0 low, Z1 high)
+	VPERMW Z2, Z3, Z2
+	VMOVDQU16 Z2, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	DECQ CX
+	JNZ pr_loop
+pr_done:
+	VZEROUPPER
+	RET

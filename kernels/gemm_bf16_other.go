@@ -19,6 +19,9 @@ func gemmBF16R(kp int, a *uint16, lda int, b *uint16, c *float32, ldc, load int,
 // packRows16 packs nothing without the amd64 assembly (see packWBF16).
 func packRows16(*backend, []uint32, *Matrix, int) int { return 0 }
 
+// pairRows does nothing without the amd64 assembly (see attnBF16PackJob).
+func pairRows(*backend, []uint32, []float32, []float32) bool { return false }
+
 // toBF16 rounds src to bf16 into dst (same length).
 func toBF16(_ *backend, dst []uint16, src []float32) { toBF16Generic(dst, src) }
 
