@@ -17,6 +17,7 @@ type jobs struct {
 	packBF16  packBF16Job
 	gemmBF16  gemmBF16Job
 	layerNorm layerNormJob
+	geluRows  geluRowsJob
 
 	attnBF16      bf16Attn
 	attnBF16Pack  attnBF16PackJob

@@ -27,9 +27,11 @@ type Epilogue struct {
 
 // MatMulBF16Fused is MatMulBF16 followed by ep, each step rounded as the
 // separate calls would (MatMulBF16, Add of the bias, then Add into y or
-// GELUTanh), so the result is bit for bit the same, in one pass over y
-// while the tiles are in cache (on the bf16 micro-kernel, depths above
-// 4096 sum in another order, within the same rounding error).
+// GELUTanh), so the result is bit for bit the same (on the bf16
+// micro-kernel, depths above 4096 sum in another order, within the same
+// rounding error). The bias and the accumulation happen in the
+// micro-kernel's registers; GELU runs as a parallel pass over y after the
+// products (a call per tile row cost more than the function itself).
 func MatMulBF16Fused(y []float32, w *Matrix, x []float32, n int, ep Epilogue) {
 	mustValid("MatMulBF16", w)
 	if n < 0 {
@@ -124,6 +126,8 @@ func bf16MatMul(y []float32, w *Matrix, x []float32, n int, ep Epilogue) {
 	xh := growHalf(xbuf, panels*bf16MR*lda)
 	wp := growHalf(wbuf, per*kp*bf16NR*2)
 	pack := packBF16Job{xh: xh, x: x, n: n, k: k, lda: lda, wp: wp, w: w}
+	gelu := ep.GELU
+	ep.GELU = false // a pass of its own over y, after the products
 	j := gemmBF16Job{y: y, w: w, xh: xh, lda: lda, wp: wp, n: n, ep: ep}
 	t := workers.acquire()
 	for q0 := 0; q0 < wpanels; q0 += per {
@@ -144,10 +148,33 @@ func bf16MatMul(y []float32, w *Matrix, x []float32, n int, ep Epilogue) {
 		t.run(pp, pack.xPanels+pack.nq, 1)
 		t.run(pj, items, 1)
 	}
+	if gelu {
+		g := geluRowsJob{y: y, cols: w.Rows}
+		// About 64 KB of rows per chunk.
+		grain := max(1, (16<<10)/w.Rows)
+		if t != nil && n >= 2*grain {
+			t.jobs.geluRows = g
+			t.run(&t.jobs.geluRows, n, grain)
+			t.jobs.geluRows = geluRowsJob{}
+		} else {
+			g.run(0, n)
+		}
+	}
 	if t != nil {
 		t.jobs.packBF16, t.jobs.gemmBF16 = packBF16Job{}, gemmBF16Job{}
 		workers.release(t)
 	}
+}
+
+// geluRowsJob applies GELUTanh in place to rows [lo, hi) of y (cols wide).
+type geluRowsJob struct {
+	y    []float32
+	cols int
+}
+
+func (j *geluRowsJob) run(lo, hi int) {
+	rows := j.y[lo*j.cols : hi*j.cols]
+	active.geluTanh(rows, rows)
 }
 
 // rowStrideBF16 is the stride, in bf16 values, of rows of k values that
@@ -250,7 +277,7 @@ func (j *gemmBF16Job) run(lo, hi int) {
 
 // fullTile computes the 12 x 32 tile of Y at rows i0.., columns r0.. in
 // place: the bias (first depth block) and the accumulation into Y in the
-// micro-kernel, GELU on the finished rows.
+// micro-kernel.
 func (j *gemmBF16Job) fullTile(a, wq []uint16, kp, i0, r0 int) {
 	rows := j.w.Rows
 	for k0 := 0; k0 < kp; k0 += bf16KB {
@@ -263,12 +290,6 @@ func (j *gemmBF16Job) fullTile(a, wq []uint16, kp, i0, r0 int) {
 			bias = &j.ep.Bias[r0]
 		}
 		gemmBF16R(min(bf16KB, kp-k0), &a[2*k0], j.lda, &wq[k0*bf16NR*2], &j.y[i0*rows+r0], rows, load, bias)
-	}
-	if j.ep.GELU {
-		for i := range bf16MR {
-			row := j.y[(i0+i)*rows+r0 : (i0+i)*rows+r0+bf16NR]
-			active.geluTanh(row, row)
-		}
 	}
 }
 
