@@ -366,13 +366,13 @@ func (m *Model) EncodeBatch(ws *Workspace, pixels []float32, masks [][]bool, t i
 			}
 		}
 	}
-	m.project(x, &m.patch, unfolded, rows, kernels.Epilogue{}, nil)
+	// x = position embedding + (patches·Wᵀ + bias), one add per value as
+	// ((patches·Wᵀ + bias) + position) would round.
 	for r := 0; r < rows; r++ {
 		id := ids[r/n][r%n]
-		xr := x[r*d : (r+1)*d]
-		kernels.Add(xr, xr, m.patchBias)
-		kernels.Add(xr, xr, m.posEmbed[id*d:(id+1)*d])
+		copy(x[r*d:(r+1)*d], m.posEmbed[id*d:(id+1)*d])
 	}
+	m.project(x, &m.patch, unfolded, rows, kernels.Epilogue{Bias: m.patchBias, Accumulate: true}, h)
 
 	// Keys and values of real patches only: masked keys get zero weight.
 	eps := m.normEps
