@@ -267,3 +267,45 @@ sctail:
 scend:
 	VZEROUPPER
 	RET
+
+// func expSubSumBF16AVX512(dst *uint16, x *float32, n int, m float32) float32
+//
+// Stores exp(x[i] - m) rounded to bf16 (VCVTNE2PS2BF16, nearest even) at
+// dst[i] for i < n (a multiple of 32; x is left alone) and returns the sum
+// of the f32 values: the soft-max numerators of AttentionBF16, which
+// divides by the sum after P·V. VCVTNE2PS2BF16 Z0, Z3, Z4 (Z0 low, Z3
+// high) is hand-encoded as in cvtBF16x32.
+TEXT ·expSubSumBF16AVX512(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS m+24(FP), Z5
+	EXPCONSTS
+	VPXORD Z6, Z6, Z6
+	SHRQ $5, CX
+	JEQ esb_sum
+esb_loop:
+	VMOVUPS (SI), Z0
+	VSUBPS Z5, Z0, Z0
+	EXP(Z0, Z1, Z2)
+	VMOVUPS 64(SI), Z3
+	VSUBPS Z5, Z3, Z3
+	EXP(Z3, Z1, Z2)
+	VADDPS Z0, Z6, Z6
+	VADDPS Z3, Z6, Z6
+	BYTE $0x62; BYTE $0xF2; BYTE $0x67; BYTE $0x48; BYTE $0x72; BYTE $0xE0 // VCVTNE2PS2BF16 Z0, Z3, Z4
+	VMOVDQU16 Z4, (DI)
+	ADDQ $128, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ esb_loop
+esb_sum:
+	VEXTRACTF64X4 $1, Z6, Y4
+	VADDPS Y4, Y6, Y6
+	VEXTRACTF128 $1, Y6, X4
+	VADDPS X4, X6, X6
+	VHADDPS X6, X6, X6
+	VHADDPS X6, X6, X6
+	VZEROUPPER
+	MOVSS X6, ret+32(FP)
+	RET

@@ -2,7 +2,10 @@
 
 package kernels
 
-import "golang.org/x/sys/cpu"
+import (
+	"github.com/cellm-ai/cellm-go/internal/half"
+	"golang.org/x/sys/cpu"
+)
 
 //go:noescape
 func gemmBF16x12x32(kp int, a, b *uint16, c *float32, ldc, load int)
@@ -63,6 +66,28 @@ func pairRows(be *backend, dst []uint32, a, b []float32) bool {
 	_, _ = dst[n-1], b[n-1]
 	pairRowsBF16(&dst[0], &a[0], &b[0], n)
 	return true
+}
+
+// softmaxNumBF16 stores the soft-max numerators of row, exp(row[i] -
+// max(row)), rounded to bf16 at dst[i] (same length, at least 1) and
+// returns their f32 sum; with AVX-512 where backend b has AVX512_BF16.
+func softmaxNumBF16(b *backend, dst []uint16, row []float32) float32 {
+	n := 0
+	if hasBF16Dot(b) {
+		n = len(row) &^ 31
+	}
+	if n == 0 {
+		return softmaxNumBF16Generic(dst, row)
+	}
+	dst = dst[:len(row)]
+	m := maxAVX512(&row[0], len(row))
+	sum := expSubSumBF16AVX512(&dst[0], &row[0], n, m)
+	for i := n; i < len(row); i++ {
+		e := exp32(row[i] - m)
+		dst[i] = half.F32ToBF16(e)
+		sum += e
+	}
+	return sum
 }
 
 //go:noescape
