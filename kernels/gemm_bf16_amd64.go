@@ -8,19 +8,11 @@ import (
 )
 
 //go:noescape
-func gemmBF16x12x32(kp int, a, b *uint16, c *float32, ldc, load int)
-
-//go:noescape
 func gemmBF16x12x32R(kp int, a *uint16, lda int, b *uint16, c *float32, ldc, load int, bias *float32)
 
 // hasBF16Dot reports whether backend b may run the AVX512_BF16 kernels.
 func hasBF16Dot(b *backend) bool {
 	return b == avx512 && cpu.X86.HasAVX512BF16
-}
-
-// gemmBF16 runs the AVX512_BF16 micro-kernel (see gemmBF16x12x32).
-func gemmBF16(kp int, a, b *uint16, c *float32, ldc, load int) {
-	gemmBF16x12x32(kp, a, b, c, ldc, load)
 }
 
 // gemmBF16R runs the AVX512_BF16 micro-kernel on bf16 rows of A (see

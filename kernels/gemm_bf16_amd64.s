@@ -2,198 +2,23 @@
 
 #include "textflag.h"
 
-// gemmBF16x12x32 is a GEMM micro-kernel on AVX512_BF16: C (+)= A·B for a
-// tile of 12 rows and 32 columns, with A and B in bf16 pairs along k.
-// A is packed [kp][12][2] (row i's values k = 2p, 2p+1 at a[(p*12+i)*2:]),
-// B is packed [kp][32][2] (column j's pair at b[(p*32+j)*2:]), C is f32
-// row-major with a stride of ldc floats; load != 0 adds to C.
+// gemmBF16x12x32R is a GEMM micro-kernel on AVX512_BF16: C (+)= A·B for a
+// tile of 12 rows and 32 columns, with A and B in bf16 pairs along k. Row
+// i of A is bf16 at a[i*lda:] (lda even, pairs along k contiguous, read in
+// place: the activations need no packing, only rounding to bf16 rows); B
+// is packed [kp][32][2] (column j's pair at b[(p*32+j)*2:]); C is f32
+// row-major with a stride of ldc floats; load != 0 adds to C; a non-nil
+// bias (32 floats) is added to every row of the tile before C.
 //
-// Per pair of k: B's 32 column pairs are loaded into Z24, Z25, and each row's
-// pair of A is broadcast from memory into 2 VDPBF16PS (accumulators row i in
-// Z(2i), Z(2i+1)): 24 dot-products of 16 lanes x 2 pairs each. Go's
-// assembler has no AVX512_BF16 mnemonics: the instructions are EVEX bytes
-// (62 P0 P1 P2 52 ModRM disp8; P2 = 0x50/0x58 selects 512 bits with a 32-bit
-// broadcast, disp8 is scaled by 4), checked against objdump and tested.
-
-// func gemmBF16x12x32(kp int, a, b *uint16, c *float32, ldc, load int)
-TEXT ·gemmBF16x12x32(SB), NOSPLIT, $0-48
-	MOVQ kp+0(FP), CX
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DX
-	MOVQ c+24(FP), DI
-	MOVQ ldc+32(FP), R8
-	SHLQ $2, R8
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
-	TESTQ CX, CX
-	JEQ bf16_store
-bf16_loop:
-	VMOVDQU16 (DX), Z24
-	VMOVDQU16 64(DX), Z25
-	BYTE $0x62; BYTE $0xF2; BYTE $0x3E; BYTE $0x50; BYTE $0x52; BYTE $0x06 // VDPBF16PS 0(SI){1to16}, Z24, Z0
-	BYTE $0x62; BYTE $0xF2; BYTE $0x36; BYTE $0x50; BYTE $0x52; BYTE $0x0E // VDPBF16PS 0(SI){1to16}, Z25, Z1
-	BYTE $0x62; BYTE $0xF2; BYTE $0x3E; BYTE $0x50; BYTE $0x52; BYTE $0x56; BYTE $0x01 // VDPBF16PS 4(SI){1to16}, Z24, Z2
-	BYTE $0x62; BYTE $0xF2; BYTE $0x36; BYTE $0x50; BYTE $0x52; BYTE $0x5E; BYTE $0x01 // VDPBF16PS 4(SI){1to16}, Z25, Z3
-	BYTE $0x62; BYTE $0xF2; BYTE $0x3E; BYTE $0x50; BYTE $0x52; BYTE $0x66; BYTE $0x02 // VDPBF16PS 8(SI){1to16}, Z24, Z4
-	BYTE $0x62; BYTE $0xF2; BYTE $0x36; BYTE $0x50; BYTE $0x52; BYTE $0x6E; BYTE $0x02 // VDPBF16PS 8(SI){1to16}, Z25, Z5
-	BYTE $0x62; BYTE $0xF2; BYTE $0x3E; BYTE $0x50; BYTE $0x52; BYTE $0x76; BYTE $0x03 // VDPBF16PS 12(SI){1to16}, Z24, Z6
-	BYTE $0x62; BYTE $0xF2; BYTE $0x36; BYTE $0x50; BYTE $0x52; BYTE $0x7E; BYTE $0x03 // VDPBF16PS 12(SI){1to16}, Z25, Z7
-	BYTE $0x62; BYTE $0x72; BYTE $0x3E; BYTE $0x50; BYTE $0x52; BYTE $0x46; BYTE $0x04 // VDPBF16PS 16(SI){1to16}, Z24, Z8
-	BYTE $0x62; BYTE $0x72; BYTE $0x36; BYTE $0x50; BYTE $0x52; BYTE $0x4E; BYTE $0x04 // VDPBF16PS 16(SI){1to16}, Z25, Z9
-	BYTE $0x62; BYTE $0x72; BYTE $0x3E; BYTE $0x50; BYTE $0x52; BYTE $0x56; BYTE $0x05 // VDPBF16PS 20(SI){1to16}, Z24, Z10
-	BYTE $0x62; BYTE $0x72; BYTE $0x36; BYTE $0x50; BYTE $0x52; BYTE $0x5E; BYTE $0x05 // VDPBF16PS 20(SI){1to16}, Z25, Z11
-	BYTE $0x62; BYTE $0x72; BYTE $0x3E; BYTE $0x50; BYTE $0x52; BYTE $0x66; BYTE $0x06 // VDPBF16PS 24(SI){1to16}, Z24, Z12
-	BYTE $0x62; BYTE $0x72; BYTE $0x36; BYTE $0x50; BYTE $0x52; BYTE $0x6E; BYTE $0x06 // VDPBF16PS 24(SI){1to16}, Z25, Z13
-	BYTE $0x62; BYTE $0x72; BYTE $0x3E; BYTE $0x50; BYTE $0x52; BYTE $0x76; BYTE $0x07 // VDPBF16PS 28(SI){1to16}, Z24, Z14
-	BYTE $0x62; BYTE $0x72; BYTE $0x36; BYTE $0x50; BYTE $0x52; BYTE $0x7E; BYTE $0x07 // VDPBF16PS 28(SI){1to16}, Z25, Z15
-	BYTE $0x62; BYTE $0xE2; BYTE $0x3E; BYTE $0x50; BYTE $0x52; BYTE $0x46; BYTE $0x08 // VDPBF16PS 32(SI){1to16}, Z24, Z16
-	BYTE $0x62; BYTE $0xE2; BYTE $0x36; BYTE $0x50; BYTE $0x52; BYTE $0x4E; BYTE $0x08 // VDPBF16PS 32(SI){1to16}, Z25, Z17
-	BYTE $0x62; BYTE $0xE2; BYTE $0x3E; BYTE $0x50; BYTE $0x52; BYTE $0x56; BYTE $0x09 // VDPBF16PS 36(SI){1to16}, Z24, Z18
-	BYTE $0x62; BYTE $0xE2; BYTE $0x36; BYTE $0x50; BYTE $0x52; BYTE $0x5E; BYTE $0x09 // VDPBF16PS 36(SI){1to16}, Z25, Z19
-	BYTE $0x62; BYTE $0xE2; BYTE $0x3E; BYTE $0x50; BYTE $0x52; BYTE $0x66; BYTE $0x0A // VDPBF16PS 40(SI){1to16}, Z24, Z20
-	BYTE $0x62; BYTE $0xE2; BYTE $0x36; BYTE $0x50; BYTE $0x52; BYTE $0x6E; BYTE $0x0A // VDPBF16PS 40(SI){1to16}, Z25, Z21
-	BYTE $0x62; BYTE $0xE2; BYTE $0x3E; BYTE $0x50; BYTE $0x52; BYTE $0x76; BYTE $0x0B // VDPBF16PS 44(SI){1to16}, Z24, Z22
-	BYTE $0x62; BYTE $0xE2; BYTE $0x36; BYTE $0x50; BYTE $0x52; BYTE $0x7E; BYTE $0x0B // VDPBF16PS 44(SI){1to16}, Z25, Z23
-	ADDQ $48, SI
-	ADDQ $128, DX
-	DECQ CX
-	JNZ bf16_loop
-bf16_store:
-	MOVQ load+40(FP), AX
-	TESTQ AX, AX
-	JEQ bf16_overwrite
-	VADDPS (DI), Z0, Z0
-	VADDPS 64(DI), Z1, Z1
-	VMOVUPS Z0, (DI)
-	VMOVUPS Z1, 64(DI)
-	ADDQ R8, DI
-	VADDPS (DI), Z2, Z2
-	VADDPS 64(DI), Z3, Z3
-	VMOVUPS Z2, (DI)
-	VMOVUPS Z3, 64(DI)
-	ADDQ R8, DI
-	VADDPS (DI), Z4, Z4
-	VADDPS 64(DI), Z5, Z5
-	VMOVUPS Z4, (DI)
-	VMOVUPS Z5, 64(DI)
-	ADDQ R8, DI
-	VADDPS (DI), Z6, Z6
-	VADDPS 64(DI), Z7, Z7
-	VMOVUPS Z6, (DI)
-	VMOVUPS Z7, 64(DI)
-	ADDQ R8, DI
-	VADDPS (DI), Z8, Z8
-	VADDPS 64(DI), Z9, Z9
-	VMOVUPS Z8, (DI)
-	VMOVUPS Z9, 64(DI)
-	ADDQ R8, DI
-	VADDPS (DI), Z10, Z10
-	VADDPS 64(DI), Z11, Z11
-	VMOVUPS Z10, (DI)
-	VMOVUPS Z11, 64(DI)
-	ADDQ R8, DI
-	VADDPS (DI), Z12, Z12
-	VADDPS 64(DI), Z13, Z13
-	VMOVUPS Z12, (DI)
-	VMOVUPS Z13, 64(DI)
-	ADDQ R8, DI
-	VADDPS (DI), Z14, Z14
-	VADDPS 64(DI), Z15, Z15
-	VMOVUPS Z14, (DI)
-	VMOVUPS Z15, 64(DI)
-	ADDQ R8, DI
-	VADDPS (DI), Z16, Z16
-	VADDPS 64(DI), Z17, Z17
-	VMOVUPS Z16, (DI)
-	VMOVUPS Z17, 64(DI)
-	ADDQ R8, DI
-	VADDPS (DI), Z18, Z18
-	VADDPS 64(DI), Z19, Z19
-	VMOVUPS Z18, (DI)
-	VMOVUPS Z19, 64(DI)
-	ADDQ R8, DI
-	VADDPS (DI), Z20, Z20
-	VADDPS 64(DI), Z21, Z21
-	VMOVUPS Z20, (DI)
-	VMOVUPS Z21, 64(DI)
-	ADDQ R8, DI
-	VADDPS (DI), Z22, Z22
-	VADDPS 64(DI), Z23, Z23
-	VMOVUPS Z22, (DI)
-	VMOVUPS Z23, 64(DI)
-	ADDQ R8, DI
-	VZEROUPPER
-	RET
-bf16_overwrite:
-	VMOVUPS Z0, (DI)
-	VMOVUPS Z1, 64(DI)
-	ADDQ R8, DI
-	VMOVUPS Z2, (DI)
-	VMOVUPS Z3, 64(DI)
-	ADDQ R8, DI
-	VMOVUPS Z4, (DI)
-	VMOVUPS Z5, 64(DI)
-	ADDQ R8, DI
-	VMOVUPS Z6, (DI)
-	VMOVUPS Z7, 64(DI)
-	ADDQ R8, DI
-	VMOVUPS Z8, (DI)
-	VMOVUPS Z9, 64(DI)
-	ADDQ R8, DI
-	VMOVUPS Z10, (DI)
-	VMOVUPS Z11, 64(DI)
-	ADDQ R8, DI
-	VMOVUPS Z12, (DI)
-	VMOVUPS Z13, 64(DI)
-	ADDQ R8, DI
-	VMOVUPS Z14, (DI)
-	VMOVUPS Z15, 64(DI)
-	ADDQ R8, DI
-	VMOVUPS Z16, (DI)
-	VMOVUPS Z17, 64(DI)
-	ADDQ R8, DI
-	VMOVUPS Z18, (DI)
-	VMOVUPS Z19, 64(DI)
-	ADDQ R8, DI
-	VMOVUPS Z20, (DI)
-	VMOVUPS Z21, 64(DI)
-	ADDQ R8, DI
-	VMOVUPS Z22, (DI)
-	VMOVUPS Z23, 64(DI)
-	ADDQ R8, DI
-	VZEROUPPER
-	RET
-
-// gemmBF16x12x32R is gemmBF16x12x32 with A read in place: row i of the 12
-// is bf16 at a[i*lda:] (lda even, pairs along k contiguous), so the
-// activations need no packing, only rounding to bf16 rows. The 12 rows are
-// addressed from four bases 3 rows apart (SI, R9, R10, R11) with an index
-// of lda (BX) scaled by 1, 2, 4 or 8, every base advancing 4 bytes (one
-// pair) per step; encodings generated with GNU as and checked by objdump.
-// A non-nil bias (32 floats) is added to every row of the tile before C.
-
+// Per pair of k: B's 32 column pairs are loaded into Z24, Z25, and each
+// row's pair of A is broadcast from memory into 2 VDPBF16PS (accumulators
+// row i in Z(2i), Z(2i+1)): 24 dot-products of 16 lanes x 2 pairs each.
+// The 12 rows are addressed from four bases 3 rows apart (SI, R9, R10,
+// R11) with an index of lda (BX) scaled by 1, 2, 4 or 8, every base
+// advancing 4 bytes (one pair) per step. Go's assembler has no AVX512_BF16
+// mnemonics: the instructions are EVEX bytes (62 P0 P1 P2 52 ModRM SIB;
+// P2 = 0x50 selects 512 bits with a 32-bit broadcast), generated with GNU
+// as, checked by objdump and tested.
 // func gemmBF16x12x32R(kp int, a *uint16, lda int, b *uint16, c *float32, ldc, load int, bias *float32)
 TEXT ·gemmBF16x12x32R(SB), NOSPLIT, $0-64
 	MOVQ kp+0(FP), CX
@@ -405,7 +230,7 @@ bf16r_overwrite:
 // func packPairs16(dst *uint32, src *uint16, ld, blocks, f16 int)
 //
 // Packs 16 rows of bf16 (f16 != 0: f16, rounded to bf16 as in
-// cvtF16BF16x32) into the weight panel layout of gemmBF16x12x32: row i's
+// cvtF16BF16x32) into the weight panel layout of gemmBF16x12x32R: row i's
 // pair p (values 2p, 2p+1 of src[i*ld:]) goes to dst[p*32+i], for the
 // pairs of blocks x 16. Each block loads 16 rows of 16 pairs (one zmm of
 // words each) and transposes them as 16 x 16 words: unpack words and

@@ -6,11 +6,6 @@ package kernels
 // never without the amd64 assembly.
 func hasBF16Dot(*backend) bool { return false }
 
-// gemmBF16 is never called without the amd64 assembly.
-func gemmBF16(kp int, a, b *uint16, c *float32, ldc, load int) {
-	panic("kernels: no bf16 micro-kernel in this build")
-}
-
 // gemmBF16R is never called without the amd64 assembly.
 func gemmBF16R(kp int, a *uint16, lda int, b *uint16, c *float32, ldc, load int, bias *float32) {
 	panic("kernels: no bf16 micro-kernel in this build")

@@ -79,7 +79,7 @@ func epilogueRow(dst, src, bias []float32, ep Epilogue) {
 	}
 }
 
-// Tile of the bf16 micro-kernel (gemmBF16x12x32) and its blocking:
+// Tile of the bf16 micro-kernel (gemmBF16x12x32R) and its blocking:
 //   - bf16KB: the most pairs of k per kernel call; a packed weight panel of
 //     2048 pairs x 32 columns (256 KB) stays in L2 while it meets every X
 //     panel of a row block, and any depth up to 4096 runs in one call (C is
