@@ -18,9 +18,6 @@ func expSubSumAVX512(x *float32, n int, m float32) float32
 func maxAVX512(x *float32, n int) float32
 
 //go:noescape
-func expSubSumBF16AVX512(dst *uint16, x *float32, n int, m float32) float32
-
-//go:noescape
 func scaleAVX512(x *float32, n int, s float32)
 
 func scaleZ(x []float32, s float32) {

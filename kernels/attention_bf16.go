@@ -133,7 +133,6 @@ func (j *attnBF16BlockJob) run(lo, hi int) {
 	fs := grow(fbuf, bf16MR*nPad+bf16MR*bf16NR+hd)
 	sc, tile, qs := fs[:bf16MR*nPad], fs[bf16MR*nPad:bf16MR*nPad+bf16MR*bf16NR], fs[bf16MR*nPad+bf16MR*bf16NR:]
 
-	var inv [bf16MR]float32 // 1 / soft-max sum of each query
 	for it := lo; it < hi; it++ {
 		h, qb := it/nQB, it%nQB
 		kv := h / group
@@ -156,10 +155,9 @@ func (j *attnBF16BlockJob) run(lo, hi int) {
 		for blk := range a.nb {
 			gemmBF16R(a.hdp, &qa[0], qld, &kp[blk*a.hdp*bf16NR*2], &sc[blk*bf16NR], nPad, 0, nil)
 		}
-		// Soft-max numerators as bf16 rows (zero past n); the sums divide
-		// the rows of O = P·V.
+		// Soft-max in f32; P as bf16 rows, zero past n.
 		for i := range in {
-			inv[i] = 1 / softmaxNumBF16(active, pa[i*pld:i*pld+a.n], sc[i*nPad:i*nPad+a.n])
+			softmaxBF16(active, pa[i*pld:i*pld+a.n], sc[i*nPad:i*nPad+a.n])
 		}
 		for cb := 0; cb < hd; cb += bf16NR {
 			b := &vp[cb/bf16NR*a.np*bf16NR*2]
@@ -172,9 +170,6 @@ func (j *attnBF16BlockJob) run(lo, hi int) {
 			for i := range in {
 				copy(a.out[(i0+i)*ld+h*hd+cb:(i0+i)*ld+h*hd+cb+cn], tile[i*bf16NR:i*bf16NR+cn])
 			}
-		}
-		for i := range in {
-			Scale(a.out[(i0+i)*ld+h*hd:(i0+i)*ld+(h+1)*hd], inv[i])
 		}
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/cellm-ai/cellm-go/internal/half"
 	"github.com/cellm-ai/cellm-go/internal/numcheck"
 )
 
@@ -94,28 +93,22 @@ func TestAttentionBF16(t *testing.T) {
 	}
 }
 
-// TestSoftmaxNumBF16 compares the soft-max numerators (bf16) and their sum
-// with float64 exp on every backend, lengths with and without a tail.
-func TestSoftmaxNumBF16(t *testing.T) {
+// TestSoftmaxBF16 checks the fused soft-max (scaling and rounding in one
+// pass) against Softmax then toBF16 on every backend, bit for bit, for
+// lengths with and without a tail.
+func TestSoftmaxBF16(t *testing.T) {
 	r := rand.New(rand.NewPCG(51, 52))
 	for _, be := range backends {
 		for _, n := range []int{1, 31, 32, 100, 1024} {
 			row := randVec(r, n, 8)
-			dst := make([]uint16, n)
-			sum := softmaxNumBF16(be, dst, row)
-			m := float64(slices.Max(row))
-			var want float64
-			for i, v := range row {
-				e := math.Exp(float64(v) - m)
-				want += e
-				got := float64(half.BF16ToF32(dst[i]))
-				// bf16 keeps 8 significant bits: half an ulp is 2^-9 relative.
-				if !(math.Abs(got-e) <= e*0x1p-8) {
-					t.Fatalf("%s n %d: numerator %d = %v, want %v", be.name, n, i, got, e)
-				}
-			}
-			if d := math.Abs(float64(sum) - want); !(d <= want*1e-6) {
-				t.Errorf("%s n %d: sum %v, want %v", be.name, n, sum, want)
+			want := make([]uint16, n)
+			ref := append([]float32(nil), row...)
+			be.softmax(ref)
+			toBF16(be, want, ref)
+			got := make([]uint16, n)
+			softmaxBF16(be, got, append([]float32(nil), row...))
+			if !slices.Equal(got, want) {
+				t.Errorf("%s n %d: fused soft-max differs from Softmax then toBF16", be.name, n)
 			}
 		}
 	}

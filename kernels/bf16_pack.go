@@ -59,19 +59,9 @@ func f16ToBF16Generic(dst, src []uint16) {
 	}
 }
 
-// softmaxNumBF16Generic stores exp(row[i] - max(row)) rounded to bf16 at
-// dst[i] (same length, at least 1) and returns the f32 sum of the values.
-func softmaxNumBF16Generic(dst []uint16, row []float32) float32 {
-	dst = dst[:len(row)]
-	m := row[0]
-	for _, v := range row {
-		m = max(m, v)
-	}
-	var sum float32
-	for i, v := range row {
-		e := exp32(v - m)
-		dst[i] = half.F32ToBF16(e)
-		sum += e
-	}
-	return sum
+// softmaxBF16Generic is backend b's soft-max of row (overwritten) rounded
+// to bf16 into dst (same length).
+func softmaxBF16Generic(b *backend, dst []uint16, row []float32) {
+	b.softmax(row)
+	toBF16(b, dst, row)
 }

@@ -60,26 +60,28 @@ func pairRows(be *backend, dst []uint32, a, b []float32) bool {
 	return true
 }
 
-// softmaxNumBF16 stores the soft-max numerators of row, exp(row[i] -
-// max(row)), rounded to bf16 at dst[i] (same length, at least 1) and
-// returns their f32 sum; with AVX-512 where backend b has AVX512_BF16.
-func softmaxNumBF16(b *backend, dst []uint16, row []float32) float32 {
-	n := 0
-	if hasBF16Dot(b) {
-		n = len(row) &^ 31
-	}
-	if n == 0 {
-		return softmaxNumBF16Generic(dst, row)
+//go:noescape
+func cvtScaleBF16x32(dst *uint16, src *float32, n int, s float32)
+
+// softmaxBF16 computes the soft-max of row in f32 (row is overwritten by
+// the exponentials) and stores it rounded to bf16 at dst (same length, at
+// least 1): the bits of Softmax then toBF16, the scaling and the rounding
+// fused in one pass where backend b has AVX512_BF16.
+func softmaxBF16(b *backend, dst []uint16, row []float32) {
+	if !hasBF16Dot(b) {
+		softmaxBF16Generic(b, dst, row)
+		return
 	}
 	dst = dst[:len(row)]
 	m := maxAVX512(&row[0], len(row))
-	sum := expSubSumBF16AVX512(&dst[0], &row[0], n, m)
-	for i := n; i < len(row); i++ {
-		e := exp32(row[i] - m)
-		dst[i] = half.F32ToBF16(e)
-		sum += e
+	s := 1 / expSubSumAVX512(&row[0], len(row), m)
+	n := len(row) &^ 31
+	if n > 0 {
+		cvtScaleBF16x32(&dst[0], &row[0], n, s)
 	}
-	return sum
+	for i := n; i < len(row); i++ {
+		dst[i] = half.F32ToBF16(row[i] * s)
+	}
 }
 
 //go:noescape

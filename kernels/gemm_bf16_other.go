@@ -17,10 +17,8 @@ func packRows16(*backend, []uint32, *Matrix, int) int { return 0 }
 // pairRows does nothing without the amd64 assembly (see attnBF16PackJob).
 func pairRows(*backend, []uint32, []float32, []float32) bool { return false }
 
-// softmaxNumBF16 is softmaxNumBF16Generic.
-func softmaxNumBF16(_ *backend, dst []uint16, row []float32) float32 {
-	return softmaxNumBF16Generic(dst, row)
-}
+// softmaxBF16 is softmaxBF16Generic.
+func softmaxBF16(b *backend, dst []uint16, row []float32) { softmaxBF16Generic(b, dst, row) }
 
 // toBF16 rounds src to bf16 into dst (same length).
 func toBF16(_ *backend, dst []uint16, src []float32) { toBF16Generic(dst, src) }
