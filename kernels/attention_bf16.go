@@ -14,8 +14,42 @@ func AttentionBF16(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, n, s
 		AttentionBatch(out, q, k, v, nTok, nHeads, nKVHeads, headDim, n, stride, scale)
 		return
 	}
+	attentionBF16(out, q, k, v, nTok, nHeads, nKVHeads, headDim, n, stride*headDim, headDim, scale)
+}
+
+// AttentionBF16Tokens is AttentionBF16 with the keys and values laid out
+// token-major like the queries: position t of KV head h at
+// k[(t*nKVHeads+h)*headDim:], the rows a projection writes, so they need
+// no copy into AttentionBF16's head-major layout (its packing reads them
+// in place).
+func AttentionBF16Tokens(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, n int, scale float32) {
+	checkAttention("AttentionBF16Tokens", len(out), len(q), len(k), len(v), nTok, nHeads, nKVHeads, headDim, n, n)
+	if hasBF16Dot(active) && nTok >= bf16MR {
+		attentionBF16(out, q, k, v, nTok, nHeads, nKVHeads, headDim, n, headDim, nKVHeads*headDim, scale)
+		return
+	}
+	// AttentionBatch reads head-major keys and values: copy them.
+	buf := scratchPool.Get().(*[]float32)
+	defer scratchPool.Put(buf)
+	need := n * nKVHeads * headDim
+	hm := grow(buf, 2*need)
+	kh, vh := hm[:need], hm[need:]
+	for t := range n {
+		for h := range nKVHeads {
+			src := (t*nKVHeads + h) * headDim
+			dst := (h*n + t) * headDim
+			copy(kh[dst:dst+headDim], k[src:src+headDim])
+			copy(vh[dst:dst+headDim], v[src:src+headDim])
+		}
+	}
+	AttentionBatch(out, q, kh, vh, nTok, nHeads, nKVHeads, headDim, n, n, scale)
+}
+
+// attentionBF16 runs the bf16 attention with position t of KV head h's
+// keys and values at k[h*headStep+t*rowStep:] (and v likewise).
+func attentionBF16(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, n, headStep, rowStep int, scale float32) {
 	a := bf16Attn{out: out, q: q, k: k, v: v, nTok: nTok, nHeads: nHeads, nKV: nKVHeads,
-		hd: headDim, n: n, stride: stride, scale: scale}
+		hd: headDim, n: n, headStep: headStep, rowStep: rowStep, scale: scale}
 	a.hdp = (headDim + 1) / 2
 	a.nb = (n + bf16NR - 1) / bf16NR
 	a.np = (n + 1) / 2
@@ -45,15 +79,23 @@ func AttentionBF16(out, q, k, v []float32, nTok, nHeads, nKVHeads, headDim, n, s
 // per KV head, kSize values of keys as [nb][hdp][32][2] (32 positions per
 // block, pairs of head dimensions) then vSize of values as
 // [ncb][np][32][2] (32 head dimensions per block, pairs of positions),
-// zero-padded past n positions and hd dimensions.
+// zero-padded past n positions and hd dimensions. Position t of KV head h
+// is at k[h*headStep+t*rowStep:] (v likewise).
 type bf16Attn struct {
 	out, q, k, v      []float32
 	kv                []uint16
 	nTok, nHeads, nKV int
-	hd, n, stride     int
+	hd, n             int
+	headStep, rowStep int
 	hdp, nb, np, ncb  int // head-dimension pairs, key blocks, position pairs, value column blocks
 	kSize, vSize      int
 	scale             float32
+}
+
+// row is position t of KV head h in x (the keys or the values).
+func (a *bf16Attn) row(x []float32, h, t int) []float32 {
+	o := h*a.headStep + t*a.rowStep
+	return x[o : o+a.hd]
 }
 
 // attnBF16PackJob packs the keys and values of KV heads [lo, hi).
@@ -76,7 +118,14 @@ func (j *attnBF16PackJob) run(lo, hi int) {
 		for blk := range a.nb {
 			t0 := blk * bf16NR
 			rn := min(bf16NR, a.n-t0)
-			toBF16(active, keys[:rn*hd], a.k[(kv*a.stride+t0)*hd:(kv*a.stride+t0+rn)*hd])
+			if a.rowStep == hd { // the block's rows are contiguous
+				o := kv*a.headStep + t0*hd
+				toBF16(active, keys[:rn*hd], a.k[o:o+rn*hd])
+			} else {
+				for r := range rn {
+					toBF16(active, keys[r*hd:(r+1)*hd], a.row(a.k, kv, t0+r))
+				}
+			}
 			m := Matrix{Type: BF16, Rows: rn, Cols: hd, Half: keys[:rn*hd]}
 			off := base + blk*a.hdp*bf16NR*2
 			packWBF16(a.kv[off:off+a.hdp*bf16NR*2], tmp, &m, 0, rn)
@@ -84,9 +133,9 @@ func (j *attnBF16PackJob) run(lo, hi int) {
 		// Values: pairs of positions, 32 head dimensions per block.
 		for p := range a.np {
 			t := 2 * p
-			v0 := a.v[(kv*a.stride+t)*hd : (kv*a.stride+t+1)*hd]
+			v0 := a.row(a.v, kv, t)
 			if t+1 < a.n && hd%bf16NR == 0 {
-				v1 := a.v[(kv*a.stride+t+1)*hd : (kv*a.stride+t+2)*hd]
+				v1 := a.row(a.v, kv, t+1)
 				if pairRows(active, vp[p*bf16NR:p*bf16NR+bf16NR], v0[:bf16NR], v1[:bf16NR]) {
 					for cb := bf16NR; cb < hd; cb += bf16NR {
 						dst := vp[(cb/bf16NR*a.np+p)*bf16NR:]
@@ -97,7 +146,7 @@ func (j *attnBF16PackJob) run(lo, hi int) {
 			}
 			toBF16(active, r0[:hd], v0)
 			if t+1 < a.n {
-				toBF16(active, r1[:hd], a.v[(kv*a.stride+t+1)*hd:(kv*a.stride+t+2)*hd])
+				toBF16(active, r1[:hd], a.row(a.v, kv, t+1))
 			} else {
 				clear(r1)
 			}

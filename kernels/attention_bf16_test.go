@@ -113,3 +113,34 @@ func TestSoftmaxBF16(t *testing.T) {
 		}
 	}
 }
+
+// TestAttentionBF16Tokens checks that token-major keys and values give
+// AttentionBF16's bits on the same data laid out head-major, on every
+// backend (the fallback copies them for AttentionBatch).
+func TestAttentionBF16Tokens(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	for _, be := range backends {
+		old := active
+		active = be
+		for _, s := range [][5]int{{24, 12, 12, 64, 100}, {37, 2, 2, 64, 37}, {50, 4, 2, 32, 101}, {5, 2, 1, 7, 9}} {
+			nTok, nHeads, nKV, hd, n := s[0], s[1], s[2], s[3], s[4]
+			q := randVec(r, nTok*nHeads*hd, 1)
+			k := randVec(r, nKV*n*hd, 1)
+			v := randVec(r, nKV*n*hd, 1)
+			kt, vt := make([]float32, len(k)), make([]float32, len(v))
+			for h := range nKV {
+				for p := range n {
+					copy(kt[(p*nKV+h)*hd:(p*nKV+h+1)*hd], k[(h*n+p)*hd:(h*n+p+1)*hd])
+					copy(vt[(p*nKV+h)*hd:(p*nKV+h+1)*hd], v[(h*n+p)*hd:(h*n+p+1)*hd])
+				}
+			}
+			want, got := make([]float32, len(q)), make([]float32, len(q))
+			AttentionBF16(want, q, k, v, nTok, nHeads, nKV, hd, n, n, 0.125)
+			AttentionBF16Tokens(got, q, kt, vt, nTok, nHeads, nKV, hd, n, 0.125)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s %v: token-major keys and values differ from head-major", be.name, s)
+			}
+		}
+		active = old
+	}
+}

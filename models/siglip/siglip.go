@@ -385,6 +385,12 @@ func (m *Model) EncodeBatch(ws *Workspace, pixels []float32, masks [][]bool, t i
 		for im := range t {
 			off := im * n * d
 			stride := len(keep[im])
+			a, qi := attn[off:off+n*d], q[off:off+n*d]
+			if m.BF16Attention() && stride == n {
+				// Every patch is real: the keys and values are read in place.
+				kernels.AttentionBF16Tokens(a, qi, k[off:off+n*d], v[off:off+n*d], n, heads, heads, hd, n, m.attnScale)
+				continue
+			}
 			for j, i := range keep[im] {
 				i += im * n
 				for hh := 0; hh < heads; hh++ {
@@ -392,7 +398,6 @@ func (m *Model) EncodeBatch(ws *Workspace, pixels []float32, masks [][]bool, t i
 					copy(vc[(hh*stride+j)*hd:(hh*stride+j+1)*hd], v[i*d+hh*hd:i*d+(hh+1)*hd])
 				}
 			}
-			a, qi := attn[off:off+n*d], q[off:off+n*d]
 			if m.BF16Attention() {
 				kernels.AttentionBF16(a, qi, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
 			} else {
