@@ -53,6 +53,9 @@ type backend struct {
 	qgemm qgemmKernel
 	// qgemm8, if set, replaces qgemm for n <= qgSmall (see qgemm8Kernel).
 	qgemm8 qgemm8Kernel
+	// qgemm16, if set, replaces qgemm for raw int8 weights read once and
+	// one tile of input rows (n <= qgTile; see qgemm16Kernel).
+	qgemm16 qgemm16Kernel
 	// gemm, if set, is the micro-kernel MatMul uses for n >= gemm.mr.
 	gemm *gemmKernel
 	// packW8, if set, packs 8 float weight rows for the GEMM (see

@@ -61,6 +61,7 @@ var avx512 = &backend{
 	gemm:       &gemmKernel{mr: 12, nr: 32, fn: gemm12x32AVX512},
 	qgemm:      qgemm4Z,
 	qgemm8:     qgemm8Z,
+	qgemm16:    qgemm16Z,
 	packW8:     packW8AVX2,
 	transpose8: transpose8AVX2,
 	wsumF32:    wsumF32Z,

@@ -116,3 +116,20 @@ func qgemm8Z(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, g
 	}
 	qgemm8x8VNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], blocks, pfp, pfs, &qgemm8Idx[0])
 }
+
+//go:noescape
+func qgemm8x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int)
+
+// qgemm16Z is the qgemm16Kernel of the avx512 backend (see qgemm_amd64.s).
+func qgemm16Z(y []float32, ldy int, w []byte, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte) {
+	_ = w[(qgRows8-1)*cols+blocks*q8Block-1]
+	_ = ws[(qgRows8-1)*groups+(blocks-1)/gb]
+	_ = a[blocks*qgBlockBytes-1]
+	_ = y[(qgTile-1)*ldy+qgRows8-1]
+	// As qgemm8Z's: 256 bytes per block, the next eight rows.
+	pfp, pfs := &w[0], 0
+	if len(pf) > 0 {
+		pfp, pfs = &pf[0], (len(pf)+blocks-1)/blocks
+	}
+	qgemm8x16RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], blocks, pfp, pfs)
+}

@@ -23,6 +23,9 @@ func qgemmTwin(b *backend) *backend {
 	if b.qgemm8 != nil {
 		t.qgemm8 = qgemm8Generic
 	}
+	if b.qgemm16 != nil {
+		t.qgemm16 = qgemm16Generic
+	}
 	return &t
 }
 
@@ -254,7 +257,8 @@ func TestQgemmPrep(t *testing.T) {
 }
 
 // BenchmarkQgemmKernel runs the micro-kernels alone (one thread, operands in
-// cache) as a fraction of the one-thread peaks: 8x8 (n <= 8, raw int8), 4x16
+// cache) as a fraction of the one-thread peaks: 8x8 (n <= 8, raw int8),
+// 8x16 (raw int8, one tile), 4x16
 // and 4x32 on prepared (w+128) and raw int8 weights.
 func BenchmarkQgemmKernel(b *testing.B) {
 	if active.qgemm == nil {
@@ -277,6 +281,19 @@ func BenchmarkQgemmKernel(b *testing.B) {
 			benchPeakFraction(b, reps*2*float64(qgRows8*qgSmall*cols), func() {
 				for range reps {
 					active.qgemm8(out, qgRows8, w8, true, cols, ws8, 1, blocks, a[:blocks*qgBlockBytes], blocks, nil)
+				}
+			})
+		})
+	}
+	if active.qgemm16 != nil {
+		w16 := make([]byte, qgRows8*cols)
+		ws16 := make([]float32, qgRows8)
+		out16 := make([]float32, qgTile*qgRows8)
+		b.Run("8x16-raw", func(b *testing.B) {
+			const reps = 64
+			benchPeakFraction(b, reps*2*float64(qgRows8*qgTile*cols), func() {
+				for range reps {
+					active.qgemm16(out16, qgRows8, w16, cols, ws16, 1, blocks, a[:blocks*qgBlockBytes], blocks, nil)
 				}
 			})
 		})
