@@ -164,13 +164,62 @@ func quantizeQ16(q []int16, qsc, x []float32, per, hd int, scale float32) {
 	}
 }
 
+// wsumQ8Chunk is the most positions whose weights share one int16 scale
+// in the int8 weighted sums (one SIMD register of float32 weights).
+const wsumQ8Chunk = 16
+
+// quantizeW16 sets w[t] to the weight p[t]·vs[t] (a softmax weight times
+// its value row's scale) quantized to int16 with one scale, which it
+// returns: p[t]·vs[t] ≈ scale·w[t], within scale/2 (1/65534 of the largest
+// magnitude). All zero weights give scale 0; a NaN or Inf weight gives a
+// NaN scale and zero w, so that the sums it enters are NaN.
+func quantizeW16(w []int16, p, vs []float32) float32 {
+	var amax float32
+	finite := true
+	for t, s := range vs {
+		a := math.Float32frombits(math.Float32bits(p[t]*s) &^ (1 << 31))
+		finite = finite && a <= math.MaxFloat32
+		amax = max(amax, a)
+	}
+	if !finite || amax == 0 {
+		clear(w)
+		if !finite {
+			return float32(math.NaN())
+		}
+		return 0
+	}
+	for t, s := range vs {
+		// Divide rather than multiply by 32767/amax, which overflows for a
+		// tiny amax; round to nearest even as the SIMD conversion does.
+		y := ((p[t] * s) / amax) * 32767
+		w[t] = int16(int32((y + 0x1.8p23) - 0x1.8p23))
+	}
+	return amax / 32767
+}
+
+// wsumGroupQ8Generic adds sum_t p[h*ps+t]·(vs[t]·V[t,:]) to out[h*hd:] as
+// integer sums: per chunk of up to wsumQ8Chunk positions and per head, the
+// weights p·vs are quantized to int16 (quantizeW16), multiplied with the
+// int8 values and summed exactly in int32 (|sum| <= 16·32767·127), and the
+// sum converted to float32 once and times the chunk's weight scale.
 func wsumGroupQ8Generic(out []float32, v, _ []int8, vs, _ []float32, p []float32, ps, c, g, hd int) {
-	for t := range c {
-		row, f := v[t*hd:(t+1)*hd], vs[t]
+	var w [wsumQ8Chunk]int16
+	var accBuf [maxQ8HeadDim]int32
+	acc := accBuf[:hd]
+	for t0 := 0; t0 < c; t0 += wsumQ8Chunk {
+		n := min(wsumQ8Chunk, c-t0)
 		for h := range g {
-			pt, oh := p[h*ps+t], out[h*hd:(h+1)*hd]
-			for d, x := range row {
-				oh[d] += pt * (f * float32(x))
+			sc := quantizeW16(w[:n], p[h*ps+t0:h*ps+t0+n], vs[t0:t0+n])
+			clear(acc)
+			for t, wt := range w[:n] {
+				row := v[(t0+t)*hd : (t0+t+1)*hd]
+				for d, x := range row {
+					acc[d] += int32(wt) * int32(x)
+				}
+			}
+			oh := out[h*hd : (h+1)*hd]
+			for d, a := range acc {
+				oh[d] += float32(float32(a) * sc) // rounded product, as the SIMD kernel
 			}
 		}
 	}

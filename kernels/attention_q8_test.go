@@ -78,14 +78,18 @@ func TestQuantizeQ8Row(t *testing.T) {
 // pure-Go twins (as TestGroupKernels does for f32 and f16); the int8 values
 // are exact in float32, so only the summation order differs (measured at
 // most 7.6e-7 of the largest output magnitude, int8 values up to 127
-// cancelling in the dot products; tolerance 3e-6).
+// cancelling in the dot products; tolerance 3e-6). Both scores and sums are
+// integer arithmetic with the same roundings, so they must be exact; the
+// sums' int16 weights are also checked against float32 sums of the
+// de-quantized rows (measured 5.7e-5 of the largest magnitude, with
+// weights of both signs cancelling; tolerance 1.2e-4).
 func TestGroupKernelsQ8(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b *backend) {
 		if b.group == nil {
 			t.Skip("no group kernels")
 		}
 		r := rand.New(rand.NewPCG(63, 64))
-		var worst float64
+		var worst, wworst float64
 		for _, hd := range []int{16, 40, 48, 64, 128, 256} {
 			for g := 1; g <= 8; g++ {
 				for _, c := range []int{1, 3, 5, 16, 17} {
@@ -123,10 +127,28 @@ func TestGroupKernelsQ8(t *testing.T) {
 					b.group.wsumQ8(got, k, k, scales, scales, p, ss, c, g, hd)
 					groupGeneric.wsumQ8(want, k, nil, scales, nil, p, ss, c, g, hd)
 					check("wsum q8", got, want)
+					if d := numcheck.MaxAbs(t, "wsum q8 exact", got, want); d != 0 {
+						t.Errorf("wsum q8 hd=%d g=%d c=%d: max diff %g from the generic twin (integer sums, same rounding: want 0)", hd, g, c, d)
+					}
+					// The int16 weights against float32 sums of the
+					// de-quantized rows.
+					ref := append([]float32(nil), out0...)
+					deq := make([]float32, c*hd)
+					dequantQ8Rows(deq, k, scales, hd)
+					wsumGroupF32Generic(ref, deq, nil, p, ss, c, g, hd)
+					var m float64
+					for _, x := range ref {
+						m = max(m, math.Abs(float64(x)))
+					}
+					d := numcheck.MaxAbs(t, "wsum q8 vs f32", want, ref) / m
+					wworst = max(wworst, d)
+					if !(d <= 1.2e-4) {
+						t.Errorf("wsum q8 hd=%d g=%d c=%d: max diff %g of the largest magnitude from float32 sums", hd, g, c, d)
+					}
 				}
 			}
 		}
-		t.Logf("largest difference from the generic twins: %g", worst)
+		t.Logf("largest difference from the generic twins: %g; int16 weights vs float32 sums: %g", worst, wworst)
 	})
 }
 
