@@ -423,3 +423,63 @@ func TestQuantizeQ8RowRounding(t *testing.T) {
 		t.Errorf("ties: got %v, want %v", q[:5], want)
 	}
 }
+
+// TestQuantizeQ8RowBackends checks each backend's QuantizeQ8Row against
+// the Go twin, bytes and scale exactly, over lengths around the SIMD width,
+// rounding ties, zeros, subnormal and non-finite values.
+func TestQuantizeQ8RowBackends(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		r := rand.New(rand.NewPCG(77, 78))
+		nan, inf := float32(math.NaN()), float32(math.Inf(1))
+		for _, n := range []int{1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 256} {
+			for trial := range 40 {
+				x := randVec(r, n, float32(r.ExpFloat64()))
+				switch trial % 8 {
+				case 1: // ties: the largest is 127, halves round to even
+					for i := range x {
+						x[i] = float32(math.Round(float64(x[i])*20)) / 2
+					}
+					x[r.IntN(n)] = -127
+				case 2:
+					clear(x)
+				case 3:
+					x[r.IntN(n)] = nan
+				case 4:
+					x[r.IntN(n)] = -inf
+				case 5:
+					for i := range x {
+						x[i] *= 1e-40 // subnormal
+					}
+				case 6:
+					x[n-1] = inf // in the masked tail when n%16 != 0
+				}
+				got, want := make([]int8, n), make([]int8, n)
+				for i := range got {
+					got[i], want[i] = 99, 99
+				}
+				gs, ws := QuantizeQ8Row(got, x), quantizeQ8RowGeneric(want, x)
+				if !slices.Equal(got, want) || math.Float32bits(gs) != math.Float32bits(ws) && !(gs != gs && ws != ws) {
+					t.Fatalf("n=%d trial %d: got scale %g bytes %v, want %g %v", n, trial, gs, got, ws, want)
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkQuantizeQ8Row times quantizing one 64-value KV row (a decode
+// step stores two per layer, KV head and sequence) with each backend.
+func BenchmarkQuantizeQ8Row(b *testing.B) {
+	r := rand.New(rand.NewPCG(79, 80))
+	x, q := randVec(r, 64, 1), make([]int8, 64)
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			old := active
+			active = be
+			defer func() { active = old }()
+			b.SetBytes(int64(4 * len(x)))
+			for b.Loop() {
+				QuantizeQ8Row(q, x)
+			}
+		})
+	}
+}

@@ -476,3 +476,95 @@ sdone:
 sret:
 	VZEROUPPER
 	RET
+
+// func absMaxAVX512(src *float32, n int) float32
+// The largest |src[i]| for i < n (n >= 1), or NaN if any is NaN or Inf:
+// Z1 sums x*0, which is 0 for finite x and NaN otherwise. The last n%16
+// values are read under the mask K1.
+TEXT ·absMaxAVX512(SB), NOSPLIT, $0-20
+	MOVQ src+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z2
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z3, Z3, Z3
+
+amloop:
+	CMPQ CX, $16
+	JLT amtail
+	VMOVUPS (SI), Z4
+	VANDPS Z2, Z4, Z5
+	VMAXPS Z5, Z0, Z0
+	VFMADD231PS Z3, Z4, Z1
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP amloop
+
+amtail:
+	CMPQ CX, $0
+	JEQ amreduce
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z4
+	VANDPS Z2, Z4, Z5
+	VMAXPS Z5, Z0, Z0
+	VFMADD231PS Z3, Z4, Z1
+
+amreduce:
+	VEXTRACTF64X4 $1, Z0, Y5
+	VMAXPS Y5, Y0, Y0
+	VEXTRACTF128 $1, Y0, X5
+	VMAXPS X5, X0, X0
+	VPERMILPS $0x4E, X0, X5
+	VMAXPS X5, X0, X0
+	VPERMILPS $0xB1, X0, X5
+	VMAXPS X5, X0, X0
+	VCMPPS $3, Z1, Z1, K2
+	KORTESTW K2, K2
+	JZ amdone
+	MOVL $0x7fc00000, AX
+	VMOVD AX, X0
+
+amdone:
+	VMOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func scaleToInt8AVX512(dst *int8, src *float32, n int, inv float32)
+// dst[i] = round(src[i]*inv) for i < n (n >= 1), to nearest even (the
+// default MXCSR rounding of VCVTPS2DQ); |src[i]*inv| <= 127.
+TEXT ·scaleToInt8AVX512(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS inv+24(FP), Z2
+
+sqloop:
+	CMPQ CX, $16
+	JLT sqtail
+	VMULPS (SI), Z2, Z4
+	VCVTPS2DQ Z4, Z4
+	VPMOVDB Z4, (DI)
+	ADDQ $64, SI
+	ADDQ $16, DI
+	SUBQ $16, CX
+	JMP sqloop
+
+sqtail:
+	CMPQ CX, $0
+	JEQ sqdone
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z4
+	VMULPS Z4, Z2, Z4
+	VCVTPS2DQ Z4, Z4
+	VPMOVDB Z4, K1, (DI)
+
+sqdone:
+	VZEROUPPER
+	RET
