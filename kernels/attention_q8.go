@@ -51,6 +51,11 @@ func checkQ8HeadDim(fn string, hd int) {
 	}
 }
 
+// q8PrefetchBlocks is how many blocks ahead the int8 decode kernels
+// prefetch: one block of one KV head takes less than a DRAM latency to
+// process (measured at B=16: 4 blocks ahead 8-15% faster than 1).
+const q8PrefetchBlocks = 4
+
 // q16Buf holds the int16 query heads of one attendPagedQ8 call and their
 // scales.
 type q16Buf struct {
@@ -72,12 +77,14 @@ func attendPagedQ8(b *backend, out, q []float32, src *pagedBlocks, from, n, off,
 	bt, m := src.bt, n-from
 	so := off / hd // the KV head's first scale in a block
 	last := (n - 1) / bt
-	// nxt returns the KV head's rows and scales of the block after blk, if read.
+	// nxt returns the KV head's rows and scales of the block q8PrefetchBlocks
+	// after blk (or the last one read), for the kernels to prefetch.
 	nxt := func(blocks [][]int8, scales [][]float32, blk int) ([]int8, []float32) {
 		if blk >= last {
 			return nil, nil
 		}
-		return blocks[blk+1][off : off+bt*hd], scales[blk+1][so : so+bt]
+		blk = min(blk+q8PrefetchBlocks, last)
+		return blocks[blk][off : off+bt*hd], scales[blk][so : so+bt]
 	}
 	// The query heads in int16, in buffers reused across calls.
 	qb := q16Pool.Get().(*q16Buf)
