@@ -14,8 +14,10 @@ type jobs struct {
 	qgemm     qgemmJob
 	qgemmPack qgemmPackJob
 
-	packBF16 packBF16Job
-	gemmBF16 gemmBF16Job
+	packBF16  packBF16Job
+	gemmBF16  gemmBF16Job
+	layerNorm layerNormJob
+	geluRows  geluRowsJob
 
 	attnBF16      bf16Attn
 	attnBF16Pack  attnBF16PackJob
