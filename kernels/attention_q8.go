@@ -146,29 +146,39 @@ func scoresGroupQ8Generic(s []float32, ss int, k, _ []int8, ks, _ []float32, q [
 // magnitude. A head holding a NaN or Inf gets a NaN scale (its scores are
 // NaN, as with float32 queries).
 func quantizeQ16(q []int16, qsc, x []float32, per, hd int, scale float32) {
-	for h := range per {
-		xh, qh := x[h*hd:(h+1)*hd], q[h*hd:(h+1)*hd]
-		var amax float32
-		finite := true
-		for _, v := range xh {
-			a := math.Float32frombits(math.Float32bits(v) &^ (1 << 31))
-			finite = finite && a <= math.MaxFloat32
-			amax = max(amax, a)
-		}
-		if !finite || amax == 0 {
-			clear(qh)
-			qsc[h] = 0
-			if !finite {
-				qsc[h] = float32(math.NaN())
-			}
-			continue
-		}
-		inv := 32767 / amax
-		for d, v := range xh {
-			qh[d] = int16(int32((v*inv + 0x1.8p23) - 0x1.8p23)) // round to nearest even, |v*inv| <= 32767
-		}
-		qsc[h] = amax / 32767 * scale
+	f := active.quantizeI16Row
+	if f == nil {
+		f = quantizeI16RowGeneric
 	}
+	for h := range per {
+		qsc[h] = f(q[h*hd:(h+1)*hd], x[h*hd:(h+1)*hd]) * scale
+	}
+}
+
+// quantizeI16RowGeneric sets dst to src quantized to int16 with one scale,
+// which it returns: src[i] ≈ scale·dst[i], scale = max|src| / 32767. A row
+// of zeros gives scale 0, a NaN or Inf a NaN scale (and zero dst). The
+// SIMD forms (backend.quantizeI16Row) give the same bits.
+func quantizeI16RowGeneric(dst []int16, src []float32) float32 {
+	var amax float32
+	finite := true
+	for _, v := range src {
+		a := math.Float32frombits(math.Float32bits(v) &^ (1 << 31))
+		finite = finite && a <= math.MaxFloat32
+		amax = max(amax, a)
+	}
+	if !finite || amax == 0 {
+		clear(dst)
+		if !finite {
+			return float32(math.NaN())
+		}
+		return 0
+	}
+	inv := 32767 / amax
+	for d, v := range src {
+		dst[d] = int16(int32((v*inv + 0x1.8p23) - 0x1.8p23)) // round to nearest even, |v*inv| <= 32767
+	}
+	return amax / 32767
 }
 
 // wsumQ8Chunk is the most positions whose weights share one int16 scale

@@ -424,8 +424,9 @@ func TestQuantizeQ8RowRounding(t *testing.T) {
 	}
 }
 
-// TestQuantizeQ8RowBackends checks each backend's QuantizeQ8Row against
-// the Go twin, bytes and scale exactly, over lengths around the SIMD width,
+// TestQuantizeQ8RowBackends checks each backend's QuantizeQ8Row (and
+// int16 row quantizer of the query heads) against the Go twins, values and
+// scale exactly, over lengths around the SIMD width,
 // rounding ties, zeros, subnormal and non-finite values.
 func TestQuantizeQ8RowBackends(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b *backend) {
@@ -460,6 +461,13 @@ func TestQuantizeQ8RowBackends(t *testing.T) {
 				gs, ws := QuantizeQ8Row(got, x), quantizeQ8RowGeneric(want, x)
 				if !slices.Equal(got, want) || math.Float32bits(gs) != math.Float32bits(ws) && !(gs != gs && ws != ws) {
 					t.Fatalf("n=%d trial %d: got scale %g bytes %v, want %g %v", n, trial, gs, got, ws, want)
+				}
+				if b.quantizeI16Row != nil {
+					got16, want16 := make([]int16, n), make([]int16, n)
+					gs, ws := b.quantizeI16Row(got16, x), quantizeI16RowGeneric(want16, x)
+					if !slices.Equal(got16, want16) || math.Float32bits(gs) != math.Float32bits(ws) && !(gs != gs && ws != ws) {
+						t.Fatalf("int16 n=%d trial %d: got scale %g values %v, want %g %v", n, trial, gs, got16, ws, want16)
+					}
 				}
 			}
 		}

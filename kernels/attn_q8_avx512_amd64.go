@@ -60,6 +60,9 @@ func absMaxAVX512(src *float32, n int) float32
 //go:noescape
 func scaleToInt8AVX512(dst *int8, src *float32, n int, inv float32)
 
+//go:noescape
+func scaleToInt16AVX512(dst *int16, src *float32, n int, inv float32)
+
 // quantizeQ8RowZ is QuantizeQ8Row with AVX-512: the largest magnitude (NaN
 // if any value is NaN or Inf) in one pass, the scaled and rounded bytes in
 // a second, with quantizeQ8RowGeneric's float32 operations.
@@ -75,4 +78,20 @@ func quantizeQ8RowZ(dst []int8, src []float32) float32 {
 	}
 	scaleToInt8AVX512(&dst[0], &src[0], len(src), 127/amax)
 	return amax / 127
+}
+
+// quantizeI16RowZ is quantizeI16RowGeneric with AVX-512 (see
+// quantizeQ8RowZ).
+func quantizeI16RowZ(dst []int16, src []float32) float32 {
+	if len(src) == 0 {
+		return 0
+	}
+	_ = dst[len(src)-1]
+	amax := absMaxAVX512(&src[0], len(src))
+	if amax != amax || amax == 0 {
+		clear(dst)
+		return amax
+	}
+	scaleToInt16AVX512(&dst[0], &src[0], len(src), 32767/amax)
+	return amax / 32767
 }

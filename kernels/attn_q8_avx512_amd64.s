@@ -568,3 +568,39 @@ sqtail:
 sqdone:
 	VZEROUPPER
 	RET
+
+// func scaleToInt16AVX512(dst *int16, src *float32, n int, inv float32)
+// dst[i] = round(src[i]*inv) for i < n (n >= 1), to nearest even;
+// |src[i]*inv| <= 32767.
+TEXT ·scaleToInt16AVX512(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS inv+24(FP), Z2
+
+s16loop:
+	CMPQ CX, $16
+	JLT s16tail
+	VMULPS (SI), Z2, Z4
+	VCVTPS2DQ Z4, Z4
+	VPMOVDW Z4, (DI)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	SUBQ $16, CX
+	JMP s16loop
+
+s16tail:
+	CMPQ CX, $0
+	JEQ s16done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z4
+	VMULPS Z4, Z2, Z4
+	VCVTPS2DQ Z4, Z4
+	VPMOVDW Z4, K1, (DI)
+
+s16done:
+	VZEROUPPER
+	RET

@@ -66,9 +66,10 @@ var avx512 = &backend{
 	wsumF16:    wsumF16Z,
 	group:      groupAVX512,
 
-	quantizeQ8Row: quantizeQ8RowZ,
-	scale:         scaleZ,
-	softmax:       softmaxZ,
-	siluMul:       siluMulZ,
-	geluTanh:      geluTanhZ,
+	quantizeQ8Row:  quantizeQ8RowZ,
+	quantizeI16Row: quantizeI16RowZ,
+	scale:          scaleZ,
+	softmax:        softmaxZ,
+	siluMul:        siluMulZ,
+	geluTanh:       geluTanhZ,
 }
