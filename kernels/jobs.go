@@ -11,7 +11,7 @@ type jobs struct {
 	gemm    gemmJob
 	packX   packXJob
 
-	qgemm     qgemmJob
+	qgemm     qgemmMultiJob
 	qgemmPack qgemmPackJob
 
 	packBF16  packBF16Job

@@ -36,7 +36,7 @@ type Workspace struct {
 	rows                int // rows the buffers hold
 	x, xb, q, k, v, att []float32
 	gate, up            []float32
-	ys                  [3][]float32          // outputs of a fused MatVecs call
+	ys                  [3][]float32          // outputs of a fused MatVecs or MatMuls call
 	pos                 []int                 // position of each row
 	sel, selLogits      []float32             // last rows of several sequences, and their logits
 	dec                 []kernels.DecodeQuery // the single-position inputs of a layer
@@ -257,9 +257,13 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 		for i := range n {
 			kernels.RMSNorm(xb[i*h:(i+1)*h], x[i*h:(i+1)*h], ly.attnNorm, c.Eps)
 		}
-		if n == 1 && ly.qkv[0] != nil { // one decode token: one parallel call for the three projections
+		if ly.qkv[0] != nil { // one parallel call for the three projections
 			w.ys[0], w.ys[1], w.ys[2] = q, k, v
-			kernels.MatVecs(w.ys[:3], ly.qkv[:], xb)
+			if n == 1 {
+				kernels.MatVecs(w.ys[:3], ly.qkv[:], xb)
+			} else {
+				kernels.MatMuls(w.ys[:3], ly.qkv[:], xb, n)
+			}
 		} else {
 			kernels.MatMul(q, &ly.q, xb, n)
 			kernels.MatMul(k, &ly.k, xb, n)
@@ -333,9 +337,13 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 		for i := range n {
 			kernels.RMSNorm(xb[i*h:(i+1)*h], x[i*h:(i+1)*h], ly.mlpNorm, c.Eps)
 		}
-		if n == 1 && ly.gateUp[0] != nil {
+		if ly.gateUp[0] != nil {
 			w.ys[0], w.ys[1] = gate, up
-			kernels.MatVecs(w.ys[:2], ly.gateUp[:], xb)
+			if n == 1 {
+				kernels.MatVecs(w.ys[:2], ly.gateUp[:], xb)
+			} else {
+				kernels.MatMuls(w.ys[:2], ly.gateUp[:], xb, n)
+			}
 		} else {
 			kernels.MatMul(gate, &ly.gate, xb, n)
 			kernels.MatMul(up, &ly.up, xb, n)
