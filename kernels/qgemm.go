@@ -67,11 +67,11 @@ type qgemmKernel func(y []float32, ldy int, w []byte, raw bool, cols int, ws []f
 // row i < 8 goes to y[i*ldy+k]; the other arguments are qgemmKernel's.
 type qgemm8Kernel func(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte)
 
-// qgemm16Kernel computes qgRows8 raw int8 weight rows (as stored) times
-// one tile a of 16 input rows: the result of weight row k and input row i
-// goes to y[i*ldy+k]; the other arguments are qgemmKernel's. Each
-// activation load feeds eight weight rows instead of four.
-type qgemm16Kernel func(y []float32, ldy int, w []byte, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte)
+// qgemm16Kernel computes qgRows8 weight rows times one tile a of 16 input
+// rows: the result of weight row k and input row i goes to y[i*ldy+k]; the
+// arguments are qgemmKernel's. Each activation load feeds eight weight rows
+// instead of four.
+type qgemm16Kernel func(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte)
 
 // qgemmApplies reports whether MatMul of w runs the quantized GEMM on b.
 func qgemmApplies(b *backend, w *Matrix) bool {
@@ -305,9 +305,9 @@ func (j *qgemmJob) run(lo, hi int) {
 			}
 			in := min(nt*qgTile, j.n-t*qgTile)
 			for r := 0; r < nr; r += qgRows {
-				if sweeps == 1 && a2 == nil && w.Type == Q8 && j.b.qgemm16 != nil && r+qgRows8 <= nr {
-					// int8 rows read once, one tile: eight rows per call.
-					j.run16(t*qgTile, in, r0, r, a, out)
+				if sweeps == 1 && a2 == nil && j.b.qgemm16 != nil && r+qgRows8 <= nr {
+					// Rows read once, one tile: eight rows per call.
+					j.run16(t*qgTile, in, r0, r, a, wp[r*cols:(r+qgRows8)*cols], out)
 					r += qgRows8 - qgRows
 					continue
 				}
@@ -340,22 +340,27 @@ func (j *qgemmJob) run(lo, hi int) {
 	}
 }
 
-// run16 computes weight rows r0+r .. r0+r+7 (stored int8, read once) times
-// tile a, input rows i0 .. i0+in-1, with the qgemm16 kernel (out is run's
-// scratch).
-func (j *qgemmJob) run16(i0, in, r0, r int, a []byte, out []float32) {
+// run16 computes weight rows r0+r .. r0+r+7 (read once) times tile a,
+// input rows i0 .. i0+in-1, with the qgemm16 kernel: int8 rows as stored,
+// others prepared into wp (wp and out are run's scratch).
+func (j *qgemmJob) run16(i0, in, r0, r int, a, wp []byte, out []float32) {
 	w := j.w
 	cols, rows := w.Cols, w.Rows
 	groups, blocks := w.groups(), cols/q8Block
 	gb := w.group() / q8Block
 	ws := w.Scale[(r0+r)*groups : (r0+r+qgRows8)*groups]
-	wr := int8Bytes(w.Q8[(r0+r)*cols : (r0+r+qgRows8)*cols])
 	pf := qgemmStored(w, r0+r+qgPrefetchAhead*qgRows8, qgRows8)
+	wr, raw := wp, false
+	if w.Type == Q8 {
+		wr, raw = int8Bytes(w.Q8[(r0+r)*cols:(r0+r+qgRows8)*cols]), true
+	} else {
+		w.Type.traits().qgemmPrep(wr, w, r0+r, qgRows8)
+	}
 	if in == qgTile {
-		j.b.qgemm16(j.y[i0*rows+r0+r:], rows, wr, cols, ws, groups, gb, a, blocks, pf)
+		j.b.qgemm16(j.y[i0*rows+r0+r:], rows, wr, raw, cols, ws, groups, gb, a, blocks, pf)
 		return
 	}
-	j.b.qgemm16(out, qgRows8, wr, cols, ws, groups, gb, a, blocks, pf)
+	j.b.qgemm16(out, qgRows8, wr, raw, cols, ws, groups, gb, a, blocks, pf)
 	for i := range in {
 		copy(j.y[(i0+i)*rows+r0+r:][:qgRows8], out[i*qgRows8:])
 	}
@@ -476,10 +481,14 @@ func qgemm4Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []floa
 
 // qgemm16Generic is the pure-Go twin of the qgemm16 micro-kernels: each
 // output is qgemm4Generic's.
-func qgemm16Generic(y []float32, ldy int, w []byte, cols int, ws []float32, groups, gb int, a []byte, blocks int, _ []byte) {
+func qgemm16Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, _ []byte) {
+	var flip byte
+	if raw {
+		flip = 0x80
+	}
 	for r := range qgRows8 {
 		for l := range qgTile {
-			y[l*ldy+r] = qgemmDot(w[r*cols:r*cols+blocks*q8Block], 0x80, ws[r*groups:], gb, a, l)
+			y[l*ldy+r] = qgemmDot(w[r*cols:r*cols+blocks*q8Block], flip, ws[r*groups:], gb, a, l)
 		}
 	}
 }

@@ -118,10 +118,13 @@ func qgemm8Z(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, g
 }
 
 //go:noescape
+func qgemm8x16VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int)
+
+//go:noescape
 func qgemm8x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int)
 
 // qgemm16Z is the qgemm16Kernel of the avx512 backend (see qgemm_amd64.s).
-func qgemm16Z(y []float32, ldy int, w []byte, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte) {
+func qgemm16Z(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte) {
 	_ = w[(qgRows8-1)*cols+blocks*q8Block-1]
 	_ = ws[(qgRows8-1)*groups+(blocks-1)/gb]
 	_ = a[blocks*qgBlockBytes-1]
@@ -131,5 +134,9 @@ func qgemm16Z(y []float32, ldy int, w []byte, cols int, ws []float32, groups, gb
 	if len(pf) > 0 {
 		pfp, pfs = &pf[0], (len(pf)+blocks-1)/blocks
 	}
-	qgemm8x16RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], blocks, pfp, pfs)
+	if raw {
+		qgemm8x16RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], blocks, pfp, pfs)
+		return
+	}
+	qgemm8x16VNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], blocks, pfp, pfs)
 }

@@ -598,7 +598,7 @@ blk8r:
 	VZEROUPPER
 	RET
 
-// Eight raw int8 weight rows times one tile of 16 input rows: each
+// Eight weight rows (prepared, or raw int8) times one tile of 16 input rows: each
 // activation group load feeds eight VPDPBUSD instead of four. Registers as
 // in the 4-row kernels, plus BX = weight row 4 at the block, DI = weight
 // scales of row 4 at the group; integer sums of rows 0..7 in Z0..Z3,
@@ -606,113 +606,137 @@ blk8r:
 // accumulators Z16..Z23.
 
 // STEP8 multiplies 4 columns (activation offset O, weight offset OW) of
-// eight raw rows into T0..T7.
-#define STEP8(O, OW, T0, T1, T2, T3, T4, T5, T6, T7) \
+// eight rows into T0..T7 (BC: BCPREP or BCRAW).
+#define STEP8(BC, O, OW, T0, T1, T2, T3, T4, T5, T6, T7) \
 	VMOVDQU32 O(AX), Z4 \
-	BCRAW(OW(SI), Z5) \
-	BCRAW(OW(SI)(R8*1), Z6) \
-	BCRAW(OW(SI)(R8*2), Z7) \
-	BCRAW(OW(SI)(R10*1), Z13) \
+	BC(OW(SI), Z5) \
+	BC(OW(SI)(R8*1), Z6) \
+	BC(OW(SI)(R8*2), Z7) \
+	BC(OW(SI)(R10*1), Z13) \
 	VPDPBUSD Z4, Z5, T0 \
 	VPDPBUSD Z4, Z6, T1 \
 	VPDPBUSD Z4, Z7, T2 \
 	VPDPBUSD Z4, Z13, T3 \
-	BCRAW(OW(BX), Z14) \
-	BCRAW(OW(BX)(R8*1), Z15) \
-	BCRAW(OW(BX)(R8*2), Z5) \
-	BCRAW(OW(BX)(R10*1), Z6) \
+	BC(OW(BX), Z14) \
+	BC(OW(BX)(R8*1), Z15) \
+	BC(OW(BX)(R8*2), Z5) \
+	BC(OW(BX)(R10*1), Z6) \
 	VPDPBUSD Z4, Z14, T4 \
 	VPDPBUSD Z4, Z15, T5 \
 	VPDPBUSD Z4, Z5, T6 \
 	VPDPBUSD Z4, Z6, T7
 
-#define STEP8E(O, OW) STEP8(O, OW, Z0, Z1, Z2, Z3, Z8, Z9, Z10, Z11)
-#define STEP8O(O, OW) STEP8(O, OW, Z24, Z25, Z26, Z27, Z28, Z29, Z31, Z12)
+#define STEP8E(BC, O, OW) STEP8(BC, O, OW, Z0, Z1, Z2, Z3, Z8, Z9, Z10, Z11)
+#define STEP8O(BC, O, OW) STEP8(BC, O, OW, Z24, Z25, Z26, Z27, Z28, Z29, Z31, Z12)
+
+#define ARGS816 \
+	MOVQ w+16(FP), SI \
+	MOVQ cols+24(FP), R8 \
+	MOVQ ws+32(FP), DX \
+	MOVQ groups+40(FP), R11 \
+	SHLQ $2, R11 \
+	MOVQ gb+48(FP), R9 \
+	MOVQ a+56(FP), AX \
+	MOVQ blocks+64(FP), R13 \
+	MOVQ pf+72(FP), R15 \
+	MOVQ pfstep+80(FP), R14 \
+	LEAQ (R8)(R8*2), R10 \
+	LEAQ (R11)(R11*2), R12 \
+	LEAQ (SI)(R8*4), BX \
+	LEAQ (DX)(R11*4), DI \
+	MOVQ R9, CX \
+	VPXORD Z16, Z16, Z16 \
+	VPXORD Z17, Z17, Z17 \
+	VPXORD Z18, Z18, Z18 \
+	VPXORD Z19, Z19, Z19 \
+	VPXORD Z20, Z20, Z20 \
+	VPXORD Z21, Z21, Z21 \
+	VPXORD Z22, Z22, Z22 \
+	VPXORD Z23, Z23, Z23
+
+// BLOCK816 runs one block of the 8x16 kernels.
+#define BLOCK816(BC) \
+	VMOVDQU32 576(AX), Z0 \
+	VMOVDQA32 Z0, Z1 \
+	VMOVDQA32 Z0, Z2 \
+	VMOVDQA32 Z0, Z3 \
+	VMOVDQA32 Z0, Z8 \
+	VMOVDQA32 Z0, Z9 \
+	VMOVDQA32 Z0, Z10 \
+	VMOVDQA32 Z0, Z11 \
+	VPXORD Z24, Z24, Z24 \
+	VPXORD Z25, Z25, Z25 \
+	VPXORD Z26, Z26, Z26 \
+	VPXORD Z27, Z27, Z27 \
+	VPXORD Z28, Z28, Z28 \
+	VPXORD Z29, Z29, Z29 \
+	VPXORD Z31, Z31, Z31 \
+	VPXORD Z12, Z12, Z12 \
+	STEP8E(BC, 0, 0) \
+	STEP8O(BC, 64, 4) \
+	STEP8E(BC, 128, 8) \
+	STEP8O(BC, 192, 12) \
+	STEP8E(BC, 256, 16) \
+	STEP8O(BC, 320, 20) \
+	STEP8E(BC, 384, 24) \
+	STEP8O(BC, 448, 28) \
+	VPADDD Z24, Z0, Z0 \
+	VPADDD Z25, Z1, Z1 \
+	VPADDD Z26, Z2, Z2 \
+	VPADDD Z27, Z3, Z3 \
+	VPADDD Z28, Z8, Z8 \
+	VPADDD Z29, Z9, Z9 \
+	VPADDD Z31, Z10, Z10 \
+	VPADDD Z12, Z11, Z11 \
+	SCALE(Z0, 512(AX), (DX), Z16) \
+	SCALE(Z1, 512(AX), (DX)(R11*1), Z17) \
+	SCALE(Z2, 512(AX), (DX)(R11*2), Z18) \
+	SCALE(Z3, 512(AX), (DX)(R12*1), Z19) \
+	SCALE(Z8, 512(AX), (DI), Z20) \
+	SCALE(Z9, 512(AX), (DI)(R11*1), Z21) \
+	SCALE(Z10, 512(AX), (DI)(R11*2), Z22) \
+	SCALE(Z11, 512(AX), (DI)(R12*1), Z23) \
+	ADDQ $640, AX \
+	PREFETCH8 \
+	ADDQ $32, SI \
+	ADDQ $32, BX \
+	DECQ CX \
+	JNE 4(PC) \
+	ADDQ $4, DX \
+	ADDQ $4, DI \
+	MOVQ R9, CX
+
+// STORE816 stores the 8x16 kernels' results.
+#define STORE816 \
+	SETSTORE \
+	MOVQ y+0(FP), DI \
+	STORE16(Z16, Z17, Z18, Z19) \
+	MOVQ y+0(FP), DI \
+	ADDQ $16, DI \
+	STORE16(Z20, Z21, Z22, Z23)
+
+// func qgemm8x16VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int)
+TEXT ·qgemm8x16VNNI(SB), NOSPLIT, $0-88
+	ARGS816
+blk816:
+	BLOCK816(BCPREP)
+	DECQ R13
+	JNE blk816
+	STORE816
+	VZEROUPPER
+	RET
 
 // func qgemm8x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int)
+//
+// qgemm8x16VNNI for raw int8 weights.
 TEXT ·qgemm8x16RawVNNI(SB), NOSPLIT, $0-88
 	MOVL $0x80808080, R14
 	VPBROADCASTD R14, Z30
-	MOVQ w+16(FP), SI
-	MOVQ cols+24(FP), R8
-	MOVQ ws+32(FP), DX
-	MOVQ groups+40(FP), R11
-	SHLQ $2, R11
-	MOVQ gb+48(FP), R9
-	MOVQ a+56(FP), AX
-	MOVQ blocks+64(FP), R13
-	MOVQ pf+72(FP), R15
-	MOVQ pfstep+80(FP), R14
-	LEAQ (R8)(R8*2), R10
-	LEAQ (R11)(R11*2), R12
-	LEAQ (SI)(R8*4), BX
-	LEAQ (DX)(R11*4), DI
-	MOVQ R9, CX
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
-blk816:
-	VMOVDQU32 576(AX), Z0
-	VMOVDQA32 Z0, Z1
-	VMOVDQA32 Z0, Z2
-	VMOVDQA32 Z0, Z3
-	VMOVDQA32 Z0, Z8
-	VMOVDQA32 Z0, Z9
-	VMOVDQA32 Z0, Z10
-	VMOVDQA32 Z0, Z11
-	VPXORD Z24, Z24, Z24
-	VPXORD Z25, Z25, Z25
-	VPXORD Z26, Z26, Z26
-	VPXORD Z27, Z27, Z27
-	VPXORD Z28, Z28, Z28
-	VPXORD Z29, Z29, Z29
-	VPXORD Z31, Z31, Z31
-	VPXORD Z12, Z12, Z12
-	STEP8E(0, 0)
-	STEP8O(64, 4)
-	STEP8E(128, 8)
-	STEP8O(192, 12)
-	STEP8E(256, 16)
-	STEP8O(320, 20)
-	STEP8E(384, 24)
-	STEP8O(448, 28)
-	VPADDD Z24, Z0, Z0
-	VPADDD Z25, Z1, Z1
-	VPADDD Z26, Z2, Z2
-	VPADDD Z27, Z3, Z3
-	VPADDD Z28, Z8, Z8
-	VPADDD Z29, Z9, Z9
-	VPADDD Z31, Z10, Z10
-	VPADDD Z12, Z11, Z11
-	SCALE(Z0, 512(AX), (DX), Z16)
-	SCALE(Z1, 512(AX), (DX)(R11*1), Z17)
-	SCALE(Z2, 512(AX), (DX)(R11*2), Z18)
-	SCALE(Z3, 512(AX), (DX)(R12*1), Z19)
-	SCALE(Z8, 512(AX), (DI), Z20)
-	SCALE(Z9, 512(AX), (DI)(R11*1), Z21)
-	SCALE(Z10, 512(AX), (DI)(R11*2), Z22)
-	SCALE(Z11, 512(AX), (DI)(R12*1), Z23)
-	ADDQ $640, AX
-	PREFETCH8
-	ADDQ $32, SI
-	ADDQ $32, BX
-	DECQ CX
-	JNE 4(PC)
-	ADDQ $4, DX
-	ADDQ $4, DI
-	MOVQ R9, CX
+	ARGS816
+blk816r:
+	BLOCK816(BCRAW)
 	DECQ R13
-	JNE blk816
-	SETSTORE
-	MOVQ y+0(FP), DI
-	STORE16(Z16, Z17, Z18, Z19)
-	MOVQ y+0(FP), DI
-	ADDQ $16, DI
-	STORE16(Z20, Z21, Z22, Z23)
+	JNE blk816r
+	STORE816
 	VZEROUPPER
 	RET

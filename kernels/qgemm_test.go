@@ -258,7 +258,7 @@ func TestQgemmPrep(t *testing.T) {
 
 // BenchmarkQgemmKernel runs the micro-kernels alone (one thread, operands in
 // cache) as a fraction of the one-thread peaks: 8x8 (n <= 8, raw int8),
-// 8x16 (raw int8, one tile), 4x16
+// 8x16 (one tile), 4x16
 // and 4x32 on prepared (w+128) and raw int8 weights.
 func BenchmarkQgemmKernel(b *testing.B) {
 	if active.qgemm == nil {
@@ -289,14 +289,20 @@ func BenchmarkQgemmKernel(b *testing.B) {
 		w16 := make([]byte, qgRows8*cols)
 		ws16 := make([]float32, qgRows8)
 		out16 := make([]float32, qgTile*qgRows8)
-		b.Run("8x16-raw", func(b *testing.B) {
-			const reps = 64
-			benchPeakFraction(b, reps*2*float64(qgRows8*qgTile*cols), func() {
-				for range reps {
-					active.qgemm16(out16, qgRows8, w16, cols, ws16, 1, blocks, a[:blocks*qgBlockBytes], blocks, nil)
-				}
+		for _, raw := range []bool{false, true} {
+			name := "8x16"
+			if raw {
+				name += "-raw"
+			}
+			b.Run(name, func(b *testing.B) {
+				const reps = 64
+				benchPeakFraction(b, reps*2*float64(qgRows8*qgTile*cols), func() {
+					for range reps {
+						active.qgemm16(out16, qgRows8, w16, raw, cols, ws16, 1, blocks, a[:blocks*qgBlockBytes], blocks, nil)
+					}
+				})
 			})
-		})
+		}
 	}
 	for _, nt := range []int{1, 2} {
 		for _, raw := range []bool{false, true} {
