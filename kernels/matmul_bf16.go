@@ -25,6 +25,10 @@ func MatMulBF16(y []float32, w *Matrix, x []float32, n int) {
 	bf16MatMul(y, w, x, n)
 }
 
+// HasBF16Dot reports whether MatMulBF16 runs on the CPU's bf16 dot-product
+// instructions with the active kernels (otherwise it is MatMul).
+func HasBF16Dot() bool { return hasBF16Dot(active) }
+
 // Tile of the bf16 micro-kernel (gemmBF16x12x32) and the depth block in
 // pairs of k (a packed weight panel of 256 pairs x 32 columns is 32 KB).
 const (

@@ -105,6 +105,9 @@ type Model struct {
 	// invFreqLocal and ropeLocal are the sliding layers' (RopeLocalTheta, no scaling).
 	invFreqLocal []float32
 	ropeLocal    ropeCache
+	// bf16Prefill and bf16PrefillF16 run long steps' projections of bf16
+	// (and f16) weights on bf16 activations (see UseBF16Prefill).
+	bf16Prefill, bf16PrefillF16 bool
 }
 
 // Config returns the model's architecture.

@@ -261,9 +261,9 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 			w.ys[0], w.ys[1], w.ys[2] = q, k, v
 			kernels.MatVecs(w.ys[:3], ly.qkv[:], xb)
 		} else {
-			kernels.MatMul(q, &ly.q, xb, n)
-			kernels.MatMul(k, &ly.k, xb, n)
-			kernels.MatMul(v, &ly.v, xb, n)
+			m.project(q, &ly.q, xb, n)
+			m.project(k, &ly.k, xb, n)
+			m.project(v, &ly.v, xb, n)
 		}
 		if ly.qBias != nil {
 			addRows(q, ly.qBias, n)
@@ -315,7 +315,7 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 			kernels.AttentionDecode(w.dec, c.Heads, c.KVHeads, hd, ly.window, scale)
 			clear(w.dec) // keep no block of a sequence alive past the step
 		}
-		kernels.MatMul(xb, &ly.o, att, n)
+		m.project(xb, &ly.o, att, n)
 		if ly.oBias != nil {
 			addRows(xb, ly.oBias, n)
 		}
@@ -331,8 +331,8 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 			w.ys[0], w.ys[1] = gate, up
 			kernels.MatVecs(w.ys[:2], ly.gateUp[:], xb)
 		} else {
-			kernels.MatMul(gate, &ly.gate, xb, n)
-			kernels.MatMul(up, &ly.up, xb, n)
+			m.project(gate, &ly.gate, xb, n)
+			m.project(up, &ly.up, xb, n)
 		}
 		if c.GELU {
 			kernels.GELUTanh(gate, gate)
@@ -342,7 +342,7 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 		} else {
 			kernels.SiLUMul(gate, gate, up)
 		}
-		kernels.MatMul(xb, &ly.down, gate, n)
+		m.project(xb, &ly.down, gate, n)
 		if ly.postFF != nil {
 			normRows(xb, ly.postFF, n, c.Eps)
 		}
