@@ -25,6 +25,8 @@ func runPerplexity(args []string) error {
 	alias(fs, "ctx-size", "c", "ctx")
 	bos := fs.Bool("bos", false, "prepend the BOS token to the token stream")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json `file` (default: the one embedded in the model)")
+	var prefill prefillPrecisionFlag
+	fs.Var(&prefill, "prefill-bf16", prefillBF16Help)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -43,7 +45,7 @@ func runPerplexity(args []string) error {
 	if err != nil {
 		return err
 	}
-	mod, err := cellm.Open(path, &cellm.Options{TokenizerPath: *tokPath})
+	mod, err := cellm.Open(path, &cellm.Options{TokenizerPath: *tokPath, PrefillPrecision: prefill.p})
 	if err != nil {
 		return convertHint(*model, err)
 	}
