@@ -87,10 +87,15 @@ func (j *packBF16Job) run(lo, hi int) {
 	k, kp := j.k, (j.k+1)/2
 	buf := halfPool.Get().(*[]uint16)
 	defer halfPool.Put(buf)
-	row := growHalf(buf, 2*kp)
+	rows := growHalf(buf, bf16MR*2*kp)
+	row := rows[:2*kp]
 	row[2*kp-1] = 0 // pads an odd k
 	for p := lo; p < hi; p++ {
 		dst := words(j.xp[p*kp*bf16MR*2 : (p+1)*kp*bf16MR*2])
+		if k%2 == 0 && p*bf16MR+bf16MR <= j.n {
+			packXBF16Fast(dst, rows, j.x, p, k)
+			continue
+		}
 		if p*bf16MR+bf16MR > j.n {
 			clear(dst)
 		}
@@ -116,7 +121,7 @@ func (j *gemmBF16Job) run(lo, hi int) {
 	panels := (j.n + bf16MR - 1) / bf16MR
 	buf := halfPool.Get().(*[]uint16)
 	defer halfPool.Put(buf)
-	hs := growHalf(buf, bf16KB*bf16NR*2+bf16KB*2)
+	hs := growHalf(buf, bf16KB*bf16NR*2+bf16KB*bf16NR*2)
 	wp, tmp := hs[:bf16KB*bf16NR*2], hs[bf16KB*bf16NR*2:]
 	var tile [bf16MR * bf16NR]float32
 	for q := lo; q < hi; q++ {
@@ -153,8 +158,11 @@ func (j *gemmBF16Job) run(lo, hi int) {
 
 // packWBF16 stores weight rows r0..r0+rn-1, pairs k0..k0+kn-1 of columns,
 // as [kn][32][2] bf16, zero-padding rows rn..31 and a last odd column; f16
-// weights are rounded to bf16 through tmp (2*kn values).
+// weights are rounded to bf16 through tmp (32*2*kn values).
 func packWBF16(wp, tmp []uint16, w *Matrix, r0, rn, k0, kn int) {
+	if packWBF16Fast(wp, tmp, w, r0, rn, k0, kn) {
+		return
+	}
 	cols := w.Cols
 	dst := words(wp)
 	for j := range bf16NR {
