@@ -26,4 +26,6 @@ type jobs struct {
 	attnBlock   attnBlockJob
 	paged       pagedJob
 	decode      decodeJob
+
+	fn funcJob
 }

@@ -254,9 +254,7 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 	for l := range m.layers {
 		ly := &m.layers[l]
 		// Attention block.
-		for i := range n {
-			kernels.RMSNorm(xb[i*h:(i+1)*h], x[i*h:(i+1)*h], ly.attnNorm, c.Eps)
-		}
+		kernels.RMSNormRows(xb, x, ly.attnNorm, n, c.Eps)
 		if n == 1 && ly.qkv[0] != nil { // one decode token: one parallel call for the three projections
 			w.ys[0], w.ys[1], w.ys[2] = q, k, v
 			kernels.MatVecs(w.ys[:3], ly.qkv[:], xb)
@@ -324,9 +322,7 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 		}
 		kernels.Add(x, x, xb)
 		// Feed-forward block.
-		for i := range n {
-			kernels.RMSNorm(xb[i*h:(i+1)*h], x[i*h:(i+1)*h], ly.mlpNorm, c.Eps)
-		}
+		kernels.RMSNormRows(xb, x, ly.mlpNorm, n, c.Eps)
 		if n == 1 && ly.gateUp[0] != nil {
 			w.ys[0], w.ys[1] = gate, up
 			kernels.MatVecs(w.ys[:2], ly.gateUp[:], xb)
@@ -363,10 +359,7 @@ func addRows(x, b []float32, n int) {
 
 // normRows applies RMSNorm with weight w to each of the n rows of x, in place.
 func normRows(x, w []float32, n int, eps float32) {
-	d := len(w)
-	for i := range n {
-		kernels.RMSNorm(x[i*d:(i+1)*d], x[i*d:(i+1)*d], w, eps)
-	}
+	kernels.RMSNormRows(x, x, w, n, eps)
 }
 
 // outputs applies the final norm to the rows some output needs and writes
