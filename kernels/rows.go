@@ -59,3 +59,39 @@ func elementwise(n int, op func(lo, hi int)) {
 		op(lo*block, min(hi*block, n))
 	})
 }
+
+// RoPERows applies RoPE to the len(pos) rows of q (qHeads heads each) and
+// of k (kHeads heads each, nil for none), row i at position pos[i]: its
+// cosines and sines are cos[pos[i]*headDim/2:] and sin[...] (tables of
+// positions x headDim/2). Many rows run in parallel.
+func RoPERows(q, k []float32, pos []int, qHeads, kHeads, headDim int, cos, sin []float32) {
+	n, half := len(pos), headDim/2
+	mustLen("RoPERows", "q", len(q), n*qHeads*headDim)
+	if k != nil {
+		mustLen("RoPERows", "k", len(k), n*kHeads*headDim)
+	}
+	for _, p := range pos {
+		if p < 0 || (p+1)*half > min(len(cos), len(sin)) {
+			panic("kernels.RoPERows: position past the cos/sin tables")
+		}
+	}
+	if len(q)+len(k) < parallelMin {
+		ropeRows(q, k, pos, qHeads, kHeads, headDim, cos, sin, 0, n)
+		return
+	}
+	parallelFor(n, max(1, parallelMin/4/((qHeads+kHeads)*max(headDim, 1))), func(lo, hi int) {
+		ropeRows(q, k, pos, qHeads, kHeads, headDim, cos, sin, lo, hi)
+	})
+}
+
+func ropeRows(q, k []float32, pos []int, qHeads, kHeads, headDim int, cos, sin []float32, lo, hi int) {
+	half, qd, kd := headDim/2, qHeads*headDim, kHeads*headDim
+	for i := lo; i < hi; i++ {
+		p := pos[i]
+		cs, sn := cos[p*half:(p+1)*half], sin[p*half:(p+1)*half]
+		RoPE(q[i*qd:(i+1)*qd], qHeads, headDim, cs, sn)
+		if k != nil {
+			RoPE(k[i*kd:(i+1)*kd], kHeads, headDim, cs, sn)
+		}
+	}
+}

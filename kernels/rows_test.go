@@ -45,3 +45,38 @@ func TestRowsParallel(t *testing.T) {
 		}
 	}
 }
+
+// TestRoPERows: RoPERows equals RoPE row by row, with and without k, for
+// few and many rows, and refuses positions past the tables.
+func TestRoPERows(t *testing.T) {
+	r := rand.New(rand.NewPCG(73, 74))
+	defer workers.threads.Store(workers.threads.Load())
+	SetThreads(3)
+	const hd, qh, kh, maxPos = 64, 9, 3, 700
+	cos, sin := randVec(r, maxPos*hd/2, 1), randVec(r, maxPos*hd/2, 1)
+	for _, n := range []int{1, 5, 300} {
+		pos := make([]int, n)
+		for i := range pos {
+			pos[i] = r.IntN(maxPos)
+		}
+		q, k := randVec(r, n*qh*hd, 1), randVec(r, n*kh*hd, 1)
+		wq, wk := slices.Clone(q), slices.Clone(k)
+		for i, p := range pos {
+			cs, sn := cos[p*hd/2:(p+1)*hd/2], sin[p*hd/2:(p+1)*hd/2]
+			RoPE(wq[i*qh*hd:(i+1)*qh*hd], qh, hd, cs, sn)
+			RoPE(wk[i*kh*hd:(i+1)*kh*hd], kh, hd, cs, sn)
+		}
+		q2 := slices.Clone(q)
+		RoPERows(q, k, pos, qh, kh, hd, cos, sin)
+		RoPERows(q2, nil, pos, qh, 0, hd, cos, sin)
+		if !slices.Equal(q, wq) || !slices.Equal(k, wk) || !slices.Equal(q2, wq) {
+			t.Errorf("n=%d: RoPERows differs from RoPE row by row", n)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("RoPERows accepted a position past the tables")
+		}
+	}()
+	RoPERows(make([]float32, qh*hd), nil, []int{maxPos}, qh, 0, hd, cos, sin)
+}

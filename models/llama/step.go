@@ -242,7 +242,7 @@ func (m *Model) Step(ws models.Workspace, batch []models.Input) error {
 func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global, local *ropeTable) {
 	c := &m.cfg
 	n := total
-	h, hd, half := c.Hidden, c.HeadDim, c.HeadDim/2
+	h, hd := c.Hidden, c.HeadDim
 	qd, kvd := c.Heads*hd, c.KVHeads*hd
 	x, xb := w.x[:n*h], w.xb[:n*h]
 	q, k, v, att := w.q[:n*qd], w.k[:n*kvd], w.v[:n*kvd], w.att[:n*qd]
@@ -283,12 +283,9 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 		for bi := range batch {
 			in := &batch[bi]
 			rows := in.Len(h)
+			kernels.RoPERows(q[row*qd:(row+rows)*qd], k[row*kvd:(row+rows)*kvd], w.pos[row:row+rows], c.Heads, c.KVHeads, hd, rt.cos, rt.sin)
 			for i := row; i < row+rows; i++ {
-				p := w.pos[i]
-				cs, sn := rt.cos[p*half:(p+1)*half], rt.sin[p*half:(p+1)*half]
-				kernels.RoPE(q[i*qd:(i+1)*qd], c.Heads, hd, cs, sn)
-				kernels.RoPE(k[i*kvd:(i+1)*kvd], c.KVHeads, hd, cs, sn)
-				in.Seq.Store(l, p, k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
+				in.Seq.Store(l, w.pos[i], k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
 			}
 			qs, os := q[row*qd:(row+rows)*qd], att[row*qd:(row+rows)*qd]
 			pc := in.Seq.Pool().Config()
