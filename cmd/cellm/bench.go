@@ -122,7 +122,13 @@ func runBench(args []string) error {
 		c := d.Spec()
 		weights := ""
 		if l, ok := d.(interface{ Config() llama.Config }); ok {
-			weights = ", weights " + l.Config().WeightType.String()
+			wt := l.Config().WeightType
+			weights = ", weights " + wt.String()
+			if p, ok := d.(interface{ BF16Prefill() (on, halfToo bool) }); ok && kernels.HasBF16Dot() {
+				if on, halfToo := p.BF16Prefill(); on && (wt == kernels.BF16 || halfToo && wt == kernels.F16) {
+					weights += " (prefill on bf16 activations)"
+				}
+			}
 		}
 		desc += fmt.Sprintf(" (%s, %d layers, hidden %d%s, KV %s)", c.ModelType, c.Layers, c.Hidden, weights, *kvType)
 	}
