@@ -9,7 +9,9 @@ type PrefillPrecision int
 
 const (
 	// PrefillAuto rounds the activations to bf16 for bf16 weights (as
-	// llama.cpp does) and keeps f32 activations for every other type.
+	// llama.cpp does) and for f16 weights that all hold bf16 values (a
+	// bf16 checkpoint converted to f16, as SmolLM2's), and keeps f32
+	// activations for every other weight.
 	PrefillAuto PrefillPrecision = iota
 	// PrefillBF16 rounds the activations to bf16 for bf16 and f16 weights,
 	// the f16 weights rounded to bf16 as they are packed; no effect

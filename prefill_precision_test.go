@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/format"
+	"github.com/cellm-ai/cellm-go/kernels"
 )
 
 // TestPrefillPrecision: Options.PrefillPrecision reaches the decoder
@@ -26,6 +27,11 @@ func TestPrefillPrecision(t *testing.T) {
 		if on, h := d.BF16Prefill(); on != c.on || h != c.forHalves {
 			t.Errorf("%v: BF16Prefill() = %v, %v, want %v, %v", c.p, on, h, c.on, c.forHalves)
 		}
+	}
+	m := tinyVLMConvert(t, nil, nil, format.F16) // the fixture's bf16 values
+	runs := m.dec.(interface{ BF16PrefillRuns() bool }).BF16PrefillRuns()
+	if want := kernels.HasBF16Dot(); runs != want {
+		t.Errorf("f16 file of bf16 values: BF16PrefillRuns() = %v, want %v", runs, want)
 	}
 	_, err := Open("unused.cellm", &Options{PrefillPrecision: PrefillF32 + 1})
 	if err == nil || !strings.Contains(err.Error(), "PrefillPrecision(3)") {

@@ -124,10 +124,8 @@ func runBench(args []string) error {
 		if l, ok := d.(interface{ Config() llama.Config }); ok {
 			wt := l.Config().WeightType
 			weights = ", weights " + wt.String()
-			if p, ok := d.(interface{ BF16Prefill() (on, halfToo bool) }); ok && kernels.HasBF16Dot() {
-				if on, halfToo := p.BF16Prefill(); on && (wt == kernels.BF16 || halfToo && wt == kernels.F16) {
-					weights += " (prefill on bf16 activations)"
-				}
+			if p, ok := d.(interface{ BF16PrefillRuns() bool }); ok && p.BF16PrefillRuns() {
+				weights += " (prefill on bf16 activations)"
 			}
 		}
 		desc += fmt.Sprintf(" (%s, %d layers, hidden %d%s, KV %s)", c.ModelType, c.Layers, c.Hidden, weights, *kvType)

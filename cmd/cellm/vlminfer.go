@@ -386,7 +386,7 @@ func (f *prefillPrecisionFlag) Set(v string) error {
 
 // prefillBF16Help documents --prefill-bf16.
 const prefillBF16Help = "text prefill (steps over 32 positions): round the projections' activations to bf16 and use the CPU's bf16 dot products " +
-	"(AVX512_BF16; 1.5-1.7x faster matrix products); default (auto): on for bf16 weights; true: for f16 weights too (rounded to bf16); =false forces f32 activations"
+	"(AVX512_BF16; 1.5-1.7x faster matrix products); default (auto): on for bf16 weights and f16 weights holding bf16 values only; true: for every f16 weight too (rounded to bf16); =false forces f32 activations"
 
 func (o *onnxFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.vision, "vision-backend", string(cellm.BackendCellm), "vision encoder backend: cellm or onnx")

@@ -41,11 +41,26 @@ func TestBF16PrefillPerplexity(t *testing.T) {
 	base := nll(loadModel(t, "pretrained-micro", bf16))
 	int8 := nll(loadModel(t, "pretrained-micro", convert.Options{DType: format.BF16, QuantizeInt8: true}))
 	act := nll(bf16Prefill(t, "pretrained-micro", bf16, false))
-	// The fixture's weights are bf16, so an f16 file of them rounds back to
-	// bf16 exactly: fill the 3 mantissa bits f16 has beyond bf16 with noise
-	// to measure what rounding genuine f16 weights costs.
+	// The fixture's weights are bf16, so its f16 file holds bf16 values:
+	// by default it takes the bf16 path too (as with halfToo), with the
+	// bf16 file's results up to the other kernels' summation order
+	// (measured 4e-8).
+	exact := loadModel(t, "pretrained-micro", f16)
+	exact.UseBF16Prefill(true, false)
+	auto := nll(exact)
+	exact.UseBF16Prefill(true, true)
+	if forced := nll(exact); auto != forced || !(math.Abs(auto-act) <= 1e-6) {
+		t.Errorf("f16 file of bf16 values: NLL %.9f by default, %.9f with halfToo, want both equal and within 1e-6 of the bf16 file's %.9f", auto, forced, act)
+	}
+	// Fill the 3 mantissa bits f16 has beyond bf16 with noise to measure
+	// what rounding genuine f16 weights costs; by default they keep f32
+	// activations.
 	mh := loadModel(t, "pretrained-micro", f16)
 	fillF16Bits(mh)
+	if mh.UseBF16Prefill(true, false); mh.bf16PrefillF16 {
+		t.Error("f16 weights with full mantissas take the bf16 path by default")
+	}
+	mh.UseBF16Prefill(false, false)
 	halfF32 := nll(mh)
 	mh.UseBF16Prefill(true, true)
 	half := nll(mh)
@@ -124,5 +139,33 @@ func fillF16Bits(m *Model) {
 		for _, w := range []*kernels.Matrix{&ly.q, &ly.k, &ly.v, &ly.o, &ly.gate, &ly.up, &ly.down} {
 			fill(w)
 		}
+	}
+}
+
+// TestHalvesAreBF16 checks the f16 -> bf16 exactness test against the
+// conversions over every f16 pattern but NaNs, alone and in runs of 4 and 5
+// values (the word loop and its tail).
+func TestHalvesAreBF16(t *testing.T) {
+	exact := func(h uint16) bool {
+		f := half.F16ToF32(h)
+		return half.BF16ToF32(half.F32ToBF16(f)) == f
+	}
+	for v := range 1 << 16 {
+		h := uint16(v)
+		if h&0x7c00 == 0x7c00 && h&0x3ff != 0 {
+			continue // NaN
+		}
+		want := exact(h)
+		if got := halvesAreBF16([]uint16{h}); got != want {
+			t.Fatalf("%#04x (%g): %v, want %v", h, half.F16ToF32(h), got, want)
+		}
+		for _, run := range [][]uint16{{0x3c00, h, 0, 0x3c00}, {0x3c00, 0, 0, 0x3c00, h}} {
+			if got := halvesAreBF16(run); got != want {
+				t.Fatalf("%#04x in %#04x: %v, want %v", h, run, got, want)
+			}
+		}
+	}
+	if !halvesAreBF16(nil) {
+		t.Error("no value: want true")
 	}
 }
