@@ -83,18 +83,19 @@ func (m *Model) f16IsBF16() bool {
 // halvesAreBF16 reports whether every f16 value of h is exactly a bf16
 // value: the 3 low bits of a normal value's mantissa are zero (bf16 has 7
 // bits and a wider exponent), a subnormal's significant bits span at most
-// 8 bits. It reads 4 values per step while the low bits are all zero.
+// 8 bits. It reads 16 values per step while the low bits are all zero.
 func halvesAreBF16(h []uint16) bool {
-	n4 := len(h) / 4
-	if n4 > 0 {
-		words := unsafe.Slice((*uint64)(unsafe.Pointer(&h[0])), n4)
-		for i, w := range words {
-			if w&0x0007_0007_0007_0007 != 0 && !halvesAreBF16Slow(h[4*i:4*i+4]) {
+	const low3 = 0x0007_0007_0007_0007
+	n16 := len(h) / 16
+	if n16 > 0 {
+		w := unsafe.Slice((*uint64)(unsafe.Pointer(&h[0])), 4*n16)
+		for i := 0; i < len(w); i += 4 {
+			if (w[i]|w[i+1]|w[i+2]|w[i+3])&low3 != 0 && !halvesAreBF16Slow(h[4*i:4*i+16]) {
 				return false
 			}
 		}
 	}
-	return halvesAreBF16Slow(h[4*n4:])
+	return halvesAreBF16Slow(h[16*n16:])
 }
 
 func halvesAreBF16Slow(h []uint16) bool {

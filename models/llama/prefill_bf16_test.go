@@ -144,7 +144,7 @@ func fillF16Bits(m *Model) {
 
 // TestHalvesAreBF16 checks the f16 -> bf16 exactness test against the
 // conversions over every f16 pattern but NaNs, alone and in runs of 4 and 5
-// values (the word loop and its tail).
+// values and at the end of a run of 20 (the word loop and its tail).
 func TestHalvesAreBF16(t *testing.T) {
 	exact := func(h uint16) bool {
 		f := half.F16ToF32(h)
@@ -159,7 +159,9 @@ func TestHalvesAreBF16(t *testing.T) {
 		if got := halvesAreBF16([]uint16{h}); got != want {
 			t.Fatalf("%#04x (%g): %v, want %v", h, half.F16ToF32(h), got, want)
 		}
-		for _, run := range [][]uint16{{0x3c00, h, 0, 0x3c00}, {0x3c00, 0, 0, 0x3c00, h}} {
+		long := make([]uint16, 20)
+		long[15], long[19] = h, h
+		for _, run := range [][]uint16{{0x3c00, h, 0, 0x3c00}, {0x3c00, 0, 0, 0x3c00, h}, long} {
 			if got := halvesAreBF16(run); got != want {
 				t.Fatalf("%#04x in %#04x: %v, want %v", h, run, got, want)
 			}
@@ -167,5 +169,20 @@ func TestHalvesAreBF16(t *testing.T) {
 	}
 	if !halvesAreBF16(nil) {
 		t.Error("no value: want true")
+	}
+}
+
+// BenchmarkHalvesAreBF16 scans 16M f16 values that are all bf16 (the
+// scan UseBF16Prefill makes of an f16 model at open).
+func BenchmarkHalvesAreBF16(b *testing.B) {
+	h := make([]uint16, 1<<24)
+	for i := range h {
+		h[i] = uint16(i*8) & 0x7bf8
+	}
+	b.SetBytes(int64(2 * len(h)))
+	for b.Loop() {
+		if !halvesAreBF16(h) {
+			b.Fatal("not bf16")
+		}
 	}
 }
