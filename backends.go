@@ -40,7 +40,7 @@ type textBackend interface {
 	hidden() int
 	embed(ids []int) ([]float32, error)
 	// conversation returns an empty conversation with its own cache.
-	conversation(kvF16 bool) (conversation, error)
+	conversation(kv kvcache.DType) (conversation, error)
 }
 
 // conversation is one sequence on a text backend, kept between turns.
@@ -60,7 +60,7 @@ type nativeText struct {
 	m       *Model
 	dec     models.Decoder
 	mu      sync.Mutex
-	engines [2]*engine.Engine // by kvcache.DType
+	engines [3]*engine.Engine // by kvcache.DType
 }
 
 func (t *nativeText) vocab() int  { return t.dec.Spec().Vocab }
@@ -85,11 +85,7 @@ func (t *nativeText) engine(kv kvcache.DType) (*engine.Engine, error) {
 	return e, nil
 }
 
-func (t *nativeText) conversation(kvF16 bool) (conversation, error) {
-	kv := kvcache.F32
-	if kvF16 {
-		kv = kvcache.F16
-	}
+func (t *nativeText) conversation(kv kvcache.DType) (conversation, error) {
 	e, err := t.engine(kv)
 	if err != nil {
 		return nil, err
@@ -228,7 +224,7 @@ func (t *onnxText) embed(ids []int) ([]float32, error) {
 	return t.emb.Embed(ids64)
 }
 
-func (t *onnxText) conversation(bool) (conversation, error) {
+func (t *onnxText) conversation(kvcache.DType) (conversation, error) {
 	return &onnxConv{t: t, cap: t.maxPositions()}, nil
 }
 

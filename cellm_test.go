@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -186,5 +187,36 @@ func TestOpenErrorNamesFileOnce(t *testing.T) {
 	_, err := Open(path, nil)
 	if err == nil || strings.Count(err.Error(), path) != 1 {
 		t.Errorf("error %v", err)
+	}
+}
+
+// Request.KVType selects the KV cache storage: on the shipped model the
+// greedy tokens of every type equal f32's (measured: identical); a session
+// keeps a cache per type; bad names and contradictions are errors.
+func TestRequestKVType(t *testing.T) {
+	m := micro(t)
+	ctx := context.Background()
+	base := Request{Prompt: "The Python tutorial", MaxNewTokens: 16, IgnoreEOS: true}
+	want, err := m.Generate(ctx, base, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := m.NewSession()
+	defer s.Close()
+	for _, kv := range []string{"f16", "q8", "int8"} {
+		req := base
+		req.KVType = kv
+		got, err := m.Generate(ctx, req, nil)
+		if err != nil || !slices.Equal(got.Tokens, want.Tokens) {
+			t.Errorf("KVType %s: %v, %v; want the f32 cache's tokens %v", kv, got.Tokens, err, want.Tokens)
+		}
+		if got, err := s.Generate(ctx, req, nil); err != nil || !slices.Equal(got.Tokens, want.Tokens) {
+			t.Errorf("session, KVType %s: %v, %v", kv, got.Tokens, err)
+		}
+	}
+	for _, req := range []Request{{Prompt: "x", KVType: "q4"}, {Prompt: "x", KVType: "q8", KVF16: true}} {
+		if _, err := m.Generate(ctx, req, nil); err == nil || !strings.Contains(err.Error(), "KV") {
+			t.Errorf("KVType %q KVF16 %v: err %v, want a KV type error", req.KVType, req.KVF16, err)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cellm-ai/cellm-go/generate"
+	"github.com/cellm-ai/cellm-go/kvcache"
 	"github.com/cellm-ai/cellm-go/tokenizer"
 )
 
@@ -110,7 +111,7 @@ func (m *Model) generate(ctx context.Context, req Request, onToken func(Token) b
 // goroutine at a time; Close it to free its cache.
 type Session struct {
 	m     *Model
-	convs [2]conversation // by KV type (f32, f16), made on first use
+	convs [3]conversation // by KV type (kvcache.F32, F16, Q8), made on first use
 }
 
 // NewSession returns an empty conversation.
@@ -126,13 +127,13 @@ func (s *Session) Close() {
 	}
 }
 
-func (s *Session) conversation(kvF16 bool) (conversation, error) {
-	i := 0
-	if kvF16 {
-		i = 1
+func (s *Session) conversation(kv kvcache.DType) (conversation, error) {
+	i := int(kv)
+	if i >= len(s.convs) {
+		return nil, fmt.Errorf("cellm: KV type %s is not supported", kv)
 	}
 	if s.convs[i] == nil {
-		c, err := s.m.text.conversation(kvF16)
+		c, err := s.m.text.conversation(kv)
 		if err != nil {
 			return nil, err
 		}
@@ -217,7 +218,11 @@ func (s *Session) generate(ctx context.Context, req Request, onToken func(Token)
 		return keep
 	}
 
-	conv, err := s.conversation(req.KVF16)
+	kv, err := req.kvType()
+	if err != nil {
+		return nil, err
+	}
+	conv, err := s.conversation(kv)
 	if err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/cellm-ai/cellm-go/chat"
 	"github.com/cellm-ai/cellm-go/imagecache"
 	"github.com/cellm-ai/cellm-go/imageproc"
+	"github.com/cellm-ai/cellm-go/kvcache"
 	"github.com/cellm-ai/cellm-go/models/idefics3"
 	"github.com/cellm-ai/cellm-go/sample"
 )
@@ -82,7 +83,11 @@ type Request struct {
 	Stop []string
 	// IgnoreEOS keeps generating past end-of-sequence tokens.
 	IgnoreEOS bool
-	// KVF16 stores the KV cache as f16 (half the memory).
+	// KVType is the storage of the KV cache: "f32" (the default, also ""),
+	// "f16" (half the memory) or "q8" (int8 rows of head_dim values with
+	// one scale each, about a quarter; also "int8" or "q8_0").
+	KVType string
+	// KVF16 stores the KV cache as f16 (as KVType "f16").
 	KVF16 bool
 	// MaxContext caps prompt plus generated tokens (default the model's
 	// max_position_embeddings).
@@ -609,4 +614,22 @@ func (m *Model) cacheFeatures(part imagePart, f []float32) {
 		return
 	}
 	m.imageCache.Put(part.key, imagecache.Entry{Grid: part.grid, Tiles: part.tiles, Features: slices.Clone(f)})
+}
+
+// kvType returns the KV cache storage r asks for (KVType, or KVF16).
+func (r *Request) kvType() (kvcache.DType, error) {
+	if r.KVType == "" {
+		if r.KVF16 {
+			return kvcache.F16, nil
+		}
+		return kvcache.F32, nil
+	}
+	kv, err := kvcache.ParseDType(r.KVType)
+	if err != nil {
+		return 0, fmt.Errorf("cellm: Request.KVType: %w", err)
+	}
+	if r.KVF16 && kv != kvcache.F16 {
+		return 0, fmt.Errorf("cellm: Request.KVF16 with KVType %q", r.KVType)
+	}
+	return kv, nil
 }

@@ -20,7 +20,7 @@ import (
 
 // Options configure an Engine.
 type Options struct {
-	// KVType is the storage of keys and values (kvcache.F32 or F16).
+	// KVType is the storage of keys and values (kvcache.F32, F16 or Q8).
 	KVType kvcache.DType
 	// MaxContext caps the positions of one session; 0 uses the decoder's
 	// max_position_embeddings (2048 if unknown).
@@ -73,12 +73,8 @@ func New(dec models.Decoder, o Options) (*Engine, error) {
 		if bt == 0 {
 			bt = kvcache.DefaultBlockTokens
 		}
-		elem := int64(4)
-		if o.KVType == kvcache.F16 {
-			elem = 2
-		}
 		blocks := (int64(e.maxCtx) + bt - 1) / bt
-		cc.BudgetBytes = 4 * blocks * bt * 2 * int64(e.spec.Layers*e.spec.KVHeads*e.spec.HeadDim) * elem
+		cc.BudgetBytes = 4 * blocks * bt * kvcache.BytesPerToken(o.KVType, e.spec.Layers, e.spec.KVHeads, e.spec.HeadDim)
 	}
 	pool, err := kvcache.NewPool(cc)
 	if err != nil {

@@ -353,11 +353,17 @@ func TestStepErrors(t *testing.T) {
 }
 
 // TestBatchedDecodeZeroAllocs: a batched decode step of several sessions
-// allocates nothing once their blocks are reserved.
+// allocates nothing once their blocks are reserved, for every KV type.
 func TestBatchedDecodeZeroAllocs(t *testing.T) {
+	for _, kv := range []kvcache.DType{kvcache.F32, kvcache.F16, kvcache.Q8} {
+		t.Run(kv.String(), func(t *testing.T) { testBatchedDecodeZeroAllocs(t, kv) })
+	}
+}
+
+func testBatchedDecodeZeroAllocs(t *testing.T, kv kvcache.DType) {
 	d := tinyF32(t)
 	vocab := d.Spec().Vocab
-	e := newEngine(t, d, engine.Options{})
+	e := newEngine(t, d, engine.Options{KVType: kv})
 	ws := e.NewWorkspace()
 	rng := rand.New(rand.NewPCG(13, 14))
 	var works []engine.Work

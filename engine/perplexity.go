@@ -25,6 +25,12 @@ const scoreRows = 64
 // (Work.Hidden), which the LM head projects scoreRows at a time: memory is
 // ctx x Hidden, not ctx x Vocab, and any ctx works.
 func Perplexity(dec models.Decoder, ids []int, ctx int, progress func(done, total int)) (meanNLL float64, scored int, err error) {
+	return PerplexityKV(dec, ids, ctx, kvcache.F32, progress)
+}
+
+// PerplexityKV is Perplexity with a KV cache of type kv (kvcache.F32, F16
+// or Q8): what the cache's storage costs in accuracy.
+func PerplexityKV(dec models.Decoder, ids []int, ctx int, kv kvcache.DType, progress func(done, total int)) (meanNLL float64, scored int, err error) {
 	if ctx < 2 {
 		return 0, 0, fmt.Errorf("perplexity context %d: need at least 2 tokens per window", ctx)
 	}
@@ -37,8 +43,8 @@ func Perplexity(dec models.Decoder, ids []int, ctx int, progress func(done, tota
 	}
 	win := max(min(ctx, len(ids)), 1)
 	bt := int64(kvcache.DefaultBlockTokens)
-	budget := (int64(win) + bt - 1) / bt * bt * 2 * int64(spec.Layers*spec.KVHeads*spec.HeadDim) * 4
-	e, err := New(dec, Options{MaxContext: win, KVBudgetBytes: budget})
+	budget := (int64(win) + bt - 1) / bt * bt * kvcache.BytesPerToken(kv, spec.Layers, spec.KVHeads, spec.HeadDim)
+	e, err := New(dec, Options{KVType: kv, MaxContext: win, KVBudgetBytes: budget})
 	if err != nil {
 		return 0, 0, err
 	}

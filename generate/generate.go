@@ -40,7 +40,10 @@ type Options struct {
 	// generated tokens). 0 picks len(prompt)+MaxNewTokens, or the model's
 	// max_position_embeddings (2048 if unknown) when MaxNewTokens is 0.
 	MaxContext int
-	// KVF16 stores the KV cache in f16.
+	// KVType is the storage of the KV cache (kvcache.F32, the zero value,
+	// F16 or Q8).
+	KVType kvcache.DType
+	// KVF16 stores the KV cache in f16 (as KVType kvcache.F16).
 	KVF16 bool
 }
 
@@ -189,7 +192,7 @@ func run(ctx context.Context, m models.Decoder, ids []int, x []float32, history 
 	if err != nil {
 		return Result{}, err
 	}
-	kv := kvcache.F32
+	kv := opts.KVType
 	if opts.KVF16 {
 		kv = kvcache.F16
 	}
@@ -216,12 +219,8 @@ func run(ctx context.Context, m models.Decoder, ids []int, x []float32, history 
 // (whole blocks of kvcache.DefaultBlockTokens).
 func KVBytes(spec models.Spec, dt kvcache.DType, positions int) int64 {
 	bt := int64(kvcache.DefaultBlockTokens)
-	elem := int64(4)
-	if dt == kvcache.F16 {
-		elem = 2
-	}
 	blocks := (int64(positions) + bt - 1) / bt
-	return blocks * bt * 2 * int64(spec.Layers*spec.KVHeads*spec.HeadDim) * elem
+	return blocks * bt * kvcache.BytesPerToken(dt, spec.Layers, spec.KVHeads, spec.HeadDim)
 }
 
 // Decode continues a prefilled sequence: logits are those of its last

@@ -24,6 +24,14 @@ type groupKernels struct {
 	// h < g, where V holds c rows of hd values (ps >= c).
 	wsumF32 func(out, v, next, p []float32, ps, c, g, hd int)
 	wsumF16 func(out []float32, v, next []uint16, p []float32, ps, c, g, hd int)
+	// scoresQ8 and wsumQ8 read int8 rows with one scale each (ks or vs,
+	// c values; nks, nvs: the next block's, prefetched): scoresQ8 sets
+	// s[h*ss+t] = float32(Q[h,:]·K[t,:]) * (ks[t]*qsc[h]) for query heads
+	// quantized to int16 (exact integer dot products; qsc[h] is the head's
+	// scale times the softmax scale, see quantizeQ16), wsumQ8 adds
+	// sum_t p[h*ps+t]·(vs[t]·V[t,:]).
+	scoresQ8 func(s []float32, ss int, k, next []int8, ks, nks []float32, q []int16, qsc []float32, c, g, hd int)
+	wsumQ8   func(out []float32, v, next []int8, vs, nvs []float32, p []float32, ps, c, g, hd int)
 	// next is the block read after k or v (nil if none): SIMD kernels
 	// prefetch its first c rows.
 }
@@ -34,6 +42,8 @@ var groupGeneric = &groupKernels{
 	scoresF16: scoresGroupF16Generic,
 	wsumF32:   wsumGroupF32Generic,
 	wsumF16:   wsumGroupF16Generic,
+	scoresQ8:  scoresGroupQ8Generic,
+	wsumQ8:    wsumGroupQ8Generic,
 }
 
 func scoresGroupF32Generic(s []float32, ss int, k, _, q []float32, c, g, hd int) {
@@ -78,11 +88,14 @@ func wsumGroupF16Generic(out []float32, v, _ []uint16, p []float32, ps, c, g, hd
 }
 
 // pagedBlocks is one sequence's cache of one layer: blocks of bt positions,
-// float32 (k, v) or binary16 (k16, v16, f16 set).
+// float32 (k, v), binary16 (k16, v16, f16 set) or int8 rows with one scale
+// each (k8, v8, ks, vs, q8 set).
 type pagedBlocks struct {
 	k, v     [][]float32
 	k16, v16 [][]uint16
-	f16      bool
+	k8, v8   [][]int8
+	ks, vs   [][]float32
+	f16, q8  bool
 	bt       int
 }
 
@@ -106,6 +119,10 @@ func pagedScratch(n, bt, per, hd int) int {
 // values, all of KV head off/(bt*hd)) over positions [from, n) of src into
 // out. s is scratch of pagedScratch(n-from, ...) floats at least.
 func attendPaged(b *backend, out, q []float32, src *pagedBlocks, from, n, off, per, hd int, scale float32, s []float32) {
+	if src.q8 {
+		attendPagedQ8(b, out, q, src, from, n, off, per, hd, scale, s)
+		return
+	}
 	bt, m := src.bt, n-from
 	if gk := b.group; gk != nil {
 		last := (n - 1) / bt // last block read
@@ -194,13 +211,16 @@ func attendPaged(b *backend, out, q []float32, src *pagedBlocks, from, n, off, p
 // position Pos of one sequence, whose keys and values (position Pos
 // included) are in paged blocks of BlockTokens positions laid out
 // [kvHeads][BlockTokens][headDim] (see AttentionPaged). Set K and V for
-// float32 blocks, or K16 and V16 for binary16 ones.
+// float32 blocks, K16 and V16 for binary16 ones, or K8, V8, KScale and
+// VScale for int8 ones (see AttentionPagedQ8).
 type DecodeQuery struct {
-	Out, Q      []float32 // heads*headDim values each; Out must not overlap any Q
-	K, V        [][]float32
-	K16, V16    [][]uint16
-	BlockTokens int
-	Pos         int
+	Out, Q         []float32 // heads*headDim values each; Out must not overlap any Q
+	K, V           [][]float32
+	K16, V16       [][]uint16
+	K8, V8         [][]int8
+	KScale, VScale [][]float32
+	BlockTokens    int
+	Pos            int
 }
 
 // AttentionDecode computes the attention of several single-position queries
@@ -219,14 +239,20 @@ func AttentionDecode(qs []DecodeQuery, heads, kvHeads, headDim, window int, scal
 		lo, nb := pagedWindow(d.Pos, 1, &w, d.BlockTokens)
 		size := kvHeads * d.BlockTokens * headDim
 		switch {
-		case d.K != nil && d.K16 == nil:
+		case d.K != nil && d.K16 == nil && d.K8 == nil:
 			checkQueryBlocks(i, "k", d.K, lo, nb, size)
 			checkQueryBlocks(i, "v", d.V, lo, nb, size)
-		case d.K16 != nil && d.K == nil:
+		case d.K16 != nil && d.K == nil && d.K8 == nil:
 			checkQueryBlocks(i, "k16", d.K16, lo, nb, size)
 			checkQueryBlocks(i, "v16", d.V16, lo, nb, size)
+		case d.K8 != nil && d.K == nil && d.K16 == nil:
+			checkQ8HeadDim(fn, headDim)
+			checkQueryBlocks(i, "k8", d.K8, lo, nb, size)
+			checkQueryBlocks(i, "v8", d.V8, lo, nb, size)
+			checkQueryBlocks(i, "kScale", d.KScale, lo, nb, kvHeads*d.BlockTokens)
+			checkQueryBlocks(i, "vScale", d.VScale, lo, nb, kvHeads*d.BlockTokens)
 		default:
-			panic(fmt.Sprintf("kernels.%s: query %d needs either K/V or K16/V16 blocks", fn, i))
+			panic(fmt.Sprintf("kernels.%s: query %d needs either K/V, K16/V16 or K8/V8 blocks", fn, i))
 		}
 		maxN = max(maxN, d.Pos+1)
 	}
@@ -253,7 +279,7 @@ func AttentionDecode(qs []DecodeQuery, heads, kvHeads, headDim, window int, scal
 
 // checkQueryBlocks is checkBlocks for query i of AttentionDecode (the name
 // is formatted only on failure, so a call does not allocate).
-func checkQueryBlocks[T float32 | uint16](i int, name string, blocks [][]T, lo, nb, size int) {
+func checkQueryBlocks[T float32 | uint16 | int8](i int, name string, blocks [][]T, lo, nb, size int) {
 	ok := len(blocks) >= nb
 	for b := lo; ok && b < nb; b++ {
 		ok = len(blocks[b]) >= size
@@ -285,7 +311,8 @@ func (j *decodeJob) run(lo, hi int) {
 		h0 := it * per
 		d := &j.qs[h0/j.heads]
 		h := h0 % j.heads
-		src = pagedBlocks{k: d.K, v: d.V, k16: d.K16, v16: d.V16, f16: d.K16 != nil, bt: d.BlockTokens}
+		src = pagedBlocks{k: d.K, v: d.V, k16: d.K16, v16: d.V16, f16: d.K16 != nil,
+			k8: d.K8, v8: d.V8, ks: d.KScale, vs: d.VScale, q8: d.K8 != nil, bt: d.BlockTokens}
 		n := d.Pos + 1
 		from := 0
 		if j.window > 0 {

@@ -69,7 +69,7 @@ func pagedWindow(pos0, n int, window *int, bt int) (lo, nb int) {
 	return windowStart(pos0, *window, bt), (pos0 + n + bt - 1) / bt
 }
 
-// attentionPaged runs the attention of j's blocks (f32 or f16, checked by
+// attentionPaged runs the attention of j's blocks (f32, f16 or q8, checked by
 // the caller): several rows gather the visible blocks into a contiguous
 // cache for the blocked GEMM path; otherwise the blocks are read in place.
 func attentionPaged(j *pagedJob, out, q []float32, blockTokens, n, heads, kvHeads, headDim, pos0, window int, scale float32) {
@@ -91,10 +91,15 @@ func attentionPaged(j *pagedJob, out, q []float32, blockTokens, n, heads, kvHead
 				c := min(blockTokens, total-t)
 				src := kv * blockTokens * headDim
 				dst := (kv*total + t) * headDim
-				if j.src.f16 {
+				switch {
+				case j.src.f16:
 					b.f16ToF32(kf[dst:dst+c*headDim], j.src.k16[blk][src:src+c*headDim])
 					b.f16ToF32(vf[dst:dst+c*headDim], j.src.v16[blk][src:src+c*headDim])
-				} else {
+				case j.src.q8:
+					r := kv * blockTokens // the block's first scale of this KV head
+					dequantQ8Rows(kf[dst:dst+c*headDim], j.src.k8[blk][src:src+c*headDim], j.src.ks[blk][r:r+c], headDim)
+					dequantQ8Rows(vf[dst:dst+c*headDim], j.src.v8[blk][src:src+c*headDim], j.src.vs[blk][r:r+c], headDim)
+				default:
 					copy(kf[dst:dst+c*headDim], j.src.k[blk][src:src+c*headDim])
 					copy(vf[dst:dst+c*headDim], j.src.v[blk][src:src+c*headDim])
 				}
@@ -130,7 +135,7 @@ func windowStart(pos0, window, bt int) int {
 }
 
 // checkBlocks checks blocks [lo, nb) (the blocks attention reads).
-func checkBlocks[T float32 | uint16](fn, name string, blocks [][]T, lo, nb, size int) {
+func checkBlocks[T float32 | uint16 | int8](fn, name string, blocks [][]T, lo, nb, size int) {
 	if len(blocks) < nb {
 		panic(fmt.Sprintf("kernels.%s: %s has %d blocks, need %d", fn, name, len(blocks), nb))
 	}

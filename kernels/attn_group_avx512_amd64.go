@@ -22,13 +22,15 @@ var groupAVX512 = &groupKernels{
 	scoresF16: scoresGroupF16Z,
 	wsumF32:   wsumGroupF32Z,
 	wsumF16:   wsumGroupF16Z,
+	scoresQ8:  scoresGroupQ8Z,
+	wsumQ8:    wsumGroupQ8Z,
 }
 
 // groupZ runs kern on each run of up to four of the g heads (first head h,
 // n heads) with the block kv of c rows of hd values and the same rows of
 // next to prefetch (if it holds them), and reports true; it reports false, doing nothing, when hd is
 // not a non-zero multiple of 16 (the generic twins' case).
-func groupZ[T float32 | uint16](kv, next []T, c, g, hd int, kern func(h, n int, kv, nx *T)) bool {
+func groupZ[T float32 | uint16 | int8](kv, next []T, c, g, hd int, kern func(h, n int, kv, nx *T)) bool {
 	if hd%16 != 0 || hd == 0 {
 		return false
 	}

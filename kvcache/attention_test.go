@@ -14,10 +14,12 @@ import (
 // one forked) and checks that kernels.AttentionPaged over their blocks
 // equals kernels.AttentionCausal over a contiguous copy of the same keys
 // and values, for the last prefill chunk and for a decode step. The
-// kernels' own tests bound the difference (1e-6 with |v| ~ 1); here it is
-// the same bound.
+// kernels' own tests bound the difference (1e-6 with |v| ~ 1, 3e-4 for Q8
+// blocks, whose decode quantizes the query heads to int16); here it is the
+// same bound. For F16 and Q8 the reference holds
+// the values the pool stores (rounded to f16, or de-quantized rows).
 func TestAttentionThroughSeq(t *testing.T) {
-	for _, dt := range []DType{F32, F16} {
+	for _, dt := range []DType{F32, F16, Q8} {
 		for _, bt := range []int{1, 5, 16} {
 			t.Run(fmt.Sprintf("%s-bt%d", dt, bt), func(t *testing.T) {
 				const layers, heads, kvHeads, hd = 2, 6, 2, 64
@@ -34,8 +36,11 @@ func TestAttentionThroughSeq(t *testing.T) {
 					vc[l] = make([]float32, kvHeads*total*hd)
 					for pos := range total {
 						k, v := randRow(r, w), randRow(r, w)
-						if dt == F16 { // the reference sees the rounded values
+						switch dt { // the reference sees the stored values
+						case F16:
 							k, v = roundF16(k), roundF16(v)
+						case Q8:
+							k, v = roundQ8(k, hd), roundQ8(v, hd)
 						}
 						rows[l*total+pos] = [2][]float32{k, v}
 						for h := range kvHeads {
@@ -102,6 +107,20 @@ func roundF16(x []float32) []float32 {
 	return out
 }
 
+// roundQ8 returns x with each row of hd values quantized as a Q8 pool
+// stores it and de-quantized.
+func roundQ8(x []float32, hd int) []float32 {
+	out := make([]float32, len(x))
+	q := make([]int8, hd)
+	for o := 0; o < len(x); o += hd {
+		s := kernels.QuantizeQ8Row(q, x[o:o+hd])
+		for i, v := range q {
+			out[o+i] = s * float32(v)
+		}
+	}
+	return out
+}
+
 // check runs n query rows at positions pos0.. through s's blocks and through
 // the contiguous caches, for every layer.
 func check(t *testing.T, s *Seq, kc, vc [][]float32, pos0, n, heads int, r *rand.Rand) {
@@ -114,14 +133,20 @@ func check(t *testing.T, s *Seq, kc, vc [][]float32, pos0, n, heads int, r *rand
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	for l := range c.Layers {
 		kernels.AttentionCausal(want, q, kc[l], vc[l], n, heads, c.KVHeads, hd, pos0, stride, scale)
-		if c.DType == F16 {
+		tol := 1e-6
+		switch c.DType {
+		case F16:
 			k, v := s.BlocksF16(l)
 			kernels.AttentionPagedF16(got, q, k, v, c.BlockTokens, n, heads, c.KVHeads, hd, pos0, scale)
-		} else {
+		case Q8:
+			k, v, ks, vs := s.BlocksQ8(l)
+			kernels.AttentionPagedQ8(got, q, k, v, ks, vs, c.BlockTokens, n, heads, c.KVHeads, hd, pos0, scale)
+			tol = 3e-4
+		default:
 			k, v := s.BlocksF32(l)
 			kernels.AttentionPaged(got, q, k, v, c.BlockTokens, n, heads, c.KVHeads, hd, pos0, scale)
 		}
-		if _, err := numcheck.Compare(got, want, numcheck.Tol{Abs: 1e-6}); err != nil {
+		if _, err := numcheck.Compare(got, want, numcheck.Tol{Abs: tol}); err != nil {
 			t.Fatalf("layer %d pos0 %d n %d vs contiguous: %v", l, pos0, n, err)
 		}
 	}
@@ -130,7 +155,7 @@ func check(t *testing.T, s *Seq, kc, vc [][]float32, pos0, n, heads int, r *rand
 // TestDecodeZeroAllocs checks that a steady-state decode (Reserve, Store
 // every layer, Commit) allocates nothing once freed blocks are reused.
 func TestDecodeZeroAllocs(t *testing.T) {
-	for _, dt := range []DType{F32, F16} {
+	for _, dt := range []DType{F32, F16, Q8} {
 		p := newPool(t, Config{Layers: 4, KVHeads: 2, HeadDim: 64, BlockTokens: 16, DType: dt, BudgetBytes: 4 << 20})
 		s := p.NewSeq()
 		k, v := randRow(rand.New(rand.NewPCG(1, 2)), 128), randRow(rand.New(rand.NewPCG(3, 4)), 128)
@@ -157,7 +182,7 @@ func TestDecodeZeroAllocs(t *testing.T) {
 // SmolLM2-135M's shape (30 layers, 3 KV heads of 64): Reserve, Store of
 // every layer, Commit, with the blocks already allocated (steady state).
 func BenchmarkDecodeStep(b *testing.B) {
-	for _, dt := range []DType{F32, F16} {
+	for _, dt := range []DType{F32, F16, Q8} {
 		b.Run(dt.String(), func(b *testing.B) {
 			p := newPool(b, Config{Layers: 30, KVHeads: 3, HeadDim: 64, DType: dt, BudgetBytes: 256 << 20})
 			s := p.NewSeq()

@@ -9,13 +9,14 @@ import (
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/internal/half"
+	"github.com/cellm-ai/cellm-go/kernels"
 )
 
 // small is a pool shape for accounting tests: 2 layers, 2 KV heads of 4,
-// 4 positions per block. One block is 2*2*2*4*4 values.
+// 4 positions per block. One block is 2*2*2*4 rows of 4 values.
 func small(dt DType, blocks int) Config {
 	c := Config{Layers: 2, KVHeads: 2, HeadDim: 4, BlockTokens: 4, DType: dt}
-	c.BudgetBytes = int64(blocks) * 2 * 2 * 2 * 4 * 4 * dt.size()
+	c.BudgetBytes = int64(blocks) * 2 * 2 * 2 * 4 * dt.RowBytes(4)
 	return c
 }
 
@@ -33,6 +34,20 @@ func newPool(t testing.TB, c Config) *Pool {
 // that the stored data identifies the token and position.
 func val(tok, pos, l, kv, h, d int) float32 {
 	return float32((tok*131+pos*17+l*7+kv*5+h*3+d)%1000) - 500
+}
+
+// stored is val as a pool of type c.DType stores it: the value itself for
+// F32 and F16 (val is exact in f16), the de-quantized value of its row for Q8.
+func stored(c Config, tok, pos, l, kv, h, d int) float32 {
+	if c.DType != Q8 {
+		return val(tok, pos, l, kv, h, d)
+	}
+	row := make([]float32, c.HeadDim)
+	for i := range row {
+		row[i] = val(tok, pos, l, kv, h, i)
+	}
+	q := make([]int8, c.HeadDim)
+	return kernels.QuantizeQ8Row(q, row) * float32(q[d])
 }
 
 // kvRow returns the K and V inputs of Store for (tok, pos, layer).
@@ -70,12 +85,20 @@ func read(s *Seq, l, kv, pos, h, d int) float32 {
 	c := s.Pool().Config()
 	bt := c.BlockTokens
 	i := h*bt*c.HeadDim + (pos%bt)*c.HeadDim + d
-	if c.DType == F16 {
+	switch c.DType {
+	case F16:
 		k, v := s.BlocksF16(l)
 		if kv == 0 {
 			return half.F16ToF32(k[pos/bt][i])
 		}
 		return half.F16ToF32(v[pos/bt][i])
+	case Q8:
+		k, v, ks, vs := s.BlocksQ8(l)
+		r := h*bt + pos%bt
+		if kv == 0 {
+			return ks[pos/bt][r] * float32(k[pos/bt][i])
+		}
+		return vs[pos/bt][r] * float32(v[pos/bt][i])
 	}
 	k, v := s.BlocksF32(l)
 	if kv == 0 {
@@ -96,7 +119,7 @@ func checkTokens(t testing.TB, what string, s *Seq, tokens []int) {
 			for kv := 0; kv < 2; kv++ {
 				for h := 0; h < c.KVHeads; h++ {
 					for d := 0; d < c.HeadDim; d++ {
-						if got, want := read(s, l, kv, pos, h, d), val(tok, pos, l, kv, h, d); got != want {
+						if got, want := read(s, l, kv, pos, h, d), stored(c, tok, pos, l, kv, h, d); got != want {
 							t.Fatalf("%s: layer %d kv %d pos %d head %d dim %d: %g, want %g (token %d)",
 								what, l, kv, pos, h, d, got, want, tok)
 						}
@@ -158,7 +181,7 @@ func TestNewPoolErrors(t *testing.T) {
 }
 
 func TestBlockAccounting(t *testing.T) {
-	for _, dt := range []DType{F32, F16} {
+	for _, dt := range []DType{F32, F16, Q8} {
 		t.Run(dt.String(), func(t *testing.T) {
 			p := newPool(t, small(dt, 16))
 			a := p.NewSeq()
@@ -348,7 +371,7 @@ func TestBudgetExhaustion(t *testing.T) {
 }
 
 func TestPrefixPublishAdopt(t *testing.T) {
-	for _, dt := range []DType{F32, F16} {
+	for _, dt := range []DType{F32, F16, Q8} {
 		t.Run(dt.String(), func(t *testing.T) {
 			p := newPool(t, small(dt, 32))
 			sys := seqTokens(10, 1) // 2 full blocks and a partial one
@@ -557,5 +580,72 @@ func TestF16RoundTrip(t *testing.T) {
 	// Values exact in f16 come back unchanged.
 	if got := half.F16ToF32(k[0][2]); got != -2.5 {
 		t.Errorf("round trip of -2.5: %g", got)
+	}
+}
+
+func TestQ8RoundTrip(t *testing.T) {
+	c := Config{Layers: 1, KVHeads: 2, HeadDim: 8, BlockTokens: 2, DType: Q8, BudgetBytes: 1 << 20}
+	p := newPool(t, c)
+	if got, want := p.Stats().BytesPerToken, int64(2*2*(8+4)); got != want {
+		t.Errorf("BytesPerToken %d, want %d", got, want)
+	}
+	s := p.NewSeq()
+	k := []float32{0, 1, -2.5, 127, 0.3, -127, 3.14159, 64 /* head 1: zeros */, 0, 0, 0, 0, 0, 0, 0, 0}
+	v := []float32{-0.5, 0.25, 0, 0, 0, 0, 0, 0.125, 1000, -1000, 1, -1, 500, 2, 3, 4}
+	if err := s.Reserve(2); err != nil {
+		t.Fatal(err)
+	}
+	s.Store(0, 1, k, v)
+	s.Commit(2)
+	kb, vb, ks, vs := s.BlocksQ8(0)
+	// Position 1 of head h is row h*BlockTokens+1.
+	for h := range 2 {
+		for d := range 8 {
+			x, y := k[h*8+d], v[h*8+d]
+			gk := ks[0][h*2+1] * float32(kb[0][(h*2+1)*8+d])
+			gv := vs[0][h*2+1] * float32(vb[0][(h*2+1)*8+d])
+			// At most half a step (max|row| / 254) from the input.
+			if tol := float32(127.0 / 254 * 1.0001); h == 0 && !(math.Abs(float64(gk-x)) <= float64(tol)) {
+				t.Errorf("k head %d element %d: %g, want %g ± %g", h, d, gk, x, tol)
+			}
+			if h == 1 && gk != 0 {
+				t.Errorf("k head 1 (zeros) element %d: %g", d, gk)
+			}
+			amax := []float32{0.5, 1000}[h]
+			if tol := amax / 254 * 1.0001; !(math.Abs(float64(gv-y)) <= float64(tol)) {
+				t.Errorf("v head %d element %d: %g, want %g ± %g", h, d, gv, y, tol)
+			}
+		}
+	}
+	// The largest magnitude and integers of a row with max 127 are exact.
+	if got := ks[0][1] * float32(kb[0][8+5]); got != -127 {
+		t.Errorf("round trip of -127: %g", got)
+	}
+	if got := ks[0][1] * float32(kb[0][8+7]); got != 64 {
+		t.Errorf("round trip of 64: %g", got)
+	}
+}
+
+func TestDTypeSizes(t *testing.T) {
+	// SmolLM2-135M: 30 layers, 3 KV heads of 64.
+	for _, tc := range []struct {
+		dt   DType
+		want int64
+	}{{F32, 46080}, {F16, 23040}, {Q8, 12240}} {
+		if got := BytesPerToken(tc.dt, 30, 3, 64); got != tc.want {
+			t.Errorf("BytesPerToken(%s) = %d, want %d", tc.dt, got, tc.want)
+		}
+		p := newPool(t, Config{Layers: 30, KVHeads: 3, HeadDim: 64, DType: tc.dt, BudgetBytes: 100 << 20})
+		if got := p.Stats().BytesPerToken; got != tc.want {
+			t.Errorf("%s pool: BytesPerToken %d, want %d", tc.dt, got, tc.want)
+		}
+	}
+	for name, want := range map[string]DType{"f32": F32, "float32": F32, "f16": F16, "float16": F16, "q8": Q8, "int8": Q8, "q8_0": Q8} {
+		if got, err := ParseDType(name); err != nil || got != want {
+			t.Errorf("ParseDType(%q) = %v, %v; want %v", name, got, err, want)
+		}
+	}
+	if _, err := ParseDType("bf16"); !errors.Is(err, ErrConfig) {
+		t.Errorf("ParseDType(bf16): %v, want ErrConfig", err)
 	}
 }

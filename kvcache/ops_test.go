@@ -251,7 +251,7 @@ var windowDropSteps int
 // changes nothing, forks share both parts.
 func TestRandomOpsWindow(t *testing.T) {
 	for seed := uint64(0); seed < 40; seed++ {
-		dt := DType(seed % 2)
+		dt := DType(seed % 3)
 		blocks := 3 + int(seed%7)
 		window := []int{1, 3, 6, 9}[seed%4]
 		t.Run(fmt.Sprintf("seed%d-%s-%dblocks-window%d", seed, dt, blocks, window), func(t *testing.T) {
@@ -275,7 +275,7 @@ func TestRandomOpsWindow(t *testing.T) {
 // budget failures, copy-on-write, prefix sharing and eviction are frequent.
 func TestRandomOps(t *testing.T) {
 	for seed := uint64(0); seed < 60; seed++ {
-		dt := DType(seed % 2)
+		dt := DType(seed % 3)
 		blocks := 3 + int(seed%7)
 		t.Run(fmt.Sprintf("seed%d-%s-%dblocks", seed, dt, blocks), func(t *testing.T) {
 			r := rand.New(rand.NewPCG(seed, 99))
@@ -302,9 +302,9 @@ func FuzzOps(f *testing.F) {
 		if len(ops) < 2 || len(ops) > 4000 {
 			return
 		}
-		c := small(DType(ops[0]%2), 3+int(ops[1]%6))
+		c := small(DType(ops[0]%3), 3+int(ops[1]%6))
 		if ops[0]&0x80 != 0 { // a sliding-window layer, window 1..8
-			c = windowed(DType(ops[0]%2), 3+int(ops[1]%6))
+			c = windowed(DType(ops[0]%3), 3+int(ops[1]%6))
 			c.Window = 1 + int(ops[0]>>2)%8
 		}
 		p := newPool(t, c)
@@ -387,7 +387,7 @@ func verify(s *Seq, tokens []int) string {
 			for kv := 0; kv < 2; kv++ {
 				for h := 0; h < c.KVHeads; h++ {
 					for d := 0; d < c.HeadDim; d++ {
-						if got, want := read(s, l, kv, pos, h, d), val(tok, pos, l, kv, h, d); got != want {
+						if got, want := read(s, l, kv, pos, h, d), stored(c, tok, pos, l, kv, h, d); got != want {
 							return fmt.Sprintf("layer %d kv %d pos %d head %d dim %d: %g, want %g", l, kv, pos, h, d, got, want)
 						}
 					}

@@ -36,24 +36,56 @@ const (
 	// F16 stores IEEE binary16 bit patterns (rounded to nearest, ties to
 	// even); attention reads them with the f16 kernels.
 	F16
+	// Q8 stores each row of HeadDim values (one position of one KV head)
+	// as int8 with one float32 scale (the row's largest magnitude / 127,
+	// see kernels.QuantizeQ8Row): HeadDim+4 bytes a row, about half of
+	// F16. Attention reads them with the Q8 kernels.
+	Q8
 )
 
-// String returns "f32" or "f16".
+// String returns "f32", "f16" or "q8".
 func (d DType) String() string {
 	switch d {
 	case F32:
 		return "f32"
 	case F16:
 		return "f16"
+	case Q8:
+		return "q8"
 	}
 	return fmt.Sprintf("DType(%d)", uint8(d))
 }
 
-func (d DType) size() int64 {
-	if d == F16 {
-		return 2
+// ParseDType returns the DType named s: "f32", "f16" or "q8" (also
+// accepted: "int8" and "q8_0" for Q8, "f32"/"float32", "f16"/"float16").
+func ParseDType(s string) (DType, error) {
+	switch s {
+	case "f32", "float32":
+		return F32, nil
+	case "f16", "float16":
+		return F16, nil
+	case "q8", "int8", "q8_0":
+		return Q8, nil
 	}
-	return 4
+	return 0, fmt.Errorf("%w: KV type %q: want f32, f16 or q8", ErrConfig, s)
+}
+
+// RowBytes returns the bytes one row of headDim values (one position of
+// one KV head, K or V) takes in storage of type d.
+func (d DType) RowBytes(headDim int) int64 {
+	switch d {
+	case F16:
+		return 2 * int64(headDim)
+	case Q8:
+		return int64(headDim) + 4
+	}
+	return 4 * int64(headDim)
+}
+
+// BytesPerToken returns the storage of one position of every layer's keys
+// and values in a cache of type d: 2 * layers * kvHeads * RowBytes(headDim).
+func BytesPerToken(d DType, layers, kvHeads, headDim int) int64 {
+	return 2 * int64(layers) * int64(kvHeads) * d.RowBytes(headDim)
 }
 
 // DefaultBlockTokens is the block size used when Config.BlockTokens is 0.
@@ -121,11 +153,14 @@ type Stats struct {
 }
 
 // block is one unit of storage: BlockTokens positions of every layer's keys
-// and values. data (or data16) holds, for each layer, K then V, each laid
-// out [KVHeads][BlockTokens][HeadDim].
+// and values. data (or data16, or data8) holds, for each layer, K then V,
+// each laid out [KVHeads][BlockTokens][HeadDim]; for Q8, scale holds the
+// rows' scales likewise, for each layer K then V, each [KVHeads][BlockTokens].
 type block struct {
 	data   []float32
 	data16 []uint16
+	data8  []int8
+	scale  []float32
 	ref    int // Seqs holding the block
 
 	// Prefix registration (published is true while the block is in
@@ -182,14 +217,19 @@ func NewPool(c Config) (*Pool, error) {
 		return nil, fmt.Errorf("%w: HeadDim %d must be > 0", ErrConfig, c.HeadDim)
 	case c.BlockTokens < 0:
 		return nil, fmt.Errorf("%w: BlockTokens %d must be >= 0", ErrConfig, c.BlockTokens)
-	case c.DType != F32 && c.DType != F16:
+	case c.DType > Q8:
 		return nil, fmt.Errorf("%w: unknown DType %d", ErrConfig, uint8(c.DType))
 	case c.BudgetBytes <= 0:
 		return nil, fmt.Errorf("%w: BudgetBytes %d must be > 0", ErrConfig, c.BudgetBytes)
 	}
 	// Multiply step by step with a bound so that no product overflows.
-	bb := 2 * c.DType.size()
-	for _, f := range []int{c.Layers, c.KVHeads, c.HeadDim, c.BlockTokens} {
+	bb := int64(2) // K and V
+	if int64(c.HeadDim) <= maxBlockBytes/8 {
+		bb *= c.DType.RowBytes(c.HeadDim) // at most 8*HeadDim: no overflow
+	} else {
+		bb = maxBlockBytes + 1 // fails the checks below
+	}
+	for _, f := range []int{c.Layers, c.KVHeads, c.BlockTokens} {
 		if int64(f) > maxBlockBytes/bb {
 			return nil, fmt.Errorf("%w: one block of Layers=%d KVHeads=%d HeadDim=%d BlockTokens=%d exceeds %d bytes",
 				ErrConfig, c.Layers, c.KVHeads, c.HeadDim, c.BlockTokens, int64(maxBlockBytes))
@@ -280,9 +320,13 @@ func (p *Pool) NewSeq() *Seq {
 // allocViews makes the per-layer view tables of an empty Seq.
 func (s *Seq) allocViews() {
 	l := s.p.stored
-	if s.p.cfg.DType == F16 {
+	switch s.p.cfg.DType {
+	case F16:
 		s.k16, s.v16 = make([][][]uint16, l), make([][][]uint16, l)
-	} else {
+	case Q8:
+		s.k8, s.v8 = make([][][]int8, l), make([][][]int8, l)
+		s.ks, s.vs = make([][][]float32, l), make([][][]float32, l)
+	default:
 		s.k32, s.v32 = make([][][]float32, l), make([][][]float32, l)
 	}
 }
@@ -327,9 +371,13 @@ func (p *Pool) alloc() *block {
 	case p.allocated < p.total:
 		b = &block{}
 		n := 2 * p.stored * p.elems
-		if p.cfg.DType == F16 {
+		switch p.cfg.DType {
+		case F16:
 			b.data16 = make([]uint16, n)
-		} else {
+		case Q8:
+			b.data8 = make([]int8, n)
+			b.scale = make([]float32, n/p.cfg.HeadDim)
+		default:
 			b.data = make([]float32, n)
 		}
 		p.allocated++

@@ -13,7 +13,7 @@ import (
 //
 // The life of a decode step: Reserve(n) room for n new positions, Store the
 // keys and values of every layer at positions Len..Len+n-1 (attention reads
-// them through BlocksF32/BlocksF16 right away), then Commit(n).
+// them through BlocksF32/BlocksF16/BlocksQ8 right away), then Commit(n).
 type Seq struct {
 	p      *Pool
 	blocks []*block
@@ -24,9 +24,11 @@ type Seq struct {
 	wfrom int
 
 	// Per-layer views of the blocks, kept in step with blocks so that
-	// BlocksF32/BlocksF16 allocate nothing (indexed by the pool's slot).
+	// BlocksF32/BlocksF16/BlocksQ8 allocate nothing (indexed by the pool's slot).
 	k32, v32 [][][]float32
 	k16, v16 [][][]uint16
+	k8, v8   [][][]int8
+	ks, vs   [][][]float32 // the scales of k8, v8
 
 	// w holds the sliding-window layers (a Seq of the pool's win sub-pool,
 	// same length); its blocks below low were given back (nil).
@@ -108,6 +110,8 @@ func (s *Seq) reserve(n int) error {
 		b := p.alloc()
 		copy(b.data, partial.data)
 		copy(b.data16, partial.data16)
+		copy(b.data8, partial.data8)
+		copy(b.scale, partial.scale)
 		p.drop(partial)
 		s.setBlock(s.n/bt, b)
 	case partial != nil && partial.published:
@@ -153,10 +157,15 @@ func (s *Seq) Store(layer, pos int, k, v []float32) {
 	for h := 0; h < c.KVHeads; h++ {
 		dk := base + h*bt*hd
 		dv := dk + elems
-		if b.data16 != nil {
+		switch {
+		case b.data16 != nil:
 			kernels.F32ToF16(b.data16[dk:dk+hd], k[h*hd:(h+1)*hd])
 			kernels.F32ToF16(b.data16[dv:dv+hd], v[h*hd:(h+1)*hd])
-		} else {
+		case b.data8 != nil:
+			sk, sv := dk/hd, dv/hd
+			b.scale[sk] = kernels.QuantizeQ8Row(b.data8[dk:dk+hd], k[h*hd:(h+1)*hd])
+			b.scale[sv] = kernels.QuantizeQ8Row(b.data8[dv:dv+hd], v[h*hd:(h+1)*hd])
+		default:
 			copy(b.data[dk:dk+hd], k[h*hd:(h+1)*hd])
 			copy(b.data[dv:dv+hd], v[h*hd:(h+1)*hd])
 		}
@@ -282,6 +291,14 @@ func (s *Seq) dropFrom(i int) {
 		clear(s.v16[l][i:])
 		s.k16[l], s.v16[l] = s.k16[l][:i], s.v16[l][:i]
 	}
+	for l := range s.k8 {
+		clear(s.k8[l][i:])
+		clear(s.v8[l][i:])
+		clear(s.ks[l][i:])
+		clear(s.vs[l][i:])
+		s.k8[l], s.v8[l] = s.k8[l][:i], s.v8[l][:i]
+		s.ks[l], s.vs[l] = s.ks[l][:i], s.vs[l][:i]
+	}
 }
 
 // appendBlock adds b (nil: a block given back) at the end of the table and
@@ -294,6 +311,10 @@ func (s *Seq) appendBlock(b *block) {
 		}
 		for l := range s.k16 {
 			s.k16[l], s.v16[l] = append(s.k16[l], nil), append(s.v16[l], nil)
+		}
+		for l := range s.k8 {
+			s.k8[l], s.v8[l] = append(s.k8[l], nil), append(s.v8[l], nil)
+			s.ks[l], s.vs[l] = append(s.ks[l], nil), append(s.vs[l], nil)
 		}
 		return
 	}
@@ -308,6 +329,14 @@ func (s *Seq) appendBlock(b *block) {
 		s.k16[l] = append(s.k16[l], b.data16[o:o+e:o+e])
 		s.v16[l] = append(s.v16[l], b.data16[o+e:o+2*e:o+2*e])
 	}
+	r := e / s.p.cfg.HeadDim // scales per layer per K or V
+	for l := range s.k8 {
+		o, so := 2*l*e, 2*l*r
+		s.k8[l] = append(s.k8[l], b.data8[o:o+e:o+e])
+		s.v8[l] = append(s.v8[l], b.data8[o+e:o+2*e:o+2*e])
+		s.ks[l] = append(s.ks[l], b.scale[so:so+r:so+r])
+		s.vs[l] = append(s.vs[l], b.scale[so+r:so+2*r:so+2*r])
+	}
 }
 
 // setBlock replaces block i of the table and of the per-layer views.
@@ -320,6 +349,10 @@ func (s *Seq) setBlock(i int, b *block) {
 		for l := range s.k16 {
 			s.k16[l][i], s.v16[l][i] = nil, nil
 		}
+		for l := range s.k8 {
+			s.k8[l][i], s.v8[l][i] = nil, nil
+			s.ks[l][i], s.vs[l][i] = nil, nil
+		}
 		return
 	}
 	e := s.p.elems
@@ -330,6 +363,12 @@ func (s *Seq) setBlock(i int, b *block) {
 	for l := range s.k16 {
 		o := 2 * l * e
 		s.k16[l][i], s.v16[l][i] = b.data16[o:o+e:o+e], b.data16[o+e:o+2*e:o+2*e]
+	}
+	r := e / s.p.cfg.HeadDim
+	for l := range s.k8 {
+		o, so := 2*l*e, 2*l*r
+		s.k8[l][i], s.v8[l][i] = b.data8[o:o+e:o+e], b.data8[o+e:o+2*e:o+2*e]
+		s.ks[l][i], s.vs[l][i] = b.scale[so:so+r:so+r], b.scale[so+r:so+2*r:so+2*r]
 	}
 }
 
@@ -445,4 +484,22 @@ func (s *Seq) BlocksF16(l int) (k, v [][]uint16) {
 		l = sl
 	}
 	return s.k16[l], s.v16[l]
+}
+
+// BlocksQ8 is BlocksF32 for a pool of DType Q8: the int8 key and value
+// blocks (laid out [KVHeads][BlockTokens][HeadDim]) and their row scales
+// (laid out [KVHeads][BlockTokens]; value = scale * int8), the input of
+// kernels.AttentionPagedQ8.
+func (s *Seq) BlocksQ8(l int) (k, v [][]int8, kScale, vScale [][]float32) {
+	if s.k8 == nil {
+		panic("kvcache: BlocksQ8 on a pool of DType " + s.p.cfg.DType.String())
+	}
+	if s.w != nil {
+		sl := s.p.slot[l]
+		if sl < 0 {
+			return s.w.BlocksQ8(-1 - sl)
+		}
+		l = sl
+	}
+	return s.k8[l], s.v8[l], s.ks[l], s.vs[l]
 }

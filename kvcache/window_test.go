@@ -2,6 +2,7 @@ package kvcache
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 )
 
@@ -10,7 +11,7 @@ import (
 func windowed(dt DType, blocks int) Config {
 	c := Config{Layers: 3, KVHeads: 2, HeadDim: 4, BlockTokens: 4, DType: dt,
 		WindowLayers: []bool{false, true, false}, Window: 6}
-	c.BudgetBytes = int64(blocks) * 3 * 2 * 2 * 4 * 4 * dt.size()
+	c.BudgetBytes = int64(blocks) * 3 * 2 * 2 * 4 * dt.RowBytes(4)
 	return c
 }
 
@@ -29,7 +30,7 @@ func checkWindow(t testing.TB, what string, s *Seq, tokens []int) {
 				continue
 			}
 			for kv := range 2 {
-				if got, want := read(s, l, kv, pos, 1, 3), val(tok, pos, l, kv, 1, 3); got != want {
+				if got, want := read(s, l, kv, pos, 1, 3), stored(s.Pool().Config(), tok, pos, l, kv, 1, 3); got != want {
 					t.Fatalf("%s: layer %d kv %d pos %d: %g, want %g", what, l, kv, pos, got, want)
 				}
 			}
@@ -42,7 +43,7 @@ func checkWindow(t testing.TB, what string, s *Seq, tokens []int) {
 // Truncate below the window reports ErrWindow, Fork shares both parts and
 // prefix publishing is off.
 func TestWindowLayers(t *testing.T) {
-	for _, dt := range []DType{F32, F16} {
+	for _, dt := range []DType{F32, F16, Q8} {
 		p := newPool(t, windowed(dt, 16))
 		s := p.NewSeq()
 		var toks []int
@@ -135,9 +136,19 @@ func TestWindowBudget(t *testing.T) {
 // heldBlocks reports which blocks of layer l s holds (not given back).
 func heldBlocks(s *Seq, l int) []bool {
 	var held []bool
-	if s.Pool().Config().DType == F16 {
+	switch s.Pool().Config().DType {
+	case F16:
 		k, _ := s.BlocksF16(l)
 		for _, b := range k {
+			held = append(held, b != nil)
+		}
+		return held
+	case Q8:
+		k, _, ks, _ := s.BlocksQ8(l)
+		for i, b := range k {
+			if (b != nil) != (ks[i] != nil) {
+				panic(fmt.Sprintf("block %d: values held %v, scales held %v", i, b != nil, ks[i] != nil))
+			}
 			held = append(held, b != nil)
 		}
 		return held

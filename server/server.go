@@ -44,7 +44,11 @@ type Config struct {
 	// KVBudgetBytes is each model's KV cache memory (default: Parallel
 	// sequences of Context positions).
 	KVBudgetBytes int64
-	// KVF16 stores keys and values as f16 (half the memory of f32).
+	// KVType is the storage of keys and values: kvcache.F32 (the zero
+	// value), F16 (half the memory) or Q8 (int8 rows with one scale each,
+	// about a quarter).
+	KVType kvcache.DType
+	// KVF16 stores keys and values as f16 (as KVType kvcache.F16).
 	KVF16 bool
 	// MaxTokens caps the tokens generated per request (default 2048).
 	MaxTokens int
@@ -146,16 +150,15 @@ func New(cfg Config, models ...Model) (*Server, error) {
 		if ctxLen <= 0 {
 			ctxLen = 2048
 		}
-		kv := kvcache.F32
-		elem := int64(4)
+		kv := cfg.KVType
 		if cfg.KVF16 {
-			kv, elem = kvcache.F16, 2
+			kv = kvcache.F16
 		}
 		budget := cfg.KVBudgetBytes
 		if budget == 0 {
 			bt := int64(kvcache.DefaultBlockTokens)
 			tokens := (int64(ctxLen) + bt - 1) / bt * bt
-			budget = int64(cfg.Parallel) * tokens * 2 * int64(spec.Layers*spec.KVHeads*spec.HeadDim) * elem
+			budget = int64(cfg.Parallel) * tokens * kvcache.BytesPerToken(kv, spec.Layers, spec.KVHeads, spec.HeadDim)
 		}
 		eng, err := engine.New(dec, engine.Options{KVType: kv, MaxContext: ctxLen, KVBudgetBytes: budget})
 		if err != nil {

@@ -46,7 +46,7 @@ func runBench(args []string) error {
 	visionTiles := fs.Int("vision-tiles", 1, "with --vision: tiles per timed call (times are per tile)")
 	visionBatch := fs.Int("vision-batch", 0, "with --vision: tiles per vision-tower batch (0: the default, "+strconv.Itoa(idefics3.DefaultVisionBatch)+")")
 	imageTTFT := fs.Bool("image-ttft", false, "for a VLM: time to first token of a chat question about a 512x512 image: first ask, a second question about the same image in the session (feature cache and KV reuse), and first asks with --image-max-tiles 5 and 1")
-	kvType := fs.String("kv-type", "f32", "KV cache type: f32 or f16")
+	kvType := fs.String("kv-type", "f32", "KV cache type: f32, f16 or q8 (int8 rows with one scale each; also int8, q8_0)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file`")
 	batch := fs.String("batch", "", "batch sizes, comma-separated (e.g. 1,4,8,16): B concurrent sequences each prefill the -p length (first one; default 512), then decode -n tokens in batched steps; reports aggregate and per-sequence tok/s and KV memory")
 	kvBlock := fs.Int("kv-block", 0, "with --batch: positions per KV cache block (0: 16)")
@@ -61,6 +61,9 @@ func runBench(args []string) error {
 	}
 	if *reps < 1 {
 		return fmt.Errorf("-r %d: want at least 1 repetition", *reps)
+	}
+	if _, err := kvcache.ParseDType(*kvType); err != nil {
+		return fmt.Errorf("--kv-type %q: want f32, f16 or q8", *kvType)
 	}
 	if *visionTiles < 1 || *visionBatch < 0 {
 		return fmt.Errorf("--vision-tiles %d, --vision-batch %d: want >= 1 tiles, batch >= 0", *visionTiles, *visionBatch)
@@ -151,7 +154,7 @@ func runBench(args []string) error {
 		for _, n := range pps {
 			rates, err := repeat(*reps, func() (float64, error) {
 				res, err := m.Generate(ctx, cellm.Request{InputIDs: tokens(n), MaxNewTokens: 1, IgnoreEOS: true,
-					KVF16: *kvType == "f16", MaxContext: n + 1}, nil)
+					KVType: *kvType, MaxContext: n + 1}, nil)
 				if err != nil {
 					return 0, err
 				}
@@ -165,7 +168,7 @@ func runBench(args []string) error {
 		if *tg > 0 {
 			rates, err := repeat(*reps, func() (float64, error) {
 				res, err := m.Generate(ctx, cellm.Request{InputIDs: tokens(1), MaxNewTokens: *tg + 1, IgnoreEOS: true,
-					KVF16: *kvType == "f16", MaxContext: *tg + 2}, nil)
+					KVType: *kvType, MaxContext: *tg + 2}, nil)
 				if err != nil {
 					return 0, err
 				}
@@ -258,13 +261,9 @@ func runBenchBatch(m *cellm.Model, path string, batches, threads []int, pp strin
 	if tg <= 0 || reps <= 0 || kvBlock < 0 {
 		return fmt.Errorf("--batch needs -n > 0, -r > 0 and --kv-block >= 0")
 	}
-	kv := kvcache.F32
-	switch kvType {
-	case "f32":
-	case "f16":
-		kv = kvcache.F16
-	default:
-		return fmt.Errorf("--kv-type %q: want f32 or f16", kvType)
+	kv, err := kvcache.ParseDType(kvType)
+	if err != nil {
+		return fmt.Errorf("--kv-type %q: want f32, f16 or q8", kvType)
 	}
 	if outFmt == "md" {
 		sp := dec.Spec()

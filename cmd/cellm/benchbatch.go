@@ -110,10 +110,7 @@ func benchBatch(dec models.Decoder, kv kvcache.DType, blockTokens, b, nPrompt, n
 	for _, s := range sessions {
 		s.Close()
 	}
-	kvName := "f32"
-	if kv == kvcache.F16 {
-		kvName = "f16"
-	}
+	kvName := kv.String()
 	res := func(test string, rates []float64, np, ng int) benchResult {
 		mean, sd := meanSDValues(rates)
 		return benchResult{Test: test, Batch: b, NPrompt: np, NGen: ng, TokensPerS: mean, TokensPerSSD: sd,
@@ -157,10 +154,6 @@ func kvBytes(spec models.Spec, kv kvcache.DType, blockTokens, positions int) int
 	if blockTokens == 0 {
 		return generate.KVBytes(spec, kv, positions)
 	}
-	elem := int64(4)
-	if kv == kvcache.F16 {
-		elem = 2
-	}
 	blocks := int64((positions + blockTokens - 1) / blockTokens)
-	return blocks * int64(blockTokens) * 2 * int64(spec.Layers*spec.KVHeads*spec.HeadDim) * elem
+	return blocks * int64(blockTokens) * kvcache.BytesPerToken(kv, spec.Layers, spec.KVHeads, spec.HeadDim)
 }

@@ -350,3 +350,26 @@ func writeTestPNG(t *testing.T, path string, w, h int) {
 		t.Fatal(err)
 	}
 }
+
+// --kv-type names (aliases included) reach the request; q8 generates the
+// same greedy text as f32 on the shipped model; a bad name is refused.
+func TestKVTypeFlag(t *testing.T) {
+	for _, c := range []struct{ arg, want string }{{"f32", "f32"}, {"f16", "f16"}, {"q8", "q8"}, {"int8", "q8"}, {"q8_0", "q8"}, {"bf16", "want f32, f16 or q8"}} {
+		fs := newFlags("test", "")
+		var g genFlags
+		g.register(fs)
+		if err := parse(fs, []string{"--kv-type", c.arg}); err != nil {
+			t.Fatal(err)
+		}
+		req, err := g.request()
+		if got := req.KVType; err != nil && !strings.Contains(err.Error(), c.want) || err == nil && got != c.want {
+			t.Errorf("--kv-type %s: KVType %q, err %v; want %q", c.arg, got, err, c.want)
+		}
+	}
+	m := micro(t)
+	_, want, _ := cli(t, "infer", "-m", m, "-p", "A class is", "-n", "16", "--kv-type", "f32")
+	code, got, stderr := cli(t, "infer", "-m", m, "-p", "A class is", "-n", "16", "--kv-type", "q8")
+	if code != 0 || got != want || want == "" {
+		t.Errorf("q8 KV: exit %d, %q (%s); f32 KV: %q", code, got, stderr, want)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"github.com/cellm-ai/cellm-go/convert"
 	"github.com/cellm-ai/cellm-go/format"
 	"github.com/cellm-ai/cellm-go/kernels"
+	"github.com/cellm-ai/cellm-go/kvcache"
 	"github.com/cellm-ai/cellm-go/sample"
 )
 
@@ -136,7 +137,7 @@ func (g *genFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&g.ignoreEOS, "ignore-eos", false, "keep generating past end-of-sequence tokens")
 	fs.BoolVar(&g.showTokens, "show-tokens", false, "print each generated token's id beside its text")
 	fs.BoolVar(&g.stats, "stats", false, "print timings and peak memory to stderr")
-	fs.StringVar(&g.kvType, "kv-type", "f32", "KV cache type: f32 or f16")
+	fs.StringVar(&g.kvType, "kv-type", "f32", "KV cache type: f32, f16 or q8 (int8 rows with one scale each; also int8, q8_0)")
 	fs.IntVar(&g.threads, "threads", runtime.GOMAXPROCS(0), "worker threads")
 	alias(fs, "threads", "t")
 }
@@ -171,13 +172,11 @@ func (g *genFlags) request() (r cellm.Request, err error) {
 			}
 		}
 	}
-	switch g.kvType {
-	case "f32":
-	case "f16":
-		r.KVF16 = true
-	default:
-		return r, fmt.Errorf("--kv-type %q: want f32 or f16", g.kvType)
+	kv, err := kvcache.ParseDType(g.kvType)
+	if err != nil {
+		return r, fmt.Errorf("--kv-type %q: want f32, f16 or q8", g.kvType)
 	}
+	r.KVType = kv.String()
 	if r.TemplateVars, err = g.templateVars(); err != nil {
 		return r, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/cellm-ai/cellm-go"
 	"github.com/cellm-ai/cellm-go/engine"
 	"github.com/cellm-ai/cellm-go/internal/progress"
+	"github.com/cellm-ai/cellm-go/kvcache"
 )
 
 func init() {
@@ -16,7 +17,7 @@ func init() {
 }
 
 func runPerplexity(args []string) error {
-	fs := newFlags("perplexity", "--model FILE.cellm --text-file F [--ctx-size N] [--bos]")
+	fs := newFlags("perplexity", "--model FILE.cellm --text-file F [--ctx-size N] [--bos] [--kv-type f32|f16|q8]")
 	model := fs.String("model", "", ".cellm `file` or hub name org/name")
 	alias(fs, "model", "m")
 	textFile := fs.String("text-file", "", "UTF-8 text `file` to score")
@@ -24,6 +25,7 @@ func runPerplexity(args []string) error {
 	ctx := fs.Int("ctx-size", 256, "window length in tokens (non-overlapping windows, each from an empty cache)")
 	alias(fs, "ctx-size", "c", "ctx")
 	bos := fs.Bool("bos", false, "prepend the BOS token to the token stream")
+	kvType := fs.String("kv-type", "f32", "KV cache type: f32, f16 or q8 (what the cache's storage costs in accuracy)")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json `file` (default: the one embedded in the model)")
 	var prefill prefillPrecisionFlag
 	fs.Var(&prefill, "prefill-bf16", prefillBF16Help)
@@ -36,6 +38,10 @@ func runPerplexity(args []string) error {
 	}
 	if *ctx < 2 {
 		return fmt.Errorf("--ctx-size (-c) %d: need at least 2 tokens per window", *ctx)
+	}
+	kv, err := kvcache.ParseDType(*kvType)
+	if err != nil {
+		return fmt.Errorf("--kv-type %q: want f32, f16 or q8", *kvType)
 	}
 	text, err := os.ReadFile(*textFile)
 	if err != nil {
@@ -73,7 +79,7 @@ func runPerplexity(args []string) error {
 	}
 	bar := progress.NewCount("scoring tokens")
 	start := time.Now()
-	nll, scored, err := engine.Perplexity(m, ids, *ctx, func(done, total int) { bar.Update(int64(done), int64(total)) })
+	nll, scored, err := engine.PerplexityKV(m, ids, *ctx, kv, func(done, total int) { bar.Update(int64(done), int64(total)) })
 	bar.Done()
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go"
 	"github.com/cellm-ai/cellm-go/kernels"
+	"github.com/cellm-ai/cellm-go/kvcache"
 	"github.com/cellm-ai/cellm-go/server"
 )
 
@@ -38,7 +39,7 @@ func runServe(args []string) error {
 	kvBudget := fs.Int("kv-budget", 0, "KV cache `MiB` per model (0: --parallel sequences of --ctx-size positions)")
 	ctxSize := fs.Int("ctx-size", 0, "positions per request, prompt plus generated (0: the model's context length)")
 	alias(fs, "ctx-size", "c", "ctx")
-	kvType := fs.String("kv-type", "f32", "KV cache type: f32 or f16")
+	kvType := fs.String("kv-type", "f32", "KV cache type: f32, f16 or q8 (int8 rows with one scale each; also int8, q8_0)")
 	apiKey := fs.String("api-key", "", "require Authorization: Bearer `KEY` (default: $CELLM_API_KEY; none if empty)")
 	maxQueue := fs.Int("max-queue", 64, "requests waiting per model before 429")
 	maxTokens := fs.Int("max-tokens", 2048, "cap on generated tokens per request")
@@ -77,8 +78,10 @@ func runServe(args []string) error {
 		return fmt.Errorf("--parallel %d: want 1..256", *parallel)
 	case *kvBudget < 0, *ctxSize < 0, *maxQueue < 0, *maxTokens < 1, *stepTokens < 1, *timeout <= 0:
 		return fmt.Errorf("--kv-budget, --ctx-size and --max-queue must be >= 0; --max-tokens, --step-tokens and --timeout positive")
-	case *kvType != "f32" && *kvType != "f16":
-		return fmt.Errorf("--kv-type %q: want f32 or f16", *kvType)
+	}
+	kv, err := kvcache.ParseDType(*kvType)
+	if err != nil {
+		return fmt.Errorf("--kv-type %q: want f32, f16 or q8", *kvType)
 	}
 	if *apiKey == "" {
 		*apiKey = os.Getenv("CELLM_API_KEY")
@@ -110,7 +113,7 @@ func runServe(args []string) error {
 		served = append(served, sm)
 	}
 	srv, err := server.New(server.Config{Parallel: *parallel, MaxQueue: max(*maxQueue, 1), StepTokens: *stepTokens,
-		Context: *ctxSize, KVBudgetBytes: int64(*kvBudget) << 20, KVF16: *kvType == "f16", MaxTokens: *maxTokens,
+		Context: *ctxSize, KVBudgetBytes: int64(*kvBudget) << 20, KVType: kv, MaxTokens: *maxTokens,
 		APIKey: *apiKey, RequestTimeout: *timeout}, served...)
 	if err != nil {
 		return err

@@ -44,6 +44,10 @@ func (m *Model) NewState(maxSeq int) *State { return m.newState(maxSeq, kvcache.
 // its memory at a small cost in accuracy.
 func (m *Model) NewStateF16(maxSeq int) *State { return m.newState(maxSeq, kvcache.F16) }
 
+// NewStateQ8 is NewState with the KV cache stored as int8 rows with one
+// scale each (kvcache.Q8), about a quarter of the f32 memory.
+func (m *Model) NewStateQ8(maxSeq int) *State { return m.newState(maxSeq, kvcache.Q8) }
+
 func (m *Model) newState(maxSeq int, dt kvcache.DType) *State {
 	c := &m.cfg
 	if maxSeq <= 0 {
@@ -54,11 +58,7 @@ func (m *Model) newState(maxSeq int, dt kvcache.DType) *State {
 	}
 	const blockTokens = 16
 	blocks := (maxSeq + blockTokens - 1) / blockTokens
-	elem := int64(4)
-	if dt == kvcache.F16 {
-		elem = 2
-	}
-	budget := int64(blocks) * int64(c.Layers) * 2 * int64(c.KVHeads*blockTokens*c.HeadDim) * elem
+	budget := int64(blocks) * blockTokens * kvcache.BytesPerToken(dt, c.Layers, c.KVHeads, c.HeadDim)
 	cc := m.Spec().CacheConfig(dt, budget)
 	cc.BlockTokens = blockTokens
 	pool, err := kvcache.NewPool(cc)

@@ -291,15 +291,21 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 			pc := in.Seq.Pool().Config()
 			if rows == 1 {
 				d := kernels.DecodeQuery{Out: os, Q: qs, BlockTokens: pc.BlockTokens, Pos: w.pos[row]}
-				if pc.DType == kvcache.F16 {
+				switch pc.DType {
+				case kvcache.F16:
 					d.K16, d.V16 = in.Seq.BlocksF16(l)
-				} else {
+				case kvcache.Q8:
+					d.K8, d.V8, d.KScale, d.VScale = in.Seq.BlocksQ8(l)
+				default:
 					d.K, d.V = in.Seq.BlocksF32(l)
 				}
 				w.dec = append(w.dec, d)
 			} else if pc.DType == kvcache.F16 {
 				kb, vb := in.Seq.BlocksF16(l)
 				kernels.AttentionPagedWindowF16(os, qs, kb, vb, pc.BlockTokens, rows, c.Heads, c.KVHeads, hd, w.pos[row], ly.window, scale)
+			} else if pc.DType == kvcache.Q8 {
+				kb, vb, ks, vs := in.Seq.BlocksQ8(l)
+				kernels.AttentionPagedWindowQ8(os, qs, kb, vb, ks, vs, pc.BlockTokens, rows, c.Heads, c.KVHeads, hd, w.pos[row], ly.window, scale)
 			} else {
 				kb, vb := in.Seq.BlocksF32(l)
 				kernels.AttentionPagedWindow(os, qs, kb, vb, pc.BlockTokens, rows, c.Heads, c.KVHeads, hd, w.pos[row], ly.window, scale)

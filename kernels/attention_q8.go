@@ -1,0 +1,177 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"sync"
+)
+
+// Attention over a paged KV cache of int8 rows (kvcache.Q8): each row of
+// headDim values (one position of one KV head) is stored as int8 with one
+// float32 scale (value = scale * int8, see QuantizeQ8Row). Scores are
+// integer dot products of the int8 keys with the query heads quantized to
+// int16 (one scale per head: relative error 1.5e-5, far below the keys'
+// own), scaled by the key row's scale, the head's and the softmax scale;
+// the weighted sums widen the value rows to float32, each multiplied by
+// its scale once for all the heads of a GQA group. Several query rows (prefill)
+// de-quantize the visible rows into the contiguous float32 cache of the
+// blocked GEMM path, as the f16 form converts them.
+
+// AttentionPagedQ8 is AttentionPaged over blocks of int8 rows: k and v are
+// laid out [kvHeads][blockTokens][headDim] as for AttentionPaged, and
+// kScale, vScale hold their rows' scales laid out [kvHeads][blockTokens]
+// (a key element is kScale[b][h*blockTokens+t] * k[b][(h*blockTokens+t)*headDim+d]).
+// It equals AttentionPaged on the de-quantized values (to rounding).
+func AttentionPagedQ8(out, q []float32, k, v [][]int8, kScale, vScale [][]float32, blockTokens, n, heads, kvHeads, headDim, pos0 int, scale float32) {
+	AttentionPagedWindowQ8(out, q, k, v, kScale, vScale, blockTokens, n, heads, kvHeads, headDim, pos0, 0, scale)
+}
+
+// AttentionPagedWindowQ8 is AttentionPagedWindow over blocks of int8 rows
+// (see AttentionPagedQ8).
+func AttentionPagedWindowQ8(out, q []float32, k, v [][]int8, kScale, vScale [][]float32, blockTokens, n, heads, kvHeads, headDim, pos0, window int, scale float32) {
+	const fn = "AttentionPagedWindowQ8"
+	checkPaged(fn, len(out), len(q), blockTokens, n, heads, kvHeads, headDim, pos0, window)
+	checkQ8HeadDim(fn, headDim)
+	j := pagedJob{src: pagedBlocks{k8: k, v8: v, ks: kScale, vs: vScale, q8: true, bt: blockTokens}}
+	lo, nb := pagedWindow(pos0, n, &window, blockTokens)
+	checkBlocks(fn, "k", k, lo, nb, kvHeads*blockTokens*headDim)
+	checkBlocks(fn, "v", v, lo, nb, kvHeads*blockTokens*headDim)
+	checkBlocks(fn, "kScale", kScale, lo, nb, kvHeads*blockTokens)
+	checkBlocks(fn, "vScale", vScale, lo, nb, kvHeads*blockTokens)
+	attentionPaged(&j, out, q, blockTokens, n, heads, kvHeads, headDim, pos0, window, scale)
+}
+
+// maxQ8HeadDim bounds the head size of int8 attention: the int32 dot
+// products of int8 keys and int16 queries cannot overflow up to it.
+const maxQ8HeadDim = 512
+
+func checkQ8HeadDim(fn string, hd int) {
+	if hd > maxQ8HeadDim {
+		panic(fmt.Sprintf("kernels.%s: headDim %d above %d is not supported for int8 KV blocks", fn, hd, maxQ8HeadDim))
+	}
+}
+
+// q16Buf holds the int16 query heads of one attendPagedQ8 call and their
+// scales.
+type q16Buf struct {
+	q  []int16
+	sc []float32
+}
+
+var q16Pool = sync.Pool{New: func() any { return new(q16Buf) }}
+
+// attendPagedQ8 is attendPaged for int8 blocks: the per query heads q of
+// the KV head whose rows start at element off of each block, over
+// positions [from, n). Backends without group kernels use the pure-Go
+// twins (one head per call then, see headsPerItem).
+func attendPagedQ8(b *backend, out, q []float32, src *pagedBlocks, from, n, off, per, hd int, scale float32, s []float32) {
+	gk := b.group
+	if gk == nil {
+		gk = groupGeneric
+	}
+	bt, m := src.bt, n-from
+	so := off / hd // the KV head's first scale in a block
+	last := (n - 1) / bt
+	// nxt returns the KV head's rows and scales of the block after blk, if read.
+	nxt := func(blocks [][]int8, scales [][]float32, blk int) ([]int8, []float32) {
+		if blk >= last {
+			return nil, nil
+		}
+		return blocks[blk+1][off : off+bt*hd], scales[blk+1][so : so+bt]
+	}
+	// The query heads in int16, in buffers reused across calls.
+	qb := q16Pool.Get().(*q16Buf)
+	defer q16Pool.Put(qb)
+	if cap(qb.q) < per*hd || cap(qb.sc) < per {
+		qb.q, qb.sc = make([]int16, per*hd), make([]float32, per)
+	}
+	q16, qsc := qb.q[:per*hd], qb.sc[:per]
+	quantizeQ16(q16, qsc, q, per, hd, scale)
+	scores := s[:per*m]
+	for t := from; t < n; {
+		blk, o := t/bt, t%bt
+		c := min(bt-o, n-t)
+		nk, nks := nxt(src.k8, src.ks, blk)
+		gk.scoresQ8(scores[t-from:], m, src.k8[blk][off+o*hd:off+(o+c)*hd], nk, src.ks[blk][so+o:so+o+c], nks, q16, qsc, c, per, hd)
+		t += c
+	}
+	for h := range per {
+		b.softmax(scores[h*m : (h+1)*m])
+	}
+	clear(out)
+	for t := from; t < n; {
+		blk, o := t/bt, t%bt
+		c := min(bt-o, n-t)
+		nv, nvs := nxt(src.v8, src.vs, blk)
+		gk.wsumQ8(out, src.v8[blk][off+o*hd:off+(o+c)*hd], nv, src.vs[blk][so+o:so+o+c], nvs, scores[t-from:], m, c, per, hd)
+		t += c
+	}
+}
+
+// dequantQ8Rows sets dst to the rows of hd int8 values of src times their
+// scales (len(scales) rows).
+func dequantQ8Rows(dst []float32, src []int8, scales []float32, hd int) {
+	for r, sc := range scales {
+		d, x := dst[r*hd:(r+1)*hd], src[r*hd:(r+1)*hd]
+		for i, v := range x {
+			d[i] = sc * float32(v)
+		}
+	}
+}
+
+func scoresGroupQ8Generic(s []float32, ss int, k, _ []int8, ks, _ []float32, q []int16, qsc []float32, c, g, hd int) {
+	for t := range c {
+		row := k[t*hd : (t+1)*hd]
+		for h := range g {
+			qh := q[h*hd : (h+1)*hd]
+			var sum int32 // |127 * 32767| * hd fits for hd <= 512
+			for d, x := range row {
+				sum += int32(x) * int32(qh[d])
+			}
+			s[h*ss+t] = float32(sum) * (ks[t] * qsc[h])
+		}
+	}
+}
+
+// quantizeQ16 sets q to x (per heads of hd values) quantized to int16 with
+// one scale per head, and qsc[h] to that scale times scale: x[h*hd+d] ≈
+// qsc[h]/scale * q[h*hd+d], within 1/65534 of the head's largest
+// magnitude. A head holding a NaN or Inf gets a NaN scale (its scores are
+// NaN, as with float32 queries).
+func quantizeQ16(q []int16, qsc, x []float32, per, hd int, scale float32) {
+	for h := range per {
+		xh, qh := x[h*hd:(h+1)*hd], q[h*hd:(h+1)*hd]
+		var amax float32
+		finite := true
+		for _, v := range xh {
+			a := math.Float32frombits(math.Float32bits(v) &^ (1 << 31))
+			finite = finite && a <= math.MaxFloat32
+			amax = max(amax, a)
+		}
+		if !finite || amax == 0 {
+			clear(qh)
+			qsc[h] = 0
+			if !finite {
+				qsc[h] = float32(math.NaN())
+			}
+			continue
+		}
+		inv := 32767 / amax
+		for d, v := range xh {
+			qh[d] = int16(int32((v*inv + 0x1.8p23) - 0x1.8p23)) // round to nearest even, |v*inv| <= 32767
+		}
+		qsc[h] = amax / 32767 * scale
+	}
+}
+
+func wsumGroupQ8Generic(out []float32, v, _ []int8, vs, _ []float32, p []float32, ps, c, g, hd int) {
+	for t := range c {
+		row, f := v[t*hd:(t+1)*hd], vs[t]
+		for h := range g {
+			pt, oh := p[h*ps+t], out[h*hd:(h+1)*hd]
+			for d, x := range row {
+				oh[d] += pt * (f * float32(x))
+			}
+		}
+	}
+}

@@ -1,0 +1,403 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/cellm-ai/cellm-go/internal/numcheck"
+)
+
+// pagedQ8 quantizes float32 blocks of [kv][bt][hd] rows (see paged) into
+// int8 blocks and their row scales. A row of NaN (past the cache's end)
+// gets a NaN scale, so a kernel that reads it produces NaN.
+func pagedQ8(blocks [][]float32, hd int) (q [][]int8, scales [][]float32) {
+	q, scales = make([][]int8, len(blocks)), make([][]float32, len(blocks))
+	for i, b := range blocks {
+		q[i], scales[i] = make([]int8, len(b)), make([]float32, len(b)/hd)
+		for r := range scales[i] {
+			scales[i][r] = QuantizeQ8Row(q[i][r*hd:(r+1)*hd], b[r*hd:(r+1)*hd])
+		}
+	}
+	return q, scales
+}
+
+// dequantContiguous returns the contiguous cache [kv][stride][hd] with its
+// first total positions replaced by the de-quantized rows of the blocks.
+func dequantContiguous(c []float32, q [][]int8, scales [][]float32, kv, stride, hd, bt, total int) []float32 {
+	out := append([]float32(nil), c...)
+	for h := range kv {
+		for p := range total {
+			b, r := p/bt, h*bt+p%bt
+			for d := range hd {
+				out[(h*stride+p)*hd+d] = scales[b][r] * float32(q[b][r*hd+d])
+			}
+		}
+	}
+	return out
+}
+
+func TestQuantizeQ8Row(t *testing.T) {
+	r := rand.New(rand.NewPCG(61, 62))
+	for _, n := range []int{1, 7, 64, 128} {
+		x := randVec(r, n, 3)
+		q := make([]int8, n)
+		s := QuantizeQ8Row(q, x)
+		var amax float64
+		for _, v := range x {
+			amax = max(amax, math.Abs(float64(v)))
+		}
+		if want := float32(amax / 127); !(math.Abs(float64(s-want)) <= 1e-6*float64(want)) {
+			t.Errorf("n=%d: scale %g, want %g", n, s, want)
+		}
+		for i, v := range x {
+			// Half a step, plus float32 rounding of x/scale.
+			if d := math.Abs(float64(s)*float64(q[i]) - float64(v)); !(d <= float64(s)*0.5001) {
+				t.Errorf("n=%d element %d: %g*%d is %g from %g", n, i, s, q[i], d, v)
+			}
+		}
+	}
+	q := []int8{1, 2, 3}
+	if s := QuantizeQ8Row(q, []float32{0, 0, 0}); s != 0 || q[0]|q[1]|q[2] != 0 {
+		t.Errorf("zeros: scale %g, %v", s, q)
+	}
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+		if s := QuantizeQ8Row(q, []float32{1, bad, 2}); !math.IsNaN(float64(s)) && !math.IsInf(float64(s), 0) {
+			t.Errorf("row with %g: scale %g, want NaN or Inf", bad, s)
+		}
+	}
+	if s := QuantizeQ8Row(q, []float32{1, float32(math.NaN()), 2}); !math.IsNaN(float64(s * float32(q[0]))) {
+		t.Errorf("row with NaN: de-quantized element 0 is %g, want NaN", s*float32(q[0]))
+	}
+}
+
+// TestGroupKernelsQ8 checks each backend's int8 group kernels against the
+// pure-Go twins (as TestGroupKernels does for f32 and f16); the int8 values
+// are exact in float32, so only the summation order differs (measured at
+// most 7.6e-7 of the largest output magnitude, int8 values up to 127
+// cancelling in the dot products; tolerance 3e-6).
+func TestGroupKernelsQ8(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		if b.group == nil {
+			t.Skip("no group kernels")
+		}
+		r := rand.New(rand.NewPCG(63, 64))
+		var worst float64
+		for _, hd := range []int{16, 40, 48, 64, 128, 256} {
+			for g := 1; g <= 8; g++ {
+				for _, c := range []int{1, 3, 5, 16, 17} {
+					ss := c + 3
+					q := randVec(r, g*hd, 1)
+					k := make([]int8, c*hd)
+					for i := range k {
+						k[i] = int8(r.IntN(255) - 127)
+					}
+					p := randVec(r, (g-1)*ss+c, 1)
+					out0 := randVec(r, g*hd, 1)
+					check := func(what string, got, want []float32) {
+						t.Helper()
+						var m float64
+						for _, x := range want {
+							m = max(m, math.Abs(float64(x)))
+						}
+						d := numcheck.MaxAbs(t, what, got, want) / m
+						worst = max(worst, d)
+						if !(d <= 3e-6) {
+							t.Errorf("%s hd=%d g=%d c=%d: max diff %g of the largest magnitude", what, hd, g, c, d)
+						}
+					}
+					scales := randVec(r, c, 0.01)
+					q16, qsc := make([]int16, len(q)), make([]float32, g)
+					quantizeQ16(q16, qsc, q, g, hd, 0.125)
+					got, want := make([]float32, len(p)), make([]float32, len(p))
+					b.group.scoresQ8(got, ss, k, k, scales, scales, q16, qsc, c, g, hd)
+					groupGeneric.scoresQ8(want, ss, k, nil, scales, nil, q16, qsc, c, g, hd)
+					check("scores q8", got, want)
+					if d := numcheck.MaxAbs(t, "scores q8 exact", got, want); d != 0 {
+						t.Errorf("scores q8 hd=%d g=%d c=%d: max diff %g from the generic twin (integer dot products: want 0)", hd, g, c, d)
+					}
+					got, want = append([]float32(nil), out0...), append([]float32(nil), out0...)
+					b.group.wsumQ8(got, k, k, scales, scales, p, ss, c, g, hd)
+					groupGeneric.wsumQ8(want, k, nil, scales, nil, p, ss, c, g, hd)
+					check("wsum q8", got, want)
+				}
+			}
+		}
+		t.Logf("largest difference from the generic twins: %g", worst)
+	})
+}
+
+// TestAttentionPagedQ8 checks AttentionPagedQ8 against AttentionCausal on
+// the de-quantized values in a contiguous cache, for every backend and
+// thread count: prefill de-quantizes into the GEMM path's layout (exact
+// match); the other paths read the int8 rows with the query heads
+// quantized to int16 (relative error 1.5e-5 of a head's largest value):
+// measured at most 8.8e-5 with |q|, |k|, |v| ~ 1; tolerance 3e-4.
+func TestAttentionPagedQ8(t *testing.T) {
+	defer SetThreads(0)
+	eachBackend(t, func(t *testing.T, b *backend) {
+		r := rand.New(rand.NewPCG(65, 66))
+		var worst float64
+		for _, threads := range []int{1, 2, 4} {
+			SetThreads(threads)
+			for _, tc := range pagedCases {
+				total := tc.pos0 + tc.n
+				stride := total + 3
+				q := randVec(r, tc.n*tc.heads*tc.hd, 1)
+				k := randVec(r, tc.kv*stride*tc.hd, 1)
+				v := randVec(r, tc.kv*stride*tc.hd, 1)
+				k8, ks := pagedQ8(paged(k, tc.kv, stride, tc.hd, tc.bt, total), tc.hd)
+				v8, vs := pagedQ8(paged(v, tc.kv, stride, tc.hd, tc.bt, total), tc.hd)
+				kd := dequantContiguous(k, k8, ks, tc.kv, stride, tc.hd, tc.bt, total)
+				vd := dequantContiguous(v, v8, vs, tc.kv, stride, tc.hd, tc.bt, total)
+				scale := float32(1 / math.Sqrt(float64(tc.hd)))
+				want := make([]float32, len(q))
+				got := make([]float32, len(q))
+				AttentionCausal(want, q, kd, vd, tc.n, tc.heads, tc.kv, tc.hd, tc.pos0, stride, scale)
+				AttentionPagedQ8(got, q, k8, v8, ks, vs, tc.bt, tc.n, tc.heads, tc.kv, tc.hd, tc.pos0, scale)
+				exact := b.gemm != nil && tc.hd%b.gemm.nr == 0 && tc.n >= 2
+				d := numcheck.MaxAbs(t, "paged q8", got, want)
+				worst = max(worst, d)
+				if !(d <= 3e-4) || exact && d != 0 {
+					t.Errorf("threads=%d %+v q8: max diff %g (exact path %v)", threads, tc, d, exact)
+				}
+			}
+		}
+		t.Logf("largest difference from the contiguous kernel on de-quantized values: %g", worst)
+	})
+}
+
+// TestAttentionPagedQ8Error bounds the error of a Q8 cache against f32
+// attention on the original (not quantized) values: SmolLM2-135M's shape,
+// 300 positions of unit-variance keys and values, one decode query. int8
+// rows with one scale each are within max|row|/254 of the input; measured
+// max |out - f32| 0.0023 (outputs ~ 0.1); tolerance 0.007.
+func TestAttentionPagedQ8Error(t *testing.T) {
+	r := rand.New(rand.NewPCG(67, 68))
+	const heads, kv, hd, bt, total = 9, 3, 64, 16, 300
+	q := randVec(r, heads*hd, 1)
+	k := randVec(r, kv*total*hd, 1)
+	v := randVec(r, kv*total*hd, 1)
+	kb, vb := paged(k, kv, total, hd, bt, total), paged(v, kv, total, hd, bt, total)
+	k8, ks := pagedQ8(kb, hd)
+	v8, vs := pagedQ8(vb, hd)
+	want, got := make([]float32, len(q)), make([]float32, len(q))
+	AttentionPaged(want, q, kb, vb, bt, 1, heads, kv, hd, total-1, 0.125)
+	AttentionPagedQ8(got, q, k8, v8, ks, vs, bt, 1, heads, kv, hd, total-1, 0.125)
+	numcheck.Finite(t, "q8", got)
+	d := numcheck.MaxAbs(t, "q8 vs f32", got, want)
+	t.Logf("max |q8 - f32| = %g", d)
+	if !(d <= 0.007) {
+		t.Errorf("max |q8 - f32| = %g, want <= 0.007", d)
+	}
+}
+
+// TestAttentionDecodeQ8 checks that AttentionDecode over sequences with
+// int8, binary16 and float32 blocks in one call equals
+// AttentionPagedWindowQ8 (or the f16/f32 forms) run on each sequence alone
+// (the same kernels: identical results), and that the group kernels match
+// the pure-Go path of backends without them (measured at most 1.1e-6;
+// tolerance 3e-6).
+func TestAttentionDecodeQ8(t *testing.T) {
+	defer SetThreads(0)
+	type seq struct {
+		pos, bt int
+		typ     string
+	}
+	seqs := []seq{{0, 16, "q8"}, {511, 16, "q8"}, {37, 7, "f32"}, {200, 16, "q8"}, {15, 1, "q8"}, {64, 64, "f16"}, {3, 16, "q8"}}
+	eachBackend(t, func(t *testing.T, b *backend) {
+		r := rand.New(rand.NewPCG(69, 70))
+		var worst float64
+		for _, shape := range [][3]int{{9, 3, 64}, {4, 4, 32}, {8, 1, 128}, {6, 2, 40}, {16, 2, 64}} {
+			heads, kv, hd := shape[0], shape[1], shape[2]
+			for _, window := range []int{0, 20} {
+				for _, threads := range []int{1, 2} {
+					SetThreads(threads)
+					qs := make([]DecodeQuery, len(seqs))
+					want := make([][]float32, len(seqs))
+					for i, s := range seqs {
+						total := s.pos + 1
+						kb := paged(randVec(r, kv*total*hd, 1), kv, total, hd, s.bt, total)
+						vb := paged(randVec(r, kv*total*hd, 1), kv, total, hd, s.bt, total)
+						d := DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: s.bt, Pos: s.pos}
+						want[i] = make([]float32, heads*hd)
+						switch s.typ {
+						case "q8":
+							d.K8, d.KScale = pagedQ8(kb, hd)
+							d.V8, d.VScale = pagedQ8(vb, hd)
+							AttentionPagedWindowQ8(want[i], d.Q, d.K8, d.V8, d.KScale, d.VScale, s.bt, 1, heads, kv, hd, s.pos, window, 0.125)
+						case "f16":
+							d.K16, d.V16 = paged16(kb), paged16(vb)
+							AttentionPagedWindowF16(want[i], d.Q, d.K16, d.V16, s.bt, 1, heads, kv, hd, s.pos, window, 0.125)
+						default:
+							d.K, d.V = kb, vb
+							AttentionPagedWindow(want[i], d.Q, kb, vb, s.bt, 1, heads, kv, hd, s.pos, window, 0.125)
+						}
+						qs[i] = d
+					}
+					AttentionDecode(qs, heads, kv, hd, window, 0.125)
+					for i := range qs {
+						what := fmt.Sprintf("heads=%d kv=%d hd=%d window=%d threads=%d seq %+v", heads, kv, hd, window, threads, seqs[i])
+						numcheck.Finite(t, what, qs[i].Out)
+						if d := numcheck.MaxAbs(t, what, qs[i].Out, want[i]); d != 0 {
+							t.Errorf("%s: max diff %g from the sequence alone", what, d)
+						}
+					}
+					if b.group == nil || threads != 1 {
+						continue
+					}
+					ph := *b
+					ph.group = nil
+					active = &ph
+					AttentionDecode(qs, heads, kv, hd, window, 0.125)
+					active = b
+					for i := range qs {
+						what := fmt.Sprintf("heads=%d kv=%d hd=%d window=%d seq %+v: generic path", heads, kv, hd, window, seqs[i])
+						d := numcheck.MaxAbs(t, what, qs[i].Out, want[i])
+						worst = max(worst, d)
+						if !(d <= 3e-6) {
+							t.Errorf("%s: max diff %g from the group kernels", what, d)
+						}
+					}
+				}
+			}
+		}
+		if b.group != nil {
+			t.Logf("group kernels against the pure-Go path: max diff %g", worst)
+		}
+	})
+}
+
+func TestAttentionQ8ZeroAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("scratch buffers are not reused under -race")
+	}
+	SetThreads(2)
+	defer SetThreads(0)
+	r := rand.New(rand.NewPCG(71, 72))
+	const heads, kv, hd, bt, total = 9, 3, 64, 16, 512
+	k8, ks := pagedQ8(paged(randVec(r, kv*total*hd, 1), kv, total, hd, bt, total), hd)
+	qs := make([]DecodeQuery, 4)
+	for i := range qs {
+		qs[i] = DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: bt, Pos: total - 1 - i,
+			K8: k8, V8: k8, KScale: ks, VScale: ks}
+	}
+	if a := testing.AllocsPerRun(10, func() { AttentionDecode(qs, heads, kv, hd, 0, 0.125) }); a != 0 {
+		t.Errorf("AttentionDecode q8: %v allocs per call", a)
+	}
+	q := randVec(r, 40*heads*hd, 1)
+	out := make([]float32, len(q))
+	for _, n := range []int{1, 40} {
+		if a := testing.AllocsPerRun(10, func() {
+			AttentionPagedQ8(out[:n*heads*hd], q[:n*heads*hd], k8, k8, ks, ks, bt, n, heads, kv, hd, total-n, 0.125)
+		}); a != 0 {
+			t.Errorf("AttentionPagedQ8 n=%d: %v allocs per call", n, a)
+		}
+	}
+}
+
+func TestAttentionQ8Panics(t *testing.T) {
+	blocks := [][]int8{make([]int8, 2*4*8), make([]int8, 2*4*8)}
+	scales := [][]float32{make([]float32, 2*4), make([]float32, 2*4)}
+	short := [][]float32{make([]float32, 2*4), make([]float32, 2*4-1)}
+	q := make([]float32, 4*8)
+	for _, tc := range []struct {
+		name, want string
+		f          func()
+	}{
+		{"too few blocks", "k has 2 blocks, need 3", func() { AttentionPagedQ8(q, q, blocks, blocks, scales, scales, 4, 1, 4, 2, 8, 8, 1) }},
+		{"short scales", "vScale block 1 has length 7", func() { AttentionPagedQ8(q, q, blocks, blocks, scales, short, 4, 1, 4, 2, 8, 5, 1) }},
+		{"decode short scales", "query 0 kScale block 1 has length 7", func() {
+			AttentionDecode([]DecodeQuery{{Out: q, Q: q, K8: blocks, V8: blocks, KScale: short, VScale: scales, BlockTokens: 4, Pos: 5}}, 4, 2, 8, 0, 1)
+		}},
+		{"decode two types", "needs either", func() {
+			AttentionDecode([]DecodeQuery{{Out: q, Q: q, K8: blocks, V8: blocks, KScale: scales, VScale: scales,
+				K: [][]float32{make([]float32, 64)}, BlockTokens: 4}}, 4, 2, 8, 0, 1)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				msg := fmt.Sprint(recover())
+				if !strings.Contains(msg, tc.want) {
+					t.Errorf("panic %q, want it to mention %q", msg, tc.want)
+				}
+			}()
+			tc.f()
+		})
+	}
+}
+
+// BenchmarkAttentionDecodeQ8 times the decode attention of a batched step
+// of SmolLM2-135M (9 query heads over 3 KV heads of 64) at context 512
+// with f16 and q8 blocks of 16 positions, over 8 layers (see
+// BenchmarkAttentionDecode), reporting the KV bytes read per second.
+func BenchmarkAttentionDecodeQ8(b *testing.B) {
+	const heads, kv, hd, ctx, bt, layers = 9, 3, 64, 512, 16, 8
+	r := rand.New(rand.NewPCG(73, 74))
+	for _, batch := range []int{1, 16} {
+		for _, typ := range []string{"f16", "q8"} {
+			qs := make([][]DecodeQuery, layers)
+			for l := range qs {
+				qs[l] = make([]DecodeQuery, batch)
+				for i := range qs[l] {
+					d := DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: bt, Pos: ctx - 1}
+					kb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
+					vb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
+					if typ == "f16" {
+						d.K16, d.V16 = paged16(kb), paged16(vb)
+					} else {
+						d.K8, d.KScale = pagedQ8(kb, hd)
+						d.V8, d.VScale = pagedQ8(vb, hd)
+					}
+					qs[l][i] = d
+				}
+			}
+			row := 2 * hd
+			if typ == "q8" {
+				row = hd + 4
+			}
+			bytes := int64(layers * batch * 2 * kv * ctx * row)
+			for _, th := range []int{1, 2} {
+				b.Run(fmt.Sprintf("B=%d/%s/threads=%d", batch, typ, th), func(b *testing.B) {
+					SetThreads(th)
+					defer SetThreads(0)
+					b.SetBytes(bytes)
+					for b.Loop() {
+						for l := range qs {
+							AttentionDecode(qs[l], heads, kv, hd, 0, 0.125)
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestQuantizeQ8RowRounding checks the rounding of QuantizeQ8Row against
+// math.RoundToEven on every element of random rows and on ties.
+func TestQuantizeQ8RowRounding(t *testing.T) {
+	r := rand.New(rand.NewPCG(75, 76))
+	q := make([]int8, 64)
+	for range 200 {
+		x := randVec(r, 64, float32(r.ExpFloat64()))
+		QuantizeQ8Row(q, x)
+		var amax float32
+		for _, v := range x {
+			amax = max(amax, float32(math.Abs(float64(v))))
+		}
+		inv := 127 / amax
+		for i, v := range x {
+			if want := int8(math.RoundToEven(float64(v * inv))); q[i] != want {
+				t.Fatalf("%g * %g: got %d, want %d", v, inv, q[i], want)
+			}
+		}
+	}
+	// max 127: x*inv is x itself, ties at .5 go to even.
+	QuantizeQ8Row(q[:5], []float32{127, 0.5, 1.5, -2.5, -0.5})
+	if want := []int8{127, 0, 2, -2, 0}; !slices.Equal(q[:5], want) {
+		t.Errorf("ties: got %v, want %v", q[:5], want)
+	}
+}
