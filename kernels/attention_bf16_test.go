@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/internal/numcheck"
@@ -87,6 +88,58 @@ func TestAttentionBF16(t *testing.T) {
 				t.Errorf("%s: worst error %.3g of max |v| (bf16 %v)", name, worst, bf16)
 			}
 			t.Logf("%s: worst error %.3g of max |v| (bf16 %v)", name, worst, bf16)
+		}
+		active = old
+	}
+}
+
+// TestSoftmaxBF16 checks the fused soft-max (scaling and rounding in one
+// pass) against Softmax then toBF16 on every backend, bit for bit, for
+// lengths with and without a tail.
+func TestSoftmaxBF16(t *testing.T) {
+	r := rand.New(rand.NewPCG(51, 52))
+	for _, be := range backends {
+		for _, n := range []int{1, 31, 32, 100, 1024} {
+			row := randVec(r, n, 8)
+			want := make([]uint16, n)
+			ref := append([]float32(nil), row...)
+			be.softmax(ref)
+			toBF16(be, want, ref)
+			got := make([]uint16, n)
+			softmaxBF16(be, got, append([]float32(nil), row...))
+			if !slices.Equal(got, want) {
+				t.Errorf("%s n %d: fused soft-max differs from Softmax then toBF16", be.name, n)
+			}
+		}
+	}
+}
+
+// TestAttentionBF16Tokens checks that token-major keys and values give
+// AttentionBF16's bits on the same data laid out head-major, on every
+// backend (the fallback copies them for AttentionBatch).
+func TestAttentionBF16Tokens(t *testing.T) {
+	r := rand.New(rand.NewPCG(43, 44))
+	for _, be := range backends {
+		old := active
+		active = be
+		for _, s := range [][5]int{{24, 12, 12, 64, 100}, {37, 2, 2, 64, 37}, {50, 4, 2, 32, 101}, {5, 2, 1, 7, 9}} {
+			nTok, nHeads, nKV, hd, n := s[0], s[1], s[2], s[3], s[4]
+			q := randVec(r, nTok*nHeads*hd, 1)
+			k := randVec(r, nKV*n*hd, 1)
+			v := randVec(r, nKV*n*hd, 1)
+			kt, vt := make([]float32, len(k)), make([]float32, len(v))
+			for h := range nKV {
+				for p := range n {
+					copy(kt[(p*nKV+h)*hd:(p*nKV+h+1)*hd], k[(h*n+p)*hd:(h*n+p+1)*hd])
+					copy(vt[(p*nKV+h)*hd:(p*nKV+h+1)*hd], v[(h*n+p)*hd:(h*n+p+1)*hd])
+				}
+			}
+			want, got := make([]float32, len(q)), make([]float32, len(q))
+			AttentionBF16(want, q, k, v, nTok, nHeads, nKV, hd, n, n, 0.125)
+			AttentionBF16Tokens(got, q, kt, vt, nTok, nHeads, nKV, hd, n, 0.125)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s %v: token-major keys and values differ from head-major", be.name, s)
+			}
 		}
 		active = old
 	}

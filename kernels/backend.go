@@ -51,6 +51,8 @@ type backend struct {
 	// qgemm, if set, is the micro-kernel of the quantized GEMM MatMul uses
 	// for int8 and int4 weights and n >= 2 (see qgemm.go).
 	qgemm qgemmKernel
+	// qgemm8, if set, replaces qgemm for n <= qgSmall (see qgemm8Kernel).
+	qgemm8 qgemm8Kernel
 	// gemm, if set, is the micro-kernel MatMul uses for n >= gemm.mr.
 	gemm *gemmKernel
 	// packW8, if set, packs 8 float weight rows for the GEMM (see

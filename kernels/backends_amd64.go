@@ -60,6 +60,7 @@ var avx512 = &backend{
 	f32ToF16:   f32ToF16Z,
 	gemm:       &gemmKernel{mr: 12, nr: 32, fn: gemm12x32AVX512},
 	qgemm:      qgemm4Z,
+	qgemm8:     qgemm8Z,
 	packW8:     packW8AVX2,
 	transpose8: transpose8AVX2,
 	wsumF32:    wsumF32Z,

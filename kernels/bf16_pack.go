@@ -58,3 +58,10 @@ func f16ToBF16Generic(dst, src []uint16) {
 		dst[i] = half.F32ToBF16(half.F16ToF32(h))
 	}
 }
+
+// softmaxBF16Generic is backend b's soft-max of row (overwritten) rounded
+// to bf16 into dst (same length).
+func softmaxBF16Generic(b *backend, dst []uint16, row []float32) {
+	b.softmax(row)
+	toBF16(b, dst, row)
+}

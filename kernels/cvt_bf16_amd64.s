@@ -50,3 +50,28 @@ cvth_loop:
 cvth_done:
 	VZEROUPPER
 	RET
+
+// func cvtScaleBF16x32(dst *uint16, src *float32, n int, s float32)
+//
+// Rounds src[i]·s (an f32 product) to bf16 as cvtBF16x32 does, for n a
+// multiple of 32: the scaling and the rounding of a soft-max row in one
+// pass, the same bits as Scale then cvtBF16x32.
+TEXT ·cvtScaleBF16x32(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS s+24(FP), Z5
+	SHRQ $5, CX
+	JEQ cvts_done
+cvts_loop:
+	VMULPS (SI), Z5, Z0
+	VMULPS 64(SI), Z5, Z1
+	BYTE $0x62; BYTE $0xF2; BYTE $0x77; BYTE $0x48; BYTE $0x72; BYTE $0xD0 // VCVTNE2PS2BF16 Z0, Z1, Z2
+	VMOVDQU16 Z2, (DI)
+	ADDQ $128, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ cvts_loop
+cvts_done:
+	VZEROUPPER
+	RET

@@ -11,11 +11,13 @@ type jobs struct {
 	gemm    gemmJob
 	packX   packXJob
 
-	qgemm     qgemmJob
+	qgemm     qgemmMultiJob
 	qgemmPack qgemmPackJob
 
-	packBF16 packBF16Job
-	gemmBF16 gemmBF16Job
+	packBF16  packBF16Job
+	gemmBF16  gemmBF16Job
+	layerNorm layerNormJob
+	geluRows  geluRowsJob
 
 	attnBF16      bf16Attn
 	attnBF16Pack  attnBF16PackJob

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -951,4 +952,32 @@ func randMatrixOf(rng *rand.Rand, typ DType, rows, cols int) *Matrix {
 		}
 	}
 	return m
+}
+
+// TestLayerNormRows checks that the parallel rows are LayerNorm's bits,
+// in place and not, with and without a bias, on 1 and 2 threads.
+func TestLayerNormRows(t *testing.T) {
+	r := rand.New(rand.NewPCG(41, 42))
+	defer SetThreads(Threads())
+	for _, th := range []int{1, 2} {
+		SetThreads(th)
+		for _, s := range [][2]int{{1, 8}, {100, 768}, {7, 5}, {300, 64}} {
+			n, d := s[0], s[1]
+			x := randVec(r, n*d, 3)
+			w, b := randVec(r, d, 1), randVec(r, d, 1)
+			for _, bias := range [][]float32{nil, b} {
+				want := make([]float32, n*d)
+				for i := range n {
+					LayerNorm(want[i*d:(i+1)*d], x[i*d:(i+1)*d], w, bias, 1e-6)
+				}
+				got := make([]float32, n*d)
+				LayerNormRows(got, x, w, bias, n, 1e-6)
+				inPlace := append([]float32(nil), x...)
+				LayerNormRows(inPlace, inPlace, w, bias, n, 1e-6)
+				if !slices.Equal(got, want) || !slices.Equal(inPlace, want) {
+					t.Errorf("%d threads, %d x %d, bias %v: rows differ from LayerNorm", th, n, d, bias != nil)
+				}
+			}
+		}
+	}
 }

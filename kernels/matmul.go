@@ -43,9 +43,37 @@ func MatMulWidened(y []float32, w *Matrix, x []float32, n int) {
 	matMulWidened(active, y, w, x, n)
 }
 
+// MatMuls computes ys[i] = MatMul of x by ws[i] for 1 to 4 matrices with
+// the same columns and the same n input rows x (the q/k/v or gate/up
+// projections of a batch): the same results as MatMul of each, bit for bit.
+// With the quantized GEMM (matrices of one quantized type), x is quantized
+// and packed once and one parallel call computes all the products.
+func MatMuls(ys [][]float32, ws []*Matrix, x []float32, n int) {
+	if len(ys) != len(ws) || len(ws) == 0 || len(ws) > maxMatVecs {
+		panic("kernels.MatMuls: need 1 to 4 matrices, one output each")
+	}
+	if n < 0 {
+		panic("kernels.MatMuls: negative n")
+	}
+	same := true
+	for i, w := range ws {
+		mustValid("MatMuls", w)
+		mustLen("MatMuls", "x", len(x), n*w.Cols)
+		mustLen("MatMuls", "y", len(ys[i]), n*w.Rows)
+		same = same && w.Type == ws[0].Type && w.Rows > 0 && qgemmApplies(active, w)
+	}
+	if n >= 2 && same {
+		qgemmMatMuls(active, ys, ws, x, n)
+		return
+	}
+	for i, w := range ws {
+		matMul(active, ys[i], w, x, n)
+	}
+}
+
 func matMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	if n >= 2 && w.Rows > 0 && qgemmApplies(b, w) {
-		qgemmMatMul(b, y, w, x, n)
+		qgemmMatMuls(b, [][]float32{y}, []*Matrix{w}, x, n)
 		return
 	}
 	matMulWidened(b, y, w, x, n)

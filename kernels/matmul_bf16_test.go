@@ -19,7 +19,7 @@ func TestMatMulBF16(t *testing.T) {
 		old := active
 		active = be
 		for _, s := range [][4]int{{12, 32, 8, int(BF16)}, {13, 40, 33, int(BF16)}, {30, 7, 64, int(BF16)}, {100, 70, 768, int(BF16)},
-			{25, 64, 600, int(BF16)}, {12, 32, 8, int(F16)}, {13, 40, 33, int(F16)}, {100, 70, 768, int(F16)}} {
+			{25, 64, 600, int(BF16)}, {20, 33, 4201, int(BF16)}, {12, 32, 8, int(F16)}, {14, 33, 4201, int(F16)}, {13, 40, 33, int(F16)}, {100, 70, 768, int(F16)}} {
 			n, rows, cols := s[0], s[1], s[2]
 			w, _ := randMatrix(r, DType(s[3]), rows, cols)
 			x := randVec(r, n*cols, 1)
@@ -71,5 +71,79 @@ func TestMatMulBF16(t *testing.T) {
 	MatMul(want, w, x, 20)
 	if !slices.Equal(got, want) {
 		t.Error("MatMulBF16 on f32 weights differs from MatMul")
+	}
+}
+
+// TestMatMulBF16Passes checks that packing the weights in several passes
+// (a large matrix) gives the same bits as one pass, partial last panel and
+// pass included.
+func TestMatMulBF16Passes(t *testing.T) {
+	if !hasBF16Dot(active) {
+		t.Skip("no bf16 micro-kernel on this backend")
+	}
+	r := rand.New(rand.NewPCG(33, 34))
+	const n, rows, cols = 30, 170, 96
+	w, _ := randMatrix(r, F16, rows, cols)
+	x := randVec(r, n*cols, 1)
+	want := make([]float32, n*rows)
+	MatMulBF16(want, w, x, n)
+	old := bf16WMax
+	defer func() { bf16WMax = old }()
+	for _, per := range []int{1, 2, 5} {
+		bf16WMax = per * cols / 2 * bf16NR * 2
+		got := make([]float32, n*rows)
+		for i := range got {
+			got[i] = float32(math.NaN())
+		}
+		MatMulBF16(got, w, x, n)
+		if !slices.Equal(got, want) {
+			t.Errorf("%d weight panels per pass: result differs from one pass", per)
+		}
+	}
+}
+
+// TestMatMulBF16Fused compares every epilogue with MatMulBF16 followed by
+// the separate calls (Add of the bias, Add into y, GELUTanh), bit for bit,
+// on every backend, full and partial tiles included.
+func TestMatMulBF16Fused(t *testing.T) {
+	r := rand.New(rand.NewPCG(35, 36))
+	for _, be := range backends {
+		old := active
+		active = be
+		for _, s := range [][3]int{{24, 64, 96}, {13, 40, 33}, {100, 70, 768}, {5, 8, 16}} {
+			n, rows, cols := s[0], s[1], s[2]
+			w, _ := randMatrix(r, F16, rows, cols)
+			x := randVec(r, n*cols, 1)
+			bias := randVec(r, rows, 1)
+			y0 := randVec(r, n*rows, 1)
+			for _, ep := range []Epilogue{{}, {Bias: bias}, {Accumulate: true}, {Bias: bias, Accumulate: true}, {GELU: true}, {Bias: bias, GELU: true}} {
+				want := append([]float32(nil), y0...)
+				h := make([]float32, n*rows)
+				MatMulBF16(h, w, x, n)
+				for i := range n {
+					hr, wr := h[i*rows:(i+1)*rows], want[i*rows:(i+1)*rows]
+					if ep.Bias != nil {
+						Add(hr, hr, ep.Bias)
+					}
+					switch {
+					case ep.Accumulate:
+						Add(wr, wr, hr)
+					case ep.GELU:
+						GELUTanh(wr, hr)
+					default:
+						copy(wr, hr)
+					}
+				}
+				got := append([]float32(nil), y0...)
+				MatMulBF16Fused(got, w, x, n, ep)
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s %v bias %v accumulate %v gelu %v: y[%d] = %v, separate calls %v",
+							be.name, s, ep.Bias != nil, ep.Accumulate, ep.GELU, i, got[i], want[i])
+					}
+				}
+			}
+		}
+		active = old
 	}
 }

@@ -84,3 +84,45 @@ func sqDev64(x []float32, m float64) float64 {
 	}
 	return (s0 + s1) + (s2 + s3)
 }
+
+// LayerNormRows is LayerNorm on each of the n rows of x (len n*d, d =
+// len(weight)) into dst, rows spread over the pool's threads; dst may
+// alias x, bias may be nil. Each row is exactly LayerNorm's result.
+func LayerNormRows(dst, x, weight, bias []float32, n int, eps float32) {
+	if n < 0 {
+		panic("kernels.LayerNormRows: negative n")
+	}
+	d := len(weight)
+	mustLen("LayerNormRows", "x", len(x), n*d)
+	mustLen("LayerNormRows", "dst", len(dst), n*d)
+	if bias != nil {
+		mustLen("LayerNormRows", "bias", len(bias), d)
+	}
+	j := layerNormJob{dst: dst, x: x, w: weight, b: bias, eps: eps}
+	// About 64 KB of rows per item: the call overhead stays small.
+	grain := max(1, (16<<10)/max(d, 1))
+	if n >= 2*grain {
+		if t := workers.acquire(); t != nil {
+			pj := &t.jobs.layerNorm
+			*pj = j
+			t.run(pj, n, grain)
+			*pj = layerNormJob{}
+			workers.release(t)
+			return
+		}
+	}
+	j.run(0, n)
+}
+
+// layerNormJob normalizes rows [lo, hi) (see LayerNormRows).
+type layerNormJob struct {
+	dst, x, w, b []float32
+	eps          float32
+}
+
+func (j *layerNormJob) run(lo, hi int) {
+	d := len(j.w)
+	for i := lo; i < hi; i++ {
+		LayerNorm(j.dst[i*d:(i+1)*d], j.x[i*d:(i+1)*d], j.w, j.b, j.eps)
+	}
+}

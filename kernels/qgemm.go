@@ -41,14 +41,31 @@ const (
 	qgRows       = 4           // weight rows per micro-kernel call
 	qgTileRows   = 2 * qgTile  // most input rows per micro-kernel call
 	qgOutLen     = qgRows * qgTileRows
+
+	// The 8-row kernel (qgemm8Kernel): for n <= qgSmall input rows, each
+	// zmm multiply covers two weight rows of a mirrored tile.
+	qgRows8 = 8 // weight rows per call
+	qgSmall = 8 // most input rows
+
+	// qgPrefetchAhead is how many micro-kernel calls ahead the weights
+	// read once from memory are prefetched.
+	qgPrefetchAhead = 2
 )
 
 // qgemmKernel computes qgRows weight rows (prepared, stride cols bytes, with
 // scales ws at a stride of groups) times one activation tile a, or two (a
 // and a2), over blocks >= 1 blocks of which gb share a weight scale: the
 // result of weight row k and input row i (i < 16 in a, then a2) goes to
-// y[i*ldy+k]. With raw, w holds int8 weights as stored (not w+128).
-type qgemmKernel func(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int)
+// y[i*ldy+k]. With raw, w holds int8 weights as stored (not w+128). pf
+// (may be empty) is memory a later call reads, weights still in DRAM: the
+// kernel prefetches it into cache, spread over its blocks.
+type qgemmKernel func(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int, pf []byte)
+
+// qgemm8Kernel computes qgRows8 weight rows times one mirrored tile a: a
+// tile of at most qgSmall input rows whose lanes 8..15 repeat lanes 0..7
+// (values, scales and corrections). The result of weight row k and input
+// row i < 8 goes to y[i*ldy+k]; the other arguments are qgemmKernel's.
+type qgemm8Kernel func(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte)
 
 // qgemmApplies reports whether MatMul of w runs the quantized GEMM on b.
 func qgemmApplies(b *backend, w *Matrix) bool {
@@ -57,13 +74,22 @@ func qgemmApplies(b *backend, w *Matrix) bool {
 		w.Cols%q8Block == 0 && w.group()%q8Block == 0
 }
 
-// qgemmMatMul computes MatMul (n >= 2) with the quantized GEMM. Input rows
-// holding Inf or NaN are computed by MatVec (in float32, as it does).
-func qgemmMatMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
-	cols, rows := w.Cols, w.Rows
+// qgemmMatMuls computes MatMul (n >= 2) of x by each of ws (at most
+// maxMatVecs, one type and column count) into ys with the quantized GEMM:
+// x is quantized and packed once, and one parallel call runs every
+// matrix's panels. Input rows holding Inf or NaN are computed by MatVec (in
+// float32, as it does).
+func qgemmMatMuls(b *backend, ys [][]float32, ws []*Matrix, x []float32, n int) {
+	w0 := ws[0]
+	cols := w0.Cols
 	blocks := cols / q8Block
 	tiles := (n + qgTile - 1) / qgTile
 	tileBytes := blocks * qgBlockBytes
+	mirror := n <= qgSmall && b.qgemm8 != nil
+	packRows := tiles * qgTile
+	if mirror {
+		packRows = qgSmall
+	}
 
 	buf := scratchPool.Get().(*[]float32)
 	defer scratchPool.Put(buf)
@@ -71,46 +97,75 @@ func qgemmMatMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	a := unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), tiles*tileBytes)
 	bad := s[tiles*tileBytes/4:]
 
-	pack := qgemmPackJob{b: b, a: a, bad: bad, x: x, w: w, n: n}
-	panel := qgPanelRows(rows, cols)
-	j := qgemmJob{b: b, y: y, w: w, a: a, n: n, panel: panel}
-	items := (rows + panel - 1) / panel
+	pack := qgemmPackJob{b: b, a: a, bad: bad, x: x, w: w0, n: n, mirror: mirror}
+	j := qgemmMultiJob{n: len(ws)}
+	items := 0
+	for i, w := range ws {
+		panel := qgPanelRows(w.Rows, cols)
+		j.parts[i] = qgemmJob{b: b, y: ys[i], w: w, a: a, n: n, panel: panel, mirror: mirror}
+		j.start[i] = items
+		items += (w.Rows + panel - 1) / panel
+	}
+	j.start[len(ws)] = items
 	if t := workers.acquire(); t != nil {
 		pp, pj := &t.jobs.qgemmPack, &t.jobs.qgemm
 		*pp, *pj = pack, j
-		t.run(pp, tiles*qgTile, max(1, 1<<15/cols))
+		t.run(pp, packRows, max(1, 1<<15/cols))
 		t.run(pj, items, 1)
-		*pp, *pj = qgemmPackJob{}, qgemmJob{}
+		*pp, *pj = qgemmPackJob{}, qgemmMultiJob{}
 		workers.release(t)
 	} else {
-		pack.run(0, tiles*qgTile)
+		pack.run(0, packRows)
 		j.run(0, items)
 	}
 	for i := range n {
 		if bad[i] != 0 {
-			matVec(b, y[i*rows:(i+1)*rows], w, x[i*cols:(i+1)*cols])
+			for k, w := range ws {
+				matVec(b, ys[k][i*w.Rows:(i+1)*w.Rows], w, x[i*cols:(i+1)*cols])
+			}
 		}
 	}
 }
 
+// qgemmMultiJob runs the panels of several matrices' quantized GEMMs,
+// numbered one after the other.
+type qgemmMultiJob struct {
+	parts [maxMatVecs]qgemmJob
+	start [maxMatVecs + 1]int // first item of each part, then the total
+	n     int
+}
+
+func (j *qgemmMultiJob) run(lo, hi int) {
+	for i := 0; i < j.n && lo < hi; i++ {
+		s, e := j.start[i], j.start[i+1]
+		if lo >= e {
+			continue
+		}
+		end := min(hi, e)
+		j.parts[i].run(lo-s, end-s)
+		lo = end
+	}
+}
+
 // qgPanelRows returns the weight rows per work item: about qgPanelBytes of
-// prepared weights, a multiple of qgRows, and small enough to give every
-// thread a few items.
+// prepared weights, a multiple of qgRows8 (so of qgRows), and small enough
+// to give every thread a few items.
 func qgPanelRows(rows, cols int) int {
-	p := max(qgPanelBytes/cols, qgRows)
+	p := max(qgPanelBytes/cols, qgRows8)
 	p = min(p, (rows+4*workers.numThreads()-1)/(4*workers.numThreads()))
-	return max(qgRows, (p+qgRows-1)/qgRows*qgRows)
+	return max(qgRows8, (p+qgRows8-1)/qgRows8*qgRows8)
 }
 
 // qgemmPackJob quantizes and packs input rows [lo, hi) (rows past n are
 // zeros).
 type qgemmPackJob struct {
-	b   *backend
-	a   []byte
-	bad []float32 // bad[i] = 1: row i holds Inf or NaN
-	x   []float32
-	w   *Matrix
-	n   int
+	b      *backend
+	a      []byte
+	bad    []float32 // bad[i] = 1: row i holds Inf or NaN
+	x      []float32
+	w      *Matrix
+	n      int
+	mirror bool // one mirrored tile (qgemm8Kernel): row i in lanes i and 8+i
 }
 
 func (j *qgemmPackJob) run(lo, hi int) {
@@ -135,14 +190,21 @@ func (j *qgemmPackJob) run(lo, hi int) {
 				q.nibbleOrder()
 			}
 		}
-		if q == nil || !q.ok {
-			for blk := range blocks {
-				t := tile[blk*qgBlockBytes:]
-				for g := range 10 {
-					clear(t[g*64+lane : g*64+lane+4])
+		copies := 1
+		if j.mirror {
+			copies = 2
+		}
+		for k := range copies {
+			lane := lane + k*4*qgSmall
+			if q == nil || !q.ok {
+				for blk := range blocks {
+					t := tile[blk*qgBlockBytes:]
+					for g := range 10 {
+						clear(t[g*64+lane : g*64+lane+4])
+					}
 				}
+				continue
 			}
-		} else {
 			src := q.q
 			if j.w.Type == Q4 {
 				src = q.nib
@@ -184,12 +246,13 @@ func packTileRow(tile, q []byte, ls []float32, lane int, off int32) {
 
 // qgemmJob computes the outputs of weight-row panels [lo, hi).
 type qgemmJob struct {
-	b     *backend
-	y     []float32
-	w     *Matrix
-	a     []byte // packed input tiles
-	n     int
-	panel int // weight rows per item, a multiple of qgRows
+	b      *backend
+	y      []float32
+	w      *Matrix
+	a      []byte // packed input tiles
+	n      int
+	panel  int  // weight rows per item, a multiple of qgRows8
+	mirror bool // one mirrored tile: the 8-row kernel
 }
 
 func (j *qgemmJob) run(lo, hi int) {
@@ -217,6 +280,10 @@ func (j *qgemmJob) run(lo, hi int) {
 		// the weights from memory overlaps the arithmetic; with several
 		// sweeps, the whole panel once.
 		sweeps := (tiles + 1) / 2
+		if j.mirror {
+			j.runMirrored(item, wp, ws, out)
+			continue
+		}
 		if sweeps > 1 {
 			tr.qgemmPrep(wp[:nr*cols], w, r0, nr)
 		}
@@ -234,6 +301,12 @@ func (j *qgemmJob) run(lo, hi int) {
 			for r := 0; r < nr; r += qgRows {
 				a, a2, ws := a, a2, ws[r*groups:(r+qgRows)*groups]
 				wr, raw := wp[r*cols:(r+qgRows)*cols], false
+				var pf []byte
+				if sweeps == 1 {
+					// Rows read once, from memory: prefetch those of a
+					// later call while this one computes.
+					pf = qgemmStored(w, r0+r+qgPrefetchAhead*qgRows, qgRows)
+				}
 				switch {
 				case sweeps == 1 && w.Type == Q8 && r+qgRows <= nr:
 					// int8 rows read once: the kernel flips their sign bits.
@@ -242,17 +315,65 @@ func (j *qgemmJob) run(lo, hi int) {
 					tr.qgemmPrep(wr, w, r0+r, min(qgRows, nr-r))
 				}
 				if in == nt*qgTile && r+qgRows <= nr {
-					j.b.qgemm(j.y[t*qgTile*rows+r0+r:], rows, wr, raw, cols, ws, groups, gb, a, a2, blocks)
+					j.b.qgemm(j.y[t*qgTile*rows+r0+r:], rows, wr, raw, cols, ws, groups, gb, a, a2, blocks, pf)
 					continue
 				}
 				// A partial tile or group of rows: through out.
-				j.b.qgemm(out, qgRows, wr, raw, cols, ws, groups, gb, a, a2, blocks)
+				j.b.qgemm(out, qgRows, wr, raw, cols, ws, groups, gb, a, a2, blocks, pf)
 				for i := range in {
 					copy(j.y[(t*qgTile+i)*rows+r0+r:][:min(qgRows, nr-r)], out[i*qgRows:])
 				}
 			}
 		}
 	}
+}
+
+// runMirrored computes the outputs of panel item with the 8-row kernel
+// (wp, ws and out are run's scratch).
+func (j *qgemmJob) runMirrored(item int, wp []byte, ws, out []float32) {
+	w := j.w
+	cols, rows := w.Cols, w.Rows
+	groups, blocks := w.groups(), cols/q8Block
+	gb := w.group() / q8Block
+	tr := w.Type.traits()
+	r0 := item * j.panel
+	nr := min(j.panel, rows-r0)
+	pr := (nr + qgRows8 - 1) / qgRows8 * qgRows8
+	clear(wp[nr*cols : pr*cols])
+	copy(ws, w.Scale[r0*groups:(r0+nr)*groups])
+	clear(ws[nr*groups : pr*groups])
+	for r := 0; r < nr; r += qgRows8 {
+		ws := ws[r*groups : (r+qgRows8)*groups]
+		wr, raw := wp[r*cols:(r+qgRows8)*cols], false
+		// Rows read once, from memory: prefetch those of a later call.
+		pf := qgemmStored(w, r0+r+qgPrefetchAhead*qgRows8, qgRows8)
+		if w.Type == Q8 && r+qgRows8 <= nr {
+			wr, raw = int8Bytes(w.Q8[(r0+r)*cols:(r0+r+qgRows8)*cols]), true
+		} else {
+			tr.qgemmPrep(wr, w, r0+r, min(qgRows8, nr-r))
+		}
+		if j.n == qgSmall && r+qgRows8 <= nr {
+			j.b.qgemm8(j.y[r0+r:], rows, wr, raw, cols, ws, groups, gb, j.a, blocks, pf)
+			continue
+		}
+		j.b.qgemm8(out, qgRows8, wr, raw, cols, ws, groups, gb, j.a, blocks, pf)
+		for i := range j.n {
+			copy(j.y[i*rows+r0+r:][:min(qgRows8, nr-r)], out[i*qgRows8:])
+		}
+	}
+}
+
+// qgemmStored returns the stored weights of rows [r0, r0+nr) of m (int8 or
+// int4), clipped to the matrix (empty past its end).
+func qgemmStored(m *Matrix, r0, nr int) []byte {
+	r1 := min(r0+nr, m.Rows)
+	if r0 >= r1 {
+		return nil
+	}
+	if m.Type == Q4 {
+		return m.Q4[r0*m.Cols/2 : r1*m.Cols/2]
+	}
+	return int8Bytes(m.Q8[r0*m.Cols : r1*m.Cols])
 }
 
 // int8Bytes views s as bytes.
@@ -301,7 +422,7 @@ func nibblesGeneric(dst, src []byte) {
 
 // qgemm4Generic is the pure-Go twin of the qgemm micro-kernels: the same
 // float operations in the same order (see the top of this file).
-func qgemm4Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int) {
+func qgemm4Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int, _ []byte) {
 	var flip byte
 	if raw {
 		flip = 0x80
@@ -312,25 +433,44 @@ func qgemm4Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []floa
 		nt = 2
 	}
 	for k := range nt {
-		at := tiles[k]
 		for r := range qgRows {
-			row := w[r*cols : r*cols+blocks*q8Block]
 			for l := range qgTile {
-				var acc float32
-				for blk := range blocks {
-					t := at[blk*qgBlockBytes : (blk+1)*qgBlockBytes]
-					d := int32(binary.LittleEndian.Uint32(t[576+4*l:]))
-					for c, v := range row[blk*q8Block : (blk+1)*q8Block] {
-						d += int32(v^flip) * int32(int8(t[c/4*64+4*l+c%4]))
-					}
-					ls := math.Float32frombits(binary.LittleEndian.Uint32(t[512+4*l:]))
-					p := float32(float32(d) * ls)
-					acc = fma32(p, ws[r*groups+blk/gb], acc)
-				}
-				y[(k*qgTile+l)*ldy+r] = acc
+				y[(k*qgTile+l)*ldy+r] = qgemmDot(w[r*cols:r*cols+blocks*q8Block], flip, ws[r*groups:], gb, tiles[k], l)
 			}
 		}
 	}
+}
+
+// qgemm8Generic is the pure-Go twin of the 8-row micro-kernels: each output
+// is qgemm4Generic's.
+func qgemm8Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, _ []byte) {
+	var flip byte
+	if raw {
+		flip = 0x80
+	}
+	for r := range qgRows8 {
+		for l := range qgSmall {
+			y[l*ldy+r] = qgemmDot(w[r*cols:r*cols+blocks*q8Block], flip, ws[r*groups:], gb, a, l)
+		}
+	}
+}
+
+// qgemmDot returns one output of the quantized GEMM: weight row (bytes
+// ^flip give w+offset; scales ws, one per gb blocks) times lane l of tile
+// at, in block order (see the top of this file).
+func qgemmDot(row []byte, flip byte, ws []float32, gb int, at []byte, l int) float32 {
+	var acc float32
+	for blk := range len(row) / q8Block {
+		t := at[blk*qgBlockBytes : (blk+1)*qgBlockBytes]
+		d := int32(binary.LittleEndian.Uint32(t[576+4*l:]))
+		for c, v := range row[blk*q8Block : (blk+1)*q8Block] {
+			d += int32(v^flip) * int32(int8(t[c/4*64+4*l+c%4]))
+		}
+		ls := math.Float32frombits(binary.LittleEndian.Uint32(t[512+4*l:]))
+		p := float32(float32(d) * ls)
+		acc = fma32(p, ws[blk/gb], acc)
+	}
+	return acc
 }
 
 // fma32 returns a*b+c rounded once to float32, as VFMADD231PS does: the

@@ -17,7 +17,8 @@
 // Registers: SI = weight row 0 at the block, R8 = cols (row stride),
 // R10 = 3*cols, AX/BX = activation tiles at the block, DX = weight scales of
 // row 0 at the group, R11 = groups*4 (scale row stride), R12 = 3*R11,
-// CX = blocks left in the group, R9 = blocks per group, R13 = blocks left.
+// CX = blocks left in the group, R9 = blocks per group, R13 = blocks left,
+// R15 = memory to prefetch, R14 = its advance per block.
 
 #define ARGS \
 	MOVQ y+0(FP), DI \
@@ -32,7 +33,16 @@
 	MOVQ blocks+72(FP), R13 \
 	LEAQ (R8)(R8*2), R10 \
 	LEAQ (R11)(R11*2), R12 \
+	MOVQ pf+80(FP), R15 \
+	MOVQ pfstep+88(FP), R14 \
 	MOVQ R9, CX
+
+// PREFETCH fetches the next 128 bytes of the region to prefetch (R15,
+// advanced by R14 per block): weights of a later call, read from memory.
+#define PREFETCH \
+	PREFETCHT0 (R15) \
+	PREFETCHT0 64(R15) \
+	ADDQ R14, R15
 
 // NEXTBLOCK advances to the next block (and group) and loops to L.
 #define NEXTBLOCK(L) \
@@ -101,8 +111,164 @@
 	VMULPS LS, T, T \
 	VFMADD231PS.BCST S, T, A
 
-// func qgemm4x16VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
-TEXT ·qgemm4x16VNNI(SB), NOSPLIT, $0-80
+// Eight weight rows times one mirrored tile of at most 8 input rows (lanes
+// 8..15 of every group, scale and correction repeat lanes 0..7): each zmm
+// multiply covers two weight rows, row 2p in lanes 0..7 and row 2p+1 in
+// lanes 8..15, so no lane computes padding.
+//
+// Per half block (16 columns), PAIRS8 loads pair p's two 16-byte pieces
+// into Z20+p as [row 2p, row 2p, row 2p+1, row 2p+1] (128-bit lanes; K1 =
+// upper eight dwords); GROUP8 then broadcasts column group k of each
+// 128-bit lane (VPSHUFD) and multiplies it with the activation group.
+// Registers as in the 4-row kernels, plus BX = weight row 4 at the block
+// and DI = weight scales of row 4 at the group; Z16..Z19 accumulate the
+// pairs' float results.
+
+#define PAIRS8(O) \
+	VBROADCASTI32X4 O(SI), Z20 \
+	VBROADCASTI32X4 O(SI)(R8*1), K1, Z20 \
+	VBROADCASTI32X4 O(SI)(R8*2), Z21 \
+	VBROADCASTI32X4 O(SI)(R10*1), K1, Z21 \
+	VBROADCASTI32X4 O(BX), Z22 \
+	VBROADCASTI32X4 O(BX)(R8*1), K1, Z22 \
+	VBROADCASTI32X4 O(BX)(R8*2), Z23 \
+	VBROADCASTI32X4 O(BX)(R10*1), K1, Z23
+
+// PREFETCH8 fetches the next 256 bytes of the region to prefetch (eight
+// weight rows of a later call, 32 bytes of each per block).
+#define PREFETCH8 \
+	PREFETCHT0 (R15) \
+	PREFETCHT0 64(R15) \
+	PREFETCHT0 128(R15) \
+	PREFETCHT0 192(R15) \
+	ADDQ R14, R15
+
+// FLIP8 makes raw int8 weights w+128 (Z30 = 0x80 bytes); NOFLIP is for
+// prepared ones.
+#define NOFLIP
+#define FLIP8 \
+	VPXORD Z30, Z20, Z20 \
+	VPXORD Z30, Z21, Z21 \
+	VPXORD Z30, Z22, Z22 \
+	VPXORD Z30, Z23, Z23
+
+#define GROUP8(O, SH, T0, T1, T2, T3) \
+	VMOVDQU32 O(AX), Z4 \
+	VPSHUFD $SH, Z20, Z24 \
+	VPSHUFD $SH, Z21, Z25 \
+	VPSHUFD $SH, Z22, Z26 \
+	VPSHUFD $SH, Z23, Z27 \
+	VPDPBUSD Z4, Z24, T0 \
+	VPDPBUSD Z4, Z25, T1 \
+	VPDPBUSD Z4, Z26, T2 \
+	VPDPBUSD Z4, Z27, T3
+
+// HALF8 multiplies the half block at weight byte offset OW (activation
+// groups from O) into Z0..Z3 and Z8..Z11.
+#define HALF8(OW, O, FLIP) \
+	PAIRS8(OW) \
+	FLIP \
+	GROUP8(O, 0x00, Z0, Z1, Z2, Z3) \
+	GROUP8(O+64, 0x55, Z8, Z9, Z10, Z11) \
+	GROUP8(O+128, 0xaa, Z0, Z1, Z2, Z3) \
+	GROUP8(O+192, 0xff, Z8, Z9, Z10, Z11)
+
+// SCALE8 finishes pair T's block into A: the weight scales of rows at S0
+// (lanes 0..7) and S1 (lanes 8..15) in Z28.
+#define SCALE8(T, S0, S1, A) \
+	VBROADCASTSS S0, Z28 \
+	VBROADCASTSS S1, K1, Z28 \
+	VCVTDQ2PS T, T \
+	VMULPS 512(AX), T, T \
+	VFMADD231PS Z28, T, A
+
+// BLOCK8 runs one block: both halves, then the scales.
+#define BLOCK8(FLIP) \
+	VMOVDQU32 576(AX), Z0 \
+	VMOVDQA32 Z0, Z1 \
+	VMOVDQA32 Z0, Z2 \
+	VMOVDQA32 Z0, Z3 \
+	VPXORD Z8, Z8, Z8 \
+	VPXORD Z9, Z9, Z9 \
+	VPXORD Z10, Z10, Z10 \
+	VPXORD Z11, Z11, Z11 \
+	HALF8(0, 0, FLIP) \
+	HALF8(16, 256, FLIP) \
+	VPADDD Z8, Z0, Z0 \
+	VPADDD Z9, Z1, Z1 \
+	VPADDD Z10, Z2, Z2 \
+	VPADDD Z11, Z3, Z3 \
+	SCALE8(Z0, (DX), (DX)(R11*1), Z16) \
+	SCALE8(Z1, (DX)(R11*2), (DX)(R12*1), Z17) \
+	SCALE8(Z2, (DI), (DI)(R11*1), Z18) \
+	SCALE8(Z3, (DI)(R11*2), (DI)(R12*1), Z19) \
+	ADDQ $640, AX \
+	PREFETCH8 \
+	ADDQ $32, SI \
+	ADDQ $32, BX \
+	DECQ CX \
+	JNE 4(PC) \
+	ADDQ $4, DX \
+	ADDQ $4, DI \
+	MOVQ R9, CX
+
+// ARGS8 loads the arguments of the 8-row kernels and K1.
+#define ARGS8 \
+	MOVQ w+16(FP), SI \
+	MOVQ cols+24(FP), R8 \
+	MOVQ ws+32(FP), DX \
+	MOVQ groups+40(FP), R11 \
+	SHLQ $2, R11 \
+	MOVQ gb+48(FP), R9 \
+	MOVQ a+56(FP), AX \
+	MOVQ blocks+64(FP), R13 \
+	MOVQ pf+72(FP), R15 \
+	MOVQ pfstep+80(FP), R14 \
+	LEAQ (R8)(R8*2), R10 \
+	LEAQ (R11)(R11*2), R12 \
+	LEAQ (SI)(R8*4), BX \
+	LEAQ (DX)(R11*4), DI \
+	MOVQ R9, CX \
+	MOVL $0xff00, R10 \
+	KMOVW R10, K1 \
+	LEAQ (R8)(R8*2), R10 \
+	VPXORD Z16, Z16, Z16 \
+	VPXORD Z17, Z17, Z17 \
+	VPXORD Z18, Z18, Z18 \
+	VPXORD Z19, Z19, Z19
+
+// STORE8 transposes Z16..Z19 (pair p: input i's rows 2p, 2p+1 in lanes i
+// and 8+i) with the VPERMT2PS indices at R10 and stores input i's eight
+// results at y + i*ldy.
+#define STORE8 \
+	MOVQ y+0(FP), DI \
+	MOVQ ldy+8(FP), R14 \
+	SHLQ $2, R14 \
+	MOVQ idx+88(FP), R10 \
+	VMOVDQU32 (R10), Z12 \
+	VMOVDQU32 64(R10), Z13 \
+	VMOVAPS Z16, Z0 \
+	VPERMT2PS Z17, Z12, Z0 \
+	VPERMT2PS Z17, Z13, Z16 \
+	VMOVAPS Z18, Z2 \
+	VPERMT2PS Z19, Z12, Z2 \
+	VPERMT2PS Z19, Z13, Z18 \
+	STORE8ROW(0, Z0, Z2) \
+	STORE8ROW(1, Z0, Z2) \
+	STORE8ROW(2, Z0, Z2) \
+	STORE8ROW(3, Z0, Z2) \
+	STORE8ROW(0, Z16, Z18) \
+	STORE8ROW(1, Z16, Z18) \
+	STORE8ROW(2, Z16, Z18) \
+	STORE8ROW(3, Z16, Z18)
+
+#define STORE8ROW(L, LO, HI) \
+	VEXTRACTF32X4 $L, LO, (DI) \
+	VEXTRACTF32X4 $L, HI, 16(DI) \
+	ADDQ R14, DI
+
+// func qgemm4x16VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
+TEXT ·qgemm4x16VNNI(SB), NOSPLIT, $0-96
 	ARGS
 	VPXORD Z16, Z16, Z16
 	VPXORD Z17, Z17, Z17
@@ -117,14 +283,30 @@ blk1:
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
 	STEP1(BCPREP, 0, 0, Z0, Z1, Z2, Z3)
 	STEP1(BCPREP, 64, 4, Z8, Z9, Z10, Z11)
-	STEP1(BCPREP, 128, 8, Z0, Z1, Z2, Z3)
-	STEP1(BCPREP, 192, 12, Z8, Z9, Z10, Z11)
+	STEP1(BCPREP, 128, 8, Z20, Z21, Z22, Z23)
+	STEP1(BCPREP, 192, 12, Z24, Z25, Z26, Z27)
 	STEP1(BCPREP, 256, 16, Z0, Z1, Z2, Z3)
 	STEP1(BCPREP, 320, 20, Z8, Z9, Z10, Z11)
-	STEP1(BCPREP, 384, 24, Z0, Z1, Z2, Z3)
-	STEP1(BCPREP, 448, 28, Z8, Z9, Z10, Z11)
+	STEP1(BCPREP, 384, 24, Z20, Z21, Z22, Z23)
+	STEP1(BCPREP, 448, 28, Z24, Z25, Z26, Z27)
+	VPADDD Z20, Z0, Z0
+	VPADDD Z21, Z1, Z1
+	VPADDD Z22, Z2, Z2
+	VPADDD Z23, Z3, Z3
+	VPADDD Z24, Z8, Z8
+	VPADDD Z25, Z9, Z9
+	VPADDD Z26, Z10, Z10
+	VPADDD Z27, Z11, Z11
 	VPADDD Z8, Z0, Z0
 	VPADDD Z9, Z1, Z1
 	VPADDD Z10, Z2, Z2
@@ -134,16 +316,17 @@ blk1:
 	SCALE(Z2, 512(AX), (DX)(R11*2), Z18)
 	SCALE(Z3, 512(AX), (DX)(R12*1), Z19)
 	ADDQ $640, AX
+	PREFETCH
 	NEXTBLOCK(blk1)
 	SETSTORE
 	STORE16(Z16, Z17, Z18, Z19)
 	VZEROUPPER
 	RET
 
-// func qgemm4x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+// func qgemm4x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 //
 // qgemm4x16VNNI for raw int8 weights (w as stored, not w+128).
-TEXT ·qgemm4x16RawVNNI(SB), NOSPLIT, $0-80
+TEXT ·qgemm4x16RawVNNI(SB), NOSPLIT, $0-96
 	MOVL $0x80808080, R14
 	VPBROADCASTD R14, Z30
 	ARGS
@@ -160,14 +343,30 @@ blk1r:
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+	VPXORD Z24, Z24, Z24
+	VPXORD Z25, Z25, Z25
+	VPXORD Z26, Z26, Z26
+	VPXORD Z27, Z27, Z27
 	STEP1(BCRAW, 0, 0, Z0, Z1, Z2, Z3)
 	STEP1(BCRAW, 64, 4, Z8, Z9, Z10, Z11)
-	STEP1(BCRAW, 128, 8, Z0, Z1, Z2, Z3)
-	STEP1(BCRAW, 192, 12, Z8, Z9, Z10, Z11)
+	STEP1(BCRAW, 128, 8, Z20, Z21, Z22, Z23)
+	STEP1(BCRAW, 192, 12, Z24, Z25, Z26, Z27)
 	STEP1(BCRAW, 256, 16, Z0, Z1, Z2, Z3)
 	STEP1(BCRAW, 320, 20, Z8, Z9, Z10, Z11)
-	STEP1(BCRAW, 384, 24, Z0, Z1, Z2, Z3)
-	STEP1(BCRAW, 448, 28, Z8, Z9, Z10, Z11)
+	STEP1(BCRAW, 384, 24, Z20, Z21, Z22, Z23)
+	STEP1(BCRAW, 448, 28, Z24, Z25, Z26, Z27)
+	VPADDD Z20, Z0, Z0
+	VPADDD Z21, Z1, Z1
+	VPADDD Z22, Z2, Z2
+	VPADDD Z23, Z3, Z3
+	VPADDD Z24, Z8, Z8
+	VPADDD Z25, Z9, Z9
+	VPADDD Z26, Z10, Z10
+	VPADDD Z27, Z11, Z11
 	VPADDD Z8, Z0, Z0
 	VPADDD Z9, Z1, Z1
 	VPADDD Z10, Z2, Z2
@@ -177,6 +376,7 @@ blk1r:
 	SCALE(Z2, 512(AX), (DX)(R11*2), Z18)
 	SCALE(Z3, 512(AX), (DX)(R12*1), Z19)
 	ADDQ $640, AX
+	PREFETCH
 	NEXTBLOCK(blk1r)
 	SETSTORE
 	STORE16(Z16, Z17, Z18, Z19)
@@ -202,8 +402,8 @@ blk1r:
 	VPDPBUSD Z4, Z13, Z3 \
 	VPDPBUSD Z12, Z13, Z11
 
-// func qgemm4x32VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
-TEXT ·qgemm4x32VNNI(SB), NOSPLIT, $0-80
+// func qgemm4x32VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
+TEXT ·qgemm4x32VNNI(SB), NOSPLIT, $0-96
 	ARGS
 	VPXORD Z16, Z16, Z16
 	VPXORD Z17, Z17, Z17
@@ -240,6 +440,7 @@ blk2:
 	SCALE(Z11, 512(BX), (DX)(R12*1), Z23)
 	ADDQ $640, AX
 	ADDQ $640, BX
+	PREFETCH
 	NEXTBLOCK(blk2)
 	SETSTORE
 	STORE16(Z16, Z17, Z18, Z19)
@@ -247,10 +448,10 @@ blk2:
 	VZEROUPPER
 	RET
 
-// func qgemm4x32RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int)
+// func qgemm4x32RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 //
 // qgemm4x32VNNI for raw int8 weights.
-TEXT ·qgemm4x32RawVNNI(SB), NOSPLIT, $0-80
+TEXT ·qgemm4x32RawVNNI(SB), NOSPLIT, $0-96
 	MOVL $0x80808080, R14
 	VPBROADCASTD R14, Z30
 	ARGS
@@ -289,6 +490,7 @@ blk2r:
 	SCALE(Z11, 512(BX), (DX)(R12*1), Z23)
 	ADDQ $640, AX
 	ADDQ $640, BX
+	PREFETCH
 	NEXTBLOCK(blk2r)
 	SETSTORE
 	STORE16(Z16, Z17, Z18, Z19)
@@ -367,5 +569,31 @@ n16:
 	SUBQ $16, CX
 	JMP n16
 nend:
+	VZEROUPPER
+	RET
+
+// func qgemm8x8VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int, idx *uint32)
+TEXT ·qgemm8x8VNNI(SB), NOSPLIT, $0-96
+	ARGS8
+blk8:
+	BLOCK8(NOFLIP)
+	DECQ R13
+	JNE blk8
+	STORE8
+	VZEROUPPER
+	RET
+
+// func qgemm8x8RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int, idx *uint32)
+//
+// qgemm8x8VNNI for raw int8 weights.
+TEXT ·qgemm8x8RawVNNI(SB), NOSPLIT, $0-96
+	MOVL $0x80808080, R14
+	VPBROADCASTD R14, Z30
+	ARGS8
+blk8r:
+	BLOCK8(FLIP8)
+	DECQ R13
+	JNE blk8r
+	STORE8
 	VZEROUPPER
 	RET

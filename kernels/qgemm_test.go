@@ -20,6 +20,9 @@ func qgemmTwin(b *backend) *backend {
 	t := *b
 	t.name = b.name + "+qgemm-generic"
 	t.qgemm = qgemm4Generic
+	if b.qgemm8 != nil {
+		t.qgemm8 = qgemm8Generic
+	}
 	return &t
 }
 
@@ -250,8 +253,9 @@ func TestQgemmPrep(t *testing.T) {
 	}
 }
 
-// BenchmarkQgemmKernel runs the micro-kernel alone (one thread, operands in
-// cache) as a fraction of the one-thread peaks.
+// BenchmarkQgemmKernel runs the micro-kernels alone (one thread, operands in
+// cache) as a fraction of the one-thread peaks: 8x8 (n <= 8, raw int8), 4x16
+// and 4x32 on prepared (w+128) and raw int8 weights.
 func BenchmarkQgemmKernel(b *testing.B) {
 	if active.qgemm == nil {
 		b.Skip("no quantized GEMM kernel on this backend")
@@ -265,19 +269,101 @@ func BenchmarkQgemmKernel(b *testing.B) {
 	const ldy = qgRows
 	defer SetThreads(Threads())
 	SetThreads(1)
-	for _, nt := range []int{1, 2} {
-		b.Run(fmt.Sprintf("4x%d", nt*qgTile), func(b *testing.B) {
-			var a2 []byte
-			if nt == 2 {
-				a2 = a[blocks*qgBlockBytes:]
-			}
+	if active.qgemm8 != nil {
+		w8 := make([]byte, qgRows8*cols)
+		ws8 := make([]float32, qgRows8)
+		b.Run("8x8", func(b *testing.B) {
 			const reps = 64
-			benchPeakFraction(b, reps*2*float64(qgRows*nt*qgTile*cols), func() {
+			benchPeakFraction(b, reps*2*float64(qgRows8*qgSmall*cols), func() {
 				for range reps {
-					active.qgemm(out, ldy, w, false, cols, ws, 1, blocks, a[:blocks*qgBlockBytes], a2, blocks)
+					active.qgemm8(out, qgRows8, w8, true, cols, ws8, 1, blocks, a[:blocks*qgBlockBytes], blocks, nil)
 				}
 			})
 		})
+	}
+	for _, nt := range []int{1, 2} {
+		for _, raw := range []bool{false, true} {
+			name := fmt.Sprintf("4x%d", nt*qgTile)
+			if raw {
+				name += "-raw"
+			}
+			b.Run(name, func(b *testing.B) {
+				var a2 []byte
+				if nt == 2 {
+					a2 = a[blocks*qgBlockBytes:]
+				}
+				const reps = 64
+				benchPeakFraction(b, reps*2*float64(qgRows*nt*qgTile*cols), func() {
+					for range reps {
+						active.qgemm(out, ldy, w, raw, cols, ws, 1, blocks, a[:blocks*qgBlockBytes], a2, blocks, nil)
+					}
+				})
+			})
+		}
+	}
+}
+
+// TestQgemmNoAllocs: the quantized GEMM allocates nothing in steady state,
+// through the 8-row kernel (n <= 8) and the 16/32-row ones.
+func TestQgemmNoAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	r := rand.New(rand.NewPCG(53, 54))
+	for _, m := range qgemmCases(r) {
+		for _, n := range []int{3, 8, 16, 40} {
+			x := randVec(r, n*m.Cols, 1)
+			y := make([]float32, n*m.Rows)
+			MatMul(y, m, x, n)
+			if a := testing.AllocsPerRun(10, func() { MatMul(y, m, x, n) }); a != 0 {
+				t.Fatalf("%s %dx%d n=%d: %v allocations per MatMul", m.Type, m.Rows, m.Cols, n, a)
+			}
+		}
+	}
+}
+
+// TestMatMulsEqualsMatMul: MatMuls gives MatMul's results bit for bit, for
+// matrices of one quantized type (one packing, one parallel call), of mixed
+// types (MatMul each), with Inf or NaN input rows and for n = 1, and
+// allocates nothing.
+func TestMatMulsEqualsMatMul(t *testing.T) {
+	r := rand.New(rand.NewPCG(55, 56))
+	const cols = 128
+	q8a, _ := randGrouped(r, Q8, 40, cols, 0)
+	q8b, _ := randGrouped(r, Q8, 12, cols, 32)
+	q8c, _ := randGrouped(r, Q8, 96, cols, 0)
+	q4a, _ := randGrouped(r, Q4, 24, cols, 32)
+	q4b, _ := randGrouped(r, Q4, 70, cols, 64)
+	f16, _ := randMatrix(r, F16, 8, cols)
+	for _, ws := range [][]*Matrix{{q8a, q8b, q8c}, {q4a, q4b}, {q8a}, {q8a, q4a, f16}} {
+		for _, n := range []int{1, 2, 5, 8, 9, 16, 17, 33, 40} {
+			x := randVec(r, n*cols, 1)
+			if n >= 5 {
+				x[3*cols+7] = float32(math.Inf(1))
+			}
+			ys := make([][]float32, len(ws))
+			for i, w := range ws {
+				ys[i] = make([]float32, n*w.Rows)
+			}
+			MatMuls(ys, ws, x, n)
+			for i, w := range ws {
+				want := make([]float32, n*w.Rows)
+				MatMul(want, w, x, n)
+				if len(ys[i]) != len(want) {
+					t.Fatalf("n=%d matrix %d: %d outputs, want %d", n, i, len(ys[i]), len(want))
+				}
+				for k := range want {
+					if ys[i][k] != want[k] && !(math.IsNaN(float64(ys[i][k])) && math.IsNaN(float64(want[k]))) {
+						t.Fatalf("n=%d matrix %d (%s): y[%d] = %v, MatMul %v", n, i, w.Type, k, ys[i][k], want[k])
+					}
+				}
+			}
+			if !raceEnabled {
+				if a := testing.AllocsPerRun(5, func() { MatMuls(ys, ws, x, n) }); a != 0 {
+					t.Fatalf("n=%d, %d matrices: %v allocations per MatMuls", n, len(ws), a)
+				}
+			}
+		}
 	}
 }
 

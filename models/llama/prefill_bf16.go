@@ -54,11 +54,17 @@ func (m *Model) BF16PrefillRuns() bool {
 // project computes y = x·wᵀ for the n rows of a layer projection (see
 // UseBF16Prefill).
 func (m *Model) project(y []float32, w *kernels.Matrix, x []float32, n int) {
-	if n >= bf16MinRows && (m.bf16Prefill && w.Type == kernels.BF16 || m.bf16PrefillF16 && w.Type == kernels.F16) {
+	if m.bf16Rows(w.Type, n) {
 		kernels.MatMulBF16(y, w, x, n)
 		return
 	}
 	kernels.MatMul(y, w, x, n)
+}
+
+// bf16Rows reports whether a projection of n rows of weight type t runs
+// on bf16 activations (UseBF16Prefill).
+func (m *Model) bf16Rows(t kernels.DType, n int) bool {
+	return n >= bf16MinRows && (m.bf16Prefill && t == kernels.BF16 || m.bf16PrefillF16 && t == kernels.F16)
 }
 
 // f16IsBF16 reports whether the model has f16 projections and every value

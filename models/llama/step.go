@@ -36,7 +36,7 @@ type Workspace struct {
 	rows                int // rows the buffers hold
 	x, xb, q, k, v, att []float32
 	gate, up            []float32
-	ys                  [3][]float32          // outputs of a fused MatVecs call
+	ys                  [3][]float32          // outputs of a fused MatVecs or MatMuls call
 	pos                 []int                 // position of each row
 	sel, selLogits      []float32             // last rows of several sequences, and their logits
 	dec                 []kernels.DecodeQuery // the single-position inputs of a layer
@@ -255,9 +255,13 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 		ly := &m.layers[l]
 		// Attention block.
 		kernels.RMSNormRows(xb, x, ly.attnNorm, n, c.Eps)
-		if n == 1 && ly.qkv[0] != nil { // one decode token: one parallel call for the three projections
+		if ly.qkv[0] != nil && !m.bf16Rows(ly.q.Type, n) { // one parallel call for the three projections
 			w.ys[0], w.ys[1], w.ys[2] = q, k, v
-			kernels.MatVecs(w.ys[:3], ly.qkv[:], xb)
+			if n == 1 {
+				kernels.MatVecs(w.ys[:3], ly.qkv[:], xb)
+			} else {
+				kernels.MatMuls(w.ys[:3], ly.qkv[:], xb, n)
+			}
 		} else {
 			m.project(q, &ly.q, xb, n)
 			m.project(k, &ly.k, xb, n)
@@ -326,9 +330,13 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 		kernels.Add(x, x, xb)
 		// Feed-forward block.
 		kernels.RMSNormRows(xb, x, ly.mlpNorm, n, c.Eps)
-		if n == 1 && ly.gateUp[0] != nil {
+		if ly.gateUp[0] != nil && !m.bf16Rows(ly.gate.Type, n) {
 			w.ys[0], w.ys[1] = gate, up
-			kernels.MatVecs(w.ys[:2], ly.gateUp[:], xb)
+			if n == 1 {
+				kernels.MatVecs(w.ys[:2], ly.gateUp[:], xb)
+			} else {
+				kernels.MatMuls(w.ys[:2], ly.gateUp[:], xb, n)
+			}
 		} else {
 			m.project(gate, &ly.gate, xb, n)
 			m.project(up, &ly.up, xb, n)

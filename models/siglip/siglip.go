@@ -85,14 +85,31 @@ func (m *Model) BF16Attention() bool { return m.bf16Attn || m.bf16Act }
 // BF16Activations reports whether UseBF16Activations is on.
 func (m *Model) BF16Activations() bool { return m.bf16Act }
 
-// project computes y = x·wᵀ for n rows (see UseBF16Activations).
-func (m *Model) project(y []float32, w *kernels.Matrix, x []float32, n int) {
+// project computes y = x·wᵀ for n rows (see UseBF16Activations), then
+// ep: the bias added, then the result added to y or passed through
+// GELUTanh. With bf16 activations it is one fused pass
+// (kernels.MatMulBF16Fused); otherwise the steps run one after the other,
+// tmp (len(y)) holding x·wᵀ when it is added to y.
+func (m *Model) project(y []float32, w *kernels.Matrix, x []float32, n int, ep kernels.Epilogue, tmp []float32) {
 	if m.bf16Act {
-		kernels.MatMulBF16(y, w, x, n)
+		kernels.MatMulBF16Fused(y, w, x, n, ep)
 		return
 	}
+	out := y
+	if ep.Accumulate {
+		out = tmp[:len(y)]
+	}
 	// Quantized weights keep float32 activations (see kernels.MatMulWidened).
-	kernels.MatMulWidened(y, w, x, n)
+	kernels.MatMulWidened(out, w, x, n)
+	if ep.Bias != nil {
+		addBias(out, ep.Bias)
+	}
+	switch {
+	case ep.Accumulate:
+		kernels.Add(y, y, out)
+	case ep.GELU:
+		kernels.GELUTanh(y, out)
+	}
 }
 
 // Config returns the model's configuration.
@@ -349,30 +366,31 @@ func (m *Model) EncodeBatch(ws *Workspace, pixels []float32, masks [][]bool, t i
 			}
 		}
 	}
-	m.project(x, &m.patch, unfolded, rows)
+	// x = position embedding + (patches·Wᵀ + bias), one add per value as
+	// ((patches·Wᵀ + bias) + position) would round.
 	for r := 0; r < rows; r++ {
 		id := ids[r/n][r%n]
-		xr := x[r*d : (r+1)*d]
-		kernels.Add(xr, xr, m.patchBias)
-		kernels.Add(xr, xr, m.posEmbed[id*d:(id+1)*d])
+		copy(x[r*d:(r+1)*d], m.posEmbed[id*d:(id+1)*d])
 	}
+	m.project(x, &m.patch, unfolded, rows, kernels.Epilogue{Bias: m.patchBias, Accumulate: true}, h)
 
 	// Keys and values of real patches only: masked keys get zero weight.
 	eps := m.normEps
 	for li := range m.layers {
 		L := &m.layers[li]
-		for i := 0; i < rows; i++ {
-			kernels.LayerNorm(h[i*d:(i+1)*d], x[i*d:(i+1)*d], L.ln1w, L.ln1b, eps)
-		}
-		m.project(q, &L.q, h, rows)
-		m.project(k, &L.k, h, rows)
-		m.project(v, &L.v, h, rows)
-		addBias(q, L.qb)
-		addBias(k, L.kb)
-		addBias(v, L.vb)
+		kernels.LayerNormRows(h, x, L.ln1w, L.ln1b, rows, eps)
+		m.project(q, &L.q, h, rows, kernels.Epilogue{Bias: L.qb}, nil)
+		m.project(k, &L.k, h, rows, kernels.Epilogue{Bias: L.kb}, nil)
+		m.project(v, &L.v, h, rows, kernels.Epilogue{Bias: L.vb}, nil)
 		for im := range t {
 			off := im * n * d
 			stride := len(keep[im])
+			a, qi := attn[off:off+n*d], q[off:off+n*d]
+			if m.BF16Attention() && stride == n {
+				// Every patch is real: the keys and values are read in place.
+				kernels.AttentionBF16Tokens(a, qi, k[off:off+n*d], v[off:off+n*d], n, heads, heads, hd, n, m.attnScale)
+				continue
+			}
 			for j, i := range keep[im] {
 				i += im * n
 				for hh := 0; hh < heads; hh++ {
@@ -380,30 +398,19 @@ func (m *Model) EncodeBatch(ws *Workspace, pixels []float32, masks [][]bool, t i
 					copy(vc[(hh*stride+j)*hd:(hh*stride+j+1)*hd], v[i*d+hh*hd:i*d+(hh+1)*hd])
 				}
 			}
-			a, qi := attn[off:off+n*d], q[off:off+n*d]
 			if m.BF16Attention() {
 				kernels.AttentionBF16(a, qi, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
 			} else {
 				kernels.AttentionBatch(a, qi, kc, vc, n, heads, heads, hd, stride, stride, m.attnScale)
 			}
 		}
-		m.project(h, &L.o, attn, rows)
-		addBias(h, L.ob)
-		kernels.Add(x, x, h)
+		m.project(x, &L.o, attn, rows, kernels.Epilogue{Bias: L.ob, Accumulate: true}, h)
 
-		for i := 0; i < rows; i++ {
-			kernels.LayerNorm(h[i*d:(i+1)*d], x[i*d:(i+1)*d], L.ln2w, L.ln2b, eps)
-		}
-		m.project(mlp, &L.fc1, h, rows)
-		addBias(mlp, L.fc1b)
-		kernels.GELUTanh(mlp, mlp)
-		m.project(h, &L.fc2, mlp, rows)
-		addBias(h, L.fc2b)
-		kernels.Add(x, x, h)
+		kernels.LayerNormRows(h, x, L.ln2w, L.ln2b, rows, eps)
+		m.project(mlp, &L.fc1, h, rows, kernels.Epilogue{Bias: L.fc1b, GELU: true}, nil)
+		m.project(x, &L.fc2, mlp, rows, kernels.Epilogue{Bias: L.fc2b, Accumulate: true}, h)
 	}
-	for i := 0; i < rows; i++ {
-		kernels.LayerNorm(x[i*d:(i+1)*d], x[i*d:(i+1)*d], m.postW, m.postB, eps)
-	}
+	kernels.LayerNormRows(x, x, m.postW, m.postB, rows, eps)
 	return x, nil
 }
 
