@@ -78,14 +78,18 @@ func TestQuantizeQ8Row(t *testing.T) {
 // pure-Go twins (as TestGroupKernels does for f32 and f16); the int8 values
 // are exact in float32, so only the summation order differs (measured at
 // most 7.6e-7 of the largest output magnitude, int8 values up to 127
-// cancelling in the dot products; tolerance 3e-6).
+// cancelling in the dot products; tolerance 3e-6). Both scores and sums are
+// integer arithmetic with the same roundings, so they must be exact; the
+// sums' int16 weights are also checked against float32 sums of the
+// de-quantized rows (measured 5.7e-5 of the largest magnitude, with
+// weights of both signs cancelling; tolerance 1.2e-4).
 func TestGroupKernelsQ8(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b *backend) {
 		if b.group == nil {
 			t.Skip("no group kernels")
 		}
 		r := rand.New(rand.NewPCG(63, 64))
-		var worst float64
+		var worst, wworst float64
 		for _, hd := range []int{16, 40, 48, 64, 128, 256} {
 			for g := 1; g <= 8; g++ {
 				for _, c := range []int{1, 3, 5, 16, 17} {
@@ -123,10 +127,28 @@ func TestGroupKernelsQ8(t *testing.T) {
 					b.group.wsumQ8(got, k, k, scales, scales, p, ss, c, g, hd)
 					groupGeneric.wsumQ8(want, k, nil, scales, nil, p, ss, c, g, hd)
 					check("wsum q8", got, want)
+					if d := numcheck.MaxAbs(t, "wsum q8 exact", got, want); d != 0 {
+						t.Errorf("wsum q8 hd=%d g=%d c=%d: max diff %g from the generic twin (integer sums, same rounding: want 0)", hd, g, c, d)
+					}
+					// The int16 weights against float32 sums of the
+					// de-quantized rows.
+					ref := append([]float32(nil), out0...)
+					deq := make([]float32, c*hd)
+					dequantQ8Rows(deq, k, scales, hd)
+					wsumGroupF32Generic(ref, deq, nil, p, ss, c, g, hd)
+					var m float64
+					for _, x := range ref {
+						m = max(m, math.Abs(float64(x)))
+					}
+					d := numcheck.MaxAbs(t, "wsum q8 vs f32", want, ref) / m
+					wworst = max(wworst, d)
+					if !(d <= 1.2e-4) {
+						t.Errorf("wsum q8 hd=%d g=%d c=%d: max diff %g of the largest magnitude from float32 sums", hd, g, c, d)
+					}
 				}
 			}
 		}
-		t.Logf("largest difference from the generic twins: %g", worst)
+		t.Logf("largest difference from the generic twins: %g; int16 weights vs float32 sums: %g", worst, wworst)
 	})
 }
 
@@ -399,5 +421,73 @@ func TestQuantizeQ8RowRounding(t *testing.T) {
 	QuantizeQ8Row(q[:5], []float32{127, 0.5, 1.5, -2.5, -0.5})
 	if want := []int8{127, 0, 2, -2, 0}; !slices.Equal(q[:5], want) {
 		t.Errorf("ties: got %v, want %v", q[:5], want)
+	}
+}
+
+// TestQuantizeQ8RowBackends checks each backend's QuantizeQ8Row (and
+// int16 row quantizer of the query heads) against the Go twins, values and
+// scale exactly, over lengths around the SIMD width,
+// rounding ties, zeros, subnormal and non-finite values.
+func TestQuantizeQ8RowBackends(t *testing.T) {
+	eachBackend(t, func(t *testing.T, b *backend) {
+		r := rand.New(rand.NewPCG(77, 78))
+		nan, inf := float32(math.NaN()), float32(math.Inf(1))
+		for _, n := range []int{1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 128, 256} {
+			for trial := range 40 {
+				x := randVec(r, n, float32(r.ExpFloat64()))
+				switch trial % 8 {
+				case 1: // ties: the largest is 127, halves round to even
+					for i := range x {
+						x[i] = float32(math.Round(float64(x[i])*20)) / 2
+					}
+					x[r.IntN(n)] = -127
+				case 2:
+					clear(x)
+				case 3:
+					x[r.IntN(n)] = nan
+				case 4:
+					x[r.IntN(n)] = -inf
+				case 5:
+					for i := range x {
+						x[i] *= 1e-40 // subnormal
+					}
+				case 6:
+					x[n-1] = inf // in the masked tail when n%16 != 0
+				}
+				got, want := make([]int8, n), make([]int8, n)
+				for i := range got {
+					got[i], want[i] = 99, 99
+				}
+				gs, ws := QuantizeQ8Row(got, x), quantizeQ8RowGeneric(want, x)
+				if !slices.Equal(got, want) || math.Float32bits(gs) != math.Float32bits(ws) && !(gs != gs && ws != ws) {
+					t.Fatalf("n=%d trial %d: got scale %g bytes %v, want %g %v", n, trial, gs, got, ws, want)
+				}
+				if b.quantizeI16Row != nil {
+					got16, want16 := make([]int16, n), make([]int16, n)
+					gs, ws := b.quantizeI16Row(got16, x), quantizeI16RowGeneric(want16, x)
+					if !slices.Equal(got16, want16) || math.Float32bits(gs) != math.Float32bits(ws) && !(gs != gs && ws != ws) {
+						t.Fatalf("int16 n=%d trial %d: got scale %g values %v, want %g %v", n, trial, gs, got16, ws, want16)
+					}
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkQuantizeQ8Row times quantizing one 64-value KV row (a decode
+// step stores two per layer, KV head and sequence) with each backend.
+func BenchmarkQuantizeQ8Row(b *testing.B) {
+	r := rand.New(rand.NewPCG(79, 80))
+	x, q := randVec(r, 64, 1), make([]int8, 64)
+	for _, be := range backends {
+		b.Run(be.name, func(b *testing.B) {
+			old := active
+			active = be
+			defer func() { active = old }()
+			b.SetBytes(int64(4 * len(x)))
+			for b.Loop() {
+				QuantizeQ8Row(q, x)
+			}
+		})
 	}
 }

@@ -69,127 +69,230 @@
 	VPDPWSSD QZ, Z19, A3
 
 // func wsumGroupQ8AVX512(out *float32, v *int8, p *float32, ps, c, grp, hd int, next *int8, vs, nvs *float32)
-// out[h*hd+d] += sum_t p[h*ps+t]·(vs[t]·V[t*hd+d]) for t < c, h < g: each
-// widened row is multiplied by its scale once for all heads (R14 = vs at
-// row t). nvs is the next block's scales (prefetched).
-#define WSUM_BEGIN(elemshift) \
-	MOVQ out+0(FP), DI \
-	MOVQ v+8(FP), DX \
-	MOVQ ps+24(FP), R8 \
-	SHLQ $2, R8 \
-	MOVQ grp+40(FP), BX \
-	MOVQ hd+48(FP), R9 \
-	MOVQ R9, R11 \
-	SHLQ $elemshift, R11 \
-	MOVQ nvs+72(FP), AX \
-	PREFETCHT0 (AX) \
+// out[h*hd+d] += sum_t p[h*ps+t]·(vs[t]·V[t*hd+d]) for t < c <= 16, h < g,
+// as integer sums (see wsumGroupQ8Generic, to which it is exact): each
+// head's weights p·vs are quantized to int16 with one scale (w16 at
+// 0(SP)+32h, scale at 128(SP)+4h); rows go two at a time, sign-extended to
+// int16 and interleaved (VPUNPCKL/HWD: each int32 lane holds one column of
+// both rows), so that one VPDPWSSD with the heads' broadcast weight pair
+// adds both rows' products to 16 columns. The interleave leaves columns
+// 0-3, 8-11, ... in the low accumulator and 4-7, 12-15, ... in the high
+// one; VPERMI2D (indices in Z30, Z31) restores their order before the
+// conversion to float32. Z(2h), Z(2h+1): head h's 32 columns. nvs: the
+// next block's scales (prefetched).
+DATA wsumQ8PermLo<>+0(SB)/4, $0
+DATA wsumQ8PermLo<>+4(SB)/4, $1
+DATA wsumQ8PermLo<>+8(SB)/4, $2
+DATA wsumQ8PermLo<>+12(SB)/4, $3
+DATA wsumQ8PermLo<>+16(SB)/4, $16
+DATA wsumQ8PermLo<>+20(SB)/4, $17
+DATA wsumQ8PermLo<>+24(SB)/4, $18
+DATA wsumQ8PermLo<>+28(SB)/4, $19
+DATA wsumQ8PermLo<>+32(SB)/4, $4
+DATA wsumQ8PermLo<>+36(SB)/4, $5
+DATA wsumQ8PermLo<>+40(SB)/4, $6
+DATA wsumQ8PermLo<>+44(SB)/4, $7
+DATA wsumQ8PermLo<>+48(SB)/4, $20
+DATA wsumQ8PermLo<>+52(SB)/4, $21
+DATA wsumQ8PermLo<>+56(SB)/4, $22
+DATA wsumQ8PermLo<>+60(SB)/4, $23
+GLOBL wsumQ8PermLo<>(SB), RODATA|NOPTR, $64
+
+DATA wsumQ8PermHi<>+0(SB)/4, $8
+DATA wsumQ8PermHi<>+4(SB)/4, $9
+DATA wsumQ8PermHi<>+8(SB)/4, $10
+DATA wsumQ8PermHi<>+12(SB)/4, $11
+DATA wsumQ8PermHi<>+16(SB)/4, $24
+DATA wsumQ8PermHi<>+20(SB)/4, $25
+DATA wsumQ8PermHi<>+24(SB)/4, $26
+DATA wsumQ8PermHi<>+28(SB)/4, $27
+DATA wsumQ8PermHi<>+32(SB)/4, $12
+DATA wsumQ8PermHi<>+36(SB)/4, $13
+DATA wsumQ8PermHi<>+40(SB)/4, $14
+DATA wsumQ8PermHi<>+44(SB)/4, $15
+DATA wsumQ8PermHi<>+48(SB)/4, $28
+DATA wsumQ8PermHi<>+52(SB)/4, $29
+DATA wsumQ8PermHi<>+56(SB)/4, $30
+DATA wsumQ8PermHi<>+60(SB)/4, $31
+GLOBL wsumQ8PermHi<>(SB), RODATA|NOPTR, $64
+
+// WDOT adds the interleaved row pair (Z18 low columns, Z19 high) times
+// the weight pair at OFF(R14) to accumulators A (low) and B (high).
+#define WDOT(OFF, A, B) \
+	VPDPWSSD.BCST OFF(R14), Z18, A \
+	VPDPWSSD.BCST OFF(R14), Z19, B
+
+// WPAIR multiplies the interleaved pair with the weights of every head.
+#define WPAIR(done) \
+	VPUNPCKLWD Z17, Z16, Z18 \
+	VPUNPCKHWD Z17, Z16, Z19 \
+	WDOT(0, Z0, Z1) \
+	CMPQ BX, $2 \
+	JLT done \
+	WDOT(32, Z2, Z3) \
+	CMPQ BX, $3 \
+	JLT done \
+	WDOT(64, Z4, Z5) \
+	CMPQ BX, $4 \
+	JLT done \
+	WDOT(96, Z6, Z7)
+
+// WOUT adds head h's sums (A low, B high), in column order, times its
+// scale SC(SP) to the 32 floats at (R10)(AX*4).
+#define WOUT(A, B, SC) \
+	VMOVDQA32 Z30, Z20 \
+	VPERMI2D B, A, Z20 \
+	VMOVDQA32 Z31, Z21 \
+	VPERMI2D B, A, Z21 \
+	VCVTDQ2PS Z20, Z20 \
+	VCVTDQ2PS Z21, Z21 \
+	VMULPS.BCST SC(SP), Z20, Z20 \
+	VMULPS.BCST SC(SP), Z21, Z21 \
+	VADDPS (R10)(AX*4), Z20, Z20 \
+	VADDPS 64(R10)(AX*4), Z21, Z21 \
+	VMOVUPS Z20, (R10)(AX*4) \
+	VMOVUPS Z21, 64(R10)(AX*4)
+
+TEXT ·wsumGroupQ8AVX512(SB), NOSPLIT, $144-80
+	MOVQ out+0(FP), DI
+	MOVQ v+8(FP), DX
+	MOVQ p+16(FP), R10
+	MOVQ ps+24(FP), R8
+	SHLQ $2, R8
+	MOVQ c+32(FP), CX
+	MOVQ grp+40(FP), BX
+	MOVQ hd+48(FP), R9
+	MOVQ nvs+72(FP), AX
+	PREFETCHT0 (AX)
+	// K1: the c lanes of a chunk's weights.
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	MOVQ vs+64(FP), AX
+	VMOVUPS.Z (AX), K1, Z16
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z28
+	MOVL $0x46fffe00, AX // 32767.0
+	VPBROADCASTD AX, Z29
+	LEAQ (SP), R14
+	XORQ R12, R12
+
+wquant:
+	VMOVUPS.Z (R10), K1, Z17
+	VMULPS Z16, Z17, Z17
+	// Any NaN or Inf weight: w - w is NaN.
+	VSUBPS Z17, Z17, Z19
+	VCMPPS $3, Z19, Z19, K2
+	KORTESTW K2, K2
+	JNZ wnan
+	VANDPS Z28, Z17, Z18
+	VEXTRACTF64X4 $1, Z18, Y19
+	VMAXPS Y19, Y18, Y18
+	VEXTRACTF32X4 $1, Y18, X19
+	VMAXPS X19, X18, X18
+	VPERMILPS $0x4E, X18, X19
+	VMAXPS X19, X18, X18
+	VPERMILPS $0xB1, X18, X19
+	VMAXPS X19, X18, X18
+	VXORPS X19, X19, X19
+	VUCOMISS X19, X18
+	JEQ wzero
+	VDIVSS X29, X18, X19
+	VMOVSS X19, 128(SP)(R12*4)
+	VBROADCASTSS X18, Z18
+	VDIVPS Z18, Z17, Z17
+	VMULPS Z29, Z17, Z17
+	VCVTPS2DQ Z17, Z17
+	VPMOVSDW Z17, Y17
+	VMOVDQU32 Y17, (R14)
+	JMP wqnext
+
+wnan:
+	MOVL $0x7fc00000, AX
+	MOVL AX, 128(SP)(R12*4)
+	VPXORD Y17, Y17, Y17
+	VMOVDQU32 Y17, (R14)
+	JMP wqnext
+
+wzero:
+	MOVL $0, 128(SP)(R12*4)
+	VPXORD Y17, Y17, Y17
+	VMOVDQU32 Y17, (R14)
+
+wqnext:
+	ADDQ R8, R10
+	ADDQ $32, R14
+	INCQ R12
+	CMPQ R12, BX
+	JLT wquant
+
+	VMOVDQU32 wsumQ8PermLo<>(SB), Z30
+	VMOVDQU32 wsumQ8PermHi<>(SB), Z31
 	XORQ AX, AX
 
-#define WSUM_LOOP(elemscale, LOADV, LOADV2) \
-wcol: \
-	LEAQ (DX)(AX*elemscale), SI \
-	MOVQ next+56(FP), R13 \
-	LEAQ (R13)(AX*elemscale), R13 \
-	MOVQ p+16(FP), R10 \
-	LEAQ (R10)(R8*2), R12 \
-	MOVQ c+32(FP), CX \
-	MOVQ vs+64(FP), R14 \
-	VPXORD Z0, Z0, Z0 \
-	VPXORD Z1, Z1, Z1 \
-	VPXORD Z2, Z2, Z2 \
-	VPXORD Z3, Z3, Z3 \
-	VPXORD Z5, Z5, Z5 \
-	VPXORD Z6, Z6, Z6 \
-	VPXORD Z7, Z7, Z7 \
-	VPXORD Z8, Z8, Z8 \
-	CMPQ CX, $2 \
-	JLT wrow1 \
-wrow2: \
-	PREFETCHT0 (R13) \
-	PREFETCHT0 (R13)(R11*1) \
-	LOADV \
-	LOADV2 \
-	VMULPS.BCST (R14), Z4, Z4 \
-	VMULPS.BCST 4(R14), Z9, Z9 \
-	VFMADD231PS.BCST (R10), Z4, Z0 \
-	VFMADD231PS.BCST 4(R10), Z9, Z5 \
-	CMPQ BX, $2 \
-	JLT wnext2 \
-	VFMADD231PS.BCST (R10)(R8*1), Z4, Z1 \
-	VFMADD231PS.BCST 4(R10)(R8*1), Z9, Z6 \
-	CMPQ BX, $3 \
-	JLT wnext2 \
-	VFMADD231PS.BCST (R12), Z4, Z2 \
-	VFMADD231PS.BCST 4(R12), Z9, Z7 \
-	CMPQ BX, $4 \
-	JLT wnext2 \
-	VFMADD231PS.BCST (R12)(R8*1), Z4, Z3 \
-	VFMADD231PS.BCST 4(R12)(R8*1), Z9, Z8 \
-wnext2: \
-	ADDQ $8, R14 \
-	ADDQ $8, R10 \
-	ADDQ $8, R12 \
-	LEAQ (SI)(R11*2), SI \
-	LEAQ (R13)(R11*2), R13 \
-	SUBQ $2, CX \
-	CMPQ CX, $2 \
-	JGE wrow2 \
-wrow1: \
-	CMPQ CX, $0 \
-	JEQ wadd \
-	PREFETCHT0 (R13) \
-	LOADV \
-	VMULPS.BCST (R14), Z4, Z4 \
-	VFMADD231PS.BCST (R10), Z4, Z0 \
-	CMPQ BX, $2 \
-	JLT wadd \
-	VFMADD231PS.BCST (R10)(R8*1), Z4, Z1 \
-	CMPQ BX, $3 \
-	JLT wadd \
-	VFMADD231PS.BCST (R12), Z4, Z2 \
-	CMPQ BX, $4 \
-	JLT wadd \
-	VFMADD231PS.BCST (R12)(R8*1), Z4, Z3 \
-wadd: \
-	VADDPS Z5, Z0, Z0 \
-	VADDPS Z6, Z1, Z1 \
-	VADDPS Z7, Z2, Z2 \
-	VADDPS Z8, Z3, Z3 \
-	VADDPS (DI)(AX*4), Z0, Z0 \
-	VMOVUPS Z0, (DI)(AX*4) \
-	CMPQ BX, $2 \
-	JLT wstored \
-	LEAQ (DI)(R9*4), R10 \
-	VADDPS (R10)(AX*4), Z1, Z1 \
-	VMOVUPS Z1, (R10)(AX*4) \
-	CMPQ BX, $3 \
-	JLT wstored \
-	LEAQ (R10)(R9*4), R10 \
-	VADDPS (R10)(AX*4), Z2, Z2 \
-	VMOVUPS Z2, (R10)(AX*4) \
-	CMPQ BX, $4 \
-	JLT wstored \
-	LEAQ (R10)(R9*4), R10 \
-	VADDPS (R10)(AX*4), Z3, Z3 \
-	VMOVUPS Z3, (R10)(AX*4) \
-wstored: \
-	ADDQ $16, AX \
-	CMPQ AX, R9 \
-	JLT wcol \
-	VZEROUPPER \
+wcol:
+	LEAQ (DX)(AX*1), SI
+	MOVQ next+56(FP), R13
+	LEAQ (R13)(AX*1), R13
+	MOVQ c+32(FP), CX
+	LEAQ (SP), R14
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+wpair:
+	CMPQ CX, $2
+	JLT wodd
+	PREFETCHT0 (R13)
+	PREFETCHT0 (R13)(R9*1)
+	VPMOVSXBW (SI), Z16
+	VPMOVSXBW (SI)(R9*1), Z17
+	WPAIR(wpnext)
+
+wpnext:
+	ADDQ $4, R14
+	LEAQ (SI)(R9*2), SI
+	LEAQ (R13)(R9*2), R13
+	SUBQ $2, CX
+	JMP wpair
+
+wodd:
+	// A last row alone: its partner's weight is 0 (lane c of the mask).
+	CMPQ CX, $0
+	JEQ wfin
+	PREFETCHT0 (R13)
+	VPMOVSXBW (SI), Z16
+	VPXORD Z17, Z17, Z17
+	WPAIR(wfin)
+
+wfin:
+	MOVQ DI, R10
+	WOUT(Z0, Z1, 128)
+	CMPQ BX, $2
+	JLT wstored
+	LEAQ (R10)(R9*4), R10
+	WOUT(Z2, Z3, 132)
+	CMPQ BX, $3
+	JLT wstored
+	LEAQ (R10)(R9*4), R10
+	WOUT(Z4, Z5, 136)
+	CMPQ BX, $4
+	JLT wstored
+	LEAQ (R10)(R9*4), R10
+	WOUT(Z6, Z7, 140)
+
+wstored:
+	ADDQ $32, AX
+	CMPQ AX, R9
+	JLT wcol
+	VZEROUPPER
 	RET
-
-
-#define LOADV_Q8 \
-	VPMOVSXBD (SI), Z4 \
-	VCVTDQ2PS Z4, Z4
-#define LOADV2_Q8 \
-	VPMOVSXBD (SI)(R11*1), Z9 \
-	VCVTDQ2PS Z9, Z9
-
-TEXT ·wsumGroupQ8AVX512(SB), NOSPLIT, $0-80
-	WSUM_BEGIN(0)
-	WSUM_LOOP(1, LOADV_Q8, LOADV2_Q8)
 
 TEXT ·scoresGroupQ8AVX512(SB), NOSPLIT, $0-96
 	MOVQ s+0(FP), DI
@@ -371,5 +474,133 @@ sdone:
 	JNZ srow
 
 sret:
+	VZEROUPPER
+	RET
+
+// func absMaxAVX512(src *float32, n int) float32
+// The largest |src[i]| for i < n (n >= 1), or NaN if any is NaN or Inf:
+// Z1 sums x*0, which is 0 for finite x and NaN otherwise. The last n%16
+// values are read under the mask K1.
+TEXT ·absMaxAVX512(SB), NOSPLIT, $0-20
+	MOVQ src+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVL $0x7fffffff, AX
+	VPBROADCASTD AX, Z2
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z3, Z3, Z3
+
+amloop:
+	CMPQ CX, $16
+	JLT amtail
+	VMOVUPS (SI), Z4
+	VANDPS Z2, Z4, Z5
+	VMAXPS Z5, Z0, Z0
+	VFMADD231PS Z3, Z4, Z1
+	ADDQ $64, SI
+	SUBQ $16, CX
+	JMP amloop
+
+amtail:
+	CMPQ CX, $0
+	JEQ amreduce
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z4
+	VANDPS Z2, Z4, Z5
+	VMAXPS Z5, Z0, Z0
+	VFMADD231PS Z3, Z4, Z1
+
+amreduce:
+	VEXTRACTF64X4 $1, Z0, Y5
+	VMAXPS Y5, Y0, Y0
+	VEXTRACTF128 $1, Y0, X5
+	VMAXPS X5, X0, X0
+	VPERMILPS $0x4E, X0, X5
+	VMAXPS X5, X0, X0
+	VPERMILPS $0xB1, X0, X5
+	VMAXPS X5, X0, X0
+	VCMPPS $3, Z1, Z1, K2
+	KORTESTW K2, K2
+	JZ amdone
+	MOVL $0x7fc00000, AX
+	VMOVD AX, X0
+
+amdone:
+	VMOVSS X0, ret+16(FP)
+	VZEROUPPER
+	RET
+
+// func scaleToInt8AVX512(dst *int8, src *float32, n int, inv float32)
+// dst[i] = round(src[i]*inv) for i < n (n >= 1), to nearest even (the
+// default MXCSR rounding of VCVTPS2DQ); |src[i]*inv| <= 127.
+TEXT ·scaleToInt8AVX512(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS inv+24(FP), Z2
+
+sqloop:
+	CMPQ CX, $16
+	JLT sqtail
+	VMULPS (SI), Z2, Z4
+	VCVTPS2DQ Z4, Z4
+	VPMOVDB Z4, (DI)
+	ADDQ $64, SI
+	ADDQ $16, DI
+	SUBQ $16, CX
+	JMP sqloop
+
+sqtail:
+	CMPQ CX, $0
+	JEQ sqdone
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z4
+	VMULPS Z4, Z2, Z4
+	VCVTPS2DQ Z4, Z4
+	VPMOVDB Z4, K1, (DI)
+
+sqdone:
+	VZEROUPPER
+	RET
+
+// func scaleToInt16AVX512(dst *int16, src *float32, n int, inv float32)
+// dst[i] = round(src[i]*inv) for i < n (n >= 1), to nearest even;
+// |src[i]*inv| <= 32767.
+TEXT ·scaleToInt16AVX512(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS inv+24(FP), Z2
+
+s16loop:
+	CMPQ CX, $16
+	JLT s16tail
+	VMULPS (SI), Z2, Z4
+	VCVTPS2DQ Z4, Z4
+	VPMOVDW Z4, (DI)
+	ADDQ $64, SI
+	ADDQ $32, DI
+	SUBQ $16, CX
+	JMP s16loop
+
+s16tail:
+	CMPQ CX, $0
+	JEQ s16done
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z4
+	VMULPS Z4, Z2, Z4
+	VCVTPS2DQ Z4, Z4
+	VPMOVDW Z4, K1, (DI)
+
+s16done:
 	VZEROUPPER
 	RET

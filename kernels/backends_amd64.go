@@ -66,8 +66,11 @@ var avx512 = &backend{
 	wsumF32:    wsumF32Z,
 	wsumF16:    wsumF16Z,
 	group:      groupAVX512,
-	scale:      scaleZ,
-	softmax:    softmaxZ,
-	siluMul:    siluMulZ,
-	geluTanh:   geluTanhZ,
+
+	quantizeQ8Row:  quantizeQ8RowZ,
+	quantizeI16Row: quantizeI16RowZ,
+	scale:          scaleZ,
+	softmax:        softmaxZ,
+	siluMul:        siluMulZ,
+	geluTanh:       geluTanhZ,
 }

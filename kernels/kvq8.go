@@ -10,6 +10,15 @@ import "math"
 // attention over it is not finite either, as with f32 storage.
 func QuantizeQ8Row(dst []int8, src []float32) float32 {
 	mustLen("QuantizeQ8Row", "dst", len(dst), len(src))
+	if f := active.quantizeQ8Row; f != nil {
+		return f(dst, src)
+	}
+	return quantizeQ8RowGeneric(dst, src)
+}
+
+// quantizeQ8RowGeneric is QuantizeQ8Row in Go, the twin of the SIMD
+// forms (backend.quantizeQ8Row), which must give the same bytes and scale.
+func quantizeQ8RowGeneric(dst []int8, src []float32) float32 {
 	var amax float32
 	finite := true
 	for _, x := range src {
