@@ -71,6 +71,17 @@ type Options struct {
 	// keep f32 inputs; greedy tokens unchanged on the fixtures). f32 files
 	// keep the exact f32 path. VisionBF16 and VisionF32 force either way.
 	VisionPrecision VisionPrecision
+	// PrefillPrecision picks the arithmetic of the native text decoder's
+	// prompt prefill. The default (PrefillAuto) rounds the activations of
+	// the layers' projections to bf16 when their weights are bf16 (or f16
+	// holding bf16 values only) and runs them on the CPU's bf16
+	// dot-product instructions (AVX512_BF16), as llama.cpp does for bf16:
+	// 1.6-1.7x faster matrix products, the mean NLL of the pretrained test
+	// model moved by 5e-6 (int8 weights: 3e-4). Steps of at most 32
+	// positions (decode, batched decode, short prompts) keep f32
+	// activations. PrefillBF16 extends it to every f16 weight (rounded to
+	// bf16: NLL moved by 1.5e-5); PrefillF32 keeps f32 activations.
+	PrefillPrecision PrefillPrecision
 	// ImageCache, if not nil, is used instead of a cache of the model's own
 	// (ImageCacheBytes is then ignored). Share one only between Models
 	// opened from the same file: keys do not name the model.
@@ -149,6 +160,9 @@ func Open(path string, opt *Options) (*Model, error) {
 		default:
 			return nil, fmt.Errorf("backend %q: want %s or %s", *b, BackendCellm, BackendONNX)
 		}
+	}
+	if o.PrefillPrecision < PrefillAuto || o.PrefillPrecision > PrefillF32 {
+		return nil, fmt.Errorf("unknown %v", o.PrefillPrecision)
 	}
 	if o.KVBudgetBytes < 0 || o.PrefillChunk < 0 {
 		return nil, fmt.Errorf("negative KVBudgetBytes %d or PrefillChunk %d", o.KVBudgetBytes, o.PrefillChunk)
@@ -249,6 +263,9 @@ func (m *Model) loadNative(f *format.File, o *Options) error {
 		v.Vision.UseBF16Activations(o.VisionPrecision == VisionBF16 ||
 			o.VisionPrecision == VisionAuto && v.Vision.HalfWeights())
 		v.Vision.UseBF16Attention(o.VisionPrecision == VisionAuto && v.Vision.WeightType() == kernels.Q8)
+	}
+	if p, ok := dec.(interface{ UseBF16Prefill(on, halfToo bool) }); ok {
+		p.UseBF16Prefill(o.PrefillPrecision != PrefillF32, o.PrefillPrecision == PrefillBF16)
 	}
 	if o.DecoderBackend == BackendCellm {
 		m.dec = dec

@@ -31,7 +31,11 @@ func softmaxGeneric(x []float32) {
 func SiLUMul(dst, gate, up []float32) {
 	mustLen("SiLUMul", "gate", len(gate), len(dst))
 	mustLen("SiLUMul", "up", len(up), len(dst))
-	active.siluMul(dst, gate, up)
+	if len(dst) < parallelMin {
+		active.siluMul(dst, gate, up)
+		return
+	}
+	elementwise(len(dst), func(lo, hi int) { active.siluMul(dst[lo:hi], gate[lo:hi], up[lo:hi]) })
 }
 
 func siluMulGeneric(dst, gate, up []float32) {

@@ -54,6 +54,14 @@ func BenchmarkMatMul(b *testing.B) {
 			}
 			b.ReportMetric(2*n*rows*cols*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
+		if dt == F16 || dt == BF16 {
+			b.Run(fmt.Sprintf("%s-bf16act/%dx%dx%d", dt, n, cols, rows), func(b *testing.B) {
+				for b.Loop() {
+					MatMulBF16(y, m, x, n)
+				}
+				b.ReportMetric(2*n*rows*cols*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }
 

@@ -85,7 +85,7 @@ func gemmMatMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	defer scratchPool.Put(xbuf)
 	xp := grow(xbuf, panels*k*g.mr)
 
-	pack := packXJob{xp: xp, x: x, n: n, k: k, mr: g.mr}
+	pack := packXJob{xp: xp, x: x, n: n, k: k, mr: g.mr, transpose8: b.transpose8}
 	j := gemmJob{b: b, y: y, w: w, xp: xp, n: n, kc: gemmKC(k)}
 	items := (w.Rows + g.nr - 1) / g.nr
 	if items >= 2 {
@@ -107,11 +107,23 @@ func gemmMatMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
 type packXJob struct {
 	xp, x    []float32
 	n, k, mr int
+	// transpose8 is the backend's SIMD transpose of 8 rows, if any.
+	transpose8 func(wp []float32, nr int, src []float32, n int)
 }
 
 func (j *packXJob) run(lo, hi int) {
+	k, mr := j.k, j.mr
 	for p := lo; p < hi; p++ {
-		packXPanel(j.xp[p*j.k*j.mr:(p+1)*j.k*j.mr], j.x, p, j.n, j.k, j.mr)
+		dst := j.xp[p*k*mr : (p+1)*k*mr]
+		if j.transpose8 != nil && mr >= 8 && mr <= 16 && k%8 == 0 && (p+1)*mr <= j.n {
+			// Full panel: rows 0-7 and mr-8..mr-1 (rows in both are
+			// stored twice, identically).
+			x := j.x[p*mr*k : (p+1)*mr*k]
+			j.transpose8(dst, mr, x, k)
+			j.transpose8(dst[mr-8:], mr, x[(mr-8)*k:], k)
+			continue
+		}
+		packXPanel(dst, j.x, p, j.n, k, mr)
 	}
 }
 

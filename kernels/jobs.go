@@ -28,4 +28,6 @@ type jobs struct {
 	attnBlock   attnBlockJob
 	paged       pagedJob
 	decode      decodeJob
+
+	fn funcJob
 }

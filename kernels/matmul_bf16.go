@@ -63,6 +63,10 @@ func MatMulBF16Fused(y []float32, w *Matrix, x []float32, n int, ep Epilogue) {
 	bf16MatMul(y, w, x, n, ep)
 }
 
+// HasBF16Dot reports whether MatMulBF16 runs on the CPU's bf16 dot-product
+// instructions with the active kernels (otherwise it is MatMul).
+func HasBF16Dot() bool { return hasBF16Dot(active) }
+
 // epilogueRow finishes one output row segment: src holds W·x (it may be
 // dst unless ep.Accumulate), bias the matching bias values or nil.
 func epilogueRow(dst, src, bias []float32, ep Epilogue) {

@@ -16,6 +16,14 @@ func Axpy(alpha float32, x, y []float32) {
 func Add(dst, a, b []float32) {
 	mustLen("Add", "a", len(a), len(dst))
 	mustLen("Add", "b", len(b), len(dst))
+	if len(dst) < parallelMin {
+		addGeneric(dst, a, b)
+		return
+	}
+	elementwise(len(dst), func(lo, hi int) { addGeneric(dst[lo:hi], a[lo:hi], b[lo:hi]) })
+}
+
+func addGeneric(dst, a, b []float32) {
 	a, b = a[:len(dst)], b[:len(dst)]
 	for i := range dst {
 		dst[i] = a[i] + b[i]

@@ -67,6 +67,8 @@ def parse_args():
     ap.add_argument("-r", type=int, default=3, help="repetitions inside each engine run")
     ap.add_argument("--busy", action="store_true", help="run one CPU-bound process beside both engines")
     ap.add_argument("--gguf-dir", default=os.path.expanduser("~/.cache/cellm-bench/gguf"))
+    ap.add_argument("--cellm-arg", action="append", default=[],
+                    help="extra argument for every cellm bench run (repeatable), e.g. --cellm-arg=--prefill-bf16=false")
     return ap.parse_args()
 
 
@@ -191,7 +193,7 @@ def gguf_path(a, kind):
 
 def bench_cellm(a, dtype, threads):
     out = run([a.cellm, "bench", "--random", a.model, "--dtype", dtype, "-p", str(a.p), "-n", str(a.n),
-               "-r", str(a.r), "-t", str(threads)])
+               "-r", str(a.r), "-t", str(threads)] + a.cellm_arg)
     got = {t: float(v) for t, v in re.findall(r"^\s*\d+\s+(pp\d+|tg\d+)\s+([\d.]+)", out, re.M)}
     pp, tg = "pp%d" % a.p, "tg%d" % a.n
     if pp not in got or tg not in got:
@@ -251,6 +253,8 @@ def main():
         print("- llama.cpp: %s" % llama_ver)
         print("- threads: %s; %d alternating pairs, -p %d -n %d -r %d%s\n" % (
             a.threads, a.pairs, a.p, a.n, a.r, "; one CPU-bound neighbour (yes)" if a.busy else ""))
+        if a.cellm_arg:
+            print("- cellm bench arguments added: %s\n" % " ".join(a.cellm_arg))
         print("| threads | cellm vs llama.cpp | test | cellm tok/s | llama.cpp tok/s | ratio median [range] |")
         print("|---:|---|---|---:|---:|---|")
         for th in threads:

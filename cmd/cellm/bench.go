@@ -51,6 +51,8 @@ func runBench(args []string) error {
 	batch := fs.String("batch", "", "batch sizes, comma-separated (e.g. 1,4,8,16): B concurrent sequences each prefill the -p length (first one; default 512), then decode -n tokens in batched steps; reports aggregate and per-sequence tok/s and KV memory")
 	kvBlock := fs.Int("kv-block", 0, "with --batch: positions per KV cache block (0: 16)")
 	mapFile := fs.Bool("mmap", false, mapFileHelp)
+	var prefill prefillPrecisionFlag
+	fs.Var(&prefill, "prefill-bf16", prefillBF16Help)
 	outFmt := fs.String("o", "md", "output with --batch: md (table) or jsonl (one JSON object per result)")
 	var ob onnxFlags
 	ob.register(fs)
@@ -87,7 +89,7 @@ func runBench(args []string) error {
 			return err
 		}
 	}
-	g := genFlags{model: path, mapFile: *mapFile}
+	g := genFlags{model: path, mapFile: *mapFile, prefill: prefill}
 	m, err := ob.open(&g)
 	if err != nil {
 		return err
@@ -123,7 +125,11 @@ func runBench(args []string) error {
 		c := d.Spec()
 		weights := ""
 		if l, ok := d.(interface{ Config() llama.Config }); ok {
-			weights = ", weights " + l.Config().WeightType.String()
+			wt := l.Config().WeightType
+			weights = ", weights " + wt.String()
+			if p, ok := d.(interface{ BF16PrefillRuns() bool }); ok && p.BF16PrefillRuns() {
+				weights += " (prefill on bf16 activations)"
+			}
 		}
 		desc += fmt.Sprintf(" (%s, %d layers, hidden %d%s, KV %s)", c.ModelType, c.Layers, c.Hidden, weights, *kvType)
 	}

@@ -113,6 +113,7 @@ func TestFlagErrors(t *testing.T) {
 		{[]string{"bench", "--random", "smolvlm-256m", "--quantize-vision", "f8"}, 1, `--quantize-vision "f8"`},
 		{[]string{"bench", "-m", m, "--vision-tiles", "0"}, 1, `--vision-tiles 0`},
 		{[]string{"perplexity", "-m", m, "-f", "x", "-c", "1"}, 1, "--ctx-size (-c) 1"},
+		{[]string{"perplexity", "-m", m, "-f", "x", "--prefill-bf16=maybe"}, 2, `invalid boolean value "maybe" for -prefill-bf16: want true or false`},
 		{[]string{"version", "extra"}, 1, `unexpected argument "extra"`},
 	} {
 		code, _, stderr := cli(t, c.args...)

@@ -80,6 +80,7 @@ type genFlags struct {
 	interactive, noThink, mapFile                       bool
 	enableThinking                                      optBool
 	templateKwargs                                      string
+	prefill                                             prefillPrecisionFlag
 }
 
 // optBool is a boolean flag that remembers whether it was given.
@@ -112,6 +113,7 @@ func (g *genFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&g.promptFile, "prompt-file", "", "read the prompt from this `file`")
 	fs.StringVar(&g.tokenizer, "tokenizer", "", "tokenizer.json `file` (default: the one embedded in the model)")
 	fs.BoolVar(&g.mapFile, "mmap", false, mapFileHelp)
+	fs.Var(&g.prefill, "prefill-bf16", prefillBF16Help)
 	fs.BoolVar(&g.chat, "chat", false, "wrap the prompt in the model's chat format")
 	fs.StringVar(&g.chatFormat, "chat-format", "auto", "chat rendering: auto, template, chatml or plain")
 	fs.StringVar(&g.system, "system", "", "system message (chat)")
@@ -242,7 +244,7 @@ func (g *genFlags) open() (*cellm.Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer, MapFile: g.mapFile})
+	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer, MapFile: g.mapFile, PrefillPrecision: g.prefill.p})
 	return m, convertHint(path, err)
 }
 

@@ -27,6 +27,8 @@ func runPerplexity(args []string) error {
 	bos := fs.Bool("bos", false, "prepend the BOS token to the token stream")
 	kvType := fs.String("kv-type", "f32", "KV cache type: f32, f16 or q8 (what the cache's storage costs in accuracy)")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json `file` (default: the one embedded in the model)")
+	var prefill prefillPrecisionFlag
+	fs.Var(&prefill, "prefill-bf16", prefillBF16Help)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -49,7 +51,7 @@ func runPerplexity(args []string) error {
 	if err != nil {
 		return err
 	}
-	mod, err := cellm.Open(path, &cellm.Options{TokenizerPath: *tokPath})
+	mod, err := cellm.Open(path, &cellm.Options{TokenizerPath: *tokPath, PrefillPrecision: prefill.p})
 	if err != nil {
 		return convertHint(*model, err)
 	}

@@ -49,6 +49,8 @@ func runServe(args []string) error {
 	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "worker threads")
 	alias(fs, "threads", "t")
 	tokPath := fs.String("tokenizer", "", "tokenizer.json `file` (default: the one embedded in each model)")
+	var prefill prefillPrecisionFlag
+	fs.Var(&prefill, "prefill-bf16", prefillBF16Help)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -92,7 +94,7 @@ func runServe(args []string) error {
 		if err != nil {
 			return err
 		}
-		m, err := cellm.Open(path, &cellm.Options{TokenizerPath: *tokPath})
+		m, err := cellm.Open(path, &cellm.Options{TokenizerPath: *tokPath, PrefillPrecision: prefill.p})
 		if err != nil {
 			return convertHint(path, err)
 		}

@@ -358,6 +358,36 @@ func (f *visionPrecisionFlag) Set(v string) error {
 	return nil
 }
 
+// prefillPrecisionFlag is --prefill-bf16: absent, the default (bf16
+// activations for bf16 weights); --prefill-bf16 extends them to f16
+// weights, --prefill-bf16=false forces f32 activations.
+type prefillPrecisionFlag struct{ p cellm.PrefillPrecision }
+
+func (f *prefillPrecisionFlag) IsBoolFlag() bool { return true }
+
+func (f *prefillPrecisionFlag) String() string {
+	if f == nil || f.p == cellm.PrefillAuto {
+		return "auto"
+	}
+	return strconv.FormatBool(f.p == cellm.PrefillBF16)
+}
+
+func (f *prefillPrecisionFlag) Set(v string) error {
+	on, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("want true or false")
+	}
+	f.p = cellm.PrefillF32
+	if on {
+		f.p = cellm.PrefillBF16
+	}
+	return nil
+}
+
+// prefillBF16Help documents --prefill-bf16.
+const prefillBF16Help = "text prefill (steps over 32 positions): round the projections' activations to bf16 and use the CPU's bf16 dot products " +
+	"(AVX512_BF16; 1.5-1.7x faster matrix products); default (auto): on for bf16 weights and f16 weights holding bf16 values only; true: for every f16 weight too (rounded to bf16); =false forces f32 activations"
+
 func (o *onnxFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&o.vision, "vision-backend", string(cellm.BackendCellm), "vision encoder backend: cellm or onnx")
 	fs.StringVar(&o.decoder, "decoder-backend", string(cellm.BackendCellm), "text decoder backend: cellm or onnx")
@@ -383,7 +413,7 @@ func (o *onnxFlags) open(g *genFlags) (*cellm.Model, error) {
 	}
 	m, err := cellm.Open(path, &cellm.Options{TokenizerPath: g.tokenizer, MapFile: g.mapFile, VisionBackend: cellm.Backend(o.vision),
 		DecoderBackend: cellm.Backend(o.decoder), ONNXDir: o.modelDir, ONNXVariant: o.variant, ONNXLibrary: o.library,
-		VisionPrecision: o.visionPrecision.p})
+		VisionPrecision: o.visionPrecision.p, PrefillPrecision: g.prefill.p})
 	if cellm.Backend(o.vision) == cellm.BackendONNX && cellm.Backend(o.decoder) == cellm.BackendONNX {
 		return m, err // a folder is valid here
 	}

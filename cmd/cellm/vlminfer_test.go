@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"image"
 	"image/png"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cellm-ai/cellm-go"
 	"github.com/cellm-ai/cellm-go/internal/numcheck"
 	"github.com/cellm-ai/cellm-go/internal/testutil"
 )
@@ -135,5 +137,30 @@ func TestVLMInferImageMaxTiles(t *testing.T) {
 	}
 	if code := run([]string{"vlm-infer", "--model", model, "--image", imgPath, "-p", "x", "--image-max-tiles", "-1"}, &stderr); code == 0 {
 		t.Error("a negative --image-max-tiles was accepted")
+	}
+}
+
+// TestPrefillPrecisionFlag: --prefill-bf16 absent is auto, given alone or
+// =true PrefillBF16, =false PrefillF32.
+func TestPrefillPrecisionFlag(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want cellm.PrefillPrecision
+		str  string
+	}{
+		{nil, cellm.PrefillAuto, "auto"},
+		{[]string{"--prefill-bf16"}, cellm.PrefillBF16, "true"},
+		{[]string{"--prefill-bf16=true"}, cellm.PrefillBF16, "true"},
+		{[]string{"--prefill-bf16=false"}, cellm.PrefillF32, "false"},
+	} {
+		var f prefillPrecisionFlag
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		fs.Var(&f, "prefill-bf16", "")
+		if err := fs.Parse(c.args); err != nil {
+			t.Fatalf("%q: %v", c.args, err)
+		}
+		if f.p != c.want || f.String() != c.str {
+			t.Errorf("%q: %v (%q), want %v (%q)", c.args, f.p, f.String(), c.want, c.str)
+		}
 	}
 }

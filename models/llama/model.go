@@ -105,6 +105,11 @@ type Model struct {
 	// invFreqLocal and ropeLocal are the sliding layers' (RopeLocalTheta, no scaling).
 	invFreqLocal []float32
 	ropeLocal    ropeCache
+	// bf16Prefill and bf16PrefillF16 run long steps' projections of bf16
+	// (and f16) weights on bf16 activations; bf16PrefillAllF16 records
+	// that f16 weights were asked for whatever their values (see
+	// UseBF16Prefill).
+	bf16Prefill, bf16PrefillF16, bf16PrefillAllF16 bool
 }
 
 // Config returns the model's architecture.

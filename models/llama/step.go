@@ -242,7 +242,7 @@ func (m *Model) Step(ws models.Workspace, batch []models.Input) error {
 func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global, local *ropeTable) {
 	c := &m.cfg
 	n := total
-	h, hd, half := c.Hidden, c.HeadDim, c.HeadDim/2
+	h, hd := c.Hidden, c.HeadDim
 	qd, kvd := c.Heads*hd, c.KVHeads*hd
 	x, xb := w.x[:n*h], w.xb[:n*h]
 	q, k, v, att := w.q[:n*qd], w.k[:n*kvd], w.v[:n*kvd], w.att[:n*qd]
@@ -254,10 +254,8 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 	for l := range m.layers {
 		ly := &m.layers[l]
 		// Attention block.
-		for i := range n {
-			kernels.RMSNorm(xb[i*h:(i+1)*h], x[i*h:(i+1)*h], ly.attnNorm, c.Eps)
-		}
-		if ly.qkv[0] != nil { // one parallel call for the three projections
+		kernels.RMSNormRows(xb, x, ly.attnNorm, n, c.Eps)
+		if ly.qkv[0] != nil && !m.bf16Rows(ly.q.Type, n) { // one parallel call for the three projections
 			w.ys[0], w.ys[1], w.ys[2] = q, k, v
 			if n == 1 {
 				kernels.MatVecs(w.ys[:3], ly.qkv[:], xb)
@@ -265,9 +263,9 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 				kernels.MatMuls(w.ys[:3], ly.qkv[:], xb, n)
 			}
 		} else {
-			kernels.MatMul(q, &ly.q, xb, n)
-			kernels.MatMul(k, &ly.k, xb, n)
-			kernels.MatMul(v, &ly.v, xb, n)
+			m.project(q, &ly.q, xb, n)
+			m.project(k, &ly.k, xb, n)
+			m.project(v, &ly.v, xb, n)
 		}
 		if ly.qBias != nil {
 			addRows(q, ly.qBias, n)
@@ -289,12 +287,9 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 		for bi := range batch {
 			in := &batch[bi]
 			rows := in.Len(h)
+			kernels.RoPERows(q[row*qd:(row+rows)*qd], k[row*kvd:(row+rows)*kvd], w.pos[row:row+rows], c.Heads, c.KVHeads, hd, rt.cos, rt.sin)
 			for i := row; i < row+rows; i++ {
-				p := w.pos[i]
-				cs, sn := rt.cos[p*half:(p+1)*half], rt.sin[p*half:(p+1)*half]
-				kernels.RoPE(q[i*qd:(i+1)*qd], c.Heads, hd, cs, sn)
-				kernels.RoPE(k[i*kvd:(i+1)*kvd], c.KVHeads, hd, cs, sn)
-				in.Seq.Store(l, p, k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
+				in.Seq.Store(l, w.pos[i], k[i*kvd:(i+1)*kvd], v[i*kvd:(i+1)*kvd])
 			}
 			qs, os := q[row*qd:(row+rows)*qd], att[row*qd:(row+rows)*qd]
 			pc := in.Seq.Pool().Config()
@@ -325,7 +320,7 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 			kernels.AttentionDecode(w.dec, c.Heads, c.KVHeads, hd, ly.window, scale)
 			clear(w.dec) // keep no block of a sequence alive past the step
 		}
-		kernels.MatMul(xb, &ly.o, att, n)
+		m.project(xb, &ly.o, att, n)
 		if ly.oBias != nil {
 			addRows(xb, ly.oBias, n)
 		}
@@ -334,10 +329,8 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 		}
 		kernels.Add(x, x, xb)
 		// Feed-forward block.
-		for i := range n {
-			kernels.RMSNorm(xb[i*h:(i+1)*h], x[i*h:(i+1)*h], ly.mlpNorm, c.Eps)
-		}
-		if ly.gateUp[0] != nil {
+		kernels.RMSNormRows(xb, x, ly.mlpNorm, n, c.Eps)
+		if ly.gateUp[0] != nil && !m.bf16Rows(ly.gate.Type, n) {
 			w.ys[0], w.ys[1] = gate, up
 			if n == 1 {
 				kernels.MatVecs(w.ys[:2], ly.gateUp[:], xb)
@@ -345,8 +338,8 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 				kernels.MatMuls(w.ys[:2], ly.gateUp[:], xb, n)
 			}
 		} else {
-			kernels.MatMul(gate, &ly.gate, xb, n)
-			kernels.MatMul(up, &ly.up, xb, n)
+			m.project(gate, &ly.gate, xb, n)
+			m.project(up, &ly.up, xb, n)
 		}
 		if c.GELU {
 			kernels.GELUTanh(gate, gate)
@@ -356,7 +349,7 @@ func (m *Model) runLayers(w *Workspace, batch []models.Input, total int, global,
 		} else {
 			kernels.SiLUMul(gate, gate, up)
 		}
-		kernels.MatMul(xb, &ly.down, gate, n)
+		m.project(xb, &ly.down, gate, n)
 		if ly.postFF != nil {
 			normRows(xb, ly.postFF, n, c.Eps)
 		}
@@ -377,10 +370,7 @@ func addRows(x, b []float32, n int) {
 
 // normRows applies RMSNorm with weight w to each of the n rows of x, in place.
 func normRows(x, w []float32, n int, eps float32) {
-	d := len(w)
-	for i := range n {
-		kernels.RMSNorm(x[i*d:(i+1)*d], x[i*d:(i+1)*d], w, eps)
-	}
+	kernels.RMSNormRows(x, x, w, n, eps)
 }
 
 // outputs applies the final norm to the rows some output needs and writes
