@@ -117,3 +117,44 @@ func qgemmDRAMCopies(w *Matrix, total int) ([]*Matrix, func(), error) {
 	}
 	return ms, unmap, nil
 }
+
+// BenchmarkQgemm8x16 compares MatMul with n = 16 with the 8x16 kernel on
+// and off (the 4x16 kernel then), alternated in the same process, weights
+// from DRAM: int8 per row and int4 g32 at SmolLM2-135M's gate/up and
+// lm_head shapes.
+func BenchmarkQgemm8x16(b *testing.B) {
+	if active.qgemm16 == nil {
+		b.Skip("no 8x16 quantized GEMM kernel on this backend")
+	}
+	r := rand.New(rand.NewPCG(12, 34))
+	k16 := active.qgemm16
+	defer func() { active.qgemm16 = k16 }()
+	for _, c := range []struct {
+		dt    DType
+		group int
+	}{{Q8, 0}, {Q4, 32}} {
+		for _, sh := range [][2]int{{1536, 576}, {49152, 576}} {
+			rows, cols := sh[0], sh[1]
+			base, _ := randGrouped(r, c.dt, rows, cols, c.group)
+			x := randVec(r, qgTile*cols, 1)
+			y := make([]float32, qgTile*rows)
+			ms, unmap, err := qgemmDRAMCopies(base, 128<<20)
+			if err != nil {
+				b.Logf("dram: %v", err)
+				continue
+			}
+			for rep := range 3 {
+				for _, on := range []bool{false, true} {
+					b.Run(fmt.Sprintf("%s/%dx%d/8x16=%v/rep%d", c.dt, rows, cols, on, rep), func(b *testing.B) {
+						active.qgemm16 = nil
+						if on {
+							active.qgemm16 = k16
+						}
+						benchQgemm(b, ms, x, y, qgTile, true)
+					})
+				}
+			}
+			unmap()
+		}
+	}
+}
