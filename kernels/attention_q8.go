@@ -41,13 +41,15 @@ func AttentionPagedWindowQ8(out, q []float32, k, v [][]int8, kScale, vScale [][]
 	attentionPaged(&j, out, q, blockTokens, n, heads, kvHeads, headDim, pos0, window, scale)
 }
 
-// maxQ8HeadDim bounds the head size of int8 attention: the int32 dot
-// products of int8 keys and int16 queries cannot overflow up to it.
-const maxQ8HeadDim = 512
+// MaxQ8HeadDim bounds the head size of attention over int8 KV blocks: the
+// int32 dot products of int8 keys and int16 queries cannot overflow up to
+// it. Callers validate it up front (kvcache.NewPool does); the kernels
+// panic beyond it.
+const MaxQ8HeadDim = 512
 
 func checkQ8HeadDim(fn string, hd int) {
-	if hd > maxQ8HeadDim {
-		panic(fmt.Sprintf("kernels.%s: headDim %d above %d is not supported for int8 KV blocks", fn, hd, maxQ8HeadDim))
+	if hd > MaxQ8HeadDim {
+		panic(fmt.Sprintf("kernels.%s: headDim %d above %d is not supported for int8 KV blocks", fn, hd, MaxQ8HeadDim))
 	}
 }
 
@@ -221,7 +223,7 @@ func quantizeW16(w []int16, p, vs []float32) float32 {
 // sum converted to float32 once and times the chunk's weight scale.
 func wsumGroupQ8Generic(out []float32, v, _ []int8, vs, _ []float32, p []float32, ps, c, g, hd int) {
 	var w [wsumQ8Chunk]int16
-	var accBuf [maxQ8HeadDim]int32
+	var accBuf [MaxQ8HeadDim]int32
 	acc := accBuf[:hd]
 	for t0 := 0; t0 < c; t0 += wsumQ8Chunk {
 		n := min(wsumQ8Chunk, c-t0)

@@ -159,6 +159,7 @@ func TestNewPoolErrors(t *testing.T) {
 		{"head dim", func(c *Config) { c.HeadDim = 0 }, "HeadDim 0"},
 		{"block tokens", func(c *Config) { c.BlockTokens = -4 }, "BlockTokens -4"},
 		{"dtype", func(c *Config) { c.DType = 7 }, "DType 7"},
+		{"q8 head dim", func(c *Config) { c.DType, c.HeadDim = Q8, 1024 }, "HeadDim 1024 above 512 is not supported by the q8 cache"},
 		{"budget", func(c *Config) { c.BudgetBytes = 0 }, "BudgetBytes 0"},
 		{"budget below a block", func(c *Config) { c.BudgetBytes = 511 }, "less than one block (512 bytes)"},
 		{"huge block", func(c *Config) { c.Layers, c.HeadDim = 1<<40, 1<<40 }, "exceeds"},

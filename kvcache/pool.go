@@ -25,6 +25,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+
+	"github.com/cellm-ai/cellm-go/kernels"
 )
 
 // DType is the element type of stored keys and values.
@@ -219,6 +221,8 @@ func NewPool(c Config) (*Pool, error) {
 		return nil, fmt.Errorf("%w: BlockTokens %d must be >= 0", ErrConfig, c.BlockTokens)
 	case c.DType > Q8:
 		return nil, fmt.Errorf("%w: unknown DType %d", ErrConfig, uint8(c.DType))
+	case c.DType == Q8 && c.HeadDim > kernels.MaxQ8HeadDim:
+		return nil, fmt.Errorf("%w: HeadDim %d above %d is not supported by the q8 cache (use f16)", ErrConfig, c.HeadDim, kernels.MaxQ8HeadDim)
 	case c.BudgetBytes <= 0:
 		return nil, fmt.Errorf("%w: BudgetBytes %d must be > 0", ErrConfig, c.BudgetBytes)
 	}

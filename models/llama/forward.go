@@ -45,7 +45,9 @@ func (m *Model) NewState(maxSeq int) *State { return m.newState(maxSeq, kvcache.
 func (m *Model) NewStateF16(maxSeq int) *State { return m.newState(maxSeq, kvcache.F16) }
 
 // NewStateQ8 is NewState with the KV cache stored as int8 rows with one
-// scale each (kvcache.Q8), about a quarter of the f32 memory.
+// scale each (kvcache.Q8), about a quarter of the f32 memory. It panics if
+// the model's head_dim exceeds kernels.MaxQ8HeadDim (engine.New reports
+// that as an error instead).
 func (m *Model) NewStateQ8(maxSeq int) *State { return m.newState(maxSeq, kvcache.Q8) }
 
 func (m *Model) newState(maxSeq int, dt kvcache.DType) *State {
