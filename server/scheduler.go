@@ -11,6 +11,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go"
 	"github.com/cellm-ai/cellm-go/engine"
+	"github.com/cellm-ai/cellm-go/kernels"
 	"github.com/cellm-ai/cellm-go/kvcache"
 	"github.com/cellm-ai/cellm-go/sample"
 	"github.com/cellm-ai/cellm-go/tokenizer"
@@ -110,6 +111,7 @@ type scheduler struct {
 	done     chan struct{}
 	active   []*job
 	ws       *engine.Workspace
+	lpTmp    []float32 // logprobOf's scratch
 	works    []engine.Work
 	owners   []*job
 	activeN  int    // len(active), readable under mu
@@ -362,7 +364,10 @@ func (s *scheduler) sample(j *job, now time.Time) {
 	id := j.smp.Sample(logits, j.history)
 	ev := event{id: id}
 	if j.logprobs >= 0 {
-		ev.logprob = logprobOf(logits, id, j.logprobs)
+		if cap(s.lpTmp) < len(logits) {
+			s.lpTmp = make([]float32, len(logits))
+		}
+		ev.logprob = logprobOf(logits, s.lpTmp[:len(logits)], id, j.logprobs)
 	}
 	if j.generated == 0 {
 		s.metrics.ttft.observe(now.Sub(j.enqueued).Seconds())
@@ -430,17 +435,10 @@ func (s *scheduler) finish(j *job, reason string, err error) {
 	j.events <- event{done: true, finish: reason, err: err, prompt: len(j.ids), reused: j.reused, complete: j.generated}
 }
 
-// logprobOf returns the log probability of id under logits and the top k.
-func logprobOf(logits []float32, id, k int) *tokenLogprob {
-	mx := float32(math.Inf(-1))
-	for _, v := range logits {
-		mx = max(mx, v)
-	}
-	var sum float64
-	for _, v := range logits {
-		sum += math.Exp(float64(v - mx))
-	}
-	lse := float64(mx) + math.Log(sum)
+// logprobOf returns the log probability of id under logits and the top k;
+// tmp (len(logits)) is scratch for logSumExp.
+func logprobOf(logits, tmp []float32, id, k int) *tokenLogprob {
+	lse := logSumExp(logits, tmp)
 	lp := &tokenLogprob{id: id, logprob: float32(float64(logits[id]) - lse)}
 	if k > 0 {
 		top := make([]altLogprob, 0, k+1)
@@ -465,4 +463,21 @@ func logprobOf(logits []float32, id, k int) *tokenLogprob {
 		lp.top = top
 	}
 	return lp
+}
+
+// logSumExp returns log Σ exp(v) over x (len(x) >= 1), using tmp
+// (len(x)) as scratch: the kernels' SIMD softmax of a copy gives the
+// largest value's probability exp(0) / Σ exp(v - max), the inverse of the
+// sum. A vocabulary-sized exp per token in scalar float64 cost as much as a
+// fifth of a batched decode step.
+func logSumExp(x, tmp []float32) float64 {
+	at := 0
+	for i, v := range x {
+		if v > x[at] {
+			at = i
+		}
+	}
+	copy(tmp, x)
+	kernels.Softmax(tmp)
+	return float64(x[at]) - math.Log(float64(tmp[at]))
 }
