@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/internal/numcheck"
@@ -198,13 +197,7 @@ func TestAttentionDecodePanics(t *testing.T) {
 		{"zero block", "bad shape", DecodeQuery{Out: q, Q: q, K: blocks, V: blocks}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			defer func() {
-				msg := fmt.Sprint(recover())
-				if !strings.Contains(msg, tc.want) {
-					t.Errorf("panic %q, want it to mention %q", msg, tc.want)
-				}
-			}()
-			AttentionDecode([]DecodeQuery{tc.d}, 4, 2, 8, 0, 1)
+			wantPanic(t, tc.want, func() { AttentionDecode([]DecodeQuery{tc.d}, 4, 2, 8, 0, 1) })
 		})
 	}
 }

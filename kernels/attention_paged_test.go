@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/internal/numcheck"
@@ -177,15 +176,7 @@ func TestAttentionPagedPanics(t *testing.T) {
 		{"q length", "q", func() { AttentionPaged(q, q, blocks, blocks, 4, 2, 4, 2, 8, 0, 1) }},
 		{"f16 blocks", "k has 0 blocks", func() { AttentionPagedF16(q, q, nil, nil, 4, 1, 4, 2, 8, 0, 1) }},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			defer func() {
-				msg := fmt.Sprint(recover())
-				if !strings.Contains(msg, tc.want) {
-					t.Errorf("panic %q, want it to mention %q", msg, tc.want)
-				}
-			}()
-			tc.f()
-		})
+		t.Run(tc.name, func(t *testing.T) { wantPanic(t, tc.want, tc.f) })
 	}
 }
 

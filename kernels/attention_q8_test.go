@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/internal/numcheck"
@@ -264,15 +263,7 @@ func TestAttentionQ8Panics(t *testing.T) {
 				K: [][]float32{make([]float32, 64)}, BlockTokens: 4}}, 4, 2, 8, 0, 1)
 		}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			defer func() {
-				msg := fmt.Sprint(recover())
-				if !strings.Contains(msg, tc.want) {
-					t.Errorf("panic %q, want it to mention %q", msg, tc.want)
-				}
-			}()
-			tc.f()
-		})
+		t.Run(tc.name, func(t *testing.T) { wantPanic(t, tc.want, tc.f) })
 	}
 }
 

@@ -30,6 +30,18 @@ func eachBackend(t *testing.T, f func(t *testing.T, b *backend)) {
 	}
 }
 
+// wantPanic runs f and fails t unless f panics with a message mentioning
+// want.
+func wantPanic(t *testing.T, want string, f func()) {
+	t.Helper()
+	defer func() {
+		if msg := fmt.Sprint(recover()); !strings.Contains(msg, want) {
+			t.Errorf("panic %q, want it to mention %q", msg, want)
+		}
+	}()
+	f()
+}
+
 func randVec(r *rand.Rand, n int, scale float32) []float32 {
 	v := make([]float32, n)
 	for i := range v {
