@@ -74,7 +74,9 @@ func TestQuantizeQ8Row(t *testing.T) {
 }
 
 // TestGroupKernelsQ8 checks each backend's int8 group kernels against the
-// pure-Go twins (as TestGroupKernels does for f32 and f16); the int8 values
+// pure-Go twins (as TestGroupKernels does for f32 and f16) over positions
+// [from, n) of one KV head of paged blocks (whole and partial blocks, the
+// block sizes of sliding windows and of one position); the int8 values
 // are exact in float32, so only the summation order differs (measured at
 // most 7.6e-7 of the largest output magnitude, int8 values up to 127
 // cancelling in the dot products; tolerance 3e-6). Both scores and sums are
@@ -91,58 +93,69 @@ func TestGroupKernelsQ8(t *testing.T) {
 		var worst, wworst float64
 		for _, hd := range []int{16, 40, 48, 64, 128, 256} {
 			for g := 1; g <= 8; g++ {
-				for _, c := range []int{1, 3, 5, 16, 17} {
-					ss := c + 3
-					q := randVec(r, g*hd, 1)
-					k := make([]int8, c*hd)
-					for i := range k {
-						k[i] = int8(r.IntN(255) - 127)
-					}
-					p := randVec(r, (g-1)*ss+c, 1)
-					out0 := randVec(r, g*hd, 1)
-					check := func(what string, got, want []float32) {
-						t.Helper()
-						var m float64
-						for _, x := range want {
-							m = max(m, math.Abs(float64(x)))
+				for _, sp := range []struct{ bt, from, n int }{{16, 0, 1}, {16, 0, 3}, {16, 0, 5}, {16, 0, 16}, {16, 0, 17},
+					{16, 5, 100}, {7, 3, 40}, {64, 10, 150}, {1, 0, 5}, {32, 31, 33}} {
+					const kv = 2
+					m := sp.n - sp.from
+					// Random int8 rows and scales in blocks of kv heads; the
+					// kernels read head 1.
+					nb := (sp.n + sp.bt - 1) / sp.bt
+					src := pagedBlocks{k8: make([][]int8, nb), ks: make([][]float32, nb), q8: true, bt: sp.bt}
+					for i := range nb {
+						src.k8[i] = make([]int8, kv*sp.bt*hd)
+						for j := range src.k8[i] {
+							src.k8[i][j] = int8(r.IntN(255) - 127)
 						}
-						d := numcheck.MaxAbs(t, what, got, want) / m
+						src.ks[i] = randVec(r, kv*sp.bt, 0.01)
+					}
+					src.v8, src.vs = src.k8, src.ks
+					off := sp.bt * hd
+					q := randVec(r, g*hd, 1)
+					p := randVec(r, g*m, 1)
+					out0 := randVec(r, g*hd, 1)
+					what := fmt.Sprintf("hd=%d g=%d %+v", hd, g, sp)
+					check := func(kind string, got, want []float32) {
+						t.Helper()
+						var mx float64
+						for _, x := range want {
+							mx = max(mx, math.Abs(float64(x)))
+						}
+						d := numcheck.MaxAbs(t, kind, got, want) / mx
 						worst = max(worst, d)
 						if !(d <= 3e-6) {
-							t.Errorf("%s hd=%d g=%d c=%d: max diff %g of the largest magnitude", what, hd, g, c, d)
+							t.Errorf("%s %s: max diff %g of the largest magnitude", kind, what, d)
+						}
+						if d != 0 {
+							t.Errorf("%s %s: max diff %g from the generic twin (integer arithmetic, same roundings: want 0)", kind, what, d)
 						}
 					}
-					scales := randVec(r, c, 0.01)
 					q16, qsc := make([]int16, len(q)), make([]float32, g)
 					quantizeQ16(q16, qsc, q, g, hd, 0.125)
 					got, want := make([]float32, len(p)), make([]float32, len(p))
-					b.group.scoresQ8(got, ss, k, k, scales, scales, q16, qsc, c, g, hd)
-					groupGeneric.scoresQ8(want, ss, k, nil, scales, nil, q16, qsc, c, g, hd)
+					b.group.scoresQ8(got, src.k8, src.ks, sp.bt, sp.from, sp.n, off, q16, qsc, g, hd)
+					groupGeneric.scoresQ8(want, src.k8, src.ks, sp.bt, sp.from, sp.n, off, q16, qsc, g, hd)
 					check("scores q8", got, want)
-					if d := numcheck.MaxAbs(t, "scores q8 exact", got, want); d != 0 {
-						t.Errorf("scores q8 hd=%d g=%d c=%d: max diff %g from the generic twin (integer dot products: want 0)", hd, g, c, d)
-					}
 					got, want = append([]float32(nil), out0...), append([]float32(nil), out0...)
-					b.group.wsumQ8(got, k, k, scales, scales, p, ss, c, g, hd)
-					groupGeneric.wsumQ8(want, k, nil, scales, nil, p, ss, c, g, hd)
+					b.group.wsumQ8(got, src.v8, src.vs, sp.bt, sp.from, sp.n, off, p, g, hd)
+					groupGeneric.wsumQ8(want, src.v8, src.vs, sp.bt, sp.from, sp.n, off, p, g, hd)
 					check("wsum q8", got, want)
-					if d := numcheck.MaxAbs(t, "wsum q8 exact", got, want); d != 0 {
-						t.Errorf("wsum q8 hd=%d g=%d c=%d: max diff %g from the generic twin (integer sums, same rounding: want 0)", hd, g, c, d)
-					}
 					// The int16 weights against float32 sums of the
 					// de-quantized rows.
 					ref := append([]float32(nil), out0...)
-					deq := make([]float32, c*hd)
-					dequantQ8Rows(deq, k, scales, hd)
-					wsumGroupF32Generic(ref, deq, nil, p, ss, c, g, hd)
-					var m float64
-					for _, x := range ref {
-						m = max(m, math.Abs(float64(x)))
+					deq := make([]float32, m*hd)
+					for i := range m {
+						blk, row := (sp.from+i)/sp.bt, sp.bt+(sp.from+i)%sp.bt
+						dequantQ8Rows(deq[i*hd:(i+1)*hd], src.v8[blk][row*hd:(row+1)*hd], src.vs[blk][row:row+1], hd)
 					}
-					d := numcheck.MaxAbs(t, "wsum q8 vs f32", want, ref) / m
+					wsumGroupF32Generic(ref, deq, nil, p, m, m, g, hd)
+					var mx float64
+					for _, x := range ref {
+						mx = max(mx, math.Abs(float64(x)))
+					}
+					d := numcheck.MaxAbs(t, "wsum q8 vs f32", want, ref) / mx
 					wworst = max(wworst, d)
 					if !(d <= 1.2e-4) {
-						t.Errorf("wsum q8 hd=%d g=%d c=%d: max diff %g of the largest magnitude from float32 sums", hd, g, c, d)
+						t.Errorf("wsum q8 %s: max diff %g of the largest magnitude from float32 sums", what, d)
 					}
 				}
 			}

@@ -22,8 +22,8 @@ var groupAVX512 = &groupKernels{
 	scoresF16: scoresGroupF16Z,
 	wsumF32:   wsumGroupF32Z,
 	wsumF16:   wsumGroupF16Z,
-	scoresQ8:  scoresGroupQ8Z,
-	wsumQ8:    wsumGroupQ8Z,
+	scoresQ8:  scoresQ8Z,
+	wsumQ8:    wsumQ8Z,
 }
 
 // groupZ runs kern on each run of up to four of the g heads (first head h,
