@@ -281,49 +281,78 @@ func TestAttentionQ8Panics(t *testing.T) {
 }
 
 // BenchmarkAttentionDecodeQ8 times the decode attention of a batched step
-// of SmolLM2-135M (9 query heads over 3 KV heads of 64) at context 512
-// with f16 and q8 blocks of 16 positions, over 8 layers (see
-// BenchmarkAttentionDecode), reporting the KV bytes read per second.
+// of SmolLM2-135M (9 query heads over 3 KV heads of 64, 30 layers) with
+// f16 and q8 blocks of 16 positions: batch sequences at context ctx, each
+// with its own blocks (a B=8 step at context 640 reads 63 MB of q8 KV,
+// about twice the last-level cache). It reports the KV bytes read per
+// second ("GB/s") and their fraction of the streaming bandwidth measured
+// on as many threads in the same run ("roofline", see rooflineBW).
 func BenchmarkAttentionDecodeQ8(b *testing.B) {
-	const heads, kv, hd, ctx, bt, layers = 9, 3, 64, 512, 16, 8
+	const heads, kv, hd, bt, layers = 9, 3, 64, 16, 30
 	r := rand.New(rand.NewPCG(73, 74))
-	for _, batch := range []int{1, 16} {
-		for _, typ := range []string{"f16", "q8"} {
-			qs := make([][]DecodeQuery, layers)
-			for l := range qs {
-				qs[l] = make([]DecodeQuery, batch)
-				for i := range qs[l] {
-					d := DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: bt, Pos: ctx - 1}
-					kb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
-					vb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
-					if typ == "f16" {
-						d.K16, d.V16 = paged16(kb), paged16(vb)
-					} else {
-						d.K8, d.KScale = pagedQ8(kb, hd)
-						d.V8, d.VScale = pagedQ8(vb, hd)
-					}
-					qs[l][i] = d
-				}
-			}
-			row := 2 * hd
-			if typ == "q8" {
-				row = hd + 4
-			}
-			bytes := int64(layers * batch * 2 * kv * ctx * row)
-			for _, th := range []int{1, 2} {
-				b.Run(fmt.Sprintf("B=%d/%s/threads=%d", batch, typ, th), func(b *testing.B) {
-					SetThreads(th)
-					defer SetThreads(0)
-					b.SetBytes(bytes)
-					for b.Loop() {
-						for l := range qs {
-							AttentionDecode(qs[l], heads, kv, hd, 0, 0.125)
+	for _, ctx := range []int{512, 640} {
+		// One sequence's random keys and values, copied into every
+		// sequence's own blocks (the values do not change the speed).
+		kb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
+		vb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
+		k16, v16 := paged16(kb), paged16(vb)
+		k8, ks := pagedQ8(kb, hd)
+		v8, vs := pagedQ8(vb, hd)
+		for _, batch := range []int{1, 8, 16} {
+			for _, typ := range []string{"f16", "q8"} {
+				var qs [][]DecodeQuery
+				setup := func() {
+					qs = make([][]DecodeQuery, layers)
+					for l := range qs {
+						qs[l] = make([]DecodeQuery, batch)
+						for i := range qs[l] {
+							d := DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: bt, Pos: ctx - 1}
+							if typ == "f16" {
+								d.K16, d.V16 = cloneBlocks(k16), cloneBlocks(v16)
+							} else {
+								d.K8, d.V8 = cloneBlocks(k8), cloneBlocks(v8)
+								d.KScale, d.VScale = cloneBlocks(ks), cloneBlocks(vs)
+							}
+							qs[l][i] = d
 						}
 					}
-				})
+				}
+				row := 2 * hd
+				if typ == "q8" {
+					row = hd + 4
+				}
+				bytes := int64(layers * batch * 2 * kv * ctx * row)
+				for _, th := range []int{1, 2} {
+					b.Run(fmt.Sprintf("ctx=%d/B=%d/%s/threads=%d", ctx, batch, typ, th), func(b *testing.B) {
+						if qs == nil {
+							setup()
+						}
+						SetThreads(th)
+						defer SetThreads(0)
+						bw := rooflineBW(b, th, false)
+						b.SetBytes(bytes)
+						for b.Loop() {
+							for l := range qs {
+								AttentionDecode(qs[l], heads, kv, hd, 0, 0.125)
+							}
+						}
+						b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+						reportRoofline(b, bytes, bw)
+					})
+				}
+				qs = nil
 			}
 		}
 	}
+}
+
+// cloneBlocks returns a copy of blocks, each block its own allocation.
+func cloneBlocks[T any](blocks [][]T) [][]T {
+	out := make([][]T, len(blocks))
+	for i, blk := range blocks {
+		out[i] = slices.Clone(blk)
+	}
+	return out
 }
 
 // TestQuantizeQ8RowRounding checks the rounding of QuantizeQ8Row against
