@@ -91,7 +91,7 @@ func TestGroupKernelsQ8(t *testing.T) {
 		}
 		r := rand.New(rand.NewPCG(63, 64))
 		var worst, wworst float64
-		for _, hd := range []int{16, 40, 48, 64, 128, 256} {
+		for _, hd := range []int{16, 32, 40, 48, 64, 96, 128, 256} {
 			for g := 1; g <= 8; g++ {
 				for _, sp := range []struct{ bt, from, n int }{{16, 0, 1}, {16, 0, 3}, {16, 0, 5}, {16, 0, 16}, {16, 0, 17},
 					{16, 5, 100}, {7, 3, 40}, {64, 10, 150}, {1, 0, 5}, {32, 31, 33}} {

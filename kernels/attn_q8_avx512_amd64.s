@@ -153,6 +153,126 @@ GLOBL wsumQ8PermHi<>(SB), RODATA|NOPTR, $64
 	VMOVUPS Z20, (R10)(AX*4) \
 	VMOVUPS Z21, 64(R10)(AX*4)
 
+// The 64-column steps of wsumGroupQ8AVX512, one loop per head count g
+// (no per-head branches): a row pair's 64 columns are W64MIX's four
+// interleaved registers Z20..Z23 (columns 0-31 low and high, 32-63 low and
+// high), head h's accumulators Z(4h)..Z(4h+3).
+#define W64MIX \
+	VPUNPCKLWD Z17, Z16, Z20 \
+	VPUNPCKHWD Z17, Z16, Z21 \
+	VPUNPCKLWD Z19, Z18, Z22 \
+	VPUNPCKHWD Z19, Z18, Z23
+
+// WB64 adds the pair times head h's weight pair at OFF(R14) (broadcast
+// into W) to its accumulators A..D.
+#define WB64(OFF, W, A, B, C, D) \
+	VPBROADCASTD OFF(R14), W \
+	VPDPWSSD W, Z20, A \
+	VPDPWSSD W, Z21, B \
+	VPDPWSSD W, Z22, C \
+	VPDPWSSD W, Z23, D
+
+#define WB64_1 WB64(0, Z24, Z0, Z1, Z2, Z3)
+#define WB64_2 WB64_1 \
+	WB64(32, Z25, Z4, Z5, Z6, Z7)
+#define WB64_3 WB64_2 \
+	WB64(64, Z26, Z8, Z9, Z10, Z11)
+#define WB64_4 WB64_3 \
+	WB64(96, Z27, Z12, Z13, Z14, Z15)
+
+#define WZ4(A, B, C, D) \
+	VPXORD A, A, A \
+	VPXORD B, B, B \
+	VPXORD C, C, C \
+	VPXORD D, D, D
+
+#define WZ64_1 WZ4(Z0, Z1, Z2, Z3)
+#define WZ64_2 WZ64_1 \
+	WZ4(Z4, Z5, Z6, Z7)
+#define WZ64_3 WZ64_2 \
+	WZ4(Z8, Z9, Z10, Z11)
+#define WZ64_4 WZ64_3 \
+	WZ4(Z12, Z13, Z14, Z15)
+
+// WOUTAT is WOUT for the 32 floats at OFF(R10)(AX*4).
+#define WOUTAT(A, B, SC, OFF, OFF2) \
+	VMOVDQA32 Z30, Z20 \
+	VPERMI2D B, A, Z20 \
+	VMOVDQA32 Z31, Z21 \
+	VPERMI2D B, A, Z21 \
+	VCVTDQ2PS Z20, Z20 \
+	VCVTDQ2PS Z21, Z21 \
+	VMULPS.BCST SC(SP), Z20, Z20 \
+	VMULPS.BCST SC(SP), Z21, Z21 \
+	VADDPS OFF(R10)(AX*4), Z20, Z20 \
+	VADDPS OFF2(R10)(AX*4), Z21, Z21 \
+	VMOVUPS Z20, OFF(R10)(AX*4) \
+	VMOVUPS Z21, OFF2(R10)(AX*4)
+
+// WO64 adds one head's 64 columns (accumulators A..D) times its scale
+// SC(SP) to the floats at (R10)(AX*4).
+#define WO64(A, B, C, D, SC) \
+	WOUTAT(A, B, SC, 0, 64) \
+	WOUTAT(C, D, SC, 128, 192)
+
+#define WO64_1 WO64(Z0, Z1, Z2, Z3, 128)
+#define WO64_2 WO64_1 \
+	LEAQ (R10)(R9*4), R10 \
+	WO64(Z4, Z5, Z6, Z7, 132)
+#define WO64_3 WO64_2 \
+	LEAQ (R10)(R9*4), R10 \
+	WO64(Z8, Z9, Z10, Z11, 136)
+#define WO64_4 WO64_3 \
+	LEAQ (R10)(R9*4), R10 \
+	WO64(Z12, Z13, Z14, Z15, 140)
+
+// W64 runs the 64-column steps from column AX while at least 64 columns
+// are left, with ZERO, HEADS and OUT for one head count (labels: col,
+// pair, odd, fin). Rows go two at a time as in wcol; each step prefetches
+// its columns of the next block's rows.
+#define W64(ZERO, HEADS, OUT, col, pair, odd, fin) \
+col: \
+	LEAQ (DX)(AX*1), SI \
+	MOVQ next+56(FP), R13 \
+	ADDQ AX, R13 \
+	MOVQ c+32(FP), CX \
+	LEAQ (SP), R14 \
+	ZERO \
+pair: \
+	CMPQ CX, $2 \
+	JLT odd \
+	PREFETCHT0 (R13) \
+	PREFETCHT0 (R13)(R9*1) \
+	VPMOVSXBW (SI), Z16 \
+	VPMOVSXBW (SI)(R9*1), Z17 \
+	VPMOVSXBW 32(SI), Z18 \
+	VPMOVSXBW 32(SI)(R9*1), Z19 \
+	W64MIX \
+	HEADS \
+	ADDQ $4, R14 \
+	LEAQ (SI)(R9*2), SI \
+	LEAQ (R13)(R9*2), R13 \
+	SUBQ $2, CX \
+	JMP pair \
+odd: \
+	CMPQ CX, $0 \
+	JEQ fin \
+	PREFETCHT0 (R13) \
+	VPMOVSXBW (SI), Z16 \
+	VPMOVSXBW 32(SI), Z18 \
+	VPXORD Z17, Z17, Z17 \
+	VPXORD Z19, Z19, Z19 \
+	W64MIX \
+	HEADS \
+fin: \
+	MOVQ DI, R10 \
+	OUT \
+	ADDQ $64, AX \
+	MOVQ R9, R11 \
+	SUBQ AX, R11 \
+	CMPQ R11, $64 \
+	JGE col
+
 TEXT ·wsumGroupQ8AVX512(SB), NOSPLIT, $144-80
 	MOVQ out+0(FP), DI
 	MOVQ v+8(FP), DX
@@ -230,6 +350,33 @@ wqnext:
 	VMOVDQU32 wsumQ8PermLo<>(SB), Z30
 	VMOVDQU32 wsumQ8PermHi<>(SB), Z31
 	XORQ AX, AX
+	// Steps of 64 columns (W64), then a last 32 (hd%64 == 32) in wcol.
+	CMPQ R9, $64
+	JLT wcol
+	CMPQ BX, $2
+	JLT w64g1
+	JEQ w64g2
+	CMPQ BX, $4
+	JLT w64g3
+	W64(WZ64_4, WB64_4, WO64_4, w4col, w4pair, w4odd, w4fin)
+	JMP wtail
+
+w64g3:
+	W64(WZ64_3, WB64_3, WO64_3, w3col, w3pair, w3odd, w3fin)
+	JMP wtail
+
+w64g2:
+	W64(WZ64_2, WB64_2, WO64_2, w2col, w2pair, w2odd, w2fin)
+	JMP wtail
+
+w64g1:
+	W64(WZ64_1, WB64_1, WO64_1, w1col, w1pair, w1odd, w1fin)
+
+wtail:
+	CMPQ AX, R9
+	JLT wcol
+	VZEROUPPER
+	RET
 
 wcol:
 	LEAQ (DX)(AX*1), SI
