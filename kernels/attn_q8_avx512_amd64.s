@@ -273,6 +273,133 @@ fin: \
 	CMPQ R11, $64 \
 	JGE col
 
+// The four-row steps of scoresGroupQ8AVX512 for hd%64 == 0, one loop per
+// head count g (no per-head branches): each column step reads 64 columns
+// of the four rows (Z16..Z19 columns 0-31, Z20..Z23 columns 32-63).
+// SDOT64 adds them times one query head (two halves at Q0 and Q1, loaded
+// into Z24, Z25) to the head's accumulators A0..A3.
+#define SDOT64(Q0, Q1, A0, A1, A2, A3) \
+	VMOVDQU32 Q0, Z24 \
+	VMOVDQU32 Q1, Z25 \
+	VPDPWSSD Z24, Z16, A0 \
+	VPDPWSSD Z24, Z17, A1 \
+	VPDPWSSD Z24, Z18, A2 \
+	VPDPWSSD Z24, Z19, A3 \
+	VPDPWSSD Z25, Z20, A0 \
+	VPDPWSSD Z25, Z21, A1 \
+	VPDPWSSD Z25, Z22, A2 \
+	VPDPWSSD Z25, Z23, A3
+
+#define SD64_1 SDOT64((DX), 64(DX), Z0, Z1, Z2, Z3)
+#define SD64_2 SD64_1 \
+	SDOT64((DX)(R9*1), 64(DX)(R9*1), Z4, Z5, Z6, Z7)
+#define SD64_3 SD64_2 \
+	SDOT64((DX)(R9*2), 64(DX)(R9*2), Z8, Z9, Z10, Z11)
+#define SD64_4 SD64_3 \
+	SDOT64((BX), 64(BX), Z12, Z13, Z14, Z15)
+
+#define SZ64_1 WZ4(Z0, Z1, Z2, Z3)
+#define SZ64_2 WZ64_2
+#define SZ64_3 WZ64_3
+#define SZ64_4 WZ64_4
+
+// SFOLD folds head h's four accumulators into A: per 128-bit lane, its
+// four rows' partial sums (the first steps of SUM16I).
+#define SFOLD(A, B, C, D) \
+	PAIR4I(A, B) \
+	PAIR4I(C, D) \
+	QUAD4I(A, C)
+
+// SCROSS finishes SUM16I: 128-bit lane h of Z0 gets the sums of head h
+// (lanes of heads past g add whatever their registers hold; unused).
+#define SCROSS \
+	VSHUFI32X4 $0x44, Z4, Z0, Z24 \
+	VSHUFI32X4 $0xEE, Z4, Z0, Z25 \
+	VPADDD Z25, Z24, Z0 \
+	VSHUFI32X4 $0x44, Z12, Z8, Z24 \
+	VSHUFI32X4 $0xEE, Z12, Z8, Z25 \
+	VPADDD Z25, Z24, Z8 \
+	VSHUFI32X4 $0x88, Z8, Z0, Z24 \
+	VSHUFI32X4 $0xDD, Z8, Z0, Z25 \
+	VPADDD Z25, Z24, Z0
+
+#define SS64_1 SFOLD(Z0, Z1, Z2, Z3) \
+	SCROSS
+#define SS64_2 SFOLD(Z0, Z1, Z2, Z3) \
+	SFOLD(Z4, Z5, Z6, Z7) \
+	SCROSS
+#define SS64_3 SFOLD(Z0, Z1, Z2, Z3) \
+	SFOLD(Z4, Z5, Z6, Z7) \
+	SFOLD(Z8, Z9, Z10, Z11) \
+	SCROSS
+#define SS64_4 SFOLD(Z0, Z1, Z2, Z3) \
+	SFOLD(Z4, Z5, Z6, Z7) \
+	SFOLD(Z8, Z9, Z10, Z11) \
+	SFOLD(Z12, Z13, Z14, Z15) \
+	SCROSS
+
+// SST64_g stores the four rows of each of the g heads (lane h of Z0).
+#define SST64_1 VMOVUPS X0, (DI)
+#define SST64_2 SST64_1 \
+	VEXTRACTF32X4 $1, Z0, (DI)(R8*1)
+#define SST64_3 SST64_2 \
+	VEXTRACTF32X4 $2, Z0, (DI)(R8*2)
+#define SST64_4 SST64_3 \
+	LEAQ (DI)(R8*2), AX \
+	VEXTRACTF32X4 $3, Z0, (AX)(R8*1)
+
+// S64 is sgroup for one head count (labels grp, col), prefetching the next
+// block's four rows linearly (256 bytes per 64 columns); it leaves to
+// srest when fewer than four rows are left.
+#define S64(ZERO, DOTS, SUM, STORE, grp, col) \
+grp: \
+	CMPQ CX, $4 \
+	JLT srest \
+	LEAQ (SI)(R11*1), R12 \
+	LEAQ (SI)(R11*2), R13 \
+	LEAQ (R12)(R11*2), R14 \
+	MOVQ q+24(FP), DX \
+	LEAQ (DX)(R9*2), BX \
+	ADDQ R9, BX \
+	MOVQ R11, AX \
+	ZERO \
+col: \
+	PREFETCHT0 (R10) \
+	PREFETCHT0 64(R10) \
+	PREFETCHT0 128(R10) \
+	PREFETCHT0 192(R10) \
+	ADDQ $256, R10 \
+	VPMOVSXBW (SI), Z16 \
+	VPMOVSXBW (R12), Z17 \
+	VPMOVSXBW (R13), Z18 \
+	VPMOVSXBW (R14), Z19 \
+	VPMOVSXBW 32(SI), Z20 \
+	VPMOVSXBW 32(R12), Z21 \
+	VPMOVSXBW 32(R13), Z22 \
+	VPMOVSXBW 32(R14), Z23 \
+	DOTS \
+	ADDQ $64, SI \
+	ADDQ $64, R12 \
+	ADDQ $64, R13 \
+	ADDQ $64, R14 \
+	ADDQ $128, DX \
+	ADDQ $128, BX \
+	SUBQ $64, AX \
+	JNZ col \
+	MOVQ R14, SI \
+	SUM \
+	VCVTDQ2PS Z0, Z0 \
+	MOVQ DI, AX \
+	SUBQ s+0(FP), AX \
+	ADDQ ks+64(FP), AX \
+	VBROADCASTF32X4 (AX), Z26 \
+	VMULPS Z27, Z26, Z26 \
+	VMULPS Z26, Z0, Z0 \
+	STORE \
+	ADDQ $16, DI \
+	SUBQ $4, CX \
+	JMP grp
+
 TEXT ·wsumGroupQ8AVX512(SB), NOSPLIT, $144-80
 	MOVQ out+0(FP), DI
 	MOVQ v+8(FP), DX
@@ -455,6 +582,26 @@ TEXT ·scoresGroupQ8AVX512(SB), NOSPLIT, $0-96
 	PREFETCHT0 (AX)
 	MOVQ qsc4+80(FP), AX
 	VMOVUPS (AX), Z27
+	// hd%64 == 0: the 64-column steps for the head count; else sgroup.
+	MOVQ R11, AX
+	ANDQ $63, AX
+	JNZ sgroup
+	MOVQ grp+40(FP), AX
+	CMPQ AX, $2
+	JLT s64g1
+	JEQ s64g2
+	CMPQ AX, $4
+	JLT s64g3
+	S64(SZ64_4, SD64_4, SS64_4, SST64_4, s4grp, s4col)
+
+s64g3:
+	S64(SZ64_3, SD64_3, SS64_3, SST64_3, s3grp, s3col)
+
+s64g2:
+	S64(SZ64_2, SD64_2, SS64_2, SST64_2, s2grp, s2col)
+
+s64g1:
+	S64(SZ64_1, SD64_1, SS64_1, SST64_1, s1grp, s1col)
 
 sgroup:
 	CMPQ CX, $4
