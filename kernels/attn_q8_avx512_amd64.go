@@ -3,21 +3,22 @@
 package kernels
 
 //go:noescape
-func scoresGroupQ8AVX512(s *float32, ss int, k *int8, q *int16, c, grp, hd int, next *int8, ks, nks, qsc4, qsc1 *float32)
+func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc4, qsc1 *float32, grp, hd, bt, off, so, blk0, o0, m, last int)
 
 //go:noescape
-func wsumGroupQ8AVX512(out *float32, v *int8, p *float32, ps, c, grp, hd int, next *int8, vs, nvs *float32)
+func wsumQ8BlocksAVX512(out *float32, v *[]int8, vs *[]float32, p *float32, ps, grp, hd, bt, off, so, blk0, o0, m, last int)
 
 // maxGroupQ8Z is the largest GQA group the AVX-512 int8 kernels take
 // (four query heads per call); larger groups use the generic twins.
 const maxGroupQ8Z = 16
 
 // scoresQ8Z and wsumQ8Z are groupKernels.scoresQ8 and wsumQ8 with AVX-512:
-// one loop over the blocks, one assembly call per block (and per run of
-// four query heads; for the sums, per wsumQ8Chunk positions), prefetching
-// the block q8PrefetchBlocks later (the blocks are scattered in memory, so
-// the hardware prefetcher does not run ahead). The generic twins serve
-// head sizes that are not a multiple of 32 and groups above maxGroupQ8Z.
+// one assembly call per run of four query heads loops over all the blocks
+// (reading each block's address from the slice headers, whose lengths are
+// checked here first), prefetching the block q8PrefetchBlocks later (the
+// blocks are scattered in memory, so the hardware prefetcher does not run
+// ahead). The generic twins serve head sizes that are not a multiple of 32
+// and groups above maxGroupQ8Z.
 func scoresQ8Z(s []float32, k [][]int8, ks [][]float32, bt, from, n, off int, q []int16, qsc []float32, g, hd int) {
 	if hd%32 != 0 || hd == 0 || g > maxGroupQ8Z {
 		scoresQ8Generic(s, k, ks, bt, from, n, off, q, qsc, g, hd)
@@ -36,20 +37,27 @@ func scoresQ8Z(s []float32, k [][]int8, ks [][]float32, bt, from, n, off int, q 
 		q1[h] = sc
 		q4[4*h], q4[4*h+1], q4[4*h+2], q4[4*h+3] = sc, sc, sc, sc
 	}
-	for t := from; t < n; {
-		blk, o := t/bt, t%bt
-		c := min(bt-o, n-t)
-		kb, kbs := k[blk][off+o*hd:off+(o+c)*hd], ks[blk][so+o:so+o+c]
-		nk, nks := kb, kbs // prefetching the block again is harmless
-		if blk < last {
-			nb := min(blk+q8PrefetchBlocks, last)
-			nk, nks = k[nb][off:off+bt*hd], ks[nb][so:so+bt]
-		}
-		for h := 0; h < g; h += 4 {
-			scoresGroupQ8AVX512(&s[h*m+t-from], m, &kb[0], &q[h*hd], c, min(4, g-h), hd, &nk[0], &kbs[0], &nks[0], &q4[4*h], &q1[h])
-		}
-		t += c
+	if !q8BlocksFit(k, ks, from/bt, last, off+bt*hd, so+bt) {
+		scoresQ8Generic(s, k, ks, bt, from, n, off, q, qsc, g, hd) // panics on the short block
+		return
 	}
+	for h := 0; h < g; h += 4 {
+		scoresQ8BlocksAVX512(&s[h*m], m, &k[0], &ks[0], &q[h*hd], &q4[4*h], &q1[h], min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last)
+	}
+}
+
+// q8BlocksFit reports whether blocks lo..hi of k and ks exist and hold at
+// least nk rows' values and ns scales.
+func q8BlocksFit(k [][]int8, ks [][]float32, lo, hi, nk, ns int) bool {
+	if hi >= len(k) || hi >= len(ks) {
+		return false
+	}
+	for b := lo; b <= hi; b++ {
+		if len(k[b]) < nk || len(ks[b]) < ns {
+			return false
+		}
+	}
+	return true
 }
 
 func wsumQ8Z(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p []float32, g, hd int) {
@@ -62,22 +70,12 @@ func wsumQ8Z(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p 
 	}
 	m, so, last := n-from, off/hd, (n-1)/bt
 	_, _ = out[g*hd-1], p[g*m-1]
-	for t := from; t < n; {
-		blk, o := t/bt, t%bt
-		c := min(bt-o, n-t)
-		vb, vbs := v[blk][off+o*hd:off+(o+c)*hd], vs[blk][so+o:so+o+c]
-		nv, nvs := vb, vbs
-		if blk < last {
-			nb := min(blk+q8PrefetchBlocks, last)
-			nv, nvs = v[nb][off:off+bt*hd], vs[nb][so:so+bt]
-		}
-		for t0 := 0; t0 < c; t0 += wsumQ8Chunk {
-			cn := min(wsumQ8Chunk, c-t0)
-			for h := 0; h < g; h += 4 {
-				wsumGroupQ8AVX512(&out[h*hd], &vb[t0*hd], &p[h*m+t-from+t0], m, cn, min(4, g-h), hd, &nv[t0*hd], &vbs[t0], &nvs[0])
-			}
-		}
-		t += c
+	if !q8BlocksFit(v, vs, from/bt, last, off+bt*hd, so+bt) {
+		wsumQ8Generic(out, v, vs, bt, from, n, off, p, g, hd) // panics on the short block
+		return
+	}
+	for h := 0; h < g; h += 4 {
+		wsumQ8BlocksAVX512(&out[h*hd], &v[0], &vs[0], &p[h*m], m, min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last)
 	}
 }
 

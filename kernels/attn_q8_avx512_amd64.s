@@ -233,9 +233,9 @@ GLOBL wsumQ8PermHi<>(SB), RODATA|NOPTR, $64
 #define W64(ZERO, HEADS, OUT, col, pair, odd, fin) \
 col: \
 	LEAQ (DX)(AX*1), SI \
-	MOVQ next+56(FP), R13 \
+	MOVQ 200(SP), R13 \
 	ADDQ AX, R13 \
-	MOVQ c+32(FP), CX \
+	MOVQ 184(SP), CX \
 	LEAQ (SP), R14 \
 	ZERO \
 pair: \
@@ -358,7 +358,7 @@ grp: \
 	LEAQ (SI)(R11*1), R12 \
 	LEAQ (SI)(R11*2), R13 \
 	LEAQ (R12)(R11*2), R14 \
-	MOVQ q+24(FP), DX \
+	MOVQ q+32(FP), DX \
 	LEAQ (DX)(R9*2), BX \
 	ADDQ R9, BX \
 	MOVQ R11, AX \
@@ -390,8 +390,8 @@ col: \
 	SUM \
 	VCVTDQ2PS Z0, Z0 \
 	MOVQ DI, AX \
-	SUBQ s+0(FP), AX \
-	ADDQ ks+64(FP), AX \
+	SUBQ 24(SP), AX \
+	ADDQ 32(SP), AX \
 	VBROADCASTF32X4 (AX), Z26 \
 	VMULPS Z27, Z26, Z26 \
 	VMULPS Z26, Z0, Z0 \
@@ -400,23 +400,89 @@ col: \
 	SUBQ $4, CX \
 	JMP grp
 
-TEXT ·wsumGroupQ8AVX512(SB), NOSPLIT, $144-80
+TEXT ·wsumQ8BlocksAVX512(SB), NOSPLIT, $224-112
+	MOVQ m+96(FP), AX
+	CMPQ AX, $0
+	JEQ wret
+	MOVQ AX, 160(SP)
+	MOVQ blk0+80(FP), AX
+	MOVQ AX, 144(SP)
+	MOVQ last+104(FP), AX
+	MOVQ AX, 152(SP)
+	MOVQ o0+88(FP), AX
+	MOVQ AX, 168(SP)
+	MOVQ p+24(FP), AX
+	MOVQ AX, 192(SP)
+
+wblock:
+	// 176(SP) = min(bt-o, positions left) rows of block blk from row o:
+	// values at 216(SP) = v[blk] + off + o*hd, scales at 208(SP) =
+	// vs[blk] + (so+o)*4; 200(SP) = the same rows of block
+	// min(blk+q8PrefetchBlocks, last) (this block's if it is the last).
+	MOVQ bt+56(FP), CX
+	SUBQ 168(SP), CX
+	MOVQ 160(SP), AX
+	CMPQ CX, AX
+	CMOVQGT AX, CX
+	SUBQ CX, AX
+	MOVQ AX, 160(SP)
+	MOVQ CX, 176(SP)
+	MOVQ hd+48(FP), R9
+	MOVQ 168(SP), R11
+	IMULQ R9, R11
+	ADDQ off+64(FP), R11
+	MOVQ 144(SP), BX
+	LEAQ (BX)(BX*2), R12
+	MOVQ v+8(FP), R13
+	MOVQ (R13)(R12*8), SI
+	ADDQ R11, SI
+	MOVQ SI, 216(SP)
+	MOVQ vs+16(FP), R13
+	MOVQ (R13)(R12*8), R14
+	MOVQ so+72(FP), AX
+	ADDQ 168(SP), AX
+	LEAQ (R14)(AX*4), R14
+	MOVQ R14, 208(SP)
+	MOVQ SI, 200(SP)
+	MOVQ 152(SP), AX
+	CMPQ BX, AX
+	JGE wchunk
+	LEAQ 4(BX), DX
+	CMPQ DX, AX
+	CMOVQGT AX, DX
+	LEAQ (DX)(DX*2), DX
+	MOVQ v+8(FP), R13
+	MOVQ (R13)(DX*8), SI
+	ADDQ R11, SI
+	MOVQ SI, 200(SP)
+	MOVQ vs+16(FP), R13
+	MOVQ (R13)(DX*8), AX
+	MOVQ so+72(FP), R13
+	PREFETCHT0 (AX)(R13*4)
+
+wchunk:
+	// 184(SP) = c = min(wsumQ8Chunk, rows left in the block).
+	MOVQ 176(SP), CX
+	CMPQ CX, $16
+	JLE wclast
+	MOVQ $16, CX
+
+wclast:
+	SUBQ CX, 176(SP)
+	MOVQ CX, 184(SP)
 	MOVQ out+0(FP), DI
-	MOVQ v+8(FP), DX
-	MOVQ p+16(FP), R10
-	MOVQ ps+24(FP), R8
+	MOVQ 216(SP), DX
+	MOVQ 192(SP), R10
+	MOVQ ps+32(FP), R8
 	SHLQ $2, R8
-	MOVQ c+32(FP), CX
 	MOVQ grp+40(FP), BX
 	MOVQ hd+48(FP), R9
-	MOVQ nvs+72(FP), AX
-	PREFETCHT0 (AX)
 	// K1: the c lanes of a chunk's weights.
 	MOVL $1, AX
 	SHLL CX, AX
 	DECL AX
 	KMOVW AX, K1
-	MOVQ vs+64(FP), AX
+	MOVQ 208(SP), AX
 	VMOVUPS.Z (AX), K1, Z16
 	MOVL $0x7fffffff, AX
 	VPBROADCASTD AX, Z28
@@ -502,14 +568,13 @@ w64g1:
 wtail:
 	CMPQ AX, R9
 	JLT wcol
-	VZEROUPPER
-	RET
+	JMP wnext
 
 wcol:
 	LEAQ (DX)(AX*1), SI
-	MOVQ next+56(FP), R13
+	MOVQ 200(SP), R13
 	LEAQ (R13)(AX*1), R13
-	MOVQ c+32(FP), CX
+	MOVQ 184(SP), CX
 	LEAQ (SP), R14
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -565,28 +630,98 @@ wstored:
 	ADDQ $32, AX
 	CMPQ AX, R9
 	JLT wcol
+
+wnext:
+	// Past the chunk's c rows: the block's next chunk, or the next block.
+	MOVQ 184(SP), CX
+	MOVQ hd+48(FP), R9
+	IMULQ CX, R9
+	ADDQ R9, 216(SP)
+	ADDQ R9, 200(SP)
+	SHLQ $2, CX
+	ADDQ CX, 208(SP)
+	ADDQ CX, 192(SP)
+	CMPQ 176(SP), $0
+	JNE wchunk
+	MOVQ $0, 168(SP)
+	INCQ 144(SP)
+	CMPQ 160(SP), $0
+	JNE wblock
+
+wret:
 	VZEROUPPER
 	RET
 
-TEXT ·scoresGroupQ8AVX512(SB), NOSPLIT, $0-96
+TEXT ·scoresQ8BlocksAVX512(SB), NOSPLIT, $48-128
+	MOVQ m+112(FP), AX
+	CMPQ AX, $0
+	JEQ sret
+	MOVQ AX, 16(SP)
+	MOVQ blk0+96(FP), AX
+	MOVQ AX, 0(SP)
+	MOVQ o0+104(FP), AX
+	MOVQ AX, 40(SP)
+	MOVQ last+120(FP), AX
+	MOVQ AX, 8(SP)
 	MOVQ s+0(FP), DI
 	MOVQ ss+8(FP), R8
 	SHLQ $2, R8
-	MOVQ k+16(FP), SI
-	MOVQ c+32(FP), CX
-	MOVQ hd+48(FP), R11
+	MOVQ qsc4+40(FP), AX
+	VMOVUPS (AX), Z27
+
+sblock:
+	// CX = c = min(bt-o, positions left) rows from row o of block blk.
+	MOVQ hd+64(FP), R11
 	MOVQ R11, R9
 	SHLQ $1, R9
-	MOVQ next+56(FP), R10
-	MOVQ nks+72(FP), AX
-	PREFETCHT0 (AX)
-	MOVQ qsc4+80(FP), AX
-	VMOVUPS (AX), Z27
+	MOVQ bt+72(FP), CX
+	SUBQ 40(SP), CX
+	MOVQ 16(SP), AX
+	CMPQ CX, AX
+	CMOVQGT AX, CX
+	SUBQ CX, AX
+	MOVQ AX, 16(SP)
+	// SI = the rows: k[blk] + off + o*hd; 32(SP) = their scales:
+	// ks[blk] + (so+o)*4; 24(SP) = their first score (DI).
+	MOVQ 0(SP), BX
+	LEAQ (BX)(BX*2), R12
+	MOVQ k+16(FP), R13
+	MOVQ (R13)(R12*8), SI
+	ADDQ off+80(FP), SI
+	MOVQ 40(SP), AX
+	IMULQ R11, AX
+	ADDQ AX, SI
+	MOVQ ks+24(FP), R13
+	MOVQ (R13)(R12*8), R14
+	MOVQ so+88(FP), AX
+	ADDQ 40(SP), AX
+	LEAQ (R14)(AX*4), R14
+	MOVQ R14, 32(SP)
+	MOVQ DI, 24(SP)
+	// R10 = the rows of block min(blk+q8PrefetchBlocks, last) to prefetch
+	// (this block's if it is the last), and their scales.
+	MOVQ SI, R10
+	MOVQ 8(SP), AX
+	CMPQ BX, AX
+	JGE sdispatch
+	LEAQ 4(BX), DX
+	CMPQ DX, AX
+	CMOVQGT AX, DX
+	LEAQ (DX)(DX*2), DX
+	MOVQ k+16(FP), R13
+	MOVQ (R13)(DX*8), R10
+	ADDQ off+80(FP), R10
+	MOVQ ks+24(FP), R13
+	MOVQ (R13)(DX*8), AX
+	MOVQ so+88(FP), R13
+	PREFETCHT0 (AX)(R13*4)
+
+sdispatch:
 	// hd%64 == 0: the 64-column steps for the head count; else sgroup.
 	MOVQ R11, AX
 	ANDQ $63, AX
 	JNZ sgroup
-	MOVQ grp+40(FP), AX
+	MOVQ grp+56(FP), AX
 	CMPQ AX, $2
 	JLT s64g1
 	JEQ s64g2
@@ -609,10 +744,10 @@ sgroup:
 	LEAQ (SI)(R11*1), R12
 	LEAQ (SI)(R11*2), R13
 	LEAQ (R12)(R11*2), R14
-	MOVQ q+24(FP), DX
+	MOVQ q+32(FP), DX
 	LEAQ (DX)(R9*2), BX
 	ADDQ R9, BX
-	MOVQ hd+48(FP), AX
+	MOVQ hd+64(FP), AX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -640,13 +775,13 @@ gcol:
 	VPMOVSXBW (R13), Z18
 	VPMOVSXBW (R14), Z19
 	DOT4((DX), Z20, Z0, Z1, Z2, Z3)
-	CMPQ grp+40(FP), $2
+	CMPQ grp+56(FP), $2
 	JLT gnext
 	DOT4((DX)(R9*1), Z21, Z4, Z5, Z6, Z7)
-	CMPQ grp+40(FP), $3
+	CMPQ grp+56(FP), $3
 	JLT gnext
 	DOT4((DX)(R9*2), Z22, Z8, Z9, Z10, Z11)
-	CMPQ grp+40(FP), $4
+	CMPQ grp+56(FP), $4
 	JLT gnext
 	DOT4((BX), Z23, Z12, Z13, Z14, Z15)
 
@@ -663,19 +798,19 @@ gnext:
 	SUM16I
 	VCVTDQ2PS Z0, Z0
 	MOVQ DI, AX
-	SUBQ s+0(FP), AX
-	ADDQ ks+64(FP), AX
+	SUBQ 24(SP), AX
+	ADDQ 32(SP), AX
 	VBROADCASTF32X4 (AX), Z26
 	VMULPS Z27, Z26, Z26
 	VMULPS Z26, Z0, Z0
 	VMOVUPS X0, (DI)
-	CMPQ grp+40(FP), $2
+	CMPQ grp+56(FP), $2
 	JLT gstored
 	VEXTRACTF32X4 $1, Z0, (DI)(R8*1)
-	CMPQ grp+40(FP), $3
+	CMPQ grp+56(FP), $3
 	JLT gstored
 	VEXTRACTF32X4 $2, Z0, (DI)(R8*2)
-	CMPQ grp+40(FP), $4
+	CMPQ grp+56(FP), $4
 	JLT gstored
 	LEAQ (DI)(R8*2), AX
 	VEXTRACTF32X4 $3, Z0, (AX)(R8*1)
@@ -687,14 +822,14 @@ gstored:
 
 srest:
 	CMPQ CX, $0
-	JEQ sret
-	MOVQ q+24(FP), DX
+	JEQ snextblk
+	MOVQ q+32(FP), DX
 	LEAQ (DX)(R9*1), R12
 	LEAQ (DX)(R9*2), R13
 	LEAQ (R12)(R9*2), R14
-	MOVQ grp+40(FP), BX
-	MOVQ hd+48(FP), R9
-	MOVQ qsc1+88(FP), AX
+	MOVQ grp+56(FP), BX
+	MOVQ hd+64(FP), R9
+	MOVQ qsc1+48(FP), AX
 	VMOVUPS (AX), X10
 
 srow:
@@ -743,8 +878,8 @@ snext:
 	VPHADDD X2, X0, X0
 	VCVTDQ2PS X0, X0
 	MOVQ DI, AX
-	SUBQ s+0(FP), AX
-	ADDQ ks+64(FP), AX
+	SUBQ 24(SP), AX
+	ADDQ 32(SP), AX
 	VBROADCASTSS (AX), X9
 	VMULPS X10, X9, X9
 	VMULPS X9, X0, X0
@@ -766,6 +901,14 @@ sdone:
 	ADDQ R11, R10
 	DECQ CX
 	JNZ srow
+	JMP snextblk
+
+snextblk:
+	// The next block, from its row 0.
+	MOVQ $0, 40(SP)
+	INCQ 0(SP)
+	CMPQ 16(SP), $0
+	JNE sblock
 
 sret:
 	VZEROUPPER
