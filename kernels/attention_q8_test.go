@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/cellm-ai/cellm-go/internal/numcheck"
 )
@@ -282,11 +283,14 @@ func TestAttentionQ8Panics(t *testing.T) {
 
 // BenchmarkAttentionDecodeQ8 times the decode attention of a batched step
 // of SmolLM2-135M (9 query heads over 3 KV heads of 64, 30 layers) with
-// f16 and q8 blocks of 16 positions: batch sequences at context ctx, each
-// with its own blocks (a B=8 step at context 640 reads 63 MB of q8 KV,
-// about twice the last-level cache). It reports the KV bytes read per
-// second ("GB/s") and their fraction of the streaming bandwidth measured
-// on as many threads in the same run ("roofline", see rooflineBW).
+// f16 and q8 blocks of 16 positions: batch sequences at context ctx, their
+// blocks laid out as kvcache lays them out (one allocation per block for
+// every layer, so that a KV head's rows of one layer are 1 KiB or 2 KiB
+// islands in a 184 KiB or 368 KiB block), in 4 KiB or transparent huge
+// pages. A B=8 step at context 640 reads 63 MB of q8 KV, about twice the
+// last-level cache. It reports the KV bytes read per second ("GB/s") and
+// their fraction of the streaming bandwidth on as many threads in the same
+// run ("roofline", see rooflineBW).
 func BenchmarkAttentionDecodeQ8(b *testing.B) {
 	const heads, kv, hd, bt, layers = 9, 3, 64, 16, 30
 	r := rand.New(rand.NewPCG(73, 74))
@@ -300,59 +304,108 @@ func BenchmarkAttentionDecodeQ8(b *testing.B) {
 		v8, vs := pagedQ8(vb, hd)
 		for _, batch := range []int{1, 8, 16} {
 			for _, typ := range []string{"f16", "q8"} {
-				var qs [][]DecodeQuery
-				setup := func() {
-					qs = make([][]DecodeQuery, layers)
-					for l := range qs {
-						qs[l] = make([]DecodeQuery, batch)
-						for i := range qs[l] {
-							d := DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: bt, Pos: ctx - 1}
-							if typ == "f16" {
-								d.K16, d.V16 = cloneBlocks(k16), cloneBlocks(v16)
-							} else {
-								d.K8, d.V8 = cloneBlocks(k8), cloneBlocks(v8)
-								d.KScale, d.VScale = cloneBlocks(ks), cloneBlocks(vs)
-							}
-							qs[l][i] = d
-						}
-					}
-				}
 				row := 2 * hd
 				if typ == "q8" {
 					row = hd + 4
 				}
 				bytes := int64(layers * batch * 2 * kv * ctx * row)
-				for _, th := range []int{1, 2} {
-					b.Run(fmt.Sprintf("ctx=%d/B=%d/%s/threads=%d", ctx, batch, typ, th), func(b *testing.B) {
-						if qs == nil {
-							setup()
+				for _, pages := range []string{"4k", "huge"} {
+					var qs [][]DecodeQuery
+					arena := &kvArena{}
+					unmap := func() {}
+					setup := func(b *testing.B) {
+						buf, un, err := mapBuffer(int(bytes)+len(kb)*batch*4*64+1<<21, pages == "huge")
+						if err != nil {
+							b.Skip(err)
 						}
-						SetThreads(th)
-						defer SetThreads(0)
-						bw := rooflineBW(b, th, false)
-						b.SetBytes(bytes)
-						for b.Loop() {
-							for l := range qs {
-								AttentionDecode(qs[l], heads, kv, hd, 0, 0.125)
+						arena.buf, unmap = buf, un
+						qs = make([][]DecodeQuery, layers)
+						for l := range qs {
+							qs[l] = make([]DecodeQuery, batch)
+						}
+						for i := range batch {
+							var lk16, lv16 [][][]uint16
+							var lk8, lv8 [][][]int8
+							var lks, lvs [][][]float32
+							if typ == "f16" {
+								lk16, lv16 = kvLayout(arena, k16, v16, layers)
+							} else {
+								lk8, lv8 = kvLayout(arena, k8, v8, layers)
+								lks, lvs = kvLayout(arena, ks, vs, layers)
+							}
+							for l := range layers {
+								d := DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: bt, Pos: ctx - 1}
+								if typ == "f16" {
+									d.K16, d.V16 = lk16[l], lv16[l]
+								} else {
+									d.K8, d.V8, d.KScale, d.VScale = lk8[l], lv8[l], lks[l], lvs[l]
+								}
+								qs[l][i] = d
 							}
 						}
-						b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
-						reportRoofline(b, bytes, bw)
-					})
+					}
+					for _, th := range []int{1, 2} {
+						b.Run(fmt.Sprintf("ctx=%d/B=%d/%s/pages=%s/threads=%d", ctx, batch, typ, pages, th), func(b *testing.B) {
+							if qs == nil {
+								setup(b)
+							}
+							SetThreads(th)
+							defer SetThreads(0)
+							bw := rooflineBW(b, th, false)
+							b.SetBytes(bytes)
+							for b.Loop() {
+								for l := range qs {
+									AttentionDecode(qs[l], heads, kv, hd, 0, 0.125)
+								}
+							}
+							b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+							reportRoofline(b, bytes, bw)
+						})
+					}
+					qs = nil
+					unmap() // after both thread counts ran on the blocks
 				}
-				qs = nil
 			}
 		}
 	}
 }
 
-// cloneBlocks returns a copy of blocks, each block its own allocation.
-func cloneBlocks[T any](blocks [][]T) [][]T {
-	out := make([][]T, len(blocks))
-	for i, blk := range blocks {
-		out[i] = slices.Clone(blk)
+// kvArena hands out the KV blocks of BenchmarkAttentionDecodeQ8 from one
+// mapping, 64-byte aligned.
+type kvArena struct {
+	buf []byte
+	off int
+}
+
+// arenaSlice returns n zero values of T from a.
+func arenaSlice[T int8 | uint16 | float32](a *kvArena, n int) []T {
+	var z T
+	a.off = (a.off + 63) &^ 63
+	p := unsafe.Slice((*T)(unsafe.Pointer(&a.buf[a.off])), n)
+	a.off += n * int(unsafe.Sizeof(z))
+	return p
+}
+
+// kvLayout copies one layer's blocks k and v (of one sequence) into blocks
+// from a that hold layers copies of them the way kvcache lays a block out
+// (every layer's keys, then its values, in one allocation), and returns
+// each layer's block tables.
+func kvLayout[T int8 | uint16 | float32](a *kvArena, k, v [][]T, layers int) (lk, lv [][][]T) {
+	e := len(k[0])
+	lk, lv = make([][][]T, layers), make([][][]T, layers)
+	for l := range layers {
+		lk[l], lv[l] = make([][]T, len(k)), make([][]T, len(k))
 	}
-	return out
+	for b := range k {
+		blk := arenaSlice[T](a, 2*layers*e)
+		for l := range layers {
+			o := 2 * l * e
+			lk[l][b], lv[l][b] = blk[o:o+e:o+e], blk[o+e:o+2*e:o+2*e]
+			copy(lk[l][b], k[b])
+			copy(lv[l][b], v[b])
+		}
+	}
+	return lk, lv
 }
 
 // TestQuantizeQ8RowRounding checks the rounding of QuantizeQ8Row against

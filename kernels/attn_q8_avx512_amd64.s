@@ -13,18 +13,27 @@
 // one VPMOVSXBW and one VPDPWSSD per head, exact in int32, instead of two
 // conversions to float32 and two FMAs per head. hd is a multiple of 32.
 
-// func scoresGroupQ8AVX512(s *float32, ss int, k *int8, q *int16, c, grp, hd int, next *int8, ks, nks, qsc4, qsc1 *float32)
-// s[h*ss+t] = float32(Q16[h,:]·K[t,:]) * (ks[t]*qsc[h]) for t < c, h < g,
-// where qsc1 holds qsc[0..3] and qsc4 each of them four times (16 values,
-// readable even for g < 4). nks: the next block's scales (prefetched).
+// Both kernels loop over the blocks of one KV head themselves: from row
+// o0 of block blk0, m positions in all, block b's rows at element off of
+// *k[b] (the slice headers' data pointers; Go checked their lengths) and
+// their scales at element so of *ks[b]; while a block is read, the same
+// rows of block min(b+q8PrefetchBlocks, last) are prefetched (4 below).
+//
+// func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc4, qsc1 *float32, grp, hd, bt, off, so, blk0, o0, m, last int)
+// s[h*ss+i] = float32(Q16[h,:]·K[i,:]) * (ks[i]*qsc[h]) for the m rows i,
+// h < g, where qsc1 holds qsc[0..3] and qsc4 each of them four times (16
+// values, readable even for g < 4).
 //
 // Rows go four at a time: Z(4h+r) accumulates row r of head h (16 int32
 // lanes), one transposing tree (SUM16I, integer adds) turns them into head
 // h's four rows in 128-bit lane h, converted to float32 and scaled by
-// Z26 = ks[t..t+3] (each lane) * Z27 (qsc4). The last c%4 rows go one at a
-// time. Registers as in the f16 kernel, with R9 = hd*2 (a query head's
-// bytes) in the four-row part; no register is left for ks, so row t's
-// scale is found as ks + (DI - s) (both advance 4 bytes a row).
+// Z26 = ks[t..t+3] (each lane) * Z27 (qsc4). When hd%64 == 0, S64 does it
+// in steps of 64 columns with one loop per head count. The last c%4 rows
+// of a block go one at a time. Registers as in the f16 kernel, with R9 =
+// hd*2 (a query head's bytes) in the four-row part; no register is left
+// for ks, so row t's scale is found as 32(SP) + (DI - 24(SP)) (the block's
+// first scale and score; both advance 4 bytes a row). Frame: 0 blk, 8
+// last, 16 positions left after this block, 24 and 32 as above, 40 o.
 
 #define PAIR4I(A, B) \
 	VUNPCKLPS B, A, Z24 \
@@ -68,18 +77,23 @@
 	VPDPWSSD QZ, Z18, A2 \
 	VPDPWSSD QZ, Z19, A3
 
-// func wsumGroupQ8AVX512(out *float32, v *int8, p *float32, ps, c, grp, hd int, next *int8, vs, nvs *float32)
-// out[h*hd+d] += sum_t p[h*ps+t]·(vs[t]·V[t*hd+d]) for t < c <= 16, h < g,
-// as integer sums (see wsumGroupQ8Generic, to which it is exact): each
-// head's weights p·vs are quantized to int16 with one scale (w16 at
-// 0(SP)+32h, scale at 128(SP)+4h); rows go two at a time, sign-extended to
-// int16 and interleaved (VPUNPCKL/HWD: each int32 lane holds one column of
-// both rows), so that one VPDPWSSD with the heads' broadcast weight pair
-// adds both rows' products to 16 columns. The interleave leaves columns
-// 0-3, 8-11, ... in the low accumulator and 4-7, 12-15, ... in the high
-// one; VPERMI2D (indices in Z30, Z31) restores their order before the
-// conversion to float32. Z(2h), Z(2h+1): head h's 32 columns. nvs: the
-// next block's scales (prefetched).
+// func wsumQ8BlocksAVX512(out *float32, v *[]int8, vs *[]float32, p *float32, ps, grp, hd, bt, off, so, blk0, o0, m, last int)
+// out[h*hd+d] += sum_i p[h*ps+i]·(vs[i]·V[i*hd+d]) for the m rows i, h < g,
+// as integer sums (see wsumGroupQ8Generic, to which it is exact), in
+// chunks of up to wsumQ8Chunk = 16 rows of a block: each head's weights
+// p·vs are quantized to int16 with one scale (w16 at 0(SP)+32h, scale at
+// 128(SP)+4h); rows go two at a time, sign-extended to int16 and
+// interleaved (VPUNPCKL/HWD: each int32 lane holds one column of both
+// rows), so that one VPDPWSSD with the heads' broadcast weight pair adds
+// both rows' products to 16 columns. The interleave leaves columns 0-3,
+// 8-11, ... in the low accumulator and 4-7, 12-15, ... in the high one;
+// VPERMI2D (indices in Z30, Z31) restores their order before the
+// conversion to float32. W64 steps 64 columns at a time (one loop per
+// head count); wcol 32 at a time (Z(2h), Z(2h+1): head h's 32 columns).
+// Frame past the weights: 144 blk, 152 last, 160 positions left after
+// this block, 168 o, 176 rows left in the block after this chunk, 184 the
+// chunk's rows c, 192 its weights (p), 200 the rows to prefetch, 208 its
+// scales, 216 its rows.
 DATA wsumQ8PermLo<>+0(SB)/4, $0
 DATA wsumQ8PermLo<>+4(SB)/4, $1
 DATA wsumQ8PermLo<>+8(SB)/4, $2
