@@ -53,10 +53,16 @@ func checkQ8HeadDim(fn string, hd int) {
 	}
 }
 
-// q8PrefetchBlocks is how many blocks ahead the int8 decode kernels
+// q8PrefetchRows is how many positions ahead the int8 decode kernels
 // prefetch: one block of one KV head takes less than a DRAM latency to
-// process (measured at B=16: 4 blocks ahead 8-15% faster than 1).
-const q8PrefetchBlocks = 4
+// process (measured at B=16: 64 positions ahead 8-15% faster than 16).
+const q8PrefetchRows = 64
+
+// q8Ahead returns how many blocks of bt positions ahead the int8 decode
+// kernels prefetch: q8PrefetchRows positions, at least one block.
+func q8Ahead(bt int) int {
+	return max(1, q8PrefetchRows/bt)
+}
 
 // q16Buf holds the int16 query heads of one attendPagedQ8 call and their
 // scales.
@@ -86,7 +92,7 @@ func attendPagedQ8(b *backend, out, q []float32, src *pagedBlocks, from, n, off,
 	q16, qsc := qb.q[:per*hd], qb.sc[:per]
 	quantizeQ16(q16, qsc, q, per, hd, scale)
 	scores := s[:per*m]
-	gk.scoresQ8(scores, src.k8, src.ks, src.bt, from, n, off, q16, qsc, per, hd)
+	gk.scoresQ8(scores, src.k8, src.ks, src.v8, src.vs, src.bt, from, n, off, q16, qsc, per, hd)
 	for h := range per {
 		b.softmax(scores[h*m : (h+1)*m])
 	}
@@ -96,7 +102,7 @@ func attendPagedQ8(b *backend, out, q []float32, src *pagedBlocks, from, n, off,
 
 // scoresQ8Generic is groupKernels.scoresQ8 in Go, block by block with
 // scoresGroupQ8Generic.
-func scoresQ8Generic(s []float32, k [][]int8, ks [][]float32, bt, from, n, off int, q []int16, qsc []float32, g, hd int) {
+func scoresQ8Generic(s []float32, k [][]int8, ks [][]float32, _ [][]int8, _ [][]float32, bt, from, n, off int, q []int16, qsc []float32, g, hd int) {
 	m, so := n-from, off/hd
 	for t := from; t < n; {
 		blk, o := t/bt, t%bt

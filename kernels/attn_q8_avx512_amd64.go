@@ -3,10 +3,10 @@
 package kernels
 
 //go:noescape
-func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc4, qsc1 *float32, grp, hd, bt, off, so, blk0, o0, m, last int)
+func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc4, qsc1 *float32, grp, hd, bt, off, so, blk0, o0, m, last int, v *[]int8, vs *[]float32, ahead int)
 
 //go:noescape
-func wsumQ8BlocksAVX512(out *float32, v *[]int8, vs *[]float32, p *float32, ps, grp, hd, bt, off, so, blk0, o0, m, last int)
+func wsumQ8BlocksAVX512(out *float32, v *[]int8, vs *[]float32, p *float32, ps, grp, hd, bt, off, so, blk0, o0, m, last, ahead int)
 
 // maxGroupQ8Z is the largest GQA group the AVX-512 int8 kernels take
 // (four query heads per call); larger groups use the generic twins.
@@ -15,13 +15,13 @@ const maxGroupQ8Z = 16
 // scoresQ8Z and wsumQ8Z are groupKernels.scoresQ8 and wsumQ8 with AVX-512:
 // one assembly call per run of four query heads loops over all the blocks
 // (reading each block's address from the slice headers, whose lengths are
-// checked here first), prefetching the block q8PrefetchBlocks later (the
+// checked here first), prefetching the block q8Ahead(bt) later (the
 // blocks are scattered in memory, so the hardware prefetcher does not run
 // ahead). The generic twins serve head sizes that are not a multiple of 32
 // and groups above maxGroupQ8Z.
-func scoresQ8Z(s []float32, k [][]int8, ks [][]float32, bt, from, n, off int, q []int16, qsc []float32, g, hd int) {
+func scoresQ8Z(s []float32, k [][]int8, ks [][]float32, v [][]int8, vs [][]float32, bt, from, n, off int, q []int16, qsc []float32, g, hd int) {
 	if hd%32 != 0 || hd == 0 || g > maxGroupQ8Z {
-		scoresQ8Generic(s, k, ks, bt, from, n, off, q, qsc, g, hd)
+		scoresQ8Generic(s, k, ks, v, vs, bt, from, n, off, q, qsc, g, hd)
 		return
 	}
 	if n <= from || g <= 0 {
@@ -37,12 +37,12 @@ func scoresQ8Z(s []float32, k [][]int8, ks [][]float32, bt, from, n, off int, q 
 		q1[h] = sc
 		q4[4*h], q4[4*h+1], q4[4*h+2], q4[4*h+3] = sc, sc, sc, sc
 	}
-	if !q8BlocksFit(k, ks, from/bt, last, off+bt*hd, so+bt) {
-		scoresQ8Generic(s, k, ks, bt, from, n, off, q, qsc, g, hd) // panics on the short block
+	if !q8BlocksFit(k, ks, from/bt, last, off+bt*hd, so+bt) || len(v) <= last || len(vs) <= last {
+		scoresQ8Generic(s, k, ks, v, vs, bt, from, n, off, q, qsc, g, hd) // panics on the short block
 		return
 	}
 	for h := 0; h < g; h += 4 {
-		scoresQ8BlocksAVX512(&s[h*m], m, &k[0], &ks[0], &q[h*hd], &q4[4*h], &q1[h], min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last)
+		scoresQ8BlocksAVX512(&s[h*m], m, &k[0], &ks[0], &q[h*hd], &q4[4*h], &q1[h], min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last, &v[0], &vs[0], q8Ahead(bt))
 	}
 }
 
@@ -75,7 +75,7 @@ func wsumQ8Z(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p 
 		return
 	}
 	for h := 0; h < g; h += 4 {
-		wsumQ8BlocksAVX512(&out[h*hd], &v[0], &vs[0], &p[h*m], m, min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last)
+		wsumQ8BlocksAVX512(&out[h*hd], &v[0], &vs[0], &p[h*m], m, min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last, q8Ahead(bt))
 	}
 }
 

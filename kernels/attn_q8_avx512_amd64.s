@@ -17,9 +17,11 @@
 // o0 of block blk0, m positions in all, block b's rows at element off of
 // *k[b] (the slice headers' data pointers; Go checked their lengths) and
 // their scales at element so of *ks[b]; while a block is read, the same
-// rows of block min(b+q8PrefetchBlocks, last) are prefetched (4 below).
+// rows of block min(b+ahead, last) are prefetched, and on entry
+// scoresQ8BlocksAVX512 prefetches blocks blk0 to blk0+ahead-1 of keys and
+// values (see q8Ahead).
 //
-// func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc4, qsc1 *float32, grp, hd, bt, off, so, blk0, o0, m, last int)
+// func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc4, qsc1 *float32, grp, hd, bt, off, so, blk0, o0, m, last int, v *[]int8, vs *[]float32, ahead int)
 // s[h*ss+i] = float32(Q16[h,:]·K[i,:]) * (ks[i]*qsc[h]) for the m rows i,
 // h < g, where qsc1 holds qsc[0..3] and qsc4 each of them four times (16
 // values, readable even for g < 4).
@@ -77,7 +79,7 @@
 	VPDPWSSD QZ, Z18, A2 \
 	VPDPWSSD QZ, Z19, A3
 
-// func wsumQ8BlocksAVX512(out *float32, v *[]int8, vs *[]float32, p *float32, ps, grp, hd, bt, off, so, blk0, o0, m, last int)
+// func wsumQ8BlocksAVX512(out *float32, v *[]int8, vs *[]float32, p *float32, ps, grp, hd, bt, off, so, blk0, o0, m, last, ahead int)
 // out[h*hd+d] += sum_i p[h*ps+i]·(vs[i]·V[i*hd+d]) for the m rows i, h < g,
 // as integer sums (see wsumGroupQ8Generic, to which it is exact), in
 // chunks of up to wsumQ8Chunk = 16 rows of a block: each head's weights
@@ -414,7 +416,7 @@ col: \
 	SUBQ $4, CX \
 	JMP grp
 
-TEXT ·wsumQ8BlocksAVX512(SB), NOSPLIT, $224-112
+TEXT ·wsumQ8BlocksAVX512(SB), NOSPLIT, $224-120
 	MOVQ m+96(FP), AX
 	CMPQ AX, $0
 	JEQ wret
@@ -432,7 +434,7 @@ wblock:
 	// 176(SP) = min(bt-o, positions left) rows of block blk from row o:
 	// values at 216(SP) = v[blk] + off + o*hd, scales at 208(SP) =
 	// vs[blk] + (so+o)*4; 200(SP) = the same rows of block
-	// min(blk+q8PrefetchBlocks, last) (this block's if it is the last).
+	// min(blk+ahead, last) (this block's if it is the last).
 	MOVQ bt+56(FP), CX
 	SUBQ 168(SP), CX
 	MOVQ 160(SP), AX
@@ -461,7 +463,8 @@ wblock:
 	MOVQ 152(SP), AX
 	CMPQ BX, AX
 	JGE wchunk
-	LEAQ 4(BX), DX
+	MOVQ ahead+112(FP), DX
+	ADDQ BX, DX
 	CMPQ DX, AX
 	CMOVQGT AX, DX
 	LEAQ (DX)(DX*2), DX
@@ -666,7 +669,7 @@ wret:
 	VZEROUPPER
 	RET
 
-TEXT ·scoresQ8BlocksAVX512(SB), NOSPLIT, $48-128
+TEXT ·scoresQ8BlocksAVX512(SB), NOSPLIT, $48-152
 	MOVQ m+112(FP), AX
 	CMPQ AX, $0
 	JEQ sret
@@ -677,6 +680,43 @@ TEXT ·scoresQ8BlocksAVX512(SB), NOSPLIT, $48-128
 	MOVQ AX, 40(SP)
 	MOVQ last+120(FP), AX
 	MOVQ AX, 8(SP)
+	// Prefetch the first ahead blocks' keys and values, which
+	// the loops' prefetching (that far ahead) does not reach: blocks BX
+	// to R12, bt*hd bytes (R11) and bt scales each.
+	MOVQ blk0+96(FP), BX
+	MOVQ ahead+144(FP), R12
+	LEAQ -1(BX)(R12*1), R12
+	CMPQ R12, AX
+	CMOVQGT AX, R12
+	MOVQ hd+64(FP), R11
+	IMULQ bt+72(FP), R11
+
+spfblock:
+	LEAQ (BX)(BX*2), AX
+	MOVQ k+16(FP), R13
+	MOVQ (R13)(AX*8), SI
+	ADDQ off+80(FP), SI
+	MOVQ v+128(FP), R13
+	MOVQ (R13)(AX*8), DI
+	ADDQ off+80(FP), DI
+	XORQ CX, CX
+
+spfline:
+	PREFETCHT0 (SI)(CX*1)
+	PREFETCHT0 (DI)(CX*1)
+	ADDQ $64, CX
+	CMPQ CX, R11
+	JLT spfline
+	MOVQ so+88(FP), CX
+	MOVQ ks+24(FP), R13
+	MOVQ (R13)(AX*8), SI
+	PREFETCHT0 (SI)(CX*4)
+	MOVQ vs+136(FP), R13
+	MOVQ (R13)(AX*8), DI
+	PREFETCHT0 (DI)(CX*4)
+	INCQ BX
+	CMPQ BX, R12
+	JLE spfblock
 	MOVQ s+0(FP), DI
 	MOVQ ss+8(FP), R8
 	SHLQ $2, R8
@@ -712,13 +752,14 @@ sblock:
 	LEAQ (R14)(AX*4), R14
 	MOVQ R14, 32(SP)
 	MOVQ DI, 24(SP)
-	// R10 = the rows of block min(blk+q8PrefetchBlocks, last) to prefetch
+	// R10 = the rows of block min(blk+ahead, last) to prefetch
 	// (this block's if it is the last), and their scales.
 	MOVQ SI, R10
 	MOVQ 8(SP), AX
 	CMPQ BX, AX
 	JGE sdispatch
-	LEAQ 4(BX), DX
+	MOVQ ahead+144(FP), DX
+	ADDQ BX, DX
 	CMPQ DX, AX
 	CMOVQGT AX, DX
 	LEAQ (DX)(DX*2), DX
