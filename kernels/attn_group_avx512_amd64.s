@@ -368,12 +368,142 @@ wstored: \
 #define LOADV2_F32 VMOVUPS (SI)(R11*1), Z9
 #define LOADV2_F16 VCVTPH2PS (SI)(R11*1), Z9
 
+// When hd >= 64, wsum* first run steps of 64 columns (WV64) with one loop
+// per head count g (no per-head branches): each row's 64 columns are
+// loaded (converted) once into Z16..Z19 and multiplied with every head's
+// broadcast weight (Z20+h) into head h's accumulators Z(4h)..Z(4h+3); the
+// columns past the last multiple of 64 go through WSUM_LOOP.
+#define LOAD64_F32 \
+	VMOVUPS (SI), Z16 \
+	VMOVUPS 64(SI), Z17 \
+	VMOVUPS 128(SI), Z18 \
+	VMOVUPS 192(SI), Z19
+#define LOAD64_F16 \
+	VCVTPH2PS (SI), Z16 \
+	VCVTPH2PS 32(SI), Z17 \
+	VCVTPH2PS 64(SI), Z18 \
+	VCVTPH2PS 96(SI), Z19
+#define PREF64_F32 \
+	PREFETCHT0 (R13) \
+	PREFETCHT0 64(R13) \
+	PREFETCHT0 128(R13) \
+	PREFETCHT0 192(R13)
+#define PREF64_F16 \
+	PREFETCHT0 (R13) \
+	PREFETCHT0 64(R13)
+
+#define VF64(P, W, A, B, C, D) \
+	VBROADCASTSS P, W \
+	VFMADD231PS W, Z16, A \
+	VFMADD231PS W, Z17, B \
+	VFMADD231PS W, Z18, C \
+	VFMADD231PS W, Z19, D
+#define VF64_1 VF64((R10), Z20, Z0, Z1, Z2, Z3)
+#define VF64_2 VF64_1 \
+	VF64((R10)(R8*1), Z21, Z4, Z5, Z6, Z7)
+#define VF64_3 VF64_2 \
+	VF64((R12), Z22, Z8, Z9, Z10, Z11)
+#define VF64_4 VF64_3 \
+	VF64((R12)(R8*1), Z23, Z12, Z13, Z14, Z15)
+
+#define VZ4(A, B, C, D) \
+	VPXORD A, A, A \
+	VPXORD B, B, B \
+	VPXORD C, C, C \
+	VPXORD D, D, D
+#define VZ64_1 VZ4(Z0, Z1, Z2, Z3)
+#define VZ64_2 VZ64_1 \
+	VZ4(Z4, Z5, Z6, Z7)
+#define VZ64_3 VZ64_2 \
+	VZ4(Z8, Z9, Z10, Z11)
+#define VZ64_4 VZ64_3 \
+	VZ4(Z12, Z13, Z14, Z15)
+
+// VO adds one head's 64 sums to the floats at (R10)(AX*4).
+#define VO(A, B, C, D) \
+	VADDPS (R10)(AX*4), A, A \
+	VMOVUPS A, (R10)(AX*4) \
+	VADDPS 64(R10)(AX*4), B, B \
+	VMOVUPS B, 64(R10)(AX*4) \
+	VADDPS 128(R10)(AX*4), C, C \
+	VMOVUPS C, 128(R10)(AX*4) \
+	VADDPS 192(R10)(AX*4), D, D \
+	VMOVUPS D, 192(R10)(AX*4)
+#define VO64_1 MOVQ DI, R10 \
+	VO(Z0, Z1, Z2, Z3)
+#define VO64_2 VO64_1 \
+	LEAQ (R10)(R9*4), R10 \
+	VO(Z4, Z5, Z6, Z7)
+#define VO64_3 VO64_2 \
+	LEAQ (R10)(R9*4), R10 \
+	VO(Z8, Z9, Z10, Z11)
+#define VO64_4 VO64_3 \
+	LEAQ (R10)(R9*4), R10 \
+	VO(Z12, Z13, Z14, Z15)
+
+// WV64 runs the 64-column steps from column AX while at least 64 columns
+// are left (labels col, row), with ZERO, HEADS and OUT for one head count;
+// registers as in WSUM_LOOP.
+#define WV64(ZERO, HEADS, OUT, LOAD64, PREF64, elemscale, col, row) \
+col: \
+	LEAQ (DX)(AX*elemscale), SI \
+	MOVQ next+56(FP), R13 \
+	LEAQ (R13)(AX*elemscale), R13 \
+	MOVQ p+16(FP), R10 \
+	LEAQ (R10)(R8*2), R12 \
+	MOVQ c+32(FP), CX \
+	ZERO \
+row: \
+	PREF64 \
+	LOAD64 \
+	HEADS \
+	ADDQ $4, R10 \
+	ADDQ $4, R12 \
+	ADDQ R11, SI \
+	ADDQ R11, R13 \
+	DECQ CX \
+	JNZ row \
+	OUT \
+	ADDQ $64, AX \
+	MOVQ R9, CX \
+	SUBQ AX, CX \
+	CMPQ CX, $64 \
+	JGE col
+
+// WSUM64 dispatches on g to the WV64 loops, then leaves the columns left
+// (if any) to WSUM_LOOP (label wcol).
+#define WSUM64(LOAD64, PREF64, elemscale) \
+	CMPQ R9, $64 \
+	JLT wcol \
+	CMPQ BX, $2 \
+	JLT v64g1 \
+	JEQ v64g2 \
+	CMPQ BX, $4 \
+	JLT v64g3 \
+	WV64(VZ64_4, VF64_4, VO64_4, LOAD64, PREF64, elemscale, v4col, v4row) \
+	JMP vtail \
+v64g3: \
+	WV64(VZ64_3, VF64_3, VO64_3, LOAD64, PREF64, elemscale, v3col, v3row) \
+	JMP vtail \
+v64g2: \
+	WV64(VZ64_2, VF64_2, VO64_2, LOAD64, PREF64, elemscale, v2col, v2row) \
+	JMP vtail \
+v64g1: \
+	WV64(VZ64_1, VF64_1, VO64_1, LOAD64, PREF64, elemscale, v1col, v1row) \
+vtail: \
+	CMPQ AX, R9 \
+	JLT wcol \
+	VZEROUPPER \
+	RET
+
 TEXT ·wsumGroupF32AVX512(SB), NOSPLIT, $0-64
 	WSUM_BEGIN(2)
+	WSUM64(LOAD64_F32, PREF64_F32, 4)
 	WSUM_LOOP(4, LOADV_F32, LOADV2_F32)
 
 TEXT ·wsumGroupF16AVX512(SB), NOSPLIT, $0-64
 	WSUM_BEGIN(1)
+	WSUM64(LOAD64_F16, PREF64_F16, 2)
 	WSUM_LOOP(2, LOADV_F16, LOADV2_F16)
 
 TEXT ·scoresGroupF32AVX512(SB), NOSPLIT, $0-64
