@@ -24,15 +24,17 @@ type groupKernels struct {
 	// h < g, where V holds c rows of hd values (ps >= c).
 	wsumF32 func(out, v, next, p []float32, ps, c, g, hd int)
 	wsumF16 func(out []float32, v, next []uint16, p []float32, ps, c, g, hd int)
-	// next is the block read after k or v (nil if none): SIMD kernels
-	// prefetch its first c rows.
+	// (next, above, is the block read after k or v, nil if none: SIMD
+	// kernels prefetch its first c rows.)
+
 	// scoresQ8 and wsumQ8 read the int8 rows of one KV head (element off
-	// of each block, scales from off/hd) over positions [from, n) of src,
-	// block by block in one call, with the query heads quantized to int16
-	// (exact integer dot products; qsc[h] is the head's scale times the
-	// softmax scale, see quantizeQ16). With m = n-from, scoresQ8 sets
-	// s[h*m+t-from] = float32(Q[h,:]·K[t,:]) * (ks[t]*qsc[h]) and wsumQ8
-	// adds sum_t p[h*m+t-from]·(vs[t]·V[t,:]) to out[h*hd:(h+1)*hd] (see
+	// of each block of bt positions, scales from element off/hd) over
+	// positions [from, n) of the blocks k, ks or v, vs, all in one call,
+	// with the query heads quantized to int16 (exact integer dot
+	// products; qsc[h] is the head's scale times the softmax scale, see
+	// quantizeQ16). With m = n-from, scoresQ8 sets s[h*m+t-from] =
+	// float32(Q[h,:]·K[t,:]) * (ks[t]*qsc[h]) and wsumQ8 adds
+	// sum_t p[h*m+t-from]·(vs[t]·V[t,:]) to out[h*hd:(h+1)*hd] (see
 	// wsumGroupQ8Generic), for h < g. SIMD forms prefetch the blocks read
 	// next (scoresQ8 also the first blocks of the values v, vs, which
 	// wsumQ8 reads next).
