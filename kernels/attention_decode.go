@@ -132,15 +132,18 @@ func attendPaged(b *backend, out, q []float32, src *pagedBlocks, from, n, off, p
 	bt, m := src.bt, n-from
 	if gk := b.group; gk != nil {
 		last := (n - 1) / bt // last block read
-		// nxt returns the KV head's part of the block after blk, if read.
+		// nxt returns the KV head's part of the block decodeAhead(bt) after
+		// blk (or the last one read), if any, for the kernels to prefetch.
+		ahead := decodeAhead(bt)
 		nxt := func(blocks [][]float32, blocks16 [][]uint16, blk int) ([]float32, []uint16) {
 			if blk >= last {
 				return nil, nil
 			}
+			blk = min(blk+ahead, last)
 			if src.f16 {
-				return nil, blocks16[blk+1][off : off+bt*hd]
+				return nil, blocks16[blk][off : off+bt*hd]
 			}
-			return blocks[blk+1][off : off+bt*hd], nil
+			return blocks[blk][off : off+bt*hd], nil
 		}
 		scores := s[:per*m]
 		for t := from; t < n; {

@@ -53,15 +53,17 @@ func checkQ8HeadDim(fn string, hd int) {
 	}
 }
 
-// q8PrefetchRows is how many positions ahead the int8 decode kernels
-// prefetch: one block of one KV head takes less than a DRAM latency to
-// process (measured at B=16: 64 positions ahead 8-15% faster than 16).
-const q8PrefetchRows = 64
+// decodePrefetchRows is how many positions ahead the decode attention
+// kernels prefetch: one block of one KV head takes less than a DRAM
+// latency to process (measured at B=16, int8 blocks of 16: 64 positions
+// ahead 8-15% faster than 16).
+const decodePrefetchRows = 64
 
-// q8Ahead returns how many blocks of bt positions ahead the int8 decode
-// kernels prefetch: q8PrefetchRows positions, at least one block.
-func q8Ahead(bt int) int {
-	return max(1, q8PrefetchRows/bt)
+// decodeAhead returns how many blocks of bt positions ahead the decode
+// attention kernels prefetch: decodePrefetchRows positions, at least one
+// block.
+func decodeAhead(bt int) int {
+	return max(1, decodePrefetchRows/bt)
 }
 
 // q16Buf holds the int16 query heads of one attendPagedQ8 call and their

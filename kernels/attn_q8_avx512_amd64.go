@@ -15,7 +15,7 @@ const maxGroupQ8Z = 16
 // scoresQ8Z and wsumQ8Z are groupKernels.scoresQ8 and wsumQ8 with AVX-512:
 // one assembly call per run of four query heads loops over all the blocks
 // (reading each block's address from the slice headers, whose lengths are
-// checked here first), prefetching the block q8Ahead(bt) later (the
+// checked here first), prefetching the block decodeAhead(bt) later (the
 // blocks are scattered in memory, so the hardware prefetcher does not run
 // ahead). The generic twins serve head sizes that are not a multiple of 32
 // and groups above maxGroupQ8Z.
@@ -42,7 +42,7 @@ func scoresQ8Z(s []float32, k [][]int8, ks [][]float32, v [][]int8, vs [][]float
 		return
 	}
 	for h := 0; h < g; h += 4 {
-		scoresQ8BlocksAVX512(&s[h*m], m, &k[0], &ks[0], &q[h*hd], &q4[4*h], &q1[h], min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last, &v[0], &vs[0], q8Ahead(bt))
+		scoresQ8BlocksAVX512(&s[h*m], m, &k[0], &ks[0], &q[h*hd], &q4[4*h], &q1[h], min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last, &v[0], &vs[0], decodeAhead(bt))
 	}
 }
 
@@ -75,7 +75,7 @@ func wsumQ8Z(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p 
 		return
 	}
 	for h := 0; h < g; h += 4 {
-		wsumQ8BlocksAVX512(&out[h*hd], &v[0], &vs[0], &p[h*m], m, min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last, q8Ahead(bt))
+		wsumQ8BlocksAVX512(&out[h*hd], &v[0], &vs[0], &p[h*m], m, min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last, decodeAhead(bt))
 	}
 }
 

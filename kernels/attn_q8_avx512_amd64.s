@@ -19,7 +19,7 @@
 // their scales at element so of *ks[b]; while a block is read, the same
 // rows of block min(b+ahead, last) are prefetched, and on entry
 // scoresQ8BlocksAVX512 prefetches blocks blk0 to blk0+ahead-1 of keys and
-// values (see q8Ahead).
+// values (see decodeAhead).
 //
 // func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc4, qsc1 *float32, grp, hd, bt, off, so, blk0, o0, m, last int, v *[]int8, vs *[]float32, ahead int)
 // s[h*ss+i] = float32(Q16[h,:]·K[i,:]) * (ks[i]*qsc[h]) for the m rows i,
