@@ -473,7 +473,12 @@ func qgemm4Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []floa
 	for k := range nt {
 		for r := range qgRows {
 			for l := range qgTile {
-				y[(k*qgTile+l)*ldy+r] = qgemmDot(w[r*cols:r*cols+blocks*q8Block], flip, ws[r*groups:], gb, tiles[k], l)
+				row := w[r*cols : r*cols+blocks*q8Block]
+				if gb >= blocks {
+					y[(k*qgTile+l)*ldy+r] = qgemmDotRow(row, flip, ws[r*groups], tiles[k], l)
+					continue
+				}
+				y[(k*qgTile+l)*ldy+r] = qgemmDot(row, flip, ws[r*groups:], gb, tiles[k], l)
 			}
 		}
 	}
@@ -523,6 +528,23 @@ func qgemmDot(row []byte, flip byte, ws []float32, gb int, at []byte, l int) flo
 		acc = fma32(p, ws[blk/gb], acc)
 	}
 	return acc
+}
+
+// qgemmDotRow is qgemmDot for a row with one weight scale ws (the 4-row
+// kernels' arithmetic then): the blocks' products with the activation
+// scales summed by fused multiply-adds, in block order, times ws once.
+func qgemmDotRow(row []byte, flip byte, ws float32, at []byte, l int) float32 {
+	var acc float32
+	for blk := range len(row) / q8Block {
+		t := at[blk*qgBlockBytes : (blk+1)*qgBlockBytes]
+		d := int32(binary.LittleEndian.Uint32(t[576+4*l:]))
+		for c, v := range row[blk*q8Block : (blk+1)*q8Block] {
+			d += int32(v^flip) * int32(int8(t[c/4*64+4*l+c%4]))
+		}
+		ls := math.Float32frombits(binary.LittleEndian.Uint32(t[512+4*l:]))
+		acc = fma32(float32(d), ls, acc)
+	}
+	return float32(acc * ws)
 }
 
 // fma32 returns a*b+c rounded once to float32, as VFMADD231PS does: the
