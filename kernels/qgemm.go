@@ -281,16 +281,19 @@ func (j *qgemmJob) run(lo, hi int) {
 		r0 := item * j.panel
 		nr := min(j.panel, rows-r0)
 		pr := (nr + qgRows - 1) / qgRows * qgRows // rows padded to whole kernel calls
-		// With one sweep over the panel (up to 32 input rows), each group
-		// of rows is prepared right before its kernel call, so that reading
-		// the weights from memory overlaps the arithmetic; with several
-		// sweeps, the whole panel once.
+		// int8 rows are read as stored (the kernel flips their sign bits),
+		// the first sweep prefetching those of a later call, so that
+		// reading them from memory overlaps the arithmetic; later sweeps
+		// find them in cache. Other types are prepared: with one sweep
+		// over the panel (up to 32 input rows), each group of rows right
+		// before its kernel call, with several, the whole panel once.
 		sweeps := (tiles + 1) / 2
 		if j.mirror {
 			j.runMirrored(item, wp, ws, out)
 			continue
 		}
-		if sweeps > 1 {
+		prepAll := sweeps > 1 && w.Type != Q8
+		if prepAll {
 			tr.qgemmPrep(wp[:nr*cols], w, r0, nr)
 		}
 		clear(wp[nr*cols : pr*cols])
@@ -314,16 +317,15 @@ func (j *qgemmJob) run(lo, hi int) {
 				a, a2, ws := a, a2, ws[r*groups:(r+qgRows)*groups]
 				wr, raw := wp[r*cols:(r+qgRows)*cols], false
 				var pf []byte
-				if sweeps == 1 {
-					// Rows read once, from memory: prefetch those of a
-					// later call while this one computes.
+				if t == 0 && !prepAll {
+					// Rows read from memory: prefetch those of a later
+					// call while this one computes.
 					pf = qgemmStored(w, r0+r+qgPrefetchAhead*qgRows, qgRows)
 				}
 				switch {
-				case sweeps == 1 && w.Type == Q8 && r+qgRows <= nr:
-					// int8 rows read once: the kernel flips their sign bits.
+				case w.Type == Q8 && r+qgRows <= nr:
 					wr, raw = int8Bytes(w.Q8[(r0+r)*cols:(r0+r+qgRows)*cols]), true
-				case sweeps == 1:
+				case !prepAll:
 					tr.qgemmPrep(wr, w, r0+r, min(qgRows, nr-r))
 				}
 				if in == nt*qgTile && r+qgRows <= nr {
