@@ -50,6 +50,7 @@ type backend struct {
 	// groupKernels); without it paged attention goes one head at a time.
 	group *groupKernels
 
+	add      func(dst, a, b []float32) // if set: addGeneric's results, faster
 	scale    func(x []float32, s float32)
 	softmax  func(x []float32) // len(x) >= 1
 	siluMul  func(dst, gate, up []float32)
