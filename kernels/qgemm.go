@@ -29,10 +29,17 @@ import (
 //
 //	acc = fma(float32(dot) * xscale[i,b], wscale[r,g], acc)
 //
-// in block order, so each output is a fixed sequence of float operations
-// (qgemm4Generic) that does not depend on tiling or threads. It differs from
+// in block order. The 4-row kernels, for rows with one weight scale (one
+// group: per-row int8), save a multiply per block instead (qgemmDotRow):
+//
+//	acc = fma(float32(dot), xscale[i,b], acc), then y = acc * wscale[r]
+//
+// Each output is thus a fixed sequence of float operations per kernel
+// family (qgemm4Generic, qgemm8Generic, qgemm16Generic) that does not
+// depend on threads; per-row weights give results that differ between the
+// families (n <= 16 against larger n) by float32 rounding. Both differ from
 // MatVec's summation order (lanes of 4 columns) by float32 rounding only:
-// both multiply the same integers by the same scales.
+// all multiply the same integers by the same scales.
 
 const (
 	qgTile       = 16          // input rows per tile: the int32 lanes of a zmm register
