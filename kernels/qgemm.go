@@ -288,20 +288,16 @@ func (j *qgemmJob) run(lo, hi int) {
 		r0 := item * j.panel
 		nr := min(j.panel, rows-r0)
 		pr := (nr + qgRows - 1) / qgRows * qgRows // rows padded to whole kernel calls
-		// int8 rows are read as stored (the kernel flips their sign bits),
-		// the first sweep prefetching those of a later call, so that
-		// reading them from memory overlaps the arithmetic; later sweeps
-		// find them in cache. Other types are prepared: with one sweep
-		// over the panel (up to 32 input rows), each group of rows right
-		// before its kernel call, with several, the whole panel once.
+		// The first sweep over the panel reads the rows from memory,
+		// prefetching those of a later call so that reading overlaps the
+		// arithmetic: int8 rows as stored (the kernel flips their sign
+		// bits; later sweeps find them in cache), other types (and a
+		// partial group of int8 rows) prepared into wp right before their
+		// call, for the later sweeps too.
 		sweeps := (tiles + 1) / 2
 		if j.mirror {
 			j.runMirrored(item, wp, ws, out)
 			continue
-		}
-		prepAll := sweeps > 1 && w.Type != Q8
-		if prepAll {
-			tr.qgemmPrep(wp[:nr*cols], w, r0, nr)
 		}
 		clear(wp[nr*cols : pr*cols])
 		copy(ws, w.Scale[r0*groups:(r0+nr)*groups])
@@ -324,7 +320,7 @@ func (j *qgemmJob) run(lo, hi int) {
 				a, a2, ws := a, a2, ws[r*groups:(r+qgRows)*groups]
 				wr, raw := wp[r*cols:(r+qgRows)*cols], false
 				var pf []byte
-				if t == 0 && !prepAll {
+				if t == 0 {
 					// Rows read from memory: prefetch those of a later
 					// call while this one computes.
 					pf = qgemmStored(w, r0+r+qgPrefetchAhead*qgRows, qgRows)
@@ -332,7 +328,7 @@ func (j *qgemmJob) run(lo, hi int) {
 				switch {
 				case w.Type == Q8 && r+qgRows <= nr:
 					wr, raw = int8Bytes(w.Q8[(r0+r)*cols:(r0+r+qgRows)*cols]), true
-				case !prepAll:
+				case t == 0:
 					tr.qgemmPrep(wr, w, r0+r, min(qgRows, nr-r))
 				}
 				if in == nt*qgTile && r+qgRows <= nr {
