@@ -27,6 +27,18 @@ type groupKernels struct {
 	// (next, above, is the block read after k or v, nil if none: SIMD
 	// kernels prefetch its first c rows.)
 
+	// scoresBlocks* and wsumBlocks* run scores* and wsum* over positions
+	// [from, n) of one KV head in blocks of bt positions (the head's rows
+	// at element off of each block) in one call: with m = n-from,
+	// scoresBlocks* sets s[h*m+t-from] = Q[h,:]·K[t,:] and wsumBlocks*
+	// adds sum_t p[h*m+t-from]·V[t,:] to out[h*hd:(h+1)*hd], for h < g,
+	// with the same results as blockScores and blockWsum over the same
+	// backend's per-block kernels.
+	scoresBlocksF32 func(s []float32, k [][]float32, bt, from, n, off int, q []float32, g, hd int)
+	scoresBlocksF16 func(s []float32, k [][]uint16, bt, from, n, off int, q []float32, g, hd int)
+	wsumBlocksF32   func(out []float32, v [][]float32, bt, from, n, off int, p []float32, g, hd int)
+	wsumBlocksF16   func(out []float32, v [][]uint16, bt, from, n, off int, p []float32, g, hd int)
+
 	// scoresQ8 and wsumQ8 read the int8 rows of one KV head (element off
 	// of each block of bt positions, scales from element off/hd) over
 	// positions [from, n) of the blocks k, ks or v, vs, all in one call,
@@ -50,6 +62,54 @@ var groupGeneric = &groupKernels{
 	wsumF16:   wsumGroupF16Generic,
 	scoresQ8:  scoresQ8Generic,
 	wsumQ8:    wsumQ8Generic,
+
+	scoresBlocksF32: func(s []float32, k [][]float32, bt, from, n, off int, q []float32, g, hd int) {
+		blockScores(scoresGroupF32Generic, s, k, bt, from, n, off, q, g, hd)
+	},
+	scoresBlocksF16: func(s []float32, k [][]uint16, bt, from, n, off int, q []float32, g, hd int) {
+		blockScores(scoresGroupF16Generic, s, k, bt, from, n, off, q, g, hd)
+	},
+	wsumBlocksF32: func(out []float32, v [][]float32, bt, from, n, off int, p []float32, g, hd int) {
+		blockWsum(wsumGroupF32Generic, out, v, bt, from, n, off, p, g, hd)
+	},
+	wsumBlocksF16: func(out []float32, v [][]uint16, bt, from, n, off int, p []float32, g, hd int) {
+		blockWsum(wsumGroupF16Generic, out, v, bt, from, n, off, p, g, hd)
+	},
+}
+
+// blockNext returns the KV head's part of the block decodeAhead(bt) after
+// blk, for the per-block kernels to prefetch, or nil if blk is the last
+// block read.
+func blockNext[T float32 | uint16](blocks [][]T, blk, last, bt, off, hd int) []T {
+	if blk >= last {
+		return nil
+	}
+	blk = min(blk+decodeAhead(bt), last)
+	return blocks[blk][off : off+bt*hd]
+}
+
+// blockScores is groupKernels.scoresBlocks* as a loop over the blocks
+// calling the per-block kernel f.
+func blockScores[T float32 | uint16](f func(s []float32, ss int, k, next []T, q []float32, c, g, hd int), s []float32, k [][]T, bt, from, n, off int, q []float32, g, hd int) {
+	m, last := n-from, (n-1)/bt
+	for t := from; t < n; {
+		blk, o := t/bt, t%bt
+		c := min(bt-o, n-t)
+		f(s[t-from:], m, k[blk][off+o*hd:off+(o+c)*hd], blockNext(k, blk, last, bt, off, hd), q, c, g, hd)
+		t += c
+	}
+}
+
+// blockWsum is groupKernels.wsumBlocks* as a loop over the blocks calling
+// the per-block kernel f.
+func blockWsum[T float32 | uint16](f func(out []float32, v, next []T, p []float32, ps, c, g, hd int), out []float32, v [][]T, bt, from, n, off int, p []float32, g, hd int) {
+	m, last := n-from, (n-1)/bt
+	for t := from; t < n; {
+		blk, o := t/bt, t%bt
+		c := min(bt-o, n-t)
+		f(out, v[blk][off+o*hd:off+(o+c)*hd], blockNext(v, blk, last, bt, off, hd), p[t-from:], m, c, g, hd)
+		t += c
+	}
 }
 
 func scoresGroupF32Generic(s []float32, ss int, k, _, q []float32, c, g, hd int) {
@@ -131,47 +191,21 @@ func attendPaged(b *backend, out, q []float32, src *pagedBlocks, from, n, off, p
 	}
 	bt, m := src.bt, n-from
 	if gk := b.group; gk != nil {
-		last := (n - 1) / bt // last block read
-		// nxt returns the KV head's part of the block decodeAhead(bt) after
-		// blk (or the last one read), if any, for the kernels to prefetch.
-		ahead := decodeAhead(bt)
-		nxt := func(blocks [][]float32, blocks16 [][]uint16, blk int) ([]float32, []uint16) {
-			if blk >= last {
-				return nil, nil
-			}
-			blk = min(blk+ahead, last)
-			if src.f16 {
-				return nil, blocks16[blk][off : off+bt*hd]
-			}
-			return blocks[blk][off : off+bt*hd], nil
-		}
 		scores := s[:per*m]
-		for t := from; t < n; {
-			blk, o := t/bt, t%bt
-			c := min(bt-o, n-t)
-			n32, n16 := nxt(src.k, src.k16, blk)
-			if src.f16 {
-				gk.scoresF16(scores[t-from:], m, src.k16[blk][off+o*hd:off+(o+c)*hd], n16, q, c, per, hd)
-			} else {
-				gk.scoresF32(scores[t-from:], m, src.k[blk][off+o*hd:off+(o+c)*hd], n32, q, c, per, hd)
-			}
-			t += c
+		if src.f16 {
+			gk.scoresBlocksF16(scores, src.k16, bt, from, n, off, q, per, hd)
+		} else {
+			gk.scoresBlocksF32(scores, src.k, bt, from, n, off, q, per, hd)
 		}
 		b.scale(scores, scale)
 		for h := range per {
 			b.softmax(scores[h*m : (h+1)*m])
 		}
 		clear(out)
-		for t := from; t < n; {
-			blk, o := t/bt, t%bt
-			c := min(bt-o, n-t)
-			n32, n16 := nxt(src.v, src.v16, blk)
-			if src.f16 {
-				gk.wsumF16(out, src.v16[blk][off+o*hd:off+(o+c)*hd], n16, scores[t-from:], m, c, per, hd)
-			} else {
-				gk.wsumF32(out, src.v[blk][off+o*hd:off+(o+c)*hd], n32, scores[t-from:], m, c, per, hd)
-			}
-			t += c
+		if src.f16 {
+			gk.wsumBlocksF16(out, src.v16, bt, from, n, off, scores, per, hd)
+		} else {
+			gk.wsumBlocksF32(out, src.v, bt, from, n, off, scores, per, hd)
 		}
 		return
 	}

@@ -24,6 +24,11 @@ var groupAVX512 = &groupKernels{
 	wsumF16:   wsumGroupF16Z,
 	scoresQ8:  scoresQ8Z,
 	wsumQ8:    wsumQ8Z,
+
+	scoresBlocksF32: scoresBlocksF32Z,
+	scoresBlocksF16: scoresBlocksF16Z,
+	wsumBlocksF32:   wsumBlocksF32Z,
+	wsumBlocksF16:   wsumBlocksF16Z,
 }
 
 // groupRowsZ reports whether the AVX-512 group kernels take rows of hd
@@ -100,5 +105,86 @@ func wsumGroupF16Z(out []float32, v, next []uint16, p []float32, ps, c, g, hd in
 	_, _ = out[g*hd-1], p[(g-1)*ps+c-1]
 	for h := 0; h < g; h += 4 {
 		wsumGroupF16AVX512(&out[h*hd], &v[0], &p[h*ps], ps, c, min(4, g-h), hd, nx)
+	}
+}
+
+//go:noescape
+func scoresF32BlocksAVX512(s *float32, ss int, k *[]float32, q *float32, grp, hd, bt, off, blk0, o0, m, last, ahead int)
+
+//go:noescape
+func scoresF16BlocksAVX512(s *float32, ss int, k *[]uint16, q *float32, grp, hd, bt, off, blk0, o0, m, last, ahead int)
+
+//go:noescape
+func wsumF32BlocksAVX512(out *float32, v *[]float32, p *float32, ps, grp, hd, bt, off, blk0, o0, m, last, ahead int)
+
+//go:noescape
+func wsumF16BlocksAVX512(out *float32, v *[]uint16, p *float32, ps, grp, hd, bt, off, blk0, o0, m, last, ahead int)
+
+// The block-loop kernels run the per-block assembly kernels over all of a
+// KV head's blocks from one assembly call per four query heads (block
+// addresses read from the slice headers, whose lengths are checked here
+// first), with no Go between blocks; the same results as blockScores and
+// blockWsum over the per-block kernels. Head sizes that are not a multiple
+// of 16 use the generic twins.
+
+// blocksFit reports whether blocks lo..hi exist and hold at least nk
+// values each.
+func blocksFit[T float32 | uint16](blocks [][]T, lo, hi, nk int) bool {
+	if hi >= len(blocks) {
+		return false
+	}
+	for _, b := range blocks[lo : hi+1] {
+		if len(b) < nk {
+			return false
+		}
+	}
+	return true
+}
+
+func scoresBlocksF32Z(s []float32, k [][]float32, bt, from, n, off int, q []float32, g, hd int) {
+	if hd%16 != 0 || hd == 0 || n <= from || g <= 0 || !blocksFit(k, from/bt, (n-1)/bt, off+bt*hd) {
+		groupGeneric.scoresBlocksF32(s, k, bt, from, n, off, q, g, hd) // panics on a short block
+		return
+	}
+	m, last := n-from, (n-1)/bt
+	_, _ = q[g*hd-1], s[g*m-1]
+	for h := 0; h < g; h += 4 {
+		scoresF32BlocksAVX512(&s[h*m], m, &k[0], &q[h*hd], min(4, g-h), hd, bt, off, from/bt, from%bt, m, last, decodeAhead(bt))
+	}
+}
+
+func scoresBlocksF16Z(s []float32, k [][]uint16, bt, from, n, off int, q []float32, g, hd int) {
+	if hd%16 != 0 || hd == 0 || n <= from || g <= 0 || !blocksFit(k, from/bt, (n-1)/bt, off+bt*hd) {
+		groupGeneric.scoresBlocksF16(s, k, bt, from, n, off, q, g, hd)
+		return
+	}
+	m, last := n-from, (n-1)/bt
+	_, _ = q[g*hd-1], s[g*m-1]
+	for h := 0; h < g; h += 4 {
+		scoresF16BlocksAVX512(&s[h*m], m, &k[0], &q[h*hd], min(4, g-h), hd, bt, off, from/bt, from%bt, m, last, decodeAhead(bt))
+	}
+}
+
+func wsumBlocksF32Z(out []float32, v [][]float32, bt, from, n, off int, p []float32, g, hd int) {
+	if hd%16 != 0 || hd == 0 || n <= from || g <= 0 || !blocksFit(v, from/bt, (n-1)/bt, off+bt*hd) {
+		groupGeneric.wsumBlocksF32(out, v, bt, from, n, off, p, g, hd)
+		return
+	}
+	m, last := n-from, (n-1)/bt
+	_, _ = out[g*hd-1], p[g*m-1]
+	for h := 0; h < g; h += 4 {
+		wsumF32BlocksAVX512(&out[h*hd], &v[0], &p[h*m], m, min(4, g-h), hd, bt, off, from/bt, from%bt, m, last, decodeAhead(bt))
+	}
+}
+
+func wsumBlocksF16Z(out []float32, v [][]uint16, bt, from, n, off int, p []float32, g, hd int) {
+	if hd%16 != 0 || hd == 0 || n <= from || g <= 0 || !blocksFit(v, from/bt, (n-1)/bt, off+bt*hd) {
+		groupGeneric.wsumBlocksF16(out, v, bt, from, n, off, p, g, hd)
+		return
+	}
+	m, last := n-from, (n-1)/bt
+	_, _ = out[g*hd-1], p[g*m-1]
+	for h := 0; h < g; h += 4 {
+		wsumF16BlocksAVX512(&out[h*hd], &v[0], &p[h*m], m, min(4, g-h), hd, bt, off, from/bt, from%bt, m, last, decodeAhead(bt))
 	}
 }
