@@ -33,9 +33,10 @@ type groupKernels struct {
 	// scoresBlocks* sets s[h*m+t-from] = Q[h,:]·K[t,:] and wsumBlocks*
 	// adds sum_t p[h*m+t-from]·V[t,:] to out[h*hd:(h+1)*hd], for h < g,
 	// with the same results as blockScores and blockWsum over the same
-	// backend's per-block kernels.
-	scoresBlocksF32 func(s []float32, k [][]float32, bt, from, n, off int, q []float32, g, hd int)
-	scoresBlocksF16 func(s []float32, k [][]uint16, bt, from, n, off int, q []float32, g, hd int)
+	// backend's per-block kernels. (v in scoresBlocks*: the value blocks,
+	// whose first blocks SIMD forms prefetch.)
+	scoresBlocksF32 func(s []float32, k, v [][]float32, bt, from, n, off int, q []float32, g, hd int)
+	scoresBlocksF16 func(s []float32, k, v [][]uint16, bt, from, n, off int, q []float32, g, hd int)
 	wsumBlocksF32   func(out []float32, v [][]float32, bt, from, n, off int, p []float32, g, hd int)
 	wsumBlocksF16   func(out []float32, v [][]uint16, bt, from, n, off int, p []float32, g, hd int)
 
@@ -63,10 +64,10 @@ var groupGeneric = &groupKernels{
 	scoresQ8:  scoresQ8Generic,
 	wsumQ8:    wsumQ8Generic,
 
-	scoresBlocksF32: func(s []float32, k [][]float32, bt, from, n, off int, q []float32, g, hd int) {
+	scoresBlocksF32: func(s []float32, k, _ [][]float32, bt, from, n, off int, q []float32, g, hd int) {
 		blockScores(scoresGroupF32Generic, s, k, bt, from, n, off, q, g, hd)
 	},
-	scoresBlocksF16: func(s []float32, k [][]uint16, bt, from, n, off int, q []float32, g, hd int) {
+	scoresBlocksF16: func(s []float32, k, _ [][]uint16, bt, from, n, off int, q []float32, g, hd int) {
 		blockScores(scoresGroupF16Generic, s, k, bt, from, n, off, q, g, hd)
 	},
 	wsumBlocksF32: func(out []float32, v [][]float32, bt, from, n, off int, p []float32, g, hd int) {
@@ -193,9 +194,9 @@ func attendPaged(b *backend, out, q []float32, src *pagedBlocks, from, n, off, p
 	if gk := b.group; gk != nil {
 		scores := s[:per*m]
 		if src.f16 {
-			gk.scoresBlocksF16(scores, src.k16, bt, from, n, off, q, per, hd)
+			gk.scoresBlocksF16(scores, src.k16, src.v16, bt, from, n, off, q, per, hd)
 		} else {
-			gk.scoresBlocksF32(scores, src.k, bt, from, n, off, q, per, hd)
+			gk.scoresBlocksF32(scores, src.k, src.v, bt, from, n, off, q, per, hd)
 		}
 		b.scale(scores, scale)
 		for h := range per {

@@ -315,13 +315,13 @@ func TestBlockKernels(t *testing.T) {
 							}
 						}
 						got, same, twin := make([]float32, g*m), make([]float32, g*m), make([]float32, g*m)
-						gk.scoresBlocksF32(got, k, bt, sp.from, sp.n, off, q, g, hd)
+						gk.scoresBlocksF32(got, k, k, bt, sp.from, sp.n, off, q, g, hd)
 						blockScores(gk.scoresF32, same, k, bt, sp.from, sp.n, off, q, g, hd)
-						groupGeneric.scoresBlocksF32(twin, k, bt, sp.from, sp.n, off, q, g, hd)
+						groupGeneric.scoresBlocksF32(twin, k, k, bt, sp.from, sp.n, off, q, g, hd)
 						check("scores f32", got, same, twin)
-						gk.scoresBlocksF16(got, k16, bt, sp.from, sp.n, off, q, g, hd)
+						gk.scoresBlocksF16(got, k16, k16, bt, sp.from, sp.n, off, q, g, hd)
 						blockScores(gk.scoresF16, same, k16, bt, sp.from, sp.n, off, q, g, hd)
-						groupGeneric.scoresBlocksF16(twin, k16, bt, sp.from, sp.n, off, q, g, hd)
+						groupGeneric.scoresBlocksF16(twin, k16, k16, bt, sp.from, sp.n, off, q, g, hd)
 						check("scores f16", got, same, twin)
 
 						reset := func() ([]float32, []float32, []float32) {

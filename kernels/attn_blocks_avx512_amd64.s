@@ -72,8 +72,43 @@ islast: \
 	CMPQ 80(SP), $0 \
 	JGT loop
 
-// SCORESBLOCKS is the block loop of a scores kernel (callee).
-#define SCORESBLOCKS(elemshift, callee, loop, islast) \
+// PREFSTART prefetches the KV head's rows of the blocks blk0 to
+// min(blk0+ahead-1, last) of the keys and the values, which the kernels'
+// prefetching (that far ahead) does not reach.
+#define PREFSTART(elemshift, pfblk, pfline) \
+	MOVQ blk0+64(FP), BX \
+	MOVQ ahead+96(FP), R12 \
+	LEAQ -1(BX)(R12*1), R12 \
+	CMPQ R12, last+88(FP) \
+	CMOVQGT last+88(FP), R12 \
+	MOVQ bt+48(FP), R13 \
+	IMULQ hd+40(FP), R13 \
+	SHLQ $elemshift, R13 \
+	MOVQ off+56(FP), R14 \
+	SHLQ $elemshift, R14 \
+	MOVQ k+16(FP), DX \
+	MOVQ v+104(FP), DI \
+pfblk: \
+	IMUL3Q $24, BX, AX \
+	MOVQ (DX)(AX*1), SI \
+	ADDQ R14, SI \
+	MOVQ (DI)(AX*1), R8 \
+	ADDQ R14, R8 \
+	XORQ CX, CX \
+pfline: \
+	PREFETCHT0 (SI)(CX*1) \
+	PREFETCHT0 (R8)(CX*1) \
+	ADDQ $64, CX \
+	CMPQ CX, R13 \
+	JLT pfline \
+	INCQ BX \
+	CMPQ BX, R12 \
+	JLE pfblk
+
+// SCORESBLOCKS is the block loop of a scores kernel (callee); it first
+// prefetches the first blocks (PREFSTART).
+#define SCORESBLOCKS(elemshift, callee, loop, islast, pfblk, pfline) \
+	PREFSTART(elemshift, pfblk, pfline) \
 	BLOCKSTART(s+0(FP)) \
 loop: \
 	MOVQ 88(SP), AX \
@@ -110,13 +145,13 @@ loop: \
 	BLOCKNEXT(loop) \
 	RET
 
-// func scoresF32BlocksAVX512(s *float32, ss int, k *[]float32, q *float32, grp, hd, bt, off, blk0, o0, m, last, ahead int)
-TEXT ·scoresF32BlocksAVX512(SB), NOSPLIT, $104-104
-	SCORESBLOCKS(2, ·scoresGroupF32AVX512(SB), sb32loop, sb32last)
+// func scoresF32BlocksAVX512(s *float32, ss int, k *[]float32, q *float32, grp, hd, bt, off, blk0, o0, m, last, ahead int, v *[]float32)
+TEXT ·scoresF32BlocksAVX512(SB), NOSPLIT, $104-112
+	SCORESBLOCKS(2, ·scoresGroupF32AVX512(SB), sb32loop, sb32last, sb32pf, sb32pfl)
 
-// func scoresF16BlocksAVX512(s *float32, ss int, k *[]uint16, q *float32, grp, hd, bt, off, blk0, o0, m, last, ahead int)
-TEXT ·scoresF16BlocksAVX512(SB), NOSPLIT, $104-104
-	SCORESBLOCKS(1, ·scoresGroupF16AVX512(SB), sb16loop, sb16last)
+// func scoresF16BlocksAVX512(s *float32, ss int, k *[]uint16, q *float32, grp, hd, bt, off, blk0, o0, m, last, ahead int, v *[]uint16)
+TEXT ·scoresF16BlocksAVX512(SB), NOSPLIT, $104-112
+	SCORESBLOCKS(1, ·scoresGroupF16AVX512(SB), sb16loop, sb16last, sb16pf, sb16pfl)
 
 // func wsumF32BlocksAVX512(out *float32, v *[]float32, p *float32, ps, grp, hd, bt, off, blk0, o0, m, last, ahead int)
 TEXT ·wsumF32BlocksAVX512(SB), NOSPLIT, $104-104

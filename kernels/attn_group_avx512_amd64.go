@@ -109,10 +109,10 @@ func wsumGroupF16Z(out []float32, v, next []uint16, p []float32, ps, c, g, hd in
 }
 
 //go:noescape
-func scoresF32BlocksAVX512(s *float32, ss int, k *[]float32, q *float32, grp, hd, bt, off, blk0, o0, m, last, ahead int)
+func scoresF32BlocksAVX512(s *float32, ss int, k *[]float32, q *float32, grp, hd, bt, off, blk0, o0, m, last, ahead int, v *[]float32)
 
 //go:noescape
-func scoresF16BlocksAVX512(s *float32, ss int, k *[]uint16, q *float32, grp, hd, bt, off, blk0, o0, m, last, ahead int)
+func scoresF16BlocksAVX512(s *float32, ss int, k *[]uint16, q *float32, grp, hd, bt, off, blk0, o0, m, last, ahead int, v *[]uint16)
 
 //go:noescape
 func wsumF32BlocksAVX512(out *float32, v *[]float32, p *float32, ps, grp, hd, bt, off, blk0, o0, m, last, ahead int)
@@ -123,7 +123,8 @@ func wsumF16BlocksAVX512(out *float32, v *[]uint16, p *float32, ps, grp, hd, bt,
 // The block-loop kernels run the per-block assembly kernels over all of a
 // KV head's blocks from one assembly call per four query heads (block
 // addresses read from the slice headers, whose lengths are checked here
-// first), with no Go between blocks; the same results as blockScores and
+// first), with no Go between blocks (scoresBlocks* also prefetch the first
+// decodeAhead(bt) blocks of keys and values on entry); the same results as blockScores and
 // blockWsum over the per-block kernels. Head sizes that are not a multiple
 // of 16 use the generic twins.
 
@@ -141,27 +142,27 @@ func blocksFit[T float32 | uint16](blocks [][]T, lo, hi, nk int) bool {
 	return true
 }
 
-func scoresBlocksF32Z(s []float32, k [][]float32, bt, from, n, off int, q []float32, g, hd int) {
-	if hd%16 != 0 || hd == 0 || n <= from || g <= 0 || !blocksFit(k, from/bt, (n-1)/bt, off+bt*hd) {
-		groupGeneric.scoresBlocksF32(s, k, bt, from, n, off, q, g, hd) // panics on a short block
+func scoresBlocksF32Z(s []float32, k, v [][]float32, bt, from, n, off int, q []float32, g, hd int) {
+	if hd%16 != 0 || hd == 0 || n <= from || g <= 0 || !blocksFit(k, from/bt, (n-1)/bt, off+bt*hd) || !blocksFit(v, from/bt, (n-1)/bt, off+bt*hd) {
+		groupGeneric.scoresBlocksF32(s, k, v, bt, from, n, off, q, g, hd) // panics on a short block
 		return
 	}
 	m, last := n-from, (n-1)/bt
 	_, _ = q[g*hd-1], s[g*m-1]
 	for h := 0; h < g; h += 4 {
-		scoresF32BlocksAVX512(&s[h*m], m, &k[0], &q[h*hd], min(4, g-h), hd, bt, off, from/bt, from%bt, m, last, decodeAhead(bt))
+		scoresF32BlocksAVX512(&s[h*m], m, &k[0], &q[h*hd], min(4, g-h), hd, bt, off, from/bt, from%bt, m, last, decodeAhead(bt), &v[0])
 	}
 }
 
-func scoresBlocksF16Z(s []float32, k [][]uint16, bt, from, n, off int, q []float32, g, hd int) {
-	if hd%16 != 0 || hd == 0 || n <= from || g <= 0 || !blocksFit(k, from/bt, (n-1)/bt, off+bt*hd) {
-		groupGeneric.scoresBlocksF16(s, k, bt, from, n, off, q, g, hd)
+func scoresBlocksF16Z(s []float32, k, v [][]uint16, bt, from, n, off int, q []float32, g, hd int) {
+	if hd%16 != 0 || hd == 0 || n <= from || g <= 0 || !blocksFit(k, from/bt, (n-1)/bt, off+bt*hd) || !blocksFit(v, from/bt, (n-1)/bt, off+bt*hd) {
+		groupGeneric.scoresBlocksF16(s, k, v, bt, from, n, off, q, g, hd)
 		return
 	}
 	m, last := n-from, (n-1)/bt
 	_, _ = q[g*hd-1], s[g*m-1]
 	for h := 0; h < g; h += 4 {
-		scoresF16BlocksAVX512(&s[h*m], m, &k[0], &q[h*hd], min(4, g-h), hd, bt, off, from/bt, from%bt, m, last, decodeAhead(bt))
+		scoresF16BlocksAVX512(&s[h*m], m, &k[0], &q[h*hd], min(4, g-h), hd, bt, off, from/bt, from%bt, m, last, decodeAhead(bt), &v[0])
 	}
 }
 

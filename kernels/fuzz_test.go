@@ -194,3 +194,83 @@ func FuzzAttentionDecodeQ8(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAttentionDecodeF16 runs AttentionDecode over binary16 and float32
+// blocks of arbitrary shapes (head size, GQA group, block size, position,
+// sliding window, one to three sequences) on every backend with group
+// kernels, and checks it against the same backend with its block-loop
+// kernels replaced by Go loops over its per-block kernels (blockScores,
+// blockWsum): the same arithmetic on the same rows, so the results must be
+// identical (and finite: the values are finite).
+func FuzzAttentionDecodeF16(f *testing.F) {
+	f.Add(uint64(1), uint8(1), uint8(3), uint8(16), uint16(511), uint8(0), uint8(1), false)
+	f.Add(uint64(2), uint8(0), uint8(1), uint8(7), uint16(40), uint8(20), uint8(2), true)
+	f.Add(uint64(3), uint8(2), uint8(5), uint8(64), uint16(150), uint8(0), uint8(3), false)
+	f.Add(uint64(4), uint8(3), uint8(8), uint8(1), uint16(5), uint8(3), uint8(1), true)
+	f.Fuzz(func(t *testing.T, seed uint64, hdSel, g8, bt8 uint8, pos16 uint16, window8, seqs8 uint8, f32 bool) {
+		hd := []int{16, 40, 64, 96}[hdSel%4]
+		g := int(g8)%8 + 1
+		bt := int(bt8)%64 + 1
+		kv := 2
+		heads := kv * g
+		seqs := int(seqs8)%3 + 1
+		window := int(window8) % 100
+		r := rand.New(rand.NewPCG(seed, 98))
+		qs := make([]DecodeQuery, seqs)
+		for i := range qs {
+			pos := (int(pos16) + 37*i) % 700
+			nb := pos/bt + 1
+			d := DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: bt, Pos: pos}
+			for range nb {
+				k, v := randVec(r, kv*bt*hd, 1), randVec(r, kv*bt*hd, 1)
+				if f32 {
+					d.K, d.V = append(d.K, k), append(d.V, v)
+					continue
+				}
+				k16, v16 := make([]uint16, len(k)), make([]uint16, len(v))
+				F32ToF16(k16, k)
+				F32ToF16(v16, v)
+				d.K16, d.V16 = append(d.K16, k16), append(d.V16, v16)
+			}
+			qs[i] = d
+		}
+		for _, b := range backends {
+			if b.group == nil {
+				continue
+			}
+			old := active
+			active = b
+			AttentionDecode(qs, heads, kv, hd, window, 0.125)
+			got := make([][]float32, seqs)
+			for i := range qs {
+				got[i] = append([]float32(nil), qs[i].Out...)
+			}
+			ref := *b
+			gk := *b.group
+			per := b.group
+			gk.scoresBlocksF32 = func(s []float32, k, _ [][]float32, bt, from, n, off int, q []float32, g, hd int) {
+				blockScores(per.scoresF32, s, k, bt, from, n, off, q, g, hd)
+			}
+			gk.scoresBlocksF16 = func(s []float32, k, _ [][]uint16, bt, from, n, off int, q []float32, g, hd int) {
+				blockScores(per.scoresF16, s, k, bt, from, n, off, q, g, hd)
+			}
+			gk.wsumBlocksF32 = func(out []float32, v [][]float32, bt, from, n, off int, p []float32, g, hd int) {
+				blockWsum(per.wsumF32, out, v, bt, from, n, off, p, g, hd)
+			}
+			gk.wsumBlocksF16 = func(out []float32, v [][]uint16, bt, from, n, off int, p []float32, g, hd int) {
+				blockWsum(per.wsumF16, out, v, bt, from, n, off, p, g, hd)
+			}
+			ref.group = &gk
+			active = &ref
+			AttentionDecode(qs, heads, kv, hd, window, 0.125)
+			active = old
+			for i := range qs {
+				what := fmt.Sprintf("%s f32=%v hd=%d g=%d bt=%d window=%d seq %d pos %d", b.name, f32, hd, g, bt, window, i, qs[i].Pos)
+				numcheck.Finite(t, what, got[i])
+				if d := numcheck.MaxAbs(t, what, got[i], qs[i].Out); d != 0 {
+					t.Errorf("%s: max diff %g from the per-block group kernels, want 0", what, d)
+				}
+			}
+		}
+	})
+}
