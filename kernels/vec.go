@@ -17,10 +17,10 @@ func Add(dst, a, b []float32) {
 	mustLen("Add", "a", len(a), len(dst))
 	mustLen("Add", "b", len(b), len(dst))
 	if len(dst) < parallelMin {
-		addGeneric(dst, a, b)
+		add(dst, a, b)
 		return
 	}
-	elementwise(len(dst), func(lo, hi int) { addGeneric(dst[lo:hi], a[lo:hi], b[lo:hi]) })
+	elementwise(len(dst), func(lo, hi int) { add(dst[lo:hi], a[lo:hi], b[lo:hi]) })
 }
 
 func addGeneric(dst, a, b []float32) {
