@@ -76,24 +76,22 @@ func (j *attnBlockJob) run(lo, hi int) {
 			maxN += i0 + in - 1
 		}
 		nb := (maxN + nr - 1) / nr
+		ldS := nb * nr // the score rows' stride: the panels computed
 
-		// Pack the queries, pre-scaled: qp[c*mr+i] = scale*Q[i0+i, h, c].
-		for i := 0; i < mr; i++ {
-			if i >= in {
-				for c := 0; c < hd; c++ {
-					qp[c*mr+i] = 0
-				}
-				continue
-			}
-			row := a.q[(i0+i)*ld+h*hd : (i0+i)*ld+(h+1)*hd]
-			for c, x := range row {
-				qp[c*mr+i] = x * a.scale
-			}
+		// Pack the queries, pre-scaled: qp[c*mr+i] = scale*Q[i0+i, h, c]
+		// (a full block with the backend's 8-row transpose, as P below).
+		if tr := a.b.transpose8; tr != nil && in == mr && mr >= 8 && mr <= 16 && hd%8 == 0 {
+			q := a.q[i0*ld+h*hd:]
+			tr(qp, mr, q, ld, hd)
+			tr(qp[mr-8:], mr, q[(mr-8)*ld:], ld, hd)
+			a.b.scale(qp[:hd*mr], a.scale)
+		} else {
+			packQ(qp, a.q[i0*ld+h*hd:], mr, in, hd, ld, a.scale)
 		}
 		// Scores, one key panel at a time.
 		kbase := kv * a.nBlocks * hd * nr
 		for blk := 0; blk < nb; blk++ {
-			g.fn(hd, &qp[0], &a.kp[kbase+blk*hd*nr], &sc[blk*nr], nr, a.nPad, 0)
+			g.fn(hd, &qp[0], &a.kp[kbase+blk*hd*nr], &sc[blk*nr], nr, ldS, 0)
 		}
 		// Soft-max each query's visible positions; zero the rest of the
 		// panels so they add nothing to P·V.
@@ -102,7 +100,7 @@ func (j *attnBlockJob) run(lo, hi int) {
 			if a.causal {
 				n += i0 + i
 			}
-			row := sc[i*a.nPad : i*a.nPad+nb*nr]
+			row := sc[i*ldS : (i+1)*ldS]
 			lo := 0
 			if a.window > 0 {
 				lo = max(0, n-a.window)
@@ -111,18 +109,14 @@ func (j *attnBlockJob) run(lo, hi int) {
 			a.b.softmax(row[lo:n])
 			clear(row[n:])
 		}
-		// Pack P as [t][mr] for t < maxN (rows past in are unused).
-		for i := 0; i < mr; i++ {
-			if i >= in {
-				for t := 0; t < maxN; t++ {
-					pp[t*mr+i] = 0
-				}
-				continue
-			}
-			row := sc[i*a.nPad : i*a.nPad+maxN]
-			for t, p := range row {
-				pp[t*mr+i] = p
-			}
+		// Pack P as [t][mr] for t < maxN (rows past in are unused): a
+		// full block with the backend's 8-row transpose (rows 0-7, then
+		// mr-8..mr-1; columns past maxN are the zeros stored above).
+		if tr := a.b.transpose8; tr != nil && in == mr && mr >= 8 && mr <= 16 {
+			tr(pp, mr, sc[:8*ldS], ldS, ldS)
+			tr(pp[mr-8:], mr, sc[(mr-8)*ldS:mr*ldS], ldS, ldS)
+		} else {
+			packP(pp, sc, mr, in, maxN, ldS)
 		}
 		// O = P·V, nr output columns at a time, V read in place.
 		vbase := kv * a.stride * hd
@@ -136,6 +130,39 @@ func (j *attnBlockJob) run(lo, hi int) {
 			for i := 0; i < in; i++ {
 				copy(a.out[(i0+i)*ld+h*hd+cb:(i0+i)*ld+h*hd+cb+nr], tile[i*nr:(i+1)*nr])
 			}
+		}
+	}
+}
+
+// packQ stores the first hd values of rows q (stride ld) times scale as
+// qp[c*mr+i], zeros for rows i >= in.
+func packQ(qp, q []float32, mr, in, hd, ld int, scale float32) {
+	for i := 0; i < mr; i++ {
+		if i >= in {
+			for c := 0; c < hd; c++ {
+				qp[c*mr+i] = 0
+			}
+			continue
+		}
+		for c, x := range q[i*ld : i*ld+hd] {
+			qp[c*mr+i] = x * scale
+		}
+	}
+}
+
+// packP stores the first maxN columns of score rows sc (stride ld) as
+// pp[t*mr+i], zeros for rows i >= in.
+func packP(pp, sc []float32, mr, in, maxN, ld int) {
+	for i := 0; i < mr; i++ {
+		if i >= in {
+			for t := 0; t < maxN; t++ {
+				pp[t*mr+i] = 0
+			}
+			continue
+		}
+		row := sc[i*ld : i*ld+maxN]
+		for t, p := range row {
+			pp[t*mr+i] = p
 		}
 	}
 }

@@ -24,16 +24,22 @@ type groupKernels struct {
 	// h < g, where V holds c rows of hd values (ps >= c).
 	wsumF32 func(out, v, next, p []float32, ps, c, g, hd int)
 	wsumF16 func(out []float32, v, next []uint16, p []float32, ps, c, g, hd int)
-	// scoresQ8 and wsumQ8 read int8 rows with one scale each (ks or vs,
-	// c values; nks, nvs: the next block's, prefetched): scoresQ8 sets
-	// s[h*ss+t] = float32(Q[h,:]·K[t,:]) * (ks[t]*qsc[h]) for query heads
-	// quantized to int16 (exact integer dot products; qsc[h] is the head's
-	// scale times the softmax scale, see quantizeQ16), wsumQ8 adds
-	// sum_t p[h*ps+t]·(vs[t]·V[t,:]).
-	scoresQ8 func(s []float32, ss int, k, next []int8, ks, nks []float32, q []int16, qsc []float32, c, g, hd int)
-	wsumQ8   func(out []float32, v, next []int8, vs, nvs []float32, p []float32, ps, c, g, hd int)
-	// next is the block read after k or v (nil if none): SIMD kernels
-	// prefetch its first c rows.
+	// (next, above, is the block read after k or v, nil if none: SIMD
+	// kernels prefetch its first c rows.)
+
+	// scoresQ8 and wsumQ8 read the int8 rows of one KV head (element off
+	// of each block of bt positions, scales from element off/hd) over
+	// positions [from, n) of the blocks k, ks or v, vs, all in one call,
+	// with the query heads quantized to int16 (exact integer dot
+	// products; qsc[h] is the head's scale times the softmax scale, see
+	// quantizeQ16). With m = n-from, scoresQ8 sets s[h*m+t-from] =
+	// float32(Q[h,:]·K[t,:]) * (ks[t]*qsc[h]) and wsumQ8 adds
+	// sum_t p[h*m+t-from]·(vs[t]·V[t,:]) to out[h*hd:(h+1)*hd] (see
+	// wsumGroupQ8Generic), for h < g. SIMD forms prefetch the blocks read
+	// next (scoresQ8 also the first blocks of the values v, vs, which
+	// wsumQ8 reads next).
+	scoresQ8 func(s []float32, k [][]int8, ks [][]float32, v [][]int8, vs [][]float32, bt, from, n, off int, q []int16, qsc []float32, g, hd int)
+	wsumQ8   func(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p []float32, g, hd int)
 }
 
 // groupGeneric is the pure-Go twin of the SIMD group kernels.
@@ -42,8 +48,8 @@ var groupGeneric = &groupKernels{
 	scoresF16: scoresGroupF16Generic,
 	wsumF32:   wsumGroupF32Generic,
 	wsumF16:   wsumGroupF16Generic,
-	scoresQ8:  scoresGroupQ8Generic,
-	wsumQ8:    wsumGroupQ8Generic,
+	scoresQ8:  scoresQ8Generic,
+	wsumQ8:    wsumQ8Generic,
 }
 
 func scoresGroupF32Generic(s []float32, ss int, k, _, q []float32, c, g, hd int) {
@@ -126,15 +132,18 @@ func attendPaged(b *backend, out, q []float32, src *pagedBlocks, from, n, off, p
 	bt, m := src.bt, n-from
 	if gk := b.group; gk != nil {
 		last := (n - 1) / bt // last block read
-		// nxt returns the KV head's part of the block after blk, if read.
+		// nxt returns the KV head's part of the block decodeAhead(bt) after
+		// blk (or the last one read), if any, for the kernels to prefetch.
+		ahead := decodeAhead(bt)
 		nxt := func(blocks [][]float32, blocks16 [][]uint16, blk int) ([]float32, []uint16) {
 			if blk >= last {
 				return nil, nil
 			}
+			blk = min(blk+ahead, last)
 			if src.f16 {
-				return nil, blocks16[blk+1][off : off+bt*hd]
+				return nil, blocks16[blk][off : off+bt*hd]
 			}
-			return blocks[blk+1][off : off+bt*hd], nil
+			return blocks[blk][off : off+bt*hd], nil
 		}
 		scores := s[:per*m]
 		for t := from; t < n; {

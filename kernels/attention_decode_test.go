@@ -11,11 +11,12 @@ import (
 
 // TestGroupKernels checks each backend's group kernels against the pure-Go
 // twins, for groups of 1 to 8 heads, head sizes on and off the SIMD path
-// (multiples of 16 or not), blocks of one to 17 rows and a score stride
-// larger than the block. The weighted sums add to a non-zero output. The
-// SIMD kernels sum in another order (16 lanes, then a tree): measured at
-// most 5.7e-7 (scores) and 3.3e-7 (sums) of the largest output magnitude;
-// tolerance 1e-6 of it.
+// (multiples of 16 or not; of 64, or with 16 or 32 columns past one),
+// blocks of one to 17 rows and a score stride larger than the block. The
+// weighted sums add to a non-zero output. The SIMD kernels sum in another
+// order (16 lanes, then a tree; the sums per row into 64 columns):
+// measured at most 1.4e-6 (scores, hd=80 with cancellation) and 3.3e-7
+// (sums) of the largest output magnitude; tolerance 3e-6 of it.
 func TestGroupKernels(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b *backend) {
 		if b.group == nil {
@@ -23,7 +24,7 @@ func TestGroupKernels(t *testing.T) {
 		}
 		r := rand.New(rand.NewPCG(41, 42))
 		var worstS, worstW float64
-		for _, hd := range []int{16, 40, 48, 64, 128, 256} {
+		for _, hd := range []int{16, 40, 48, 64, 80, 96, 128, 256} {
 			for g := 1; g <= 8; g++ {
 				for _, c := range []int{1, 5, 16, 17} {
 					ss := c + 3
@@ -41,7 +42,7 @@ func TestGroupKernels(t *testing.T) {
 						}
 						d := numcheck.MaxAbs(t, what, got, want) / m
 						*worst = max(*worst, d)
-						if !(d <= 1e-6) {
+						if !(d <= 3e-6) {
 							t.Errorf("%s hd=%d g=%d c=%d: max diff %g of the largest magnitude", what, hd, g, c, d)
 						}
 					}

@@ -53,10 +53,18 @@ func checkQ8HeadDim(fn string, hd int) {
 	}
 }
 
-// q8PrefetchBlocks is how many blocks ahead the int8 decode kernels
-// prefetch: one block of one KV head takes less than a DRAM latency to
-// process (measured at B=16: 4 blocks ahead 8-15% faster than 1).
-const q8PrefetchBlocks = 4
+// decodePrefetchRows is how many positions ahead the decode attention
+// kernels prefetch: one block of one KV head takes less than a DRAM
+// latency to process (measured at B=16, int8 blocks of 16: 64 positions
+// ahead 8-15% faster than 16).
+const decodePrefetchRows = 64
+
+// decodeAhead returns how many blocks of bt positions ahead the decode
+// attention kernels prefetch: decodePrefetchRows positions, at least one
+// block.
+func decodeAhead(bt int) int {
+	return max(1, decodePrefetchRows/bt)
+}
 
 // q16Buf holds the int16 query heads of one attendPagedQ8 call and their
 // scales.
@@ -76,18 +84,7 @@ func attendPagedQ8(b *backend, out, q []float32, src *pagedBlocks, from, n, off,
 	if gk == nil {
 		gk = groupGeneric
 	}
-	bt, m := src.bt, n-from
-	so := off / hd // the KV head's first scale in a block
-	last := (n - 1) / bt
-	// nxt returns the KV head's rows and scales of the block q8PrefetchBlocks
-	// after blk (or the last one read), for the kernels to prefetch.
-	nxt := func(blocks [][]int8, scales [][]float32, blk int) ([]int8, []float32) {
-		if blk >= last {
-			return nil, nil
-		}
-		blk = min(blk+q8PrefetchBlocks, last)
-		return blocks[blk][off : off+bt*hd], scales[blk][so : so+bt]
-	}
+	m := n - from
 	// The query heads in int16, in buffers reused across calls.
 	qb := q16Pool.Get().(*q16Buf)
 	defer q16Pool.Put(qb)
@@ -97,22 +94,34 @@ func attendPagedQ8(b *backend, out, q []float32, src *pagedBlocks, from, n, off,
 	q16, qsc := qb.q[:per*hd], qb.sc[:per]
 	quantizeQ16(q16, qsc, q, per, hd, scale)
 	scores := s[:per*m]
-	for t := from; t < n; {
-		blk, o := t/bt, t%bt
-		c := min(bt-o, n-t)
-		nk, nks := nxt(src.k8, src.ks, blk)
-		gk.scoresQ8(scores[t-from:], m, src.k8[blk][off+o*hd:off+(o+c)*hd], nk, src.ks[blk][so+o:so+o+c], nks, q16, qsc, c, per, hd)
-		t += c
-	}
+	gk.scoresQ8(scores, src.k8, src.ks, src.v8, src.vs, src.bt, from, n, off, q16, qsc, per, hd)
 	for h := range per {
 		b.softmax(scores[h*m : (h+1)*m])
 	}
 	clear(out)
+	gk.wsumQ8(out, src.v8, src.vs, src.bt, from, n, off, scores, per, hd)
+}
+
+// scoresQ8Generic is groupKernels.scoresQ8 in Go, block by block with
+// scoresGroupQ8Generic.
+func scoresQ8Generic(s []float32, k [][]int8, ks [][]float32, _ [][]int8, _ [][]float32, bt, from, n, off int, q []int16, qsc []float32, g, hd int) {
+	m, so := n-from, off/hd
 	for t := from; t < n; {
 		blk, o := t/bt, t%bt
 		c := min(bt-o, n-t)
-		nv, nvs := nxt(src.v8, src.vs, blk)
-		gk.wsumQ8(out, src.v8[blk][off+o*hd:off+(o+c)*hd], nv, src.vs[blk][so+o:so+o+c], nvs, scores[t-from:], m, c, per, hd)
+		scoresGroupQ8Generic(s[t-from:], m, k[blk][off+o*hd:off+(o+c)*hd], ks[blk][so+o:so+o+c], q, qsc, c, g, hd)
+		t += c
+	}
+}
+
+// wsumQ8Generic is groupKernels.wsumQ8 in Go, block by block with
+// wsumGroupQ8Generic.
+func wsumQ8Generic(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p []float32, g, hd int) {
+	m, so := n-from, off/hd
+	for t := from; t < n; {
+		blk, o := t/bt, t%bt
+		c := min(bt-o, n-t)
+		wsumGroupQ8Generic(out, v[blk][off+o*hd:off+(o+c)*hd], vs[blk][so+o:so+o+c], p[t-from:], m, c, g, hd)
 		t += c
 	}
 }
@@ -128,7 +137,10 @@ func dequantQ8Rows(dst []float32, src []int8, scales []float32, hd int) {
 	}
 }
 
-func scoresGroupQ8Generic(s []float32, ss int, k, _ []int8, ks, _ []float32, q []int16, qsc []float32, c, g, hd int) {
+// scoresGroupQ8Generic sets s[h*ss+t] = float32(Q[h,:]·K[t,:]) *
+// (ks[t]*qsc[h]) for t < c and h < g: the exact integer dot products of
+// the int8 rows k and the int16 query heads q.
+func scoresGroupQ8Generic(s []float32, ss int, k []int8, ks []float32, q []int16, qsc []float32, c, g, hd int) {
 	for t := range c {
 		row := k[t*hd : (t+1)*hd]
 		for h := range g {
@@ -221,7 +233,7 @@ func quantizeW16(w []int16, p, vs []float32) float32 {
 // weights p·vs are quantized to int16 (quantizeW16), multiplied with the
 // int8 values and summed exactly in int32 (|sum| <= 16·32767·127), and the
 // sum converted to float32 once and times the chunk's weight scale.
-func wsumGroupQ8Generic(out []float32, v, _ []int8, vs, _ []float32, p []float32, ps, c, g, hd int) {
+func wsumGroupQ8Generic(out []float32, v []int8, vs []float32, p []float32, ps, c, g, hd int) {
 	var w [wsumQ8Chunk]int16
 	var accBuf [MaxQ8HeadDim]int32
 	acc := accBuf[:hd]

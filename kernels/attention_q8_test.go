@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"unsafe"
 
 	"github.com/cellm-ai/cellm-go/internal/numcheck"
 )
@@ -74,7 +75,9 @@ func TestQuantizeQ8Row(t *testing.T) {
 }
 
 // TestGroupKernelsQ8 checks each backend's int8 group kernels against the
-// pure-Go twins (as TestGroupKernels does for f32 and f16); the int8 values
+// pure-Go twins (as TestGroupKernels does for f32 and f16) over positions
+// [from, n) of one KV head of paged blocks (whole and partial blocks, the
+// block sizes of sliding windows and of one position); the int8 values
 // are exact in float32, so only the summation order differs (measured at
 // most 7.6e-7 of the largest output magnitude, int8 values up to 127
 // cancelling in the dot products; tolerance 3e-6). Both scores and sums are
@@ -89,60 +92,71 @@ func TestGroupKernelsQ8(t *testing.T) {
 		}
 		r := rand.New(rand.NewPCG(63, 64))
 		var worst, wworst float64
-		for _, hd := range []int{16, 40, 48, 64, 128, 256} {
+		for _, hd := range []int{16, 32, 40, 48, 64, 96, 128, 256} {
 			for g := 1; g <= 8; g++ {
-				for _, c := range []int{1, 3, 5, 16, 17} {
-					ss := c + 3
-					q := randVec(r, g*hd, 1)
-					k := make([]int8, c*hd)
-					for i := range k {
-						k[i] = int8(r.IntN(255) - 127)
-					}
-					p := randVec(r, (g-1)*ss+c, 1)
-					out0 := randVec(r, g*hd, 1)
-					check := func(what string, got, want []float32) {
-						t.Helper()
-						var m float64
-						for _, x := range want {
-							m = max(m, math.Abs(float64(x)))
+				for _, sp := range []struct{ bt, from, n int }{{16, 0, 1}, {16, 0, 3}, {16, 0, 5}, {16, 0, 16}, {16, 0, 17},
+					{16, 5, 100}, {7, 3, 40}, {64, 10, 150}, {1, 0, 5}, {32, 31, 33}} {
+					const kv = 2
+					m := sp.n - sp.from
+					// Random int8 rows and scales in blocks of kv heads; the
+					// kernels read head 1.
+					nb := (sp.n + sp.bt - 1) / sp.bt
+					src := pagedBlocks{k8: make([][]int8, nb), ks: make([][]float32, nb), q8: true, bt: sp.bt}
+					for i := range nb {
+						src.k8[i] = make([]int8, kv*sp.bt*hd)
+						for j := range src.k8[i] {
+							src.k8[i][j] = int8(r.IntN(255) - 127)
 						}
-						d := numcheck.MaxAbs(t, what, got, want) / m
+						src.ks[i] = randVec(r, kv*sp.bt, 0.01)
+					}
+					src.v8, src.vs = src.k8, src.ks
+					off := sp.bt * hd
+					q := randVec(r, g*hd, 1)
+					p := randVec(r, g*m, 1)
+					out0 := randVec(r, g*hd, 1)
+					what := fmt.Sprintf("hd=%d g=%d %+v", hd, g, sp)
+					check := func(kind string, got, want []float32) {
+						t.Helper()
+						var mx float64
+						for _, x := range want {
+							mx = max(mx, math.Abs(float64(x)))
+						}
+						d := numcheck.MaxAbs(t, kind, got, want) / mx
 						worst = max(worst, d)
 						if !(d <= 3e-6) {
-							t.Errorf("%s hd=%d g=%d c=%d: max diff %g of the largest magnitude", what, hd, g, c, d)
+							t.Errorf("%s %s: max diff %g of the largest magnitude", kind, what, d)
+						}
+						if d != 0 {
+							t.Errorf("%s %s: max diff %g from the generic twin (integer arithmetic, same roundings: want 0)", kind, what, d)
 						}
 					}
-					scales := randVec(r, c, 0.01)
 					q16, qsc := make([]int16, len(q)), make([]float32, g)
 					quantizeQ16(q16, qsc, q, g, hd, 0.125)
 					got, want := make([]float32, len(p)), make([]float32, len(p))
-					b.group.scoresQ8(got, ss, k, k, scales, scales, q16, qsc, c, g, hd)
-					groupGeneric.scoresQ8(want, ss, k, nil, scales, nil, q16, qsc, c, g, hd)
+					b.group.scoresQ8(got, src.k8, src.ks, src.v8, src.vs, sp.bt, sp.from, sp.n, off, q16, qsc, g, hd)
+					groupGeneric.scoresQ8(want, src.k8, src.ks, src.v8, src.vs, sp.bt, sp.from, sp.n, off, q16, qsc, g, hd)
 					check("scores q8", got, want)
-					if d := numcheck.MaxAbs(t, "scores q8 exact", got, want); d != 0 {
-						t.Errorf("scores q8 hd=%d g=%d c=%d: max diff %g from the generic twin (integer dot products: want 0)", hd, g, c, d)
-					}
 					got, want = append([]float32(nil), out0...), append([]float32(nil), out0...)
-					b.group.wsumQ8(got, k, k, scales, scales, p, ss, c, g, hd)
-					groupGeneric.wsumQ8(want, k, nil, scales, nil, p, ss, c, g, hd)
+					b.group.wsumQ8(got, src.v8, src.vs, sp.bt, sp.from, sp.n, off, p, g, hd)
+					groupGeneric.wsumQ8(want, src.v8, src.vs, sp.bt, sp.from, sp.n, off, p, g, hd)
 					check("wsum q8", got, want)
-					if d := numcheck.MaxAbs(t, "wsum q8 exact", got, want); d != 0 {
-						t.Errorf("wsum q8 hd=%d g=%d c=%d: max diff %g from the generic twin (integer sums, same rounding: want 0)", hd, g, c, d)
-					}
 					// The int16 weights against float32 sums of the
 					// de-quantized rows.
 					ref := append([]float32(nil), out0...)
-					deq := make([]float32, c*hd)
-					dequantQ8Rows(deq, k, scales, hd)
-					wsumGroupF32Generic(ref, deq, nil, p, ss, c, g, hd)
-					var m float64
-					for _, x := range ref {
-						m = max(m, math.Abs(float64(x)))
+					deq := make([]float32, m*hd)
+					for i := range m {
+						blk, row := (sp.from+i)/sp.bt, sp.bt+(sp.from+i)%sp.bt
+						dequantQ8Rows(deq[i*hd:(i+1)*hd], src.v8[blk][row*hd:(row+1)*hd], src.vs[blk][row:row+1], hd)
 					}
-					d := numcheck.MaxAbs(t, "wsum q8 vs f32", want, ref) / m
+					wsumGroupF32Generic(ref, deq, nil, p, m, m, g, hd)
+					var mx float64
+					for _, x := range ref {
+						mx = max(mx, math.Abs(float64(x)))
+					}
+					d := numcheck.MaxAbs(t, "wsum q8 vs f32", want, ref) / mx
 					wworst = max(wworst, d)
 					if !(d <= 1.2e-4) {
-						t.Errorf("wsum q8 hd=%d g=%d c=%d: max diff %g of the largest magnitude from float32 sums", hd, g, c, d)
+						t.Errorf("wsum q8 %s: max diff %g of the largest magnitude from float32 sums", what, d)
 					}
 				}
 			}
@@ -268,49 +282,130 @@ func TestAttentionQ8Panics(t *testing.T) {
 }
 
 // BenchmarkAttentionDecodeQ8 times the decode attention of a batched step
-// of SmolLM2-135M (9 query heads over 3 KV heads of 64) at context 512
-// with f16 and q8 blocks of 16 positions, over 8 layers (see
-// BenchmarkAttentionDecode), reporting the KV bytes read per second.
+// of SmolLM2-135M (9 query heads over 3 KV heads of 64, 30 layers) with
+// f16 and q8 blocks of 16 positions: batch sequences at context ctx, their
+// blocks laid out as kvcache lays them out (one allocation per block for
+// every layer, so that a KV head's rows of one layer are 1 KiB or 2 KiB
+// islands in a 184 KiB or 368 KiB block), in 4 KiB or transparent huge
+// pages. A B=8 step at context 640 reads 63 MB of q8 KV, about twice the
+// last-level cache. It reports the KV bytes read per second ("GB/s") and
+// their fraction of the streaming bandwidth on as many threads in the same
+// run ("roofline", see rooflineBW).
 func BenchmarkAttentionDecodeQ8(b *testing.B) {
-	const heads, kv, hd, ctx, bt, layers = 9, 3, 64, 512, 16, 8
+	const heads, kv, hd, bt, layers = 9, 3, 64, 16, 30
 	r := rand.New(rand.NewPCG(73, 74))
-	for _, batch := range []int{1, 16} {
-		for _, typ := range []string{"f16", "q8"} {
-			qs := make([][]DecodeQuery, layers)
-			for l := range qs {
-				qs[l] = make([]DecodeQuery, batch)
-				for i := range qs[l] {
-					d := DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: bt, Pos: ctx - 1}
-					kb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
-					vb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
-					if typ == "f16" {
-						d.K16, d.V16 = paged16(kb), paged16(vb)
-					} else {
-						d.K8, d.KScale = pagedQ8(kb, hd)
-						d.V8, d.VScale = pagedQ8(vb, hd)
-					}
-					qs[l][i] = d
+	for _, ctx := range []int{512, 640} {
+		// One sequence's random keys and values, copied into every
+		// sequence's own blocks (the values do not change the speed).
+		kb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
+		vb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
+		k16, v16 := paged16(kb), paged16(vb)
+		k8, ks := pagedQ8(kb, hd)
+		v8, vs := pagedQ8(vb, hd)
+		for _, batch := range []int{1, 8, 16} {
+			for _, typ := range []string{"f16", "q8"} {
+				row := 2 * hd
+				if typ == "q8" {
+					row = hd + 4
 				}
-			}
-			row := 2 * hd
-			if typ == "q8" {
-				row = hd + 4
-			}
-			bytes := int64(layers * batch * 2 * kv * ctx * row)
-			for _, th := range []int{1, 2} {
-				b.Run(fmt.Sprintf("B=%d/%s/threads=%d", batch, typ, th), func(b *testing.B) {
-					SetThreads(th)
-					defer SetThreads(0)
-					b.SetBytes(bytes)
-					for b.Loop() {
+				bytes := int64(layers * batch * 2 * kv * ctx * row)
+				for _, pages := range []string{"4k", "huge"} {
+					var qs [][]DecodeQuery
+					arena := &kvArena{}
+					unmap := func() {}
+					setup := func(b *testing.B) {
+						buf, un, err := mapBuffer(int(bytes)+len(kb)*batch*4*64+1<<21, pages == "huge")
+						if err != nil {
+							b.Skip(err)
+						}
+						arena.buf, unmap = buf, un
+						qs = make([][]DecodeQuery, layers)
 						for l := range qs {
-							AttentionDecode(qs[l], heads, kv, hd, 0, 0.125)
+							qs[l] = make([]DecodeQuery, batch)
+						}
+						for i := range batch {
+							var lk16, lv16 [][][]uint16
+							var lk8, lv8 [][][]int8
+							var lks, lvs [][][]float32
+							if typ == "f16" {
+								lk16, lv16 = kvLayout(arena, k16, v16, layers)
+							} else {
+								lk8, lv8 = kvLayout(arena, k8, v8, layers)
+								lks, lvs = kvLayout(arena, ks, vs, layers)
+							}
+							for l := range layers {
+								d := DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: bt, Pos: ctx - 1}
+								if typ == "f16" {
+									d.K16, d.V16 = lk16[l], lv16[l]
+								} else {
+									d.K8, d.V8, d.KScale, d.VScale = lk8[l], lv8[l], lks[l], lvs[l]
+								}
+								qs[l][i] = d
+							}
 						}
 					}
-				})
+					for _, th := range []int{1, 2} {
+						b.Run(fmt.Sprintf("ctx=%d/B=%d/%s/pages=%s/threads=%d", ctx, batch, typ, pages, th), func(b *testing.B) {
+							if qs == nil {
+								setup(b)
+							}
+							SetThreads(th)
+							defer SetThreads(0)
+							bw := rooflineBW(b, th, false)
+							b.SetBytes(bytes)
+							for b.Loop() {
+								for l := range qs {
+									AttentionDecode(qs[l], heads, kv, hd, 0, 0.125)
+								}
+							}
+							b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+							reportRoofline(b, bytes, bw)
+						})
+					}
+					qs = nil
+					unmap() // after both thread counts ran on the blocks
+				}
 			}
 		}
 	}
+}
+
+// kvArena hands out the KV blocks of BenchmarkAttentionDecodeQ8 from one
+// mapping, 64-byte aligned.
+type kvArena struct {
+	buf []byte
+	off int
+}
+
+// arenaSlice returns n zero values of T from a.
+func arenaSlice[T int8 | uint16 | float32](a *kvArena, n int) []T {
+	var z T
+	a.off = (a.off + 63) &^ 63
+	p := unsafe.Slice((*T)(unsafe.Pointer(&a.buf[a.off])), n)
+	a.off += n * int(unsafe.Sizeof(z))
+	return p
+}
+
+// kvLayout copies one layer's blocks k and v (of one sequence) into blocks
+// from a that hold layers copies of them the way kvcache lays a block out
+// (every layer's keys, then its values, in one allocation), and returns
+// each layer's block tables.
+func kvLayout[T int8 | uint16 | float32](a *kvArena, k, v [][]T, layers int) (lk, lv [][][]T) {
+	e := len(k[0])
+	lk, lv = make([][][]T, layers), make([][][]T, layers)
+	for l := range layers {
+		lk[l], lv[l] = make([][]T, len(k)), make([][]T, len(k))
+	}
+	for b := range k {
+		blk := arenaSlice[T](a, 2*layers*e)
+		for l := range layers {
+			o := 2 * l * e
+			lk[l][b], lv[l][b] = blk[o:o+e:o+e], blk[o+e:o+2*e:o+2*e]
+			copy(lk[l][b], k[b])
+			copy(lv[l][b], v[b])
+		}
+	}
+	return lk, lv
 }
 
 // TestQuantizeQ8RowRounding checks the rounding of QuantizeQ8Row against

@@ -22,64 +22,83 @@ var groupAVX512 = &groupKernels{
 	scoresF16: scoresGroupF16Z,
 	wsumF32:   wsumGroupF32Z,
 	wsumF16:   wsumGroupF16Z,
-	scoresQ8:  scoresGroupQ8Z,
-	wsumQ8:    wsumGroupQ8Z,
+	scoresQ8:  scoresQ8Z,
+	wsumQ8:    wsumQ8Z,
 }
 
-// groupZ runs kern on each run of up to four of the g heads (first head h,
-// n heads) with the block kv of c rows of hd values and the same rows of
-// next to prefetch (if it holds them), and reports true; it reports false, doing nothing, when hd is
-// not a non-zero multiple of 16 (the generic twins' case).
-func groupZ[T float32 | uint16 | int8](kv, next []T, c, g, hd int, kern func(h, n int, kv, nx *T)) bool {
+// groupRowsZ reports whether the AVX-512 group kernels take rows of hd
+// values (a non-zero multiple of 16; else the generic twins run), and
+// returns the rows of next to prefetch while c rows of kv are read: next's
+// if it holds them, else kv's own (prefetching them again is harmless).
+func groupRowsZ[T float32 | uint16](kv, next []T, c, hd int) (ok bool, nx *T) {
 	if hd%16 != 0 || hd == 0 {
-		return false
-	}
-	if c == 0 || g == 0 {
-		return true
+		return false, nil
 	}
 	_ = kv[c*hd-1]
-	nx := &kv[0] // prefetching kv again is harmless
 	if len(next) >= c*hd {
-		nx = &next[0]
+		return true, &next[0]
 	}
-	for h := 0; h < g; h += 4 {
-		kern(h, min(4, g-h), &kv[0], nx)
-	}
-	return true
+	return true, &kv[0]
 }
 
+// The four group kernels run four query heads per assembly call.
+
 func scoresGroupF32Z(s []float32, ss int, k, next, q []float32, c, g, hd int) {
-	if !groupZ(k, next, c, g, hd, func(h, n int, kp, nx *float32) {
-		_, _ = q[(h+n)*hd-1], s[(h+n-1)*ss+c-1]
-		scoresGroupF32AVX512(&s[h*ss], ss, kp, &q[h*hd], c, n, hd, nx)
-	}) {
+	if c == 0 || g == 0 {
+		return
+	}
+	ok, nx := groupRowsZ(k, next, c, hd)
+	if !ok {
 		scoresGroupF32Generic(s, ss, k, next, q, c, g, hd)
+		return
+	}
+	_, _ = q[g*hd-1], s[(g-1)*ss+c-1]
+	for h := 0; h < g; h += 4 {
+		scoresGroupF32AVX512(&s[h*ss], ss, &k[0], &q[h*hd], c, min(4, g-h), hd, nx)
 	}
 }
 
 func scoresGroupF16Z(s []float32, ss int, k, next []uint16, q []float32, c, g, hd int) {
-	if !groupZ(k, next, c, g, hd, func(h, n int, kp, nx *uint16) {
-		_, _ = q[(h+n)*hd-1], s[(h+n-1)*ss+c-1]
-		scoresGroupF16AVX512(&s[h*ss], ss, kp, &q[h*hd], c, n, hd, nx)
-	}) {
+	if c == 0 || g == 0 {
+		return
+	}
+	ok, nx := groupRowsZ(k, next, c, hd)
+	if !ok {
 		scoresGroupF16Generic(s, ss, k, next, q, c, g, hd)
+		return
+	}
+	_, _ = q[g*hd-1], s[(g-1)*ss+c-1]
+	for h := 0; h < g; h += 4 {
+		scoresGroupF16AVX512(&s[h*ss], ss, &k[0], &q[h*hd], c, min(4, g-h), hd, nx)
 	}
 }
 
 func wsumGroupF32Z(out, v, next, p []float32, ps, c, g, hd int) {
-	if !groupZ(v, next, c, g, hd, func(h, n int, vp, nx *float32) {
-		_, _ = out[(h+n)*hd-1], p[(h+n-1)*ps+c-1]
-		wsumGroupF32AVX512(&out[h*hd], vp, &p[h*ps], ps, c, n, hd, nx)
-	}) {
+	if c == 0 || g == 0 {
+		return
+	}
+	ok, nx := groupRowsZ(v, next, c, hd)
+	if !ok {
 		wsumGroupF32Generic(out, v, next, p, ps, c, g, hd)
+		return
+	}
+	_, _ = out[g*hd-1], p[(g-1)*ps+c-1]
+	for h := 0; h < g; h += 4 {
+		wsumGroupF32AVX512(&out[h*hd], &v[0], &p[h*ps], ps, c, min(4, g-h), hd, nx)
 	}
 }
 
 func wsumGroupF16Z(out []float32, v, next []uint16, p []float32, ps, c, g, hd int) {
-	if !groupZ(v, next, c, g, hd, func(h, n int, vp, nx *uint16) {
-		_, _ = out[(h+n)*hd-1], p[(h+n-1)*ps+c-1]
-		wsumGroupF16AVX512(&out[h*hd], vp, &p[h*ps], ps, c, n, hd, nx)
-	}) {
+	if c == 0 || g == 0 {
+		return
+	}
+	ok, nx := groupRowsZ(v, next, c, hd)
+	if !ok {
 		wsumGroupF16Generic(out, v, next, p, ps, c, g, hd)
+		return
+	}
+	_, _ = out[g*hd-1], p[(g-1)*ps+c-1]
+	for h := 0; h < g; h += 4 {
+		wsumGroupF16AVX512(&out[h*hd], &v[0], &p[h*ps], ps, c, min(4, g-h), hd, nx)
 	}
 }

@@ -368,20 +368,309 @@ wstored: \
 #define LOADV2_F32 VMOVUPS (SI)(R11*1), Z9
 #define LOADV2_F16 VCVTPH2PS (SI)(R11*1), Z9
 
+// When hd >= 64, wsum* first run steps of 64 columns (WV64) with one loop
+// per head count g (no per-head branches): each row's 64 columns are
+// loaded (converted) once into Z16..Z19 and multiplied with every head's
+// broadcast weight (Z20+h) into head h's accumulators Z(4h)..Z(4h+3); the
+// columns past the last multiple of 64 go through WSUM_LOOP.
+#define LOAD64_F32 \
+	VMOVUPS (SI), Z16 \
+	VMOVUPS 64(SI), Z17 \
+	VMOVUPS 128(SI), Z18 \
+	VMOVUPS 192(SI), Z19
+#define LOAD64_F16 \
+	VCVTPH2PS (SI), Z16 \
+	VCVTPH2PS 32(SI), Z17 \
+	VCVTPH2PS 64(SI), Z18 \
+	VCVTPH2PS 96(SI), Z19
+#define PREF64_F32 \
+	PREFETCHT0 (R13) \
+	PREFETCHT0 64(R13) \
+	PREFETCHT0 128(R13) \
+	PREFETCHT0 192(R13)
+#define PREF64_F16 \
+	PREFETCHT0 (R13) \
+	PREFETCHT0 64(R13)
+
+#define VF64(P, W, A, B, C, D) \
+	VBROADCASTSS P, W \
+	VFMADD231PS W, Z16, A \
+	VFMADD231PS W, Z17, B \
+	VFMADD231PS W, Z18, C \
+	VFMADD231PS W, Z19, D
+#define VF64_1 VF64((R10), Z20, Z0, Z1, Z2, Z3)
+#define VF64_2 VF64_1 \
+	VF64((R10)(R8*1), Z21, Z4, Z5, Z6, Z7)
+#define VF64_3 VF64_2 \
+	VF64((R12), Z22, Z8, Z9, Z10, Z11)
+#define VF64_4 VF64_3 \
+	VF64((R12)(R8*1), Z23, Z12, Z13, Z14, Z15)
+
+#define VZ4(A, B, C, D) \
+	VPXORD A, A, A \
+	VPXORD B, B, B \
+	VPXORD C, C, C \
+	VPXORD D, D, D
+#define VZ64_1 VZ4(Z0, Z1, Z2, Z3)
+#define VZ64_2 VZ64_1 \
+	VZ4(Z4, Z5, Z6, Z7)
+#define VZ64_3 VZ64_2 \
+	VZ4(Z8, Z9, Z10, Z11)
+#define VZ64_4 VZ64_3 \
+	VZ4(Z12, Z13, Z14, Z15)
+
+// VO adds one head's 64 sums to the floats at (R10)(AX*4).
+#define VO(A, B, C, D) \
+	VADDPS (R10)(AX*4), A, A \
+	VMOVUPS A, (R10)(AX*4) \
+	VADDPS 64(R10)(AX*4), B, B \
+	VMOVUPS B, 64(R10)(AX*4) \
+	VADDPS 128(R10)(AX*4), C, C \
+	VMOVUPS C, 128(R10)(AX*4) \
+	VADDPS 192(R10)(AX*4), D, D \
+	VMOVUPS D, 192(R10)(AX*4)
+#define VO64_1 MOVQ DI, R10 \
+	VO(Z0, Z1, Z2, Z3)
+#define VO64_2 VO64_1 \
+	LEAQ (R10)(R9*4), R10 \
+	VO(Z4, Z5, Z6, Z7)
+#define VO64_3 VO64_2 \
+	LEAQ (R10)(R9*4), R10 \
+	VO(Z8, Z9, Z10, Z11)
+#define VO64_4 VO64_3 \
+	LEAQ (R10)(R9*4), R10 \
+	VO(Z12, Z13, Z14, Z15)
+
+// WV64 runs the 64-column steps from column AX while at least 64 columns
+// are left (labels col, row), with ZERO, HEADS and OUT for one head count;
+// registers as in WSUM_LOOP.
+#define WV64(ZERO, HEADS, OUT, LOAD64, PREF64, elemscale, col, row) \
+col: \
+	LEAQ (DX)(AX*elemscale), SI \
+	MOVQ next+56(FP), R13 \
+	LEAQ (R13)(AX*elemscale), R13 \
+	MOVQ p+16(FP), R10 \
+	LEAQ (R10)(R8*2), R12 \
+	MOVQ c+32(FP), CX \
+	ZERO \
+row: \
+	PREF64 \
+	LOAD64 \
+	HEADS \
+	ADDQ $4, R10 \
+	ADDQ $4, R12 \
+	ADDQ R11, SI \
+	ADDQ R11, R13 \
+	DECQ CX \
+	JNZ row \
+	OUT \
+	ADDQ $64, AX \
+	MOVQ R9, CX \
+	SUBQ AX, CX \
+	CMPQ CX, $64 \
+	JGE col
+
+// WSUM64 dispatches on g to the WV64 loops, then leaves the columns left
+// (if any) to WSUM_LOOP (label wcol).
+#define WSUM64(LOAD64, PREF64, elemscale) \
+	CMPQ R9, $64 \
+	JLT wcol \
+	CMPQ BX, $2 \
+	JLT v64g1 \
+	JEQ v64g2 \
+	CMPQ BX, $4 \
+	JLT v64g3 \
+	WV64(VZ64_4, VF64_4, VO64_4, LOAD64, PREF64, elemscale, v4col, v4row) \
+	JMP vtail \
+v64g3: \
+	WV64(VZ64_3, VF64_3, VO64_3, LOAD64, PREF64, elemscale, v3col, v3row) \
+	JMP vtail \
+v64g2: \
+	WV64(VZ64_2, VF64_2, VO64_2, LOAD64, PREF64, elemscale, v2col, v2row) \
+	JMP vtail \
+v64g1: \
+	WV64(VZ64_1, VF64_1, VO64_1, LOAD64, PREF64, elemscale, v1col, v1row) \
+vtail: \
+	CMPQ AX, R9 \
+	JLT wcol \
+	VZEROUPPER \
+	RET
+
+// When hd is a multiple of 32, scores* run the four-row part in steps of
+// 32 columns (SC32) with one loop per head count g (no per-head
+// branches): Z16..Z19 and Z20..Z23 hold the four rows' two 16-column
+// halves, Z24, Z25 a query head's.
+#define LOAD8_F32 \
+	VMOVUPS (SI), Z16 \
+	VMOVUPS (R12), Z17 \
+	VMOVUPS (R13), Z18 \
+	VMOVUPS (R14), Z19 \
+	VMOVUPS 64(SI), Z20 \
+	VMOVUPS 64(R12), Z21 \
+	VMOVUPS 64(R13), Z22 \
+	VMOVUPS 64(R14), Z23
+#define LOAD8_F16 \
+	VCVTPH2PS (SI), Z16 \
+	VCVTPH2PS (R12), Z17 \
+	VCVTPH2PS (R13), Z18 \
+	VCVTPH2PS (R14), Z19 \
+	VCVTPH2PS 32(SI), Z20 \
+	VCVTPH2PS 32(R12), Z21 \
+	VCVTPH2PS 32(R13), Z22 \
+	VCVTPH2PS 32(R14), Z23
+// PREF8_* prefetch the next block's four rows linearly, 128·elem bytes
+// per 32 columns.
+#define PREF8_F32 \
+	PREF4_F32 \
+	PREF4_F32
+#define PREF8_F16 \
+	PREFETCHT0 (R10) \
+	PREFETCHT0 64(R10) \
+	PREFETCHT0 128(R10) \
+	PREFETCHT0 192(R10) \
+	ADDQ $256, R10
+
+#define FDOT32(Q0, Q1, A0, A1, A2, A3) \
+	VMOVUPS Q0, Z24 \
+	VMOVUPS Q1, Z25 \
+	VFMADD231PS Z24, Z16, A0 \
+	VFMADD231PS Z24, Z17, A1 \
+	VFMADD231PS Z24, Z18, A2 \
+	VFMADD231PS Z24, Z19, A3 \
+	VFMADD231PS Z25, Z20, A0 \
+	VFMADD231PS Z25, Z21, A1 \
+	VFMADD231PS Z25, Z22, A2 \
+	VFMADD231PS Z25, Z23, A3
+#define FD32_1 FDOT32((DX), 64(DX), Z0, Z1, Z2, Z3)
+#define FD32_2 FD32_1 \
+	FDOT32((DX)(R9*1), 64(DX)(R9*1), Z4, Z5, Z6, Z7)
+#define FD32_3 FD32_2 \
+	FDOT32((DX)(R9*2), 64(DX)(R9*2), Z8, Z9, Z10, Z11)
+#define FD32_4 FD32_3 \
+	FDOT32((BX), 64(BX), Z12, Z13, Z14, Z15)
+
+// FFOLD is the first steps of SUM16 for one head (QUAD4 of two PAIR4s),
+// FCROSS its last: 128-bit lane h of Z0 gets head h's four sums (lanes of
+// heads past g add whatever their registers hold; they are not stored).
+#define FFOLD(A, B, C, D) \
+	PAIR4(A, B) \
+	PAIR4(C, D) \
+	QUAD4(A, C)
+#define FCROSS \
+	VSHUFF32X4 $0x44, Z4, Z0, Z24 \
+	VSHUFF32X4 $0xEE, Z4, Z0, Z25 \
+	VADDPS Z25, Z24, Z0 \
+	VSHUFF32X4 $0x44, Z12, Z8, Z24 \
+	VSHUFF32X4 $0xEE, Z12, Z8, Z25 \
+	VADDPS Z25, Z24, Z8 \
+	VSHUFF32X4 $0x88, Z8, Z0, Z24 \
+	VSHUFF32X4 $0xDD, Z8, Z0, Z25 \
+	VADDPS Z25, Z24, Z0
+#define FS32_1 FFOLD(Z0, Z1, Z2, Z3) \
+	FCROSS
+#define FS32_2 FFOLD(Z0, Z1, Z2, Z3) \
+	FFOLD(Z4, Z5, Z6, Z7) \
+	FCROSS
+#define FS32_3 FFOLD(Z0, Z1, Z2, Z3) \
+	FFOLD(Z4, Z5, Z6, Z7) \
+	FFOLD(Z8, Z9, Z10, Z11) \
+	FCROSS
+#define FS32_4 SUM16
+
+#define FZ4(A, B, C, D) \
+	VPXORD A, A, A \
+	VPXORD B, B, B \
+	VPXORD C, C, C \
+	VPXORD D, D, D
+#define FZ32_1 FZ4(Z0, Z1, Z2, Z3)
+#define FZ32_2 FZ32_1 \
+	FZ4(Z4, Z5, Z6, Z7)
+#define FZ32_3 FZ32_2 \
+	FZ4(Z8, Z9, Z10, Z11)
+#define FZ32_4 FZ32_3 \
+	FZ4(Z12, Z13, Z14, Z15)
+
+#define FST32_1 VMOVUPS X0, (DI)
+#define FST32_2 FST32_1 \
+	VEXTRACTF32X4 $1, Z0, (DI)(R8*1)
+#define FST32_3 FST32_2 \
+	VEXTRACTF32X4 $2, Z0, (DI)(R8*2)
+#define FST32_4 FST32_3 \
+	LEAQ (DI)(R8*2), AX \
+	VEXTRACTF32X4 $3, Z0, (AX)(R8*1)
+
+// SC32 is sgroup (SCORES4) for one head count in steps of 32 columns
+// (step2: their bytes in a row); it leaves to srest when fewer than four
+// rows are left.
+#define SC32(ZERO, DOTS, SUM, STORE, LOAD8, PREF8, step2, grp, col) \
+grp: \
+	CMPQ CX, $4 \
+	JLT srest \
+	LEAQ (SI)(R11*1), R12 \
+	LEAQ (SI)(R11*2), R13 \
+	LEAQ (R12)(R11*2), R14 \
+	MOVQ q+24(FP), DX \
+	LEAQ (DX)(R9*2), BX \
+	ADDQ R9, BX \
+	MOVQ hd+48(FP), AX \
+	ZERO \
+col: \
+	PREF8 \
+	LOAD8 \
+	DOTS \
+	ADDQ $step2, SI \
+	ADDQ $step2, R12 \
+	ADDQ $step2, R13 \
+	ADDQ $step2, R14 \
+	ADDQ $128, DX \
+	ADDQ $128, BX \
+	SUBQ $32, AX \
+	JNZ col \
+	MOVQ R14, SI \
+	SUM \
+	STORE \
+	ADDQ $16, DI \
+	SUBQ $4, CX \
+	JMP grp
+
+// SCORES32 dispatches to the SC32 loops when hd%32 == 0 (R9 = hd*4), else
+// falls through to SCORES4.
+#define SCORES32(LOAD8, PREF8, step2) \
+	MOVQ R9, AX \
+	ANDQ $127, AX \
+	JNZ sgroup \
+	MOVQ grp+40(FP), AX \
+	CMPQ AX, $2 \
+	JLT f32g1 \
+	JEQ f32g2 \
+	CMPQ AX, $4 \
+	JLT f32g3 \
+	SC32(FZ32_4, FD32_4, FS32_4, FST32_4, LOAD8, PREF8, step2, f4grp, f4col) \
+f32g3: \
+	SC32(FZ32_3, FD32_3, FS32_3, FST32_3, LOAD8, PREF8, step2, f3grp, f3col) \
+f32g2: \
+	SC32(FZ32_2, FD32_2, FS32_2, FST32_2, LOAD8, PREF8, step2, f2grp, f2col) \
+f32g1: \
+	SC32(FZ32_1, FD32_1, FS32_1, FST32_1, LOAD8, PREF8, step2, f1grp, f1col)
+
 TEXT ·wsumGroupF32AVX512(SB), NOSPLIT, $0-64
 	WSUM_BEGIN(2)
+	WSUM64(LOAD64_F32, PREF64_F32, 4)
 	WSUM_LOOP(4, LOADV_F32, LOADV2_F32)
 
 TEXT ·wsumGroupF16AVX512(SB), NOSPLIT, $0-64
 	WSUM_BEGIN(1)
+	WSUM64(LOAD64_F16, PREF64_F16, 2)
 	WSUM_LOOP(2, LOADV_F16, LOADV2_F16)
 
 TEXT ·scoresGroupF32AVX512(SB), NOSPLIT, $0-64
 	SCORES_BEGIN(2)
+	SCORES32(LOAD8_F32, PREF8_F32, 128)
 	SCORES4(64, LOAD4_F32, PREF4_F32)
 	SCORES1(4, LOADK_F32)
 
 TEXT ·scoresGroupF16AVX512(SB), NOSPLIT, $0-64
 	SCORES_BEGIN(1)
+	SCORES32(LOAD8_F16, PREF8_F16, 64)
 	SCORES4(32, LOAD4_F16, PREF4_F16)
 	SCORES1(2, LOADK_F16)

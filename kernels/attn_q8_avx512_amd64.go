@@ -3,54 +3,79 @@
 package kernels
 
 //go:noescape
-func scoresGroupQ8AVX512(s *float32, ss int, k *int8, q *int16, c, grp, hd int, next *int8, ks, nks, qsc4, qsc1 *float32)
+func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc4, qsc1 *float32, grp, hd, bt, off, so, blk0, o0, m, last int, v *[]int8, vs *[]float32, ahead int)
 
 //go:noescape
-func wsumGroupQ8AVX512(out *float32, v *int8, p *float32, ps, c, grp, hd int, next *int8, vs, nvs *float32)
+func wsumQ8BlocksAVX512(out *float32, v *[]int8, vs *[]float32, p *float32, ps, grp, hd, bt, off, so, blk0, o0, m, last, ahead int)
 
-// scoresGroupQ8Z and wsumGroupQ8Z are the AVX-512 group kernels over int8
-// rows, four query heads (and, for the sums, up to wsumQ8Chunk positions)
-// per call; the generic twins for head sizes that are not a multiple of 32.
-func scoresGroupQ8Z(s []float32, ss int, k, next []int8, ks, nks []float32, q []int16, qsc []float32, c, g, hd int) {
-	if hd%32 != 0 {
-		scoresGroupQ8Generic(s, ss, k, next, ks, nks, q, qsc, c, g, hd)
+// maxGroupQ8Z is the largest GQA group the AVX-512 int8 kernels take
+// (four query heads per call); larger groups use the generic twins.
+const maxGroupQ8Z = 16
+
+// scoresQ8Z and wsumQ8Z are groupKernels.scoresQ8 and wsumQ8 with AVX-512:
+// one assembly call per run of four query heads loops over all the blocks
+// (reading each block's address from the slice headers, whose lengths are
+// checked here first), prefetching the block decodeAhead(bt) later (the
+// blocks are scattered in memory, so the hardware prefetcher does not run
+// ahead). The generic twins serve head sizes that are not a multiple of 32
+// and groups above maxGroupQ8Z.
+func scoresQ8Z(s []float32, k [][]int8, ks [][]float32, v [][]int8, vs [][]float32, bt, from, n, off int, q []int16, qsc []float32, g, hd int) {
+	if hd%32 != 0 || hd == 0 || g > maxGroupQ8Z {
+		scoresQ8Generic(s, k, ks, v, vs, bt, from, n, off, q, qsc, g, hd)
 		return
 	}
-	if c > 0 {
-		_ = ks[c-1]
-		if len(nks) == 0 {
-			nks = ks // prefetching ks again is harmless
-		}
+	if n <= from || g <= 0 {
+		return
 	}
-	groupZ(k, next, c, g, hd, func(h, n int, kp, nx *int8) {
-		_, _, _ = q[(h+n)*hd-1], s[(h+n-1)*ss+c-1], qsc[h+n-1]
-		var q4 [16]float32 // each head's scale four times (one 128-bit lane per head)
-		var q1 [4]float32
-		for i := range n {
-			q1[i] = qsc[h+i]
-			q4[4*i], q4[4*i+1], q4[4*i+2], q4[4*i+3] = q1[i], q1[i], q1[i], q1[i]
-		}
-		scoresGroupQ8AVX512(&s[h*ss], ss, kp, &q[h*hd], c, n, hd, nx, &ks[0], &nks[0], &q4[0], &q1[0])
-	})
+	m, so, last := n-from, off/hd, (n-1)/bt
+	_, _, _ = q[g*hd-1], s[g*m-1], qsc[g-1]
+	// Each head's scale four times (one 128-bit lane per head: q4[4h:4h+16]
+	// for heads h..h+3) and once (q1[h:h+4]), zero past g.
+	var q4 [4 * maxGroupQ8Z]float32
+	var q1 [maxGroupQ8Z + 3]float32
+	for h, sc := range qsc[:g] {
+		q1[h] = sc
+		q4[4*h], q4[4*h+1], q4[4*h+2], q4[4*h+3] = sc, sc, sc, sc
+	}
+	if !q8BlocksFit(k, ks, from/bt, last, off+bt*hd, so+bt) || len(v) <= last || len(vs) <= last {
+		scoresQ8Generic(s, k, ks, v, vs, bt, from, n, off, q, qsc, g, hd) // panics on the short block
+		return
+	}
+	for h := 0; h < g; h += 4 {
+		scoresQ8BlocksAVX512(&s[h*m], m, &k[0], &ks[0], &q[h*hd], &q4[4*h], &q1[h], min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last, &v[0], &vs[0], decodeAhead(bt))
+	}
 }
 
-func wsumGroupQ8Z(out []float32, v, next []int8, vs, nvs []float32, p []float32, ps, c, g, hd int) {
-	if hd%32 != 0 {
-		wsumGroupQ8Generic(out, v, next, vs, nvs, p, ps, c, g, hd)
-		return
+// q8BlocksFit reports whether blocks lo..hi of k and ks exist and hold at
+// least nk rows' values and ns scales.
+func q8BlocksFit(k [][]int8, ks [][]float32, lo, hi, nk, ns int) bool {
+	if hi >= len(k) || hi >= len(ks) {
+		return false
 	}
-	if c > 0 {
-		_ = vs[c-1]
-		if len(nvs) == 0 {
-			nvs = vs
+	for b := lo; b <= hi; b++ {
+		if len(k[b]) < nk || len(ks[b]) < ns {
+			return false
 		}
 	}
-	for t0 := 0; t0 < c; t0 += wsumQ8Chunk {
-		n := min(wsumQ8Chunk, c-t0)
-		groupZ(v[t0*hd:(t0+n)*hd], next, n, g, hd, func(h, k int, vp, nx *int8) {
-			_, _ = out[(h+k)*hd-1], p[(h+k-1)*ps+t0+n-1]
-			wsumGroupQ8AVX512(&out[h*hd], vp, &p[h*ps+t0], ps, n, k, hd, nx, &vs[t0], &nvs[0])
-		})
+	return true
+}
+
+func wsumQ8Z(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p []float32, g, hd int) {
+	if hd%32 != 0 || hd == 0 || g > maxGroupQ8Z {
+		wsumQ8Generic(out, v, vs, bt, from, n, off, p, g, hd)
+		return
+	}
+	if n <= from || g <= 0 {
+		return
+	}
+	m, so, last := n-from, off/hd, (n-1)/bt
+	_, _ = out[g*hd-1], p[g*m-1]
+	if !q8BlocksFit(v, vs, from/bt, last, off+bt*hd, so+bt) {
+		wsumQ8Generic(out, v, vs, bt, from, n, off, p, g, hd) // panics on the short block
+		return
+	}
+	for h := 0; h < g; h += 4 {
+		wsumQ8BlocksAVX512(&out[h*hd], &v[0], &vs[0], &p[h*m], m, min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last, decodeAhead(bt))
 	}
 }
 

@@ -13,18 +13,29 @@
 // one VPMOVSXBW and one VPDPWSSD per head, exact in int32, instead of two
 // conversions to float32 and two FMAs per head. hd is a multiple of 32.
 
-// func scoresGroupQ8AVX512(s *float32, ss int, k *int8, q *int16, c, grp, hd int, next *int8, ks, nks, qsc4, qsc1 *float32)
-// s[h*ss+t] = float32(Q16[h,:]·K[t,:]) * (ks[t]*qsc[h]) for t < c, h < g,
-// where qsc1 holds qsc[0..3] and qsc4 each of them four times (16 values,
-// readable even for g < 4). nks: the next block's scales (prefetched).
+// Both kernels loop over the blocks of one KV head themselves: from row
+// o0 of block blk0, m positions in all, block b's rows at element off of
+// *k[b] (the slice headers' data pointers; Go checked their lengths) and
+// their scales at element so of *ks[b]; while a block is read, the same
+// rows of block min(b+ahead, last) are prefetched, and on entry
+// scoresQ8BlocksAVX512 prefetches blocks blk0 to blk0+ahead-1 of keys and
+// values (see decodeAhead).
+//
+// func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc4, qsc1 *float32, grp, hd, bt, off, so, blk0, o0, m, last int, v *[]int8, vs *[]float32, ahead int)
+// s[h*ss+i] = float32(Q16[h,:]·K[i,:]) * (ks[i]*qsc[h]) for the m rows i,
+// h < g, where qsc1 holds qsc[0..3] and qsc4 each of them four times (16
+// values, readable even for g < 4).
 //
 // Rows go four at a time: Z(4h+r) accumulates row r of head h (16 int32
 // lanes), one transposing tree (SUM16I, integer adds) turns them into head
 // h's four rows in 128-bit lane h, converted to float32 and scaled by
-// Z26 = ks[t..t+3] (each lane) * Z27 (qsc4). The last c%4 rows go one at a
-// time. Registers as in the f16 kernel, with R9 = hd*2 (a query head's
-// bytes) in the four-row part; no register is left for ks, so row t's
-// scale is found as ks + (DI - s) (both advance 4 bytes a row).
+// Z26 = ks[t..t+3] (each lane) * Z27 (qsc4). When hd%64 == 0, S64 does it
+// in steps of 64 columns with one loop per head count. The last c%4 rows
+// of a block go one at a time. Registers as in the f16 kernel, with R9 =
+// hd*2 (a query head's bytes) in the four-row part; no register is left
+// for ks, so row t's scale is found as 32(SP) + (DI - 24(SP)) (the block's
+// first scale and score; both advance 4 bytes a row). Frame: 0 blk, 8
+// last, 16 positions left after this block, 24 and 32 as above, 40 o.
 
 #define PAIR4I(A, B) \
 	VUNPCKLPS B, A, Z24 \
@@ -68,18 +79,23 @@
 	VPDPWSSD QZ, Z18, A2 \
 	VPDPWSSD QZ, Z19, A3
 
-// func wsumGroupQ8AVX512(out *float32, v *int8, p *float32, ps, c, grp, hd int, next *int8, vs, nvs *float32)
-// out[h*hd+d] += sum_t p[h*ps+t]·(vs[t]·V[t*hd+d]) for t < c <= 16, h < g,
-// as integer sums (see wsumGroupQ8Generic, to which it is exact): each
-// head's weights p·vs are quantized to int16 with one scale (w16 at
-// 0(SP)+32h, scale at 128(SP)+4h); rows go two at a time, sign-extended to
-// int16 and interleaved (VPUNPCKL/HWD: each int32 lane holds one column of
-// both rows), so that one VPDPWSSD with the heads' broadcast weight pair
-// adds both rows' products to 16 columns. The interleave leaves columns
-// 0-3, 8-11, ... in the low accumulator and 4-7, 12-15, ... in the high
-// one; VPERMI2D (indices in Z30, Z31) restores their order before the
-// conversion to float32. Z(2h), Z(2h+1): head h's 32 columns. nvs: the
-// next block's scales (prefetched).
+// func wsumQ8BlocksAVX512(out *float32, v *[]int8, vs *[]float32, p *float32, ps, grp, hd, bt, off, so, blk0, o0, m, last, ahead int)
+// out[h*hd+d] += sum_i p[h*ps+i]·(vs[i]·V[i*hd+d]) for the m rows i, h < g,
+// as integer sums (see wsumGroupQ8Generic, to which it is exact), in
+// chunks of up to wsumQ8Chunk = 16 rows of a block: each head's weights
+// p·vs are quantized to int16 with one scale (w16 at 0(SP)+32h, scale at
+// 128(SP)+4h); rows go two at a time, sign-extended to int16 and
+// interleaved (VPUNPCKL/HWD: each int32 lane holds one column of both
+// rows), so that one VPDPWSSD with the heads' broadcast weight pair adds
+// both rows' products to 16 columns. The interleave leaves columns 0-3,
+// 8-11, ... in the low accumulator and 4-7, 12-15, ... in the high one;
+// VPERMI2D (indices in Z30, Z31) restores their order before the
+// conversion to float32. W64 steps 64 columns at a time (one loop per
+// head count); wcol 32 at a time (Z(2h), Z(2h+1): head h's 32 columns).
+// Frame past the weights: 144 blk, 152 last, 160 positions left after
+// this block, 168 o, 176 rows left in the block after this chunk, 184 the
+// chunk's rows c, 192 its weights (p), 200 the rows to prefetch, 208 its
+// scales, 216 its rows.
 DATA wsumQ8PermLo<>+0(SB)/4, $0
 DATA wsumQ8PermLo<>+4(SB)/4, $1
 DATA wsumQ8PermLo<>+8(SB)/4, $2
@@ -153,23 +169,337 @@ GLOBL wsumQ8PermHi<>(SB), RODATA|NOPTR, $64
 	VMOVUPS Z20, (R10)(AX*4) \
 	VMOVUPS Z21, 64(R10)(AX*4)
 
-TEXT ·wsumGroupQ8AVX512(SB), NOSPLIT, $144-80
+// The 64-column steps of wsumGroupQ8AVX512, one loop per head count g
+// (no per-head branches): a row pair's 64 columns are W64MIX's four
+// interleaved registers Z20..Z23 (columns 0-31 low and high, 32-63 low and
+// high), head h's accumulators Z(4h)..Z(4h+3).
+#define W64MIX \
+	VPUNPCKLWD Z17, Z16, Z20 \
+	VPUNPCKHWD Z17, Z16, Z21 \
+	VPUNPCKLWD Z19, Z18, Z22 \
+	VPUNPCKHWD Z19, Z18, Z23
+
+// WB64 adds the pair times head h's weight pair at OFF(R14) (broadcast
+// into W) to its accumulators A..D.
+#define WB64(OFF, W, A, B, C, D) \
+	VPBROADCASTD OFF(R14), W \
+	VPDPWSSD W, Z20, A \
+	VPDPWSSD W, Z21, B \
+	VPDPWSSD W, Z22, C \
+	VPDPWSSD W, Z23, D
+
+#define WB64_1 WB64(0, Z24, Z0, Z1, Z2, Z3)
+#define WB64_2 WB64_1 \
+	WB64(32, Z25, Z4, Z5, Z6, Z7)
+#define WB64_3 WB64_2 \
+	WB64(64, Z26, Z8, Z9, Z10, Z11)
+#define WB64_4 WB64_3 \
+	WB64(96, Z27, Z12, Z13, Z14, Z15)
+
+#define WZ4(A, B, C, D) \
+	VPXORD A, A, A \
+	VPXORD B, B, B \
+	VPXORD C, C, C \
+	VPXORD D, D, D
+
+#define WZ64_1 WZ4(Z0, Z1, Z2, Z3)
+#define WZ64_2 WZ64_1 \
+	WZ4(Z4, Z5, Z6, Z7)
+#define WZ64_3 WZ64_2 \
+	WZ4(Z8, Z9, Z10, Z11)
+#define WZ64_4 WZ64_3 \
+	WZ4(Z12, Z13, Z14, Z15)
+
+// WOUTAT is WOUT for the 32 floats at OFF(R10)(AX*4).
+#define WOUTAT(A, B, SC, OFF, OFF2) \
+	VMOVDQA32 Z30, Z20 \
+	VPERMI2D B, A, Z20 \
+	VMOVDQA32 Z31, Z21 \
+	VPERMI2D B, A, Z21 \
+	VCVTDQ2PS Z20, Z20 \
+	VCVTDQ2PS Z21, Z21 \
+	VMULPS.BCST SC(SP), Z20, Z20 \
+	VMULPS.BCST SC(SP), Z21, Z21 \
+	VADDPS OFF(R10)(AX*4), Z20, Z20 \
+	VADDPS OFF2(R10)(AX*4), Z21, Z21 \
+	VMOVUPS Z20, OFF(R10)(AX*4) \
+	VMOVUPS Z21, OFF2(R10)(AX*4)
+
+// WO64 adds one head's 64 columns (accumulators A..D) times its scale
+// SC(SP) to the floats at (R10)(AX*4).
+#define WO64(A, B, C, D, SC) \
+	WOUTAT(A, B, SC, 0, 64) \
+	WOUTAT(C, D, SC, 128, 192)
+
+#define WO64_1 WO64(Z0, Z1, Z2, Z3, 128)
+#define WO64_2 WO64_1 \
+	LEAQ (R10)(R9*4), R10 \
+	WO64(Z4, Z5, Z6, Z7, 132)
+#define WO64_3 WO64_2 \
+	LEAQ (R10)(R9*4), R10 \
+	WO64(Z8, Z9, Z10, Z11, 136)
+#define WO64_4 WO64_3 \
+	LEAQ (R10)(R9*4), R10 \
+	WO64(Z12, Z13, Z14, Z15, 140)
+
+// W64 runs the 64-column steps from column AX while at least 64 columns
+// are left, with ZERO, HEADS and OUT for one head count (labels: col,
+// pair, odd, fin). Rows go two at a time as in wcol; each step prefetches
+// its columns of the next block's rows.
+#define W64(ZERO, HEADS, OUT, col, pair, odd, fin) \
+col: \
+	LEAQ (DX)(AX*1), SI \
+	MOVQ 200(SP), R13 \
+	ADDQ AX, R13 \
+	MOVQ 184(SP), CX \
+	LEAQ (SP), R14 \
+	ZERO \
+pair: \
+	CMPQ CX, $2 \
+	JLT odd \
+	PREFETCHT0 (R13) \
+	PREFETCHT0 (R13)(R9*1) \
+	VPMOVSXBW (SI), Z16 \
+	VPMOVSXBW (SI)(R9*1), Z17 \
+	VPMOVSXBW 32(SI), Z18 \
+	VPMOVSXBW 32(SI)(R9*1), Z19 \
+	W64MIX \
+	HEADS \
+	ADDQ $4, R14 \
+	LEAQ (SI)(R9*2), SI \
+	LEAQ (R13)(R9*2), R13 \
+	SUBQ $2, CX \
+	JMP pair \
+odd: \
+	CMPQ CX, $0 \
+	JEQ fin \
+	PREFETCHT0 (R13) \
+	VPMOVSXBW (SI), Z16 \
+	VPMOVSXBW 32(SI), Z18 \
+	VPXORD Z17, Z17, Z17 \
+	VPXORD Z19, Z19, Z19 \
+	W64MIX \
+	HEADS \
+fin: \
+	MOVQ DI, R10 \
+	OUT \
+	ADDQ $64, AX \
+	MOVQ R9, R11 \
+	SUBQ AX, R11 \
+	CMPQ R11, $64 \
+	JGE col
+
+// The four-row steps of scoresGroupQ8AVX512 for hd%64 == 0, one loop per
+// head count g (no per-head branches): each column step reads 64 columns
+// of the four rows (Z16..Z19 columns 0-31, Z20..Z23 columns 32-63).
+// SDOT64 adds them times one query head (two halves at Q0 and Q1, loaded
+// into Z24, Z25) to the head's accumulators A0..A3.
+#define SDOT64(Q0, Q1, A0, A1, A2, A3) \
+	VMOVDQU32 Q0, Z24 \
+	VMOVDQU32 Q1, Z25 \
+	VPDPWSSD Z24, Z16, A0 \
+	VPDPWSSD Z24, Z17, A1 \
+	VPDPWSSD Z24, Z18, A2 \
+	VPDPWSSD Z24, Z19, A3 \
+	VPDPWSSD Z25, Z20, A0 \
+	VPDPWSSD Z25, Z21, A1 \
+	VPDPWSSD Z25, Z22, A2 \
+	VPDPWSSD Z25, Z23, A3
+
+#define SD64_1 SDOT64((DX), 64(DX), Z0, Z1, Z2, Z3)
+#define SD64_2 SD64_1 \
+	SDOT64((DX)(R9*1), 64(DX)(R9*1), Z4, Z5, Z6, Z7)
+#define SD64_3 SD64_2 \
+	SDOT64((DX)(R9*2), 64(DX)(R9*2), Z8, Z9, Z10, Z11)
+#define SD64_4 SD64_3 \
+	SDOT64((BX), 64(BX), Z12, Z13, Z14, Z15)
+
+#define SZ64_1 WZ4(Z0, Z1, Z2, Z3)
+#define SZ64_2 WZ64_2
+#define SZ64_3 WZ64_3
+#define SZ64_4 WZ64_4
+
+// SFOLD folds head h's four accumulators into A: per 128-bit lane, its
+// four rows' partial sums (the first steps of SUM16I).
+#define SFOLD(A, B, C, D) \
+	PAIR4I(A, B) \
+	PAIR4I(C, D) \
+	QUAD4I(A, C)
+
+// SCROSS finishes SUM16I: 128-bit lane h of Z0 gets the sums of head h
+// (lanes of heads past g add whatever their registers hold; unused).
+#define SCROSS \
+	VSHUFI32X4 $0x44, Z4, Z0, Z24 \
+	VSHUFI32X4 $0xEE, Z4, Z0, Z25 \
+	VPADDD Z25, Z24, Z0 \
+	VSHUFI32X4 $0x44, Z12, Z8, Z24 \
+	VSHUFI32X4 $0xEE, Z12, Z8, Z25 \
+	VPADDD Z25, Z24, Z8 \
+	VSHUFI32X4 $0x88, Z8, Z0, Z24 \
+	VSHUFI32X4 $0xDD, Z8, Z0, Z25 \
+	VPADDD Z25, Z24, Z0
+
+#define SS64_1 SFOLD(Z0, Z1, Z2, Z3) \
+	SCROSS
+#define SS64_2 SFOLD(Z0, Z1, Z2, Z3) \
+	SFOLD(Z4, Z5, Z6, Z7) \
+	SCROSS
+#define SS64_3 SFOLD(Z0, Z1, Z2, Z3) \
+	SFOLD(Z4, Z5, Z6, Z7) \
+	SFOLD(Z8, Z9, Z10, Z11) \
+	SCROSS
+#define SS64_4 SFOLD(Z0, Z1, Z2, Z3) \
+	SFOLD(Z4, Z5, Z6, Z7) \
+	SFOLD(Z8, Z9, Z10, Z11) \
+	SFOLD(Z12, Z13, Z14, Z15) \
+	SCROSS
+
+// SST64_g stores the four rows of each of the g heads (lane h of Z0).
+#define SST64_1 VMOVUPS X0, (DI)
+#define SST64_2 SST64_1 \
+	VEXTRACTF32X4 $1, Z0, (DI)(R8*1)
+#define SST64_3 SST64_2 \
+	VEXTRACTF32X4 $2, Z0, (DI)(R8*2)
+#define SST64_4 SST64_3 \
+	LEAQ (DI)(R8*2), AX \
+	VEXTRACTF32X4 $3, Z0, (AX)(R8*1)
+
+// S64 is sgroup for one head count (labels grp, col), prefetching the next
+// block's four rows linearly (256 bytes per 64 columns); it leaves to
+// srest when fewer than four rows are left.
+#define S64(ZERO, DOTS, SUM, STORE, grp, col) \
+grp: \
+	CMPQ CX, $4 \
+	JLT srest \
+	LEAQ (SI)(R11*1), R12 \
+	LEAQ (SI)(R11*2), R13 \
+	LEAQ (R12)(R11*2), R14 \
+	MOVQ q+32(FP), DX \
+	LEAQ (DX)(R9*2), BX \
+	ADDQ R9, BX \
+	MOVQ R11, AX \
+	ZERO \
+col: \
+	PREFETCHT0 (R10) \
+	PREFETCHT0 64(R10) \
+	PREFETCHT0 128(R10) \
+	PREFETCHT0 192(R10) \
+	ADDQ $256, R10 \
+	VPMOVSXBW (SI), Z16 \
+	VPMOVSXBW (R12), Z17 \
+	VPMOVSXBW (R13), Z18 \
+	VPMOVSXBW (R14), Z19 \
+	VPMOVSXBW 32(SI), Z20 \
+	VPMOVSXBW 32(R12), Z21 \
+	VPMOVSXBW 32(R13), Z22 \
+	VPMOVSXBW 32(R14), Z23 \
+	DOTS \
+	ADDQ $64, SI \
+	ADDQ $64, R12 \
+	ADDQ $64, R13 \
+	ADDQ $64, R14 \
+	ADDQ $128, DX \
+	ADDQ $128, BX \
+	SUBQ $64, AX \
+	JNZ col \
+	MOVQ R14, SI \
+	SUM \
+	VCVTDQ2PS Z0, Z0 \
+	MOVQ DI, AX \
+	SUBQ 24(SP), AX \
+	ADDQ 32(SP), AX \
+	VBROADCASTF32X4 (AX), Z26 \
+	VMULPS Z27, Z26, Z26 \
+	VMULPS Z26, Z0, Z0 \
+	STORE \
+	ADDQ $16, DI \
+	SUBQ $4, CX \
+	JMP grp
+
+TEXT ·wsumQ8BlocksAVX512(SB), NOSPLIT, $224-120
+	MOVQ m+96(FP), AX
+	CMPQ AX, $0
+	JEQ wret
+	MOVQ AX, 160(SP)
+	MOVQ blk0+80(FP), AX
+	MOVQ AX, 144(SP)
+	MOVQ last+104(FP), AX
+	MOVQ AX, 152(SP)
+	MOVQ o0+88(FP), AX
+	MOVQ AX, 168(SP)
+	MOVQ p+24(FP), AX
+	MOVQ AX, 192(SP)
+
+wblock:
+	// 176(SP) = min(bt-o, positions left) rows of block blk from row o:
+	// values at 216(SP) = v[blk] + off + o*hd, scales at 208(SP) =
+	// vs[blk] + (so+o)*4; 200(SP) = the same rows of block
+	// min(blk+ahead, last) (this block's if it is the last).
+	MOVQ bt+56(FP), CX
+	SUBQ 168(SP), CX
+	MOVQ 160(SP), AX
+	CMPQ CX, AX
+	CMOVQGT AX, CX
+	SUBQ CX, AX
+	MOVQ AX, 160(SP)
+	MOVQ CX, 176(SP)
+	MOVQ hd+48(FP), R9
+	MOVQ 168(SP), R11
+	IMULQ R9, R11
+	ADDQ off+64(FP), R11
+	MOVQ 144(SP), BX
+	LEAQ (BX)(BX*2), R12
+	MOVQ v+8(FP), R13
+	MOVQ (R13)(R12*8), SI
+	ADDQ R11, SI
+	MOVQ SI, 216(SP)
+	MOVQ vs+16(FP), R13
+	MOVQ (R13)(R12*8), R14
+	MOVQ so+72(FP), AX
+	ADDQ 168(SP), AX
+	LEAQ (R14)(AX*4), R14
+	MOVQ R14, 208(SP)
+	MOVQ SI, 200(SP)
+	MOVQ 152(SP), AX
+	CMPQ BX, AX
+	JGE wchunk
+	MOVQ ahead+112(FP), DX
+	ADDQ BX, DX
+	CMPQ DX, AX
+	CMOVQGT AX, DX
+	LEAQ (DX)(DX*2), DX
+	MOVQ v+8(FP), R13
+	MOVQ (R13)(DX*8), SI
+	ADDQ R11, SI
+	MOVQ SI, 200(SP)
+	MOVQ vs+16(FP), R13
+	MOVQ (R13)(DX*8), AX
+	MOVQ so+72(FP), R13
+	PREFETCHT0 (AX)(R13*4)
+
+wchunk:
+	// 184(SP) = c = min(wsumQ8Chunk, rows left in the block).
+	MOVQ 176(SP), CX
+	CMPQ CX, $16
+	JLE wclast
+	MOVQ $16, CX
+
+wclast:
+	SUBQ CX, 176(SP)
+	MOVQ CX, 184(SP)
 	MOVQ out+0(FP), DI
-	MOVQ v+8(FP), DX
-	MOVQ p+16(FP), R10
-	MOVQ ps+24(FP), R8
+	MOVQ 216(SP), DX
+	MOVQ 192(SP), R10
+	MOVQ ps+32(FP), R8
 	SHLQ $2, R8
-	MOVQ c+32(FP), CX
 	MOVQ grp+40(FP), BX
 	MOVQ hd+48(FP), R9
-	MOVQ nvs+72(FP), AX
-	PREFETCHT0 (AX)
 	// K1: the c lanes of a chunk's weights.
 	MOVL $1, AX
 	SHLL CX, AX
 	DECL AX
 	KMOVW AX, K1
-	MOVQ vs+64(FP), AX
+	MOVQ 208(SP), AX
 	VMOVUPS.Z (AX), K1, Z16
 	MOVL $0x7fffffff, AX
 	VPBROADCASTD AX, Z28
@@ -230,12 +560,38 @@ wqnext:
 	VMOVDQU32 wsumQ8PermLo<>(SB), Z30
 	VMOVDQU32 wsumQ8PermHi<>(SB), Z31
 	XORQ AX, AX
+	// Steps of 64 columns (W64), then a last 32 (hd%64 == 32) in wcol.
+	CMPQ R9, $64
+	JLT wcol
+	CMPQ BX, $2
+	JLT w64g1
+	JEQ w64g2
+	CMPQ BX, $4
+	JLT w64g3
+	W64(WZ64_4, WB64_4, WO64_4, w4col, w4pair, w4odd, w4fin)
+	JMP wtail
+
+w64g3:
+	W64(WZ64_3, WB64_3, WO64_3, w3col, w3pair, w3odd, w3fin)
+	JMP wtail
+
+w64g2:
+	W64(WZ64_2, WB64_2, WO64_2, w2col, w2pair, w2odd, w2fin)
+	JMP wtail
+
+w64g1:
+	W64(WZ64_1, WB64_1, WO64_1, w1col, w1pair, w1odd, w1fin)
+
+wtail:
+	CMPQ AX, R9
+	JLT wcol
+	JMP wnext
 
 wcol:
 	LEAQ (DX)(AX*1), SI
-	MOVQ next+56(FP), R13
+	MOVQ 200(SP), R13
 	LEAQ (R13)(AX*1), R13
-	MOVQ c+32(FP), CX
+	MOVQ 184(SP), CX
 	LEAQ (SP), R14
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -291,23 +647,151 @@ wstored:
 	ADDQ $32, AX
 	CMPQ AX, R9
 	JLT wcol
+
+wnext:
+	// Past the chunk's c rows: the block's next chunk, or the next block.
+	MOVQ 184(SP), CX
+	MOVQ hd+48(FP), R9
+	IMULQ CX, R9
+	ADDQ R9, 216(SP)
+	ADDQ R9, 200(SP)
+	SHLQ $2, CX
+	ADDQ CX, 208(SP)
+	ADDQ CX, 192(SP)
+	CMPQ 176(SP), $0
+	JNE wchunk
+	MOVQ $0, 168(SP)
+	INCQ 144(SP)
+	CMPQ 160(SP), $0
+	JNE wblock
+
+wret:
 	VZEROUPPER
 	RET
 
-TEXT ·scoresGroupQ8AVX512(SB), NOSPLIT, $0-96
+TEXT ·scoresQ8BlocksAVX512(SB), NOSPLIT, $48-152
+	MOVQ m+112(FP), AX
+	CMPQ AX, $0
+	JEQ sret
+	MOVQ AX, 16(SP)
+	MOVQ blk0+96(FP), AX
+	MOVQ AX, 0(SP)
+	MOVQ o0+104(FP), AX
+	MOVQ AX, 40(SP)
+	MOVQ last+120(FP), AX
+	MOVQ AX, 8(SP)
+	// Prefetch the first ahead blocks' keys and values, which
+	// the loops' prefetching (that far ahead) does not reach: blocks BX
+	// to R12, bt*hd bytes (R11) and bt scales each.
+	MOVQ blk0+96(FP), BX
+	MOVQ ahead+144(FP), R12
+	LEAQ -1(BX)(R12*1), R12
+	CMPQ R12, AX
+	CMOVQGT AX, R12
+	MOVQ hd+64(FP), R11
+	IMULQ bt+72(FP), R11
+
+spfblock:
+	LEAQ (BX)(BX*2), AX
+	MOVQ k+16(FP), R13
+	MOVQ (R13)(AX*8), SI
+	ADDQ off+80(FP), SI
+	MOVQ v+128(FP), R13
+	MOVQ (R13)(AX*8), DI
+	ADDQ off+80(FP), DI
+	XORQ CX, CX
+
+spfline:
+	PREFETCHT0 (SI)(CX*1)
+	PREFETCHT0 (DI)(CX*1)
+	ADDQ $64, CX
+	CMPQ CX, R11
+	JLT spfline
+	MOVQ so+88(FP), CX
+	MOVQ ks+24(FP), R13
+	MOVQ (R13)(AX*8), SI
+	PREFETCHT0 (SI)(CX*4)
+	MOVQ vs+136(FP), R13
+	MOVQ (R13)(AX*8), DI
+	PREFETCHT0 (DI)(CX*4)
+	INCQ BX
+	CMPQ BX, R12
+	JLE spfblock
 	MOVQ s+0(FP), DI
 	MOVQ ss+8(FP), R8
 	SHLQ $2, R8
-	MOVQ k+16(FP), SI
-	MOVQ c+32(FP), CX
-	MOVQ hd+48(FP), R11
+	MOVQ qsc4+40(FP), AX
+	VMOVUPS (AX), Z27
+
+sblock:
+	// CX = c = min(bt-o, positions left) rows from row o of block blk.
+	MOVQ hd+64(FP), R11
 	MOVQ R11, R9
 	SHLQ $1, R9
-	MOVQ next+56(FP), R10
-	MOVQ nks+72(FP), AX
-	PREFETCHT0 (AX)
-	MOVQ qsc4+80(FP), AX
-	VMOVUPS (AX), Z27
+	MOVQ bt+72(FP), CX
+	SUBQ 40(SP), CX
+	MOVQ 16(SP), AX
+	CMPQ CX, AX
+	CMOVQGT AX, CX
+	SUBQ CX, AX
+	MOVQ AX, 16(SP)
+	// SI = the rows: k[blk] + off + o*hd; 32(SP) = their scales:
+	// ks[blk] + (so+o)*4; 24(SP) = their first score (DI).
+	MOVQ 0(SP), BX
+	LEAQ (BX)(BX*2), R12
+	MOVQ k+16(FP), R13
+	MOVQ (R13)(R12*8), SI
+	ADDQ off+80(FP), SI
+	MOVQ 40(SP), AX
+	IMULQ R11, AX
+	ADDQ AX, SI
+	MOVQ ks+24(FP), R13
+	MOVQ (R13)(R12*8), R14
+	MOVQ so+88(FP), AX
+	ADDQ 40(SP), AX
+	LEAQ (R14)(AX*4), R14
+	MOVQ R14, 32(SP)
+	MOVQ DI, 24(SP)
+	// R10 = the rows of block min(blk+ahead, last) to prefetch
+	// (this block's if it is the last), and their scales.
+	MOVQ SI, R10
+	MOVQ 8(SP), AX
+	CMPQ BX, AX
+	JGE sdispatch
+	MOVQ ahead+144(FP), DX
+	ADDQ BX, DX
+	CMPQ DX, AX
+	CMOVQGT AX, DX
+	LEAQ (DX)(DX*2), DX
+	MOVQ k+16(FP), R13
+	MOVQ (R13)(DX*8), R10
+	ADDQ off+80(FP), R10
+	MOVQ ks+24(FP), R13
+	MOVQ (R13)(DX*8), AX
+	MOVQ so+88(FP), R13
+	PREFETCHT0 (AX)(R13*4)
+
+sdispatch:
+	// hd%64 == 0: the 64-column steps for the head count; else sgroup.
+	MOVQ R11, AX
+	ANDQ $63, AX
+	JNZ sgroup
+	MOVQ grp+56(FP), AX
+	CMPQ AX, $2
+	JLT s64g1
+	JEQ s64g2
+	CMPQ AX, $4
+	JLT s64g3
+	S64(SZ64_4, SD64_4, SS64_4, SST64_4, s4grp, s4col)
+
+s64g3:
+	S64(SZ64_3, SD64_3, SS64_3, SST64_3, s3grp, s3col)
+
+s64g2:
+	S64(SZ64_2, SD64_2, SS64_2, SST64_2, s2grp, s2col)
+
+s64g1:
+	S64(SZ64_1, SD64_1, SS64_1, SST64_1, s1grp, s1col)
 
 sgroup:
 	CMPQ CX, $4
@@ -315,10 +799,10 @@ sgroup:
 	LEAQ (SI)(R11*1), R12
 	LEAQ (SI)(R11*2), R13
 	LEAQ (R12)(R11*2), R14
-	MOVQ q+24(FP), DX
+	MOVQ q+32(FP), DX
 	LEAQ (DX)(R9*2), BX
 	ADDQ R9, BX
-	MOVQ hd+48(FP), AX
+	MOVQ hd+64(FP), AX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 	VPXORD Z2, Z2, Z2
@@ -346,13 +830,13 @@ gcol:
 	VPMOVSXBW (R13), Z18
 	VPMOVSXBW (R14), Z19
 	DOT4((DX), Z20, Z0, Z1, Z2, Z3)
-	CMPQ grp+40(FP), $2
+	CMPQ grp+56(FP), $2
 	JLT gnext
 	DOT4((DX)(R9*1), Z21, Z4, Z5, Z6, Z7)
-	CMPQ grp+40(FP), $3
+	CMPQ grp+56(FP), $3
 	JLT gnext
 	DOT4((DX)(R9*2), Z22, Z8, Z9, Z10, Z11)
-	CMPQ grp+40(FP), $4
+	CMPQ grp+56(FP), $4
 	JLT gnext
 	DOT4((BX), Z23, Z12, Z13, Z14, Z15)
 
@@ -369,19 +853,19 @@ gnext:
 	SUM16I
 	VCVTDQ2PS Z0, Z0
 	MOVQ DI, AX
-	SUBQ s+0(FP), AX
-	ADDQ ks+64(FP), AX
+	SUBQ 24(SP), AX
+	ADDQ 32(SP), AX
 	VBROADCASTF32X4 (AX), Z26
 	VMULPS Z27, Z26, Z26
 	VMULPS Z26, Z0, Z0
 	VMOVUPS X0, (DI)
-	CMPQ grp+40(FP), $2
+	CMPQ grp+56(FP), $2
 	JLT gstored
 	VEXTRACTF32X4 $1, Z0, (DI)(R8*1)
-	CMPQ grp+40(FP), $3
+	CMPQ grp+56(FP), $3
 	JLT gstored
 	VEXTRACTF32X4 $2, Z0, (DI)(R8*2)
-	CMPQ grp+40(FP), $4
+	CMPQ grp+56(FP), $4
 	JLT gstored
 	LEAQ (DI)(R8*2), AX
 	VEXTRACTF32X4 $3, Z0, (AX)(R8*1)
@@ -393,14 +877,14 @@ gstored:
 
 srest:
 	CMPQ CX, $0
-	JEQ sret
-	MOVQ q+24(FP), DX
+	JEQ snextblk
+	MOVQ q+32(FP), DX
 	LEAQ (DX)(R9*1), R12
 	LEAQ (DX)(R9*2), R13
 	LEAQ (R12)(R9*2), R14
-	MOVQ grp+40(FP), BX
-	MOVQ hd+48(FP), R9
-	MOVQ qsc1+88(FP), AX
+	MOVQ grp+56(FP), BX
+	MOVQ hd+64(FP), R9
+	MOVQ qsc1+48(FP), AX
 	VMOVUPS (AX), X10
 
 srow:
@@ -449,8 +933,8 @@ snext:
 	VPHADDD X2, X0, X0
 	VCVTDQ2PS X0, X0
 	MOVQ DI, AX
-	SUBQ s+0(FP), AX
-	ADDQ ks+64(FP), AX
+	SUBQ 24(SP), AX
+	ADDQ 32(SP), AX
 	VBROADCASTSS (AX), X9
 	VMULPS X10, X9, X9
 	VMULPS X9, X0, X0
@@ -472,6 +956,14 @@ sdone:
 	ADDQ R11, R10
 	DECQ CX
 	JNZ srow
+	JMP snextblk
+
+snextblk:
+	// The next block, from its row 0.
+	MOVQ $0, 40(SP)
+	INCQ 0(SP)
+	CMPQ 16(SP), $0
+	JNE sblock
 
 sret:
 	VZEROUPPER

@@ -50,6 +50,7 @@ type backend struct {
 	// groupKernels); without it paged attention goes one head at a time.
 	group *groupKernels
 
+	add      func(dst, a, b []float32) // if set: addGeneric's results, faster
 	scale    func(x []float32, s float32)
 	softmax  func(x []float32) // len(x) >= 1
 	siluMul  func(dst, gate, up []float32)
@@ -68,7 +69,7 @@ type backend struct {
 	// packW8, if set, packs 8 float weight rows for the GEMM (see
 	// gemmJob.packW); transpose8 then packs 8 widened rows of other types.
 	packW8     func(w *Matrix, wp []float32, nr, r, k0, n int, rowBuf []float32)
-	transpose8 func(wp []float32, nr int, src []float32, n int)
+	transpose8 func(wp []float32, nr int, src []float32, lds, n int) // rows at stride lds
 }
 
 var generic = &backend{

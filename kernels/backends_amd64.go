@@ -70,6 +70,7 @@ var avx512 = &backend{
 
 	quantizeQ8Row:  quantizeQ8RowZ,
 	quantizeI16Row: quantizeI16RowZ,
+	add:            addZ,
 	scale:          scaleZ,
 	softmax:        softmaxZ,
 	siluMul:        siluMulZ,

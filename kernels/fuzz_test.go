@@ -1,7 +1,9 @@
 package kernels
 
 import (
+	"fmt"
 	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/internal/half"
@@ -123,6 +125,70 @@ func FuzzMatVec(f *testing.F) {
 				}
 				if d := numcheck.Diff(float64(y[r]), want[r]); d > bound {
 					t.Fatalf("%s %s %dx%d row %d: got %g want %g (mag %g)", b.name, dt, rows, cols, r, y[r], want[r], mag[r])
+				}
+			}
+		}
+	})
+}
+
+// FuzzAttentionDecodeQ8 runs AttentionDecode over int8 blocks of arbitrary
+// shapes (head size, GQA group, block size, position, sliding window, one
+// to three sequences) on every backend with group kernels, and checks it
+// against the same backend with the pure-Go int8 group kernels: both are
+// exact integer arithmetic with the same roundings, so the results must be
+// identical (and finite: the values are finite).
+func FuzzAttentionDecodeQ8(f *testing.F) {
+	f.Add(uint64(1), uint8(1), uint8(3), uint8(16), uint16(511), uint8(0), uint8(1))
+	f.Add(uint64(2), uint8(0), uint8(1), uint8(7), uint16(40), uint8(20), uint8(2))
+	f.Add(uint64(3), uint8(2), uint8(5), uint8(64), uint16(150), uint8(0), uint8(3))
+	f.Add(uint64(4), uint8(1), uint8(8), uint8(1), uint16(5), uint8(3), uint8(1))
+	f.Fuzz(func(t *testing.T, seed uint64, hdSel, g8, bt8 uint8, pos16 uint16, window8, seqs8 uint8) {
+		hd := []int{32, 64, 96, 128}[hdSel%4]
+		g := int(g8)%8 + 1
+		bt := int(bt8)%64 + 1
+		kv := 2
+		heads := kv * g
+		seqs := int(seqs8)%3 + 1
+		window := int(window8) % 100
+		r := rand.New(rand.NewPCG(seed, 99))
+		qs := make([]DecodeQuery, seqs)
+		for i := range qs {
+			pos := (int(pos16) + 37*i) % 700
+			nb := pos/bt + 1
+			d := DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: bt, Pos: pos,
+				K8: make([][]int8, nb), V8: make([][]int8, nb), KScale: make([][]float32, nb), VScale: make([][]float32, nb)}
+			for b := range nb {
+				d.K8[b], d.V8[b] = make([]int8, kv*bt*hd), make([]int8, kv*bt*hd)
+				for j := range d.K8[b] {
+					d.K8[b][j], d.V8[b][j] = int8(r.IntN(255)-127), int8(r.IntN(255)-127)
+				}
+				d.KScale[b], d.VScale[b] = randVec(r, kv*bt, 0.02), randVec(r, kv*bt, 0.02)
+			}
+			qs[i] = d
+		}
+		for _, b := range backends {
+			if b.group == nil {
+				continue
+			}
+			old := active
+			active = b
+			AttentionDecode(qs, heads, kv, hd, window, 0.125)
+			got := make([][]float32, seqs)
+			for i := range qs {
+				got[i] = append([]float32(nil), qs[i].Out...)
+			}
+			ref := *b
+			gk := *b.group
+			gk.scoresQ8, gk.wsumQ8 = scoresQ8Generic, wsumQ8Generic
+			ref.group = &gk
+			active = &ref
+			AttentionDecode(qs, heads, kv, hd, window, 0.125)
+			active = old
+			for i := range qs {
+				what := fmt.Sprintf("%s hd=%d g=%d bt=%d window=%d seq %d pos %d", b.name, hd, g, bt, window, i, qs[i].Pos)
+				numcheck.Finite(t, what, got[i])
+				if d := numcheck.MaxAbs(t, what, got[i], qs[i].Out); d != 0 {
+					t.Errorf("%s: max diff %g from the generic int8 group kernels, want 0", what, d)
 				}
 			}
 		}

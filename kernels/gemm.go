@@ -108,7 +108,7 @@ type packXJob struct {
 	xp, x    []float32
 	n, k, mr int
 	// transpose8 is the backend's SIMD transpose of 8 rows, if any.
-	transpose8 func(wp []float32, nr int, src []float32, n int)
+	transpose8 func(wp []float32, nr int, src []float32, lds, n int)
 }
 
 func (j *packXJob) run(lo, hi int) {
@@ -119,8 +119,8 @@ func (j *packXJob) run(lo, hi int) {
 			// Full panel: rows 0-7 and mr-8..mr-1 (rows in both are
 			// stored twice, identically).
 			x := j.x[p*mr*k : (p+1)*mr*k]
-			j.transpose8(dst, mr, x, k)
-			j.transpose8(dst[mr-8:], mr, x[(mr-8)*k:], k)
+			j.transpose8(dst, mr, x, k, k)
+			j.transpose8(dst[mr-8:], mr, x[(mr-8)*k:], k, k)
 			continue
 		}
 		packXPanel(dst, j.x, p, j.n, k, mr)

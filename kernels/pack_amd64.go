@@ -33,10 +33,10 @@ func packW8AVX2(w *Matrix, wp []float32, nr, r, k0, n int, _ []float32) {
 	}
 }
 
-// transpose8AVX2 stores 8 rows of n floats (src[i*n+c], n a multiple of 8)
-// as wp[c*nr + i].
-func transpose8AVX2(wp []float32, nr int, src []float32, n int) {
+// transpose8AVX2 stores 8 rows of n floats (src[i*lds+c], n a multiple of
+// 8) as wp[c*nr + i].
+func transpose8AVX2(wp []float32, nr int, src []float32, lds, n int) {
 	_ = wp[(n-1)*nr+7]
-	_ = src[8*n-1]
-	transpose8F32(&wp[0], nr, &src[0], n, n)
+	_ = src[7*lds+n-1]
+	transpose8F32(&wp[0], nr, &src[0], lds, n)
 }

@@ -29,10 +29,17 @@ import (
 //
 //	acc = fma(float32(dot) * xscale[i,b], wscale[r,g], acc)
 //
-// in block order, so each output is a fixed sequence of float operations
-// (qgemm4Generic) that does not depend on tiling or threads. It differs from
+// in block order. The 4-row kernels, for rows with one weight scale (one
+// group: per-row int8), save a multiply per block instead (qgemmDotRow):
+//
+//	acc = fma(float32(dot), xscale[i,b], acc), then y = acc * wscale[r]
+//
+// Each output is thus a fixed sequence of float operations per kernel
+// family (qgemm4Generic, qgemm8Generic, qgemm16Generic) that does not
+// depend on threads; per-row weights give results that differ between the
+// families (n <= 16 against larger n) by float32 rounding. Both differ from
 // MatVec's summation order (lanes of 4 columns) by float32 rounding only:
-// both multiply the same integers by the same scales.
+// all multiply the same integers by the same scales.
 
 const (
 	qgTile       = 16          // input rows per tile: the int32 lanes of a zmm register
@@ -281,17 +288,16 @@ func (j *qgemmJob) run(lo, hi int) {
 		r0 := item * j.panel
 		nr := min(j.panel, rows-r0)
 		pr := (nr + qgRows - 1) / qgRows * qgRows // rows padded to whole kernel calls
-		// With one sweep over the panel (up to 32 input rows), each group
-		// of rows is prepared right before its kernel call, so that reading
-		// the weights from memory overlaps the arithmetic; with several
-		// sweeps, the whole panel once.
+		// The first sweep over the panel reads the rows from memory,
+		// prefetching those of a later call so that reading overlaps the
+		// arithmetic: int8 rows as stored (the kernel flips their sign
+		// bits; later sweeps find them in cache), other types (and a
+		// partial group of int8 rows) prepared into wp right before their
+		// call, for the later sweeps too.
 		sweeps := (tiles + 1) / 2
 		if j.mirror {
 			j.runMirrored(item, wp, ws, out)
 			continue
-		}
-		if sweeps > 1 {
-			tr.qgemmPrep(wp[:nr*cols], w, r0, nr)
 		}
 		clear(wp[nr*cols : pr*cols])
 		copy(ws, w.Scale[r0*groups:(r0+nr)*groups])
@@ -314,16 +320,15 @@ func (j *qgemmJob) run(lo, hi int) {
 				a, a2, ws := a, a2, ws[r*groups:(r+qgRows)*groups]
 				wr, raw := wp[r*cols:(r+qgRows)*cols], false
 				var pf []byte
-				if sweeps == 1 {
-					// Rows read once, from memory: prefetch those of a
-					// later call while this one computes.
+				if t == 0 {
+					// Rows read from memory: prefetch those of a later
+					// call while this one computes.
 					pf = qgemmStored(w, r0+r+qgPrefetchAhead*qgRows, qgRows)
 				}
 				switch {
-				case sweeps == 1 && w.Type == Q8 && r+qgRows <= nr:
-					// int8 rows read once: the kernel flips their sign bits.
+				case w.Type == Q8 && r+qgRows <= nr:
 					wr, raw = int8Bytes(w.Q8[(r0+r)*cols:(r0+r+qgRows)*cols]), true
-				case sweeps == 1:
+				case t == 0:
 					tr.qgemmPrep(wr, w, r0+r, min(qgRows, nr-r))
 				}
 				if in == nt*qgTile && r+qgRows <= nr {
@@ -473,7 +478,12 @@ func qgemm4Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []floa
 	for k := range nt {
 		for r := range qgRows {
 			for l := range qgTile {
-				y[(k*qgTile+l)*ldy+r] = qgemmDot(w[r*cols:r*cols+blocks*q8Block], flip, ws[r*groups:], gb, tiles[k], l)
+				row := w[r*cols : r*cols+blocks*q8Block]
+				if gb >= blocks {
+					y[(k*qgTile+l)*ldy+r] = qgemmDotRow(row, flip, ws[r*groups], tiles[k], l)
+					continue
+				}
+				y[(k*qgTile+l)*ldy+r] = qgemmDot(row, flip, ws[r*groups:], gb, tiles[k], l)
 			}
 		}
 	}
@@ -523,6 +533,23 @@ func qgemmDot(row []byte, flip byte, ws []float32, gb int, at []byte, l int) flo
 		acc = fma32(p, ws[blk/gb], acc)
 	}
 	return acc
+}
+
+// qgemmDotRow is qgemmDot for a row with one weight scale ws (the 4-row
+// kernels' arithmetic then): the blocks' products with the activation
+// scales summed by fused multiply-adds, in block order, times ws once.
+func qgemmDotRow(row []byte, flip byte, ws float32, at []byte, l int) float32 {
+	var acc float32
+	for blk := range len(row) / q8Block {
+		t := at[blk*qgBlockBytes : (blk+1)*qgBlockBytes]
+		d := int32(binary.LittleEndian.Uint32(t[576+4*l:]))
+		for c, v := range row[blk*q8Block : (blk+1)*q8Block] {
+			d += int32(v^flip) * int32(int8(t[c/4*64+4*l+c%4]))
+		}
+		ls := math.Float32frombits(binary.LittleEndian.Uint32(t[512+4*l:]))
+		acc = fma32(float32(d), ls, acc)
+	}
+	return float32(acc * ws)
 }
 
 // fma32 returns a*b+c rounded once to float32, as VFMADD231PS does: the

@@ -16,6 +16,18 @@ func qgemm4x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, group
 //go:noescape
 func qgemm4x32RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 
+//go:noescape
+func qgemm4x16RowVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
+
+//go:noescape
+func qgemm4x32RowVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
+
+//go:noescape
+func qgemm4x16RowRawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
+
+//go:noescape
+func qgemm4x32RowRawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
+
 // qgemm4Z is the qgemmKernel of the avx512 backend (see qgemm_amd64.s).
 func qgemm4Z(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int, pf []byte) {
 	_ = w[(qgRows-1)*cols+blocks*q8Block-1]
@@ -28,22 +40,35 @@ func qgemm4Z(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, g
 	}
 	_ = ws[(qgRows-1)*groups+(blocks-1)/gb]
 	_ = a[blocks*qgBlockBytes-1]
+	var a2p *byte // the second tile, if any
 	if a2 == nil {
 		_ = y[(qgTile-1)*ldy+qgRows-1]
-		if raw {
-			qgemm4x16RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], nil, blocks, pfp, pfs)
-			return
-		}
-		qgemm4x16VNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], nil, blocks, pfp, pfs)
-		return
+	} else {
+		_ = a2[blocks*qgBlockBytes-1]
+		_ = y[(2*qgTile-1)*ldy+qgRows-1]
+		a2p = &a2[0]
 	}
-	_ = a2[blocks*qgBlockBytes-1]
-	_ = y[(2*qgTile-1)*ldy+qgRows-1]
-	if raw {
-		qgemm4x32RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], &a2[0], blocks, pfp, pfs)
-		return
+	yp, wp, wsp, ap := &y[0], &w[0], &ws[0], &a[0]
+	// Rows with one weight scale each (gb >= blocks) take the Row kernels.
+	row, two := gb >= blocks, a2 != nil
+	switch {
+	case row && raw && two:
+		qgemm4x32RowRawVNNI(yp, ldy, wp, cols, wsp, groups, gb, ap, a2p, blocks, pfp, pfs)
+	case row && raw:
+		qgemm4x16RowRawVNNI(yp, ldy, wp, cols, wsp, groups, gb, ap, nil, blocks, pfp, pfs)
+	case row && two:
+		qgemm4x32RowVNNI(yp, ldy, wp, cols, wsp, groups, gb, ap, a2p, blocks, pfp, pfs)
+	case row:
+		qgemm4x16RowVNNI(yp, ldy, wp, cols, wsp, groups, gb, ap, nil, blocks, pfp, pfs)
+	case raw && two:
+		qgemm4x32RawVNNI(yp, ldy, wp, cols, wsp, groups, gb, ap, a2p, blocks, pfp, pfs)
+	case raw:
+		qgemm4x16RawVNNI(yp, ldy, wp, cols, wsp, groups, gb, ap, nil, blocks, pfp, pfs)
+	case two:
+		qgemm4x32VNNI(yp, ldy, wp, cols, wsp, groups, gb, ap, a2p, blocks, pfp, pfs)
+	default:
+		qgemm4x16VNNI(yp, ldy, wp, cols, wsp, groups, gb, ap, nil, blocks, pfp, pfs)
 	}
-	qgemm4x32VNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], &a2[0], blocks, pfp, pfs)
 }
 
 //go:noescape

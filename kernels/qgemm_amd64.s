@@ -111,6 +111,22 @@
 	VMULPS LS, T, T \
 	VFMADD231PS.BCST S, T, A
 
+// SCALEROW is SCALE for a row with one weight scale (gb >= blocks): float,
+// fused multiply-add with the activation scales at LS into A; ROWSCALE then
+// multiplies A by the weight scale once, after the last block.
+#define SCALEROW(T, LS, S, A) \
+	VCVTDQ2PS T, T \
+	VFMADD231PS LS, T, A
+
+// ROWSCALE multiplies the accumulators A0..A3 of weight rows 0..3 by their
+// scales (ws argument, scale row stride R11, R12 = 3*R11).
+#define ROWSCALE(A0, A1, A2, A3) \
+	MOVQ ws+32(FP), DX \
+	VMULPS.BCST (DX), A0, A0 \
+	VMULPS.BCST (DX)(R11*1), A1, A1 \
+	VMULPS.BCST (DX)(R11*2), A2, A2 \
+	VMULPS.BCST (DX)(R12*1), A3, A3
+
 // Eight weight rows times one mirrored tile of at most 8 input rows (lanes
 // 8..15 of every group, scale and correction repeat lanes 0..7): each zmm
 // multiply covers two weight rows, row 2p in lanes 0..7 and row 2p+1 in
@@ -270,8 +286,8 @@
 // BLOCK4X16 is one block of the 4x16 kernels: one activation tile (at AX)
 // times four weight rows, each block's int32 sums in four chains, scaled
 // into the accumulators Z16..Z19; BC broadcasts the weights (BCPREP or
-// BCRAW).
-#define BLOCK4X16(BC) \
+// BCRAW), SC scales (SCALE, or SCALEROW with one weight scale per row).
+#define BLOCK4X16(BC, SC) \
 	VMOVDQU32 576(AX), Z0 \
 	VMOVDQA32 Z0, Z1 \
 	VMOVDQA32 Z0, Z2 \
@@ -308,10 +324,10 @@
 	VPADDD Z9, Z1, Z1 \
 	VPADDD Z10, Z2, Z2 \
 	VPADDD Z11, Z3, Z3 \
-	SCALE(Z0, 512(AX), (DX), Z16) \
-	SCALE(Z1, 512(AX), (DX)(R11*1), Z17) \
-	SCALE(Z2, 512(AX), (DX)(R11*2), Z18) \
-	SCALE(Z3, 512(AX), (DX)(R12*1), Z19) \
+	SC(Z0, 512(AX), (DX), Z16) \
+	SC(Z1, 512(AX), (DX)(R11*1), Z17) \
+	SC(Z2, 512(AX), (DX)(R11*2), Z18) \
+	SC(Z3, 512(AX), (DX)(R12*1), Z19) \
 	ADDQ $640, AX
 
 // func qgemm4x16VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
@@ -322,7 +338,7 @@ TEXT ·qgemm4x16VNNI(SB), NOSPLIT, $0-96
 	VPXORD Z18, Z18, Z18
 	VPXORD Z19, Z19, Z19
 blk1:
-	BLOCK4X16(BCPREP)
+	BLOCK4X16(BCPREP, SCALE)
 	PREFETCH
 	NEXTBLOCK(blk1)
 	SETSTORE
@@ -342,7 +358,7 @@ TEXT ·qgemm4x16RawVNNI(SB), NOSPLIT, $0-96
 	VPXORD Z18, Z18, Z18
 	VPXORD Z19, Z19, Z19
 blk1r:
-	BLOCK4X16(BCRAW)
+	BLOCK4X16(BCRAW, SCALE)
 	PREFETCH
 	NEXTBLOCK(blk1r)
 	SETSTORE
@@ -371,8 +387,9 @@ blk1r:
 
 // BLOCK4X32 is one block of the 4x32 kernels: two activation tiles (at AX
 // and BX) times four weight rows, scaled into the accumulators Z16..Z23;
-// BC broadcasts the weights (BCPREP or BCRAW).
-#define BLOCK4X32(BC) \
+// BC broadcasts the weights (BCPREP or BCRAW), SC scales (SCALE or
+// SCALEROW).
+#define BLOCK4X32(BC, SC) \
 	VMOVDQU32 576(AX), Z0 \
 	VMOVDQA32 Z0, Z1 \
 	VMOVDQA32 Z0, Z2 \
@@ -389,14 +406,14 @@ blk1r:
 	STEP2(BC, 320, 20) \
 	STEP2(BC, 384, 24) \
 	STEP2(BC, 448, 28) \
-	SCALE(Z0, 512(AX), (DX), Z16) \
-	SCALE(Z1, 512(AX), (DX)(R11*1), Z17) \
-	SCALE(Z2, 512(AX), (DX)(R11*2), Z18) \
-	SCALE(Z3, 512(AX), (DX)(R12*1), Z19) \
-	SCALE(Z8, 512(BX), (DX), Z20) \
-	SCALE(Z9, 512(BX), (DX)(R11*1), Z21) \
-	SCALE(Z10, 512(BX), (DX)(R11*2), Z22) \
-	SCALE(Z11, 512(BX), (DX)(R12*1), Z23) \
+	SC(Z0, 512(AX), (DX), Z16) \
+	SC(Z1, 512(AX), (DX)(R11*1), Z17) \
+	SC(Z2, 512(AX), (DX)(R11*2), Z18) \
+	SC(Z3, 512(AX), (DX)(R12*1), Z19) \
+	SC(Z8, 512(BX), (DX), Z20) \
+	SC(Z9, 512(BX), (DX)(R11*1), Z21) \
+	SC(Z10, 512(BX), (DX)(R11*2), Z22) \
+	SC(Z11, 512(BX), (DX)(R12*1), Z23) \
 	ADDQ $640, AX \
 	ADDQ $640, BX
 
@@ -412,7 +429,7 @@ TEXT ·qgemm4x32VNNI(SB), NOSPLIT, $0-96
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
 blk2:
-	BLOCK4X32(BCPREP)
+	BLOCK4X32(BCPREP, SCALE)
 	PREFETCH
 	NEXTBLOCK(blk2)
 	SETSTORE
@@ -437,7 +454,7 @@ TEXT ·qgemm4x32RawVNNI(SB), NOSPLIT, $0-96
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
 blk2r:
-	BLOCK4X32(BCRAW)
+	BLOCK4X32(BCRAW, SCALE)
 	PREFETCH
 	NEXTBLOCK(blk2r)
 	SETSTORE
@@ -446,6 +463,95 @@ blk2r:
 	VZEROUPPER
 	RET
 
+
+// The Row kernels are the 4x16 and 4x32 ones for weight rows with one
+// scale (gb >= blocks): per block one fused multiply-add with the activation
+// scales instead of a multiply and a fused multiply-add, and the weight
+// scale applied once at the end (qgemmDotRow).
+
+// func qgemm4x16RowVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
+TEXT ·qgemm4x16RowVNNI(SB), NOSPLIT, $0-96
+	ARGS
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+blk1w:
+	BLOCK4X16(BCPREP, SCALEROW)
+	PREFETCH
+	NEXTBLOCK(blk1w)
+	ROWSCALE(Z16, Z17, Z18, Z19)
+	SETSTORE
+	STORE16(Z16, Z17, Z18, Z19)
+	VZEROUPPER
+	RET
+
+// func qgemm4x16RowRawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
+TEXT ·qgemm4x16RowRawVNNI(SB), NOSPLIT, $0-96
+	MOVL $0x80808080, R14
+	VPBROADCASTD R14, Z30
+	ARGS
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+blk1wr:
+	BLOCK4X16(BCRAW, SCALEROW)
+	PREFETCH
+	NEXTBLOCK(blk1wr)
+	ROWSCALE(Z16, Z17, Z18, Z19)
+	SETSTORE
+	STORE16(Z16, Z17, Z18, Z19)
+	VZEROUPPER
+	RET
+
+// func qgemm4x32RowVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
+TEXT ·qgemm4x32RowVNNI(SB), NOSPLIT, $0-96
+	ARGS
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+blk2w:
+	BLOCK4X32(BCPREP, SCALEROW)
+	PREFETCH
+	NEXTBLOCK(blk2w)
+	ROWSCALE(Z16, Z17, Z18, Z19)
+	ROWSCALE(Z20, Z21, Z22, Z23)
+	SETSTORE
+	STORE16(Z16, Z17, Z18, Z19)
+	STORE16(Z20, Z21, Z22, Z23)
+	VZEROUPPER
+	RET
+
+// func qgemm4x32RowRawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
+TEXT ·qgemm4x32RowRawVNNI(SB), NOSPLIT, $0-96
+	MOVL $0x80808080, R14
+	VPBROADCASTD R14, Z30
+	ARGS
+	VPXORD Z16, Z16, Z16
+	VPXORD Z17, Z17, Z17
+	VPXORD Z18, Z18, Z18
+	VPXORD Z19, Z19, Z19
+	VPXORD Z20, Z20, Z20
+	VPXORD Z21, Z21, Z21
+	VPXORD Z22, Z22, Z22
+	VPXORD Z23, Z23, Z23
+blk2wr:
+	BLOCK4X32(BCRAW, SCALEROW)
+	PREFETCH
+	NEXTBLOCK(blk2wr)
+	ROWSCALE(Z16, Z17, Z18, Z19)
+	ROWSCALE(Z20, Z21, Z22, Z23)
+	SETSTORE
+	STORE16(Z16, Z17, Z18, Z19)
+	STORE16(Z20, Z21, Z22, Z23)
+	VZEROUPPER
+	RET
 
 // func qgemmXor80AVX512(dst, src *byte, n int)
 //

@@ -158,3 +158,35 @@ func BenchmarkQgemm8x16(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkQgemmPrefill measures MatMul of int8 per-row and int4 g32
+// weights at SmolLM2-135M's projection shapes with n = 32, 100 and 512
+// input rows (a serving step's prompt chunk, a short prompt, pp512),
+// weights from DRAM as the engine reads them, reporting the int8 rate as a
+// percentage of the int8-dot peak (see benchQgemm).
+func BenchmarkQgemmPrefill(b *testing.B) {
+	r := rand.New(rand.NewPCG(12, 34))
+	for _, c := range []struct {
+		name  string
+		dt    DType
+		group int
+	}{{"q8", Q8, 0}, {"q4-g32", Q4, 32}} {
+		for _, sh := range qgemmDecodeShapes[:4] {
+			rows, cols := sh[0], sh[1]
+			base, _ := randGrouped(r, c.dt, rows, cols, c.group)
+			x := randVec(r, 512*cols, 1)
+			y := make([]float32, 512*rows)
+			ms, unmap, err := qgemmDRAMCopies(base, 128<<20)
+			if err != nil {
+				b.Logf("dram: %v", err)
+				continue
+			}
+			for _, n := range []int{32, 100, 512} {
+				b.Run(fmt.Sprintf("%s/%dx%d/n=%d", c.name, rows, cols, n), func(b *testing.B) {
+					benchQgemm(b, ms, x[:n*cols], y[:n*rows], n, true)
+				})
+			}
+			unmap()
+		}
+	}
+}

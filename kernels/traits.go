@@ -178,6 +178,6 @@ func packW8Widened(widen func(b *backend, dst []float32, m *Matrix, r, c0 int)) 
 		for i := range 8 {
 			widen(b, rowBuf[i*n:(i+1)*n], m, r+i, k0)
 		}
-		b.transpose8(wp, nr, rowBuf, n)
+		b.transpose8(wp, nr, rowBuf, n, n)
 	}
 }

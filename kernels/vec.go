@@ -16,6 +16,10 @@ func Axpy(alpha float32, x, y []float32) {
 func Add(dst, a, b []float32) {
 	mustLen("Add", "a", len(a), len(dst))
 	mustLen("Add", "b", len(b), len(dst))
+	add := active.add
+	if add == nil {
+		add = addGeneric
+	}
 	if len(dst) < parallelMin {
 		add(dst, a, b)
 		return

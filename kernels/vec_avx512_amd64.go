@@ -17,6 +17,17 @@ func bf16ToF32AVX512(dst *float32, src *uint16, n int)
 //go:noescape
 func f32ToF16AVX512(dst *uint16, src *float32, n int)
 
+//go:noescape
+func addAVX512(dst, a, b *float32, n int)
+
+// addZ sets dst = a + b (a and b at least len(dst) long).
+func addZ(dst, a, b []float32) {
+	if len(dst) > 0 {
+		_, _ = a[len(dst)-1], b[len(dst)-1]
+		addAVX512(&dst[0], &a[0], &b[0], len(dst))
+	}
+}
+
 func dotZ(a, b []float32) float32 {
 	if len(a) == 0 {
 		return 0

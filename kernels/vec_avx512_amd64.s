@@ -190,3 +190,32 @@ f2htail:
 f2hend:
 	VZEROUPPER
 	RET
+
+// func addAVX512(dst, a, b *float32, n int)
+TEXT ·addAVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	TAILMASK
+	MOVQ CX, BX
+	ANDQ $-16, BX
+	XORQ AX, AX
+addloop:
+	CMPQ AX, BX
+	JGE addtail
+	VMOVUPS (SI)(AX*4), Z0
+	VADDPS (DX)(AX*4), Z0, Z0
+	VMOVUPS Z0, (DI)(AX*4)
+	ADDQ $16, AX
+	JMP addloop
+addtail:
+	CMPQ AX, CX
+	JGE addend
+	VMOVUPS.Z (SI)(AX*4), K1, Z0
+	VMOVUPS.Z (DX)(AX*4), K1, Z1
+	VADDPS Z1, Z0, Z0
+	VMOVUPS Z0, K1, (DI)(AX*4)
+addend:
+	VZEROUPPER
+	RET
