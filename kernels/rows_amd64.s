@@ -14,35 +14,6 @@
 	MOVQ CX, BX \
 	ANDQ $-16, BX
 
-// func addAVX512(dst, a, b *float32, n int)
-//
-// dst[i] = a[i] + b[i], 16 lanes at a time, the tail masked.
-TEXT ·addAVX512(SB), NOSPLIT, $0-32
-	MOVQ dst+0(FP), DI
-	MOVQ a+8(FP), SI
-	MOVQ b+16(FP), DX
-	MOVQ n+24(FP), CX
-	ROWSTAILMASK
-	XORQ AX, AX
-aloop:
-	CMPQ AX, BX
-	JGE atail
-	VMOVUPS (SI)(AX*4), Z0
-	VADDPS (DX)(AX*4), Z0, Z0
-	VMOVUPS Z0, (DI)(AX*4)
-	ADDQ $16, AX
-	JMP aloop
-atail:
-	CMPQ AX, CX
-	JGE aend
-	VMOVUPS.Z (SI)(AX*4), K1, Z0
-	VMOVUPS.Z (DX)(AX*4), K1, Z1
-	VADDPS Z1, Z0, Z0
-	VMOVUPS Z0, K1, (DI)(AX*4)
-aend:
-	VZEROUPPER
-	RET
-
 // func scaleMulAVX512(dst, x, w *float32, n int, s float32)
 //
 // dst[i] = x[i] * s * w[i], the two products rounded in that order.

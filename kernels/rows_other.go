@@ -2,8 +2,5 @@
 
 package kernels
 
-// add sets dst = a + b (see addGeneric).
-func add(dst, a, b []float32) { addGeneric(dst, a, b) }
-
 // scaleMul sets dst[i] = x[i] * s * w[i] (see scaleMulGeneric).
 func scaleMul(dst, x, w []float32, s float32) { scaleMulGeneric(dst, x, w, s) }
