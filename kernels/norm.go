@@ -12,10 +12,15 @@ func RMSNorm(dst, x, weight []float32, eps float32) {
 	}
 	ss := float64(active.dot(x, x))
 	inv := float32(1 / math.Sqrt(ss/float64(len(x))+float64(eps)))
-	weight = weight[:len(x)]
-	dst = dst[:len(x)]
+	scaleMul(dst, x, weight, inv)
+}
+
+// scaleMulGeneric sets dst[i] = x[i] * s * w[i] (len(x) and len(w) at
+// least len(dst)); the pure-Go twin of scaleMul.
+func scaleMulGeneric(dst, x, w []float32, s float32) {
+	x, w = x[:len(dst)], w[:len(dst)]
 	for i, v := range x {
-		dst[i] = v * inv * weight[i]
+		dst[i] = v * s * w[i]
 	}
 }
 

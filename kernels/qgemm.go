@@ -231,10 +231,10 @@ func (j *qgemmPackJob) run(lo, hi int) {
 	}
 }
 
-// packTileRow stores one quantized input row (q, lane scales ls) at byte
-// lane of its tile's blocks, with the offset correction for weights stored
-// as w+off.
-func packTileRow(tile, q []byte, ls []float32, lane int, off int32) {
+// packTileRowGeneric stores one quantized input row (q, lane scales ls) at
+// byte lane (< 64) of its tile's blocks, with the offset correction for
+// weights stored as w+off. It is the pure-Go twin of packTileRow.
+func packTileRowGeneric(tile, q []byte, ls []float32, lane int, off int32) {
 	const (
 		bias = 0x8080808080808080
 		even = 0x00ff00ff00ff00ff

@@ -7,3 +7,9 @@ func xor80(dst, src []byte) { xor80Generic(dst, src) }
 
 // nibbles unpacks int4 blocks (see qgemmPrepQ4).
 func nibbles(dst, src []byte) { nibblesGeneric(dst, src) }
+
+// packTileRow stores one quantized input row in its tile (see
+// packTileRowGeneric).
+func packTileRow(tile, q []byte, ls []float32, lane int, off int32) {
+	packTileRowGeneric(tile, q, ls, lane, off)
+}

@@ -13,6 +13,13 @@ func RoPE(x []float32, nHeads, headDim int, cos, sin []float32) {
 	mustLen("RoPE", "x", len(x), nHeads*headDim)
 	mustLen("RoPE", "cos", len(cos), half)
 	mustLen("RoPE", "sin", len(sin), half)
+	ropeHeads(x, nHeads, headDim, cos, sin)
+}
+
+// ropeGeneric is RoPE after its checks, in Go: the pure-Go twin of
+// ropeHeads.
+func ropeGeneric(x []float32, nHeads, headDim int, cos, sin []float32) {
+	half := headDim / 2
 	for h := 0; h < nHeads; h++ {
 		a := x[h*headDim : h*headDim+half]
 		b := x[h*headDim+half : (h+1)*headDim]

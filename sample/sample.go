@@ -152,10 +152,65 @@ func (s *Sampler) applyPenalty(logits []float32, history []int) []float32 {
 
 // Argmax returns the index of the first largest value of x (NaN is never
 // chosen unless every value is NaN): the greedy choice. x must not be empty.
+//
+// Four independent lanes (indices i%4) each keep their first largest
+// value, so that the comparisons do not wait for one another; a batched
+// decode step picks a token from 49152 logits per sequence.
 func Argmax(x []float32) int {
-	best, bv := 0, x[0]
-	for i, v := range x {
-		if v > bv || bv != bv {
+	if len(x) < 8 {
+		return argmaxFrom(x, 0, 1)
+	}
+	var best [4]int
+	var bv [4]float32
+	for j := range 4 {
+		best[j], bv[j] = j, x[j]
+	}
+	i := 4
+	for ; i+4 <= len(x); i += 4 {
+		v := (*[4]float32)(x[i : i+4])
+		if v[0] > bv[0] || bv[0] != bv[0] {
+			best[0], bv[0] = i, v[0]
+		}
+		if v[1] > bv[1] || bv[1] != bv[1] {
+			best[1], bv[1] = i+1, v[1]
+		}
+		if v[2] > bv[2] || bv[2] != bv[2] {
+			best[2], bv[2] = i+2, v[2]
+		}
+		if v[3] > bv[3] || bv[3] != bv[3] {
+			best[3], bv[3] = i+3, v[3]
+		}
+	}
+	for ; i < len(x); i++ {
+		j := i % 4
+		if x[i] > bv[j] || bv[j] != bv[j] {
+			best[j], bv[j] = i, x[i]
+		}
+	}
+	// The largest lane value, the lowest index among equal ones; a lane
+	// holds NaN only if all its values are NaN.
+	b := -1
+	for j := range 4 {
+		if bv[j] != bv[j] {
+			continue
+		}
+		if b < 0 || bv[j] > bv[b] || bv[j] == bv[b] && best[j] < best[b] {
+			b = j
+		}
+	}
+	if b < 0 {
+		return len(x) - 1 // every value is NaN
+	}
+	return best[b]
+}
+
+// argmaxFrom is Argmax's definition, one value after the other: the
+// first largest of x[start], x[start+step], ..., the last index if every
+// value is NaN.
+func argmaxFrom(x []float32, start, step int) int {
+	best, bv := start, x[start]
+	for i := start; i < len(x); i += step {
+		if v := x[i]; v > bv || bv != bv {
 			best, bv = i, v
 		}
 	}

@@ -50,6 +50,7 @@ func runBench(args []string) error {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file`")
 	batch := fs.String("batch", "", "batch sizes, comma-separated (e.g. 1,4,8,16): B concurrent sequences each prefill the -p length (first one; default 512), then decode -n tokens in batched steps; reports aggregate and per-sequence tok/s and KV memory")
 	kvBlock := fs.Int("kv-block", 0, "with --batch: positions per KV cache block (0: 16)")
+	decodeProfile := fs.String("decode-profile", "", "with --batch: write a CPU profile of the last repetition's batched decode steps (no prefill) to this `file`, or to file.t<threads>.b<batch> when several thread counts or batch sizes run")
 	mapFile := fs.Bool("mmap", false, mapFileHelp)
 	var prefill prefillPrecisionFlag
 	fs.Var(&prefill, "prefill-bf16", prefillBF16Help)
@@ -114,7 +115,7 @@ func runBench(args []string) error {
 		if err != nil {
 			return err
 		}
-		return runBenchBatch(m, path, bs, ths, *pp, *tg, *reps, *kvType, *kvBlock, *outFmt)
+		return runBenchBatch(m, path, bs, ths, *pp, *tg, *reps, *kvType, *kvBlock, *outFmt, *decodeProfile)
 	}
 	pps, err := parseCounts("-p", *pp)
 	if err != nil {
@@ -244,7 +245,7 @@ func runBench(args []string) error {
 }
 
 // runBenchBatch runs the --batch benchmark for every thread count and batch size.
-func runBenchBatch(m *cellm.Model, path string, batches, threads []int, pp string, tg, reps int, kvType string, kvBlock int, outFmt string) error {
+func runBenchBatch(m *cellm.Model, path string, batches, threads []int, pp string, tg, reps int, kvType string, kvBlock int, outFmt, profile string) error {
 	dec := m.Decoder()
 	if dec == nil {
 		return fmt.Errorf("--batch needs the native decoder")
@@ -274,7 +275,11 @@ func runBenchBatch(m *cellm.Model, path string, batches, threads []int, pp strin
 	for _, th := range threads {
 		defer setThreads(th)() // the first restore, run last, brings back the original
 		for _, b := range batches {
-			rs, err := benchBatch(dec, kv, kvBlock, b, nPrompt, tg, reps)
+			prof := profile
+			if prof != "" && len(threads)*len(batches) > 1 {
+				prof = fmt.Sprintf("%s.t%d.b%d", profile, th, b)
+			}
+			rs, err := benchBatch(dec, kv, kvBlock, b, nPrompt, tg, reps, prof)
 			if err != nil {
 				return fmt.Errorf("batch %d: %w", b, err)
 			}

@@ -54,8 +54,9 @@ func parseCounts(flag, s string) ([]int, error) {
 // benchBatch measures B concurrent sequences on one engine: each prefills
 // nPrompt random tokens, then all decode nGen tokens together, one batched
 // step per token. It returns the pp and tg results (aggregate tokens per
-// second over reps repetitions after a warm-up).
-func benchBatch(dec models.Decoder, kv kvcache.DType, blockTokens, b, nPrompt, nGen, reps int) ([]benchResult, error) {
+// second over reps repetitions after a warm-up). With profile set, the
+// decode steps of the last repetition are CPU-profiled into that file.
+func benchBatch(dec models.Decoder, kv kvcache.DType, blockTokens, b, nPrompt, nGen, reps int, profile string) ([]benchResult, error) {
 	spec := dec.Spec()
 	ctxLen := nPrompt + nGen + 1
 	e, err := engine.New(dec, engine.Options{KVType: kv, MaxContext: ctxLen, BlockTokens: blockTokens,
@@ -91,16 +92,24 @@ func benchBatch(dec models.Decoder, kv kvcache.DType, blockTokens, b, nPrompt, n
 			}
 		}
 		ppTime := time.Since(start)
+		stopProfile := func() {}
+		if rep == reps {
+			if stopProfile, err = startCPUProfile(profile); err != nil {
+				return nil, fmt.Errorf("--decode-profile: %w", err)
+			}
+		}
 		start = time.Now()
 		for range nGen {
 			for i := range works {
 				works[i].Tokens[0] = sample.Argmax(works[i].Logits)
 			}
 			if err := e.Step(ws, works); err != nil {
+				stopProfile()
 				return nil, err
 			}
 		}
 		tgTime := time.Since(start)
+		stopProfile()
 		stats = e.Pool().Stats()
 		if rep > 0 {
 			pp = append(pp, float64(b*nPrompt)/ppTime.Seconds())

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -354,5 +356,37 @@ func TestDemo(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("demo left %v in the temp folder", left)
+	}
+}
+
+// bench --batch prints one JSON line per test and batch size, and
+// --decode-profile writes a (gzipped) CPU profile of each batch size's decode steps.
+func TestBenchBatchJSONAndDecodeProfile(t *testing.T) {
+	m := micro(t)
+	prof := filepath.Join(t.TempDir(), "decode.prof")
+	code, stdout, stderr := cli(t, "bench", "-m", m, "--batch", "1,2", "-p", "8", "-n", "4", "-r", "1", "-t", "1",
+		"--kv-type", "q8", "-o", "jsonl", "--decode-profile", prof)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var r benchResult
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("line %q: %v", line, err)
+		}
+		if !(r.TokensPerS > 0) || r.Threads != 1 || r.KVType != "q8" {
+			t.Errorf("result %+v", r)
+		}
+		got = append(got, fmt.Sprintf("%s/b%d", r.Test, r.Batch))
+	}
+	if want := []string{"pp8/b1", "tg4/b1", "pp8/b2", "tg4/b2"}; !slices.Equal(got, want) {
+		t.Errorf("tests %q, want %q", got, want)
+	}
+	for _, b := range []string{"1", "2"} {
+		data, err := os.ReadFile(prof + ".t1.b" + b)
+		if err != nil || len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
+			t.Errorf("profile of batch %s: %d bytes, %v", b, len(data), err)
+		}
 	}
 }

@@ -1,0 +1,23 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import "golang.org/x/sys/cpu"
+
+//go:noescape
+func scaleMulAVX512(dst, x, w *float32, n int, s float32)
+
+// rowsSIMD: RMSNorm's scaling, between a batched decode step's parallel
+// calls, runs in AVX-512.
+var rowsSIMD = cpu.X86.HasAVX512F
+
+// scaleMul sets dst[i] = x[i] * s * w[i] (scaleMulGeneric, with AVX-512
+// when the CPU has it).
+func scaleMul(dst, x, w []float32, s float32) {
+	if !rowsSIMD || len(dst) == 0 {
+		scaleMulGeneric(dst, x, w, s)
+		return
+	}
+	_, _ = x[len(dst)-1], w[len(dst)-1]
+	scaleMulAVX512(&dst[0], &x[0], &w[0], len(dst), s)
+}
