@@ -280,7 +280,7 @@ func BenchmarkQgemmKernel(b *testing.B) {
 			const reps = 64
 			benchPeakFraction(b, reps*2*float64(qgRows8*qgSmall*cols), func() {
 				for range reps {
-					active.qgemm8(out, qgRows8, w8, true, cols, ws8, 1, blocks, a[:blocks*qgBlockBytes], blocks, nil)
+					active.qgemm8(out, qgRows8, w8, true, cols, ws8, 1, blocks, a[:blocks*qgBlockBytes], blocks, nil, 1)
 				}
 			})
 		})
@@ -298,7 +298,7 @@ func BenchmarkQgemmKernel(b *testing.B) {
 				const reps = 64
 				benchPeakFraction(b, reps*2*float64(qgRows8*qgTile*cols), func() {
 					for range reps {
-						active.qgemm16(out16, qgRows8, w16, raw, cols, ws16, 1, blocks, a[:blocks*qgBlockBytes], blocks, nil)
+						active.qgemm16(out16, qgRows8, w16, raw, cols, ws16, 1, blocks, a[:blocks*qgBlockBytes], blocks, nil, 1)
 					}
 				})
 			})
