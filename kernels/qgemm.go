@@ -318,7 +318,7 @@ func (j *qgemmJob) run(lo, hi int) {
 				// Rows read once, one tile, int8 as stored: all whole
 				// groups of eight rows in one call.
 				r = nr / qgRows8 * qgRows8
-				j.run16Raw(in, r0, r, a, out)
+				j.run16Raw(in, r0, r, a, ws, out)
 			}
 			for ; r < nr; r += qgRows {
 				if sweeps == 1 && a2 == nil && j.b.qgemm16 != nil && r+qgRows8 <= nr {
@@ -357,13 +357,13 @@ func (j *qgemmJob) run(lo, hi int) {
 
 // run16Raw computes int8 weight rows r0 .. r0+nr-1 (nr a multiple of
 // qgRows8, read once) times the one tile a of in input rows, with one
-// qgemm16 call (out is run's scratch).
-func (j *qgemmJob) run16Raw(in, r0, nr int, a []byte, out []float32) {
+// qgemm16 call (ws, the panel's scales, and out are run's scratch).
+func (j *qgemmJob) run16Raw(in, r0, nr int, a []byte, ws, out []float32) {
 	w := j.w
 	cols, rows := w.Cols, w.Rows
 	groups, blocks := w.groups(), cols/q8Block
 	gb := w.group() / q8Block
-	ws := w.Scale[r0*groups : (r0+nr)*groups]
+	ws = ws[:nr*groups]
 	pf := qgemmStored(w, r0+qgPrefetchAhead*qgRows8, nr)
 	wr := int8Bytes(w.Q8[r0*cols : (r0+nr)*cols])
 	if in == qgTile {
@@ -417,8 +417,11 @@ func (j *qgemmJob) runMirrored(item int, wp []byte, ws, out []float32) {
 	if w.Type == Q8 {
 		r = nr / qgRows8 * qgRows8
 	}
+	// The panel's scales, from memory into cache at once (the kernel would
+	// wait for each line of them in turn).
+	copy(ws, w.Scale[r0*groups:(r0+nr)*groups])
 	if r > 0 {
-		ws := w.Scale[r0*groups : (r0+r)*groups]
+		ws := ws[:r*groups]
 		pf := qgemmStored(w, r0+qgPrefetchAhead*qgRows8, r)
 		wr := int8Bytes(w.Q8[r0*cols : (r0+r)*cols])
 		if j.n == qgSmall {
@@ -436,7 +439,6 @@ func (j *qgemmJob) runMirrored(item int, wp []byte, ws, out []float32) {
 	tr := w.Type.traits()
 	pr := (nr + qgRows8 - 1) / qgRows8 * qgRows8
 	clear(wp[nr*cols : pr*cols])
-	copy(ws[r*groups:], w.Scale[(r0+r)*groups:(r0+nr)*groups])
 	clear(ws[nr*groups : pr*groups])
 	for ; r < nr; r += qgRows8 {
 		ws := ws[r*groups : (r+qgRows8)*groups]
