@@ -68,20 +68,17 @@ const (
 // kernel prefetches it into cache, spread over its blocks.
 type qgemmKernel func(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a, a2 []byte, blocks int, pf []byte)
 
-// qgemm8Kernel computes ng >= 1 consecutive groups of qgRows8 weight rows
-// (ng*qgRows8 rows) times one mirrored tile a: a tile of at most qgSmall
-// input rows whose lanes 8..15 repeat lanes 0..7 (values, scales and
-// corrections). The result of weight row k and input row i < 8 goes to
-// y[i*ldy+k]; pf is spread over all ng groups' blocks; the other arguments
-// are qgemmKernel's. One call runs the groups in one loop (raw int8
-// weights: no Go code between groups).
-type qgemm8Kernel func(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte, ng int)
+// qgemm8Kernel computes qgRows8 weight rows times one mirrored tile a: a
+// tile of at most qgSmall input rows whose lanes 8..15 repeat lanes 0..7
+// (values, scales and corrections). The result of weight row k and input
+// row i < 8 goes to y[i*ldy+k]; the other arguments are qgemmKernel's.
+type qgemm8Kernel func(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte)
 
-// qgemm16Kernel computes ng >= 1 consecutive groups of qgRows8 weight rows
-// times one tile a of 16 input rows: the result of weight row k and input
-// row i goes to y[i*ldy+k]; the other arguments are qgemm8Kernel's. Each
-// activation load feeds eight weight rows instead of four.
-type qgemm16Kernel func(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte, ng int)
+// qgemm16Kernel computes qgRows8 weight rows times one tile a of 16 input
+// rows: the result of weight row k and input row i goes to y[i*ldy+k]; the
+// arguments are qgemmKernel's. Each activation load feeds eight weight rows
+// instead of four.
+type qgemm16Kernel func(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte)
 
 // qgemmApplies reports whether MatMul of w runs the quantized GEMM on b.
 func qgemmApplies(b *backend, w *Matrix) bool {
@@ -282,7 +279,7 @@ func (j *qgemmJob) run(lo, hi int) {
 
 	buf := scratchPool.Get().(*[]float32)
 	defer scratchPool.Put(buf)
-	s := grow(buf, j.panel*cols/4+j.panel*groups+max(qgOutLen, qgTile*j.panel))
+	s := grow(buf, j.panel*cols/4+j.panel*groups+qgOutLen)
 	wp := unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), j.panel*cols)
 	ws := s[j.panel*cols/4 : j.panel*cols/4+j.panel*groups]
 	out := s[j.panel*cols/4+j.panel*groups:]
@@ -313,14 +310,7 @@ func (j *qgemmJob) run(lo, hi int) {
 				a2, nt = j.a[(t+1)*tileBytes:(t+2)*tileBytes], 2
 			}
 			in := min(nt*qgTile, j.n-t*qgTile)
-			r := 0
-			if tiles == 1 && j.b.qgemm16 != nil && w.Type == Q8 && nr >= qgRows8 {
-				// Rows read once, one tile, int8 as stored: all whole
-				// groups of eight rows in one call.
-				r = nr / qgRows8 * qgRows8
-				j.run16Raw(in, r0, r, a, ws, out)
-			}
-			for ; r < nr; r += qgRows {
+			for r := 0; r < nr; r += qgRows {
 				if sweeps == 1 && a2 == nil && j.b.qgemm16 != nil && r+qgRows8 <= nr {
 					// Rows read once, one tile: eight rows per call.
 					j.run16(t*qgTile, in, r0, r, a, wp[r*cols:(r+qgRows8)*cols], out)
@@ -355,27 +345,6 @@ func (j *qgemmJob) run(lo, hi int) {
 	}
 }
 
-// run16Raw computes int8 weight rows r0 .. r0+nr-1 (nr a multiple of
-// qgRows8, read once) times the one tile a of in input rows, with one
-// qgemm16 call (ws, the panel's scales, and out are run's scratch).
-func (j *qgemmJob) run16Raw(in, r0, nr int, a []byte, ws, out []float32) {
-	w := j.w
-	cols, rows := w.Cols, w.Rows
-	groups, blocks := w.groups(), cols/q8Block
-	gb := w.group() / q8Block
-	ws = ws[:nr*groups]
-	pf := qgemmStored(w, r0+qgPrefetchAhead*qgRows8, nr)
-	wr := int8Bytes(w.Q8[r0*cols : (r0+nr)*cols])
-	if in == qgTile {
-		j.b.qgemm16(j.y[r0:], rows, wr, true, cols, ws, groups, gb, a, blocks, pf, nr/qgRows8)
-		return
-	}
-	j.b.qgemm16(out, nr, wr, true, cols, ws, groups, gb, a, blocks, pf, nr/qgRows8)
-	for i := range in {
-		copy(j.y[i*rows+r0:][:nr], out[i*nr:])
-	}
-}
-
 // run16 computes weight rows r0+r .. r0+r+7 (read once) times tile a,
 // input rows i0 .. i0+in-1, with the qgemm16 kernel: int8 rows as stored,
 // others prepared into wp (wp and out are run's scratch).
@@ -393,64 +362,44 @@ func (j *qgemmJob) run16(i0, in, r0, r int, a, wp []byte, out []float32) {
 		w.Type.traits().qgemmPrep(wr, w, r0+r, qgRows8)
 	}
 	if in == qgTile {
-		j.b.qgemm16(j.y[i0*rows+r0+r:], rows, wr, raw, cols, ws, groups, gb, a, blocks, pf, 1)
+		j.b.qgemm16(j.y[i0*rows+r0+r:], rows, wr, raw, cols, ws, groups, gb, a, blocks, pf)
 		return
 	}
-	j.b.qgemm16(out, qgRows8, wr, raw, cols, ws, groups, gb, a, blocks, pf, 1)
+	j.b.qgemm16(out, qgRows8, wr, raw, cols, ws, groups, gb, a, blocks, pf)
 	for i := range in {
 		copy(j.y[(i0+i)*rows+r0+r:][:qgRows8], out[i*qgRows8:])
 	}
 }
 
 // runMirrored computes the outputs of panel item with the 8-row kernel
-// (wp, ws and out are run's scratch): int8 rows as stored, all whole groups
-// of eight in one call; other types (and the last rows of an int8 panel
-// short of eight) prepared into wp, one call per group.
+// (wp, ws and out are run's scratch).
 func (j *qgemmJob) runMirrored(item int, wp []byte, ws, out []float32) {
 	w := j.w
 	cols, rows := w.Cols, w.Rows
 	groups, blocks := w.groups(), cols/q8Block
 	gb := w.group() / q8Block
+	tr := w.Type.traits()
 	r0 := item * j.panel
 	nr := min(j.panel, rows-r0)
-	r := 0
-	if w.Type == Q8 {
-		r = nr / qgRows8 * qgRows8
-	}
-	// The panel's scales, from memory into cache at once (the kernel would
-	// wait for each line of them in turn).
-	copy(ws, w.Scale[r0*groups:(r0+nr)*groups])
-	if r > 0 {
-		ws := ws[:r*groups]
-		pf := qgemmStored(w, r0+qgPrefetchAhead*qgRows8, r)
-		wr := int8Bytes(w.Q8[r0*cols : (r0+r)*cols])
-		if j.n == qgSmall {
-			j.b.qgemm8(j.y[r0:], rows, wr, true, cols, ws, groups, gb, j.a, blocks, pf, r/qgRows8)
-		} else {
-			j.b.qgemm8(out, r, wr, true, cols, ws, groups, gb, j.a, blocks, pf, r/qgRows8)
-			for i := range j.n {
-				copy(j.y[i*rows+r0:][:r], out[i*r:])
-			}
-		}
-	}
-	if r == nr {
-		return
-	}
-	tr := w.Type.traits()
 	pr := (nr + qgRows8 - 1) / qgRows8 * qgRows8
 	clear(wp[nr*cols : pr*cols])
+	copy(ws, w.Scale[r0*groups:(r0+nr)*groups])
 	clear(ws[nr*groups : pr*groups])
-	for ; r < nr; r += qgRows8 {
+	for r := 0; r < nr; r += qgRows8 {
 		ws := ws[r*groups : (r+qgRows8)*groups]
-		wr := wp[r*cols : (r+qgRows8)*cols]
+		wr, raw := wp[r*cols:(r+qgRows8)*cols], false
 		// Rows read once, from memory: prefetch those of a later call.
 		pf := qgemmStored(w, r0+r+qgPrefetchAhead*qgRows8, qgRows8)
-		tr.qgemmPrep(wr, w, r0+r, min(qgRows8, nr-r))
+		if w.Type == Q8 && r+qgRows8 <= nr {
+			wr, raw = int8Bytes(w.Q8[(r0+r)*cols:(r0+r+qgRows8)*cols]), true
+		} else {
+			tr.qgemmPrep(wr, w, r0+r, min(qgRows8, nr-r))
+		}
 		if j.n == qgSmall && r+qgRows8 <= nr {
-			j.b.qgemm8(j.y[r0+r:], rows, wr, false, cols, ws, groups, gb, j.a, blocks, pf, 1)
+			j.b.qgemm8(j.y[r0+r:], rows, wr, raw, cols, ws, groups, gb, j.a, blocks, pf)
 			continue
 		}
-		j.b.qgemm8(out, qgRows8, wr, false, cols, ws, groups, gb, j.a, blocks, pf, 1)
+		j.b.qgemm8(out, qgRows8, wr, raw, cols, ws, groups, gb, j.a, blocks, pf)
 		for i := range j.n {
 			copy(j.y[i*rows+r0+r:][:min(qgRows8, nr-r)], out[i*qgRows8:])
 		}
@@ -542,12 +491,12 @@ func qgemm4Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []floa
 
 // qgemm16Generic is the pure-Go twin of the qgemm16 micro-kernels: each
 // output is qgemm4Generic's.
-func qgemm16Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, _ []byte, ng int) {
+func qgemm16Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, _ []byte) {
 	var flip byte
 	if raw {
 		flip = 0x80
 	}
-	for r := range ng * qgRows8 {
+	for r := range qgRows8 {
 		for l := range qgTile {
 			y[l*ldy+r] = qgemmDot(w[r*cols:r*cols+blocks*q8Block], flip, ws[r*groups:], gb, a, l)
 		}
@@ -556,12 +505,12 @@ func qgemm16Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []flo
 
 // qgemm8Generic is the pure-Go twin of the 8-row micro-kernels: each output
 // is qgemm4Generic's.
-func qgemm8Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, _ []byte, ng int) {
+func qgemm8Generic(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, _ []byte) {
 	var flip byte
 	if raw {
 		flip = 0x80
 	}
-	for r := range ng * qgRows8 {
+	for r := range qgRows8 {
 		for l := range qgSmall {
 			y[l*ldy+r] = qgemmDot(w[r*cols:r*cols+blocks*q8Block], flip, ws[r*groups:], gb, a, l)
 		}

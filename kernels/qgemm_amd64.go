@@ -109,7 +109,7 @@ func nibbles(dst, src []byte) {
 func qgemm8x8VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int, idx *uint32)
 
 //go:noescape
-func qgemm8x8RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int, idx *uint32, ng int)
+func qgemm8x8RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int, idx *uint32)
 
 // qgemm8Idx are the VPERMT2PS indices of the 8-row kernels' store: for
 // input rows 0..3, then 4..7, each one's results of weight rows 0..3 from
@@ -125,51 +125,43 @@ var qgemm8Idx = func() (idx [32]uint32) {
 }()
 
 // qgemm8Z is the qgemm8Kernel of the avx512 backend (see qgemm_amd64.s).
-func qgemm8Z(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte, ng int) {
-	pfp, pfs := qgemm8Check(y, ldy, w, cols, ws, groups, gb, a, blocks, pf, ng, qgSmall)
+func qgemm8Z(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte) {
+	_ = w[(qgRows8-1)*cols+blocks*q8Block-1]
+	_ = ws[(qgRows8-1)*groups+(blocks-1)/gb]
+	_ = a[blocks*qgBlockBytes-1]
+	_ = y[(qgRows8-1)*ldy+qgRows8-1]
+	// As qgemm4Z's, 256 bytes per block: the next eight rows.
+	pfp, pfs := &w[0], 0
+	if len(pf) > 0 {
+		pfp, pfs = &pf[0], (len(pf)+blocks-1)/blocks
+	}
 	if raw {
-		qgemm8x8RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], blocks, pfp, pfs, &qgemm8Idx[0], ng)
+		qgemm8x8RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], blocks, pfp, pfs, &qgemm8Idx[0])
 		return
 	}
-	for g := range ng {
-		r := g * qgRows8
-		qgemm8x8VNNI(&y[r], ldy, &w[r*cols], cols, &ws[r*groups], groups, gb, &a[0], blocks, pfp, pfs, &qgemm8Idx[0])
-	}
-}
-
-// qgemm8Check checks the slices of an 8-row kernel call over ng groups
-// with in input rows (one bounds check each instead of faults in the
-// assembly) and returns the memory to prefetch and its step per block: the
-// pf bytes spread over the ng*blocks blocks (256 per block, the next eight
-// rows' 32 bytes each, when pf is the rows ahead), or no step.
-func qgemm8Check(y []float32, ldy int, w []byte, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte, ng, in int) (*byte, int) {
-	rows := ng * qgRows8
-	_ = w[(rows-1)*cols+blocks*q8Block-1]
-	_ = ws[(rows-1)*groups+(blocks-1)/gb]
-	_ = a[blocks*qgBlockBytes-1]
-	_ = y[(in-1)*ldy+rows-1]
-	if len(pf) == 0 {
-		return &w[0], 0
-	}
-	n := ng * blocks
-	return &pf[0], (len(pf) + n - 1) / n
+	qgemm8x8VNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], blocks, pfp, pfs, &qgemm8Idx[0])
 }
 
 //go:noescape
 func qgemm8x16VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int)
 
 //go:noescape
-func qgemm8x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int, ng int)
+func qgemm8x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int)
 
 // qgemm16Z is the qgemm16Kernel of the avx512 backend (see qgemm_amd64.s).
-func qgemm16Z(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte, ng int) {
-	pfp, pfs := qgemm8Check(y, ldy, w, cols, ws, groups, gb, a, blocks, pf, ng, qgTile)
+func qgemm16Z(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte) {
+	_ = w[(qgRows8-1)*cols+blocks*q8Block-1]
+	_ = ws[(qgRows8-1)*groups+(blocks-1)/gb]
+	_ = a[blocks*qgBlockBytes-1]
+	_ = y[(qgTile-1)*ldy+qgRows8-1]
+	// As qgemm8Z's: 256 bytes per block, the next eight rows.
+	pfp, pfs := &w[0], 0
+	if len(pf) > 0 {
+		pfp, pfs = &pf[0], (len(pf)+blocks-1)/blocks
+	}
 	if raw {
-		qgemm8x16RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], blocks, pfp, pfs, ng)
+		qgemm8x16RawVNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], blocks, pfp, pfs)
 		return
 	}
-	for g := range ng {
-		r := g * qgRows8
-		qgemm8x16VNNI(&y[r], ldy, &w[r*cols], cols, &ws[r*groups], groups, gb, &a[0], blocks, pfp, pfs)
-	}
+	qgemm8x16VNNI(&y[0], ldy, &w[0], cols, &ws[0], groups, gb, &a[0], blocks, pfp, pfs)
 }

@@ -228,26 +228,6 @@
 	ADDQ $4, DI \
 	MOVQ R9, CX
 
-// NEXTGROUP8 ends an 8-row kernel's group of eight weight rows: it jumps to
-// DONE after the last one (count NG), else moves the arguments on to the
-// next group, in place: weights 8*cols bytes on (R8 = cols), scales
-// 8*groups on (R11 = groups*4), results 8 floats on; the prefetch pointer
-// continues from R15. The arguments are advanced only while a group
-// remains, so they never point past the memory passed in.
-#define NEXTGROUP8(NG, DONE) \
-	MOVQ NG, CX \
-	DECQ CX \
-	JEQ DONE \
-	MOVQ CX, NG \
-	MOVQ R15, pf+72(FP) \
-	ADDQ $32, y+0(FP) \
-	MOVQ w+16(FP), SI \
-	LEAQ (SI)(R8*8), SI \
-	MOVQ SI, w+16(FP) \
-	MOVQ ws+32(FP), DX \
-	LEAQ (DX)(R11*8), DX \
-	MOVQ DX, ws+32(FP)
-
 // ARGS8 loads the arguments of the 8-row kernels and K1.
 #define ARGS8 \
 	MOVQ w+16(FP), SI \
@@ -657,23 +637,18 @@ blk8:
 	VZEROUPPER
 	RET
 
-// func qgemm8x8RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int, idx *uint32, ng int)
+// func qgemm8x8RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int, idx *uint32)
 //
-// qgemm8x8VNNI for raw int8 weights, over ng >= 1 consecutive groups of
-// eight rows (see NEXTGROUP8).
-TEXT ·qgemm8x8RawVNNI(SB), NOSPLIT, $0-104
+// qgemm8x8VNNI for raw int8 weights.
+TEXT ·qgemm8x8RawVNNI(SB), NOSPLIT, $0-96
 	MOVL $0x80808080, R14
 	VPBROADCASTD R14, Z30
-grp8r:
 	ARGS8
 blk8r:
 	BLOCK8(FLIP8)
 	DECQ R13
 	JNE blk8r
 	STORE8
-	NEXTGROUP8(ng+96(FP), done8r)
-	JMP grp8r
-done8r:
 	VZEROUPPER
 	RET
 
@@ -805,22 +780,17 @@ blk816:
 	VZEROUPPER
 	RET
 
-// func qgemm8x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int, ng int)
+// func qgemm8x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a *byte, blocks int, pf *byte, pfstep int)
 //
-// qgemm8x16VNNI for raw int8 weights, over ng >= 1 consecutive groups of
-// eight rows (see NEXTGROUP8).
-TEXT ·qgemm8x16RawVNNI(SB), NOSPLIT, $0-96
+// qgemm8x16VNNI for raw int8 weights.
+TEXT ·qgemm8x16RawVNNI(SB), NOSPLIT, $0-88
 	MOVL $0x80808080, R14
 	VPBROADCASTD R14, Z30
-grp816r:
 	ARGS816
 blk816r:
 	BLOCK816(BCRAW)
 	DECQ R13
 	JNE blk816r
 	STORE816
-	NEXTGROUP8(ng+88(FP), done816r)
-	JMP grp816r
-done816r:
 	VZEROUPPER
 	RET

@@ -1,7 +1,6 @@
 package kernels
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math"
 	"math/big"
@@ -84,89 +83,6 @@ func TestQgemmKernelEqualsGeneric(t *testing.T) {
 		}
 	}
 	t.Logf("%d backends with a quantized GEMM kernel", n)
-}
-
-// qgemmRandTile returns blocks random activation blocks of one tile:
-// bytes, lane scales in [0.5, 1.5) and small corrections; with mirror,
-// lanes 8..15 of every 64-byte piece repeat lanes 0..7 (a mirrored tile).
-func qgemmRandTile(r *rand.Rand, blocks int, mirror bool) []byte {
-	a := make([]byte, blocks*qgBlockBytes)
-	for i := range a {
-		a[i] = byte(r.IntN(256))
-	}
-	for blk := range blocks {
-		t := a[blk*qgBlockBytes:]
-		for l := range qgTile {
-			binary.LittleEndian.PutUint32(t[512+4*l:], math.Float32bits(0.5+r.Float32()))
-			binary.LittleEndian.PutUint32(t[576+4*l:], uint32(int32(r.IntN(4001)-2000)))
-		}
-		if mirror {
-			for p := 0; p < qgBlockBytes; p += 64 {
-				copy(t[p+32:p+64], t[p:p+32])
-			}
-		}
-	}
-	return a
-}
-
-// TestQgemm8KernelGroups: the 8-row kernels over ng groups of eight rows in
-// one call give exactly the pure-Go twin's results, raw and prepared,
-// per-row and grouped scales, with an output stride wider than the rows;
-// they write nothing else of y.
-func TestQgemm8KernelGroups(t *testing.T) {
-	r := rand.New(rand.NewPCG(7, 8))
-	const cols, sentinel = 128, -12345
-	blocks := cols / q8Block
-	type kernel struct {
-		name     string
-		k, twin  func(y []float32, ldy int, w []byte, raw bool, cols int, ws []float32, groups, gb int, a []byte, blocks int, pf []byte, ng int)
-		in       int
-		mirrored bool
-	}
-	checked := 0
-	for _, b := range backends {
-		var ks []kernel
-		if b.qgemm8 != nil {
-			ks = append(ks, kernel{"qgemm8", b.qgemm8, qgemm8Generic, qgSmall, true})
-		}
-		if b.qgemm16 != nil {
-			ks = append(ks, kernel{"qgemm16", b.qgemm16, qgemm16Generic, qgTile, false})
-		}
-		for _, k := range ks {
-			for _, ng := range []int{1, 2, 3, 7} {
-				for _, gb := range []int{blocks, 1, 2} {
-					for _, raw := range []bool{true, false} {
-						rows := ng * qgRows8
-						groups := (blocks + gb - 1) / gb
-						w := make([]byte, (rows+2*qgRows8)*cols) // rows, then memory to prefetch
-						for i := range w {
-							w[i] = byte(r.IntN(256))
-						}
-						ws := make([]float32, rows*groups)
-						for i := range ws {
-							ws[i] = 0.5 + r.Float32()
-						}
-						a := qgemmRandTile(r, blocks, k.mirrored)
-						ldy := rows + 3
-						got, want := make([]float32, k.in*ldy), make([]float32, k.in*ldy)
-						for i := range got {
-							got[i], want[i] = sentinel, sentinel
-						}
-						k.k(got, ldy, w[:rows*cols], raw, cols, ws, groups, gb, a, blocks, w[2*qgRows8*cols:], ng)
-						k.twin(want, ldy, w[:rows*cols], raw, cols, ws, groups, gb, a, blocks, nil, ng)
-						for i := range got {
-							if got[i] != want[i] || math.IsNaN(float64(got[i])) || (i%ldy >= rows) != (got[i] == sentinel) {
-								t.Fatalf("%s %s ng=%d gb=%d raw=%v: y[%d,%d] = %v, generic %v",
-									b.name, k.name, ng, gb, raw, i/ldy, i%ldy, got[i], want[i])
-							}
-						}
-						checked++
-					}
-				}
-			}
-		}
-	}
-	t.Logf("%d kernel calls checked", checked)
 }
 
 // TestQgemmNearMatVec: each row of the quantized GEMM is MatVec of that row
@@ -364,7 +280,7 @@ func BenchmarkQgemmKernel(b *testing.B) {
 			const reps = 64
 			benchPeakFraction(b, reps*2*float64(qgRows8*qgSmall*cols), func() {
 				for range reps {
-					active.qgemm8(out, qgRows8, w8, true, cols, ws8, 1, blocks, a[:blocks*qgBlockBytes], blocks, nil, 1)
+					active.qgemm8(out, qgRows8, w8, true, cols, ws8, 1, blocks, a[:blocks*qgBlockBytes], blocks, nil)
 				}
 			})
 		})
@@ -382,7 +298,7 @@ func BenchmarkQgemmKernel(b *testing.B) {
 				const reps = 64
 				benchPeakFraction(b, reps*2*float64(qgRows8*qgTile*cols), func() {
 					for range reps {
-						active.qgemm16(out16, qgRows8, w16, raw, cols, ws16, 1, blocks, a[:blocks*qgBlockBytes], blocks, nil, 1)
+						active.qgemm16(out16, qgRows8, w16, raw, cols, ws16, 1, blocks, a[:blocks*qgBlockBytes], blocks, nil)
 					}
 				})
 			})
