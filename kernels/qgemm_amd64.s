@@ -330,41 +330,65 @@
 	SC(Z3, 512(AX), (DX)(R12*1), Z19) \
 	ADDQ $640, AX
 
+// The 4x16 and 4x32 kernels differ in how weights are broadcast (W: the
+// raw kernels' sign flip constant in Z30, BC), in how blocks are scaled (SC)
+// and in what is done before the store (END: the Row kernels' weight scale).
+#define PREPW
+#define RAWW \
+	MOVL $0x80808080, R14 \
+	VPBROADCASTD R14, Z30
+
+#define GROUPEND
+#define ROWEND16 ROWSCALE(Z16, Z17, Z18, Z19)
+#define ROWEND32 \
+	ROWSCALE(Z16, Z17, Z18, Z19) \
+	ROWSCALE(Z20, Z21, Z22, Z23)
+
+#define ZERO4(A0, A1, A2, A3) \
+	VPXORD A0, A0, A0 \
+	VPXORD A1, A1, A1 \
+	VPXORD A2, A2, A2 \
+	VPXORD A3, A3, A3
+
+#define KERNEL4X16(W, BC, SC, END, loop) \
+	W \
+	ARGS \
+	ZERO4(Z16, Z17, Z18, Z19) \
+loop: \
+	BLOCK4X16(BC, SC) \
+	PREFETCH \
+	NEXTBLOCK(loop) \
+	END \
+	SETSTORE \
+	STORE16(Z16, Z17, Z18, Z19) \
+	VZEROUPPER \
+	RET
+
+#define KERNEL4X32(W, BC, SC, END, loop) \
+	W \
+	ARGS \
+	ZERO4(Z16, Z17, Z18, Z19) \
+	ZERO4(Z20, Z21, Z22, Z23) \
+loop: \
+	BLOCK4X32(BC, SC) \
+	PREFETCH \
+	NEXTBLOCK(loop) \
+	END \
+	SETSTORE \
+	STORE16(Z16, Z17, Z18, Z19) \
+	STORE16(Z20, Z21, Z22, Z23) \
+	VZEROUPPER \
+	RET
+
 // func qgemm4x16VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 TEXT ·qgemm4x16VNNI(SB), NOSPLIT, $0-96
-	ARGS
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-blk1:
-	BLOCK4X16(BCPREP, SCALE)
-	PREFETCH
-	NEXTBLOCK(blk1)
-	SETSTORE
-	STORE16(Z16, Z17, Z18, Z19)
-	VZEROUPPER
-	RET
+	KERNEL4X16(PREPW, BCPREP, SCALE, GROUPEND, blk1)
 
 // func qgemm4x16RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 //
 // qgemm4x16VNNI for raw int8 weights (w as stored, not w+128).
 TEXT ·qgemm4x16RawVNNI(SB), NOSPLIT, $0-96
-	MOVL $0x80808080, R14
-	VPBROADCASTD R14, Z30
-	ARGS
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-blk1r:
-	BLOCK4X16(BCRAW, SCALE)
-	PREFETCH
-	NEXTBLOCK(blk1r)
-	SETSTORE
-	STORE16(Z16, Z17, Z18, Z19)
-	VZEROUPPER
-	RET
+	KERNEL4X16(RAWW, BCRAW, SCALE, GROUPEND, blk1r)
 
 
 // STEP2 is STEP1 for two activation tiles: Z0..Z3 for the tile at AX,
@@ -419,49 +443,13 @@ blk1r:
 
 // func qgemm4x32VNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 TEXT ·qgemm4x32VNNI(SB), NOSPLIT, $0-96
-	ARGS
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
-blk2:
-	BLOCK4X32(BCPREP, SCALE)
-	PREFETCH
-	NEXTBLOCK(blk2)
-	SETSTORE
-	STORE16(Z16, Z17, Z18, Z19)
-	STORE16(Z20, Z21, Z22, Z23)
-	VZEROUPPER
-	RET
+	KERNEL4X32(PREPW, BCPREP, SCALE, GROUPEND, blk2)
 
 // func qgemm4x32RawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 //
 // qgemm4x32VNNI for raw int8 weights.
 TEXT ·qgemm4x32RawVNNI(SB), NOSPLIT, $0-96
-	MOVL $0x80808080, R14
-	VPBROADCASTD R14, Z30
-	ARGS
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
-blk2r:
-	BLOCK4X32(BCRAW, SCALE)
-	PREFETCH
-	NEXTBLOCK(blk2r)
-	SETSTORE
-	STORE16(Z16, Z17, Z18, Z19)
-	STORE16(Z20, Z21, Z22, Z23)
-	VZEROUPPER
-	RET
+	KERNEL4X32(RAWW, BCRAW, SCALE, GROUPEND, blk2r)
 
 
 // The Row kernels are the 4x16 and 4x32 ones for weight rows with one
@@ -471,87 +459,19 @@ blk2r:
 
 // func qgemm4x16RowVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 TEXT ·qgemm4x16RowVNNI(SB), NOSPLIT, $0-96
-	ARGS
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-blk1w:
-	BLOCK4X16(BCPREP, SCALEROW)
-	PREFETCH
-	NEXTBLOCK(blk1w)
-	ROWSCALE(Z16, Z17, Z18, Z19)
-	SETSTORE
-	STORE16(Z16, Z17, Z18, Z19)
-	VZEROUPPER
-	RET
+	KERNEL4X16(PREPW, BCPREP, SCALEROW, ROWEND16, blk1w)
 
 // func qgemm4x16RowRawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 TEXT ·qgemm4x16RowRawVNNI(SB), NOSPLIT, $0-96
-	MOVL $0x80808080, R14
-	VPBROADCASTD R14, Z30
-	ARGS
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-blk1wr:
-	BLOCK4X16(BCRAW, SCALEROW)
-	PREFETCH
-	NEXTBLOCK(blk1wr)
-	ROWSCALE(Z16, Z17, Z18, Z19)
-	SETSTORE
-	STORE16(Z16, Z17, Z18, Z19)
-	VZEROUPPER
-	RET
+	KERNEL4X16(RAWW, BCRAW, SCALEROW, ROWEND16, blk1wr)
 
 // func qgemm4x32RowVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 TEXT ·qgemm4x32RowVNNI(SB), NOSPLIT, $0-96
-	ARGS
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
-blk2w:
-	BLOCK4X32(BCPREP, SCALEROW)
-	PREFETCH
-	NEXTBLOCK(blk2w)
-	ROWSCALE(Z16, Z17, Z18, Z19)
-	ROWSCALE(Z20, Z21, Z22, Z23)
-	SETSTORE
-	STORE16(Z16, Z17, Z18, Z19)
-	STORE16(Z20, Z21, Z22, Z23)
-	VZEROUPPER
-	RET
+	KERNEL4X32(PREPW, BCPREP, SCALEROW, ROWEND32, blk2w)
 
 // func qgemm4x32RowRawVNNI(y *float32, ldy int, w *byte, cols int, ws *float32, groups, gb int, a, a2 *byte, blocks int, pf *byte, pfstep int)
 TEXT ·qgemm4x32RowRawVNNI(SB), NOSPLIT, $0-96
-	MOVL $0x80808080, R14
-	VPBROADCASTD R14, Z30
-	ARGS
-	VPXORD Z16, Z16, Z16
-	VPXORD Z17, Z17, Z17
-	VPXORD Z18, Z18, Z18
-	VPXORD Z19, Z19, Z19
-	VPXORD Z20, Z20, Z20
-	VPXORD Z21, Z21, Z21
-	VPXORD Z22, Z22, Z22
-	VPXORD Z23, Z23, Z23
-blk2wr:
-	BLOCK4X32(BCRAW, SCALEROW)
-	PREFETCH
-	NEXTBLOCK(blk2wr)
-	ROWSCALE(Z16, Z17, Z18, Z19)
-	ROWSCALE(Z20, Z21, Z22, Z23)
-	SETSTORE
-	STORE16(Z16, Z17, Z18, Z19)
-	STORE16(Z20, Z21, Z22, Z23)
-	VZEROUPPER
-	RET
+	KERNEL4X32(RAWW, BCRAW, SCALEROW, ROWEND32, blk2wr)
 
 // func qgemmXor80AVX512(dst, src *byte, n int)
 //
