@@ -117,11 +117,7 @@ func TestGroupKernelsQ8(t *testing.T) {
 					what := fmt.Sprintf("hd=%d g=%d %+v", hd, g, sp)
 					check := func(kind string, got, want []float32) {
 						t.Helper()
-						var mx float64
-						for _, x := range want {
-							mx = max(mx, math.Abs(float64(x)))
-						}
-						d := numcheck.MaxAbs(t, kind, got, want) / mx
+						d := relMaxAbs(t, kind, got, want)
 						worst = max(worst, d)
 						if !(d <= 3e-6) {
 							t.Errorf("%s %s: max diff %g of the largest magnitude", kind, what, d)
@@ -149,11 +145,7 @@ func TestGroupKernelsQ8(t *testing.T) {
 						dequantQ8Rows(deq[i*hd:(i+1)*hd], src.v8[blk][row*hd:(row+1)*hd], src.vs[blk][row:row+1], hd)
 					}
 					wsumGroupF32Generic(ref, deq, nil, p, m, m, g, hd)
-					var mx float64
-					for _, x := range ref {
-						mx = max(mx, math.Abs(float64(x)))
-					}
-					d := numcheck.MaxAbs(t, "wsum q8 vs f32", want, ref) / mx
+					d := relMaxAbs(t, "wsum q8 vs f32", want, ref)
 					wworst = max(wworst, d)
 					if !(d <= 1.2e-4) {
 						t.Errorf("wsum q8 %s: max diff %g of the largest magnitude from float32 sums", what, d)
