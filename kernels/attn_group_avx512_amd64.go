@@ -129,8 +129,9 @@ func wsumF16BlocksAVX512(out *float32, v *[]uint16, p *float32, ps, grp, hd, bt,
 // of 16 use the generic twins.
 
 // blocksFit reports whether blocks lo..hi exist and hold at least nk
-// values each.
-func blocksFit[T float32 | uint16](blocks [][]T, lo, hi, nk int) bool {
+// values each: what the block-loop kernels, which read the blocks' slice
+// headers, need of their arguments.
+func blocksFit[T float32 | uint16 | int8](blocks [][]T, lo, hi, nk int) bool {
 	if hi >= len(blocks) {
 		return false
 	}

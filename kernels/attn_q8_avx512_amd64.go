@@ -37,27 +37,13 @@ func scoresQ8Z(s []float32, k [][]int8, ks [][]float32, v [][]int8, vs [][]float
 		q1[h] = sc
 		q4[4*h], q4[4*h+1], q4[4*h+2], q4[4*h+3] = sc, sc, sc, sc
 	}
-	if !q8BlocksFit(k, ks, from/bt, last, off+bt*hd, so+bt) || len(v) <= last || len(vs) <= last {
+	if !blocksFit(k, from/bt, last, off+bt*hd) || !blocksFit(ks, from/bt, last, so+bt) || len(v) <= last || len(vs) <= last {
 		scoresQ8Generic(s, k, ks, v, vs, bt, from, n, off, q, qsc, g, hd) // panics on the short block
 		return
 	}
 	for h := 0; h < g; h += 4 {
 		scoresQ8BlocksAVX512(&s[h*m], m, &k[0], &ks[0], &q[h*hd], &q4[4*h], &q1[h], min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last, &v[0], &vs[0], decodeAhead(bt))
 	}
-}
-
-// q8BlocksFit reports whether blocks lo..hi of k and ks exist and hold at
-// least nk rows' values and ns scales.
-func q8BlocksFit(k [][]int8, ks [][]float32, lo, hi, nk, ns int) bool {
-	if hi >= len(k) || hi >= len(ks) {
-		return false
-	}
-	for b := lo; b <= hi; b++ {
-		if len(k[b]) < nk || len(ks[b]) < ns {
-			return false
-		}
-	}
-	return true
 }
 
 func wsumQ8Z(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p []float32, g, hd int) {
@@ -70,7 +56,7 @@ func wsumQ8Z(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p 
 	}
 	m, so, last := n-from, off/hd, (n-1)/bt
 	_, _ = out[g*hd-1], p[g*m-1]
-	if !q8BlocksFit(v, vs, from/bt, last, off+bt*hd, so+bt) {
+	if !blocksFit(v, from/bt, last, off+bt*hd) || !blocksFit(vs, from/bt, last, so+bt) {
 		wsumQ8Generic(out, v, vs, bt, from, n, off, p, g, hd) // panics on the short block
 		return
 	}
