@@ -2,12 +2,8 @@
 
 package kernels
 
-import "golang.org/x/sys/cpu"
-
 //go:noescape
 func ropeAVX512(x *float32, heads, headDim int, cos, sin *float32)
-
-var ropeSIMD = cpu.X86.HasAVX512F
 
 // ropeHeads is ropeGeneric, with AVX-512 when the CPU has it and half a
 // head is a multiple of 16 values: the scalar loop costs more than any
@@ -15,7 +11,7 @@ var ropeSIMD = cpu.X86.HasAVX512F
 // SmolLM2-135M).
 func ropeHeads(x []float32, nHeads, headDim int, cos, sin []float32) {
 	half := headDim / 2
-	if !ropeSIMD || nHeads == 0 || half == 0 || half%16 != 0 {
+	if !hasAVX512F || nHeads == 0 || half == 0 || half%16 != 0 {
 		ropeGeneric(x, nHeads, headDim, cos, sin)
 		return
 	}

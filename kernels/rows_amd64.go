@@ -7,14 +7,14 @@ import "golang.org/x/sys/cpu"
 //go:noescape
 func scaleMulAVX512(dst, x, w *float32, n int, s float32)
 
-// rowsSIMD: RMSNorm's scaling, between a batched decode step's parallel
-// calls, runs in AVX-512.
-var rowsSIMD = cpu.X86.HasAVX512F
+// hasAVX512F enables the AVX-512 forms of the small passes a batched decode
+// step runs alone between its parallel calls (RMSNorm's scaling, RoPE).
+var hasAVX512F = cpu.X86.HasAVX512F
 
 // scaleMul sets dst[i] = x[i] * s * w[i] (scaleMulGeneric, with AVX-512
 // when the CPU has it).
 func scaleMul(dst, x, w []float32, s float32) {
-	if !rowsSIMD || len(dst) == 0 {
+	if !hasAVX512F || len(dst) == 0 {
 		scaleMulGeneric(dst, x, w, s)
 		return
 	}
