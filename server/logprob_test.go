@@ -3,6 +3,7 @@ package server
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -28,7 +29,10 @@ func TestLogSumExp(t *testing.T) {
 				sum += math.Exp(float64(v) - mx)
 			}
 			want := mx + math.Log(sum)
-			got := logSumExp(x, make([]float32, n))
+			got := logSumExp(x, make([]float32, n), -1)
+			if at := slices.Index(x, float32(mx)); logSumExp(x, make([]float32, n), at) != got {
+				t.Errorf("spread %g n %d: logSumExp given the largest index %d differs from the searched one", spread, n, at)
+			}
 			rel := math.Abs(got-want) / max(1, math.Abs(want))
 			worst = max(worst, rel)
 			if !(rel <= 1e-7) {
@@ -38,7 +42,7 @@ func TestLogSumExp(t *testing.T) {
 	}
 	t.Logf("largest relative error %g", worst)
 	x := []float32{1, float32(math.NaN()), 2}
-	if got := logSumExp(x, make([]float32, 3)); !math.IsNaN(got) {
+	if got := logSumExp(x, make([]float32, 3), -1); !math.IsNaN(got) {
 		t.Errorf("logSumExp with a NaN logit = %v, want NaN", got)
 	}
 }
