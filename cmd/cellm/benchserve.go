@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go"
 	"github.com/cellm-ai/cellm-go/kernels"
+	"github.com/cellm-ai/cellm-go/kvcache"
 	"github.com/cellm-ai/cellm-go/server"
 )
 
@@ -43,6 +45,7 @@ func runBenchServe(args []string) error {
 	alias(fs, "rounds", "r")
 	stepTokens := fs.Int("step-tokens", 32, "server --step-tokens")
 	stagger := fs.Duration("stagger", 100*time.Millisecond, "client i starts after i times this (0: all at once, a burst)")
+	kvType := fs.String("kv-type", "f16", "in-process server's KV cache type: f16 (serve's default), f32 or q8")
 	threads := fs.Int("threads", runtime.GOMAXPROCS(0), "worker threads")
 	alias(fs, "threads", "t")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this `file`")
@@ -67,12 +70,21 @@ func runBenchServe(args []string) error {
 	if *vocab < 0 {
 		return fmt.Errorf("--vocab must be positive")
 	}
+	kv, err := kvcache.ParseDType(*kvType)
+	if err != nil {
+		return fmt.Errorf("--kv-type %q: want f16, f32 or q8", *kvType)
+	}
 	load := serveLoad{Levels: levels, Prompt: *promptLen, Gen: *gen, Rounds: *rounds, Stagger: *stagger}
 	most := slices.Max(levels)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: most}}
 	if *url != "" {
 		if *random != "" {
 			return fmt.Errorf("give --url or --random, not both")
+		}
+		kvSet := false
+		fs.Visit(func(f *flag.Flag) { kvSet = kvSet || f.Name == "kv-type" })
+		if kvSet {
+			return fmt.Errorf("--kv-type is for the in-process server: give it to the server --url runs")
 		}
 		// A fresh connection per request: llama-server may close a
 		// connection after a streamed response, and a POST sent on it as it
@@ -109,7 +121,7 @@ func runBenchServe(args []string) error {
 	}
 	defer m.Close()
 	srv, err := server.New(server.Config{Parallel: most, MaxQueue: most, StepTokens: *stepTokens,
-		Context: *promptLen + *gen + 16, MaxTokens: *gen}, server.Model{Name: "bench", Model: m})
+		Context: *promptLen + *gen + 16, MaxTokens: *gen, KVType: kv}, server.Model{Name: "bench", Model: m})
 	if err != nil {
 		return err
 	}
@@ -126,7 +138,7 @@ func runBenchServe(args []string) error {
 	load.URL = "http://" + ln.Addr().String() + "/v1/completions"
 	load.Model = "bench"
 	load.Vocab = m.Vocab()
-	fmt.Printf("model %s, step %d tokens, %d threads, ", path, *stepTokens, *threads)
+	fmt.Printf("model %s, step %d tokens, KV %s, %d threads, ", path, *stepTokens, kv, *threads)
 	return load.run(os.Stdout, client)
 }
 
@@ -153,10 +165,26 @@ type serveResult struct {
 	Tokens   int // generated tokens counted over all requests
 	Wall     time.Duration
 	TTFTs    []time.Duration // sorted
+	// ActiveTokens are the tokens that arrived while every client was
+	// active: from the last client's first request to the first client's
+	// end (ActiveWall long, 0 if no such time).
+	ActiveTokens float64
+	ActiveWall   time.Duration
 }
 
-// Aggregate is the generated tokens per second of wall time over all streams.
+// Aggregate is the generated tokens per second of wall time over all
+// streams, ramp-up (the staggered starts) and ramp-down (the clients that
+// finish early) included.
 func (r serveResult) Aggregate() float64 { return float64(r.Tokens) / r.Wall.Seconds() }
+
+// Active is the generated tokens per second while all clients were
+// active, or 0 if they never were all at once.
+func (r serveResult) Active() float64 {
+	if r.ActiveWall <= 0 {
+		return 0
+	}
+	return r.ActiveTokens / r.ActiveWall.Seconds()
+}
 
 // TTFT returns the q-quantile (0..1) of the times to first token.
 func (r serveResult) TTFT(q float64) time.Duration {
@@ -167,8 +195,8 @@ func (r serveResult) TTFT(q float64) time.Duration {
 func (l serveLoad) run(w io.Writer, client *http.Client) error {
 	fmt.Fprintf(w, "prompt %d tokens, %d generated, %d rounds per client, clients %v apart (%s)\n\n",
 		l.Prompt, l.Gen, l.Rounds, l.Stagger, time.Now().UTC().Format(time.RFC3339))
-	fmt.Fprintln(w, "| streams | aggregate tok/s | per-stream tok/s | TTFT p50 | TTFT p99 | requests |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| streams | aggregate tok/s | per-stream tok/s | TTFT p50 | TTFT p99 | requests | all-active tok/s | all-active time |")
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|")
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, c := range l.Levels {
 		r, err := l.level(client, rng, c)
@@ -176,8 +204,13 @@ func (l serveLoad) run(w io.Writer, client *http.Client) error {
 			return err
 		}
 		agg := r.Aggregate()
-		fmt.Fprintf(w, "| %d | %.1f | %.1f | %.0f ms | %.0f ms | %d |\n", c, agg, agg/float64(c),
-			float64(r.TTFT(0.5).Microseconds())/1e3, float64(r.TTFT(0.99).Microseconds())/1e3, r.Requests)
+		active := "-"
+		if r.Active() > 0 {
+			active = fmt.Sprintf("%.1f", r.Active())
+		}
+		fmt.Fprintf(w, "| %d | %.1f | %.1f | %.0f ms | %.0f ms | %d | %s | %.0f%% of %.2f s |\n", c, agg, agg/float64(c),
+			float64(r.TTFT(0.5).Microseconds())/1e3, float64(r.TTFT(0.99).Microseconds())/1e3, r.Requests,
+			active, 100*r.ActiveWall.Seconds()/r.Wall.Seconds(), r.Wall.Seconds())
 	}
 	return nil
 }
@@ -195,28 +228,28 @@ func (l serveLoad) level(client *http.Client, rng *rand.Rand, c int) (serveResul
 			prompts[i][k] = rng.IntN(l.Vocab)
 		}
 	}
+	replies := make([]benchReply, len(prompts))
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i := range c {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			time.Sleep(time.Duration(i) * l.Stagger)
 			for r := range l.Rounds {
-				ttft, n, err := benchRequest(client, l.URL, l.Model, prompts[i*l.Rounds+r], l.Gen)
-				if err == nil && n != l.Gen {
-					err = fmt.Errorf("%s generated %d tokens, want %d (is ignore_eos supported?)", l.URL, n, l.Gen)
+				rep, err := benchRequest(client, l.URL, l.Model, prompts[i*l.Rounds+r], l.Gen)
+				if err == nil && rep.Tokens != l.Gen {
+					err = fmt.Errorf("%s generated %d tokens, want %d (is ignore_eos supported?)", l.URL, rep.Tokens, l.Gen)
 				}
+				replies[i*l.Rounds+r] = rep
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
-				res.TTFTs = append(res.TTFTs, ttft)
-				res.Tokens += n
+				res.TTFTs = append(res.TTFTs, rep.TTFT)
+				res.Tokens += rep.Tokens
 				res.Requests++
 				mu.Unlock()
 			}
-		}()
+		})
 	}
 	wg.Wait()
 	res.Wall = time.Since(start)
@@ -224,7 +257,42 @@ func (l serveLoad) level(client *http.Client, rng *rand.Rand, c int) (serveResul
 		return res, firstErr
 	}
 	slices.Sort(res.TTFTs)
+	res.ActiveTokens, res.ActiveWall = allActive(replies, c, l.Rounds)
 	return res, nil
+}
+
+// allActive returns the tokens that arrived while all c clients were
+// active, and that time: from the start of the last client's first
+// request to the end of the first client's last one. replies holds each
+// client's rounds requests in order. A reply whose tokens came in fewer
+// chunks (several tokens per chunk) counts its chunks in proportion.
+func allActive(replies []benchReply, c, rounds int) (float64, time.Duration) {
+	var from, to time.Time
+	for i := range c {
+		first, last := replies[i*rounds], replies[(i+1)*rounds-1]
+		if i == 0 || first.Start.After(from) {
+			from = first.Start
+		}
+		if i == 0 || last.End.Before(to) {
+			to = last.End
+		}
+	}
+	if !to.After(from) {
+		return 0, 0
+	}
+	var tokens float64
+	for _, r := range replies {
+		in := 0
+		for _, t := range r.Chunks {
+			if !t.Before(from) && !t.After(to) {
+				in++
+			}
+		}
+		if in > 0 {
+			tokens += float64(in) * float64(r.Tokens) / float64(len(r.Chunks))
+		}
+	}
+	return tokens, to.Sub(from)
 }
 
 // discoverModel fills in l.Model (when empty) with the first model id of
@@ -280,25 +348,34 @@ func errorBody(resp *http.Response) string {
 	return resp.Status
 }
 
-// benchRequest streams one completion and returns its time to first token
-// and the number of tokens generated: the stream's usage.completion_tokens
-// when the server sends it (stream_options.include_usage), else the number
-// of chunks carrying text before the finish reason (one token each, as
-// cellm serve and llama-server send them).
-func benchRequest(client *http.Client, url, model string, prompt []int, gen int) (time.Duration, int, error) {
+// benchReply is what benchRequest measured of one streamed completion.
+type benchReply struct {
+	Start, End time.Time     // request sent, stream ended
+	TTFT       time.Duration // time to the first chunk carrying a token
+	Tokens     int           // tokens generated
+	Chunks     []time.Time   // arrival of each chunk carrying a token
+}
+
+// benchRequest streams one completion and returns its times and the
+// number of tokens generated: the stream's usage.completion_tokens when the
+// server sends it (stream_options.include_usage), else the number of
+// chunks carrying text before the finish reason (one token each, as cellm
+// serve and llama-server send them). It asks for the chosen tokens'
+// logprobs so that every token gets a chunk of its own, even one whose
+// text is held back (part of a UTF-8 character or of a stop string).
+func benchRequest(client *http.Client, url, model string, prompt []int, gen int) (benchReply, error) {
 	body, _ := json.Marshal(map[string]any{"model": model, "prompt": prompt, "max_tokens": gen,
 		"temperature": 0, "ignore_eos": true, "stream": true, "logprobs": 0, "stream_options": map[string]bool{"include_usage": true}})
-	start := time.Now()
+	rep := benchReply{Start: time.Now(), Chunks: make([]time.Time, 0, gen)}
 	resp, err := client.Post(url, "application/json", strings.NewReader(string(body)))
 	if err != nil {
-		return 0, 0, fmt.Errorf("%w", err)
+		return rep, fmt.Errorf("%w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return 0, 0, fmt.Errorf("POST %s: %s", url, errorBody(resp))
+		return rep, fmt.Errorf("POST %s: %s", url, errorBody(resp))
 	}
-	var ttft time.Duration
-	chunks, usage := 0, -1
+	usage := -1
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		data, ok := strings.CutPrefix(sc.Text(), "data:")
@@ -317,29 +394,32 @@ func benchRequest(client *http.Client, url, model string, prompt []int, gen int)
 			Error *struct{ Message string } `json:"error"`
 		}
 		if err := json.Unmarshal([]byte(data), &c); err != nil {
-			return 0, 0, fmt.Errorf("%s: stream chunk: %w", url, err)
+			return rep, fmt.Errorf("%s: stream chunk: %w", url, err)
 		}
 		if c.Error != nil {
-			return 0, 0, fmt.Errorf("%s: %s", url, c.Error.Message)
+			return rep, fmt.Errorf("%s: %s", url, c.Error.Message)
 		}
 		if len(c.Choices) > 0 && c.Choices[0].FinishReason == nil {
-			if ttft == 0 {
-				ttft = time.Since(start)
+			now := time.Now()
+			if len(rep.Chunks) == 0 {
+				rep.TTFT = now.Sub(rep.Start)
 			}
-			chunks++
+			rep.Chunks = append(rep.Chunks, now)
 		}
 		if c.Usage != nil {
 			usage = c.Usage.CompletionTokens
 		}
 	}
+	rep.End = time.Now()
 	if err := sc.Err(); err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", url, err)
+		return rep, fmt.Errorf("%s: %w", url, err)
 	}
-	if ttft == 0 {
-		return 0, 0, fmt.Errorf("%s: stream ended with no token", url)
+	if len(rep.Chunks) == 0 {
+		return rep, fmt.Errorf("%s: stream ended with no token", url)
 	}
+	rep.Tokens = len(rep.Chunks)
 	if usage >= 0 {
-		return ttft, usage, nil
+		rep.Tokens = usage
 	}
-	return ttft, chunks, nil
+	return rep, nil
 }

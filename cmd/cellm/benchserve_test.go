@@ -47,12 +47,15 @@ func TestBenchServeURL(t *testing.T) {
 	if r.Requests != 4 || r.Tokens != 4*7 || len(r.TTFTs) != 4 || r.TTFT(0.5) <= 0 || r.Aggregate() <= 0 {
 		t.Errorf("got %d requests, %d tokens, TTFTs %v, want 4 requests of 7 tokens", r.Requests, r.Tokens, r.TTFTs)
 	}
+	if !(r.ActiveWall > 0 && r.ActiveWall <= r.Wall && r.ActiveTokens > 0 && r.ActiveTokens <= float64(r.Tokens)) {
+		t.Errorf("all-active window %v of %v with %g of %d tokens", r.ActiveWall, r.Wall, r.ActiveTokens, r.Tokens)
+	}
 
 	code, stdout, stderr := cli(t, "bench-serve", "--url", hs.URL, "--vocab", fmt.Sprint(m.Vocab()), "-c", "1,2", "-p", "4", "-n", "3", "-r", "1", "--stagger", "0")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, row := range []string{"model micro,", "\n| 1 | ", "| 1 |\n", "\n| 2 | ", "| 2 |\n"} {
+	for _, row := range []string{"model micro,", "| all-active tok/s |", "\n| 1 | ", " | 1 | ", "\n| 2 | ", " | 2 | "} {
 		if !strings.Contains(stdout, row) {
 			t.Errorf("output lacks %q:\n%s", row, stdout)
 		}
@@ -90,7 +93,8 @@ func TestBenchRequestStreams(t *testing.T) {
 				fmt.Fprint(w, c.body)
 			}))
 			defer hs.Close()
-			_, n, err := benchRequest(hs.Client(), hs.URL, "m", []int{1, 2}, 3)
+			rep, err := benchRequest(hs.Client(), hs.URL, "m", []int{1, 2}, 3)
+			n := rep.Tokens
 			if c.err != "" {
 				if err == nil || !strings.Contains(err.Error(), c.err) {
 					t.Fatalf("got %v, want an error containing %q", err, c.err)
@@ -145,5 +149,39 @@ func TestDiscoverModel(t *testing.T) {
 		if err != nil || l.Model != c.want || l.Vocab != c.vocab {
 			t.Errorf("model %q: got %q vocab %d, %v; want %q vocab %d", c.model, l.Model, l.Vocab, err, c.want, c.vocab)
 		}
+	}
+}
+
+// TestAllActive checks the all-active window on hand-made replies: it runs
+// from the last client's first start to the first client's last end, counts
+// the chunks inside it (scaled by tokens per chunk) and is empty when the
+// clients never overlap.
+func TestAllActive(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	at := func(ms ...int) []time.Time {
+		ts := make([]time.Time, len(ms))
+		for i, m := range ms {
+			ts[i] = t0.Add(time.Duration(m) * time.Millisecond)
+		}
+		return ts
+	}
+	reply := func(start, end int, tokens int, chunks ...int) benchReply {
+		return benchReply{Start: at(start)[0], End: at(end)[0], Tokens: tokens, Chunks: at(chunks...)}
+	}
+	// Two clients of two rounds: client 0 runs 0..100 ms, client 1 10..150 ms.
+	replies := []benchReply{
+		reply(0, 40, 3, 5, 20, 35), reply(45, 100, 3, 50, 70, 95),
+		reply(10, 60, 6, 15, 40, 55), reply(60, 150, 2, 110, 140), // 2 tokens a chunk, then after the window
+	}
+	tokens, wall := allActive(replies, 2, 2)
+	// inside [10, 100] ms: 20, 35 | 50, 70, 95 | 15, 40, 55 (x2 tokens each)
+	if want := 5 + 3*2.0; tokens != want || wall != 90*time.Millisecond {
+		t.Errorf("got %g tokens over %v, want %g over 90ms", tokens, wall, want)
+	}
+	if tokens, wall := allActive([]benchReply{reply(0, 10, 1, 5), reply(20, 30, 1, 25)}, 2, 1); tokens != 0 || wall != 0 {
+		t.Errorf("clients that never overlap: got %g tokens over %v, want none", tokens, wall)
+	}
+	if r := (serveResult{ActiveTokens: 5}); r.Active() != 0 {
+		t.Errorf("Active() with no window = %g, want 0", r.Active())
 	}
 }

@@ -39,7 +39,7 @@ func runServe(args []string) error {
 	kvBudget := fs.Int("kv-budget", 0, "KV cache `MiB` per model (0: --parallel sequences of --ctx-size positions)")
 	ctxSize := fs.Int("ctx-size", 0, "positions per request, prompt plus generated (0: the model's context length)")
 	alias(fs, "ctx-size", "c", "ctx")
-	kvType := fs.String("kv-type", "f32", "KV cache type: f32, f16 or q8 (int8 rows with one scale each; also int8, q8_0)")
+	kvType := fs.String("kv-type", "f16", "KV cache type: f16, f32 or q8 (int8 rows with one scale each; also int8, q8_0); f16, as llama-server's and ollama's default, halves f32's memory and decode attention's reads at no measurable perplexity")
 	apiKey := fs.String("api-key", "", "require Authorization: Bearer `KEY` (default: $CELLM_API_KEY; none if empty)")
 	maxQueue := fs.Int("max-queue", 64, "requests waiting per model before 429")
 	maxTokens := fs.Int("max-tokens", 2048, "cap on generated tokens per request")
