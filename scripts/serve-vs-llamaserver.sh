@@ -5,7 +5,8 @@
 # lengths, concurrency and stagger. Runs alternating pairs (cellm first, then
 # llama-server first, ...) so drift of a busy machine hits both engines alike,
 # and prints a markdown table: per engine the median aggregate tok/s and
-# TTFT p50/p99 over pairs, and the median [min-max] of the per-pair ratios.
+# TTFT p50/p99 over pairs, the median tok/s while all clients were active,
+# and the median [min-max] of the per-pair ratios.
 #
 # Usage: scripts/serve-vs-llamaserver.sh --llama DIR --gguf FILE
 #          [--pairs 3] [--concurrency 1,4,8] [--threads T] [--rounds 3]
@@ -80,7 +81,7 @@ stop_server() {
 }
 
 # run_engine ENGINE PAIR: one bench-serve run; appends "engine streams tok/s
-# p50ms p99ms" lines to $tmp/results.
+# p50ms p99ms all-active-tok/s" lines to $tmp/results.
 run_engine() {
 	start_server "$1"
 	vocab=()
@@ -98,7 +99,7 @@ run_engine() {
 	stop_server
 	echo "pair $2, $1:" >&2
 	cat "$tmp/$1-$2.md" >&2
-	awk -v e="$1" -F'|' '/^\| [0-9]/ { gsub(/ ms/, ""); printf "%s %d %s %s %s\n", e, $2, $3, $5, $6 }' \
+	awk -v e="$1" -F'|' '/^\| [0-9]/ { gsub(/ ms/, ""); printf "%s %d %s %s %s %s\n", e, $2, $3, $5, $6, $8 + 0 }' \
 		"$tmp/$1-$2.md" >>"$tmp/results"
 }
 
@@ -139,17 +140,17 @@ function ratio(k, s,   a, i, lo, hi) {
 }
 {
 	i = ++count[$1, $2]
-	v[$1 "tps", $2, i] = $3; v[$1 "p50", $2, i] = $4; v[$1 "p99", $2, i] = $5
+	v[$1 "tps", $2, i] = $3; v[$1 "p50", $2, i] = $4; v[$1 "p99", $2, i] = $5; v[$1 "act", $2, i] = $6
 	if (!($2 in seen)) { seen[$2] = 1; streams[++ns] = $2 }
 }
 END {
-	print "| streams | cellm tok/s | llama-server tok/s | tok/s ratio | cellm TTFT p50 / p99 | llama-server TTFT p50 / p99 | TTFT p50 ratio | TTFT p99 ratio |"
-	print "|---:|---:|---:|---:|---:|---:|---:|---:|"
+	print "| streams | cellm tok/s | llama-server tok/s | tok/s ratio | cellm TTFT p50 / p99 | llama-server TTFT p50 / p99 | TTFT p50 ratio | TTFT p99 ratio | all-active tok/s cellm / llama-server |"
+	print "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 	for (j = 1; j <= ns; j++) {
 		s = streams[j]
-		printf "| %d | %.1f | %.1f | %s | %.0f / %.0f ms | %.0f / %.0f ms | %s | %s |\n", s,
+		printf "| %d | %.1f | %.1f | %s | %.0f / %.0f ms | %.0f / %.0f ms | %s | %s | %.1f / %.1f |\n", s,
 			med("cellmtps", s), med("llamatps", s), ratio("tps", s),
 			med("cellmp50", s), med("cellmp99", s), med("llamap50", s), med("llamap99", s),
-			ratio("p50", s), ratio("p99", s)
+			ratio("p50", s), ratio("p99", s), med("cellmact", s), med("llamaact", s)
 	}
 }' "$tmp/results"
