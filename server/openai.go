@@ -188,12 +188,41 @@ func (s *Server) logprobContent(m *served, lps []*tokenLogprob) []map[string]any
 }
 
 func (s *Server) tokenEntry(m *served, id int, lp float32) map[string]any {
-	t, _ := m.Model.Model.Tokenizer().Decode([]int{id}, false)
+	t := tokenText(m, id)
 	b := make([]int, len(t))
 	for i := range len(t) {
 		b[i] = int(t[i])
 	}
 	return map[string]any{"token": t, "logprob": safeFloat(lp), "bytes": b}
+}
+
+// tokenText is token id's text, empty for a model served without a
+// tokenizer (token-id prompts only).
+func tokenText(m *served, id int) string {
+	tok := m.Model.Model.Tokenizer()
+	if tok == nil {
+		return ""
+	}
+	t, _ := tok.Decode([]int{id}, false)
+	return t
+}
+
+// completionLogprobs is the legacy completions' logprobs object for lps:
+// the tokens, their log probabilities and each token's top alternatives.
+func completionLogprobs(m *served, lps []*tokenLogprob) map[string]any {
+	tokens := make([]string, 0, len(lps))
+	lp := make([]float64, 0, len(lps))
+	top := make([]map[string]float64, 0, len(lps))
+	for _, l := range lps {
+		tokens = append(tokens, tokenText(m, l.id))
+		lp = append(lp, safeFloat(l.logprob))
+		alt := map[string]float64{}
+		for _, a := range l.top {
+			alt[tokenText(m, a.id)] = safeFloat(a.logprob)
+		}
+		top = append(top, alt)
+	}
+	return map[string]any{"tokens": tokens, "token_logprobs": lp, "top_logprobs": top}
 }
 
 // streamOpenAI writes the job's tokens as server-sent events ending in
@@ -231,6 +260,9 @@ func (s *Server) streamOpenAI(w http.ResponseWriter, st *started, object string,
 			}
 		} else {
 			c["text"] = text
+			if lp != nil {
+				c["logprobs"] = completionLogprobs(st.model, []*tokenLogprob{lp})
+			}
 		}
 		return c
 	}
@@ -326,21 +358,7 @@ func (s *Server) completions(w http.ResponseWriter, r *http.Request) int {
 	}
 	choice := map[string]any{"index": 0, "text": text, "logprobs": nil, "finish_reason": finishReason(end)}
 	if g.logprobs >= 0 {
-		var tokens []string
-		var lp []float64
-		var top []map[string]float64
-		for _, l := range lps {
-			t, _ := m.Model.Model.Tokenizer().Decode([]int{l.id}, false)
-			tokens = append(tokens, t)
-			lp = append(lp, safeFloat(l.logprob))
-			alt := map[string]float64{}
-			for _, a := range l.top {
-				at, _ := m.Model.Model.Tokenizer().Decode([]int{a.id}, false)
-				alt[at] = safeFloat(a.logprob)
-			}
-			top = append(top, alt)
-		}
-		choice["logprobs"] = map[string]any{"tokens": tokens, "token_logprobs": lp, "top_logprobs": top}
+		choice["logprobs"] = completionLogprobs(m, lps)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"id": "cmpl-" + st.id, "object": "text_completion",
 		"created": st.at.Unix(), "model": m.Name, "system_fingerprint": nil,
