@@ -20,6 +20,8 @@ type metrics struct {
 	genTokens    atomic.Int64
 	ttft         *histogram
 	itl          *histogram
+	step         *histogram // engine.Step of a batch
+	post         *histogram // the scheduler's work between steps: picks, emits
 }
 
 func newMetrics() *metrics {
@@ -27,6 +29,8 @@ func newMetrics() *metrics {
 		requests: map[string]int64{},
 		ttft:     newHistogram(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 		itl:      newHistogram(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+		step:     newHistogram(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1),
+		post:     newHistogram(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025),
 	}
 }
 
@@ -113,4 +117,6 @@ func (m *metrics) write(w io.Writer, queued, active int, kv []kvStats) {
 	}
 	m.ttft.write(w, "cellm_time_to_first_token_seconds", "Time from request arrival to its first generated token.")
 	m.itl.write(w, "cellm_inter_token_latency_seconds", "Time between consecutive generated tokens of a sequence.")
+	m.step.write(w, "cellm_step_seconds", "Time of one batched forward pass (decode tokens and prompt chunks of all running sequences).")
+	m.post.write(w, "cellm_step_post_seconds", "Scheduler time after each forward pass: sampling, logprobs, detokenizing, sending the tokens.")
 }

@@ -318,8 +318,10 @@ func (s *scheduler) step() {
 	if len(s.works) == 0 {
 		return
 	}
+	start := time.Now()
 	err := s.eng.Step(s.ws, s.works)
 	now := time.Now()
+	s.metrics.step.observe(now.Sub(start).Seconds())
 	s.ready = s.ready[:0]
 	for i, w := range s.works {
 		j := s.owners[i]
@@ -345,6 +347,7 @@ func (s *scheduler) step() {
 		s.emit(j, now)
 		s.ready[i] = nil
 	}
+	s.metrics.post.observe(time.Since(now).Seconds())
 	keep = s.active[:0]
 	for _, j := range s.active {
 		if j.sess != nil {

@@ -530,7 +530,12 @@ func TestVisionChat(t *testing.T) {
 
 func TestMetricsAndHealth(t *testing.T) {
 	_, hs := testServer(t, Config{}, false)
-	post(t, hs.URL+"/v1/chat/completions", chatBody("hi", 3, ""))
+	_, reply := post(t, hs.URL+"/v1/chat/completions", chatBody("hi", 3, ""))
+	var done chatResponse
+	if err := json.Unmarshal(reply, &done); err != nil {
+		t.Fatal(err)
+	}
+	steps := (done.Usage.PromptTokens+31)/32 + 2 // prompt chunks of 32 (the first token with the last), 2 decode steps
 	post(t, hs.URL+"/v1/chat/completions", `{}`)
 	r, err := http.Get(hs.URL + "/metrics")
 	if err != nil {
@@ -545,6 +550,7 @@ func TestMetricsAndHealth(t *testing.T) {
 		`cellm_kv_blocks{model="micro",state="used"} 0`,
 		"cellm_time_to_first_token_seconds_count 1", `cellm_inter_token_latency_seconds_bucket{le="+Inf"} 2`,
 		"# TYPE cellm_time_to_first_token_seconds histogram",
+		fmt.Sprintf("cellm_step_seconds_count %d", steps), fmt.Sprintf("cellm_step_post_seconds_count %d", steps),
 	} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %q:\n%s", want, b)
