@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -537,13 +538,7 @@ func TestMetricsAndHealth(t *testing.T) {
 	}
 	steps := (done.Usage.PromptTokens+31)/32 + 2 // prompt chunks of 32 (the first token with the last), 2 decode steps
 	post(t, hs.URL+"/v1/chat/completions", `{}`)
-	r, err := http.Get(hs.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(r.Body)
-	r.Body.Close()
-	for _, want := range []string{
+	wants := []string{
 		`cellm_requests_total{endpoint="/v1/chat/completions",code="200"} 1`,
 		`cellm_requests_total{endpoint="/v1/chat/completions",code="400"} 1`,
 		"cellm_generated_tokens_total 3", "cellm_queue_depth 0", "cellm_active_sequences 0",
@@ -551,12 +546,28 @@ func TestMetricsAndHealth(t *testing.T) {
 		"cellm_time_to_first_token_seconds_count 1", `cellm_inter_token_latency_seconds_bucket{le="+Inf"} 2`,
 		"# TYPE cellm_time_to_first_token_seconds histogram",
 		fmt.Sprintf("cellm_step_seconds_count %d", steps), fmt.Sprintf("cellm_step_post_seconds_count %d", steps),
-	} {
+	}
+	// The reply's last event leaves the scheduler before its step's
+	// bookkeeping ends (the post-step time, the active count): read the
+	// metrics until they settle.
+	var b []byte
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		r, err := http.Get(hs.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ = io.ReadAll(r.Body)
+		r.Body.Close()
+		if !slices.ContainsFunc(wants, func(w string) bool { return !strings.Contains(string(b), w) }) || time.Now().After(deadline) {
+			break
+		}
+	}
+	for _, want := range wants {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("metrics lack %q:\n%s", want, b)
 		}
 	}
-	r, err = http.Get(hs.URL + "/health")
+	r, err := http.Get(hs.URL + "/health")
 	if err != nil || r.StatusCode != 200 {
 		t.Fatalf("health: %v %v", err, r.StatusCode)
 	}
