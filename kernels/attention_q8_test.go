@@ -12,8 +12,8 @@ import (
 )
 
 // pagedQ8 quantizes float32 blocks of [kv][bt][hd] rows (see paged) into
-// int8 blocks and their row scales. A row of NaN (past the cache's end)
-// gets a NaN scale, so a kernel that reads it produces NaN.
+// int8 value blocks and their row scales. A row of NaN (past the cache's
+// end) gets a NaN scale, so a kernel that reads it produces NaN.
 func pagedQ8(blocks [][]float32, hd int) (q [][]int8, scales [][]float32) {
 	q, scales = make([][]int8, len(blocks)), make([][]float32, len(blocks))
 	for i, b := range blocks {
@@ -25,19 +25,85 @@ func pagedQ8(blocks [][]float32, hd int) (q [][]int8, scales [][]float32) {
 	return q, scales
 }
 
+// pagedQ8Keys is pagedQ8 for keys: each KV head's rows of a block of bt
+// positions interleaved by pairs of dimensions (SetQ8Key).
+func pagedQ8Keys(blocks [][]float32, hd, bt int) (q [][]int8, scales [][]float32) {
+	rows, scales := pagedQ8(blocks, hd)
+	q = make([][]int8, len(rows))
+	for i, b := range rows {
+		q[i] = make([]int8, len(b))
+		for r := range scales[i] {
+			h := r / bt
+			SetQ8Key(q[i][h*bt*hd:(h+1)*bt*hd], bt, r%bt, b[r*hd:(r+1)*hd])
+		}
+	}
+	return q, scales
+}
+
 // dequantContiguous returns the contiguous cache [kv][stride][hd] with its
-// first total positions replaced by the de-quantized rows of the blocks.
-func dequantContiguous(c []float32, q [][]int8, scales [][]float32, kv, stride, hd, bt, total int) []float32 {
+// first total positions replaced by the de-quantized rows of the blocks
+// (keys laid out as Q8KeyIndex says if keys is set).
+func dequantContiguous(c []float32, q [][]int8, scales [][]float32, kv, stride, hd, bt, total int, keys bool) []float32 {
 	out := append([]float32(nil), c...)
 	for h := range kv {
 		for p := range total {
 			b, r := p/bt, h*bt+p%bt
 			for d := range hd {
-				out[(h*stride+p)*hd+d] = scales[b][r] * float32(q[b][r*hd+d])
+				i := r*hd + d
+				if keys {
+					i = h*bt*hd + Q8KeyIndex(bt, hd, p%bt, d)
+				}
+				out[(h*stride+p)*hd+d] = scales[b][r] * float32(q[b][i])
 			}
 		}
 	}
 	return out
+}
+
+// TestQ8KeyLayout checks Q8KeyIndex against the layout [hd/2][bt][2] (an
+// odd hd's last dimension [bt] after it): a permutation of the bt*hd
+// places; and that SetQ8Key and dequantQ8Keys store and read rows there.
+func TestQ8KeyLayout(t *testing.T) {
+	r := rand.New(rand.NewPCG(59, 60))
+	for _, bt := range []int{1, 3, 16, 32} {
+		for _, hd := range []int{1, 2, 5, 8, 64} {
+			seen := make([]bool, bt*hd)
+			for tt := range bt {
+				for d := range hd {
+					i := Q8KeyIndex(bt, hd, tt, d)
+					want := ((d/2)*bt+tt)*2 + d%2
+					if hd%2 == 1 && d == hd-1 {
+						want = (hd-1)*bt + tt
+					}
+					if i != want || seen[i] {
+						t.Fatalf("bt=%d hd=%d (%d, %d): index %d, want %d (seen before: %v)", bt, hd, tt, d, i, want, seen[i])
+					}
+					seen[i] = true
+				}
+			}
+			rows := make([]int8, bt*hd)
+			for i := range rows {
+				rows[i] = int8(r.IntN(255) - 127)
+			}
+			k := make([]int8, bt*hd)
+			scales := randVec(r, bt, 1)
+			for tt := range bt {
+				SetQ8Key(k, bt, tt, rows[tt*hd:(tt+1)*hd])
+			}
+			got := make([]float32, bt*hd)
+			dequantQ8Keys(got, k, scales, bt, hd)
+			for tt := range bt {
+				for d := range hd {
+					if x := rows[tt*hd+d]; k[Q8KeyIndex(bt, hd, tt, d)] != x || got[tt*hd+d] != scales[tt]*float32(x) {
+						t.Fatalf("bt=%d hd=%d (%d, %d): stored %d, de-quantized %g, want %d, %g",
+							bt, hd, tt, d, k[Q8KeyIndex(bt, hd, tt, d)], got[tt*hd+d], x, scales[tt]*float32(x))
+					}
+				}
+			}
+		}
+	}
+	wantPanic(t, "position 4 of 4", func() { SetQ8Key(make([]int8, 32), 4, 4, make([]int8, 8)) })
+	wantPanic(t, "with 31 keys", func() { SetQ8Key(make([]int8, 31), 4, 0, make([]int8, 8)) })
 }
 
 func TestQuantizeQ8Row(t *testing.T) {
@@ -92,10 +158,11 @@ func TestGroupKernelsQ8(t *testing.T) {
 		}
 		r := rand.New(rand.NewPCG(63, 64))
 		var worst, wworst float64
-		for _, hd := range []int{16, 32, 40, 48, 64, 96, 128, 256} {
+		for _, hd := range []int{4, 7, 16, 32, 36, 40, 48, 64, 96, 128, 256} {
 			for g := 1; g <= 8; g++ {
 				for _, sp := range []struct{ bt, from, n int }{{16, 0, 1}, {16, 0, 3}, {16, 0, 5}, {16, 0, 16}, {16, 0, 17},
-					{16, 5, 100}, {7, 3, 40}, {64, 10, 150}, {1, 0, 5}, {32, 31, 33}} {
+					{16, 5, 100}, {16, 13, 19}, {7, 3, 40}, {64, 10, 150}, {64, 63, 64}, {48, 20, 100}, {1, 0, 5},
+					{32, 31, 33}, {32, 0, 32}, {24, 2, 50}} {
 					const kv = 2
 					m := sp.n - sp.from
 					// Random int8 rows and scales in blocks of kv heads; the
@@ -176,10 +243,10 @@ func TestAttentionPagedQ8(t *testing.T) {
 				q := randVec(r, tc.n*tc.heads*tc.hd, 1)
 				k := randVec(r, tc.kv*stride*tc.hd, 1)
 				v := randVec(r, tc.kv*stride*tc.hd, 1)
-				k8, ks := pagedQ8(paged(k, tc.kv, stride, tc.hd, tc.bt, total), tc.hd)
+				k8, ks := pagedQ8Keys(paged(k, tc.kv, stride, tc.hd, tc.bt, total), tc.hd, tc.bt)
 				v8, vs := pagedQ8(paged(v, tc.kv, stride, tc.hd, tc.bt, total), tc.hd)
-				kd := dequantContiguous(k, k8, ks, tc.kv, stride, tc.hd, tc.bt, total)
-				vd := dequantContiguous(v, v8, vs, tc.kv, stride, tc.hd, tc.bt, total)
+				kd := dequantContiguous(k, k8, ks, tc.kv, stride, tc.hd, tc.bt, total, true)
+				vd := dequantContiguous(v, v8, vs, tc.kv, stride, tc.hd, tc.bt, total, false)
 				scale := float32(1 / math.Sqrt(float64(tc.hd)))
 				want := make([]float32, len(q))
 				got := make([]float32, len(q))
@@ -209,7 +276,7 @@ func TestAttentionPagedQ8Error(t *testing.T) {
 	k := randVec(r, kv*total*hd, 1)
 	v := randVec(r, kv*total*hd, 1)
 	kb, vb := paged(k, kv, total, hd, bt, total), paged(v, kv, total, hd, bt, total)
-	k8, ks := pagedQ8(kb, hd)
+	k8, ks := pagedQ8Keys(kb, hd, bt)
 	v8, vs := pagedQ8(vb, hd)
 	want, got := make([]float32, len(q)), make([]float32, len(q))
 	AttentionPaged(want, q, kb, vb, bt, 1, heads, kv, hd, total-1, 0.125)
@@ -292,7 +359,7 @@ func BenchmarkAttentionDecodeQ8(b *testing.B) {
 		kb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
 		vb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
 		k16, v16 := paged16(kb), paged16(vb)
-		k8, ks := pagedQ8(kb, hd)
+		k8, ks := pagedQ8Keys(kb, hd, bt)
 		v8, vs := pagedQ8(vb, hd)
 		for _, batch := range []int{1, 8, 16} {
 			for _, typ := range []string{"f16", "q8"} {
