@@ -349,7 +349,8 @@ func TestAttentionQ8Panics(t *testing.T) {
 // pages. A B=8 step at context 640 reads 63 MB of q8 KV, about twice the
 // last-level cache. It reports the KV bytes read per second ("GB/s") and
 // their fraction of the streaming bandwidth on as many threads in the same
-// run ("roofline", see rooflineBW).
+// run ("roofline", see rooflineBW), and the process CPU time per step
+// ("cpu-ns/op", Linux).
 func BenchmarkAttentionDecodeQ8(b *testing.B) {
 	const heads, kv, hd, bt, layers = 9, 3, 64, 16, 30
 	r := rand.New(rand.NewPCG(73, 74))
@@ -412,10 +413,17 @@ func BenchmarkAttentionDecodeQ8(b *testing.B) {
 							defer SetThreads(0)
 							bw := rooflineBW(b, th, false)
 							b.SetBytes(bytes)
+							cpu0 := processCPU()
 							for b.Loop() {
 								for l := range qs {
 									AttentionDecode(qs[l], heads, kv, hd, 0, 0.125)
 								}
+							}
+							if cpu := processCPU() - cpu0; cpu > 0 {
+								// CPU time (all threads, idle workers' polling
+								// included) is less sensitive than wall time to
+								// other processes on a shared machine.
+								b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 							}
 							b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 							reportRoofline(b, bytes, bw)
