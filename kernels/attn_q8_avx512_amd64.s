@@ -553,12 +553,11 @@ wret:
 
 // STILE runs one tile for one head count (label loop): hd/4 steps of two
 // pairs of dimensions, each prefetching the same bytes of the block read
-// decodeAhead blocks later, then the scores.
-#define STILE(ZERO, PAIRS, FIN, loop) \
+// decodeAhead blocks later with PF, then the scores.
+#define STILE(ZERO, PAIRS, FIN, PF, loop) \
 	ZERO \
 loop: \
-	PREFETCHT0 (R10) \
-	PREFETCHT0 (R10)(R11*1) \
+	PF \
 	VPMOVSXBW (SI), Z16 \
 	VPMOVSXBW (SI)(R11*1), Z17 \
 	PAIRS \
@@ -571,6 +570,14 @@ loop: \
 	VMOVUPS (R14), Z20 \
 	FIN \
 	JMP stnext
+
+// A step's two runs of 32 bytes are one 64-byte line when bt is 16 (the
+// tile is then the KV head's whole keys, contiguous), two lines apart
+// otherwise.
+#define PF16 PREFETCHT0 (R10)
+#define PF2 \
+	PREFETCHT0 (R10) \
+	PREFETCHT0 (R10)(R11*1)
 
 TEXT ·scoresQ8BlocksAVX512(SB), NOSPLIT, $72-144
 	MOVQ m+104(FP), AX
@@ -724,16 +731,36 @@ stile:
 	JEQ st2
 	CMPQ CX, $4
 	JLT st3
-	STILE(SZ_4, SP_4, SF_4, st4loop)
+	CMPQ R11, $32
+	JNE st4w
+	STILE(SZ_4, SP_4, SF_4, PF16, st4loop)
+
+st4w:
+	STILE(SZ_4, SP_4, SF_4, PF2, st4wloop)
 
 st3:
-	STILE(SZ_3, SP_3, SF_3, st3loop)
+	CMPQ R11, $32
+	JNE st3w
+	STILE(SZ_3, SP_3, SF_3, PF16, st3loop)
+
+st3w:
+	STILE(SZ_3, SP_3, SF_3, PF2, st3wloop)
 
 st2:
-	STILE(SZ_2, SP_2, SF_2, st2loop)
+	CMPQ R11, $32
+	JNE st2w
+	STILE(SZ_2, SP_2, SF_2, PF16, st2loop)
+
+st2w:
+	STILE(SZ_2, SP_2, SF_2, PF2, st2wloop)
 
 st1:
-	STILE(SZ_1, SP_1, SF_1, st1loop)
+	CMPQ R11, $32
+	JNE st1w
+	STILE(SZ_1, SP_1, SF_1, PF16, st1loop)
+
+st1w:
+	STILE(SZ_1, SP_1, SF_1, PF2, st1wloop)
 
 stnext:
 	MOVQ 64(SP), AX
