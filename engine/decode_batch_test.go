@@ -10,11 +10,11 @@ import (
 	"github.com/cellm-ai/cellm-go/kvcache"
 )
 
-// TestBatchedDecodeSteps: decode steps of 9 sessions at once (the step
-// rotates and stores their keys in parallel and writes each session's
-// logits straight to its buffer) give every session the logits it gets
-// decoding alone, and one thread gives the same logits bit for bit as
-// four (every value is computed by one goroutine in a fixed order).
+// TestBatchedDecodeSteps: decode steps of 9 sessions at once (each
+// session's logits written straight to its buffer by one matrix product)
+// give every session the logits it gets decoding alone, and one thread
+// gives the same logits bit for bit as four (every value is computed by
+// one goroutine in a fixed order).
 func TestBatchedDecodeSteps(t *testing.T) {
 	d := tinyF32(t)
 	vocab := d.Spec().Vocab
