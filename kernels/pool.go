@@ -34,9 +34,8 @@ type pool struct {
 	// all holds every task made (copy-on-write under mu); workers scan it
 	// for chunks to claim.
 	all atomic.Pointer[[]*task]
-	// sleeping is len(idle) and starting the worker goroutines still to
-	// start, read by callers without mu: a call takes mu only to wake or
-	// start workers.
+	// sleeping mirrors len(idle) and startedN started, for callers to read
+	// without mu: a call takes mu only to wake or start workers.
 	sleeping, startedN atomic.Int32
 	// posted counts published jobs; a worker polling for work (see work)
 	// watches it.
