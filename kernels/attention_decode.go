@@ -42,7 +42,8 @@ type groupKernels struct {
 
 	// scoresQ8 and wsumQ8 read the int8 rows of one KV head (element off
 	// of each block of bt positions, scales from element off/hd) over
-	// positions [from, n) of the blocks k, ks or v, vs, all in one call,
+	// positions [from, n) of the blocks k, ks or v, vs (keys laid out as
+	// Q8KeyIndex says), all in one call,
 	// with the query heads quantized to int16 (exact integer dot
 	// products; qsc[h] is the head's scale times the softmax scale, see
 	// quantizeQ16). With m = n-from, scoresQ8 sets s[h*m+t-from] =
@@ -256,7 +257,8 @@ func attendPaged(b *backend, out, q []float32, src *pagedBlocks, from, n, off, p
 // included) are in paged blocks of BlockTokens positions laid out
 // [kvHeads][BlockTokens][headDim] (see AttentionPaged). Set K and V for
 // float32 blocks, K16 and V16 for binary16 ones, or K8, V8, KScale and
-// VScale for int8 ones (see AttentionPagedQ8).
+// VScale for int8 ones (see AttentionPagedQ8: K8 holds each KV head's keys
+// of a block interleaved by pairs of dimensions, see Q8KeyIndex).
 type DecodeQuery struct {
 	Out, Q         []float32 // heads*headDim values each; Out must not overlap any Q
 	K, V           [][]float32

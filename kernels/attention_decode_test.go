@@ -111,7 +111,7 @@ func TestAttentionDecode(t *testing.T) {
 						want[i] = make([]float32, heads*hd)
 						switch s.typ {
 						case "q8":
-							d.K8, d.KScale = pagedQ8(kb, hd)
+							d.K8, d.KScale = pagedQ8Keys(kb, hd, s.bt)
 							d.V8, d.VScale = pagedQ8(vb, hd)
 							AttentionPagedWindowQ8(want[i], d.Q, d.K8, d.V8, d.KScale, d.VScale, s.bt, 1, heads, kv, hd, s.pos, window, 0.125)
 						case "f16":

@@ -97,7 +97,7 @@ func attentionPaged(j *pagedJob, out, q []float32, blockTokens, n, heads, kvHead
 					b.f16ToF32(vf[dst:dst+c*headDim], j.src.v16[blk][src:src+c*headDim])
 				case j.src.q8:
 					r := kv * blockTokens // the block's first scale of this KV head
-					dequantQ8Rows(kf[dst:dst+c*headDim], j.src.k8[blk][src:src+c*headDim], j.src.ks[blk][r:r+c], headDim)
+					dequantQ8Keys(kf[dst:dst+c*headDim], j.src.k8[blk][src:src+blockTokens*headDim], j.src.ks[blk][r:r+c], blockTokens, headDim)
 					dequantQ8Rows(vf[dst:dst+c*headDim], j.src.v8[blk][src:src+c*headDim], j.src.vs[blk][r:r+c], headDim)
 				default:
 					copy(kf[dst:dst+c*headDim], j.src.k[blk][src:src+c*headDim])

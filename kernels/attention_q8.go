@@ -8,20 +8,26 @@ import (
 
 // Attention over a paged KV cache of int8 rows (kvcache.Q8): each row of
 // headDim values (one position of one KV head) is stored as int8 with one
-// float32 scale (value = scale * int8, see QuantizeQ8Row). Scores are
+// float32 scale (value = scale * int8, see QuantizeQ8Row), the keys of a
+// block interleaved by pairs of dimensions (see Q8KeyIndex). Scores are
 // integer dot products of the int8 keys with the query heads quantized to
 // int16 (one scale per head: relative error 1.5e-5, far below the keys'
-// own), scaled by the key row's scale, the head's and the softmax scale;
+// own), 16 positions at a time in 16 SIMD lanes (no horizontal sums),
+// scaled by the key row's scale, the head's and the softmax scale;
 // the weighted sums widen the value rows to float32, each multiplied by
 // its scale once for all the heads of a GQA group. Several query rows (prefill)
 // de-quantize the visible rows into the contiguous float32 cache of the
 // blocked GEMM path, as the f16 form converts them.
 
-// AttentionPagedQ8 is AttentionPaged over blocks of int8 rows: k and v are
-// laid out [kvHeads][blockTokens][headDim] as for AttentionPaged, and
-// kScale, vScale hold their rows' scales laid out [kvHeads][blockTokens]
-// (a key element is kScale[b][h*blockTokens+t] * k[b][(h*blockTokens+t)*headDim+d]).
-// It equals AttentionPaged on the de-quantized values (to rounding).
+// AttentionPagedQ8 is AttentionPaged over blocks of int8 rows: v is laid
+// out [kvHeads][blockTokens][headDim] as for AttentionPaged, k holds each KV
+// head's blockTokens*headDim keys at the same place but with its positions
+// interleaved by pairs of dimensions (see Q8KeyIndex: key element (t, d) of
+// head h is k[b][h*blockTokens*headDim+Q8KeyIndex(blockTokens, headDim, t, d)],
+// stored with SetQ8Key), and kScale, vScale hold the rows' scales laid out
+// [kvHeads][blockTokens] (a key element is kScale[b][h*blockTokens+t] times
+// that int8). It equals AttentionPaged on the de-quantized values (to
+// rounding).
 func AttentionPagedQ8(out, q []float32, k, v [][]int8, kScale, vScale [][]float32, blockTokens, n, heads, kvHeads, headDim, pos0 int, scale float32) {
 	AttentionPagedWindowQ8(out, q, k, v, kScale, vScale, blockTokens, n, heads, kvHeads, headDim, pos0, 0, scale)
 }
@@ -109,7 +115,7 @@ func scoresQ8Generic(s []float32, k [][]int8, ks [][]float32, _ [][]int8, _ [][]
 	for t := from; t < n; {
 		blk, o := t/bt, t%bt
 		c := min(bt-o, n-t)
-		scoresGroupQ8Generic(s[t-from:], m, k[blk][off+o*hd:off+(o+c)*hd], ks[blk][so+o:so+o+c], q, qsc, c, g, hd)
+		scoresGroupQ8Generic(s[t-from:], m, k[blk][off:off+bt*hd], bt, o, ks[blk][so+o:so+o+c], q, qsc, c, g, hd)
 		t += c
 	}
 }
@@ -137,19 +143,89 @@ func dequantQ8Rows(dst []float32, src []int8, scales []float32, hd int) {
 	}
 }
 
-// scoresGroupQ8Generic sets s[h*ss+t] = float32(Q[h,:]·K[t,:]) *
+// Q8KeyIndex returns where key element (t, d) (position t < bt, dimension
+// d < hd) lies among the bt*hd int8 keys of one KV head in a block of an
+// int8 KV cache (see AttentionPagedQ8): the keys are laid out
+// [hd/2][bt][2], the two dimensions 2j, 2j+1 of each position side by
+// side and the positions one after the other, so that 2*16 bytes hold
+// dimensions 2j, 2j+1 of 16 consecutive positions (one SIMD load for the
+// scores of 16 positions, without a horizontal sum). An odd hd's last
+// dimension follows as [bt].
+func Q8KeyIndex(bt, hd, t, d int) int {
+	if d == hd-1 && hd%2 == 1 {
+		return d*bt + t
+	}
+	return (d&^1)*bt + 2*t + d&1
+}
+
+// SetQ8Key stores row, the int8 key of one position t < bt (len(row)
+// dimensions, as QuantizeQ8Row makes it), into k, the len(row)*bt keys of
+// one KV head in a block of bt positions, at the places Q8KeyIndex gives.
+// It panics if k is shorter or t out of range.
+func SetQ8Key(k []int8, bt, t int, row []int8) {
+	hd := len(row)
+	if t < 0 || t >= bt || len(k) < bt*hd {
+		panic(fmt.Sprintf("kernels.SetQ8Key: position %d of %d with %d keys of %d dimensions", t, bt, len(k), hd))
+	}
+	for d := 0; d+1 < hd; d += 2 {
+		i := d*bt + 2*t
+		k[i], k[i+1] = row[d], row[d+1]
+	}
+	if hd%2 == 1 {
+		k[(hd-1)*bt+t] = row[hd-1]
+	}
+}
+
+// dequantQ8Keys sets dst to the first len(scales) positions of the int8
+// keys k of one KV head in a block of bt positions (laid out as
+// Q8KeyIndex says), de-interleaved into rows of hd values, times their
+// scales.
+func dequantQ8Keys(dst []float32, k []int8, scales []float32, bt, hd int) {
+	for t, sc := range scales {
+		row := dst[t*hd : (t+1)*hd]
+		for d := 0; d+1 < hd; d += 2 {
+			i := d*bt + 2*t
+			row[d], row[d+1] = sc*float32(k[i]), sc*float32(k[i+1])
+		}
+		if hd%2 == 1 {
+			row[hd-1] = sc * float32(k[(hd-1)*bt+t])
+		}
+	}
+}
+
+// scoresQ8Tile is how many positions scoresGroupQ8Generic sums at once
+// (the SIMD kernels' 16 int32 lanes).
+const scoresQ8Tile = 16
+
+// scoresGroupQ8Generic sets s[h*ss+t] = float32(Q[h,:]·K[o+t,:]) *
 // (ks[t]*qsc[h]) for t < c and h < g: the exact integer dot products of
-// the int8 rows k and the int16 query heads q.
-func scoresGroupQ8Generic(s []float32, ss int, k []int8, ks []float32, q []int16, qsc []float32, c, g, hd int) {
-	for t := range c {
-		row := k[t*hd : (t+1)*hd]
+// the int16 query heads q with the int8 keys of positions o..o+c-1 of k,
+// one KV head's keys in a block of bt positions (see Q8KeyIndex). It runs
+// the pairs of dimensions in the outer loop, as the SIMD kernels do.
+func scoresGroupQ8Generic(s []float32, ss int, k []int8, bt, o int, ks []float32, q []int16, qsc []float32, c, g, hd int) {
+	var acc [scoresQ8Tile]int32 // |127 * 32767| * hd fits for hd <= 512
+	for t0 := 0; t0 < c; t0 += scoresQ8Tile {
+		n := min(scoresQ8Tile, c-t0)
+		p := o + t0 // the tile's first position in the block
 		for h := range g {
 			qh := q[h*hd : (h+1)*hd]
-			var sum int32 // |127 * 32767| * hd fits for hd <= 512
-			for d, x := range row {
-				sum += int32(x) * int32(qh[d])
+			clear(acc[:n])
+			for d := 0; d+1 < hd; d += 2 {
+				q0, q1 := int32(qh[d]), int32(qh[d+1])
+				pair := k[d*bt+2*p : d*bt+2*(p+n)]
+				for t := range n {
+					acc[t] += int32(pair[2*t])*q0 + int32(pair[2*t+1])*q1
+				}
 			}
-			s[h*ss+t] = float32(sum) * (ks[t] * qsc[h])
+			if hd%2 == 1 {
+				qd, last := int32(qh[hd-1]), k[(hd-1)*bt+p:(hd-1)*bt+p+n]
+				for t := range n {
+					acc[t] += int32(last[t]) * qd
+				}
+			}
+			for t := range n {
+				s[h*ss+t0+t] = float32(acc[t]) * (ks[t0+t] * qsc[h])
+			}
 		}
 	}
 }

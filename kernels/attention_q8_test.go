@@ -12,8 +12,8 @@ import (
 )
 
 // pagedQ8 quantizes float32 blocks of [kv][bt][hd] rows (see paged) into
-// int8 blocks and their row scales. A row of NaN (past the cache's end)
-// gets a NaN scale, so a kernel that reads it produces NaN.
+// int8 value blocks and their row scales. A row of NaN (past the cache's
+// end) gets a NaN scale, so a kernel that reads it produces NaN.
 func pagedQ8(blocks [][]float32, hd int) (q [][]int8, scales [][]float32) {
 	q, scales = make([][]int8, len(blocks)), make([][]float32, len(blocks))
 	for i, b := range blocks {
@@ -25,19 +25,85 @@ func pagedQ8(blocks [][]float32, hd int) (q [][]int8, scales [][]float32) {
 	return q, scales
 }
 
+// pagedQ8Keys is pagedQ8 for keys: each KV head's rows of a block of bt
+// positions interleaved by pairs of dimensions (SetQ8Key).
+func pagedQ8Keys(blocks [][]float32, hd, bt int) (q [][]int8, scales [][]float32) {
+	rows, scales := pagedQ8(blocks, hd)
+	q = make([][]int8, len(rows))
+	for i, b := range rows {
+		q[i] = make([]int8, len(b))
+		for r := range scales[i] {
+			h := r / bt
+			SetQ8Key(q[i][h*bt*hd:(h+1)*bt*hd], bt, r%bt, b[r*hd:(r+1)*hd])
+		}
+	}
+	return q, scales
+}
+
 // dequantContiguous returns the contiguous cache [kv][stride][hd] with its
-// first total positions replaced by the de-quantized rows of the blocks.
-func dequantContiguous(c []float32, q [][]int8, scales [][]float32, kv, stride, hd, bt, total int) []float32 {
+// first total positions replaced by the de-quantized rows of the blocks
+// (keys laid out as Q8KeyIndex says if keys is set).
+func dequantContiguous(c []float32, q [][]int8, scales [][]float32, kv, stride, hd, bt, total int, keys bool) []float32 {
 	out := append([]float32(nil), c...)
 	for h := range kv {
 		for p := range total {
 			b, r := p/bt, h*bt+p%bt
 			for d := range hd {
-				out[(h*stride+p)*hd+d] = scales[b][r] * float32(q[b][r*hd+d])
+				i := r*hd + d
+				if keys {
+					i = h*bt*hd + Q8KeyIndex(bt, hd, p%bt, d)
+				}
+				out[(h*stride+p)*hd+d] = scales[b][r] * float32(q[b][i])
 			}
 		}
 	}
 	return out
+}
+
+// TestQ8KeyLayout checks Q8KeyIndex against the layout [hd/2][bt][2] (an
+// odd hd's last dimension [bt] after it): a permutation of the bt*hd
+// places; and that SetQ8Key and dequantQ8Keys store and read rows there.
+func TestQ8KeyLayout(t *testing.T) {
+	r := rand.New(rand.NewPCG(59, 60))
+	for _, bt := range []int{1, 3, 16, 32} {
+		for _, hd := range []int{1, 2, 5, 8, 64} {
+			seen := make([]bool, bt*hd)
+			for tt := range bt {
+				for d := range hd {
+					i := Q8KeyIndex(bt, hd, tt, d)
+					want := ((d/2)*bt+tt)*2 + d%2
+					if hd%2 == 1 && d == hd-1 {
+						want = (hd-1)*bt + tt
+					}
+					if i != want || seen[i] {
+						t.Fatalf("bt=%d hd=%d (%d, %d): index %d, want %d (seen before: %v)", bt, hd, tt, d, i, want, seen[i])
+					}
+					seen[i] = true
+				}
+			}
+			rows := make([]int8, bt*hd)
+			for i := range rows {
+				rows[i] = int8(r.IntN(255) - 127)
+			}
+			k := make([]int8, bt*hd)
+			scales := randVec(r, bt, 1)
+			for tt := range bt {
+				SetQ8Key(k, bt, tt, rows[tt*hd:(tt+1)*hd])
+			}
+			got := make([]float32, bt*hd)
+			dequantQ8Keys(got, k, scales, bt, hd)
+			for tt := range bt {
+				for d := range hd {
+					if x := rows[tt*hd+d]; k[Q8KeyIndex(bt, hd, tt, d)] != x || got[tt*hd+d] != scales[tt]*float32(x) {
+						t.Fatalf("bt=%d hd=%d (%d, %d): stored %d, de-quantized %g, want %d, %g",
+							bt, hd, tt, d, k[Q8KeyIndex(bt, hd, tt, d)], got[tt*hd+d], x, scales[tt]*float32(x))
+					}
+				}
+			}
+		}
+	}
+	wantPanic(t, "position 4 of 4", func() { SetQ8Key(make([]int8, 32), 4, 4, make([]int8, 8)) })
+	wantPanic(t, "with 31 keys", func() { SetQ8Key(make([]int8, 31), 4, 0, make([]int8, 8)) })
 }
 
 func TestQuantizeQ8Row(t *testing.T) {
@@ -92,10 +158,11 @@ func TestGroupKernelsQ8(t *testing.T) {
 		}
 		r := rand.New(rand.NewPCG(63, 64))
 		var worst, wworst float64
-		for _, hd := range []int{16, 32, 40, 48, 64, 96, 128, 256} {
+		for _, hd := range []int{4, 7, 16, 32, 36, 40, 48, 64, 96, 128, 256} {
 			for g := 1; g <= 8; g++ {
 				for _, sp := range []struct{ bt, from, n int }{{16, 0, 1}, {16, 0, 3}, {16, 0, 5}, {16, 0, 16}, {16, 0, 17},
-					{16, 5, 100}, {7, 3, 40}, {64, 10, 150}, {1, 0, 5}, {32, 31, 33}} {
+					{16, 5, 100}, {16, 13, 19}, {7, 3, 40}, {64, 10, 150}, {64, 63, 64}, {48, 20, 100}, {1, 0, 5},
+					{32, 31, 33}, {32, 0, 32}, {24, 2, 50}} {
 					const kv = 2
 					m := sp.n - sp.from
 					// Random int8 rows and scales in blocks of kv heads; the
@@ -162,7 +229,7 @@ func TestGroupKernelsQ8(t *testing.T) {
 // thread count: prefill de-quantizes into the GEMM path's layout (exact
 // match); the other paths read the int8 rows with the query heads
 // quantized to int16 (relative error 1.5e-5 of a head's largest value):
-// measured at most 8.8e-5 with |q|, |k|, |v| ~ 1; tolerance 3e-4.
+// measured at most 9.3e-5 with |q|, |k|, |v| ~ 1; tolerance 3e-4.
 func TestAttentionPagedQ8(t *testing.T) {
 	defer SetThreads(0)
 	eachBackend(t, func(t *testing.T, b *backend) {
@@ -176,10 +243,10 @@ func TestAttentionPagedQ8(t *testing.T) {
 				q := randVec(r, tc.n*tc.heads*tc.hd, 1)
 				k := randVec(r, tc.kv*stride*tc.hd, 1)
 				v := randVec(r, tc.kv*stride*tc.hd, 1)
-				k8, ks := pagedQ8(paged(k, tc.kv, stride, tc.hd, tc.bt, total), tc.hd)
+				k8, ks := pagedQ8Keys(paged(k, tc.kv, stride, tc.hd, tc.bt, total), tc.hd, tc.bt)
 				v8, vs := pagedQ8(paged(v, tc.kv, stride, tc.hd, tc.bt, total), tc.hd)
-				kd := dequantContiguous(k, k8, ks, tc.kv, stride, tc.hd, tc.bt, total)
-				vd := dequantContiguous(v, v8, vs, tc.kv, stride, tc.hd, tc.bt, total)
+				kd := dequantContiguous(k, k8, ks, tc.kv, stride, tc.hd, tc.bt, total, true)
+				vd := dequantContiguous(v, v8, vs, tc.kv, stride, tc.hd, tc.bt, total, false)
 				scale := float32(1 / math.Sqrt(float64(tc.hd)))
 				want := make([]float32, len(q))
 				got := make([]float32, len(q))
@@ -209,7 +276,7 @@ func TestAttentionPagedQ8Error(t *testing.T) {
 	k := randVec(r, kv*total*hd, 1)
 	v := randVec(r, kv*total*hd, 1)
 	kb, vb := paged(k, kv, total, hd, bt, total), paged(v, kv, total, hd, bt, total)
-	k8, ks := pagedQ8(kb, hd)
+	k8, ks := pagedQ8Keys(kb, hd, bt)
 	v8, vs := pagedQ8(vb, hd)
 	want, got := make([]float32, len(q)), make([]float32, len(q))
 	AttentionPaged(want, q, kb, vb, bt, 1, heads, kv, hd, total-1, 0.125)
@@ -282,7 +349,8 @@ func TestAttentionQ8Panics(t *testing.T) {
 // pages. A B=8 step at context 640 reads 63 MB of q8 KV, about twice the
 // last-level cache. It reports the KV bytes read per second ("GB/s") and
 // their fraction of the streaming bandwidth on as many threads in the same
-// run ("roofline", see rooflineBW).
+// run ("roofline", see rooflineBW), and the process CPU time per step
+// ("cpu-ns/op", Linux).
 func BenchmarkAttentionDecodeQ8(b *testing.B) {
 	const heads, kv, hd, bt, layers = 9, 3, 64, 16, 30
 	r := rand.New(rand.NewPCG(73, 74))
@@ -292,7 +360,7 @@ func BenchmarkAttentionDecodeQ8(b *testing.B) {
 		kb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
 		vb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
 		k16, v16 := paged16(kb), paged16(vb)
-		k8, ks := pagedQ8(kb, hd)
+		k8, ks := pagedQ8Keys(kb, hd, bt)
 		v8, vs := pagedQ8(vb, hd)
 		for _, batch := range []int{1, 8, 16} {
 			for _, typ := range []string{"f16", "q8"} {
@@ -345,10 +413,17 @@ func BenchmarkAttentionDecodeQ8(b *testing.B) {
 							defer SetThreads(0)
 							bw := rooflineBW(b, th, false)
 							b.SetBytes(bytes)
+							cpu0 := processCPU()
 							for b.Loop() {
 								for l := range qs {
 									AttentionDecode(qs[l], heads, kv, hd, 0, 0.125)
 								}
+							}
+							if cpu := processCPU() - cpu0; cpu > 0 {
+								// CPU time (all threads, idle workers' polling
+								// included) is less sensitive than wall time to
+								// other processes on a shared machine.
+								b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 							}
 							b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
 							reportRoofline(b, bytes, bw)
@@ -491,5 +566,42 @@ func BenchmarkQuantizeQ8Row(b *testing.B) {
 				QuantizeQ8Row(q, x)
 			}
 		})
+	}
+}
+
+// BenchmarkScoresQ8 times each backend's int8 scores kernel alone, in
+// cache: one KV head of SmolLM2-135M's shape (head size 64, 3 KV heads per
+// block of 16 positions) over ctx positions, for g query heads. It
+// reports the key bytes read per second.
+func BenchmarkScoresQ8(b *testing.B) {
+	const kv, hd, bt = 3, 64, 16
+	r := rand.New(rand.NewPCG(81, 82))
+	for _, ctx := range []int{128, 640} {
+		nb := ctx / bt
+		k, ks := make([][]int8, nb), make([][]float32, nb)
+		for i := range nb {
+			k[i] = make([]int8, kv*bt*hd)
+			for j := range k[i] {
+				k[i][j] = int8(r.IntN(255) - 127)
+			}
+			ks[i] = randVec(r, kv*bt, 0.01)
+		}
+		for _, g := range []int{1, 3, 4} {
+			q16, qsc := make([]int16, g*hd), make([]float32, g)
+			quantizeQ16(q16, qsc, randVec(r, g*hd, 1), g, hd, 0.125)
+			s := make([]float32, g*ctx)
+			for _, be := range backends {
+				gk := be.group
+				if gk == nil {
+					gk = groupGeneric
+				}
+				b.Run(fmt.Sprintf("ctx=%d/g=%d/%s", ctx, g, be.name), func(b *testing.B) {
+					b.SetBytes(int64(ctx * (hd + 4)))
+					for b.Loop() {
+						gk.scoresQ8(s, k, ks, k, ks, bt, 0, ctx, bt*hd, q16, qsc, g, hd)
+					}
+				})
+			}
+		}
 	}
 }

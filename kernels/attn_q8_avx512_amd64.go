@@ -3,7 +3,7 @@
 package kernels
 
 //go:noescape
-func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc4, qsc1 *float32, grp, hd, bt, off, so, blk0, o0, m, last int, v *[]int8, vs *[]float32, ahead int)
+func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc *float32, grp, hd, bt, off, so, blk0, o0, m, last int, v *[]int8, vs *[]float32, ahead int)
 
 //go:noescape
 func wsumQ8BlocksAVX512(out *float32, v *[]int8, vs *[]float32, p *float32, ps, grp, hd, bt, off, so, blk0, o0, m, last, ahead int)
@@ -17,10 +17,12 @@ const maxGroupQ8Z = 16
 // (reading each block's address from the slice headers, whose lengths are
 // checked here first), prefetching the block decodeAhead(bt) later (the
 // blocks are scattered in memory, so the hardware prefetcher does not run
-// ahead). The generic twins serve head sizes that are not a multiple of 32
-// and groups above maxGroupQ8Z.
+// ahead). The generic twins serve groups above maxGroupQ8Z, and the scores
+// of blocks whose size is not a multiple of 16 (the kernel's tiles of 16
+// positions) or head sizes not a multiple of 4, the weighted sums of head
+// sizes not a multiple of 32.
 func scoresQ8Z(s []float32, k [][]int8, ks [][]float32, v [][]int8, vs [][]float32, bt, from, n, off int, q []int16, qsc []float32, g, hd int) {
-	if hd%32 != 0 || hd == 0 || g > maxGroupQ8Z {
+	if hd%4 != 0 || hd == 0 || bt%16 != 0 || g > maxGroupQ8Z {
 		scoresQ8Generic(s, k, ks, v, vs, bt, from, n, off, q, qsc, g, hd)
 		return
 	}
@@ -29,20 +31,12 @@ func scoresQ8Z(s []float32, k [][]int8, ks [][]float32, v [][]int8, vs [][]float
 	}
 	m, so, last := n-from, off/hd, (n-1)/bt
 	_, _, _ = q[g*hd-1], s[g*m-1], qsc[g-1]
-	// Each head's scale four times (one 128-bit lane per head: q4[4h:4h+16]
-	// for heads h..h+3) and once (q1[h:h+4]), zero past g.
-	var q4 [4 * maxGroupQ8Z]float32
-	var q1 [maxGroupQ8Z + 3]float32
-	for h, sc := range qsc[:g] {
-		q1[h] = sc
-		q4[4*h], q4[4*h+1], q4[4*h+2], q4[4*h+3] = sc, sc, sc, sc
-	}
 	if !blocksFit(k, from/bt, last, off+bt*hd) || !blocksFit(ks, from/bt, last, so+bt) || len(v) <= last || len(vs) <= last {
 		scoresQ8Generic(s, k, ks, v, vs, bt, from, n, off, q, qsc, g, hd) // panics on the short block
 		return
 	}
 	for h := 0; h < g; h += 4 {
-		scoresQ8BlocksAVX512(&s[h*m], m, &k[0], &ks[0], &q[h*hd], &q4[4*h], &q1[h], min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last, &v[0], &vs[0], decodeAhead(bt))
+		scoresQ8BlocksAVX512(&s[h*m], m, &k[0], &ks[0], &q[h*hd], &qsc[h], min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last, &v[0], &vs[0], decodeAhead(bt))
 	}
 }
 

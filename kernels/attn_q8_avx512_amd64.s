@@ -9,9 +9,12 @@
 // are applied here: a key row's to its scores, a value row's to the row.
 //
 // The scores multiply int8 keys by the query heads quantized to int16 (one
-// scale per head, see quantizeQ16) with VPDPWSSD: 32 columns of a row are
-// one VPMOVSXBW and one VPDPWSSD per head, exact in int32, instead of two
-// conversions to float32 and two FMAs per head. hd is a multiple of 32.
+// scale per head, see quantizeQ16) with VPDPWSSD, exact in int32. A
+// block's keys of one KV head are interleaved by pairs of dimensions
+// (Q8KeyIndex): 32 bytes hold dimensions 2j, 2j+1 of 16 consecutive
+// positions, so one VPMOVSXBW makes 16 int32 lanes of int16 pairs and one
+// VPDPWSSD with a head's broadcast query pair (q[2j], q[2j+1]) adds 16
+// positions' partial dot products: no horizontal sums.
 
 // Both kernels loop over the blocks of one KV head themselves: from row
 // o0 of block blk0, m positions in all, block b's rows at element off of
@@ -21,63 +24,20 @@
 // scoresQ8BlocksAVX512 prefetches blocks blk0 to blk0+ahead-1 of keys and
 // values (see decodeAhead).
 //
-// func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc4, qsc1 *float32, grp, hd, bt, off, so, blk0, o0, m, last int, v *[]int8, vs *[]float32, ahead int)
+// func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc *float32, grp, hd, bt, off, so, blk0, o0, m, last int, v *[]int8, vs *[]float32, ahead int)
 // s[h*ss+i] = float32(Q16[h,:]·K[i,:]) * (ks[i]*qsc[h]) for the m rows i,
-// h < g, where qsc1 holds qsc[0..3] and qsc4 each of them four times (16
-// values, readable even for g < 4).
+// h < grp <= 4; bt is a multiple of 16 and hd of 4.
 //
-// Rows go four at a time: Z(4h+r) accumulates row r of head h (16 int32
-// lanes), one transposing tree (SUM16I, integer adds) turns them into head
-// h's four rows in 128-bit lane h, converted to float32 and scaled by
-// Z26 = ks[t..t+3] (each lane) * Z27 (qsc4). When hd%64 == 0, S64 does it
-// in steps of 64 columns with one loop per head count. The last c%4 rows
-// of a block go one at a time. Registers as in the f16 kernel, with R9 =
-// hd*2 (a query head's bytes) in the four-row part; no register is left
-// for ks, so row t's scale is found as 32(SP) + (DI - 24(SP)) (the block's
-// first scale and score; both advance 4 bytes a row). Frame: 0 blk, 8
-// last, 16 positions left after this block, 24 and 32 as above, 40 o.
-
-#define PAIR4I(A, B) \
-	VUNPCKLPS B, A, Z24 \
-	VUNPCKHPS B, A, Z25 \
-	VPADDD Z25, Z24, A
-
-#define QUAD4I(A, C) \
-	VUNPCKLPD C, A, Z24 \
-	VUNPCKHPD C, A, Z25 \
-	VPADDD Z25, Z24, A
-
-#define SUM16I \
-	PAIR4I(Z0, Z1) \
-	PAIR4I(Z2, Z3) \
-	QUAD4I(Z0, Z2) \
-	PAIR4I(Z4, Z5) \
-	PAIR4I(Z6, Z7) \
-	QUAD4I(Z4, Z6) \
-	PAIR4I(Z8, Z9) \
-	PAIR4I(Z10, Z11) \
-	QUAD4I(Z8, Z10) \
-	PAIR4I(Z12, Z13) \
-	PAIR4I(Z14, Z15) \
-	QUAD4I(Z12, Z14) \
-	VSHUFI32X4 $0x44, Z4, Z0, Z24 \
-	VSHUFI32X4 $0xEE, Z4, Z0, Z25 \
-	VPADDD Z25, Z24, Z0 \
-	VSHUFI32X4 $0x44, Z12, Z8, Z24 \
-	VSHUFI32X4 $0xEE, Z12, Z8, Z25 \
-	VPADDD Z25, Z24, Z8 \
-	VSHUFI32X4 $0x88, Z8, Z0, Z24 \
-	VSHUFI32X4 $0xDD, Z8, Z0, Z25 \
-	VPADDD Z25, Z24, Z0
-
-// DOT4 adds the four key rows (Z16..Z19, int16) times query head Q (loaded
-// into QZ) to the accumulators A0..A3.
-#define DOT4(Q, QZ, A0, A1, A2, A3) \
-	VMOVDQU32 Q, QZ \
-	VPDPWSSD QZ, Z16, A0 \
-	VPDPWSSD QZ, Z17, A1 \
-	VPDPWSSD QZ, Z18, A2 \
-	VPDPWSSD QZ, Z19, A3
+// Positions go in tiles of 16 aligned in the block (t0 = 0, 16, ...): the
+// tile's keys are hd/2 runs of 32 bytes, 2*bt bytes apart; its 16 scores
+// per head are stored under the mask K1 of the positions in [from, n) (the
+// first and last tiles may be partial; reading a whole tile is safe, as
+// blocks are allocated full size). Registers: DX (q), BX (q of head 3),
+// R9 = hd*2 (a query head's bytes), R11 = 2*bt, R8 = ss*4, R12 = qsc, AX
+// the steps left. Frame: 0 blk, 8 positions left after this block, 16 o
+// (the block's first row), 24 the score of row o, 32 the KV head's keys in
+// the block, 40 those of the block to prefetch, 48 their scales, 56 o+c
+// (the block's end), 64 t0.
 
 // func wsumQ8BlocksAVX512(out *float32, v *[]int8, vs *[]float32, p *float32, ps, grp, hd, bt, off, so, blk0, o0, m, last, ahead int)
 // out[h*hd+d] += sum_i p[h*ps+i]·(vs[i]·V[i*hd+d]) for the m rows i, h < g,
@@ -288,133 +248,6 @@ fin: \
 	SUBQ AX, R11 \
 	CMPQ R11, $64 \
 	JGE col
-
-// The four-row steps of scoresGroupQ8AVX512 for hd%64 == 0, one loop per
-// head count g (no per-head branches): each column step reads 64 columns
-// of the four rows (Z16..Z19 columns 0-31, Z20..Z23 columns 32-63).
-// SDOT64 adds them times one query head (two halves at Q0 and Q1, loaded
-// into Z24, Z25) to the head's accumulators A0..A3.
-#define SDOT64(Q0, Q1, A0, A1, A2, A3) \
-	VMOVDQU32 Q0, Z24 \
-	VMOVDQU32 Q1, Z25 \
-	VPDPWSSD Z24, Z16, A0 \
-	VPDPWSSD Z24, Z17, A1 \
-	VPDPWSSD Z24, Z18, A2 \
-	VPDPWSSD Z24, Z19, A3 \
-	VPDPWSSD Z25, Z20, A0 \
-	VPDPWSSD Z25, Z21, A1 \
-	VPDPWSSD Z25, Z22, A2 \
-	VPDPWSSD Z25, Z23, A3
-
-#define SD64_1 SDOT64((DX), 64(DX), Z0, Z1, Z2, Z3)
-#define SD64_2 SD64_1 \
-	SDOT64((DX)(R9*1), 64(DX)(R9*1), Z4, Z5, Z6, Z7)
-#define SD64_3 SD64_2 \
-	SDOT64((DX)(R9*2), 64(DX)(R9*2), Z8, Z9, Z10, Z11)
-#define SD64_4 SD64_3 \
-	SDOT64((BX), 64(BX), Z12, Z13, Z14, Z15)
-
-#define SZ64_1 WZ4(Z0, Z1, Z2, Z3)
-#define SZ64_2 WZ64_2
-#define SZ64_3 WZ64_3
-#define SZ64_4 WZ64_4
-
-// SFOLD folds head h's four accumulators into A: per 128-bit lane, its
-// four rows' partial sums (the first steps of SUM16I).
-#define SFOLD(A, B, C, D) \
-	PAIR4I(A, B) \
-	PAIR4I(C, D) \
-	QUAD4I(A, C)
-
-// SCROSS finishes SUM16I: 128-bit lane h of Z0 gets the sums of head h
-// (lanes of heads past g add whatever their registers hold; unused).
-#define SCROSS \
-	VSHUFI32X4 $0x44, Z4, Z0, Z24 \
-	VSHUFI32X4 $0xEE, Z4, Z0, Z25 \
-	VPADDD Z25, Z24, Z0 \
-	VSHUFI32X4 $0x44, Z12, Z8, Z24 \
-	VSHUFI32X4 $0xEE, Z12, Z8, Z25 \
-	VPADDD Z25, Z24, Z8 \
-	VSHUFI32X4 $0x88, Z8, Z0, Z24 \
-	VSHUFI32X4 $0xDD, Z8, Z0, Z25 \
-	VPADDD Z25, Z24, Z0
-
-#define SS64_1 SFOLD(Z0, Z1, Z2, Z3) \
-	SCROSS
-#define SS64_2 SFOLD(Z0, Z1, Z2, Z3) \
-	SFOLD(Z4, Z5, Z6, Z7) \
-	SCROSS
-#define SS64_3 SFOLD(Z0, Z1, Z2, Z3) \
-	SFOLD(Z4, Z5, Z6, Z7) \
-	SFOLD(Z8, Z9, Z10, Z11) \
-	SCROSS
-#define SS64_4 SFOLD(Z0, Z1, Z2, Z3) \
-	SFOLD(Z4, Z5, Z6, Z7) \
-	SFOLD(Z8, Z9, Z10, Z11) \
-	SFOLD(Z12, Z13, Z14, Z15) \
-	SCROSS
-
-// SST64_g stores the four rows of each of the g heads (lane h of Z0).
-#define SST64_1 VMOVUPS X0, (DI)
-#define SST64_2 SST64_1 \
-	VEXTRACTF32X4 $1, Z0, (DI)(R8*1)
-#define SST64_3 SST64_2 \
-	VEXTRACTF32X4 $2, Z0, (DI)(R8*2)
-#define SST64_4 SST64_3 \
-	LEAQ (DI)(R8*2), AX \
-	VEXTRACTF32X4 $3, Z0, (AX)(R8*1)
-
-// S64 is sgroup for one head count (labels grp, col), prefetching the next
-// block's four rows linearly (256 bytes per 64 columns); it leaves to
-// srest when fewer than four rows are left.
-#define S64(ZERO, DOTS, SUM, STORE, grp, col) \
-grp: \
-	CMPQ CX, $4 \
-	JLT srest \
-	LEAQ (SI)(R11*1), R12 \
-	LEAQ (SI)(R11*2), R13 \
-	LEAQ (R12)(R11*2), R14 \
-	MOVQ q+32(FP), DX \
-	LEAQ (DX)(R9*2), BX \
-	ADDQ R9, BX \
-	MOVQ R11, AX \
-	ZERO \
-col: \
-	PREFETCHT0 (R10) \
-	PREFETCHT0 64(R10) \
-	PREFETCHT0 128(R10) \
-	PREFETCHT0 192(R10) \
-	ADDQ $256, R10 \
-	VPMOVSXBW (SI), Z16 \
-	VPMOVSXBW (R12), Z17 \
-	VPMOVSXBW (R13), Z18 \
-	VPMOVSXBW (R14), Z19 \
-	VPMOVSXBW 32(SI), Z20 \
-	VPMOVSXBW 32(R12), Z21 \
-	VPMOVSXBW 32(R13), Z22 \
-	VPMOVSXBW 32(R14), Z23 \
-	DOTS \
-	ADDQ $64, SI \
-	ADDQ $64, R12 \
-	ADDQ $64, R13 \
-	ADDQ $64, R14 \
-	ADDQ $128, DX \
-	ADDQ $128, BX \
-	SUBQ $64, AX \
-	JNZ col \
-	MOVQ R14, SI \
-	SUM \
-	VCVTDQ2PS Z0, Z0 \
-	MOVQ DI, AX \
-	SUBQ 24(SP), AX \
-	ADDQ 32(SP), AX \
-	VBROADCASTF32X4 (AX), Z26 \
-	VMULPS Z27, Z26, Z26 \
-	VMULPS Z26, Z0, Z0 \
-	STORE \
-	ADDQ $16, DI \
-	SUBQ $4, CX \
-	JMP grp
 
 TEXT ·wsumQ8BlocksAVX512(SB), NOSPLIT, $224-120
 	MOVQ m+96(FP), AX
@@ -669,36 +502,114 @@ wret:
 	VZEROUPPER
 	RET
 
-TEXT ·scoresQ8BlocksAVX512(SB), NOSPLIT, $48-152
-	MOVQ m+112(FP), AX
+// The tile loop of scoresQ8BlocksAVX512 for one head count g (no per-head
+// branches): Z16, Z17 = the int16 pairs of dimension pairs j, j+1 of the
+// tile's 16 positions; head h adds them times its broadcast query pairs
+// to Z(2h) (pair j) and Z(2h+1) (pair j+1), two chains per head.
+#define SP_1 \
+	VPDPWSSD.BCST (DX), Z16, Z0 \
+	VPDPWSSD.BCST 4(DX), Z17, Z1
+#define SP_2 SP_1 \
+	VPDPWSSD.BCST (DX)(R9*1), Z16, Z2 \
+	VPDPWSSD.BCST 4(DX)(R9*1), Z17, Z3
+#define SP_3 SP_2 \
+	VPDPWSSD.BCST (DX)(R9*2), Z16, Z4 \
+	VPDPWSSD.BCST 4(DX)(R9*2), Z17, Z5
+#define SP_4 SP_3 \
+	VPDPWSSD.BCST (BX), Z16, Z6 \
+	VPDPWSSD.BCST 4(BX), Z17, Z7
+
+#define SZ_1 \
+	VPXORD Z0, Z0, Z0 \
+	VPXORD Z1, Z1, Z1
+#define SZ_2 SZ_1 \
+	VPXORD Z2, Z2, Z2 \
+	VPXORD Z3, Z3, Z3
+#define SZ_3 SZ_2 \
+	VPXORD Z4, Z4, Z4 \
+	VPXORD Z5, Z5, Z5
+#define SZ_4 SZ_3 \
+	VPXORD Z6, Z6, Z6 \
+	VPXORD Z7, Z7, Z7
+
+// SFIN stores head h's 16 scores (accumulators A, B) under the mask K1:
+// float32(A+B) * (ks[t] * qsc[h]), the tile's key scales in Z20 and
+// qsc[h] at QOFF(R12), the generic twin's float32 operations.
+#define SFIN(A, B, QOFF, DST) \
+	VPADDD B, A, A \
+	VCVTDQ2PS A, A \
+	VMULPS.BCST QOFF(R12), Z20, Z21 \
+	VMULPS Z21, A, A \
+	VMOVUPS A, K1, DST
+
+#define SF_1 SFIN(Z0, Z1, 0, (DI))
+#define SF_2 SF_1 \
+	SFIN(Z2, Z3, 4, (DI)(R8*1))
+#define SF_3 SF_2 \
+	SFIN(Z4, Z5, 8, (DI)(R8*2))
+#define SF_4 SF_3 \
+	LEAQ (DI)(R8*2), CX \
+	SFIN(Z6, Z7, 12, (CX)(R8*1))
+
+// STILE runs one tile for one head count (label loop): hd/4 steps of two
+// pairs of dimensions, each prefetching the same bytes of the block read
+// decodeAhead blocks later with PF, then the scores.
+#define STILE(ZERO, PAIRS, FIN, PF, loop) \
+	ZERO \
+loop: \
+	PF \
+	VPMOVSXBW (SI), Z16 \
+	VPMOVSXBW (SI)(R11*1), Z17 \
+	PAIRS \
+	LEAQ (SI)(R11*2), SI \
+	LEAQ (R10)(R11*2), R10 \
+	ADDQ $8, DX \
+	ADDQ $8, BX \
+	DECQ AX \
+	JNZ loop \
+	VMOVUPS (R14), Z20 \
+	FIN \
+	JMP stnext
+
+// A step's two runs of 32 bytes are one 64-byte line when bt is 16 (the
+// tile is then the KV head's whole keys, contiguous), two lines apart
+// otherwise.
+#define PF16 PREFETCHT0 (R10)
+#define PF2 \
+	PREFETCHT0 (R10) \
+	PREFETCHT0 (R10)(R11*1)
+
+TEXT ·scoresQ8BlocksAVX512(SB), NOSPLIT, $72-144
+	MOVQ m+104(FP), AX
 	CMPQ AX, $0
 	JEQ sret
-	MOVQ AX, 16(SP)
-	MOVQ blk0+96(FP), AX
-	MOVQ AX, 0(SP)
-	MOVQ o0+104(FP), AX
-	MOVQ AX, 40(SP)
-	MOVQ last+120(FP), AX
 	MOVQ AX, 8(SP)
-	// Prefetch the first ahead blocks' keys and values, which
-	// the loops' prefetching (that far ahead) does not reach: blocks BX
-	// to R12, bt*hd bytes (R11) and bt scales each.
-	MOVQ blk0+96(FP), BX
-	MOVQ ahead+144(FP), R12
+	MOVQ blk0+88(FP), AX
+	MOVQ AX, 0(SP)
+	MOVQ o0+96(FP), AX
+	MOVQ AX, 16(SP)
+	MOVQ s+0(FP), AX
+	MOVQ AX, 24(SP)
+	// Prefetch the first ahead blocks' keys and values, which the loops'
+	// prefetching (that far ahead) does not reach: blocks BX to R12,
+	// bt*hd bytes (R11) and bt scales each.
+	MOVQ last+112(FP), AX
+	MOVQ blk0+88(FP), BX
+	MOVQ ahead+136(FP), R12
 	LEAQ -1(BX)(R12*1), R12
 	CMPQ R12, AX
 	CMOVQGT AX, R12
-	MOVQ hd+64(FP), R11
-	IMULQ bt+72(FP), R11
+	MOVQ hd+56(FP), R11
+	IMULQ bt+64(FP), R11
 
 spfblock:
 	LEAQ (BX)(BX*2), AX
 	MOVQ k+16(FP), R13
 	MOVQ (R13)(AX*8), SI
-	ADDQ off+80(FP), SI
-	MOVQ v+128(FP), R13
+	ADDQ off+72(FP), SI
+	MOVQ v+120(FP), R13
 	MOVQ (R13)(AX*8), DI
-	ADDQ off+80(FP), DI
+	ADDQ off+72(FP), DI
 	XORQ CX, CX
 
 spfline:
@@ -707,262 +618,165 @@ spfline:
 	ADDQ $64, CX
 	CMPQ CX, R11
 	JLT spfline
-	MOVQ so+88(FP), CX
+	MOVQ so+80(FP), CX
 	MOVQ ks+24(FP), R13
 	MOVQ (R13)(AX*8), SI
 	PREFETCHT0 (SI)(CX*4)
-	MOVQ vs+136(FP), R13
+	MOVQ vs+128(FP), R13
 	MOVQ (R13)(AX*8), DI
 	PREFETCHT0 (DI)(CX*4)
 	INCQ BX
 	CMPQ BX, R12
 	JLE spfblock
-	MOVQ s+0(FP), DI
 	MOVQ ss+8(FP), R8
 	SHLQ $2, R8
-	MOVQ qsc4+40(FP), AX
-	VMOVUPS (AX), Z27
+	MOVQ bt+64(FP), R11
+	SHLQ $1, R11
+	MOVQ hd+56(FP), R9
+	SHLQ $1, R9
 
 sblock:
-	// CX = c = min(bt-o, positions left) rows from row o of block blk.
-	MOVQ hd+64(FP), R11
-	MOVQ R11, R9
-	SHLQ $1, R9
-	MOVQ bt+72(FP), CX
-	SUBQ 40(SP), CX
-	MOVQ 16(SP), AX
+	// c = min(bt-o, positions left) rows from row o of block blk; 56(SP)
+	// = o+c, the end.
+	MOVQ bt+64(FP), CX
+	SUBQ 16(SP), CX
+	MOVQ 8(SP), AX
 	CMPQ CX, AX
 	CMOVQGT AX, CX
 	SUBQ CX, AX
-	MOVQ AX, 16(SP)
-	// SI = the rows: k[blk] + off + o*hd; 32(SP) = their scales:
-	// ks[blk] + (so+o)*4; 24(SP) = their first score (DI).
+	MOVQ AX, 8(SP)
+	ADDQ 16(SP), CX
+	MOVQ CX, 56(SP)
+	// 32(SP) = the KV head's keys: k[blk] + off; 48(SP) = their scales:
+	// ks[blk] + so*4.
 	MOVQ 0(SP), BX
 	LEAQ (BX)(BX*2), R12
 	MOVQ k+16(FP), R13
 	MOVQ (R13)(R12*8), SI
-	ADDQ off+80(FP), SI
-	MOVQ 40(SP), AX
-	IMULQ R11, AX
-	ADDQ AX, SI
+	ADDQ off+72(FP), SI
+	MOVQ SI, 32(SP)
 	MOVQ ks+24(FP), R13
 	MOVQ (R13)(R12*8), R14
-	MOVQ so+88(FP), AX
-	ADDQ 40(SP), AX
+	MOVQ so+80(FP), AX
 	LEAQ (R14)(AX*4), R14
-	MOVQ R14, 32(SP)
-	MOVQ DI, 24(SP)
-	// R10 = the rows of block min(blk+ahead, last) to prefetch
-	// (this block's if it is the last), and their scales.
+	MOVQ R14, 48(SP)
+	// 40(SP) = the keys of block min(blk+ahead, last) to prefetch (this
+	// block's if it is the last); its scales are prefetched here.
 	MOVQ SI, R10
-	MOVQ 8(SP), AX
+	MOVQ last+112(FP), AX
 	CMPQ BX, AX
-	JGE sdispatch
-	MOVQ ahead+144(FP), DX
+	JGE spfset
+	MOVQ ahead+136(FP), DX
 	ADDQ BX, DX
 	CMPQ DX, AX
 	CMOVQGT AX, DX
 	LEAQ (DX)(DX*2), DX
 	MOVQ k+16(FP), R13
 	MOVQ (R13)(DX*8), R10
-	ADDQ off+80(FP), R10
+	ADDQ off+72(FP), R10
 	MOVQ ks+24(FP), R13
 	MOVQ (R13)(DX*8), AX
-	MOVQ so+88(FP), R13
+	MOVQ so+80(FP), R13
 	PREFETCHT0 (AX)(R13*4)
 
-sdispatch:
-	// hd%64 == 0: the 64-column steps for the head count; else sgroup.
-	MOVQ R11, AX
-	ANDQ $63, AX
-	JNZ sgroup
-	MOVQ grp+56(FP), AX
-	CMPQ AX, $2
-	JLT s64g1
-	JEQ s64g2
-	CMPQ AX, $4
-	JLT s64g3
-	S64(SZ64_4, SD64_4, SS64_4, SST64_4, s4grp, s4col)
+spfset:
+	MOVQ R10, 40(SP)
+	// The first tile: t0 = o rounded down to a multiple of 16.
+	MOVQ 16(SP), AX
+	ANDQ $-16, AX
+	MOVQ AX, 64(SP)
 
-s64g3:
-	S64(SZ64_3, SD64_3, SS64_3, SST64_3, s3grp, s3col)
-
-s64g2:
-	S64(SZ64_2, SD64_2, SS64_2, SST64_2, s2grp, s2col)
-
-s64g1:
-	S64(SZ64_1, SD64_1, SS64_1, SST64_1, s1grp, s1col)
-
-sgroup:
-	CMPQ CX, $4
-	JLT srest
-	LEAQ (SI)(R11*1), R12
-	LEAQ (SI)(R11*2), R13
-	LEAQ (R12)(R11*2), R14
+stile:
+	// K1 = the tile's lanes [max(o, t0), min(end, t0+16)) - t0:
+	// (1<<hi) - (1<<lo).
+	MOVQ 64(SP), AX
+	MOVQ 16(SP), CX
+	SUBQ AX, CX
+	XORL DX, DX
+	CMPQ CX, DX
+	CMOVQLT DX, CX
+	MOVL $1, R13
+	SHLL CX, R13
+	MOVQ 56(SP), CX
+	SUBQ AX, CX
+	MOVL $16, DX
+	CMPQ CX, DX
+	CMOVQGT DX, CX
+	MOVL $1, DX
+	SHLL CX, DX
+	SUBL R13, DX
+	KMOVW DX, K1
+	// DI = the score of position t0 (before s when the first tile starts
+	// before from: those lanes are masked), SI and R10 = the tile's first
+	// pair in the block and in the one to prefetch, R14 = its key scales.
+	MOVQ AX, CX
+	SUBQ 16(SP), CX
+	MOVQ 24(SP), DI
+	LEAQ (DI)(CX*4), DI
+	MOVQ 32(SP), SI
+	LEAQ (SI)(AX*2), SI
+	MOVQ 40(SP), R10
+	LEAQ (R10)(AX*2), R10
+	MOVQ 48(SP), R14
+	LEAQ (R14)(AX*4), R14
 	MOVQ q+32(FP), DX
 	LEAQ (DX)(R9*2), BX
 	ADDQ R9, BX
-	MOVQ hd+64(FP), AX
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	MOVQ qsc+40(FP), R12
+	MOVQ hd+56(FP), AX
+	SHRQ $2, AX
+	MOVQ grp+48(FP), CX
+	CMPQ CX, $2
+	JLT st1
+	JEQ st2
+	CMPQ CX, $4
+	JLT st3
+	CMPQ R11, $32
+	JNE st4w
+	STILE(SZ_4, SP_4, SF_4, PF16, st4loop)
 
-gcol:
-	// The next block's four rows, linearly: 128 bytes per 32 columns.
-	PREFETCHT0 (R10)
-	PREFETCHT0 64(R10)
-	ADDQ $128, R10
-	VPMOVSXBW (SI), Z16
-	VPMOVSXBW (R12), Z17
-	VPMOVSXBW (R13), Z18
-	VPMOVSXBW (R14), Z19
-	DOT4((DX), Z20, Z0, Z1, Z2, Z3)
-	CMPQ grp+56(FP), $2
-	JLT gnext
-	DOT4((DX)(R9*1), Z21, Z4, Z5, Z6, Z7)
-	CMPQ grp+56(FP), $3
-	JLT gnext
-	DOT4((DX)(R9*2), Z22, Z8, Z9, Z10, Z11)
-	CMPQ grp+56(FP), $4
-	JLT gnext
-	DOT4((BX), Z23, Z12, Z13, Z14, Z15)
+st4w:
+	STILE(SZ_4, SP_4, SF_4, PF2, st4wloop)
 
-gnext:
-	ADDQ $32, SI
-	ADDQ $32, R12
-	ADDQ $32, R13
-	ADDQ $32, R14
-	ADDQ $64, DX
-	ADDQ $64, BX
-	SUBQ $32, AX
-	JNZ gcol
-	MOVQ R14, SI
-	SUM16I
-	VCVTDQ2PS Z0, Z0
-	MOVQ DI, AX
-	SUBQ 24(SP), AX
-	ADDQ 32(SP), AX
-	VBROADCASTF32X4 (AX), Z26
-	VMULPS Z27, Z26, Z26
-	VMULPS Z26, Z0, Z0
-	VMOVUPS X0, (DI)
-	CMPQ grp+56(FP), $2
-	JLT gstored
-	VEXTRACTF32X4 $1, Z0, (DI)(R8*1)
-	CMPQ grp+56(FP), $3
-	JLT gstored
-	VEXTRACTF32X4 $2, Z0, (DI)(R8*2)
-	CMPQ grp+56(FP), $4
-	JLT gstored
-	LEAQ (DI)(R8*2), AX
-	VEXTRACTF32X4 $3, Z0, (AX)(R8*1)
+st3:
+	CMPQ R11, $32
+	JNE st3w
+	STILE(SZ_3, SP_3, SF_3, PF16, st3loop)
 
-gstored:
-	ADDQ $16, DI
-	SUBQ $4, CX
-	JMP sgroup
+st3w:
+	STILE(SZ_3, SP_3, SF_3, PF2, st3wloop)
 
-srest:
-	CMPQ CX, $0
-	JEQ snextblk
-	MOVQ q+32(FP), DX
-	LEAQ (DX)(R9*1), R12
-	LEAQ (DX)(R9*2), R13
-	LEAQ (R12)(R9*2), R14
-	MOVQ grp+56(FP), BX
-	MOVQ hd+64(FP), R9
-	MOVQ qsc1+48(FP), AX
-	VMOVUPS (AX), X10
+st2:
+	CMPQ R11, $32
+	JNE st2w
+	STILE(SZ_2, SP_2, SF_2, PF16, st2loop)
 
-srow:
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	XORQ AX, AX
+st2w:
+	STILE(SZ_2, SP_2, SF_2, PF2, st2wloop)
 
-scol:
-	PREFETCHT0 (R10)(AX*1)
-	VPMOVSXBW (SI)(AX*1), Z4
-	VPDPWSSD (DX)(AX*2), Z4, Z0
-	CMPQ BX, $2
-	JLT snext
-	VPDPWSSD (R12)(AX*2), Z4, Z1
-	CMPQ BX, $3
-	JLT snext
-	VPDPWSSD (R13)(AX*2), Z4, Z2
-	CMPQ BX, $4
-	JLT snext
-	VPDPWSSD (R14)(AX*2), Z4, Z3
+st1:
+	CMPQ R11, $32
+	JNE st1w
+	STILE(SZ_1, SP_1, SF_1, PF16, st1loop)
 
-snext:
-	ADDQ $32, AX
-	CMPQ AX, R9
-	JLT scol
-	VEXTRACTI64X4 $1, Z0, Y5
-	VPADDD Y5, Y0, Y0
-	VEXTRACTI64X4 $1, Z1, Y6
-	VPADDD Y6, Y1, Y1
-	VEXTRACTI64X4 $1, Z2, Y7
-	VPADDD Y7, Y2, Y2
-	VEXTRACTI64X4 $1, Z3, Y8
-	VPADDD Y8, Y3, Y3
-	VEXTRACTI128 $1, Y0, X5
-	VPADDD X5, X0, X0
-	VEXTRACTI128 $1, Y1, X6
-	VPADDD X6, X1, X1
-	VEXTRACTI128 $1, Y2, X7
-	VPADDD X7, X2, X2
-	VEXTRACTI128 $1, Y3, X8
-	VPADDD X8, X3, X3
-	VPHADDD X1, X0, X0
-	VPHADDD X3, X2, X2
-	VPHADDD X2, X0, X0
-	VCVTDQ2PS X0, X0
-	MOVQ DI, AX
-	SUBQ 24(SP), AX
-	ADDQ 32(SP), AX
-	VBROADCASTSS (AX), X9
-	VMULPS X10, X9, X9
-	VMULPS X9, X0, X0
-	VMOVSS X0, (DI)
-	CMPQ BX, $2
-	JLT sdone
-	VEXTRACTPS $1, X0, (DI)(R8*1)
-	CMPQ BX, $3
-	JLT sdone
-	VEXTRACTPS $2, X0, (DI)(R8*2)
-	CMPQ BX, $4
-	JLT sdone
-	LEAQ (DI)(R8*2), AX
-	VEXTRACTPS $3, X0, (AX)(R8*1)
+st1w:
+	STILE(SZ_1, SP_1, SF_1, PF2, st1wloop)
 
-sdone:
-	ADDQ $4, DI
-	ADDQ R11, SI
-	ADDQ R11, R10
-	DECQ CX
-	JNZ srow
-	JMP snextblk
-
-snextblk:
-	// The next block, from its row 0.
-	MOVQ $0, 40(SP)
+stnext:
+	MOVQ 64(SP), AX
+	ADDQ $16, AX
+	MOVQ AX, 64(SP)
+	CMPQ AX, 56(SP)
+	JLT stile
+	// The next block, from its row 0; the scores move past this one's c.
+	MOVQ 56(SP), AX
+	SUBQ 16(SP), AX
+	MOVQ 24(SP), DI
+	LEAQ (DI)(AX*4), DI
+	MOVQ DI, 24(SP)
+	MOVQ $0, 16(SP)
 	INCQ 0(SP)
-	CMPQ 16(SP), $0
+	CMPQ 8(SP), $0
 	JNE sblock
 
 sret:

@@ -142,8 +142,14 @@ func FuzzAttentionDecodeQ8(f *testing.F) {
 	f.Add(uint64(2), uint8(0), uint8(1), uint8(7), uint16(40), uint8(20), uint8(2))
 	f.Add(uint64(3), uint8(2), uint8(5), uint8(64), uint16(150), uint8(0), uint8(3))
 	f.Add(uint64(4), uint8(1), uint8(8), uint8(1), uint16(5), uint8(3), uint8(1))
+	// Blocks of 16, 32 and 48 (the AVX-512 scores kernel's tiles), windows
+	// starting inside a tile, a head size the scores kernel takes but not
+	// the weighted sums'.
+	f.Add(uint64(5), uint8(1), uint8(3), uint8(15), uint16(300), uint8(37), uint8(3))
+	f.Add(uint64(6), uint8(4), uint8(2), uint8(31), uint16(90), uint8(0), uint8(2))
+	f.Add(uint64(7), uint8(3), uint8(4), uint8(47), uint16(200), uint8(70), uint8(1))
 	f.Fuzz(func(t *testing.T, seed uint64, hdSel, g8, bt8 uint8, pos16 uint16, window8, seqs8 uint8) {
-		hd := []int{32, 64, 96, 128}[hdSel%4]
+		hd := []int{32, 64, 96, 128, 36}[hdSel%5]
 		g := int(g8)%8 + 1
 		bt := int(bt8)%64 + 1
 		kv := 2

@@ -29,5 +29,6 @@ type jobs struct {
 	paged       pagedJob
 	decode      decodeJob
 
-	fn funcJob
+	fn   funcJob
+	each eachJob
 }

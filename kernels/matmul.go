@@ -63,7 +63,7 @@ func MatMuls(ys [][]float32, ws []*Matrix, x []float32, n int) {
 		same = same && w.Type == ws[0].Type && w.Rows > 0 && qgemmApplies(active, w)
 	}
 	if n >= 2 && same {
-		qgemmMatMuls(active, ys, ws, x, n)
+		qgemmMatMuls(active, ys, nil, ws, x, n)
 		return
 	}
 	for i, w := range ws {
@@ -71,9 +71,40 @@ func MatMuls(ys [][]float32, ws []*Matrix, x []float32, n int) {
 	}
 }
 
+// MatMulTo computes MatMul of the len(ys) rows of x (len(ys)*w.Cols values)
+// by w, writing output row i to ys[i] (len w.Rows each; the rows must not
+// overlap each other or x): MatMul's results bit for bit, without an output
+// array holding every row. A batch's
+// last-position logits so go straight to each sequence's buffer. With the
+// quantized GEMM, each parallel work item copies its outputs from cache;
+// otherwise the rows are computed into scratch and copied.
+func MatMulTo(ys [][]float32, w *Matrix, x []float32) {
+	mustValid("MatMulTo", w)
+	n := len(ys)
+	mustLen("MatMulTo", "x", len(x), n*w.Cols)
+	for i := range ys {
+		mustLen("MatMulTo", "ys[i]", len(ys[i]), w.Rows)
+	}
+	switch {
+	case n == 0:
+	case n == 1:
+		matVec(active, ys[0], w, x)
+	case w.Rows > 0 && qgemmApplies(active, w):
+		qgemmMatMuls(active, nil, ys, []*Matrix{w}, x, n)
+	default:
+		buf := scratchPool.Get().(*[]float32)
+		defer scratchPool.Put(buf)
+		y := grow(buf, n*w.Rows)
+		matMulWidened(active, y, w, x, n)
+		for i, yi := range ys {
+			copy(yi, y[i*w.Rows:])
+		}
+	}
+}
+
 func matMul(b *backend, y []float32, w *Matrix, x []float32, n int) {
 	if n >= 2 && w.Rows > 0 && qgemmApplies(b, w) {
-		qgemmMatMuls(b, [][]float32{y}, []*Matrix{w}, x, n)
+		qgemmMatMuls(b, [][]float32{y}, nil, []*Matrix{w}, x, n)
 		return
 	}
 	matMulWidened(b, y, w, x, n)

@@ -15,23 +15,30 @@ type job interface {
 
 // pool is a set of persistent worker goroutines shared by every caller.
 // Each parallel call takes a task (acquire), publishes its job in it and
-// splits [0, n) into chunks that the caller and the idle workers it wakes
-// claim with a CAS on the task's state (see packState). Concurrent calls each
-// get their own task; a worker that runs out of chunks of its task helps
-// any other running task before it goes back to sleep, so idle workers are
-// shared among concurrent callers. Workers poll for a new job for at most
-// spinFor, then sleep on a channel until a caller wakes them.
+// splits [0, n) into chunks that the caller and the workers claim with a
+// CAS on the task's state (see packState). Concurrent calls each get their
+// own task. A worker finds work by scanning every task's state without a
+// lock (tasks are few: as many as calls ever ran at once), so a worker that
+// runs out of chunks of one call helps any other call in progress, and a
+// call's start and end take no lock while its workers are awake. Workers
+// poll for a new job for spinFor after their last chunk, then sleep on a
+// channel until a caller wakes them.
 type pool struct {
 	threads atomic.Int32 // configured thread count, including the caller; 0: GOMAXPROCS
 
 	mu      sync.Mutex
 	idle    []*worker // sleeping workers
 	started int       // worker goroutines started
-	running []*task   // tasks with a job in progress
 	free    []*task   // tasks to reuse, so that calls do not allocate
 
+	// all holds every task made (copy-on-write under mu); workers scan it
+	// for chunks to claim.
+	all atomic.Pointer[[]*task]
+	// sleeping mirrors len(idle) and startedN started, for callers to read
+	// without mu: a call takes mu only to wake or start workers.
+	sleeping, startedN atomic.Int32
 	// posted counts published jobs; a worker polling for work (see work)
-	// watches it instead of taking mu.
+	// watches it.
 	posted atomic.Uint64
 }
 
@@ -70,7 +77,8 @@ type task struct {
 	p      *pool
 	state  atomic.Uint64 // see packState
 	done   atomic.Int32  // chunks finished in this generation
-	doneCh chan struct{} // a worker finishing the last chunk signals here
+	sig    atomic.Int32  // the hand-off of a worker's last chunk to the caller (sigDone, sigParked)
+	doneCh chan struct{} // a worker finishing the last chunk wakes a parked caller here
 	cur    job
 	n      int // items
 	chunk  int // items per chunk
@@ -79,6 +87,16 @@ type task struct {
 	panicMu  sync.Mutex
 	panicked any // the first panic of a chunk in this generation, re-raised by run
 }
+
+// The values of task.sig, 0 at the start of each generation: a worker that
+// finishes the last chunk swaps in sigDone, and a caller about to sleep
+// waiting for it swaps 0 for sigParked; whichever comes second learns
+// that the other came first, so the channel is used only when the caller
+// really sleeps.
+const (
+	sigDone   = 1
+	sigParked = 2
+)
 
 var workers = newPool()
 
@@ -120,7 +138,14 @@ func (p *pool) acquire() *task {
 		p.free = p.free[:n-1]
 		return t
 	}
-	return &task{p: p, doneCh: make(chan struct{}, 1)}
+	t := &task{p: p, doneCh: make(chan struct{}, 1)}
+	var all []*task
+	if old := p.all.Load(); old != nil {
+		all = *old
+	}
+	all = append(all[:len(all):len(all)], t) // a new array: workers may be reading the old one
+	p.all.Store(&all)
+	return t
 }
 
 // release gives back a task from acquire.
@@ -166,7 +191,7 @@ func (t *task) help(caller bool) (last bool) {
 		hi := min(lo+t.chunk, t.n)
 		t.runChunk(lo, hi)
 		if int(t.done.Add(1)) == nch {
-			if !caller {
+			if !caller && t.sig.Swap(sigDone) == sigParked {
 				t.doneCh <- struct{}{}
 			}
 			last = true
@@ -212,47 +237,27 @@ func (t *task) run(j job, n, grain int) {
 	// Publish the job, then open the generation (chunk index 0).
 	t.cur, t.n, t.chunk = j, n, chunk
 	t.done.Store(0)
+	t.sig.Store(0)
 	gen := t.state.Load()>>(2*stateBits) + 1
 	t.state.Store(packState(gen, nch, 0))
-
-	p.mu.Lock()
-	p.running = append(p.running, t)
 	p.posted.Add(1)
-	for p.started < th-1 {
-		w := &worker{wake: make(chan *task, 1)}
-		p.started++
-		p.idle = append(p.idle, w)
-		go p.work(w)
+	// A worker going to sleep counts itself in sleeping before it looks
+	// for work a last time (see sleep): it sees this job, or this call sees
+	// it sleeping.
+	if p.sleeping.Load() > 0 || int(p.startedN.Load()) < th-1 {
+		p.wake(t, th, nch)
 	}
-	k := min(th-1, nch-1, len(p.idle))
-	wake := p.idle[len(p.idle)-k:]
-	p.idle = p.idle[:len(p.idle)-k]
-	for _, w := range wake {
-		w.wake <- t // idle, so its buffer is empty
-	}
-	clear(wake)
-	p.mu.Unlock()
 
 	if !t.help(true) {
-		// A worker finishes the last chunk and signals; poll a little
-		// first so that the receive rarely sleeps.
-		poll(func() bool { return int(t.done.Load()) == nch })
-		<-t.doneCh
+		// A worker finishes the last chunk; poll a little first so that
+		// the caller rarely sleeps.
+		if !poll(func() bool { return t.sig.Load() == sigDone }) && t.sig.CompareAndSwap(0, sigParked) {
+			<-t.doneCh
+		}
 	}
 	// Close the generation so late workers find nothing to do.
 	t.state.Store(packState(gen, 0, 0))
 	t.cur = nil
-	p.mu.Lock()
-	for i, r := range p.running {
-		if r == t {
-			last := len(p.running) - 1
-			p.running[i] = p.running[last]
-			p.running[last] = nil
-			p.running = p.running[:last]
-			break
-		}
-	}
-	p.mu.Unlock()
 	t.panicMu.Lock()
 	r := t.panicked
 	t.panicked = nil
@@ -266,9 +271,33 @@ func (t *task) run(j job, n, grain int) {
 	}
 }
 
+// wake starts the missing workers (up to th-1) and wakes sleeping ones
+// for t's nch chunks.
+func (p *pool) wake(t *task, th, nch int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.started < th-1 {
+		w := &worker{wake: make(chan *task, 1)}
+		p.started++
+		p.idle = append(p.idle, w)
+		p.sleeping.Add(1)
+		go p.work(w)
+	}
+	p.startedN.Store(int32(p.started))
+	k := min(th-1, nch-1, len(p.idle))
+	wake := p.idle[len(p.idle)-k:]
+	p.idle = p.idle[:len(p.idle)-k]
+	p.sleeping.Add(int32(-k))
+	for _, w := range wake {
+		w.wake <- t // idle, so its buffer is empty
+	}
+	clear(wake)
+}
+
 // work is a worker goroutine: it runs chunks of the task it is woken with,
-// then of any other running task with chunks left, polls up to spinFor for
-// a new job (see poll), then sleeps again until a caller wakes it.
+// then of any other task with chunks left, polls up to spinFor after its
+// last chunk for a new job (see poll), then sleeps again until a caller
+// wakes it.
 //
 // A memory fault in a chunk (weights memory-mapped from a file truncated
 // while in use raise SIGBUS) becomes a panic that run re-raises on the
@@ -279,37 +308,62 @@ func (p *pool) work(w *worker) {
 	for t := range w.wake {
 		for t != nil {
 			t.help(false)
-			t = p.next()
-			if t == nil {
-				seen := p.posted.Load()
-				if poll(func() bool { return p.posted.Load() != seen }) {
+			if t = p.next(); t != nil {
+				continue
+			}
+			// Jobs whose chunks the caller claimed before this worker
+			// came keep it polling until spinFor passes without work.
+			seen := p.posted.Load()
+			poll(func() bool {
+				if s := p.posted.Load(); s != seen {
+					seen = s
 					t = p.next()
 				}
-			}
+				return t != nil
+			})
 			if t == nil {
-				p.mu.Lock()
-				// A job posted after the poll gave up finds this worker
-				// idle and wakes it; one posted just before is taken here.
-				if t = p.pendingLocked(); t == nil {
-					p.idle = append(p.idle, w)
-				}
-				p.mu.Unlock()
+				t = p.sleep(w)
 			}
 		}
 	}
 }
 
-// next returns a running task with chunks left, or nil.
-func (p *pool) next() *task {
+// sleep puts w in the idle list, then looks for work a last time: a job
+// published before it counted as sleeping is returned (with w out of the
+// list again); nil means w waits for a caller's wake.
+func (p *pool) sleep(w *worker) *task {
+	p.mu.Lock()
+	p.idle = append(p.idle, w)
+	p.sleeping.Add(1)
+	p.mu.Unlock()
+	t := p.next()
+	if t == nil {
+		return nil
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.pendingLocked()
+	for i, v := range p.idle {
+		if v == w {
+			last := len(p.idle) - 1
+			p.idle[i] = p.idle[last]
+			p.idle[last] = nil
+			p.idle = p.idle[:last]
+			p.sleeping.Add(-1)
+			return t
+		}
+	}
+	return nil // a caller took w from the list and is waking it
 }
 
-func (p *pool) pendingLocked() *task {
-	for _, r := range p.running {
-		if r.pending() {
-			return r
+// next returns a task with chunks left, or nil.
+func (p *pool) next() *task {
+	all := p.all.Load()
+	if all == nil {
+		return nil
+	}
+	for _, t := range *all {
+		if t.pending() {
+			return t
 		}
 	}
 	return nil

@@ -279,3 +279,61 @@ func TestManyConcurrentCallers(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// handOffJob counts the runs of each item; with slow set, items take
+// 0-120 µs, so that the caller, finished with its own chunks, often polls
+// past spinFor and sleeps until a worker hands the last chunk over.
+type handOffJob struct {
+	hits []atomic.Int32
+	slow bool
+}
+
+func (j *handOffJob) run(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		if j.slow {
+			time.Sleep(time.Duration(i%4*40) * time.Microsecond)
+		}
+		j.hits[i].Add(1)
+	}
+}
+
+// TestPoolHandOffs: calls spaced so that workers are sometimes polling and
+// sometimes asleep, with the last chunk sometimes on a slow worker (the
+// caller sleeps) and sometimes not, each run every item exactly once and
+// return; concurrent callers do the same meanwhile.
+func TestPoolHandOffs(t *testing.T) {
+	SetThreads(3)
+	defer SetThreads(0)
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for g := range 3 {
+		wg.Go(func() {
+			r := rand.New(rand.NewPCG(uint64(g), 61))
+			for call := range 150 {
+				n := 2 + r.IntN(30)
+				j := &handOffJob{hits: make([]atomic.Int32, n), slow: r.IntN(3) == 0}
+				tk := workers.acquire()
+				tk.run(j, n, 1)
+				workers.release(tk)
+				for i := range j.hits {
+					if h := j.hits[i].Load(); h != 1 {
+						errs <- fmt.Errorf("goroutine %d call %d: item %d of %d ran %d times", g, call, i, n, h)
+						return
+					}
+				}
+				switch r.IntN(3) {
+				case 0: // the next call comes while workers poll
+				case 1:
+					time.Sleep(time.Duration(r.IntN(40)) * time.Microsecond)
+				case 2: // workers fall asleep
+					time.Sleep(100 * time.Microsecond)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

@@ -57,6 +57,10 @@ const (
 	// qgPrefetchAhead is how many micro-kernel calls ahead the weights
 	// read once from memory are prefetched.
 	qgPrefetchAhead = 2
+
+	// qgOutMax bounds the float32 outputs of one work item computed into
+	// scratch (see qgemmJob.yRows).
+	qgOutMax = 1 << 15
 )
 
 // qgemmKernel computes qgRows weight rows (prepared, stride cols bytes, with
@@ -90,9 +94,10 @@ func qgemmApplies(b *backend, w *Matrix) bool {
 // qgemmMatMuls computes MatMul (n >= 2) of x by each of ws (at most
 // maxMatVecs, one type and column count) into ys with the quantized GEMM:
 // x is quantized and packed once, and one parallel call runs every
-// matrix's panels. Input rows holding Inf or NaN are computed by MatVec (in
+// matrix's panels. With to set (one matrix, ys nil), output row i goes to
+// to[i] instead. Input rows holding Inf or NaN are computed by MatVec (in
 // float32, as it does).
-func qgemmMatMuls(b *backend, ys [][]float32, ws []*Matrix, x []float32, n int) {
+func qgemmMatMuls(b *backend, ys, to [][]float32, ws []*Matrix, x []float32, n int) {
 	w0 := ws[0]
 	cols := w0.Cols
 	blocks := cols / q8Block
@@ -110,12 +115,28 @@ func qgemmMatMuls(b *backend, ys [][]float32, ws []*Matrix, x []float32, n int) 
 	a := unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), tiles*tileBytes)
 	bad := s[tiles*tileBytes/4:]
 
+	// The kernels write whole tiles of input rows (8 mirrored, else 16 or
+	// 32); an item computes into a panel of scratch when the outputs are
+	// not one array of n rows holding those (see qgemmJob.yRows).
+	yRows := 0
+	if to != nil || (mirror && n < qgSmall) || (!mirror && tiles == 1 && n < qgTile) {
+		yRows = packRows
+	}
+
 	pack := qgemmPackJob{b: b, a: a, bad: bad, x: x, w: w0, n: n, mirror: mirror}
 	j := qgemmMultiJob{n: len(ws)}
 	items := 0
 	for i, w := range ws {
 		panel := qgPanelRows(w.Rows, cols)
-		j.parts[i] = qgemmJob{b: b, y: ys[i], w: w, a: a, n: n, panel: panel, mirror: mirror}
+		if yRows > 0 {
+			// Bound the output scratch (many rows only with to set).
+			panel = min(panel, max(qgRows8, qgOutMax/yRows/qgRows8*qgRows8))
+		}
+		var y []float32
+		if to == nil {
+			y = ys[i]
+		}
+		j.parts[i] = qgemmJob{b: b, y: y, to: to, yRows: yRows, w: w, a: a, n: n, panel: panel, mirror: mirror}
 		j.start[i] = items
 		items += (w.Rows + panel - 1) / panel
 	}
@@ -134,6 +155,10 @@ func qgemmMatMuls(b *backend, ys [][]float32, ws []*Matrix, x []float32, n int) 
 	for i := range n {
 		if bad[i] != 0 {
 			for k, w := range ws {
+				if to != nil {
+					matVec(b, to[i], w, x[i*cols:(i+1)*cols])
+					continue
+				}
 				matVec(b, ys[k][i*w.Rows:(i+1)*w.Rows], w, x[i*cols:(i+1)*cols])
 			}
 		}
@@ -259,8 +284,13 @@ func packTileRowGeneric(tile, q []byte, ls []float32, lane int, off int32) {
 
 // qgemmJob computes the outputs of weight-row panels [lo, hi).
 type qgemmJob struct {
-	b      *backend
-	y      []float32
+	b  *backend
+	y  []float32   // n output rows of w.Rows values, or nil with to
+	to [][]float32 // or output row i in to[i]
+	// yRows > 0: each item's kernels write yRows rows (whole tiles) of
+	// panel values into scratch, copied to y or to per item; 0: the
+	// kernels write whole tiles into y, partial ones through a small buffer.
+	yRows  int
 	w      *Matrix
 	a      []byte // packed input tiles
 	n      int
@@ -279,15 +309,27 @@ func (j *qgemmJob) run(lo, hi int) {
 
 	buf := scratchPool.Get().(*[]float32)
 	defer scratchPool.Put(buf)
-	s := grow(buf, j.panel*cols/4+j.panel*groups+qgOutLen)
+	s := grow(buf, j.panel*cols/4+j.panel*groups+qgOutLen+j.yRows*j.panel)
 	wp := unsafe.Slice((*byte)(unsafe.Pointer(&s[0])), j.panel*cols)
 	ws := s[j.panel*cols/4 : j.panel*cols/4+j.panel*groups]
-	out := s[j.panel*cols/4+j.panel*groups:]
+	out := s[j.panel*cols/4+j.panel*groups:][:qgOutLen]
+	yp := s[j.panel*cols/4+j.panel*groups+qgOutLen:]
 
 	for item := lo; item < hi; item++ {
 		r0 := item * j.panel
 		nr := min(j.panel, rows-r0)
 		pr := (nr + qgRows - 1) / qgRows * qgRows // rows padded to whole kernel calls
+		// The outputs of weight row r0+r and input row i go to
+		// d.y[i*d.ld+d.c0+r].
+		d := qgDest{y: j.y, ld: rows, c0: r0}
+		if j.yRows > 0 {
+			d = qgDest{y: yp, ld: j.panel, whole: true}
+		}
+		if j.mirror {
+			j.runMirrored(item, wp, ws, out, d)
+			j.flush(d, r0, nr)
+			continue
+		}
 		// The first sweep over the panel reads the rows from memory,
 		// prefetching those of a later call so that reading overlaps the
 		// arithmetic: int8 rows as stored (the kernel flips their sign
@@ -295,10 +337,6 @@ func (j *qgemmJob) run(lo, hi int) {
 		// partial group of int8 rows) prepared into wp right before their
 		// call, for the later sweeps too.
 		sweeps := (tiles + 1) / 2
-		if j.mirror {
-			j.runMirrored(item, wp, ws, out)
-			continue
-		}
 		clear(wp[nr*cols : pr*cols])
 		copy(ws, w.Scale[r0*groups:(r0+nr)*groups])
 		clear(ws[nr*groups : pr*groups])
@@ -313,7 +351,7 @@ func (j *qgemmJob) run(lo, hi int) {
 			for r := 0; r < nr; r += qgRows {
 				if sweeps == 1 && a2 == nil && j.b.qgemm16 != nil && r+qgRows8 <= nr {
 					// Rows read once, one tile: eight rows per call.
-					j.run16(t*qgTile, in, r0, r, a, wp[r*cols:(r+qgRows8)*cols], out)
+					j.run16(t*qgTile, in, r0, r, a, wp[r*cols:(r+qgRows8)*cols], out, d)
 					r += qgRows8 - qgRows
 					continue
 				}
@@ -331,26 +369,51 @@ func (j *qgemmJob) run(lo, hi int) {
 				case t == 0:
 					tr.qgemmPrep(wr, w, r0+r, min(qgRows, nr-r))
 				}
-				if in == nt*qgTile && r+qgRows <= nr {
-					j.b.qgemm(j.y[t*qgTile*rows+r0+r:], rows, wr, raw, cols, ws, groups, gb, a, a2, blocks, pf)
+				if d.whole || in == nt*qgTile && r+qgRows <= nr {
+					j.b.qgemm(d.y[t*qgTile*d.ld+d.c0+r:], d.ld, wr, raw, cols, ws, groups, gb, a, a2, blocks, pf)
 					continue
 				}
 				// A partial tile or group of rows: through out.
 				j.b.qgemm(out, qgRows, wr, raw, cols, ws, groups, gb, a, a2, blocks, pf)
 				for i := range in {
-					copy(j.y[(t*qgTile+i)*rows+r0+r:][:min(qgRows, nr-r)], out[i*qgRows:])
+					copy(d.y[(t*qgTile+i)*d.ld+d.c0+r:][:min(qgRows, nr-r)], out[i*qgRows:])
 				}
 			}
+		}
+		j.flush(d, r0, nr)
+	}
+}
+
+// qgDest is where a qgemmJob item's kernels write: the output of weight row
+// r0+r (r0 the item's first row) and input row i goes to y[i*ld+c0+r].
+type qgDest struct {
+	y      []float32
+	ld, c0 int
+	whole  bool // y holds whole tiles of input rows and padded kernel calls (scratch)
+}
+
+// flush copies the outputs of weight rows [r0, r0+nr) from the item's
+// scratch d to y or to (nothing when the kernels wrote y directly).
+func (j *qgemmJob) flush(d qgDest, r0, nr int) {
+	if !d.whole {
+		return
+	}
+	for i := range j.n {
+		src := d.y[i*d.ld : i*d.ld+nr]
+		if j.to != nil {
+			copy(j.to[i][r0:r0+nr], src)
+		} else {
+			copy(j.y[i*j.w.Rows+r0:][:nr], src)
 		}
 	}
 }
 
 // run16 computes weight rows r0+r .. r0+r+7 (read once) times tile a,
-// input rows i0 .. i0+in-1, with the qgemm16 kernel: int8 rows as stored,
-// others prepared into wp (wp and out are run's scratch).
-func (j *qgemmJob) run16(i0, in, r0, r int, a, wp []byte, out []float32) {
+// input rows i0 .. i0+in-1, with the qgemm16 kernel into d: int8 rows as
+// stored, others prepared into wp (wp and out are run's scratch).
+func (j *qgemmJob) run16(i0, in, r0, r int, a, wp []byte, out []float32, d qgDest) {
 	w := j.w
-	cols, rows := w.Cols, w.Rows
+	cols := w.Cols
 	groups, blocks := w.groups(), cols/q8Block
 	gb := w.group() / q8Block
 	ws := w.Scale[(r0+r)*groups : (r0+r+qgRows8)*groups]
@@ -361,19 +424,19 @@ func (j *qgemmJob) run16(i0, in, r0, r int, a, wp []byte, out []float32) {
 	} else {
 		w.Type.traits().qgemmPrep(wr, w, r0+r, qgRows8)
 	}
-	if in == qgTile {
-		j.b.qgemm16(j.y[i0*rows+r0+r:], rows, wr, raw, cols, ws, groups, gb, a, blocks, pf)
+	if d.whole || in == qgTile {
+		j.b.qgemm16(d.y[i0*d.ld+d.c0+r:], d.ld, wr, raw, cols, ws, groups, gb, a, blocks, pf)
 		return
 	}
 	j.b.qgemm16(out, qgRows8, wr, raw, cols, ws, groups, gb, a, blocks, pf)
 	for i := range in {
-		copy(j.y[(i0+i)*rows+r0+r:][:qgRows8], out[i*qgRows8:])
+		copy(d.y[(i0+i)*d.ld+d.c0+r:][:qgRows8], out[i*qgRows8:])
 	}
 }
 
 // runMirrored computes the outputs of panel item with the 8-row kernel
-// (wp, ws and out are run's scratch).
-func (j *qgemmJob) runMirrored(item int, wp []byte, ws, out []float32) {
+// into d (wp, ws and out are run's scratch).
+func (j *qgemmJob) runMirrored(item int, wp []byte, ws, out []float32, d qgDest) {
 	w := j.w
 	cols, rows := w.Cols, w.Rows
 	groups, blocks := w.groups(), cols/q8Block
@@ -395,13 +458,13 @@ func (j *qgemmJob) runMirrored(item int, wp []byte, ws, out []float32) {
 		} else {
 			tr.qgemmPrep(wr, w, r0+r, min(qgRows8, nr-r))
 		}
-		if j.n == qgSmall && r+qgRows8 <= nr {
-			j.b.qgemm8(j.y[r0+r:], rows, wr, raw, cols, ws, groups, gb, j.a, blocks, pf)
+		if d.whole || j.n == qgSmall && r+qgRows8 <= nr {
+			j.b.qgemm8(d.y[d.c0+r:], d.ld, wr, raw, cols, ws, groups, gb, j.a, blocks, pf)
 			continue
 		}
 		j.b.qgemm8(out, qgRows8, wr, raw, cols, ws, groups, gb, j.a, blocks, pf)
 		for i := range j.n {
-			copy(j.y[i*rows+r0+r:][:min(qgRows8, nr-r)], out[i*qgRows8:])
+			copy(d.y[i*d.ld+d.c0+r:][:min(qgRows8, nr-r)], out[i*qgRows8:])
 		}
 	}
 }

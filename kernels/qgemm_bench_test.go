@@ -190,3 +190,33 @@ func BenchmarkQgemmPrefill(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMatMulTo: a batched step's LM head (SmolLM2-135M, int8, 49152
+// rows) into each sequence's own logits buffer, by MatMulTo and by MatMul
+// into one array then a copy per row (what it replaces).
+func BenchmarkMatMulTo(b *testing.B) {
+	r := rand.New(rand.NewPCG(12, 35))
+	const rows, cols = 49152, 576
+	w, _ := randGrouped(r, Q8, rows, cols, 0)
+	for _, n := range []int{4, 8, 16} {
+		x := randVec(r, n*cols, 1)
+		ys := make([][]float32, n)
+		for i := range ys {
+			ys[i] = make([]float32, rows)
+		}
+		y := make([]float32, n*rows)
+		b.Run(fmt.Sprintf("n=%d/to", n), func(b *testing.B) {
+			for b.Loop() {
+				MatMulTo(ys, w, x)
+			}
+		})
+		b.Run(fmt.Sprintf("n=%d/copy", n), func(b *testing.B) {
+			for b.Loop() {
+				MatMul(y, w, x, n)
+				for i, yi := range ys {
+					copy(yi, y[i*rows:])
+				}
+			}
+		})
+	}
+}

@@ -410,3 +410,72 @@ func TestMatMulWidened(t *testing.T) {
 		}
 	}
 }
+
+// TestMatMulTo: MatMulTo gives MatMul's results bit for bit, each row into
+// its own slice and nothing past it, for quantized matrices (the quantized
+// GEMM where the backend has it, through the mirrored 8-row kernel, 16-row
+// tiles and partial tiles), float matrices, Inf or NaN input rows and
+// n = 1, and allocates nothing in steady state.
+func TestMatMulTo(t *testing.T) {
+	r := rand.New(rand.NewPCG(57, 58))
+	ms := qgemmCases(r)
+	f16, _ := randMatrix(r, F16, 21, 64)
+	f32, _ := randMatrix(r, F32, 9, 32)
+	ms = append(ms, f16, f32)
+	const guard = 3 // values around each output row that must stay untouched
+	for _, m := range ms {
+		for _, n := range []int{1, 2, 3, 7, 8, 9, 15, 16, 17, 33, 100} {
+			x := randVec(r, n*m.Cols, 1)
+			if n >= 5 {
+				x[3*m.Cols+7] = float32(math.NaN())
+			}
+			want := make([]float32, n*m.Rows)
+			MatMul(want, m, x, n)
+			// Rows in one array, out of order, with gaps between them.
+			stride := m.Rows + 2*guard
+			back := make([]float32, n*stride)
+			for i := range back {
+				back[i] = -7
+			}
+			ys := make([][]float32, n)
+			for i := range ys {
+				k := (i*5 + 3) % n // a permutation when gcd(5, n) = 1; else rows may share slots
+				if gcdInt(5, n) != 1 {
+					k = n - 1 - i
+				}
+				ys[i] = back[k*stride+guard : k*stride+guard+m.Rows]
+			}
+			MatMulTo(ys, m, x)
+			for i, y := range ys {
+				if len(y) != m.Rows {
+					t.Fatalf("%s n=%d: row %d has %d values, want %d", m.Type, n, i, len(y), m.Rows)
+				}
+				for k, v := range y {
+					w := want[i*m.Rows+k]
+					if v != w && !(math.IsNaN(float64(v)) && math.IsNaN(float64(w))) || i != 3 && math.IsNaN(float64(v)) {
+						t.Fatalf("%s %dx%d n=%d: row %d, output %d = %v, MatMul %v", m.Type, m.Rows, m.Cols, n, i, k, v, w)
+					}
+				}
+			}
+			for k := range n {
+				for g := range guard {
+					if back[k*stride+g] != -7 || back[(k+1)*stride-1-g] != -7 {
+						t.Fatalf("%s n=%d: MatMulTo wrote outside the output rows (slot %d)", m.Type, n, k)
+					}
+				}
+			}
+			if !raceEnabled {
+				if a := testing.AllocsPerRun(5, func() { MatMulTo(ys, m, x) }); a != 0 {
+					t.Fatalf("%s n=%d: %v allocations per MatMulTo", m.Type, n, a)
+				}
+			}
+		}
+	}
+}
+
+func gcdInt(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,4 +27,14 @@ func mapBuffer(n int, huge bool) ([]byte, func(), error) {
 		p[i] = byte(i >> 12)
 	}
 	return p, func() { unix.Munmap(p) }, nil
+}
+
+// processCPU returns the CPU time the process has used (all threads), or
+// 0 if the clock cannot be read.
+func processCPU() time.Duration {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_PROCESS_CPUTIME_ID, &ts) != nil {
+		return 0
+	}
+	return time.Duration(ts.Nano())
 }

@@ -2,7 +2,10 @@
 
 package kernels
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // mapBuffer returns n bytes from the Go heap (page size left to the OS);
 // huge pages are only requested on Linux.
@@ -16,3 +19,6 @@ func mapBuffer(n int, huge bool) ([]byte, func(), error) {
 	}
 	return p, func() {}, nil
 }
+
+// processCPU returns 0: the process CPU time is only read on Linux.
+func processCPU() time.Duration { return 0 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cellm-ai/cellm-go/engine"
 	"github.com/cellm-ai/cellm-go/generate"
+	"github.com/cellm-ai/cellm-go/kernels"
 	"github.com/cellm-ai/cellm-go/kvcache"
 	"github.com/cellm-ai/cellm-go/models"
 	"github.com/cellm-ai/cellm-go/sample"
@@ -72,6 +73,8 @@ func benchBatch(dec models.Decoder, kv kvcache.DType, blockTokens, b, nPrompt, n
 		sessions[i] = e.NewSession()
 		works[i] = engine.Work{Session: sessions[i], Tokens: make([]int, 1), Logits: make([]float32, spec.Vocab)}
 	}
+	// The next tokens, one sequence per item on the kernel pool's threads.
+	argmax := func(i int) { works[i].Tokens[0] = sample.Argmax(works[i].Logits) }
 	prompt := make([]int, nPrompt)
 	var pp, tg []float64
 	var stats kvcache.Stats
@@ -100,9 +103,7 @@ func benchBatch(dec models.Decoder, kv kvcache.DType, blockTokens, b, nPrompt, n
 		}
 		start = time.Now()
 		for range nGen {
-			for i := range works {
-				works[i].Tokens[0] = sample.Argmax(works[i].Logits)
-			}
+			kernels.ForEach(len(works), argmax)
 			if err := e.Step(ws, works); err != nil {
 				stopProfile()
 				return nil, err

@@ -38,7 +38,8 @@ type Workspace struct {
 	gate, up            []float32
 	ys                  [3][]float32          // outputs of a fused MatVecs or MatMuls call
 	pos                 []int                 // position of each row
-	sel, selLogits      []float32             // last rows of several sequences, and their logits
+	sel                 []float32             // last rows of several sequences
+	selOut              [][]float32           // their LogitsOut, during outputs
 	dec                 []kernels.DecodeQuery // the single-position inputs of a layer
 
 	// onHidden is the per-layer hidden-state hook of State.OnHidden (tests).
@@ -51,7 +52,7 @@ func (m *Model) NewWorkspace() models.Workspace { return &Workspace{} }
 // Bytes returns the scratch memory held.
 func (w *Workspace) Bytes() int64 {
 	n := len(w.x) + len(w.xb) + len(w.q) + len(w.k) + len(w.v) + len(w.att) + len(w.gate) + len(w.up) +
-		len(w.sel) + len(w.selLogits)
+		len(w.sel)
 	return int64(n)*4 + int64(len(w.pos))*8
 }
 
@@ -378,7 +379,7 @@ func normRows(x, w []float32, n int, eps float32) {
 // matrix product, so the LM head is read once per step.
 func (m *Model) outputs(w *Workspace, batch []models.Input, total int) {
 	c := &m.cfg
-	h, vocab := c.Hidden, c.Vocab
+	h := c.Hidden
 	x, xb := w.x, w.xb
 	norm := func(i int) { kernels.RMSNorm(xb[i*h:(i+1)*h], x[i*h:(i+1)*h], m.norm, c.Eps) }
 	last := 0 // inputs wanting last-position logits
@@ -425,26 +426,22 @@ func (m *Model) outputs(w *Workspace, batch []models.Input, total int) {
 	}
 	if len(w.sel) < last*h {
 		w.sel = make([]float32, last*h)
-		w.selLogits = make([]float32, last*vocab)
 	}
+	w.selOut = w.selOut[:0]
 	row, k := 0, 0
 	for bi := range batch {
 		in := &batch[bi]
 		n := in.Len(h)
 		if in.Logits == models.LastLogits {
 			copy(w.sel[k*h:(k+1)*h], xb[(row+n-1)*h:(row+n)*h])
+			w.selOut = append(w.selOut, in.LogitsOut)
 			k++
 		}
 		row += n
 	}
-	kernels.MatMul(w.selLogits[:last*vocab], &m.lmHead, w.sel[:last*h], last)
-	k = 0
-	for bi := range batch {
-		if in := &batch[bi]; in.Logits == models.LastLogits {
-			copy(in.LogitsOut, w.selLogits[k*vocab:(k+1)*vocab])
-			k++
-		}
-	}
+	// Each sequence's logits go straight to its LogitsOut.
+	kernels.MatMulTo(w.selOut, &m.lmHead, w.sel[:last*h])
+	clear(w.selOut) // keep no reference to the caller's buffers
 }
 
 // LMHead projects n final-norm hidden rows to logits (models.Decoder).
