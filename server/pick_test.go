@@ -10,31 +10,6 @@ import (
 	"github.com/cellm-ai/cellm-go/sample"
 )
 
-// TestInParts checks that inParts covers [0, n) exactly once in order-free
-// contiguous parts, for part counts below, at and above n.
-func TestInParts(t *testing.T) {
-	for _, n := range []int{0, 1, 2, 3, 7, 8, 16} {
-		for _, parts := range []int{1, 2, 3, 8, 20} {
-			hits := make([]int, n)
-			seen := make([]bool, parts)
-			inParts(n, parts, func(part, lo, hi int) {
-				seen[part] = true // each part writes its own element
-				for i := lo; i < hi; i++ {
-					hits[i]++
-				}
-			})
-			for i, h := range hits {
-				if h != 1 {
-					t.Errorf("n %d parts %d: index %d covered %d times", n, parts, i, h)
-				}
-			}
-			if n > 0 && !seen[0] {
-				t.Errorf("n %d parts %d: part 0 not run", n, parts)
-			}
-		}
-	}
-}
-
 // pickJobs returns n jobs with random vocabulary-sized logits, as the
 // scheduler holds them after a step; logprobs as pickJobs' jobs ask.
 func pickJobs(tb testing.TB, n, vocab, logprobs int, opts sample.Options) []*job {
@@ -45,7 +20,7 @@ func pickJobs(tb testing.TB, n, vocab, logprobs int, opts sample.Options) []*job
 		if err != nil {
 			tb.Fatal(err)
 		}
-		j := &job{logits: make([]float32, vocab), smp: smp, logprobs: logprobs}
+		j := &job{logits: make([]float32, vocab), lpTmp: make([]float32, vocab), smp: smp, logprobs: logprobs}
 		for k := range j.logits {
 			j.logits[k] = float32(r.NormFloat64() * 3)
 		}
@@ -54,17 +29,24 @@ func pickJobs(tb testing.TB, n, vocab, logprobs int, opts sample.Options) []*job
 	return jobs
 }
 
+// newPicker returns a scheduler holding only what pickAll needs, with
+// ready jobs.
+func newPicker(ready []*job) *scheduler {
+	s := &scheduler{ready: ready}
+	s.pickOne = func(i int) { s.ready[i].pick() }
+	return s
+}
+
 // TestPickAllMatchesSerial checks that the parallel pick gives every job
 // the token and log probabilities a pick on its own gives, for greedy and
 // seeded sampling with top logprobs.
 func TestPickAllMatchesSerial(t *testing.T) {
 	for _, opts := range []sample.Options{{}, {Temperature: 0.8, TopK: 40, Seed: 3}} {
-		s := &scheduler{}
-		s.ready = pickJobs(t, 7, 1000, 3, opts)
+		s := newPicker(pickJobs(t, 7, 1000, 3, opts))
 		want := pickJobs(t, 7, 1000, 3, opts)
 		s.pickAll()
 		for i, j := range want {
-			j.pick(make([]float32, len(j.logits)))
+			j.pick()
 			got := s.ready[i]
 			if got.picked != j.picked || got.pickedLP == nil || got.pickedLP.logprob != j.pickedLP.logprob ||
 				!slices.Equal(got.pickedLP.top, j.pickedLP.top) {
@@ -82,8 +64,7 @@ func BenchmarkPickAll(b *testing.B) {
 		b.Run(fmt.Sprintf("threads=%d", threads), func(b *testing.B) {
 			defer kernels.SetThreads(kernels.Threads())
 			kernels.SetThreads(threads)
-			s := &scheduler{}
-			s.ready = pickJobs(b, 8, 49152, 0, sample.Options{})
+			s := newPicker(pickJobs(b, 8, 49152, 0, sample.Options{}))
 			for b.Loop() {
 				s.pickAll()
 			}

@@ -64,6 +64,7 @@ type job struct {
 	lastToken time.Time
 	picked    int           // the token pick chose in this step
 	pickedLP  *tokenLogprob // its log probability (logprobs >= 0)
+	lpTmp     []float32     // logprobOf's scratch (logprobs >= 0)
 }
 
 // event is what a job's handler receives: a piece of text (one token), or
@@ -113,10 +114,10 @@ type scheduler struct {
 	done     chan struct{}
 	active   []*job
 	ws       *engine.Workspace
-	lpTmp    [][]float32 // logprobOf's scratch, one per part of pickAll
 	works    []engine.Work
 	owners   []*job
 	ready    []*job // the jobs that got logits in this step
+	pickOne  func(i int)
 	activeN  int    // len(active), readable under mu
 	stepHook func() // tests: runs before each step
 }
@@ -125,6 +126,7 @@ func newScheduler(m *cellm.Model, eng *engine.Engine, parallel, maxQueue, stepTo
 	s := &scheduler{eng: eng, model: m, eos: m.EOS(), parallel: parallel, maxQueue: maxQueue,
 		stepTokens: max(stepTokens, parallel), metrics: mt,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), ws: eng.NewWorkspace()}
+	s.pickOne = func(i int) { s.ready[i].pick() }
 	go s.run()
 	return s
 }
@@ -272,6 +274,9 @@ func (s *scheduler) start(j *job) error {
 		j.counts = map[int]int{}
 		j.work = make([]float32, vocab)
 	}
+	if j.logprobs >= 0 {
+		j.lpTmp = make([]float32, vocab)
+	}
 	if tok := s.model.Tokenizer(); tok != nil {
 		j.stream = tok.NewStream(true)
 	}
@@ -363,31 +368,19 @@ func (s *scheduler) add(j *job, w engine.Work) {
 	s.owners = append(s.owners, j)
 }
 
-// pickAll picks the next token of every ready job, the jobs split across
-// the kernel threads (which idle between steps): a vocabulary-wide argmax
-// or draw, and a log-sum-exp when logprobs are asked for, cost ~20-60 us a
-// job, a tenth of a batched decode step at 8 sequences if run one after
-// another. Each job's pick touches only that job's state.
+// pickAll picks the next token of every ready job on the kernel threads,
+// which idle between steps: a vocabulary-wide argmax or draw, and a
+// log-sum-exp when logprobs are asked for, cost ~20-60 us a job, up to a
+// tenth of a batched decode step at 8 sequences if run one after another.
+// Each job's pick touches only that job's state.
 func (s *scheduler) pickAll() {
-	parts := min(len(s.ready), kernels.Threads())
-	if len(s.lpTmp) < parts {
-		s.lpTmp = append(s.lpTmp, make([][]float32, parts-len(s.lpTmp))...)
-	}
-	inParts(len(s.ready), parts, func(part, lo, hi int) {
-		for _, j := range s.ready[lo:hi] {
-			if j.logprobs >= 0 && len(s.lpTmp[part]) < len(j.logits) {
-				s.lpTmp[part] = make([]float32, len(j.logits))
-			}
-			j.pick(s.lpTmp[part])
-		}
-	})
+	kernels.ForEach(len(s.ready), s.pickOne)
 }
 
 // pick samples j's next token from its logits (with the presence and
 // frequency penalties) into j.picked, and its log probabilities into
-// j.pickedLP when asked for; scratch (at least the vocabulary long when
-// logprobs are asked for) is logprobOf's.
-func (j *job) pick(scratch []float32) {
+// j.pickedLP when asked for.
+func (j *job) pick() {
 	logits := j.logits
 	if j.counts != nil {
 		copy(j.work, logits)
@@ -403,24 +396,8 @@ func (j *job) pick(scratch []float32) {
 		if o := j.smp.Options(); o.Greedy() && (o.RepetitionPenalty == 0 || o.RepetitionPenalty == 1) {
 			largest = j.picked
 		}
-		j.pickedLP = logprobOf(logits, scratch[:len(logits)], j.picked, largest, j.logprobs)
+		j.pickedLP = logprobOf(logits, j.lpTmp, j.picked, largest, j.logprobs)
 	}
-}
-
-// inParts calls f(part, lo, hi) for parts contiguous ranges splitting [0, n)
-// (parts >= 1), the first on the calling goroutine and the others each on a
-// goroutine of its own, and returns when all have returned.
-func inParts(n, parts int, f func(part, lo, hi int)) {
-	if n == 0 {
-		return
-	}
-	parts = max(1, min(parts, n))
-	var wg sync.WaitGroup
-	for p := 1; p < parts; p++ {
-		wg.Go(func() { f(p, p*n/parts, (p+1)*n/parts) })
-	}
-	f(0, 0, n/parts)
-	wg.Wait()
 }
 
 // emit sends j's picked token (pick has run): metrics, end of sequence,
