@@ -579,6 +579,15 @@ loop: \
 	PREFETCHT0 (R10) \
 	PREFETCHT0 (R10)(R11*1)
 
+// STILES runs one tile for one head count with the prefetch its block
+// size needs (labels loop and wide, wloop): PF16 when bt is 16, else PF2.
+#define STILES(ZERO, PAIRS, FIN, loop, wide, wloop) \
+	CMPQ R11, $32 \
+	JNE wide \
+	STILE(ZERO, PAIRS, FIN, PF16, loop) \
+wide: \
+	STILE(ZERO, PAIRS, FIN, PF2, wloop)
+
 TEXT ·scoresQ8BlocksAVX512(SB), NOSPLIT, $72-144
 	MOVQ m+104(FP), AX
 	CMPQ AX, $0
@@ -731,36 +740,16 @@ stile:
 	JEQ st2
 	CMPQ CX, $4
 	JLT st3
-	CMPQ R11, $32
-	JNE st4w
-	STILE(SZ_4, SP_4, SF_4, PF16, st4loop)
-
-st4w:
-	STILE(SZ_4, SP_4, SF_4, PF2, st4wloop)
+	STILES(SZ_4, SP_4, SF_4, st4loop, st4w, st4wloop)
 
 st3:
-	CMPQ R11, $32
-	JNE st3w
-	STILE(SZ_3, SP_3, SF_3, PF16, st3loop)
-
-st3w:
-	STILE(SZ_3, SP_3, SF_3, PF2, st3wloop)
+	STILES(SZ_3, SP_3, SF_3, st3loop, st3w, st3wloop)
 
 st2:
-	CMPQ R11, $32
-	JNE st2w
-	STILE(SZ_2, SP_2, SF_2, PF16, st2loop)
-
-st2w:
-	STILE(SZ_2, SP_2, SF_2, PF2, st2wloop)
+	STILES(SZ_2, SP_2, SF_2, st2loop, st2w, st2wloop)
 
 st1:
-	CMPQ R11, $32
-	JNE st1w
-	STILE(SZ_1, SP_1, SF_1, PF16, st1loop)
-
-st1w:
-	STILE(SZ_1, SP_1, SF_1, PF2, st1wloop)
+	STILES(SZ_1, SP_1, SF_1, st1loop, st1w, st1wloop)
 
 stnext:
 	MOVQ 64(SP), AX
