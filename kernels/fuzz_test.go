@@ -176,27 +176,12 @@ func FuzzAttentionDecodeQ8(f *testing.F) {
 			if b.group == nil {
 				continue
 			}
-			old := active
-			active = b
-			AttentionDecode(qs, heads, kv, hd, window, 0.125)
-			got := make([][]float32, seqs)
-			for i := range qs {
-				got[i] = append([]float32(nil), qs[i].Out...)
-			}
 			ref := *b
 			gk := *b.group
 			gk.scoresQ8, gk.wsumQ8 = scoresQ8Generic, wsumQ8Generic
 			ref.group = &gk
-			active = &ref
-			AttentionDecode(qs, heads, kv, hd, window, 0.125)
-			active = old
-			for i := range qs {
-				what := fmt.Sprintf("%s hd=%d g=%d bt=%d window=%d seq %d pos %d", b.name, hd, g, bt, window, i, qs[i].Pos)
-				numcheck.Finite(t, what, got[i])
-				if d := numcheck.MaxAbs(t, what, got[i], qs[i].Out); d != 0 {
-					t.Errorf("%s: max diff %g from the generic int8 group kernels, want 0", what, d)
-				}
-			}
+			what := fmt.Sprintf("%s hd=%d g=%d bt=%d window=%d", b.name, hd, g, bt, window)
+			decodeSameAs(t, what, "the generic int8 group kernels", b, &ref, qs, heads, kv, hd, window)
 		}
 	})
 }
@@ -244,13 +229,6 @@ func FuzzAttentionDecodeF16(f *testing.F) {
 			if b.group == nil {
 				continue
 			}
-			old := active
-			active = b
-			AttentionDecode(qs, heads, kv, hd, window, 0.125)
-			got := make([][]float32, seqs)
-			for i := range qs {
-				got[i] = append([]float32(nil), qs[i].Out...)
-			}
 			ref := *b
 			gk := *b.group
 			per := b.group
@@ -267,16 +245,32 @@ func FuzzAttentionDecodeF16(f *testing.F) {
 				blockWsum(per.wsumF16, out, v, bt, from, n, off, p, g, hd)
 			}
 			ref.group = &gk
-			active = &ref
-			AttentionDecode(qs, heads, kv, hd, window, 0.125)
-			active = old
-			for i := range qs {
-				what := fmt.Sprintf("%s f32=%v hd=%d g=%d bt=%d window=%d seq %d pos %d", b.name, f32, hd, g, bt, window, i, qs[i].Pos)
-				numcheck.Finite(t, what, got[i])
-				if d := numcheck.MaxAbs(t, what, got[i], qs[i].Out); d != 0 {
-					t.Errorf("%s: max diff %g from the per-block group kernels, want 0", what, d)
-				}
-			}
+			what := fmt.Sprintf("%s f32=%v hd=%d g=%d bt=%d window=%d", b.name, f32, hd, g, bt, window)
+			decodeSameAs(t, what, "the per-block group kernels", b, &ref, qs, heads, kv, hd, window)
 		}
 	})
+}
+
+// decodeSameAs runs AttentionDecode over qs with backend b, then with ref
+// (b with some kernels replaced, described by against), and fails t unless
+// every output of b is finite and equal to ref's (what names the case).
+func decodeSameAs(t *testing.T, what, against string, b, ref *backend, qs []DecodeQuery, heads, kv, hd, window int) {
+	t.Helper()
+	old := active
+	defer func() { active = old }()
+	active = b
+	AttentionDecode(qs, heads, kv, hd, window, 0.125)
+	got := make([][]float32, len(qs))
+	for i := range qs {
+		got[i] = append([]float32(nil), qs[i].Out...)
+	}
+	active = ref
+	AttentionDecode(qs, heads, kv, hd, window, 0.125)
+	for i := range qs {
+		what := fmt.Sprintf("%s seq %d pos %d", what, i, qs[i].Pos)
+		numcheck.Finite(t, what, got[i])
+		if d := numcheck.MaxAbs(t, what, got[i], qs[i].Out); d != 0 {
+			t.Errorf("%s: max diff %g from %s, want 0", what, d, against)
+		}
+	}
 }
