@@ -26,17 +26,17 @@ type job interface {
 type pool struct {
 	threads atomic.Int32 // configured thread count, including the caller; 0: GOMAXPROCS
 
-	mu      sync.Mutex
-	idle    []*worker // sleeping workers
-	started int       // worker goroutines started
-	free    []*task   // tasks to reuse, so that calls do not allocate
+	mu   sync.Mutex
+	idle []*worker // sleeping workers
+	free []*task   // tasks to reuse, so that calls do not allocate
 
 	// all holds every task made (copy-on-write under mu); workers scan it
 	// for chunks to claim.
 	all atomic.Pointer[[]*task]
-	// sleeping mirrors len(idle) and startedN started, for callers to read
-	// without mu: a call takes mu only to wake or start workers.
-	sleeping, startedN atomic.Int32
+	// sleeping mirrors len(idle), and started counts the worker goroutines
+	// started (changed under mu), for callers to read without mu: a call
+	// takes mu only to wake or start workers.
+	sleeping, started atomic.Int32
 	// posted counts published jobs; a worker polling for work (see work)
 	// watches it.
 	posted atomic.Uint64
@@ -244,7 +244,7 @@ func (t *task) run(j job, n, grain int) {
 	// A worker going to sleep counts itself in sleeping before it looks
 	// for work a last time (see sleep): it sees this job, or this call sees
 	// it sleeping.
-	if p.sleeping.Load() > 0 || int(p.startedN.Load()) < th-1 {
+	if p.sleeping.Load() > 0 || int(p.started.Load()) < th-1 {
 		p.wake(t, th, nch)
 	}
 
@@ -276,14 +276,13 @@ func (t *task) run(j job, n, grain int) {
 func (p *pool) wake(t *task, th, nch int) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for p.started < th-1 {
+	for int(p.started.Load()) < th-1 {
 		w := &worker{wake: make(chan *task, 1)}
-		p.started++
+		p.started.Add(1)
 		p.idle = append(p.idle, w)
 		p.sleeping.Add(1)
 		go p.work(w)
 	}
-	p.startedN.Store(int32(p.started))
 	k := min(th-1, nch-1, len(p.idle))
 	wake := p.idle[len(p.idle)-k:]
 	p.idle = p.idle[:len(p.idle)-k]
