@@ -31,11 +31,7 @@ func pickJobs(tb testing.TB, n, vocab, logprobs int, opts sample.Options) []*job
 
 // newPicker returns a scheduler holding only what pickAll needs, with
 // ready jobs.
-func newPicker(ready []*job) *scheduler {
-	s := &scheduler{ready: ready}
-	s.pickOne = func(i int) { s.ready[i].pick() }
-	return s
-}
+func newPicker(ready []*job) *scheduler { return &scheduler{ready: ready} }
 
 // TestPickAllMatchesSerial checks that the parallel pick gives every job
 // the token and log probabilities a pick on its own gives, for greedy and

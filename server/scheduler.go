@@ -116,17 +116,16 @@ type scheduler struct {
 	ws       *engine.Workspace
 	works    []engine.Work
 	owners   []*job
-	ready    []*job // the jobs that got logits in this step
-	pickOne  func(i int)
-	activeN  int    // len(active), readable under mu
-	stepHook func() // tests: runs before each step
+	ready    []*job      // the jobs that got logits in this step
+	pickOne  func(i int) // picks ready job i, made once (see pickAll)
+	activeN  int         // len(active), readable under mu
+	stepHook func()      // tests: runs before each step
 }
 
 func newScheduler(m *cellm.Model, eng *engine.Engine, parallel, maxQueue, stepTokens int, mt *metrics) *scheduler {
 	s := &scheduler{eng: eng, model: m, eos: m.EOS(), parallel: parallel, maxQueue: maxQueue,
 		stepTokens: max(stepTokens, parallel), metrics: mt,
 		wake: make(chan struct{}, 1), done: make(chan struct{}), ws: eng.NewWorkspace()}
-	s.pickOne = func(i int) { s.ready[i].pick() }
 	go s.run()
 	return s
 }
@@ -374,6 +373,9 @@ func (s *scheduler) add(j *job, w engine.Work) {
 // tenth of a batched decode step at 8 sequences if run one after another.
 // Each job's pick touches only that job's state.
 func (s *scheduler) pickAll() {
+	if s.pickOne == nil { // a closure made per step would be allocated per step
+		s.pickOne = func(i int) { s.ready[i].pick() }
+	}
 	kernels.ForEach(len(s.ready), s.pickOne)
 }
 
