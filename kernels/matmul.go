@@ -74,10 +74,10 @@ func MatMuls(ys [][]float32, ws []*Matrix, x []float32, n int) {
 // MatMulTo computes MatMul of the len(ys) rows of x (len(ys)*w.Cols values)
 // by w, writing output row i to ys[i] (len w.Rows each; the rows must not
 // overlap each other or x): MatMul's results bit for bit, without an output
-// array holding every row. A batch's
-// last-position logits so go straight to each sequence's buffer. With the
-// quantized GEMM, each parallel work item copies its outputs from cache;
-// otherwise the rows are computed into scratch and copied.
+// array holding every row, so a batch's last-position logits go straight
+// to each sequence's buffer. With the quantized GEMM, each parallel work
+// item copies its outputs from cache; otherwise the rows are computed into
+// scratch and copied.
 func MatMulTo(ys [][]float32, w *Matrix, x []float32) {
 	mustValid("MatMulTo", w)
 	n := len(ys)

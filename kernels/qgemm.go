@@ -393,7 +393,7 @@ type qgDest struct {
 }
 
 // flush copies the outputs of weight rows [r0, r0+nr) from the item's
-// scratch d to y or to (nothing when the kernels wrote y directly).
+// scratch d to j.y or j.to (nothing when the kernels wrote j.y directly).
 func (j *qgemmJob) flush(d qgDest, r0, nr int) {
 	if !d.whole {
 		return

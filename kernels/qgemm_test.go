@@ -439,7 +439,7 @@ func TestMatMulTo(t *testing.T) {
 			}
 			ys := make([][]float32, n)
 			for i := range ys {
-				k := (i*5 + 3) % n // a permutation when gcd(5, n) = 1; else rows may share slots
+				k := (i*5 + 3) % n // a permutation when gcd(5, n) = 1, else reversed
 				if gcdInt(5, n) != 1 {
 					k = n - 1 - i
 				}
