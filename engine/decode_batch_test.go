@@ -57,7 +57,13 @@ func TestBatchedDecodeSteps(t *testing.T) {
 	}
 	for _, kv := range []kvcache.DType{kvcache.F32, kvcache.Q8} {
 		one, four := run(kv, 1), run(kv, 4)
+		if len(one) != len(four) {
+			t.Fatalf("%s: %d logit rows with 1 thread, %d with 4", kv, len(one), len(four))
+		}
 		for k := range one {
+			if len(one[k]) != len(four[k]) {
+				t.Fatalf("%s row %d: %d logits with 1 thread, %d with 4", kv, k, len(one[k]), len(four[k]))
+			}
 			for j, v := range one[k] {
 				if v != four[k][j] || math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 					t.Fatalf("%s step %d session %d: logit %d is %v with 1 thread, %v with 4", kv, k/len(hist), k%len(hist), j, v, four[k][j])
