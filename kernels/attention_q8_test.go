@@ -143,13 +143,14 @@ func TestQuantizeQ8Row(t *testing.T) {
 // TestGroupKernelsQ8 checks each backend's int8 group kernels against the
 // pure-Go twins (as TestGroupKernels does for f32 and f16) over positions
 // [from, n) of one KV head of paged blocks (whole and partial blocks, the
-// block sizes of sliding windows and of one position); the int8 values
+// block sizes of sliding windows and of one position; GQA groups 1-8 and
+// 17, five calls of up to four heads); the int8 values
 // are exact in float32, so only the summation order differs (measured at
 // most 7.6e-7 of the largest output magnitude, int8 values up to 127
 // cancelling in the dot products; tolerance 3e-6). Both scores and sums are
 // integer arithmetic with the same roundings, so they must be exact; the
 // sums' int16 weights are also checked against float32 sums of the
-// de-quantized rows (measured 5.7e-5 of the largest magnitude, with
+// de-quantized rows (measured 6.8e-5 of the largest magnitude, with
 // weights of both signs cancelling; tolerance 1.2e-4).
 func TestGroupKernelsQ8(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b *backend) {
@@ -159,7 +160,7 @@ func TestGroupKernelsQ8(t *testing.T) {
 		r := rand.New(rand.NewPCG(63, 64))
 		var worst, wworst float64
 		for _, hd := range []int{4, 7, 16, 32, 36, 40, 48, 64, 96, 128, 256} {
-			for g := 1; g <= 8; g++ {
+			for _, g := range []int{1, 2, 3, 4, 5, 6, 7, 8, 17} {
 				for _, sp := range []struct{ bt, from, n int }{{16, 0, 1}, {16, 0, 3}, {16, 0, 5}, {16, 0, 16}, {16, 0, 17},
 					{16, 5, 100}, {16, 13, 19}, {7, 3, 40}, {64, 10, 150}, {64, 63, 64}, {48, 20, 100}, {1, 0, 5},
 					{32, 31, 33}, {32, 0, 32}, {24, 2, 50}} {

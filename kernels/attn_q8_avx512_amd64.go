@@ -8,21 +8,16 @@ func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16
 //go:noescape
 func wsumQ8BlocksAVX512(out *float32, v *[]int8, vs *[]float32, p *float32, ps, grp, hd, bt, off, so, blk0, o0, m, last, ahead int)
 
-// maxGroupQ8Z is the largest GQA group the AVX-512 int8 kernels take
-// (four query heads per call); larger groups use the generic twins.
-const maxGroupQ8Z = 16
-
 // scoresQ8Z and wsumQ8Z are groupKernels.scoresQ8 and wsumQ8 with AVX-512:
 // one assembly call per run of four query heads loops over all the blocks
 // (reading each block's address from the slice headers, whose lengths are
 // checked here first), prefetching the block decodeAhead(bt) later (the
 // blocks are scattered in memory, so the hardware prefetcher does not run
-// ahead). The generic twins serve groups above maxGroupQ8Z, and the scores
-// of blocks whose size is not a multiple of 16 (the kernel's tiles of 16
-// positions) or head sizes not a multiple of 4, the weighted sums of head
-// sizes not a multiple of 32.
+// ahead). The generic twins serve the scores of blocks whose size is not a
+// multiple of 16 (the kernel's tiles of 16 positions) or head sizes not a
+// multiple of 4, and the weighted sums of head sizes not a multiple of 32.
 func scoresQ8Z(s []float32, k [][]int8, ks [][]float32, v [][]int8, vs [][]float32, bt, from, n, off int, q []int16, qsc []float32, g, hd int) {
-	if hd%4 != 0 || hd == 0 || bt%16 != 0 || g > maxGroupQ8Z {
+	if hd%4 != 0 || hd == 0 || bt%16 != 0 {
 		scoresQ8Generic(s, k, ks, v, vs, bt, from, n, off, q, qsc, g, hd)
 		return
 	}
@@ -41,7 +36,7 @@ func scoresQ8Z(s []float32, k [][]int8, ks [][]float32, v [][]int8, vs [][]float
 }
 
 func wsumQ8Z(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p []float32, g, hd int) {
-	if hd%32 != 0 || hd == 0 || g > maxGroupQ8Z {
+	if hd%32 != 0 || hd == 0 {
 		wsumQ8Generic(out, v, vs, bt, from, n, off, p, g, hd)
 		return
 	}
