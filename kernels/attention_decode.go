@@ -314,7 +314,7 @@ func AttentionDecode(qs []DecodeQuery, heads, kvHeads, headDim, window int, scal
 		if t := workers.acquire(); t != nil {
 			dj := &t.jobs.decode // the task's slot: no allocation to hand it over
 			*dj = j
-			t.run(dj, items, grain)
+			t.runDecode(dj, items, grain)
 			*dj = decodeJob{}
 			workers.release(t)
 			return

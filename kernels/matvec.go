@@ -35,7 +35,7 @@ func matVec(b *backend, y []float32, w *Matrix, x []float32) {
 		if t := workers.acquire(); t != nil {
 			pj := &t.jobs.matVec
 			*pj = j
-			t.run(pj, w.Rows, grain)
+			t.runDecode(pj, w.Rows, grain)
 			*pj = matVecJob{}
 			workers.release(t)
 			return
@@ -119,7 +119,7 @@ func MatVecs(ys [][]float32, ws []*Matrix, x []float32) {
 		if t := workers.acquire(); t != nil {
 			pj := &t.jobs.matVecs
 			*pj = j
-			t.run(pj, rows, grain)
+			t.runDecode(pj, rows, grain)
 			*pj = matVecsJob{}
 			workers.release(t)
 			return

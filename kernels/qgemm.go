@@ -145,7 +145,11 @@ func qgemmMatMuls(b *backend, ys, to [][]float32, ws []*Matrix, x []float32, n i
 		pp, pj := &t.jobs.qgemmPack, &t.jobs.qgemm
 		*pp, *pj = pack, j
 		t.run(pp, packRows, max(1, 1<<15/cols))
-		t.run(pj, items, 1)
+		if n <= 2*qgSmall { // a decode step's rows
+			t.runDecode(pj, items, 1)
+		} else {
+			t.run(pj, items, 1)
+		}
 		*pp, *pj = qgemmPackJob{}, qgemmMultiJob{}
 		workers.release(t)
 	} else {
