@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "zero_heads_amd64.h"
 
 // Decode attention kernels for up to four query heads sharing one KV head
 // (a GQA group): each key or value row is loaded (and converted from
@@ -406,19 +407,6 @@ wstored: \
 #define VF64_4 VF64_3 \
 	VF64((R12)(R8*1), Z23, Z12, Z13, Z14, Z15)
 
-#define VZ4(A, B, C, D) \
-	VPXORD A, A, A \
-	VPXORD B, B, B \
-	VPXORD C, C, C \
-	VPXORD D, D, D
-#define VZ64_1 VZ4(Z0, Z1, Z2, Z3)
-#define VZ64_2 VZ64_1 \
-	VZ4(Z4, Z5, Z6, Z7)
-#define VZ64_3 VZ64_2 \
-	VZ4(Z8, Z9, Z10, Z11)
-#define VZ64_4 VZ64_3 \
-	VZ4(Z12, Z13, Z14, Z15)
-
 // VO adds one head's 64 sums to the floats at (R10)(AX*4).
 #define VO(A, B, C, D) \
 	VADDPS (R10)(AX*4), A, A \
@@ -480,16 +468,16 @@ row: \
 	JEQ v64g2 \
 	CMPQ BX, $4 \
 	JLT v64g3 \
-	WV64(VZ64_4, VF64_4, VO64_4, LOAD64, PREF64, elemscale, v4col, v4row) \
+	WV64(ZEROHEADS_4, VF64_4, VO64_4, LOAD64, PREF64, elemscale, v4col, v4row) \
 	JMP vtail \
 v64g3: \
-	WV64(VZ64_3, VF64_3, VO64_3, LOAD64, PREF64, elemscale, v3col, v3row) \
+	WV64(ZEROHEADS_3, VF64_3, VO64_3, LOAD64, PREF64, elemscale, v3col, v3row) \
 	JMP vtail \
 v64g2: \
-	WV64(VZ64_2, VF64_2, VO64_2, LOAD64, PREF64, elemscale, v2col, v2row) \
+	WV64(ZEROHEADS_2, VF64_2, VO64_2, LOAD64, PREF64, elemscale, v2col, v2row) \
 	JMP vtail \
 v64g1: \
-	WV64(VZ64_1, VF64_1, VO64_1, LOAD64, PREF64, elemscale, v1col, v1row) \
+	WV64(ZEROHEADS_1, VF64_1, VO64_1, LOAD64, PREF64, elemscale, v1col, v1row) \
 vtail: \
 	CMPQ AX, R9 \
 	JLT wcol \
@@ -577,19 +565,6 @@ vtail: \
 	FCROSS
 #define FS32_4 SUM16
 
-#define FZ4(A, B, C, D) \
-	VPXORD A, A, A \
-	VPXORD B, B, B \
-	VPXORD C, C, C \
-	VPXORD D, D, D
-#define FZ32_1 FZ4(Z0, Z1, Z2, Z3)
-#define FZ32_2 FZ32_1 \
-	FZ4(Z4, Z5, Z6, Z7)
-#define FZ32_3 FZ32_2 \
-	FZ4(Z8, Z9, Z10, Z11)
-#define FZ32_4 FZ32_3 \
-	FZ4(Z12, Z13, Z14, Z15)
-
 #define FST32_1 VMOVUPS X0, (DI)
 #define FST32_2 FST32_1 \
 	VEXTRACTF32X4 $1, Z0, (DI)(R8*1)
@@ -645,13 +620,13 @@ col: \
 	JEQ f32g2 \
 	CMPQ AX, $4 \
 	JLT f32g3 \
-	SC32(FZ32_4, FD32_4, FS32_4, FST32_4, LOAD8, PREF8, step2, f4grp, f4col) \
+	SC32(ZEROHEADS_4, FD32_4, FS32_4, FST32_4, LOAD8, PREF8, step2, f4grp, f4col) \
 f32g3: \
-	SC32(FZ32_3, FD32_3, FS32_3, FST32_3, LOAD8, PREF8, step2, f3grp, f3col) \
+	SC32(ZEROHEADS_3, FD32_3, FS32_3, FST32_3, LOAD8, PREF8, step2, f3grp, f3col) \
 f32g2: \
-	SC32(FZ32_2, FD32_2, FS32_2, FST32_2, LOAD8, PREF8, step2, f2grp, f2col) \
+	SC32(ZEROHEADS_2, FD32_2, FS32_2, FST32_2, LOAD8, PREF8, step2, f2grp, f2col) \
 f32g1: \
-	SC32(FZ32_1, FD32_1, FS32_1, FST32_1, LOAD8, PREF8, step2, f1grp, f1col)
+	SC32(ZEROHEADS_1, FD32_1, FS32_1, FST32_1, LOAD8, PREF8, step2, f1grp, f1col)
 
 TEXT ·wsumGroupF32AVX512(SB), NOSPLIT, $0-64
 	WSUM_BEGIN(2)

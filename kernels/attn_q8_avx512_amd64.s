@@ -1,6 +1,7 @@
 //go:build amd64 && !purego
 
 #include "textflag.h"
+#include "zero_heads_amd64.h"
 
 // Decode attention kernels over int8 KV rows (kvcache.Q8) for up to four
 // query heads sharing one KV head (a GQA group), after the f16 group
@@ -155,20 +156,6 @@ GLOBL wsumQ8PermHi<>(SB), RODATA|NOPTR, $64
 	WB64(64, Z26, Z8, Z9, Z10, Z11)
 #define WB64_4 WB64_3 \
 	WB64(96, Z27, Z12, Z13, Z14, Z15)
-
-#define WZ4(A, B, C, D) \
-	VPXORD A, A, A \
-	VPXORD B, B, B \
-	VPXORD C, C, C \
-	VPXORD D, D, D
-
-#define WZ64_1 WZ4(Z0, Z1, Z2, Z3)
-#define WZ64_2 WZ64_1 \
-	WZ4(Z4, Z5, Z6, Z7)
-#define WZ64_3 WZ64_2 \
-	WZ4(Z8, Z9, Z10, Z11)
-#define WZ64_4 WZ64_3 \
-	WZ4(Z12, Z13, Z14, Z15)
 
 // WOUTAT is WOUT for the 32 floats at OFF(R10)(AX*4).
 #define WOUTAT(A, B, SC, OFF, OFF2) \
@@ -401,19 +388,19 @@ wqnext:
 	JEQ w64g2
 	CMPQ BX, $4
 	JLT w64g3
-	W64(WZ64_4, WB64_4, WO64_4, w4col, w4pair, w4odd, w4fin)
+	W64(ZEROHEADS_4, WB64_4, WO64_4, w4col, w4pair, w4odd, w4fin)
 	JMP wtail
 
 w64g3:
-	W64(WZ64_3, WB64_3, WO64_3, w3col, w3pair, w3odd, w3fin)
+	W64(ZEROHEADS_3, WB64_3, WO64_3, w3col, w3pair, w3odd, w3fin)
 	JMP wtail
 
 w64g2:
-	W64(WZ64_2, WB64_2, WO64_2, w2col, w2pair, w2odd, w2fin)
+	W64(ZEROHEADS_2, WB64_2, WO64_2, w2col, w2pair, w2odd, w2fin)
 	JMP wtail
 
 w64g1:
-	W64(WZ64_1, WB64_1, WO64_1, w1col, w1pair, w1odd, w1fin)
+	W64(ZEROHEADS_1, WB64_1, WO64_1, w1col, w1pair, w1odd, w1fin)
 
 wtail:
 	CMPQ AX, R9
