@@ -149,29 +149,17 @@ func FuzzAttentionDecodeQ8(f *testing.F) {
 	f.Add(uint64(6), uint8(4), uint8(2), uint8(31), uint16(90), uint8(0), uint8(2))
 	f.Add(uint64(7), uint8(3), uint8(4), uint8(47), uint16(200), uint8(70), uint8(1))
 	f.Fuzz(func(t *testing.T, seed uint64, hdSel, g8, bt8 uint8, pos16 uint16, window8, seqs8 uint8) {
-		hd := []int{32, 64, 96, 128, 36}[hdSel%5]
-		g := int(g8)%8 + 1
-		bt := int(bt8)%64 + 1
-		kv := 2
-		heads := kv * g
-		seqs := int(seqs8)%3 + 1
-		window := int(window8) % 100
+		c := newDecodeFuzzCase([]int{32, 64, 96, 128, 36}, hdSel, g8, bt8, window8, seqs8)
+		hd, g, bt, kv, heads, window := c.hd, c.g, c.bt, c.kv, c.heads, c.window
 		r := rand.New(rand.NewPCG(seed, 99))
-		qs := make([]DecodeQuery, seqs)
-		for i := range qs {
-			pos := (int(pos16) + 37*i) % 700
-			nb := pos/bt + 1
-			d := DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: bt, Pos: pos,
-				K8: make([][]int8, nb), V8: make([][]int8, nb), KScale: make([][]float32, nb), VScale: make([][]float32, nb)}
-			for b := range nb {
-				d.K8[b], d.V8[b] = make([]int8, kv*bt*hd), make([]int8, kv*bt*hd)
-				for j := range d.K8[b] {
-					d.K8[b][j], d.V8[b][j] = int8(r.IntN(255)-127), int8(r.IntN(255)-127)
-				}
-				d.KScale[b], d.VScale[b] = randVec(r, kv*bt, 0.02), randVec(r, kv*bt, 0.02)
+		qs := c.queries(r, pos16, func(d *DecodeQuery) {
+			k8, v8 := make([]int8, kv*bt*hd), make([]int8, kv*bt*hd)
+			for j := range k8 {
+				k8[j], v8[j] = int8(r.IntN(255)-127), int8(r.IntN(255)-127)
 			}
-			qs[i] = d
-		}
+			d.K8, d.V8 = append(d.K8, k8), append(d.V8, v8)
+			d.KScale, d.VScale = append(d.KScale, randVec(r, kv*bt, 0.02)), append(d.VScale, randVec(r, kv*bt, 0.02))
+		})
 		for _, b := range backends {
 			if b.group == nil {
 				continue
@@ -199,32 +187,20 @@ func FuzzAttentionDecodeF16(f *testing.F) {
 	f.Add(uint64(3), uint8(2), uint8(5), uint8(64), uint16(150), uint8(0), uint8(3), false)
 	f.Add(uint64(4), uint8(3), uint8(8), uint8(1), uint16(5), uint8(3), uint8(1), true)
 	f.Fuzz(func(t *testing.T, seed uint64, hdSel, g8, bt8 uint8, pos16 uint16, window8, seqs8 uint8, f32 bool) {
-		hd := []int{16, 40, 64, 96}[hdSel%4]
-		g := int(g8)%8 + 1
-		bt := int(bt8)%64 + 1
-		kv := 2
-		heads := kv * g
-		seqs := int(seqs8)%3 + 1
-		window := int(window8) % 100
+		c := newDecodeFuzzCase([]int{16, 40, 64, 96}, hdSel, g8, bt8, window8, seqs8)
+		hd, g, bt, kv, heads, window := c.hd, c.g, c.bt, c.kv, c.heads, c.window
 		r := rand.New(rand.NewPCG(seed, 98))
-		qs := make([]DecodeQuery, seqs)
-		for i := range qs {
-			pos := (int(pos16) + 37*i) % 700
-			nb := pos/bt + 1
-			d := DecodeQuery{Out: make([]float32, heads*hd), Q: randVec(r, heads*hd, 1), BlockTokens: bt, Pos: pos}
-			for range nb {
-				k, v := randVec(r, kv*bt*hd, 1), randVec(r, kv*bt*hd, 1)
-				if f32 {
-					d.K, d.V = append(d.K, k), append(d.V, v)
-					continue
-				}
-				k16, v16 := make([]uint16, len(k)), make([]uint16, len(v))
-				F32ToF16(k16, k)
-				F32ToF16(v16, v)
-				d.K16, d.V16 = append(d.K16, k16), append(d.V16, v16)
+		qs := c.queries(r, pos16, func(d *DecodeQuery) {
+			k, v := randVec(r, kv*bt*hd, 1), randVec(r, kv*bt*hd, 1)
+			if f32 {
+				d.K, d.V = append(d.K, k), append(d.V, v)
+				return
 			}
-			qs[i] = d
-		}
+			k16, v16 := make([]uint16, len(k)), make([]uint16, len(v))
+			F32ToF16(k16, k)
+			F32ToF16(v16, v)
+			d.K16, d.V16 = append(d.K16, k16), append(d.V16, v16)
+		})
 		for _, b := range backends {
 			if b.group == nil {
 				continue
@@ -249,6 +225,34 @@ func FuzzAttentionDecodeF16(f *testing.F) {
 			decodeSameAs(t, what, "the per-block group kernels", b, &ref, qs, heads, kv, hd, window)
 		}
 	})
+}
+
+// decodeFuzzCase is the shape a decode fuzz input selects: head size hd
+// (from a list), GQA group g, block size bt, kv KV heads, one to three
+// sequences and a sliding window below 100.
+type decodeFuzzCase struct{ hd, g, bt, kv, heads, seqs, window int }
+
+func newDecodeFuzzCase(hds []int, hdSel, g8, bt8, window8, seqs8 uint8) decodeFuzzCase {
+	c := decodeFuzzCase{hd: hds[int(hdSel)%len(hds)], g: int(g8)%8 + 1, bt: int(bt8)%64 + 1, kv: 2,
+		seqs: int(seqs8)%3 + 1, window: int(window8) % 100}
+	c.heads = c.kv * c.g
+	return c
+}
+
+// queries makes c.seqs decode queries with random query heads at
+// positions from pos16 on (below 700), each with the blocks its position
+// needs, added one at a time by addBlock.
+func (c decodeFuzzCase) queries(r *rand.Rand, pos16 uint16, addBlock func(d *DecodeQuery)) []DecodeQuery {
+	qs := make([]DecodeQuery, c.seqs)
+	for i := range qs {
+		pos := (int(pos16) + 37*i) % 700
+		d := DecodeQuery{Out: make([]float32, c.heads*c.hd), Q: randVec(r, c.heads*c.hd, 1), BlockTokens: c.bt, Pos: pos}
+		for range pos/c.bt + 1 {
+			addBlock(&d)
+		}
+		qs[i] = d
+	}
+	return qs
 }
 
 // decodeSameAs runs AttentionDecode over qs with backend b, then with ref
