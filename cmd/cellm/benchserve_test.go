@@ -47,7 +47,10 @@ func TestBenchServeURL(t *testing.T) {
 	if r.Requests != 4 || r.Tokens != 4*7 || len(r.TTFTs) != 4 || r.TTFT(0.5) <= 0 || r.Aggregate() <= 0 {
 		t.Errorf("got %d requests, %d tokens, TTFTs %v, want 4 requests of 7 tokens", r.Requests, r.Tokens, r.TTFTs)
 	}
-	if !(r.ActiveWall > 0 && r.ActiveWall <= r.Wall && r.ActiveTokens > 0 && r.ActiveTokens <= float64(r.Tokens)) {
+	// The window is empty when the second client started after the first
+	// one's last reply (a busy machine); TestAllActive checks its arithmetic.
+	if !(r.ActiveWall >= 0 && r.ActiveWall <= r.Wall && r.ActiveTokens >= 0 && r.ActiveTokens <= float64(r.Tokens) &&
+		(r.ActiveWall > 0 || r.ActiveTokens == 0)) {
 		t.Errorf("all-active window %v of %v with %g of %d tokens", r.ActiveWall, r.Wall, r.ActiveTokens, r.Tokens)
 	}
 
