@@ -120,18 +120,6 @@ func scoresQ8Generic(s []float32, k [][]int8, ks [][]float32, _ [][]int8, _ [][]
 	}
 }
 
-// wsumQ8Generic is groupKernels.wsumQ8 in Go, block by block with
-// wsumGroupQ8Generic.
-func wsumQ8Generic(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p []float32, g, hd int) {
-	m, so := n-from, off/hd
-	for t := from; t < n; {
-		blk, o := t/bt, t%bt
-		c := min(bt-o, n-t)
-		wsumGroupQ8Generic(out, v[blk][off+o*hd:off+(o+c)*hd], vs[blk][so+o:so+o+c], p[t-from:], m, c, g, hd)
-		t += c
-	}
-}
-
 // dequantQ8Rows sets dst to the rows of hd int8 values of src times their
 // scales (len(scales) rows).
 func dequantQ8Rows(dst []float32, src []int8, scales []float32, hd int) {
@@ -271,15 +259,20 @@ func quantizeI16RowGeneric(dst []int16, src []float32) float32 {
 	return amax / 32767
 }
 
-// wsumQ8Chunk is the most positions whose weights share one int16 scale
-// in the int8 weighted sums (one SIMD register of float32 weights).
-const wsumQ8Chunk = 16
+// wsumQ8Span is the most positions whose int32 sums the int8 weighted
+// sums keep before converting them to float32: |int16 weight · int8
+// value| <= 32767·128, and 512 of those fit in an int32.
+const wsumQ8Span = 512
 
 // quantizeW16 sets w[t] to the weight p[t]·vs[t] (a softmax weight times
 // its value row's scale) quantized to int16 with one scale, which it
 // returns: p[t]·vs[t] ≈ scale·w[t], within scale/2 (1/65534 of the largest
-// magnitude). All zero weights give scale 0; a NaN or Inf weight gives a
-// NaN scale and zero w, so that the sums it enters are NaN.
+// magnitude, plus a rounding of the reciprocal). All zero weights give
+// scale 0; a NaN or Inf weight gives a NaN scale and zero w, so that the
+// sums it enters are NaN. With inv = 32767/amax (amax the largest
+// |p[t]·vs[t]|), w[t] = round(p[t]·vs[t]·inv), to nearest even as the SIMD
+// conversion does; only when inv overflows (amax below 1e-34) does it
+// divide by amax instead.
 func quantizeW16(w []int16, p, vs []float32) float32 {
 	var amax float32
 	finite := true
@@ -295,39 +288,126 @@ func quantizeW16(w []int16, p, vs []float32) float32 {
 		}
 		return 0
 	}
+	inv := 32767 / amax
+	if inv > math.MaxFloat32 {
+		quantizeW16Tiny(w, p, vs, amax)
+		return amax / 32767
+	}
 	for t, s := range vs {
-		// Divide rather than multiply by 32767/amax, which overflows for a
-		// tiny amax; round to nearest even as the SIMD conversion does.
-		y := ((p[t] * s) / amax) * 32767
+		y := float32(p[t] * s * inv) // no fused multiply-add
 		w[t] = int16(int32((y + 0x1.8p23) - 0x1.8p23))
 	}
 	return amax / 32767
 }
 
-// wsumGroupQ8Generic adds sum_t p[h*ps+t]·(vs[t]·V[t,:]) to out[h*hd:] as
-// integer sums: per chunk of up to wsumQ8Chunk positions and per head, the
-// weights p·vs are quantized to int16 (quantizeW16), multiplied with the
-// int8 values and summed exactly in int32 (|sum| <= 16·32767·127), and the
-// sum converted to float32 once and times the chunk's weight scale.
-func wsumGroupQ8Generic(out []float32, v []int8, vs []float32, p []float32, ps, c, g, hd int) {
-	var w [wsumQ8Chunk]int16
-	var accBuf [MaxQ8HeadDim]int32
-	acc := accBuf[:hd]
-	for t0 := 0; t0 < c; t0 += wsumQ8Chunk {
-		n := min(wsumQ8Chunk, c-t0)
+// quantizeW16Tiny is quantizeW16's quantization for a largest magnitude
+// amax so small that 32767/amax overflows: it divides by amax first.
+func quantizeW16Tiny(w []int16, p, vs []float32, amax float32) {
+	for t, s := range vs {
+		y := ((p[t] * s) / amax) * 32767
+		w[t] = int16(int32((y + 0x1.8p23) - 0x1.8p23))
+	}
+}
+
+// wsumQ8Buf holds the scratch of one int8 weighted sum call: the value
+// rows' scales gathered from the blocks, the int16 weights and their
+// scales, and the generic twin's int32 sums.
+type wsumQ8Buf struct {
+	vsc, sc []float32
+	w       []int16
+	acc     []int32
+}
+
+var wsumQ8Pool = sync.Pool{New: func() any { return new(wsumQ8Buf) }}
+
+// weights sets b.w[h*(m+1)+i] and b.sc[h] for the m = n-from positions of
+// the g heads: the weights p[h*m+i]·vs[i] quantized per head over all the
+// positions (quant, quantizeW16 or a SIMD form giving the same bits), the
+// scales vs gathered from the blocks (element so of each, in blocks of
+// bt) by gather. Each head's row of weights is followed by a 0: the SIMD
+// kernels read the weights two positions at a time. It returns the
+// weights and their scales.
+func (b *wsumQ8Buf) weights(vs [][]float32, bt, from, n, so int, p []float32, g int, gather func(dst []float32, vs [][]float32, bt, from, n, so int), quant func(w []int16, p, vs []float32) float32) ([]int16, []float32) {
+	m := n - from
+	if cap(b.vsc) < m {
+		b.vsc = make([]float32, m)
+	}
+	if cap(b.w) < g*(m+1) {
+		b.w = make([]int16, g*(m+1))
+	}
+	if cap(b.sc) < g {
+		b.sc = make([]float32, g)
+	}
+	vsc, w, sc := b.vsc[:m], b.w[:g*(m+1)], b.sc[:g]
+	gather(vsc, vs, bt, from, n, so)
+	for h := range g {
+		sc[h] = quant(w[h*(m+1):h*(m+1)+m], p[h*m:(h+1)*m], vsc)
+		w[h*(m+1)+m] = 0
+	}
+	return w, sc
+}
+
+// gatherScalesGeneric sets dst[t-from] to the scale of position t in
+// [from, n): element so+t%bt of block vs[t/bt].
+func gatherScalesGeneric(dst []float32, vs [][]float32, bt, from, n, so int) {
+	for t := from; t < n; {
+		blk, o := t/bt, t%bt
+		c := min(bt-o, n-t)
+		copy(dst[t-from:t-from+c], vs[blk][so+o:so+o+c])
+		t += c
+	}
+}
+
+// wsumQ8Generic is groupKernels.wsumQ8 in Go: it adds sum_t
+// p[h*m+t-from]·(vs[t]·V[t,:]) to out[h*hd:] (m = n-from) as integer sums.
+// Each head's weights p·vs over all m positions are quantized to int16
+// with one scale (quantizeW16), multiplied with the int8 values and
+// summed exactly in int32, block by block, and those sums are converted
+// to float32, times the head's weight scale, and added to out once at the
+// end, or earlier where the next block's rows would take them past
+// wsumQ8Span rows (a block's rows are split into runs of wsumQ8Span if it
+// holds more).
+func wsumQ8Generic(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p []float32, g, hd int) {
+	if n <= from || g <= 0 {
+		return
+	}
+	m, so := n-from, off/hd
+	b := wsumQ8Pool.Get().(*wsumQ8Buf)
+	defer wsumQ8Pool.Put(b)
+	w, sc := b.weights(vs, bt, from, n, so, p, g, gatherScalesGeneric, quantizeW16)
+	if cap(b.acc) < g*hd {
+		b.acc = make([]int32, g*hd)
+	}
+	acc := b.acc[:g*hd]
+	clear(acc)
+	flush := func() {
 		for h := range g {
-			sc := quantizeW16(w[:n], p[h*ps+t0:h*ps+t0+n], vs[t0:t0+n])
-			clear(acc)
-			for t, wt := range w[:n] {
-				row := v[(t0+t)*hd : (t0+t+1)*hd]
-				for d, x := range row {
-					acc[d] += int32(wt) * int32(x)
-				}
-			}
-			oh := out[h*hd : (h+1)*hd]
-			for d, a := range acc {
-				oh[d] += float32(float32(a) * sc) // rounded product, as the SIMD kernel
+			oh, ah := out[h*hd:(h+1)*hd], acc[h*hd:(h+1)*hd]
+			for d, a := range ah {
+				oh[d] += float32(float32(a) * sc[h]) // rounded product, as the SIMD kernel
 			}
 		}
+		clear(acc)
 	}
+	rows := 0 // in acc since the last flush
+	for t := from; t < n; {
+		blk, o := t/bt, t%bt
+		c := min(bt-o, n-t, wsumQ8Span)
+		if rows+c > wsumQ8Span {
+			flush()
+			rows = 0
+		}
+		rows += c
+		vb := v[blk][off+o*hd : off+(o+c)*hd]
+		for h := range g {
+			ah, wh := acc[h*hd:(h+1)*hd], w[h*(m+1)+t-from:h*(m+1)+t-from+c]
+			for i, wt := range wh {
+				for d, x := range vb[i*hd : (i+1)*hd] {
+					ah[d] += int32(wt) * int32(x)
+				}
+			}
+		}
+		t += c
+	}
+	flush()
 }

@@ -2,11 +2,22 @@
 
 package kernels
 
+import "math"
+
 //go:noescape
 func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc *float32, grp, hd, bt, off, so, blk0, o0, m, last int, v *[]int8, vs *[]float32, ahead int)
 
 //go:noescape
-func wsumQ8BlocksAVX512(out *float32, v *[]int8, vs *[]float32, p *float32, ps, grp, hd, bt, off, so, blk0, o0, m, last, ahead int)
+func wsumQ8BlocksAVX512(out *float32, v *[]int8, w *int16, ws int, sc *float32, grp, hd, bt, off, blk0, o0, m, last, ahead int)
+
+//go:noescape
+func gatherScalesAVX512(dst *float32, vs *[]float32, bt, so, blk0, o0, m int)
+
+//go:noescape
+func wprodAbsMaxAVX512(p, vs *float32, n int) float32
+
+//go:noescape
+func wquant16AVX512(w *int16, p, vs *float32, n int, inv float32)
 
 // scoresQ8Z and wsumQ8Z are groupKernels.scoresQ8 and wsumQ8 with AVX-512:
 // one assembly call per run of four query heads loops over all the blocks
@@ -36,7 +47,7 @@ func scoresQ8Z(s []float32, k [][]int8, ks [][]float32, v [][]int8, vs [][]float
 }
 
 func wsumQ8Z(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p []float32, g, hd int) {
-	if hd%32 != 0 || hd == 0 {
+	if hd%32 != 0 || hd == 0 || bt > wsumQ8Span {
 		wsumQ8Generic(out, v, vs, bt, from, n, off, p, g, hd)
 		return
 	}
@@ -49,9 +60,42 @@ func wsumQ8Z(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p 
 		wsumQ8Generic(out, v, vs, bt, from, n, off, p, g, hd) // panics on the short block
 		return
 	}
+	b := wsumQ8Pool.Get().(*wsumQ8Buf)
+	defer wsumQ8Pool.Put(b)
+	w, sc := b.weights(vs, bt, from, n, so, p, g, gatherScalesZ, quantizeW16Z)
 	for h := 0; h < g; h += 4 {
-		wsumQ8BlocksAVX512(&out[h*hd], &v[0], &vs[0], &p[h*m], m, min(4, g-h), hd, bt, off, so, from/bt, from%bt, m, last, decodeAhead(bt))
+		wsumQ8BlocksAVX512(&out[h*hd], &v[0], &w[h*(m+1)], m+1, &sc[h], min(4, g-h), hd, bt, off, from/bt, from%bt, m, last, decodeAhead(bt))
 	}
+}
+
+// gatherScalesZ is gatherScalesGeneric with AVX-512 (the blocks' lengths
+// checked by the caller).
+func gatherScalesZ(dst []float32, vs [][]float32, bt, from, n, so int) {
+	_ = dst[n-from-1]
+	gatherScalesAVX512(&dst[0], &vs[0], bt, so, from/bt, from%bt, n-from)
+}
+
+// quantizeW16Z is quantizeW16 with AVX-512: the largest magnitude of the
+// products (NaN if any is NaN or Inf) in one pass, the scaled and rounded
+// weights in a second, with quantizeW16's float32 operations.
+func quantizeW16Z(w []int16, p, vs []float32) float32 {
+	n := len(vs)
+	if n == 0 {
+		return 0
+	}
+	_, _ = w[n-1], p[n-1]
+	amax := wprodAbsMaxAVX512(&p[0], &vs[0], n)
+	if amax != amax || amax == 0 {
+		clear(w[:n])
+		return amax // NaN, or 0 for all zero weights
+	}
+	inv := 32767 / amax
+	if inv > math.MaxFloat32 {
+		quantizeW16Tiny(w[:n], p, vs, amax)
+	} else {
+		wquant16AVX512(&w[0], &p[0], &vs[0], n, inv)
+	}
+	return amax / 32767
 }
 
 //go:noescape

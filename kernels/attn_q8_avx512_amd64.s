@@ -40,23 +40,28 @@
 // the block, 40 those of the block to prefetch, 48 their scales, 56 o+c
 // (the block's end), 64 t0.
 
-// func wsumQ8BlocksAVX512(out *float32, v *[]int8, vs *[]float32, p *float32, ps, grp, hd, bt, off, so, blk0, o0, m, last, ahead int)
-// out[h*hd+d] += sum_i p[h*ps+i]·(vs[i]·V[i*hd+d]) for the m rows i, h < g,
-// as integer sums (see wsumGroupQ8Generic, to which it is exact), in
-// chunks of up to wsumQ8Chunk = 16 rows of a block: each head's weights
-// p·vs are quantized to int16 with one scale (w16 at 0(SP)+32h, scale at
-// 128(SP)+4h); rows go two at a time, sign-extended to int16 and
-// interleaved (VPUNPCKL/HWD: each int32 lane holds one column of both
-// rows), so that one VPDPWSSD with the heads' broadcast weight pair adds
-// both rows' products to 16 columns. The interleave leaves columns 0-3,
-// 8-11, ... in the low accumulator and 4-7, 12-15, ... in the high one;
-// VPERMI2D (indices in Z30, Z31) restores their order before the
-// conversion to float32. W64 steps 64 columns at a time (one loop per
-// head count); wcol 32 at a time (Z(2h), Z(2h+1): head h's 32 columns).
-// Frame past the weights: 144 blk, 152 last, 160 positions left after
-// this block, 168 o, 176 rows left in the block after this chunk, 184 the
-// chunk's rows c, 192 its weights (p), 200 the rows to prefetch, 208 its
-// scales, 216 its rows.
+// func wsumQ8BlocksAVX512(out *float32, v *[]int8, w *int16, ws int, sc *float32, grp, hd, bt, off, blk0, o0, m, last, ahead int)
+// out[h*hd+d] += sum_i w[h*ws+i]·V[i*hd+d] · sc[h] for the m rows i and
+// h < grp <= 4 as integer sums (see wsumQ8Generic, to which it is exact):
+// w holds the heads' weights quantized to int16 (a 0 after each head's
+// m), sc their scales. The columns go in strips of 64 (then one of 32 if
+// hd%64 == 32), each strip over all the blocks: rows go two at a time,
+// sign-extended to int16 and interleaved (VPUNPCKL/HWD: each int32 lane
+// holds one column of both rows), so that one VPDPWSSD with a head's
+// broadcast weight pair adds both rows' products to 16 columns (a last row
+// alone pairs with zeros). The int32 sums stay in registers until the next
+// block would take them past wsumQ8Span = 512 rows, or to the strip's end:
+// then they are flushed, converted to float32, times sc[h] and added to
+// out. The interleave leaves columns 0-3, 8-11, ... in the low
+// accumulator and 4-7, 12-15, ... in the high one; VPERMI2D (indices in
+// Z30, Z31) restores their order before the conversion. Head h's
+// accumulators are Z(4h)..Z(4h+3) (64 columns) or Z(4h), Z(4h+1) (32).
+// Registers: DI out, R9 hd, R8 = ws*2 (a head's weights in bytes), AX the
+// strip's first column, R11 the rows summed since the last flush, R14 the
+// weights of the row pair (head 0; R12 = R14 + 2*R8 for head 3), SI its
+// values, R13 the same rows of the block to prefetch, CX the rows left in
+// the block. Frame: 0 blk, 8 rows left after this block, 16 o (the
+// block's first row).
 DATA wsumQ8PermLo<>+0(SB)/4, $0
 DATA wsumQ8PermLo<>+4(SB)/4, $1
 DATA wsumQ8PermLo<>+8(SB)/4, $2
@@ -93,399 +98,401 @@ DATA wsumQ8PermHi<>+56(SB)/4, $30
 DATA wsumQ8PermHi<>+60(SB)/4, $31
 GLOBL wsumQ8PermHi<>(SB), RODATA|NOPTR, $64
 
-// WDOT adds the interleaved row pair (Z18 low columns, Z19 high) times
-// the weight pair at OFF(R14) to accumulators A (low) and B (high).
-#define WDOT(OFF, A, B) \
-	VPDPWSSD.BCST OFF(R14), Z18, A \
-	VPDPWSSD.BCST OFF(R14), Z19, B
-
-// WPAIR multiplies the interleaved pair with the weights of every head.
-#define WPAIR(done) \
-	VPUNPCKLWD Z17, Z16, Z18 \
-	VPUNPCKHWD Z17, Z16, Z19 \
-	WDOT(0, Z0, Z1) \
-	CMPQ BX, $2 \
-	JLT done \
-	WDOT(32, Z2, Z3) \
-	CMPQ BX, $3 \
-	JLT done \
-	WDOT(64, Z4, Z5) \
-	CMPQ BX, $4 \
-	JLT done \
-	WDOT(96, Z6, Z7)
-
-// WOUT adds head h's sums (A low, B high), in column order, times its
-// scale SC(SP) to the 32 floats at (R10)(AX*4).
-#define WOUT(A, B, SC) \
-	VMOVDQA32 Z30, Z20 \
-	VPERMI2D B, A, Z20 \
-	VMOVDQA32 Z31, Z21 \
-	VPERMI2D B, A, Z21 \
-	VCVTDQ2PS Z20, Z20 \
-	VCVTDQ2PS Z21, Z21 \
-	VMULPS.BCST SC(SP), Z20, Z20 \
-	VMULPS.BCST SC(SP), Z21, Z21 \
-	VADDPS (R10)(AX*4), Z20, Z20 \
-	VADDPS 64(R10)(AX*4), Z21, Z21 \
-	VMOVUPS Z20, (R10)(AX*4) \
-	VMOVUPS Z21, 64(R10)(AX*4)
-
-// The 64-column steps of wsumGroupQ8AVX512, one loop per head count g
-// (no per-head branches): a row pair's 64 columns are W64MIX's four
-// interleaved registers Z20..Z23 (columns 0-31 low and high, 32-63 low and
-// high), head h's accumulators Z(4h)..Z(4h+3).
-#define W64MIX \
+// WLD64 loads the row pair's 64 columns sign-extended and interleaved:
+// Z20, Z21 columns 0-31 (low, high), Z22, Z23 columns 32-63; WLD64ODD a
+// row alone (its partner zeros).
+#define WLD64 \
+	VPMOVSXBW (SI), Z16 \
+	VPMOVSXBW (SI)(R9*1), Z17 \
+	VPMOVSXBW 32(SI), Z18 \
+	VPMOVSXBW 32(SI)(R9*1), Z19 \
 	VPUNPCKLWD Z17, Z16, Z20 \
 	VPUNPCKHWD Z17, Z16, Z21 \
 	VPUNPCKLWD Z19, Z18, Z22 \
 	VPUNPCKHWD Z19, Z18, Z23
 
-// WB64 adds the pair times head h's weight pair at OFF(R14) (broadcast
-// into W) to its accumulators A..D.
-#define WB64(OFF, W, A, B, C, D) \
-	VPBROADCASTD OFF(R14), W \
+#define WLD64ODD \
+	VPMOVSXBW (SI), Z16 \
+	VPMOVSXBW 32(SI), Z18 \
+	VPXORD Z17, Z17, Z17 \
+	VPUNPCKLWD Z17, Z16, Z20 \
+	VPUNPCKHWD Z17, Z16, Z21 \
+	VPUNPCKLWD Z17, Z18, Z22 \
+	VPUNPCKHWD Z17, Z18, Z23
+
+// WLD32 and WLD32ODD are WLD64 and WLD64ODD for 32 columns (Z20, Z21).
+#define WLD32 \
+	VPMOVSXBW (SI), Z16 \
+	VPMOVSXBW (SI)(R9*1), Z17 \
+	VPUNPCKLWD Z17, Z16, Z20 \
+	VPUNPCKHWD Z17, Z16, Z21
+
+#define WLD32ODD \
+	VPMOVSXBW (SI), Z16 \
+	VPXORD Z17, Z17, Z17 \
+	VPUNPCKLWD Z17, Z16, Z20 \
+	VPUNPCKHWD Z17, Z16, Z21
+
+// WB64 adds the pair times a head's weight pair at ADDR (broadcast into W)
+// to its accumulators A..D; WB32 to A, B.
+#define WB64(ADDR, W, A, B, C, D) \
+	VPBROADCASTD ADDR, W \
 	VPDPWSSD W, Z20, A \
 	VPDPWSSD W, Z21, B \
 	VPDPWSSD W, Z22, C \
 	VPDPWSSD W, Z23, D
 
-#define WB64_1 WB64(0, Z24, Z0, Z1, Z2, Z3)
-#define WB64_2 WB64_1 \
-	WB64(32, Z25, Z4, Z5, Z6, Z7)
-#define WB64_3 WB64_2 \
-	WB64(64, Z26, Z8, Z9, Z10, Z11)
-#define WB64_4 WB64_3 \
-	WB64(96, Z27, Z12, Z13, Z14, Z15)
+#define WB32(ADDR, W, A, B) \
+	VPBROADCASTD ADDR, W \
+	VPDPWSSD W, Z20, A \
+	VPDPWSSD W, Z21, B
 
-// WOUTAT is WOUT for the 32 floats at OFF(R10)(AX*4).
-#define WOUTAT(A, B, SC, OFF, OFF2) \
+#define WB64_1 WB64((R14), Z24, Z0, Z1, Z2, Z3)
+#define WB64_2 WB64_1 \
+	WB64((R14)(R8*1), Z25, Z4, Z5, Z6, Z7)
+#define WB64_3 WB64_2 \
+	WB64((R14)(R8*2), Z26, Z8, Z9, Z10, Z11)
+#define WB64_4 WB64_3 \
+	LEAQ (R14)(R8*2), R12 \
+	WB64((R12)(R8*1), Z27, Z12, Z13, Z14, Z15)
+
+#define WB32_1 WB32((R14), Z24, Z0, Z1)
+#define WB32_2 WB32_1 \
+	WB32((R14)(R8*1), Z25, Z4, Z5)
+#define WB32_3 WB32_2 \
+	WB32((R14)(R8*2), Z26, Z8, Z9)
+#define WB32_4 WB32_3 \
+	LEAQ (R14)(R8*2), R12 \
+	WB32((R12)(R8*1), Z27, Z12, Z13)
+
+// WFL adds a head's int32 sums of 32 columns (A low, B high), in column
+// order, converted and times its scale at SCOFF(DX), to the floats at
+// OFF(R10) and OFF2(R10) = OFF+64.
+#define WFL(A, B, SCOFF, OFF, OFF2) \
 	VMOVDQA32 Z30, Z20 \
 	VPERMI2D B, A, Z20 \
 	VMOVDQA32 Z31, Z21 \
 	VPERMI2D B, A, Z21 \
 	VCVTDQ2PS Z20, Z20 \
 	VCVTDQ2PS Z21, Z21 \
-	VMULPS.BCST SC(SP), Z20, Z20 \
-	VMULPS.BCST SC(SP), Z21, Z21 \
-	VADDPS OFF(R10)(AX*4), Z20, Z20 \
-	VADDPS OFF2(R10)(AX*4), Z21, Z21 \
-	VMOVUPS Z20, OFF(R10)(AX*4) \
-	VMOVUPS Z21, OFF2(R10)(AX*4)
+	VMULPS.BCST SCOFF(DX), Z20, Z20 \
+	VMULPS.BCST SCOFF(DX), Z21, Z21 \
+	VADDPS OFF(R10), Z20, Z20 \
+	VADDPS OFF2(R10), Z21, Z21 \
+	VMOVUPS Z20, OFF(R10) \
+	VMOVUPS Z21, OFF2(R10)
 
-// WO64 adds one head's 64 columns (accumulators A..D) times its scale
-// SC(SP) to the floats at (R10)(AX*4).
-#define WO64(A, B, C, D, SC) \
-	WOUTAT(A, B, SC, 0, 64) \
-	WOUTAT(C, D, SC, 128, 192)
+// WF64_n and WF32_n flush n heads' sums of the strip at column AX.
+#define WFSTART \
+	MOVQ sc+32(FP), DX \
+	LEAQ (DI)(AX*4), R10
 
-#define WO64_1 WO64(Z0, Z1, Z2, Z3, 128)
-#define WO64_2 WO64_1 \
-	LEAQ (R10)(R9*4), R10 \
-	WO64(Z4, Z5, Z6, Z7, 132)
-#define WO64_3 WO64_2 \
-	LEAQ (R10)(R9*4), R10 \
-	WO64(Z8, Z9, Z10, Z11, 136)
-#define WO64_4 WO64_3 \
-	LEAQ (R10)(R9*4), R10 \
-	WO64(Z12, Z13, Z14, Z15, 140)
+#define WF64(A, B, C, D, SCOFF) \
+	WFL(A, B, SCOFF, 0, 64) \
+	WFL(C, D, SCOFF, 128, 192)
 
-// W64 runs the 64-column steps from column AX while at least 64 columns
-// are left, with ZERO, HEADS and OUT for one head count (labels: col,
-// pair, odd, fin). Rows go two at a time as in wcol; each step prefetches
-// its columns of the next block's rows.
-#define W64(ZERO, HEADS, OUT, col, pair, odd, fin) \
-col: \
-	LEAQ (DX)(AX*1), SI \
-	MOVQ 200(SP), R13 \
-	ADDQ AX, R13 \
-	MOVQ 184(SP), CX \
-	LEAQ (SP), R14 \
+#define WF64_1 WFSTART \
+	WF64(Z0, Z1, Z2, Z3, 0)
+#define WF64_2 WF64_1 \
+	LEAQ (R10)(R9*4), R10 \
+	WF64(Z4, Z5, Z6, Z7, 4)
+#define WF64_3 WF64_2 \
+	LEAQ (R10)(R9*4), R10 \
+	WF64(Z8, Z9, Z10, Z11, 8)
+#define WF64_4 WF64_3 \
+	LEAQ (R10)(R9*4), R10 \
+	WF64(Z12, Z13, Z14, Z15, 12)
+
+#define WF32_1 WFSTART \
+	WFL(Z0, Z1, 0, 0, 64)
+#define WF32_2 WF32_1 \
+	LEAQ (R10)(R9*4), R10 \
+	WFL(Z4, Z5, 4, 0, 64)
+#define WF32_3 WF32_2 \
+	LEAQ (R10)(R9*4), R10 \
+	WFL(Z8, Z9, 8, 0, 64)
+#define WF32_4 WF32_3 \
+	LEAQ (R10)(R9*4), R10 \
+	WFL(Z12, Z13, 12, 0, 64)
+
+// WSTRIP runs one strip of WIDTH columns from column AX over all the
+// blocks for one head count (ZERO, LD, LDODD, HEADS, FLUSH; the rest are
+// labels), then moves AX past it. Each pair prefetches its columns of
+// the rows of block min(blk+ahead, last).
+#define WSTRIP(ZERO, LD, LDODD, HEADS, FLUSH, WIDTH, strip, block, noflush, pfset, pair, odd, bend) \
+strip: \
 	ZERO \
-pair: \
-	CMPQ CX, $2 \
+	XORQ R11, R11 \
+	MOVQ blk0+72(FP), BX \
+	MOVQ BX, 0(SP) \
+	MOVQ m+88(FP), BX \
+	MOVQ BX, 8(SP) \
+	MOVQ o0+80(FP), BX \
+	MOVQ BX, 16(SP) \
+	MOVQ w+16(FP), R14 \
+block: \
+	MOVQ bt+56(FP), CX \
+	SUBQ 16(SP), CX \
+	MOVQ 8(SP), DX \
+	CMPQ CX, DX \
+	CMOVQGT DX, CX \
+	SUBQ CX, DX \
+	MOVQ DX, 8(SP) \
+	LEAQ (R11)(CX*1), DX \
+	CMPQ DX, $512 \
+	JLE noflush \
+	FLUSH \
+	ZERO \
+	XORQ R11, R11 \
+noflush: \
+	ADDQ CX, R11 \
+	MOVQ 16(SP), R10 \
+	IMULQ R9, R10 \
+	ADDQ off+64(FP), R10 \
+	ADDQ AX, R10 \
+	MOVQ 0(SP), BX \
+	LEAQ (BX)(BX*2), DX \
+	MOVQ v+8(FP), R13 \
+	MOVQ (R13)(DX*8), SI \
+	ADDQ R10, SI \
+	MOVQ SI, R13 \
+	MOVQ last+96(FP), DX \
+	CMPQ BX, DX \
+	JGE pfset \
+	ADDQ ahead+104(FP), BX \
+	CMPQ BX, DX \
+	CMOVQGT DX, BX \
+	LEAQ (BX)(BX*2), BX \
+	MOVQ v+8(FP), R13 \
+	MOVQ (R13)(BX*8), R13 \
+	ADDQ R10, R13 \
+pfset: \
+	SUBQ $2, CX \
 	JLT odd \
+pair: \
 	PREFETCHT0 (R13) \
 	PREFETCHT0 (R13)(R9*1) \
-	VPMOVSXBW (SI), Z16 \
-	VPMOVSXBW (SI)(R9*1), Z17 \
-	VPMOVSXBW 32(SI), Z18 \
-	VPMOVSXBW 32(SI)(R9*1), Z19 \
-	W64MIX \
+	LD \
 	HEADS \
 	ADDQ $4, R14 \
 	LEAQ (SI)(R9*2), SI \
 	LEAQ (R13)(R9*2), R13 \
 	SUBQ $2, CX \
-	JMP pair \
+	JGE pair \
 odd: \
-	CMPQ CX, $0 \
-	JEQ fin \
+	CMPQ CX, $-1 \
+	JNE bend \
 	PREFETCHT0 (R13) \
-	VPMOVSXBW (SI), Z16 \
-	VPMOVSXBW 32(SI), Z18 \
-	VPXORD Z17, Z17, Z17 \
-	VPXORD Z19, Z19, Z19 \
-	W64MIX \
+	LDODD \
 	HEADS \
-fin: \
-	MOVQ DI, R10 \
-	OUT \
-	ADDQ $64, AX \
-	MOVQ R9, R11 \
-	SUBQ AX, R11 \
-	CMPQ R11, $64 \
-	JGE col
+	ADDQ $2, R14 \
+bend: \
+	MOVQ $0, 16(SP) \
+	INCQ 0(SP) \
+	CMPQ 8(SP), $0 \
+	JNE block \
+	FLUSH \
+	ADDQ $WIDTH, AX
 
-TEXT ·wsumQ8BlocksAVX512(SB), NOSPLIT, $224-120
-	MOVQ m+96(FP), AX
+// WALL runs all the strips for one head count: of 64 columns while at
+// least 64 are left, then one of 32 if hd%64 == 32.
+#define WALL(ZERO, H64, F64, H32, F32, s64, b64, n64, p64, l64, o64, e64, s32, b32, n32, p32, l32, o32, e32) \
+	CMPQ R9, $64 \
+	JLT s32 \
+	WSTRIP(ZERO, WLD64, WLD64ODD, H64, F64, 64, s64, b64, n64, p64, l64, o64, e64) \
+	MOVQ R9, DX \
+	SUBQ AX, DX \
+	CMPQ DX, $64 \
+	JGE s64 \
+	CMPQ AX, R9 \
+	JGE wret \
+	WSTRIP(ZERO, WLD32, WLD32ODD, H32, F32, 32, s32, b32, n32, p32, l32, o32, e32) \
+	JMP wret
+
+TEXT ·wsumQ8BlocksAVX512(SB), NOSPLIT, $24-112
+	MOVQ m+88(FP), AX
 	CMPQ AX, $0
 	JEQ wret
-	MOVQ AX, 160(SP)
-	MOVQ blk0+80(FP), AX
-	MOVQ AX, 144(SP)
-	MOVQ last+104(FP), AX
-	MOVQ AX, 152(SP)
-	MOVQ o0+88(FP), AX
-	MOVQ AX, 168(SP)
-	MOVQ p+24(FP), AX
-	MOVQ AX, 192(SP)
-
-wblock:
-	// 176(SP) = min(bt-o, positions left) rows of block blk from row o:
-	// values at 216(SP) = v[blk] + off + o*hd, scales at 208(SP) =
-	// vs[blk] + (so+o)*4; 200(SP) = the same rows of block
-	// min(blk+ahead, last) (this block's if it is the last).
-	MOVQ bt+56(FP), CX
-	SUBQ 168(SP), CX
-	MOVQ 160(SP), AX
-	CMPQ CX, AX
-	CMOVQGT AX, CX
-	SUBQ CX, AX
-	MOVQ AX, 160(SP)
-	MOVQ CX, 176(SP)
-	MOVQ hd+48(FP), R9
-	MOVQ 168(SP), R11
-	IMULQ R9, R11
-	ADDQ off+64(FP), R11
-	MOVQ 144(SP), BX
-	LEAQ (BX)(BX*2), R12
-	MOVQ v+8(FP), R13
-	MOVQ (R13)(R12*8), SI
-	ADDQ R11, SI
-	MOVQ SI, 216(SP)
-	MOVQ vs+16(FP), R13
-	MOVQ (R13)(R12*8), R14
-	MOVQ so+72(FP), AX
-	ADDQ 168(SP), AX
-	LEAQ (R14)(AX*4), R14
-	MOVQ R14, 208(SP)
-	MOVQ SI, 200(SP)
-	MOVQ 152(SP), AX
-	CMPQ BX, AX
-	JGE wchunk
-	MOVQ ahead+112(FP), DX
-	ADDQ BX, DX
-	CMPQ DX, AX
-	CMOVQGT AX, DX
-	LEAQ (DX)(DX*2), DX
-	MOVQ v+8(FP), R13
-	MOVQ (R13)(DX*8), SI
-	ADDQ R11, SI
-	MOVQ SI, 200(SP)
-	MOVQ vs+16(FP), R13
-	MOVQ (R13)(DX*8), AX
-	MOVQ so+72(FP), R13
-	PREFETCHT0 (AX)(R13*4)
-
-wchunk:
-	// 184(SP) = c = min(wsumQ8Chunk, rows left in the block).
-	MOVQ 176(SP), CX
-	CMPQ CX, $16
-	JLE wclast
-	MOVQ $16, CX
-
-wclast:
-	SUBQ CX, 176(SP)
-	MOVQ CX, 184(SP)
 	MOVQ out+0(FP), DI
-	MOVQ 216(SP), DX
-	MOVQ 192(SP), R10
-	MOVQ ps+32(FP), R8
-	SHLQ $2, R8
-	MOVQ grp+40(FP), BX
 	MOVQ hd+48(FP), R9
-	// K1: the c lanes of a chunk's weights.
+	MOVQ ws+24(FP), R8
+	SHLQ $1, R8
+	VMOVDQU32 wsumQ8PermLo<>(SB), Z30
+	VMOVDQU32 wsumQ8PermHi<>(SB), Z31
+	XORQ AX, AX
+	MOVQ grp+40(FP), BX
+	CMPQ BX, $2
+	JLT wg1
+	JEQ wg2
+	CMPQ BX, $4
+	JLT wg3
+	WALL(ZEROHEADS_4, WB64_4, WF64_4, WB32_4, WF32_4, w4s64, w4b64, w4n64, w4p64, w4l64, w4o64, w4e64, w4s32, w4b32, w4n32, w4p32, w4l32, w4o32, w4e32)
+
+wg3:
+	WALL(ZEROHEADS_3, WB64_3, WF64_3, WB32_3, WF32_3, w3s64, w3b64, w3n64, w3p64, w3l64, w3o64, w3e64, w3s32, w3b32, w3n32, w3p32, w3l32, w3o32, w3e32)
+
+wg2:
+	WALL(ZEROHEADS_2, WB64_2, WF64_2, WB32_2, WF32_2, w2s64, w2b64, w2n64, w2p64, w2l64, w2o64, w2e64, w2s32, w2b32, w2n32, w2p32, w2l32, w2o32, w2e32)
+
+wg1:
+	WALL(ZEROHEADS_1, WB64_1, WF64_1, WB32_1, WF32_1, w1s64, w1b64, w1n64, w1p64, w1l64, w1o64, w1e64, w1s32, w1b32, w1n32, w1p32, w1l32, w1o32, w1e32)
+
+wret:
+	VZEROUPPER
+	RET
+
+// func gatherScalesAVX512(dst *float32, vs *[]float32, bt, so, blk0, o0, m int)
+// dst[i] = the scale of row o0+i from block blk0 on (element so+o of
+// *vs[b], in blocks of bt rows) for i < m (m >= 1); a block's last rows%16
+// go under the mask K1.
+TEXT ·gatherScalesAVX512(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ vs+8(FP), R8
+	MOVQ bt+16(FP), R9
+	MOVQ so+24(FP), R10
+	MOVQ blk0+32(FP), BX
+	MOVQ o0+40(FP), DX
+	MOVQ m+48(FP), R11
+
+gblock:
+	MOVQ R9, CX
+	SUBQ DX, CX
+	CMPQ CX, R11
+	CMOVQGT R11, CX
+	SUBQ CX, R11
+	LEAQ (BX)(BX*2), AX
+	MOVQ (R8)(AX*8), SI
+	ADDQ R10, DX
+	LEAQ (SI)(DX*4), SI
+
+gcopy:
+	CMPQ CX, $16
+	JLT gtail
+	VMOVUPS (SI), Z0
+	VMOVUPS Z0, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DI
+	SUBQ $16, CX
+	JMP gcopy
+
+gtail:
+	CMPQ CX, $0
+	JEQ gnext
 	MOVL $1, AX
 	SHLL CX, AX
 	DECL AX
 	KMOVW AX, K1
-	MOVQ 208(SP), AX
-	VMOVUPS.Z (AX), K1, Z16
+	VMOVUPS.Z (SI), K1, Z0
+	VMOVUPS Z0, K1, (DI)
+	LEAQ (DI)(CX*4), DI
+
+gnext:
+	XORQ DX, DX
+	INCQ BX
+	CMPQ R11, $0
+	JNE gblock
+	VZEROUPPER
+	RET
+
+// func wprodAbsMaxAVX512(p, vs *float32, n int) float32
+// The largest |p[i]*vs[i]| for i < n (n >= 1), or NaN if any product is
+// NaN or Inf (see absMaxAVX512).
+TEXT ·wprodAbsMaxAVX512(SB), NOSPLIT, $0-28
+	MOVQ p+0(FP), SI
+	MOVQ vs+8(FP), DX
+	MOVQ n+16(FP), CX
 	MOVL $0x7fffffff, AX
-	VPBROADCASTD AX, Z28
-	MOVL $0x46fffe00, AX // 32767.0
-	VPBROADCASTD AX, Z29
-	LEAQ (SP), R14
-	XORQ R12, R12
-
-wquant:
-	VMOVUPS.Z (R10), K1, Z17
-	VMULPS Z16, Z17, Z17
-	// Any NaN or Inf weight: w - w is NaN.
-	VSUBPS Z17, Z17, Z19
-	VCMPPS $3, Z19, Z19, K2
-	KORTESTW K2, K2
-	JNZ wnan
-	VANDPS Z28, Z17, Z18
-	VEXTRACTF64X4 $1, Z18, Y19
-	VMAXPS Y19, Y18, Y18
-	VEXTRACTF32X4 $1, Y18, X19
-	VMAXPS X19, X18, X18
-	VPERMILPS $0x4E, X18, X19
-	VMAXPS X19, X18, X18
-	VPERMILPS $0xB1, X18, X19
-	VMAXPS X19, X18, X18
-	VXORPS X19, X19, X19
-	VUCOMISS X19, X18
-	JEQ wzero
-	VDIVSS X29, X18, X19
-	VMOVSS X19, 128(SP)(R12*4)
-	VBROADCASTSS X18, Z18
-	VDIVPS Z18, Z17, Z17
-	VMULPS Z29, Z17, Z17
-	VCVTPS2DQ Z17, Z17
-	VPMOVSDW Z17, Y17
-	VMOVDQU32 Y17, (R14)
-	JMP wqnext
-
-wnan:
-	MOVL $0x7fc00000, AX
-	MOVL AX, 128(SP)(R12*4)
-	VPXORD Y17, Y17, Y17
-	VMOVDQU32 Y17, (R14)
-	JMP wqnext
-
-wzero:
-	MOVL $0, 128(SP)(R12*4)
-	VPXORD Y17, Y17, Y17
-	VMOVDQU32 Y17, (R14)
-
-wqnext:
-	ADDQ R8, R10
-	ADDQ $32, R14
-	INCQ R12
-	CMPQ R12, BX
-	JLT wquant
-
-	VMOVDQU32 wsumQ8PermLo<>(SB), Z30
-	VMOVDQU32 wsumQ8PermHi<>(SB), Z31
-	XORQ AX, AX
-	// Steps of 64 columns (W64), then a last 32 (hd%64 == 32) in wcol.
-	CMPQ R9, $64
-	JLT wcol
-	CMPQ BX, $2
-	JLT w64g1
-	JEQ w64g2
-	CMPQ BX, $4
-	JLT w64g3
-	W64(ZEROHEADS_4, WB64_4, WO64_4, w4col, w4pair, w4odd, w4fin)
-	JMP wtail
-
-w64g3:
-	W64(ZEROHEADS_3, WB64_3, WO64_3, w3col, w3pair, w3odd, w3fin)
-	JMP wtail
-
-w64g2:
-	W64(ZEROHEADS_2, WB64_2, WO64_2, w2col, w2pair, w2odd, w2fin)
-	JMP wtail
-
-w64g1:
-	W64(ZEROHEADS_1, WB64_1, WO64_1, w1col, w1pair, w1odd, w1fin)
-
-wtail:
-	CMPQ AX, R9
-	JLT wcol
-	JMP wnext
-
-wcol:
-	LEAQ (DX)(AX*1), SI
-	MOVQ 200(SP), R13
-	LEAQ (R13)(AX*1), R13
-	MOVQ 184(SP), CX
-	LEAQ (SP), R14
+	VPBROADCASTD AX, Z2
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
 	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
 
-wpair:
-	CMPQ CX, $2
-	JLT wodd
-	PREFETCHT0 (R13)
-	PREFETCHT0 (R13)(R9*1)
-	VPMOVSXBW (SI), Z16
-	VPMOVSXBW (SI)(R9*1), Z17
-	WPAIR(wpnext)
+wamloop:
+	CMPQ CX, $16
+	JLT wamtail
+	VMOVUPS (SI), Z4
+	VMULPS (DX), Z4, Z4
+	VANDPS Z2, Z4, Z5
+	VMAXPS Z5, Z0, Z0
+	VFMADD231PS Z3, Z4, Z1
+	ADDQ $64, SI
+	ADDQ $64, DX
+	SUBQ $16, CX
+	JMP wamloop
 
-wpnext:
-	ADDQ $4, R14
-	LEAQ (SI)(R9*2), SI
-	LEAQ (R13)(R9*2), R13
-	SUBQ $2, CX
-	JMP wpair
-
-wodd:
-	// A last row alone: its partner's weight is 0 (lane c of the mask).
+wamtail:
 	CMPQ CX, $0
-	JEQ wfin
-	PREFETCHT0 (R13)
-	VPMOVSXBW (SI), Z16
-	VPXORD Z17, Z17, Z17
-	WPAIR(wfin)
+	JEQ wamreduce
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z4
+	VMOVUPS.Z (DX), K1, Z5
+	VMULPS Z5, Z4, Z4
+	VANDPS Z2, Z4, Z5
+	VMAXPS Z5, Z0, Z0
+	VFMADD231PS Z3, Z4, Z1
 
-wfin:
-	MOVQ DI, R10
-	WOUT(Z0, Z1, 128)
-	CMPQ BX, $2
-	JLT wstored
-	LEAQ (R10)(R9*4), R10
-	WOUT(Z2, Z3, 132)
-	CMPQ BX, $3
-	JLT wstored
-	LEAQ (R10)(R9*4), R10
-	WOUT(Z4, Z5, 136)
-	CMPQ BX, $4
-	JLT wstored
-	LEAQ (R10)(R9*4), R10
-	WOUT(Z6, Z7, 140)
+wamreduce:
+	VEXTRACTF64X4 $1, Z0, Y5
+	VMAXPS Y5, Y0, Y0
+	VEXTRACTF128 $1, Y0, X5
+	VMAXPS X5, X0, X0
+	VPERMILPS $0x4E, X0, X5
+	VMAXPS X5, X0, X0
+	VPERMILPS $0xB1, X0, X5
+	VMAXPS X5, X0, X0
+	VCMPPS $3, Z1, Z1, K2
+	KORTESTW K2, K2
+	JZ wamdone
+	MOVL $0x7fc00000, AX
+	VMOVD AX, X0
 
-wstored:
-	ADDQ $32, AX
-	CMPQ AX, R9
-	JLT wcol
+wamdone:
+	VMOVSS X0, ret+24(FP)
+	VZEROUPPER
+	RET
 
-wnext:
-	// Past the chunk's c rows: the block's next chunk, or the next block.
-	MOVQ 184(SP), CX
-	MOVQ hd+48(FP), R9
-	IMULQ CX, R9
-	ADDQ R9, 216(SP)
-	ADDQ R9, 200(SP)
-	SHLQ $2, CX
-	ADDQ CX, 208(SP)
-	ADDQ CX, 192(SP)
-	CMPQ 176(SP), $0
-	JNE wchunk
-	MOVQ $0, 168(SP)
-	INCQ 144(SP)
-	CMPQ 160(SP), $0
-	JNE wblock
+// func wquant16AVX512(w *int16, p, vs *float32, n int, inv float32)
+// w[i] = round(p[i]*vs[i]*inv) for i < n (n >= 1), to nearest even;
+// |p[i]*vs[i]*inv| <= 32767.
+TEXT ·wquant16AVX512(SB), NOSPLIT, $0-36
+	MOVQ w+0(FP), DI
+	MOVQ p+8(FP), SI
+	MOVQ vs+16(FP), DX
+	MOVQ n+24(FP), CX
+	VBROADCASTSS inv+32(FP), Z2
 
-wret:
+wqloop:
+	CMPQ CX, $16
+	JLT wqtail
+	VMOVUPS (SI), Z4
+	VMULPS (DX), Z4, Z4
+	VMULPS Z2, Z4, Z4
+	VCVTPS2DQ Z4, Z4
+	VPMOVSDW Z4, (DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $32, DI
+	SUBQ $16, CX
+	JMP wqloop
+
+wqtail:
+	CMPQ CX, $0
+	JEQ wqdone
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+	VMOVUPS.Z (SI), K1, Z4
+	VMOVUPS.Z (DX), K1, Z5
+	VMULPS Z5, Z4, Z4
+	VMULPS Z2, Z4, Z4
+	VCVTPS2DQ Z4, Z4
+	VPMOVSDW Z4, K1, (DI)
+
+wqdone:
 	VZEROUPPER
 	RET
 
