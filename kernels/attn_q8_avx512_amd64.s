@@ -396,7 +396,8 @@ gnext:
 
 // func wprodAbsMaxAVX512(p, vs *float32, n int) float32
 // The largest |p[i]*vs[i]| for i < n (n >= 1), or NaN if any product is
-// NaN or Inf (see absMaxAVX512).
+// NaN or Inf: the magnitudes' bits compared as integers (the order of
+// non-negative floats, Inf and NaN above all finite ones), in two chains.
 TEXT ·wprodAbsMaxAVX512(SB), NOSPLIT, $0-28
 	MOVQ p+0(FP), SI
 	MOVQ vs+8(FP), DX
@@ -405,20 +406,33 @@ TEXT ·wprodAbsMaxAVX512(SB), NOSPLIT, $0-28
 	VPBROADCASTD AX, Z2
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
-	VPXORD Z3, Z3, Z3
+
+wamloop2:
+	CMPQ CX, $32
+	JLT wamloop
+	VMOVUPS (SI), Z4
+	VMOVUPS 64(SI), Z5
+	VMULPS (DX), Z4, Z4
+	VMULPS 64(DX), Z5, Z5
+	VPANDD Z2, Z4, Z4
+	VPANDD Z2, Z5, Z5
+	VPMAXUD Z4, Z0, Z0
+	VPMAXUD Z5, Z1, Z1
+	ADDQ $128, SI
+	ADDQ $128, DX
+	SUBQ $32, CX
+	JMP wamloop2
 
 wamloop:
 	CMPQ CX, $16
 	JLT wamtail
 	VMOVUPS (SI), Z4
 	VMULPS (DX), Z4, Z4
-	VANDPS Z2, Z4, Z5
-	VMAXPS Z5, Z0, Z0
-	VFMADD231PS Z3, Z4, Z1
+	VPANDD Z2, Z4, Z4
+	VPMAXUD Z4, Z0, Z0
 	ADDQ $64, SI
 	ADDQ $64, DX
 	SUBQ $16, CX
-	JMP wamloop
 
 wamtail:
 	CMPQ CX, $0
@@ -430,27 +444,26 @@ wamtail:
 	VMOVUPS.Z (SI), K1, Z4
 	VMOVUPS.Z (DX), K1, Z5
 	VMULPS Z5, Z4, Z4
-	VANDPS Z2, Z4, Z5
-	VMAXPS Z5, Z0, Z0
-	VFMADD231PS Z3, Z4, Z1
+	VPANDD Z2, Z4, Z4
+	VPMAXUD Z4, Z1, Z1
 
 wamreduce:
-	VEXTRACTF64X4 $1, Z0, Y5
-	VMAXPS Y5, Y0, Y0
-	VEXTRACTF128 $1, Y0, X5
-	VMAXPS X5, X0, X0
-	VPERMILPS $0x4E, X0, X5
-	VMAXPS X5, X0, X0
-	VPERMILPS $0xB1, X0, X5
-	VMAXPS X5, X0, X0
-	VCMPPS $3, Z1, Z1, K2
-	KORTESTW K2, K2
-	JZ wamdone
+	VPMAXUD Z1, Z0, Z0
+	VEXTRACTI64X4 $1, Z0, Y5
+	VPMAXUD Y5, Y0, Y0
+	VEXTRACTI128 $1, Y0, X5
+	VPMAXUD X5, X0, X0
+	VPSHUFD $0x4E, X0, X5
+	VPMAXUD X5, X0, X0
+	VPSHUFD $0xB1, X0, X5
+	VPMAXUD X5, X0, X0
+	VMOVD X0, AX
+	CMPL AX, $0x7f800000
+	JB wamdone
 	MOVL $0x7fc00000, AX
-	VMOVD AX, X0
 
 wamdone:
-	VMOVSS X0, ret+24(FP)
+	MOVL AX, ret+24(FP)
 	VZEROUPPER
 	RET
 
