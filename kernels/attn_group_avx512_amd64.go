@@ -25,6 +25,8 @@ var groupAVX512 = &groupKernels{
 	scoresQ8:  scoresQ8Z,
 	wsumQ8:    wsumQ8Z,
 
+	prefetchQ8Scales: prefetchScalesZ,
+
 	scoresBlocksF32: scoresBlocksF32Z,
 	scoresBlocksF16: scoresBlocksF16Z,
 	wsumBlocksF32:   wsumBlocksF32Z,

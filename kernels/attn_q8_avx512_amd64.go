@@ -14,6 +14,9 @@ func wsumQ8BlocksAVX512(out *float32, v *[]int8, w *int16, ws int, sc *float32, 
 func gatherScalesAVX512(dst *float32, vs *[]float32, bt, so, blk0, o0, m int)
 
 //go:noescape
+func prefetchScalesAVX512(vs *[]float32, so, bt, blk0, blk1 int)
+
+//go:noescape
 func wprodAbsMaxAVX512(p, vs *float32, n int) float32
 
 //go:noescape
@@ -66,6 +69,15 @@ func wsumQ8Z(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p 
 	for h := 0; h < g; h += 4 {
 		wsumQ8BlocksAVX512(&out[h*hd], &v[0], &w[h*(m+1)], m+1, &sc[h], min(4, g-h), hd, bt, off, from/bt, from%bt, m, last, decodeAhead(bt))
 	}
+}
+
+// prefetchScalesZ is groupKernels.prefetchQ8Scales with AVX-512: the
+// first and last scale of each block's run (nothing if a block is short).
+func prefetchScalesZ(vs [][]float32, bt, from, n, so int) {
+	if n <= from || bt <= 0 || !blocksFit(vs, from/bt, (n-1)/bt, so+bt) {
+		return
+	}
+	prefetchScalesAVX512(&vs[0], so, bt, from/bt, (n-1)/bt)
 }
 
 // gatherScalesZ is gatherScalesGeneric with AVX-512 (the blocks' lengths

@@ -394,6 +394,29 @@ gnext:
 	VZEROUPPER
 	RET
 
+// func prefetchScalesAVX512(vs *[]float32, so, bt, blk0, blk1 int)
+// Prefetches elements so and so+bt-1 of *vs[b] for blocks blk0..blk1.
+TEXT ·prefetchScalesAVX512(SB), NOSPLIT, $0-40
+	MOVQ vs+0(FP), R8
+	MOVQ so+8(FP), R10
+	MOVQ bt+16(FP), R9
+	ADDQ R10, R9
+	SHLQ $2, R9
+	SUBQ $4, R9
+	MOVQ blk0+24(FP), BX
+	MOVQ blk1+32(FP), DX
+	SHLQ $2, R10
+
+pfsloop:
+	LEAQ (BX)(BX*2), AX
+	MOVQ (R8)(AX*8), SI
+	PREFETCHT0 (SI)(R10*1)
+	PREFETCHT0 (SI)(R9*1)
+	INCQ BX
+	CMPQ BX, DX
+	JLE pfsloop
+	RET
+
 // func wprodAbsMaxAVX512(p, vs *float32, n int) float32
 // The largest |p[i]*vs[i]| for i < n (n >= 1), or NaN if any product is
 // NaN or Inf: the magnitudes' bits compared as integers (the order of
