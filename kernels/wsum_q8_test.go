@@ -109,6 +109,9 @@ func TestWsumQ8Edges(t *testing.T) {
 					got[i], want[i], ref[i] = 0, 0, 0
 				}
 			}
+			if tc.infAt >= 0 {
+				continue // every head NaN, as checked
+			}
 			if d := numcheck.MaxAbs(t, tc.name, got, want); d != 0 {
 				t.Errorf("%s: max diff %g from the generic twin (want 0)", tc.name, d)
 			}
