@@ -49,7 +49,7 @@ type groupKernels struct {
 	// quantizeQ16). With m = n-from, scoresQ8 sets s[h*m+t-from] =
 	// float32(Q[h,:]·K[t,:]) * (ks[t]*qsc[h]) and wsumQ8 adds
 	// sum_t p[h*m+t-from]·(vs[t]·V[t,:]) to out[h*hd:(h+1)*hd] (see
-	// wsumGroupQ8Generic), for h < g. SIMD forms prefetch the blocks read
+	// wsumQ8Generic), for h < g. SIMD forms prefetch the blocks read
 	// next (scoresQ8 also the first blocks of the values v, vs, which
 	// wsumQ8 reads next).
 	scoresQ8 func(s []float32, k [][]int8, ks [][]float32, v [][]int8, vs [][]float32, bt, from, n, off int, q []int16, qsc []float32, g, hd int)

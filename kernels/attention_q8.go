@@ -14,8 +14,9 @@ import (
 // int16 (one scale per head: relative error 1.5e-5, far below the keys'
 // own), 16 positions at a time in 16 SIMD lanes (no horizontal sums),
 // scaled by the key row's scale, the head's and the softmax scale;
-// the weighted sums widen the value rows to float32, each multiplied by
-// its scale once for all the heads of a GQA group. Several query rows (prefill)
+// the weighted sums multiply the int8 value rows by the softmax weights
+// times the rows' scales, quantized to int16 per head (see
+// wsumQ8Generic). Several query rows (prefill)
 // de-quantize the visible rows into the contiguous float32 cache of the
 // blocked GEMM path, as the f16 form converts them.
 
@@ -332,11 +333,12 @@ var wsumQ8Pool = sync.Pool{New: func() any { return new(wsumQ8Buf) }}
 // weights and their scales.
 func (b *wsumQ8Buf) weights(vs [][]float32, bt, from, n, so int, p []float32, g int, gather func(dst []float32, vs [][]float32, bt, from, n, so int), quant func(w []int16, p, vs []float32) float32) ([]int16, []float32) {
 	m := n - from
+	// Grown with room: decoding adds a position per step.
 	if cap(b.vsc) < m {
-		b.vsc = make([]float32, m)
+		b.vsc = make([]float32, 2*m+64)
 	}
 	if cap(b.w) < g*(m+1) {
-		b.w = make([]int16, g*(m+1))
+		b.w = make([]int16, 2*g*(m+1)+64)
 	}
 	if cap(b.sc) < g {
 		b.sc = make([]float32, g)

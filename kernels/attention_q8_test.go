@@ -150,8 +150,9 @@ func TestQuantizeQ8Row(t *testing.T) {
 // cancelling in the dot products; tolerance 3e-6). Both scores and sums are
 // integer arithmetic with the same roundings, so they must be exact; the
 // sums' int16 weights are also checked against float32 sums of the
-// de-quantized rows (measured 6.8e-5 of the largest magnitude, with
-// weights of both signs cancelling; tolerance 1.2e-4).
+// de-quantized rows (measured 1.16e-4 of the largest magnitude, with
+// weights of both signs cancelling, one int16 scale per head over up to 150
+// positions; tolerance 2e-4).
 func TestGroupKernelsQ8(t *testing.T) {
 	eachBackend(t, func(t *testing.T, b *backend) {
 		if b.group == nil {
@@ -215,7 +216,7 @@ func TestGroupKernelsQ8(t *testing.T) {
 					wsumGroupF32Generic(ref, deq, nil, p, m, m, g, hd)
 					d := relMaxAbs(t, "wsum q8 vs f32", want, ref)
 					wworst = max(wworst, d)
-					if !(d <= 1.2e-4) {
+					if !(d <= 2e-4) {
 						t.Errorf("wsum q8 %s: max diff %g of the largest magnitude from float32 sums", what, d)
 					}
 				}

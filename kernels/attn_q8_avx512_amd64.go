@@ -49,10 +49,10 @@ func scoresQ8Z(s []float32, k [][]int8, ks [][]float32, v [][]int8, vs [][]float
 	}
 }
 
-// wsumQ8Z (see scoresQ8Z) gathers the value scales
-// and the weights quantized up front (gatherScalesAVX512,
-// quantizeW16Z), then one assembly call per run of four query heads over
-// all the blocks, prefetching the block 2*decodeAhead(bt) later (the
+// wsumQ8Z (see scoresQ8Z) gathers the value scales and quantizes the
+// weights up front (gatherScalesZ, quantizeW16Z), then makes one assembly
+// call per run of four query heads over all the blocks, prefetching the
+// block 2*decodeAhead(bt) later (the
 // kernel now runs a block in well under a DRAM latency: measured 3-5%
 // faster than decodeAhead(bt) at B=8 and 16 from DRAM, 4 times as far
 // 0-5% slower; PREFETCHT1 no better). Head sizes not a multiple of 32
