@@ -268,151 +268,80 @@ func quantizeI16RowGeneric(dst []int16, src []float32) float32 {
 // value| <= 32767·128, and 512 of those fit in an int32.
 const wsumQ8Span = 512
 
-// quantizeW16 sets w[t] to the weight p[t]·vs[t] (a softmax weight times
-// its value row's scale) quantized to int16 with one scale, which it
-// returns: p[t]·vs[t] ≈ scale·w[t], within scale/2 (1/65534 of the largest
-// magnitude, plus a rounding of the reciprocal). All zero weights give
-// scale 0; a NaN or Inf weight gives a NaN scale and zero w, so that the
-// sums it enters are NaN. With inv = 32767/amax (amax the largest
-// |p[t]·vs[t]|), w[t] = round(p[t]·vs[t]·inv), to nearest even as the SIMD
-// conversion does; only when inv overflows (amax below 1e-34) does it
-// divide by amax instead.
-func quantizeW16(w []int16, p, vs []float32) float32 {
-	var amax float32
-	finite := true
-	for t, s := range vs {
-		a := math.Float32frombits(math.Float32bits(p[t]*s) &^ (1 << 31))
-		finite = finite && a <= math.MaxFloat32
-		amax = max(amax, a)
-	}
-	if !finite || amax == 0 {
-		clear(w)
-		if !finite {
-			return float32(math.NaN())
-		}
-		return 0
-	}
-	inv := 32767 / amax
+// quantizeW16 returns the weight x (a softmax weight times its value
+// row's scale) quantized to int16 for a head whose largest weight
+// magnitude is amax > 0 (finite), with inv = 32767/amax: round(x·inv), to
+// nearest even as the SIMD conversion does, within amax/65534 (plus a
+// rounding of the reciprocal); only when inv overflows (amax below 1e-34)
+// round((x/amax)·32767). The weights' scale is amax/32767.
+func quantizeW16(x, amax, inv float32) int16 {
+	y := float32(x * inv) // no fused multiply-add
 	if inv > math.MaxFloat32 {
-		quantizeW16Tiny(w, p, vs, amax)
-		return amax / 32767
+		y = (x / amax) * 32767
 	}
-	for t, s := range vs {
-		y := float32(p[t] * s * inv) // no fused multiply-add
-		w[t] = int16(int32((y + 0x1.8p23) - 0x1.8p23))
-	}
-	return amax / 32767
-}
-
-// quantizeW16Tiny is quantizeW16's quantization for a largest magnitude
-// amax so small that 32767/amax overflows: it divides by amax first.
-func quantizeW16Tiny(w []int16, p, vs []float32, amax float32) {
-	for t, s := range vs {
-		y := ((p[t] * s) / amax) * 32767
-		w[t] = int16(int32((y + 0x1.8p23) - 0x1.8p23))
-	}
-}
-
-// wsumQ8Buf holds the scratch of one int8 weighted sum call: the value
-// rows' scales gathered from the blocks, the int16 weights and their
-// scales, and the generic twin's int32 sums.
-type wsumQ8Buf struct {
-	vsc, sc []float32
-	w       []int16
-	acc     []int32
-}
-
-var wsumQ8Pool = sync.Pool{New: func() any { return new(wsumQ8Buf) }}
-
-// weights sets b.w[h*(m+1)+i] and b.sc[h] for the m = n-from positions of
-// the g heads: the weights p[h*m+i]·vs[i] quantized per head over all the
-// positions (quant, quantizeW16 or a SIMD form giving the same bits), the
-// scales vs gathered from the blocks (element so of each, in blocks of
-// bt) by gather. Each head's row of weights is followed by a 0: the SIMD
-// kernels read the weights two positions at a time. It returns the
-// weights and their scales.
-func (b *wsumQ8Buf) weights(vs [][]float32, bt, from, n, so int, p []float32, g int, gather func(dst []float32, vs [][]float32, bt, from, n, so int), quant func(w []int16, p, vs []float32) float32) ([]int16, []float32) {
-	m := n - from
-	// Grown with room: decoding adds a position per step.
-	if cap(b.vsc) < m {
-		b.vsc = make([]float32, 2*m+64)
-	}
-	if cap(b.w) < g*(m+1) {
-		b.w = make([]int16, 2*g*(m+1)+64)
-	}
-	if cap(b.sc) < g {
-		b.sc = make([]float32, g)
-	}
-	vsc, w, sc := b.vsc[:m], b.w[:g*(m+1)], b.sc[:g]
-	gather(vsc, vs, bt, from, n, so)
-	for h := range g {
-		sc[h] = quant(w[h*(m+1):h*(m+1)+m], p[h*m:(h+1)*m], vsc)
-		w[h*(m+1)+m] = 0
-	}
-	return w, sc
-}
-
-// gatherScalesGeneric sets dst[t-from] to the scale of position t in
-// [from, n): element so+t%bt of block vs[t/bt].
-func gatherScalesGeneric(dst []float32, vs [][]float32, bt, from, n, so int) {
-	for t := from; t < n; {
-		blk, o := t/bt, t%bt
-		c := min(bt-o, n-t)
-		copy(dst[t-from:t-from+c], vs[blk][so+o:so+o+c])
-		t += c
-	}
+	return int16(int32((y + 0x1.8p23) - 0x1.8p23))
 }
 
 // wsumQ8Generic is groupKernels.wsumQ8 in Go: it adds sum_t
-// p[h*m+t-from]·(vs[t]·V[t,:]) to out[h*hd:] (m = n-from) as integer sums.
-// Each head's weights p·vs over all m positions are quantized to int16
-// with one scale (quantizeW16), multiplied with the int8 values and
-// summed exactly in int32, block by block, and those sums are converted
-// to float32, times the head's weight scale, and added to out once at the
-// end, or earlier where the next block's rows would take them past
-// wsumQ8Span rows (a block's rows are split into runs of wsumQ8Span if it
-// holds more).
+// p[h*m+t-from]·(vs[t]·V[t,:]) to out[h*hd:] (m = n-from) as integer
+// sums. Each head's weights p·vs over all m positions are quantized to
+// int16 with one scale (quantizeW16 with their largest magnitude amax,
+// scale amax/32767; all zero weights give scale 0, any NaN or Inf weight
+// a NaN scale and zero weights, so that the head's sums are NaN),
+// multiplied with the int8 values and summed exactly in int32, block by
+// block, and those sums are converted to float32, times the head's weight
+// scale, and added to out once at the end, or earlier where the next
+// block's rows would take them past wsumQ8Span rows (a block's rows are
+// split into runs of wsumQ8Span if it holds more).
 func wsumQ8Generic(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p []float32, g, hd int) {
-	if n <= from || g <= 0 {
-		return
-	}
 	m, so := n-from, off/hd
-	b := wsumQ8Pool.Get().(*wsumQ8Buf)
-	defer wsumQ8Pool.Put(b)
-	w, sc := b.weights(vs, bt, from, n, so, p, g, gatherScalesGeneric, quantizeW16)
-	if cap(b.acc) < g*hd {
-		b.acc = make([]int32, g*hd)
-	}
-	acc := b.acc[:g*hd]
-	clear(acc)
-	flush := func() {
-		for h := range g {
-			oh, ah := out[h*hd:(h+1)*hd], acc[h*hd:(h+1)*hd]
-			for d, a := range ah {
-				oh[d] += float32(float32(a) * sc[h]) // rounded product, as the SIMD kernel
+	var accBuf [MaxQ8HeadDim]int32
+	acc := accBuf[:hd]
+	for h := range g {
+		ph, oh := p[h*m:(h+1)*m], out[h*hd:(h+1)*hd]
+		var amax float32
+		finite := true
+		for t := from; t < n; {
+			blk, o := t/bt, t%bt
+			c := min(bt-o, n-t)
+			for i, s := range vs[blk][so+o : so+o+c] {
+				a := math.Float32frombits(math.Float32bits(ph[t-from+i]*s) &^ (1 << 31))
+				finite = finite && a <= math.MaxFloat32
+				amax = max(amax, a)
 			}
+			t += c
 		}
-		clear(acc)
-	}
-	rows := 0 // in acc since the last flush
-	for t := from; t < n; {
-		blk, o := t/bt, t%bt
-		c := min(bt-o, n-t, wsumQ8Span)
-		if rows+c > wsumQ8Span {
-			flush()
-			rows = 0
+		sc, inv := amax/32767, 32767/amax
+		if !finite {
+			sc = float32(math.NaN())
 		}
-		rows += c
-		vb := v[blk][off+o*hd : off+(o+c)*hd]
-		for h := range g {
-			ah, wh := acc[h*hd:(h+1)*hd], w[h*(m+1)+t-from:h*(m+1)+t-from+c]
-			for i, wt := range wh {
-				for d, x := range vb[i*hd : (i+1)*hd] {
-					ah[d] += int32(wt) * int32(x)
+		quantize := finite && amax != 0
+		flush := func() {
+			for d, a := range acc {
+				oh[d] += float32(float32(a) * sc) // rounded product, as the SIMD kernel
+			}
+			clear(acc)
+		}
+		rows := 0 // in acc since the last flush
+		for t := from; t < n; {
+			blk, o := t/bt, t%bt
+			c := min(bt-o, n-t, wsumQ8Span)
+			if rows+c > wsumQ8Span {
+				flush()
+				rows = 0
+			}
+			rows += c
+			for i, s := range vs[blk][so+o : so+o+c] {
+				if !quantize {
+					break
+				}
+				wt := int32(quantizeW16(ph[t-from+i]*s, amax, inv))
+				for d, x := range v[blk][off+(o+i)*hd : off+(o+i+1)*hd] {
+					acc[d] += wt * int32(x)
 				}
 			}
+			t += c
 		}
-		t += c
+		flush()
 	}
-	flush()
 }

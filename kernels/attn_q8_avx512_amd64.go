@@ -2,7 +2,10 @@
 
 package kernels
 
-import "math"
+import (
+	"math"
+	"sync"
+)
 
 //go:noescape
 func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc *float32, grp, hd, bt, off, so, blk0, o0, m, last int, v *[]int8, vs *[]float32, ahead int)
@@ -73,7 +76,7 @@ func wsumQ8Z(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p 
 	}
 	b := wsumQ8Pool.Get().(*wsumQ8Buf)
 	defer wsumQ8Pool.Put(b)
-	w, sc := b.weights(vs, bt, from, n, so, p, g, gatherScalesZ, quantizeW16Z)
+	w, sc := b.weights(vs, bt, from, n, so, p, g)
 	for h := 0; h < g; h += 4 {
 		wsumQ8BlocksAVX512(&out[h*hd], &v[0], &w[h*(m+1)], m+1, &sc[h], min(4, g-h), hd, bt, off, from/bt, from%bt, m, last, 2*decodeAhead(bt))
 	}
@@ -88,16 +91,55 @@ func prefetchScalesZ(vs [][]float32, bt, from, n, so int) {
 	prefetchScalesAVX512(&vs[0], so, bt, from/bt, (n-1)/bt)
 }
 
-// gatherScalesZ is gatherScalesGeneric with AVX-512 (the blocks' lengths
-// checked by the caller).
+// wsumQ8Buf holds the scratch of one wsumQ8Z call: the value rows' scales
+// gathered from the blocks, the int16 weights and their scales.
+type wsumQ8Buf struct {
+	vsc, sc []float32
+	w       []int16
+}
+
+var wsumQ8Pool = sync.Pool{New: func() any { return new(wsumQ8Buf) }}
+
+// weights sets b.w[h*(m+1)+i] and b.sc[h] for the m = n-from positions of
+// the g heads: the weights p[h*m+i]·vs[i] quantized per head over all the
+// positions (quantizeW16Z), with vs the scales gathered from the blocks
+// (element so of each, in blocks of bt). Each head's row of weights is
+// followed by a 0: the kernel reads the weights two positions at a time.
+// It returns the weights and their scales.
+func (b *wsumQ8Buf) weights(vs [][]float32, bt, from, n, so int, p []float32, g int) ([]int16, []float32) {
+	m := n - from
+	// Grown with room: decoding adds a position per step.
+	if cap(b.vsc) < m {
+		b.vsc = make([]float32, 2*m+64)
+	}
+	if cap(b.w) < g*(m+1) {
+		b.w = make([]int16, 2*g*(m+1)+64)
+	}
+	if cap(b.sc) < g {
+		b.sc = make([]float32, g)
+	}
+	vsc, w, sc := b.vsc[:m], b.w[:g*(m+1)], b.sc[:g]
+	gatherScalesZ(vsc, vs, bt, from, n, so)
+	for h := range g {
+		sc[h] = quantizeW16Z(w[h*(m+1):h*(m+1)+m], p[h*m:(h+1)*m], vsc)
+		w[h*(m+1)+m] = 0
+	}
+	return w, sc
+}
+
+// gatherScalesZ sets dst[t-from] to the scale of position t in [from, n),
+// element so+t%bt of block vs[t/bt] (the blocks' lengths checked by the
+// caller).
 func gatherScalesZ(dst []float32, vs [][]float32, bt, from, n, so int) {
 	_ = dst[n-from-1]
 	gatherScalesAVX512(&dst[0], &vs[0], bt, so, from/bt, from%bt, n-from)
 }
 
-// quantizeW16Z is quantizeW16 with AVX-512: the largest magnitude of the
-// products (NaN if any is NaN or Inf) in one pass, the scaled and rounded
-// weights in a second, with quantizeW16's float32 operations.
+// quantizeW16Z sets w[t] to the weight p[t]·vs[t] quantized to int16 as
+// wsumQ8Generic does (quantizeW16) and returns their scale: the largest
+// magnitude of the products (NaN if any is NaN or Inf) in one pass, the
+// scaled and rounded weights in a second, with quantizeW16's float32
+// operations.
 func quantizeW16Z(w []int16, p, vs []float32) float32 {
 	n := len(vs)
 	if n == 0 {
@@ -111,7 +153,9 @@ func quantizeW16Z(w []int16, p, vs []float32) float32 {
 	}
 	inv := 32767 / amax
 	if inv > math.MaxFloat32 {
-		quantizeW16Tiny(w[:n], p, vs, amax)
+		for t, s := range vs {
+			w[t] = quantizeW16(p[t]*s, amax, inv)
+		}
 	} else {
 		wquant16AVX512(&w[0], &p[0], &vs[0], n, inv)
 	}
