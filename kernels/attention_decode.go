@@ -54,10 +54,11 @@ type groupKernels struct {
 	// wsumQ8 reads next).
 	scoresQ8 func(s []float32, k [][]int8, ks [][]float32, v [][]int8, vs [][]float32, bt, from, n, off int, q []int16, qsc []float32, g, hd int)
 	wsumQ8   func(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p []float32, g, hd int)
-	// prefetchQ8Scales, if not nil, starts loading the value scales of
-	// positions [from, n) (element so of each block of bt), which wsumQ8
-	// reads all first, before the scores: its loads then hit the cache.
-	prefetchQ8Scales func(vs [][]float32, bt, from, n, so int)
+	// prefetchQ8Values, if not nil, starts loading what wsumQ8 (same
+	// arguments) reads first, before the scores run: all the value scales
+	// and the value rows that scoresQ8 does not prefetch but wsumQ8 reads
+	// before its own prefetching reaches them.
+	prefetchQ8Values func(v [][]int8, vs [][]float32, bt, from, n, off, hd int)
 }
 
 // groupGeneric is the pure-Go twin of the SIMD group kernels.

@@ -101,8 +101,8 @@ func attendPagedQ8(b *backend, out, q []float32, src *pagedBlocks, from, n, off,
 	q16, qsc := qb.q[:per*hd], qb.sc[:per]
 	quantizeQ16(q16, qsc, q, per, hd, scale)
 	scores := s[:per*m]
-	if gk.prefetchQ8Scales != nil {
-		gk.prefetchQ8Scales(src.vs, src.bt, from, n, off/hd)
+	if gk.prefetchQ8Values != nil {
+		gk.prefetchQ8Values(src.v8, src.vs, src.bt, from, n, off, hd)
 	}
 	gk.scoresQ8(scores, src.k8, src.ks, src.v8, src.vs, src.bt, from, n, off, q16, qsc, per, hd)
 	for h := range per {

@@ -25,7 +25,7 @@ var groupAVX512 = &groupKernels{
 	scoresQ8:  scoresQ8Z,
 	wsumQ8:    wsumQ8Z,
 
-	prefetchQ8Scales: prefetchScalesZ,
+	prefetchQ8Values: prefetchValuesZ,
 
 	scoresBlocksF32: scoresBlocksF32Z,
 	scoresBlocksF16: scoresBlocksF16Z,

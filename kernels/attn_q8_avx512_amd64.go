@@ -20,6 +20,9 @@ func gatherScalesAVX512(dst *float32, vs *[]float32, bt, so, blk0, o0, m int)
 func prefetchScalesAVX512(vs *[]float32, so, bt, blk0, blk1 int)
 
 //go:noescape
+func prefetchRowsAVX512(v *[]int8, off, nbytes, blk0, blk1 int)
+
+//go:noescape
 func wprodAbsMaxAVX512(p, vs *float32, n int) float32
 
 //go:noescape
@@ -82,13 +85,23 @@ func wsumQ8Z(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p 
 	}
 }
 
-// prefetchScalesZ is groupKernels.prefetchQ8Scales with AVX-512: the
-// first and last scale of each block's run (nothing if a block is short).
-func prefetchScalesZ(vs [][]float32, bt, from, n, so int) {
-	if n <= from || bt <= 0 || !blocksFit(vs, from/bt, (n-1)/bt, so+bt) {
+// prefetchValuesZ is groupKernels.prefetchQ8Values with AVX-512: the
+// first and last scale of each block's run, and the rows of the blocks
+// from decodeAhead(bt) to 2*decodeAhead(bt)-1 after the first (scoresQ8Z
+// prefetches the first decodeAhead(bt), wsumQ8Z 2*decodeAhead(bt) ahead
+// of the block it reads); nothing if a block is short.
+func prefetchValuesZ(v [][]int8, vs [][]float32, bt, from, n, off, hd int) {
+	if n <= from || bt <= 0 || hd <= 0 {
 		return
 	}
-	prefetchScalesAVX512(&vs[0], so, bt, from/bt, (n-1)/bt)
+	so, blk0, last, ahead := off/hd, from/bt, (n-1)/bt, decodeAhead(bt)
+	if !blocksFit(vs, blk0, last, so+bt) || !blocksFit(v, blk0, last, off+bt*hd) {
+		return
+	}
+	prefetchScalesAVX512(&vs[0], so, bt, blk0, last)
+	if lo, hi := blk0+ahead, min(blk0+2*ahead-1, last); lo <= hi {
+		prefetchRowsAVX512(&v[0], off, bt*hd, lo, hi)
+	}
 }
 
 // wsumQ8Buf holds the scratch of one wsumQ8Z call: the value rows' scales

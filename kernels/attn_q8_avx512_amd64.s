@@ -417,6 +417,32 @@ pfsloop:
 	JLE pfsloop
 	RET
 
+// func prefetchRowsAVX512(v *[]int8, off, nbytes, blk0, blk1 int)
+// Prefetches bytes [off, off+nbytes) of *v[b] (a line every 64 bytes) for
+// blocks blk0..blk1.
+TEXT ·prefetchRowsAVX512(SB), NOSPLIT, $0-40
+	MOVQ v+0(FP), R8
+	MOVQ off+8(FP), R10
+	MOVQ nbytes+16(FP), R9
+	MOVQ blk0+24(FP), BX
+	MOVQ blk1+32(FP), DX
+
+pfrblock:
+	LEAQ (BX)(BX*2), AX
+	MOVQ (R8)(AX*8), SI
+	ADDQ R10, SI
+	XORQ CX, CX
+
+pfrline:
+	PREFETCHT0 (SI)(CX*1)
+	ADDQ $64, CX
+	CMPQ CX, R9
+	JLT pfrline
+	INCQ BX
+	CMPQ BX, DX
+	JLE pfrblock
+	RET
+
 // func wprodAbsMaxAVX512(p, vs *float32, n int) float32
 // The largest |p[i]*vs[i]| for i < n (n >= 1), or NaN if any product is
 // NaN or Inf: the magnitudes' bits compared as integers (the order of
