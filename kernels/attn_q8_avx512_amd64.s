@@ -7,7 +7,8 @@
 // query heads sharing one KV head (a GQA group), after the f16 group
 // kernels of attn_group_avx512_amd64.s (see there for the structure): each
 // key or value row is loaded once for all the heads, and the rows' scales
-// are applied here: a key row's to its scores, a value row's to the row.
+// are applied here: a key row's to its scores, a value row's to its
+// weights (before their int16 quantization, see wsumQ8Z).
 //
 // The scores multiply int8 keys by the query heads quantized to int16 (one
 // scale per head, see quantizeQ16) with VPDPWSSD, exact in int32. A
