@@ -264,8 +264,9 @@ func quantizeI16RowGeneric(dst []int16, src []float32) float32 {
 }
 
 // wsumQ8Span is the most positions whose int32 sums the int8 weighted
-// sums keep before converting them to float32: |int16 weight · int8
-// value| <= 32767·128, and 512 of those fit in an int32.
+// sums keep before converting them to float32 (see wsumQ8SpanEnd):
+// |int16 weight · int8 value| <= 32767·128, and 512 of those fit in an
+// int32.
 const wsumQ8Span = 512
 
 // quantizeW16 returns the weight x (a softmax weight times its value
@@ -282,66 +283,76 @@ func quantizeW16(x, amax, inv float32) int16 {
 	return int16(int32((y + 0x1.8p23) - 0x1.8p23))
 }
 
+// wsumQ8SpanEnd returns the end of the span of positions that starts at
+// t < n in the int8 weighted sums: the runs of rows of the blocks of bt
+// positions from t (each a block's rows from t, at most wsumQ8Span) while
+// they total at most wsumQ8Span rows, at least one run. A span's weights
+// share one int16 scale per head, and its int32 sums are converted to
+// float32 at its end.
+func wsumQ8SpanEnd(t, n, bt int) int {
+	rows := 0
+	for t < n {
+		c := min(bt-t%bt, n-t, wsumQ8Span)
+		if rows > 0 && rows+c > wsumQ8Span {
+			break
+		}
+		rows += c
+		t += c
+	}
+	return t
+}
+
 // wsumQ8Generic is groupKernels.wsumQ8 in Go: it adds sum_t
 // p[h*m+t-from]·(vs[t]·V[t,:]) to out[h*hd:] (m = n-from) as integer
-// sums. Each head's weights p·vs over all m positions are quantized to
+// sums, span by span (wsumQ8SpanEnd: all the positions when there are at
+// most wsumQ8Span). Each head's weights p·vs in a span are quantized to
 // int16 with one scale (quantizeW16 with their largest magnitude amax,
 // scale amax/32767; all zero weights give scale 0, any NaN or Inf weight
 // a NaN scale and zero weights, so that the head's sums are NaN),
 // multiplied with the int8 values and summed exactly in int32, block by
-// block, and those sums are converted to float32, times the head's weight
-// scale, and added to out once at the end, or earlier where the next
-// block's rows would take them past wsumQ8Span rows (a block's rows are
-// split into runs of wsumQ8Span if it holds more).
+// block, and at the span's end those sums are converted to float32, times
+// the scale, and added to out.
 func wsumQ8Generic(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p []float32, g, hd int) {
 	m, so := n-from, off/hd
 	var accBuf [MaxQ8HeadDim]int32
 	acc := accBuf[:hd]
-	for h := range g {
-		ph, oh := p[h*m:(h+1)*m], out[h*hd:(h+1)*hd]
-		var amax float32
-		finite := true
-		for t := from; t < n; {
-			blk, o := t/bt, t%bt
-			c := min(bt-o, n-t)
-			for i, s := range vs[blk][so+o : so+o+c] {
-				a := math.Float32frombits(math.Float32bits(ph[t-from+i]*s) &^ (1 << 31))
-				finite = finite && a <= math.MaxFloat32
-				amax = max(amax, a)
+	for t0 := from; t0 < n; {
+		t1 := wsumQ8SpanEnd(t0, n, bt)
+		for h := range g {
+			ph, oh := p[h*m:(h+1)*m], out[h*hd:(h+1)*hd]
+			var amax float32
+			finite := true
+			for t := t0; t < t1; {
+				blk, o := t/bt, t%bt
+				c := min(bt-o, t1-t)
+				for i, s := range vs[blk][so+o : so+o+c] {
+					a := math.Float32frombits(math.Float32bits(ph[t-from+i]*s) &^ (1 << 31))
+					finite = finite && a <= math.MaxFloat32
+					amax = max(amax, a)
+				}
+				t += c
 			}
-			t += c
-		}
-		sc, inv := amax/32767, 32767/amax
-		if !finite {
-			sc = float32(math.NaN())
-		}
-		quantize := finite && amax != 0
-		flush := func() {
+			clear(acc)
+			inv := 32767 / amax
+			for t := t0; t < t1 && finite && amax != 0; {
+				blk, o := t/bt, t%bt
+				c := min(bt-o, t1-t)
+				for i, s := range vs[blk][so+o : so+o+c] {
+					wt := int32(quantizeW16(ph[t-from+i]*s, amax, inv))
+					for d, x := range v[blk][off+(o+i)*hd : off+(o+i+1)*hd] {
+						acc[d] += wt * int32(x)
+					}
+				}
+				t += c
+			}
+			sc := amax / 32767
+			if !finite {
+				sc = float32(math.NaN())
+			}
 			for d, a := range acc {
 				oh[d] += float32(float32(a) * sc) // rounded product, as the SIMD kernel
 			}
-			clear(acc)
 		}
-		rows := 0 // in acc since the last flush
-		for t := from; t < n; {
-			blk, o := t/bt, t%bt
-			c := min(bt-o, n-t, wsumQ8Span)
-			if rows+c > wsumQ8Span {
-				flush()
-				rows = 0
-			}
-			rows += c
-			for i, s := range vs[blk][so+o : so+o+c] {
-				if !quantize {
-					break
-				}
-				wt := int32(quantizeW16(ph[t-from+i]*s, amax, inv))
-				for d, x := range v[blk][off+(o+i)*hd : off+(o+i+1)*hd] {
-					acc[d] += wt * int32(x)
-				}
-			}
-			t += c
-		}
-		flush()
+		t0 = t1
 	}
 }

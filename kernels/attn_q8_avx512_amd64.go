@@ -11,7 +11,7 @@ import (
 func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc *float32, grp, hd, bt, off, so, blk0, o0, m, last int, v *[]int8, vs *[]float32, ahead int)
 
 //go:noescape
-func wsumQ8BlocksAVX512(out *float32, v *[]int8, w *int16, ws int, sc *float32, grp, hd, bt, off, blk0, o0, m, last, ahead int)
+func wsumQ8BlocksAVX512(out *float32, v *[]int8, w *int16, ws int, sc *float32, scs, grp, hd, bt, off, blk0, o0, m, last, ahead int)
 
 //go:noescape
 func gatherScalesAVX512(dst *float32, vs *[]float32, bt, so, blk0, o0, m int)
@@ -81,7 +81,7 @@ func wsumQ8Z(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p 
 	defer wsumQ8Pool.Put(b)
 	w, sc := b.weights(vs, bt, from, n, so, p, g)
 	for h := 0; h < g; h += 4 {
-		wsumQ8BlocksAVX512(&out[h*hd], &v[0], &w[h*(m+1)], m+1, &sc[h], min(4, g-h), hd, bt, off, from/bt, from%bt, m, last, 2*decodeAhead(bt))
+		wsumQ8BlocksAVX512(&out[h*hd], &v[0], &w[h*(m+1)], m+1, &sc[h], g, min(4, g-h), hd, bt, off, from/bt, from%bt, m, last, 2*decodeAhead(bt))
 	}
 }
 
@@ -113,12 +113,13 @@ type wsumQ8Buf struct {
 
 var wsumQ8Pool = sync.Pool{New: func() any { return new(wsumQ8Buf) }}
 
-// weights sets b.w[h*(m+1)+i] and b.sc[h] for the m = n-from positions of
-// the g heads: the weights p[h*m+i]·vs[i] quantized per head over all the
-// positions (quantizeW16Z), with vs the scales gathered from the blocks
-// (element so of each, in blocks of bt). Each head's row of weights is
-// followed by a 0: the kernel reads the weights two positions at a time.
-// It returns the weights and their scales.
+// weights sets b.w[h*(m+1)+i] for the m = n-from positions of the g
+// heads: the weights p[h*m+i]·vs[i] quantized per head and span
+// (quantizeW16Z over the positions wsumQ8SpanEnd groups), with vs the
+// scales gathered from the blocks (element so of each, in blocks of bt),
+// and b.sc[k*g+h] to the scale of head h in span k. Each head's row of
+// weights is followed by a 0: the kernel reads the weights two positions
+// at a time. It returns the weights and their scales.
 func (b *wsumQ8Buf) weights(vs [][]float32, bt, from, n, so int, p []float32, g int) ([]int16, []float32) {
 	m := n - from
 	// Grown with room: decoding adds a position per step.
@@ -128,15 +129,20 @@ func (b *wsumQ8Buf) weights(vs [][]float32, bt, from, n, so int, p []float32, g 
 	if cap(b.w) < g*(m+1) {
 		b.w = make([]int16, 2*g*(m+1)+64)
 	}
-	if cap(b.sc) < g {
-		b.sc = make([]float32, g)
-	}
-	vsc, w, sc := b.vsc[:m], b.w[:g*(m+1)], b.sc[:g]
+	vsc, w, sc := b.vsc[:m], b.w[:g*(m+1)], b.sc[:0]
 	gatherScalesZ(vsc, vs, bt, from, n, so)
+	for t0 := from; t0 < n; {
+		t1 := wsumQ8SpanEnd(t0, n, bt)
+		i0, i1 := t0-from, t1-from
+		for h := range g {
+			sc = append(sc, quantizeW16Z(w[h*(m+1)+i0:h*(m+1)+i1], p[h*m+i0:h*m+i1], vsc[i0:i1]))
+		}
+		t0 = t1
+	}
 	for h := range g {
-		sc[h] = quantizeW16Z(w[h*(m+1):h*(m+1)+m], p[h*m:(h+1)*m], vsc)
 		w[h*(m+1)+m] = 0
 	}
+	b.sc = sc
 	return w, sc
 }
 

@@ -41,19 +41,20 @@
 // the block, 40 those of the block to prefetch, 48 their scales, 56 o+c
 // (the block's end), 64 t0.
 
-// func wsumQ8BlocksAVX512(out *float32, v *[]int8, w *int16, ws int, sc *float32, grp, hd, bt, off, blk0, o0, m, last, ahead int)
+// func wsumQ8BlocksAVX512(out *float32, v *[]int8, w *int16, ws int, sc *float32, scs, grp, hd, bt, off, blk0, o0, m, last, ahead int)
 // out[h*hd+d] += sum_i w[h*ws+i]·V[i*hd+d] · sc[h] for the m rows i and
 // h < grp <= 4 as integer sums (see wsumQ8Generic, to which it is exact):
 // w holds the heads' weights quantized to int16 (a 0 after each head's
-// m), sc their scales. The columns go in strips of 64 (then one of 32 if
+// m) and sc their scales, those of span k (see wsumQ8SpanEnd) at
+// sc[k*scs+h]. The columns go in strips of 64 (then one of 32 if
 // hd%64 == 32), each strip over all the blocks: rows go two at a time,
 // sign-extended to int16 and interleaved (VPUNPCKL/HWD: each int32 lane
 // holds one column of both rows), so that one VPDPWSSD with a head's
 // broadcast weight pair adds both rows' products to 16 columns (a last row
-// alone pairs with zeros). The int32 sums stay in registers until the next
-// block would take them past wsumQ8Span = 512 rows, or to the strip's end:
-// then they are flushed, converted to float32, times sc[h] and added to
-// out. The interleave leaves columns 0-3, 8-11, ... in the low
+// alone pairs with zeros). The int32 sums stay in registers to the span's
+// end (where the next block would take them past wsumQ8Span = 512 rows,
+// or the strip's end): then they are flushed, converted to float32, times
+// the span's scales and added to out. The interleave leaves columns 0-3, 8-11, ... in the low
 // accumulator and 4-7, 12-15, ... in the high one; VPERMI2D (indices in
 // Z30, Z31) restores their order before the conversion. Head h's
 // accumulators are Z(4h)..Z(4h+3) (64 columns) or Z(4h), Z(4h+1) (32).
@@ -62,7 +63,7 @@
 // weights of the row pair (head 0; R12 = R14 + 2*R8 for head 3), SI its
 // values, R13 the same rows of the block to prefetch, CX the rows left in
 // the block. Frame: 0 blk, 8 rows left after this block, 16 o (the
-// block's first row).
+// block's first row), 24 the span's scales.
 DATA wsumQ8PermLo<>+0(SB)/4, $0
 DATA wsumQ8PermLo<>+4(SB)/4, $1
 DATA wsumQ8PermLo<>+8(SB)/4, $2
@@ -185,7 +186,7 @@ GLOBL wsumQ8PermHi<>(SB), RODATA|NOPTR, $64
 
 // WF64_n and WF32_n flush n heads' sums of the strip at column AX.
 #define WFSTART \
-	MOVQ sc+32(FP), DX \
+	MOVQ 24(SP), DX \
 	LEAQ (DI)(AX*4), R10
 
 #define WF64(A, B, C, D, SCOFF) \
@@ -224,15 +225,17 @@ GLOBL wsumQ8PermHi<>(SB), RODATA|NOPTR, $64
 strip: \
 	ZERO \
 	XORQ R11, R11 \
-	MOVQ blk0+72(FP), BX \
+	MOVQ blk0+80(FP), BX \
 	MOVQ BX, 0(SP) \
-	MOVQ m+88(FP), BX \
+	MOVQ m+96(FP), BX \
 	MOVQ BX, 8(SP) \
-	MOVQ o0+80(FP), BX \
+	MOVQ o0+88(FP), BX \
 	MOVQ BX, 16(SP) \
 	MOVQ w+16(FP), R14 \
+	MOVQ sc+32(FP), DX \
+	MOVQ DX, 24(SP) \
 block: \
-	MOVQ bt+56(FP), CX \
+	MOVQ bt+64(FP), CX \
 	SUBQ 16(SP), CX \
 	MOVQ 8(SP), DX \
 	CMPQ CX, DX \
@@ -243,13 +246,16 @@ block: \
 	CMPQ DX, $512 \
 	JLE noflush \
 	FLUSH \
+	MOVQ scs+40(FP), DX \
+	LEAQ (DX*4), DX \
+	ADDQ DX, 24(SP) \
 	ZERO \
 	XORQ R11, R11 \
 noflush: \
 	ADDQ CX, R11 \
 	MOVQ 16(SP), R10 \
 	IMULQ R9, R10 \
-	ADDQ off+64(FP), R10 \
+	ADDQ off+72(FP), R10 \
 	ADDQ AX, R10 \
 	MOVQ 0(SP), BX \
 	LEAQ (BX)(BX*2), DX \
@@ -257,10 +263,10 @@ noflush: \
 	MOVQ (R13)(DX*8), SI \
 	ADDQ R10, SI \
 	MOVQ SI, R13 \
-	MOVQ last+96(FP), DX \
+	MOVQ last+104(FP), DX \
 	CMPQ BX, DX \
 	JGE pfset \
-	ADDQ ahead+104(FP), BX \
+	ADDQ ahead+112(FP), BX \
 	CMPQ BX, DX \
 	CMOVQGT DX, BX \
 	LEAQ (BX)(BX*2), BX \
@@ -310,18 +316,18 @@ bend: \
 	WSTRIP(ZERO, WLD32, WLD32ODD, H32, F32, 32, s32, b32, n32, p32, l32, o32, e32) \
 	JMP wret
 
-TEXT ·wsumQ8BlocksAVX512(SB), NOSPLIT, $24-112
-	MOVQ m+88(FP), AX
+TEXT ·wsumQ8BlocksAVX512(SB), NOSPLIT, $32-120
+	MOVQ m+96(FP), AX
 	CMPQ AX, $0
 	JEQ wret
 	MOVQ out+0(FP), DI
-	MOVQ hd+48(FP), R9
+	MOVQ hd+56(FP), R9
 	MOVQ ws+24(FP), R8
 	SHLQ $1, R8
 	VMOVDQU32 wsumQ8PermLo<>(SB), Z30
 	VMOVDQU32 wsumQ8PermHi<>(SB), Z31
 	XORQ AX, AX
-	MOVQ grp+40(FP), BX
+	MOVQ grp+48(FP), BX
 	CMPQ BX, $2
 	JLT wg1
 	JEQ wg2

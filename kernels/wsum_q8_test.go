@@ -16,7 +16,9 @@ import (
 // whose int32 sums are flushed (all weights the largest and all values
 // -128: the int32 sums' extreme), blocks longer than wsumQ8Span, weights
 // so small that the quantization's reciprocal overflows, all zero weights,
-// and NaN or Inf weights. Measured differences from float64: 7.2e-5 of the largest magnitude (peaked softmax weights over 1300 positions); tolerance 1.5e-4.
+// and NaN or Inf weights. Measured differences from float64: 4.5e-5 of
+// the largest magnitude (peaked softmax weights, up to 512 positions per
+// weight scale); tolerance 1e-4.
 func TestWsumQ8Edges(t *testing.T) {
 	const kv, hd = 2, 64
 	cases := []struct {
@@ -28,6 +30,7 @@ func TestWsumQ8Edges(t *testing.T) {
 		zero           bool    // all weights 0
 	}{
 		{"long", 16, 5, 1300, 3, false, 0.01, -1, -1, false},
+		{"long-g6", 16, 9, 1200, 6, false, 0.01, -1, -1, false},
 		{"extreme", 16, 0, 1100, 3, true, 0.01, -1, -1, false},
 		{"extreme-odd", 48, 3, 1201, 4, true, 0.01, -1, -1, false},
 		{"big-blocks", 600, 7, 1300, 3, false, 0.01, -1, -1, false},
@@ -117,7 +120,7 @@ func TestWsumQ8Edges(t *testing.T) {
 			}
 			d := relMaxAbs(t, tc.name, want, ref)
 			worst = max(worst, d)
-			if !(d <= 1.5e-4) {
+			if !(d <= 1e-4) {
 				t.Errorf("%s: max diff %g of the largest magnitude from float64 sums", tc.name, d)
 			}
 		}
