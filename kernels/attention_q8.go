@@ -290,6 +290,15 @@ func quantizeW16(x, amax, inv float32) int16 {
 // share one int16 scale per head, and its int32 sums are converted to
 // float32 at its end.
 func wsumQ8SpanEnd(t, n, bt int) int {
+	if n-t <= wsumQ8Span {
+		return n
+	}
+	if bt <= wsumQ8Span {
+		// The rows to the block's end, then whole blocks: the loop below
+		// without a division per block.
+		c := bt - t%bt
+		return t + c + (wsumQ8Span-c)/bt*bt
+	}
 	rows := 0
 	for t < n {
 		c := min(bt-t%bt, n-t, wsumQ8Span)

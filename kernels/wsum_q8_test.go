@@ -168,3 +168,26 @@ func BenchmarkWsumQ8(b *testing.B) {
 		}
 	}
 }
+
+// TestWsumQ8SpanEnd checks wsumQ8SpanEnd's shortcuts against the runs of
+// rows it describes, counted one block at a time.
+func TestWsumQ8SpanEnd(t *testing.T) {
+	for _, bt := range []int{1, 7, 16, 48, 512, 600, 1100} {
+		for _, n := range []int{1, 100, 512, 513, 1000, 3000} {
+			for t0 := 0; t0 < n; t0 += 1 + t0/3 {
+				want, rows := t0, 0
+				for want < n {
+					c := min(bt-want%bt, n-want, wsumQ8Span)
+					if rows > 0 && rows+c > wsumQ8Span {
+						break
+					}
+					rows += c
+					want += c
+				}
+				if got := wsumQ8SpanEnd(t0, n, bt); got != want {
+					t.Errorf("wsumQ8SpanEnd(%d, %d, %d) = %d, want %d", t0, n, bt, got, want)
+				}
+			}
+		}
+	}
+}
