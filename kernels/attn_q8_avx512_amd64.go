@@ -23,10 +23,10 @@ func prefetchScalesAVX512(vs *[]float32, so, bt, blk0, blk1 int)
 func prefetchRowsAVX512(v *[]int8, off, nbytes, blk0, blk1 int)
 
 //go:noescape
-func wprodAbsMaxAVX512(p, vs *float32, n int) float32
+func wamaxHeadsAVX512(amax *float32, p *float32, ps int, vs *float32, n, nh int)
 
 //go:noescape
-func wquant16AVX512(w *int16, p, vs *float32, n int, inv float32)
+func wquantHeadsAVX512(w *int16, ws int, p *float32, ps int, vs *float32, n, nh int, inv *float32)
 
 // scoresQ8Z and wsumQ8Z are groupKernels.scoresQ8 and wsumQ8 with AVX-512:
 // one assembly call per run of four query heads loops over all the blocks
@@ -105,21 +105,26 @@ func prefetchValuesZ(v [][]int8, vs [][]float32, bt, from, n, off, hd int) {
 }
 
 // wsumQ8Buf holds the scratch of one wsumQ8Z call: the value rows' scales
-// gathered from the blocks, the int16 weights and their scales.
+// gathered from the blocks, the int16 weights and their scales, and per
+// head the largest weight magnitude and its reciprocal of a span.
 type wsumQ8Buf struct {
-	vsc, sc []float32
-	w       []int16
+	vsc, sc, amax, inv []float32
+	w                  []int16
 }
 
 var wsumQ8Pool = sync.Pool{New: func() any { return new(wsumQ8Buf) }}
 
 // weights sets b.w[h*(m+1)+i] for the m = n-from positions of the g
-// heads: the weights p[h*m+i]·vs[i] quantized per head and span
-// (quantizeW16Z over the positions wsumQ8SpanEnd groups), with vs the
-// scales gathered from the blocks (element so of each, in blocks of bt),
-// and b.sc[k*g+h] to the scale of head h in span k. Each head's row of
-// weights is followed by a 0: the kernel reads the weights two positions
-// at a time. It returns the weights and their scales.
+// heads to the weights p[h*m+i]·vs[i] quantized to int16 per head and
+// span (over the positions wsumQ8SpanEnd groups, as wsumQ8Generic does),
+// with vs the scales gathered from the blocks (element so of each, in
+// blocks of bt), and b.sc[k*g+h] to the scale of head h in span k: per
+// span, the heads' largest magnitudes (NaN if a product is NaN or Inf) in
+// one assembly call, the scaled and rounded weights of the heads with a
+// finite reciprocal in a second, with quantizeW16's float32 operations.
+// Each head's row of weights is followed by a 0: the kernel reads the
+// weights two positions at a time. It returns the weights and their
+// scales.
 func (b *wsumQ8Buf) weights(vs [][]float32, bt, from, n, so int, p []float32, g int) ([]int16, []float32) {
 	m := n - from
 	// Grown with room: decoding adds a position per step.
@@ -129,14 +134,31 @@ func (b *wsumQ8Buf) weights(vs [][]float32, bt, from, n, so int, p []float32, g 
 	if cap(b.w) < g*(m+1) {
 		b.w = make([]int16, 2*g*(m+1)+64)
 	}
-	vsc, w, sc := b.vsc[:m], b.w[:g*(m+1)], b.sc[:0]
+	if cap(b.amax) < g {
+		b.amax, b.inv = make([]float32, g), make([]float32, g)
+	}
+	vsc, w, sc, amax, inv := b.vsc[:m], b.w[:g*(m+1)], b.sc[:0], b.amax[:g], b.inv[:g]
 	gatherScalesZ(vsc, vs, bt, from, n, so)
 	for t0 := from; t0 < n; {
 		t1 := wsumQ8SpanEnd(t0, n, bt)
 		i0, i1 := t0-from, t1-from
-		for h := range g {
-			sc = append(sc, quantizeW16Z(w[h*(m+1)+i0:h*(m+1)+i1], p[h*m+i0:h*m+i1], vsc[i0:i1]))
+		wamaxHeadsAVX512(&amax[0], &p[i0], m, &vsc[i0], i1-i0, g)
+		for h, a := range amax {
+			inv[h] = 32767 / a
+			wh := w[h*(m+1)+i0 : h*(m+1)+i1]
+			switch {
+			case a != a || a == 0: // NaN or zero weights
+				inv[h] = 0
+				clear(wh)
+			case inv[h] > math.MaxFloat32:
+				inv[h] = 0
+				for i, s := range vsc[i0:i1] {
+					wh[i] = quantizeW16(p[h*m+i0+i]*s, a, 32767/a)
+				}
+			}
+			sc = append(sc, a/32767)
 		}
+		wquantHeadsAVX512(&w[i0], m+1, &p[i0], m, &vsc[i0], i1-i0, g, &inv[0])
 		t0 = t1
 	}
 	for h := range g {
@@ -152,33 +174,6 @@ func (b *wsumQ8Buf) weights(vs [][]float32, bt, from, n, so int, p []float32, g 
 func gatherScalesZ(dst []float32, vs [][]float32, bt, from, n, so int) {
 	_ = dst[n-from-1]
 	gatherScalesAVX512(&dst[0], &vs[0], bt, so, from/bt, from%bt, n-from)
-}
-
-// quantizeW16Z sets w[t] to the weight p[t]·vs[t] quantized to int16 as
-// wsumQ8Generic does (quantizeW16) and returns their scale: the largest
-// magnitude of the products (NaN if any is NaN or Inf) in one pass, the
-// scaled and rounded weights in a second, with quantizeW16's float32
-// operations.
-func quantizeW16Z(w []int16, p, vs []float32) float32 {
-	n := len(vs)
-	if n == 0 {
-		return 0
-	}
-	_, _ = w[n-1], p[n-1]
-	amax := wprodAbsMaxAVX512(&p[0], &vs[0], n)
-	if amax != amax || amax == 0 {
-		clear(w[:n])
-		return amax // NaN, or 0 for all zero weights
-	}
-	inv := 32767 / amax
-	if inv > math.MaxFloat32 {
-		for t, s := range vs {
-			w[t] = quantizeW16(p[t]*s, amax, inv)
-		}
-	} else {
-		wquant16AVX512(&w[0], &p[0], &vs[0], n, inv)
-	}
-	return amax / 32767
 }
 
 //go:noescape

@@ -450,16 +450,30 @@ pfrline:
 	JLE pfrblock
 	RET
 
-// func wprodAbsMaxAVX512(p, vs *float32, n int) float32
-// The largest |p[i]*vs[i]| for i < n (n >= 1), or NaN if any product is
-// NaN or Inf: the magnitudes' bits compared as integers (the order of
-// non-negative floats, Inf and NaN above all finite ones), in two chains.
-TEXT ·wprodAbsMaxAVX512(SB), NOSPLIT, $0-28
-	MOVQ p+0(FP), SI
-	MOVQ vs+8(FP), DX
-	MOVQ n+16(FP), CX
+// func wamaxHeadsAVX512(amax *float32, p *float32, ps int, vs *float32, n, nh int)
+// amax[h] = the largest |p[h*ps+i]*vs[i]| for i < n (n >= 1), h < nh, or
+// NaN if any product is NaN or Inf: the magnitudes' bits compared as
+// integers (the order of non-negative floats, Inf and NaN above all
+// finite ones), in two chains; the last n%16 under the mask K1.
+TEXT ·wamaxHeadsAVX512(SB), NOSPLIT, $0-48
+	MOVQ amax+0(FP), DI
+	MOVQ p+8(FP), R8
+	MOVQ ps+16(FP), R9
+	SHLQ $2, R9
+	MOVQ nh+40(FP), R10
 	MOVL $0x7fffffff, AX
 	VPBROADCASTD AX, Z2
+	MOVQ n+32(FP), CX
+	ANDQ $15, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+
+wamhead:
+	MOVQ R8, SI
+	MOVQ vs+24(FP), DX
+	MOVQ n+32(FP), CX
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
 
@@ -493,10 +507,6 @@ wamloop:
 wamtail:
 	CMPQ CX, $0
 	JEQ wamreduce
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-	KMOVW AX, K1
 	VMOVUPS.Z (SI), K1, Z4
 	VMOVUPS.Z (DX), K1, Z5
 	VMULPS Z5, Z4, Z4
@@ -515,23 +525,47 @@ wamreduce:
 	VPMAXUD X5, X0, X0
 	VMOVD X0, AX
 	CMPL AX, $0x7f800000
-	JB wamdone
+	JB wamstore
 	MOVL $0x7fc00000, AX
 
-wamdone:
-	MOVL AX, ret+24(FP)
+wamstore:
+	MOVL AX, (DI)
+	ADDQ $4, DI
+	ADDQ R9, R8
+	DECQ R10
+	JNZ wamhead
 	VZEROUPPER
 	RET
 
-// func wquant16AVX512(w *int16, p, vs *float32, n int, inv float32)
-// w[i] = round(p[i]*vs[i]*inv) for i < n (n >= 1), to nearest even;
-// |p[i]*vs[i]*inv| <= 32767.
-TEXT ·wquant16AVX512(SB), NOSPLIT, $0-36
-	MOVQ w+0(FP), DI
-	MOVQ p+8(FP), SI
-	MOVQ vs+16(FP), DX
-	MOVQ n+24(FP), CX
-	VBROADCASTSS inv+32(FP), Z2
+// func wquantHeadsAVX512(w *int16, ws int, p *float32, ps int, vs *float32, n, nh int, inv *float32)
+// w[h*ws+i] = round(p[h*ps+i]*vs[i]*inv[h]) for i < n (n >= 1), to
+// nearest even, for the heads h < nh whose inv[h] is not 0;
+// |p[h*ps+i]*vs[i]*inv[h]| <= 32767. The last n%16 go under the mask K1.
+TEXT ·wquantHeadsAVX512(SB), NOSPLIT, $0-64
+	MOVQ w+0(FP), R11
+	MOVQ ws+8(FP), R12
+	SHLQ $1, R12
+	MOVQ p+16(FP), R8
+	MOVQ ps+24(FP), R9
+	SHLQ $2, R9
+	MOVQ nh+48(FP), R10
+	MOVQ inv+56(FP), R13
+	MOVQ n+40(FP), CX
+	ANDQ $15, CX
+	MOVL $1, AX
+	SHLL CX, AX
+	DECL AX
+	KMOVW AX, K1
+
+wqhead:
+	MOVL (R13), AX
+	TESTL AX, AX
+	JEQ wqnexthead
+	VBROADCASTSS (R13), Z2
+	MOVQ R11, DI
+	MOVQ R8, SI
+	MOVQ vs+32(FP), DX
+	MOVQ n+40(FP), CX
 
 wqloop:
 	CMPQ CX, $16
@@ -549,11 +583,7 @@ wqloop:
 
 wqtail:
 	CMPQ CX, $0
-	JEQ wqdone
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-	KMOVW AX, K1
+	JEQ wqnexthead
 	VMOVUPS.Z (SI), K1, Z4
 	VMOVUPS.Z (DX), K1, Z5
 	VMULPS Z5, Z4, Z4
@@ -561,7 +591,12 @@ wqtail:
 	VCVTPS2DQ Z4, Z4
 	VPMOVSDW Z4, K1, (DI)
 
-wqdone:
+wqnexthead:
+	ADDQ R12, R11
+	ADDQ R9, R8
+	ADDQ $4, R13
+	DECQ R10
+	JNZ wqhead
 	VZEROUPPER
 	RET
 
