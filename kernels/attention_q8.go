@@ -1,9 +1,11 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"sync"
+	"unsafe"
 )
 
 // Attention over a paged KV cache of int8 rows (kvcache.Q8): each row of
@@ -266,12 +268,31 @@ func quantizeQ8Heads(q []int8, qsc []float32, qc []int32, x []float32, per, hd i
 	for h := range per {
 		qh := q[h*hd : (h+1)*hd]
 		qsc[h] = QuantizeQ8Row(qh, x[h*hd:(h+1)*hd]) * scale
-		var sum int32
-		for _, v := range qh {
-			sum += int32(v)
-		}
-		qc[h] = -128 * sum
+		qc[h] = -128 * sumInt8(qh)
 	}
+}
+
+// sumInt8 returns the sum of x (len(x) <= MaxQ8HeadDim), eight bytes at a
+// time: each 64-bit word's bytes biased to unsigned (XOR 0x80) and added in
+// pairs into four 16-bit lanes, which hold at most 2·255·64 words.
+func sumInt8(x []int8) int32 {
+	if len(x) == 0 {
+		return 0
+	}
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), len(x))
+	const lo8, bias = 0x00ff00ff00ff00ff, 0x8080808080808080
+	var lanes uint64
+	n := len(b) &^ 7
+	for i := 0; i < n; i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:]) ^ bias
+		lanes += w&lo8 + w>>8&lo8
+	}
+	lanes = lanes&0x0000ffff0000ffff + lanes>>16&0x0000ffff0000ffff
+	sum := int32(lanes&0xffffffff+lanes>>32) - 128*int32(n)
+	for _, v := range x[n:] {
+		sum += int32(v)
+	}
+	return sum
 }
 
 // wsumQ8Chunk is the most positions whose weights share one int16 scale

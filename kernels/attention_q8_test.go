@@ -108,6 +108,25 @@ func TestQ8KeyLayout(t *testing.T) {
 	wantPanic(t, "with 31 keys", func() { SetQ8Key(make([]int8, 31), 4, 0, make([]int8, 8)) })
 }
 
+// TestSumInt8 checks sumInt8 against a plain sum for every length up to
+// MaxQ8HeadDim, on random bytes and on all -128 and all 127.
+func TestSumInt8(t *testing.T) {
+	r := rand.New(rand.NewPCG(69, 70))
+	for n := 0; n <= MaxQ8HeadDim; n++ {
+		for _, fill := range []func() int8{func() int8 { return int8(r.IntN(256) - 128) }, func() int8 { return -128 }, func() int8 { return 127 }} {
+			x := make([]int8, n)
+			var want int32
+			for i := range x {
+				x[i] = fill()
+				want += int32(x[i])
+			}
+			if got := sumInt8(x); got != want {
+				t.Fatalf("n=%d: sum %d, want %d", n, got, want)
+			}
+		}
+	}
+}
+
 func TestQuantizeQ8Row(t *testing.T) {
 	r := rand.New(rand.NewPCG(61, 62))
 	for _, n := range []int{1, 7, 64, 128} {
