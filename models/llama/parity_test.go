@@ -525,8 +525,10 @@ func TestGreedyPretrainedKVQ8(t *testing.T) {
 // so that every position goes through the decode attention kernels (the
 // chunked prefill of TestPerplexityKV de-quantizes a Q8 cache instead):
 // the mean NLL of an f16 or Q8 cache against the f32 cache's, over the
-// first 512 tokens in windows of 256. Measured: f16 +5.9e-6, q8 +7.5e-6
-// (+8.3e-6 with -tags purego; +9.05e-5 while the Q8 scores quantized the
+// first 512 tokens in windows of 256. Measured: f16 +5.9e-6, q8 -3.1e-6
+// (-3.2e-6 with -tags purego; +7.5e-6 while the Q8 weighted sums scaled
+// their int16 weights per 16 positions rather than per span of up to
+// 512, +9.05e-5 while the Q8 scores quantized the
 // query heads to int16 rather than int8, +9.57e-5 before the Q8 weighted
 // sums used int16 weights: differences of this size are chance); bounds
 // 3x and 4e-5.
