@@ -20,6 +20,10 @@ import (
 //     contiguous, then the values (then the scales): one stream per head
 //     (run as kv queries of one KV head each, which the kernel API allows
 //     only by splitting a sequence into its KV heads).
+//
+// Each configuration builds all three layouts first and runs them one after
+// the other (checking that they give the same output), so that the machine's
+// load drifts as little as possible between them.
 func BenchmarkAttentionDecodeLayout(b *testing.B) {
 	const heads, kv, hd, bt, layers, ctx = 9, 3, 64, 16, 30, 512
 	r := rand.New(rand.NewPCG(79, 80))
