@@ -11,8 +11,9 @@ type jobs struct {
 	gemm    gemmJob
 	packX   packXJob
 
-	qgemm     qgemmMultiJob
-	qgemmPack qgemmPackJob
+	qgemm       qgemmMultiJob
+	qgemmPack   qgemmPackJob
+	qgemmDecode qgemmDecodeJob
 
 	packBF16  packBF16Job
 	gemmBF16  gemmBF16Job

@@ -479,3 +479,74 @@ func gcdInt(a, b int) int {
 	}
 	return a
 }
+
+// TestQgemmDecodeThreads: a decode step's quantized GEMM (n <= 16, packed
+// and multiplied in one parallel call, parts of the input packed by
+// whichever thread claims them) gives the single-threaded results bit for
+// bit on 2 to 4 threads, through MatMuls and MatMulTo, with matrices wide
+// enough to be packed in several parts and Inf or NaN in a later part of
+// an input row.
+func TestQgemmDecodeThreads(t *testing.T) {
+	defer SetThreads(Threads())
+	r := rand.New(rand.NewPCG(59, 60))
+	q8a, _ := randGrouped(r, Q8, 301, 576, 0)
+	q8b, _ := randGrouped(r, Q8, 67, 576, 0)
+	q4a, _ := randGrouped(r, Q4, 90, 640, 64)
+	q4b, _ := randGrouped(r, Q4, 45, 640, 32)
+	for _, ws := range [][]*Matrix{{q8a, q8b, q8a}, {q4a, q4b}, {q8b}} {
+		cols := ws[0].Cols
+		for _, n := range []int{2, 3, 7, 8, 9, 15, 16} {
+			x := randVec(r, n*cols, 1)
+			if n >= 3 {
+				x[2*cols+cols-5] = float32(math.NaN())
+			}
+			outs := func() ([][]float32, [][]float32) {
+				ys := make([][]float32, len(ws))
+				for i, w := range ws {
+					ys[i] = make([]float32, n*w.Rows)
+				}
+				to := make([][]float32, n)
+				for i := range to {
+					to[i] = make([]float32, ws[0].Rows)
+				}
+				return ys, to
+			}
+			SetThreads(1)
+			want, wantTo := outs()
+			MatMuls(want, ws, x, n)
+			MatMulTo(wantTo, ws[0], x)
+			for th := 2; th <= 4; th++ {
+				SetThreads(th)
+				for rep := range 20 {
+					got, gotTo := outs()
+					MatMuls(got, ws, x, n)
+					MatMulTo(gotTo, ws[0], x)
+					for i := range got {
+						if k, ok := sameFloats(got[i], want[i]); !ok {
+							t.Fatalf("%s n=%d, %d threads (rep %d): matrix %d output %d = %v, 1 thread %v", ws[0].Type, n, th, rep, i, k, got[i][k], want[i][k])
+						}
+					}
+					for i := range gotTo {
+						if k, ok := sameFloats(gotTo[i], wantTo[i]); !ok {
+							t.Fatalf("%s n=%d, %d threads (rep %d): MatMulTo row %d output %d = %v, 1 thread %v", ws[0].Type, n, th, rep, i, k, gotTo[i][k], wantTo[i][k])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// sameFloats reports whether a and b hold the same values (NaN equal to
+// NaN), else the first index where they differ.
+func sameFloats(a, b []float32) (int, bool) {
+	if len(a) != len(b) {
+		return min(len(a), len(b)), false
+	}
+	for k := range a {
+		if a[k] != b[k] && !(math.IsNaN(float64(a[k])) && math.IsNaN(float64(b[k]))) {
+			return k, false
+		}
+	}
+	return 0, true
+}
