@@ -13,7 +13,7 @@ type jobs struct {
 
 	qgemm       qgemmMultiJob
 	qgemmPack   qgemmPackJob
-	qgemmDecode qgemmDecodeJob
+	qgemmGuided qgemmGuidedJob
 
 	packBF16  packBF16Job
 	gemmBF16  gemmBF16Job

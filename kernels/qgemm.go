@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"math"
 	"sync/atomic"
-	"time"
 	"unsafe"
 )
 
@@ -125,14 +124,11 @@ func qgemmMatMuls(b *backend, ys, to [][]float32, ws []*Matrix, x []float32, n i
 		yRows = packRows
 	}
 
-	pack := qgemmPackJob{b: b, a: a, bad: bad, x: x, w: w0, n: n, mirror: mirror, off: w0.Type.traits().qgemmOffset}
+	pack := qgemmPackJob{b: b, a: a, bad: bad, x: x, w: w0, n: n, mirror: mirror}
 	j := qgemmMultiJob{n: len(ws)}
 	items := 0
 	for i, w := range ws {
 		panel := qgPanelRows(w.Rows, cols)
-		if n <= 2*qgSmall && tiles == 1 && qgemmFused {
-			panel = qgDecodePanel
-		}
 		if yRows > 0 {
 			// Bound the output scratch (many rows only with to set).
 			panel = min(panel, max(qgRows8, qgOutMax/yRows/qgRows8*qgRows8))
@@ -146,37 +142,28 @@ func qgemmMatMuls(b *backend, ys, to [][]float32, ws []*Matrix, x []float32, n i
 		items += (w.Rows + panel - 1) / panel
 	}
 	j.start[len(ws)] = items
-	switch t := workers.acquire(); {
-	case t == nil:
-		pack.run(0, packRows)
-		j.run(0, items)
-	case n <= 2*qgSmall && tiles == 1 && qgemmFused:
-		// A decode step's rows: one parallel call packs and multiplies.
-		d := &t.jobs.qgemmDecode
-		d.pack, d.mm, d.rows, d.threads = pack, j, packRows, workers.numThreads()
-		d.unit = max(qgPackMin, (blocks+qgPackUnits*d.threads-1)/(qgPackUnits*d.threads))
-		d.units = (blocks + d.unit - 1) / d.unit
-		d.packNext.Store(0)
-		d.packDone.Store(0)
-		d.bad.Store(0)
-		d.next.Store(0)
-		t.runDecode(d, d.threads, 1)
-		for i := range n {
-			bad[i] = float32(d.bad.Load() >> i & 1)
-		}
-		d.pack, d.mm = qgemmPackJob{}, qgemmMultiJob{}
-		workers.release(t)
-	default:
+	if t := workers.acquire(); t != nil {
 		pp, pj := &t.jobs.qgemmPack, &t.jobs.qgemm
 		*pp, *pj = pack, j
 		t.run(pp, packRows, max(1, 1<<15/cols))
-		if n <= 2*qgSmall { // a decode step's rows
+		switch {
+		case n <= 2*qgSmall && items >= qgGuidedItems && qgGuidedOn:
+			// A decode step's rows times many panels (the LM head).
+			g := &t.jobs.qgemmGuided
+			g.mm, g.threads = j, workers.numThreads()
+			g.next.Store(0)
+			t.runDecode(g, g.threads, 1)
+			g.mm = qgemmMultiJob{}
+		case n <= 2*qgSmall: // a decode step's rows
 			t.runDecode(pj, items, 1)
-		} else {
+		default:
 			t.run(pj, items, 1)
 		}
 		*pp, *pj = qgemmPackJob{}, qgemmMultiJob{}
 		workers.release(t)
+	} else {
+		pack.run(0, packRows)
+		j.run(0, items)
 	}
 	for i := range n {
 		if bad[i] != 0 {
@@ -227,74 +214,44 @@ func (j *qgemmMultiJob) items(lo, hi int, s []float32) {
 	}
 }
 
-// qgemmFused selects the one-call decode path (temporary, for A/B).
-var qgemmFused = true
+// qgGuidedItems is the fewest panels for which a decode step's quantized
+// GEMM lets threads claim panels themselves (qgemmGuidedJob) instead of
+// the pool's fixed chunks: SmolLM2-135M's LM head (439 panels), not its
+// layers' products (8-26).
+const qgGuidedItems = 64
 
-// qgDecodePanel is the weight rows per work item of a decode step's
-// products (temporary var, for A/B).
-var qgDecodePanel = 32
+// qgGuidedOn is temporary (A/B).
+var qgGuidedOn = true
 
-// qgClaimDiv: a thread claims 1/(qgClaimDiv*threads) of the items left.
-var qgClaimDiv = 2
-
-// qgPackUnits is how many parts (per thread) a decode step's quantized
-// GEMM packs its input in, each a range of blocks of columns of every input
-// row, so that threads do not write the same cache lines (a tile
-// interleaves its rows); qgPackMin is the fewest blocks of a part.
-const (
-	qgPackUnits = 2
-	qgPackMin   = 4
-)
-
-// qgemmDecodeJob is a decode step's quantized GEMM (one tile of input
-// rows) as one parallel call of one chunk per thread. In its chunk a
-// thread packs parts of the input (ranges of columns), waits until
-// every one is packed, then claims items of the products, fewer at a time as fewer are
-// left (1/(qgClaimDiv*threads) of them, at least one), so that the threads
-// finish together. A thread that arrives late finds the rows packed and
-// joins the products; one that finds nothing left returns.
-type qgemmDecodeJob struct {
-	pack     qgemmPackJob
-	mm       qgemmMultiJob
-	rows     int // input rows to pack (those past n are zeros)
-	unit     int // blocks of columns per part of the packing
-	units    int // parts
-	threads  int
-	packNext atomic.Int32  // next unit to pack
-	packDone atomic.Int32  // units packed
-	bad      atomic.Uint32 // bit i: input row i holds Inf or NaN
-	next     atomic.Int32  // next item to claim
+// qgemmGuidedJob runs the panels of a decode step's long quantized GEMM
+// (many panels: the LM head) in one chunk per thread, in which the thread
+// claims panels, a share of those left at a time (1/(2*threads), at least
+// one), so that a thread slowed down (the machine is shared) leaves fewer
+// panels to the others than a fixed chunk would, and the threads finish
+// together.
+type qgemmGuidedJob struct {
+	mm      qgemmMultiJob
+	threads int
+	_       [64]byte // next on its own cache line, apart from mm's fields every thread reads
+	next    atomic.Int32
+	_       [60]byte
 }
 
-func (j *qgemmDecodeJob) run(_, _ int) {
-	for {
-		u := int(j.packNext.Add(1)) - 1
-		if u >= j.units {
-			break
-		}
-		j.packUnit(u)
-	}
-	if !poll(j.packed) {
-		// The thread packing the last row was descheduled: sleep until it
-		// is done instead of polling longer.
-		for !j.packed() {
-			time.Sleep(spinFor)
-		}
-	}
+func (j *qgemmGuidedJob) run(_, _ int) {
 	total := j.mm.start[j.mm.n]
-	var s []float32
 	var buf *[]float32
+	var s []float32
 	for {
 		lo := int(j.next.Load())
 		left := total - lo
 		if left <= 0 {
 			break
 		}
-		hi := lo + max(1, left/(qgClaimDiv*j.threads))
+		hi := lo + max(1, left/(2*j.threads))
 		if !j.next.CompareAndSwap(int32(lo), int32(hi)) {
 			continue
 		}
-		if s == nil {
+		if buf == nil {
 			buf = scratchPool.Get().(*[]float32)
 			s = grow(buf, j.mm.scratchLen())
 		}
@@ -304,22 +261,6 @@ func (j *qgemmDecodeJob) run(_, _ int) {
 		scratchPool.Put(buf)
 	}
 }
-
-// packUnit packs blocks [u*unit, (u+1)*unit) of every input row. It counts as packed even if it panics (the pool re-raises the
-// panic), so that no thread waits for it forever.
-func (j *qgemmDecodeJob) packUnit(u int) {
-	defer j.packDone.Add(1)
-	blocks := j.pack.w.Cols / q8Block
-	q := q8Pool.Get().(*q8Vec)
-	if bad := j.pack.packBlocks(u*j.unit, min(blocks, (u+1)*j.unit), j.rows, q); bad != 0 {
-		j.bad.Or(bad)
-	}
-	q.x = nil
-	q8Pool.Put(q)
-}
-
-// packed reports whether every input row is packed.
-func (j *qgemmDecodeJob) packed() bool { return int(j.packDone.Load()) >= j.units }
 
 // qgPanelRows returns the weight rows per work item: about qgPanelBytes of
 // prepared weights, a multiple of qgRows8 (so of qgRows), and small enough
@@ -339,90 +280,56 @@ type qgemmPackJob struct {
 	x      []float32
 	w      *Matrix
 	n      int
-	mirror bool  // one mirrored tile (qgemm8Kernel): row i in lanes i and 8+i
-	off    int32 // the weights' offset (typeTraits.qgemmOffset)
+	mirror bool // one mirrored tile (qgemm8Kernel): row i in lanes i and 8+i
 }
 
 func (j *qgemmPackJob) run(lo, hi int) {
 	cols := j.w.Cols
 	blocks := cols / q8Block
+	off := j.w.Type.traits().qgemmOffset
 	quantize := j.b.quantizeQ8
 	if quantize == nil {
 		quantize = quantizeQ8Generic
 	}
 	for i := lo; i < hi; i++ {
 		tile := j.a[i/qgTile*blocks*qgBlockBytes:]
-		if i >= j.n {
-			j.store(tile, nil, i, blocks)
-			continue
-		}
-		q := q8Pool.Get().(*q8Vec)
-		quantize(q, j.x[i*cols:(i+1)*cols])
-		j.bad[i] = 0
-		if !q.ok {
-			j.bad[i] = 1
-		}
-		j.store(tile, q, i, blocks)
-		q.x = nil
-		q8Pool.Put(q)
-	}
-}
-
-// packBlocks quantizes and packs blocks [b0, b1) of input rows [0, rows)
-// (those past n are zeros) with q's buffers, and returns the rows holding
-// Inf or NaN in those blocks as a bit mask (rows <= 32). Blocks are
-// quantized independently, so this packs what run does; a row holding Inf
-// or NaN is computed by MatVec whatever its lanes hold.
-func (j *qgemmPackJob) packBlocks(b0, b1, rows int, q *q8Vec) (bad uint32) {
-	cols := j.w.Cols
-	blocks := cols / q8Block
-	quantize := j.b.quantizeQ8
-	if quantize == nil {
-		quantize = quantizeQ8Generic
-	}
-	for i := range rows {
-		tile := j.a[i/qgTile*blocks*qgBlockBytes+b0*qgBlockBytes:]
-		if i >= j.n {
-			j.store(tile, nil, i, b1-b0)
-			continue
-		}
-		quantize(q, j.x[i*cols+b0*q8Block:i*cols+b1*q8Block])
-		if !q.ok {
-			bad |= 1 << i
-		}
-		j.store(tile, q, i, b1-b0)
-	}
-	return bad
-}
-
-// store writes quantized input row i (q; zeros if q is nil or not ok) to
-// the lanes of its tile's first blocks blocks.
-func (j *qgemmPackJob) store(tile []byte, q *q8Vec, i, blocks int) {
-	ok := q != nil && q.ok
-	src := []int8(nil)
-	if ok {
-		src = q.q
-		if j.w.Type == Q4 {
-			q.nibbleOrder()
-			src = q.nib
-		}
-	}
-	copies := 1
-	if j.mirror {
-		copies = 2
-	}
-	for k := range copies {
-		lane := 4*(i%qgTile) + k*4*qgSmall
-		if !ok {
-			for blk := range blocks {
-				t := tile[blk*qgBlockBytes:]
-				for g := range 10 {
-					clear(t[g*64+lane : g*64+lane+4])
-				}
+		lane := 4 * (i % qgTile)
+		var q *q8Vec
+		if i < j.n {
+			q = q8Pool.Get().(*q8Vec)
+			quantize(q, j.x[i*cols:(i+1)*cols])
+			j.bad[i] = 0
+			if !q.ok {
+				j.bad[i] = 1
+			} else if j.w.Type == Q4 {
+				q.nibbleOrder()
 			}
-			continue
 		}
-		packTileRow(tile, int8Bytes(src), q.ls, lane, j.off)
+		copies := 1
+		if j.mirror {
+			copies = 2
+		}
+		for k := range copies {
+			lane := lane + k*4*qgSmall
+			if q == nil || !q.ok {
+				for blk := range blocks {
+					t := tile[blk*qgBlockBytes:]
+					for g := range 10 {
+						clear(t[g*64+lane : g*64+lane+4])
+					}
+				}
+				continue
+			}
+			src := q.q
+			if j.w.Type == Q4 {
+				src = q.nib
+			}
+			packTileRow(tile, int8Bytes(src), q.ls, lane, off)
+		}
+		if q != nil {
+			q.x = nil
+			q8Pool.Put(q)
+		}
 	}
 }
 

@@ -480,12 +480,11 @@ func gcdInt(a, b int) int {
 	return a
 }
 
-// TestQgemmDecodeThreads: a decode step's quantized GEMM (n <= 16, packed
-// and multiplied in one parallel call, parts of the input packed by
-// whichever thread claims them) gives the single-threaded results bit for
-// bit on 2 to 4 threads, through MatMuls and MatMulTo, with matrices wide
-// enough to be packed in several parts and Inf or NaN in a later part of
-// an input row.
+// TestQgemmDecodeThreads: a decode step's quantized GEMM (n <= 16) gives
+// the single-threaded results bit for bit on 2 to 4 threads, through
+// MatMuls and MatMulTo, with the pool's fixed chunks (few panels) and with
+// panels claimed by the threads (qgemmGuidedJob: at least qgGuidedItems
+// panels), Inf or NaN in an input row.
 func TestQgemmDecodeThreads(t *testing.T) {
 	defer SetThreads(Threads())
 	r := rand.New(rand.NewPCG(59, 60))
@@ -493,8 +492,17 @@ func TestQgemmDecodeThreads(t *testing.T) {
 	q8b, _ := randGrouped(r, Q8, 67, 576, 0)
 	q4a, _ := randGrouped(r, Q4, 90, 640, 64)
 	q4b, _ := randGrouped(r, Q4, 45, 640, 32)
-	for _, ws := range [][]*Matrix{{q8a, q8b, q8a}, {q4a, q4b}, {q8b}} {
+	// Many panels: 64 KiB of prepared weights each, so 1024 columns give
+	// 64 rows per panel.
+	bigRows := qgGuidedItems*(qgPanelBytes/1024) + 13
+	q8big, _ := randGrouped(r, Q8, bigRows, 1024, 0)
+	q4big, _ := randGrouped(r, Q4, bigRows, 1024, 64)
+	for _, ws := range [][]*Matrix{{q8a, q8b, q8a}, {q4a, q4b}, {q8b}, {q8big}, {q4big}} {
 		cols := ws[0].Cols
+		reps := 20
+		if ws[0].Rows == bigRows {
+			reps = 3
+		}
 		for _, n := range []int{2, 3, 7, 8, 9, 15, 16} {
 			x := randVec(r, n*cols, 1)
 			if n >= 3 {
@@ -517,18 +525,18 @@ func TestQgemmDecodeThreads(t *testing.T) {
 			MatMulTo(wantTo, ws[0], x)
 			for th := 2; th <= 4; th++ {
 				SetThreads(th)
-				for rep := range 20 {
+				for rep := range reps {
 					got, gotTo := outs()
 					MatMuls(got, ws, x, n)
 					MatMulTo(gotTo, ws[0], x)
 					for i := range got {
 						if k, ok := sameFloats(got[i], want[i]); !ok {
-							t.Fatalf("%s n=%d, %d threads (rep %d): matrix %d output %d = %v, 1 thread %v", ws[0].Type, n, th, rep, i, k, got[i][k], want[i][k])
+							t.Fatalf("%s %dx%d n=%d, %d threads (rep %d): matrix %d output %d = %v, 1 thread %v", ws[0].Type, ws[0].Rows, cols, n, th, rep, i, k, got[i][k], want[i][k])
 						}
 					}
 					for i := range gotTo {
 						if k, ok := sameFloats(gotTo[i], wantTo[i]); !ok {
-							t.Fatalf("%s n=%d, %d threads (rep %d): MatMulTo row %d output %d = %v, 1 thread %v", ws[0].Type, n, th, rep, i, k, gotTo[i][k], wantTo[i][k])
+							t.Fatalf("%s %dx%d n=%d, %d threads (rep %d): MatMulTo row %d output %d = %v, 1 thread %v", ws[0].Type, ws[0].Rows, cols, n, th, rep, i, k, gotTo[i][k], wantTo[i][k])
 						}
 					}
 				}
