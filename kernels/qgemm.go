@@ -147,7 +147,7 @@ func qgemmMatMuls(b *backend, ys, to [][]float32, ws []*Matrix, x []float32, n i
 		*pp, *pj = pack, j
 		t.run(pp, packRows, max(1, 1<<15/cols))
 		switch {
-		case n <= 2*qgSmall && items >= qgGuidedItems && qgGuidedOn:
+		case n <= 2*qgSmall && items >= qgGuidedItems:
 			// A decode step's rows times many panels (the LM head).
 			g := &t.jobs.qgemmGuided
 			g.mm, g.threads = j, workers.numThreads()
@@ -216,12 +216,12 @@ func (j *qgemmMultiJob) items(lo, hi int, s []float32) {
 
 // qgGuidedItems is the fewest panels for which a decode step's quantized
 // GEMM lets threads claim panels themselves (qgemmGuidedJob) instead of
-// the pool's fixed chunks: SmolLM2-135M's LM head (439 panels), not its
-// layers' products (8-26).
+// the pool's fixed chunks: SmolLM2-135M's LM head (410 panels), not its
+// layers' products (8-26 panels). On 2 threads the LM head at 8 and 16
+// rows took 15-23% less time (hot and from DRAM, alternated in one
+// process); the smaller products, measured on a loaded machine, showed no
+// difference beyond the noise.
 const qgGuidedItems = 64
-
-// qgGuidedOn is temporary (A/B).
-var qgGuidedOn = true
 
 // qgemmGuidedJob runs the panels of a decode step's long quantized GEMM
 // (many panels: the LM head) in one chunk per thread, in which the thread
@@ -359,7 +359,7 @@ func packTileRowGeneric(tile, q []byte, ls []float32, lane int, off int32) {
 	}
 }
 
-// qgemmJob computes the outputs of weight-row panels [lo, hi).
+// qgemmJob computes the outputs of weight-row panels (see items).
 type qgemmJob struct {
 	b  *backend
 	y  []float32   // n output rows of w.Rows values, or nil with to
@@ -373,12 +373,6 @@ type qgemmJob struct {
 	n      int
 	panel  int  // weight rows per item, a multiple of qgRows8
 	mirror bool // one mirrored tile: the 8-row kernel
-}
-
-func (j *qgemmJob) run(lo, hi int) {
-	buf := scratchPool.Get().(*[]float32)
-	defer scratchPool.Put(buf)
-	j.items(lo, hi, grow(buf, j.scratchLen()))
 }
 
 // scratchLen returns the float32 scratch of an item: prepared weights and
