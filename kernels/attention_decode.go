@@ -44,15 +44,16 @@ type groupKernels struct {
 	// of each block of bt positions, scales from element off/hd) over
 	// positions [from, n) of the blocks k, ks or v, vs (keys laid out as
 	// Q8KeyIndex says), all in one call,
-	// with the query heads quantized to int16 (exact integer dot
-	// products; qsc[h] is the head's scale times the softmax scale, see
-	// quantizeQ16). With m = n-from, scoresQ8 sets s[h*m+t-from] =
+	// with the query heads quantized to int8 (exact integer dot
+	// products; qsc[h] is the head's scale times the softmax scale and
+	// qc[h] its key-bias correction, see quantizeQ8Heads). With
+	// m = n-from, scoresQ8 sets s[h*m+t-from] =
 	// float32(Q[h,:]·K[t,:]) * (ks[t]*qsc[h]) and wsumQ8 adds
 	// sum_t p[h*m+t-from]·(vs[t]·V[t,:]) to out[h*hd:(h+1)*hd] (see
 	// wsumGroupQ8Generic), for h < g. SIMD forms prefetch the blocks read
 	// next (scoresQ8 also the first blocks of the values v, vs, which
 	// wsumQ8 reads next).
-	scoresQ8 func(s []float32, k [][]int8, ks [][]float32, v [][]int8, vs [][]float32, bt, from, n, off int, q []int16, qsc []float32, g, hd int)
+	scoresQ8 func(s []float32, k [][]int8, ks [][]float32, v [][]int8, vs [][]float32, bt, from, n, off int, q []int8, qsc []float32, qc []int32, g, hd int)
 	wsumQ8   func(out []float32, v [][]int8, vs [][]float32, bt, from, n, off int, p []float32, g, hd int)
 }
 
@@ -258,7 +259,7 @@ func attendPaged(b *backend, out, q []float32, src *pagedBlocks, from, n, off, p
 // [kvHeads][BlockTokens][headDim] (see AttentionPaged). Set K and V for
 // float32 blocks, K16 and V16 for binary16 ones, or K8, V8, KScale and
 // VScale for int8 ones (see AttentionPagedQ8: K8 holds each KV head's keys
-// of a block interleaved by pairs of dimensions, see Q8KeyIndex).
+// of a block interleaved by quads of dimensions, see Q8KeyIndex).
 type DecodeQuery struct {
 	Out, Q         []float32 // heads*headDim values each; Out must not overlap any Q
 	K, V           [][]float32

@@ -1,19 +1,25 @@
 package kernels
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"sync"
+	"unsafe"
 )
 
 // Attention over a paged KV cache of int8 rows (kvcache.Q8): each row of
 // headDim values (one position of one KV head) is stored as int8 with one
 // float32 scale (value = scale * int8, see QuantizeQ8Row), the keys of a
-// block interleaved by pairs of dimensions (see Q8KeyIndex). Scores are
-// integer dot products of the int8 keys with the query heads quantized to
-// int16 (one scale per head: relative error 1.5e-5, far below the keys'
-// own), 16 positions at a time in 16 SIMD lanes (no horizontal sums),
-// scaled by the key row's scale, the head's and the softmax scale;
+// block interleaved by quads of dimensions and stored biased (see
+// Q8KeyIndex). Scores are integer dot products of the int8 keys with the
+// query heads quantized to int8 (one scale per head, as llama.cpp's q8_0
+// queries for its quantized-KV dot products: about 0.65 times the int8
+// cache's own error on the attention output, see TestQ8QueryQuantization;
+// pretrained-micro's decode-step NLL with a Q8 cache stays within 1e-5 of
+// the f32 cache's, see TestDecodeNLLKV in models/llama), 16 positions at a
+// time in 16 SIMD lanes (no horizontal sums), scaled by the key row's
+// scale, the head's and the softmax scale;
 // the weighted sums widen the value rows to float32, each multiplied by
 // its scale once for all the heads of a GQA group. Several query rows (prefill)
 // de-quantize the visible rows into the contiguous float32 cache of the
@@ -22,9 +28,9 @@ import (
 // AttentionPagedQ8 is AttentionPaged over blocks of int8 rows: v is laid
 // out [kvHeads][blockTokens][headDim] as for AttentionPaged, k holds each KV
 // head's blockTokens*headDim keys at the same place but with its positions
-// interleaved by pairs of dimensions (see Q8KeyIndex: key element (t, d) of
-// head h is k[b][h*blockTokens*headDim+Q8KeyIndex(blockTokens, headDim, t, d)],
-// stored with SetQ8Key), and kScale, vScale hold the rows' scales laid out
+// interleaved by quads of dimensions and biased (see Q8KeyIndex: key
+// element (t, d) of head h is Q8Key(k[b][h*blockTokens*headDim:],
+// blockTokens, headDim, t, d), stored with SetQ8Key), and kScale, vScale hold the rows' scales laid out
 // [kvHeads][blockTokens] (a key element is kScale[b][h*blockTokens+t] times
 // that int8). It equals AttentionPaged on the de-quantized values (to
 // rounding).
@@ -48,7 +54,8 @@ func AttentionPagedWindowQ8(out, q []float32, k, v [][]int8, kScale, vScale [][]
 }
 
 // MaxQ8HeadDim bounds the head size of attention over int8 KV blocks: the
-// int32 dot products of int8 keys and int16 queries cannot overflow up to
+// int32 dot products of biased int8 keys and int8 queries (and the scores
+// kernels' products, see scoresGroupQ8Generic) cannot overflow up to
 // it. Callers validate it up front (kvcache.NewPool does); the kernels
 // panic beyond it.
 const MaxQ8HeadDim = 512
@@ -72,14 +79,15 @@ func decodeAhead(bt int) int {
 	return max(1, decodePrefetchRows/bt)
 }
 
-// q16Buf holds the int16 query heads of one attendPagedQ8 call and their
-// scales.
-type q16Buf struct {
-	q  []int16
+// qHeadsBuf holds the int8 query heads of one attendPagedQ8 call, their scales
+// and their key-bias corrections (see quantizeQ8Heads).
+type qHeadsBuf struct {
+	q  []int8
 	sc []float32
+	qc []int32
 }
 
-var q16Pool = sync.Pool{New: func() any { return new(q16Buf) }}
+var qHeadsPool = sync.Pool{New: func() any { return new(qHeadsBuf) }}
 
 // attendPagedQ8 is attendPaged for int8 blocks: the per query heads q of
 // the KV head whose rows start at element off of each block, over
@@ -91,16 +99,16 @@ func attendPagedQ8(b *backend, out, q []float32, src *pagedBlocks, from, n, off,
 		gk = groupGeneric
 	}
 	m := n - from
-	// The query heads in int16, in buffers reused across calls.
-	qb := q16Pool.Get().(*q16Buf)
-	defer q16Pool.Put(qb)
+	// The query heads in int8, in buffers reused across calls.
+	qb := qHeadsPool.Get().(*qHeadsBuf)
+	defer qHeadsPool.Put(qb)
 	if cap(qb.q) < per*hd || cap(qb.sc) < per {
-		qb.q, qb.sc = make([]int16, per*hd), make([]float32, per)
+		qb.q, qb.sc, qb.qc = make([]int8, per*hd), make([]float32, per), make([]int32, per)
 	}
-	q16, qsc := qb.q[:per*hd], qb.sc[:per]
-	quantizeQ16(q16, qsc, q, per, hd, scale)
+	q8, qsc, qc := qb.q[:per*hd], qb.sc[:per], qb.qc[:per]
+	quantizeQ8Heads(q8, qsc, qc, q, per, hd, scale)
 	scores := s[:per*m]
-	gk.scoresQ8(scores, src.k8, src.ks, src.v8, src.vs, src.bt, from, n, off, q16, qsc, per, hd)
+	gk.scoresQ8(scores, src.k8, src.ks, src.v8, src.vs, src.bt, from, n, off, q8, qsc, qc, per, hd)
 	for h := range per {
 		b.softmax(scores[h*m : (h+1)*m])
 	}
@@ -110,12 +118,12 @@ func attendPagedQ8(b *backend, out, q []float32, src *pagedBlocks, from, n, off,
 
 // scoresQ8Generic is groupKernels.scoresQ8 in Go, block by block with
 // scoresGroupQ8Generic.
-func scoresQ8Generic(s []float32, k [][]int8, ks [][]float32, _ [][]int8, _ [][]float32, bt, from, n, off int, q []int16, qsc []float32, g, hd int) {
+func scoresQ8Generic(s []float32, k [][]int8, ks [][]float32, _ [][]int8, _ [][]float32, bt, from, n, off int, q []int8, qsc []float32, qc []int32, g, hd int) {
 	m, so := n-from, off/hd
 	for t := from; t < n; {
 		blk, o := t/bt, t%bt
 		c := min(bt-o, n-t)
-		scoresGroupQ8Generic(s[t-from:], m, k[blk][off:off+bt*hd], bt, o, ks[blk][so+o:so+o+c], q, qsc, c, g, hd)
+		scoresGroupQ8Generic(s[t-from:], m, k[blk][off:off+bt*hd], bt, o, ks[blk][so+o:so+o+c], q, qsc, qc, c, g, hd)
 		t += c
 	}
 }
@@ -143,36 +151,49 @@ func dequantQ8Rows(dst []float32, src []int8, scales []float32, hd int) {
 	}
 }
 
+// q8KeyBias is what an int8 key byte is stored as: key+128 as an unsigned
+// byte (the unsigned operand of the SIMD byte dot products), which is the
+// key's bits with the top one flipped; the same XOR reads it back.
+const q8KeyBias = -128
+
 // Q8KeyIndex returns where key element (t, d) (position t < bt, dimension
-// d < hd) lies among the bt*hd int8 keys of one KV head in a block of an
+// d < hd) lies among the bt*hd key bytes of one KV head in a block of an
 // int8 KV cache (see AttentionPagedQ8): the keys are laid out
-// [hd/2][bt][2], the two dimensions 2j, 2j+1 of each position side by
-// side and the positions one after the other, so that 2*16 bytes hold
-// dimensions 2j, 2j+1 of 16 consecutive positions (one SIMD load for the
-// scores of 16 positions, without a horizontal sum). An odd hd's last
-// dimension follows as [bt].
+// [hd/4][bt][4], the four dimensions 4j..4j+3 of each position side by
+// side and the positions one after the other, so that 64 bytes hold
+// dimensions 4j..4j+3 of 16 consecutive positions (one SIMD load for the
+// scores of 16 positions, without a horizontal sum). The last hd%4
+// dimensions follow as [bt][hd%4]. Each key is stored biased, as the
+// unsigned byte key+128: read it with Q8Key, store rows with SetQ8Key.
 func Q8KeyIndex(bt, hd, t, d int) int {
-	if d == hd-1 && hd%2 == 1 {
-		return d*bt + t
+	if q := hd &^ 3; d >= q {
+		return q*bt + t*(hd-q) + d - q
 	}
-	return (d&^1)*bt + 2*t + d&1
+	return (d&^3)*bt + 4*t + d&3
+}
+
+// Q8Key returns key element (t, d) of k, the bt*hd key bytes of one KV
+// head in a block of an int8 KV cache (see Q8KeyIndex).
+func Q8Key(k []int8, bt, hd, t, d int) int8 {
+	return k[Q8KeyIndex(bt, hd, t, d)] ^ q8KeyBias
 }
 
 // SetQ8Key stores row, the int8 key of one position t < bt (len(row)
 // dimensions, as QuantizeQ8Row makes it), into k, the len(row)*bt keys of
-// one KV head in a block of bt positions, at the places Q8KeyIndex gives.
-// It panics if k is shorter or t out of range.
+// one KV head in a block of bt positions, at the places Q8KeyIndex gives
+// (biased, see there). It panics if k is shorter or t out of range.
 func SetQ8Key(k []int8, bt, t int, row []int8) {
 	hd := len(row)
 	if t < 0 || t >= bt || len(k) < bt*hd {
 		panic(fmt.Sprintf("kernels.SetQ8Key: position %d of %d with %d keys of %d dimensions", t, bt, len(k), hd))
 	}
-	for d := 0; d+1 < hd; d += 2 {
-		i := d*bt + 2*t
-		k[i], k[i+1] = row[d], row[d+1]
+	q := hd &^ 3
+	for d := 0; d < q; d += 4 {
+		i := d*bt + 4*t
+		k[i], k[i+1], k[i+2], k[i+3] = row[d]^q8KeyBias, row[d+1]^q8KeyBias, row[d+2]^q8KeyBias, row[d+3]^q8KeyBias
 	}
-	if hd%2 == 1 {
-		k[(hd-1)*bt+t] = row[hd-1]
+	for d := q; d < hd; d++ {
+		k[q*bt+t*(hd-q)+d-q] = row[d] ^ q8KeyBias
 	}
 }
 
@@ -181,14 +202,16 @@ func SetQ8Key(k []int8, bt, t int, row []int8) {
 // Q8KeyIndex says), de-interleaved into rows of hd values, times their
 // scales.
 func dequantQ8Keys(dst []float32, k []int8, scales []float32, bt, hd int) {
+	q := hd &^ 3
 	for t, sc := range scales {
 		row := dst[t*hd : (t+1)*hd]
-		for d := 0; d+1 < hd; d += 2 {
-			i := d*bt + 2*t
-			row[d], row[d+1] = sc*float32(k[i]), sc*float32(k[i+1])
+		for d := 0; d < q; d += 4 {
+			x := k[d*bt+4*t : d*bt+4*t+4]
+			row[d], row[d+1] = sc*float32(x[0]^q8KeyBias), sc*float32(x[1]^q8KeyBias)
+			row[d+2], row[d+3] = sc*float32(x[2]^q8KeyBias), sc*float32(x[3]^q8KeyBias)
 		}
-		if hd%2 == 1 {
-			row[hd-1] = sc * float32(k[(hd-1)*bt+t])
+		for d := q; d < hd; d++ {
+			row[d] = sc * float32(k[q*bt+t*(hd-q)+d-q]^q8KeyBias)
 		}
 	}
 }
@@ -199,28 +222,35 @@ const scoresQ8Tile = 16
 
 // scoresGroupQ8Generic sets s[h*ss+t] = float32(Q[h,:]·K[o+t,:]) *
 // (ks[t]*qsc[h]) for t < c and h < g: the exact integer dot products of
-// the int16 query heads q with the int8 keys of positions o..o+c-1 of k,
-// one KV head's keys in a block of bt positions (see Q8KeyIndex). It runs
-// the pairs of dimensions in the outer loop, as the SIMD kernels do.
-func scoresGroupQ8Generic(s []float32, ss int, k []int8, bt, o int, ks []float32, q []int16, qsc []float32, c, g, hd int) {
-	var acc [scoresQ8Tile]int32 // |127 * 32767| * hd fits for hd <= 512
+// the int8 query heads q with the int8 keys of positions o..o+c-1 of k,
+// one KV head's keys in a block of bt positions (see Q8KeyIndex), summed
+// as the SIMD kernels do: the unsigned stored bytes key+128 times the
+// query, starting from qc[h] = -128·sum(Q[h,:]) (see quantizeQ8Heads).
+func scoresGroupQ8Generic(s []float32, ss int, k []int8, bt, o int, ks []float32, q []int8, qsc []float32, qc []int32, c, g, hd int) {
+	var acc [scoresQ8Tile]int32 // |255·127·hd| + |128·127·hd| fits for hd <= 512
+	quads := hd &^ 3
 	for t0 := 0; t0 < c; t0 += scoresQ8Tile {
 		n := min(scoresQ8Tile, c-t0)
 		p := o + t0 // the tile's first position in the block
 		for h := range g {
 			qh := q[h*hd : (h+1)*hd]
-			clear(acc[:n])
-			for d := 0; d+1 < hd; d += 2 {
-				q0, q1 := int32(qh[d]), int32(qh[d+1])
-				pair := k[d*bt+2*p : d*bt+2*(p+n)]
+			for t := range n {
+				acc[t] = qc[h]
+			}
+			for d := 0; d < quads; d += 4 {
+				q0, q1, q2, q3 := int32(qh[d]), int32(qh[d+1]), int32(qh[d+2]), int32(qh[d+3])
+				quad := k[d*bt+4*p : d*bt+4*(p+n)]
 				for t := range n {
-					acc[t] += int32(pair[2*t])*q0 + int32(pair[2*t+1])*q1
+					x := quad[4*t : 4*t+4]
+					acc[t] += int32(uint8(x[0]))*q0 + int32(uint8(x[1]))*q1 + int32(uint8(x[2]))*q2 + int32(uint8(x[3]))*q3
 				}
 			}
-			if hd%2 == 1 {
-				qd, last := int32(qh[hd-1]), k[(hd-1)*bt+p:(hd-1)*bt+p+n]
+			if r := hd - quads; r > 0 {
+				tail := k[quads*bt+p*r : quads*bt+(p+n)*r]
 				for t := range n {
-					acc[t] += int32(last[t]) * qd
+					for i, x := range tail[t*r : (t+1)*r] {
+						acc[t] += int32(uint8(x)) * int32(qh[quads+i])
+					}
 				}
 			}
 			for t := range n {
@@ -230,45 +260,41 @@ func scoresGroupQ8Generic(s []float32, ss int, k []int8, bt, o int, ks []float32
 	}
 }
 
-// quantizeQ16 sets q to x (per heads of hd values) quantized to int16 with
-// one scale per head, and qsc[h] to that scale times scale: x[h*hd+d] ≈
-// qsc[h]/scale * q[h*hd+d], within 1/65534 of the head's largest
-// magnitude. A head holding a NaN or Inf gets a NaN scale (its scores are
-// NaN, as with float32 queries).
-func quantizeQ16(q []int16, qsc, x []float32, per, hd int, scale float32) {
-	f := active.quantizeI16Row
-	if f == nil {
-		f = quantizeI16RowGeneric
-	}
+// quantizeQ8Heads sets q to x (per heads of hd values) quantized to int8
+// with one scale per head (QuantizeQ8Row), qsc[h] to that scale times
+// scale, and qc[h] to -128 times the sum of head h's int8 values: the
+// correction that turns the dot product with the biased keys (key+128, see
+// Q8KeyIndex) into the dot product with the keys. A head holding a NaN or
+// Inf gets a NaN scale (its scores are NaN, as with float32 queries).
+func quantizeQ8Heads(q []int8, qsc []float32, qc []int32, x []float32, per, hd int, scale float32) {
 	for h := range per {
-		qsc[h] = f(q[h*hd:(h+1)*hd], x[h*hd:(h+1)*hd]) * scale
+		qh := q[h*hd : (h+1)*hd]
+		qsc[h] = QuantizeQ8Row(qh, x[h*hd:(h+1)*hd]) * scale
+		qc[h] = -128 * sumInt8(qh)
 	}
 }
 
-// quantizeI16RowGeneric sets dst to src quantized to int16 with one scale,
-// which it returns: src[i] ≈ scale·dst[i], scale = max|src| / 32767. A row
-// of zeros gives scale 0, a NaN or Inf a NaN scale (and zero dst). The
-// SIMD forms (backend.quantizeI16Row) give the same bits.
-func quantizeI16RowGeneric(dst []int16, src []float32) float32 {
-	var amax float32
-	finite := true
-	for _, v := range src {
-		a := math.Float32frombits(math.Float32bits(v) &^ (1 << 31))
-		finite = finite && a <= math.MaxFloat32
-		amax = max(amax, a)
-	}
-	if !finite || amax == 0 {
-		clear(dst)
-		if !finite {
-			return float32(math.NaN())
-		}
+// sumInt8 returns the sum of x (len(x) <= MaxQ8HeadDim), eight bytes at a
+// time: each 64-bit word's bytes biased to unsigned (XOR 0x80) and added in
+// pairs into four 16-bit lanes, which hold at most 2·255·64 words.
+func sumInt8(x []int8) int32 {
+	if len(x) == 0 {
 		return 0
 	}
-	inv := 32767 / amax
-	for d, v := range src {
-		dst[d] = int16(int32((v*inv + 0x1.8p23) - 0x1.8p23)) // round to nearest even, |v*inv| <= 32767
+	b := unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), len(x))
+	const lo8, bias = 0x00ff00ff00ff00ff, 0x8080808080808080
+	var lanes uint64
+	n := len(b) &^ 7
+	for i := 0; i < n; i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:]) ^ bias
+		lanes += w&lo8 + w>>8&lo8
 	}
-	return amax / 32767
+	lanes = lanes&0x0000ffff0000ffff + lanes>>16&0x0000ffff0000ffff
+	sum := int32(lanes&0xffffffff+lanes>>32) - 128*int32(n)
+	for _, v := range x[n:] {
+		sum += int32(v)
+	}
+	return sum
 }
 
 // wsumQ8Chunk is the most positions whose weights share one int16 scale

@@ -9,13 +9,14 @@
 // key or value row is loaded once for all the heads, and the rows' scales
 // are applied here: a key row's to its scores, a value row's to the row.
 //
-// The scores multiply int8 keys by the query heads quantized to int16 (one
-// scale per head, see quantizeQ16) with VPDPWSSD, exact in int32. A
-// block's keys of one KV head are interleaved by pairs of dimensions
-// (Q8KeyIndex): 32 bytes hold dimensions 2j, 2j+1 of 16 consecutive
-// positions, so one VPMOVSXBW makes 16 int32 lanes of int16 pairs and one
-// VPDPWSSD with a head's broadcast query pair (q[2j], q[2j+1]) adds 16
-// positions' partial dot products: no horizontal sums.
+// The scores multiply the keys by the query heads quantized to int8 (one
+// scale per head, see quantizeQ8Heads) with VPDPBUSD, exact in int32. A
+// block's keys of one KV head are interleaved by quads of dimensions and
+// stored biased, as unsigned bytes key+128 (Q8KeyIndex): 64 bytes hold
+// dimensions 4j..4j+3 of 16 consecutive positions, so one VPDPBUSD of
+// those bytes (unsigned) with a head's broadcast query quad (signed) adds
+// 16 positions' partial dot products, without widening or horizontal
+// sums; each head's sums start from its bias correction -128·sum(q).
 
 // Both kernels loop over the blocks of one KV head themselves: from row
 // o0 of block blk0, m positions in all, block b's rows at element off of
@@ -25,20 +26,20 @@
 // scoresQ8BlocksAVX512 prefetches blocks blk0 to blk0+ahead-1 of keys and
 // values (see decodeAhead).
 //
-// func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int16, qsc *float32, grp, hd, bt, off, so, blk0, o0, m, last int, v *[]int8, vs *[]float32, ahead int)
-// s[h*ss+i] = float32(Q16[h,:]·K[i,:]) * (ks[i]*qsc[h]) for the m rows i,
-// h < grp <= 4; bt is a multiple of 16 and hd of 4.
+// func scoresQ8BlocksAVX512(s *float32, ss int, k *[]int8, ks *[]float32, q *int8, qsc *float32, qc *int32, grp, hd, bt, off, so, blk0, o0, m, last int, v *[]int8, vs *[]float32, ahead int)
+// s[h*ss+i] = float32(qc[h] + Q8[h,:]·(K[i,:]+128)) * (ks[i]*qsc[h]) for
+// the m rows i, h < grp <= 4; bt is a multiple of 16 and hd of 16.
 //
 // Positions go in tiles of 16 aligned in the block (t0 = 0, 16, ...): the
-// tile's keys are hd/2 runs of 32 bytes, 2*bt bytes apart; its 16 scores
-// per head are stored under the mask K1 of the positions in [from, n) (the
-// first and last tiles may be partial; reading a whole tile is safe, as
-// blocks are allocated full size). Registers: DX (q), BX (q of head 3),
-// R9 = hd*2 (a query head's bytes), R11 = 2*bt, R8 = ss*4, R12 = qsc, AX
-// the steps left. Frame: 0 blk, 8 positions left after this block, 16 o
-// (the block's first row), 24 the score of row o, 32 the KV head's keys in
-// the block, 40 those of the block to prefetch, 48 their scales, 56 o+c
-// (the block's end), 64 t0.
+// tile's keys are hd/4 runs of 64 bytes (one cache line each), 4*bt bytes
+// apart; its 16 scores per head are stored under the mask K1 of the
+// positions in [from, n) (the first and last tiles may be partial; reading
+// a whole tile is safe, as blocks are allocated full size). Registers: DX
+// (q), BX (q of head 3), R9 = hd (a query head's bytes), R11 = 4*bt, R13 =
+// 12*bt, R8 = ss*4, R12 = qsc, AX the steps left. Frame: 0 blk, 8
+// positions left after this block, 16 o (the block's first row), 24 the
+// score of row o, 32 the KV head's keys in the block, 40 those of the
+// block to prefetch, 48 their scales, 56 o+c (the block's end), 64 t0.
 
 // func wsumQ8BlocksAVX512(out *float32, v *[]int8, vs *[]float32, p *float32, ps, grp, hd, bt, off, so, blk0, o0, m, last, ahead int)
 // out[h*hd+d] += sum_i p[h*ps+i]·(vs[i]·V[i*hd+d]) for the m rows i, h < g,
@@ -490,122 +491,122 @@ wret:
 	RET
 
 // The tile loop of scoresQ8BlocksAVX512 for one head count g (no per-head
-// branches): Z16, Z17 = the int16 pairs of dimension pairs j, j+1 of the
-// tile's 16 positions; head h adds them times its broadcast query pairs
-// to Z(2h) (pair j) and Z(2h+1) (pair j+1), two chains per head.
+// branches): Z16..Z19 = the biased key bytes of dimension quads j..j+3 of
+// the tile's 16 positions; head h adds them times its broadcast query
+// quads to Z(4h)..Z(4h+3), four chains per head (hd/16 long).
 #define SP_1 \
-	VPDPWSSD.BCST (DX), Z16, Z0 \
-	VPDPWSSD.BCST 4(DX), Z17, Z1
+	VPDPBUSD.BCST (DX), Z16, Z0 \
+	VPDPBUSD.BCST 4(DX), Z17, Z1 \
+	VPDPBUSD.BCST 8(DX), Z18, Z2 \
+	VPDPBUSD.BCST 12(DX), Z19, Z3
 #define SP_2 SP_1 \
-	VPDPWSSD.BCST (DX)(R9*1), Z16, Z2 \
-	VPDPWSSD.BCST 4(DX)(R9*1), Z17, Z3
+	VPDPBUSD.BCST (DX)(R9*1), Z16, Z4 \
+	VPDPBUSD.BCST 4(DX)(R9*1), Z17, Z5 \
+	VPDPBUSD.BCST 8(DX)(R9*1), Z18, Z6 \
+	VPDPBUSD.BCST 12(DX)(R9*1), Z19, Z7
 #define SP_3 SP_2 \
-	VPDPWSSD.BCST (DX)(R9*2), Z16, Z4 \
-	VPDPWSSD.BCST 4(DX)(R9*2), Z17, Z5
+	VPDPBUSD.BCST (DX)(R9*2), Z16, Z8 \
+	VPDPBUSD.BCST 4(DX)(R9*2), Z17, Z9 \
+	VPDPBUSD.BCST 8(DX)(R9*2), Z18, Z10 \
+	VPDPBUSD.BCST 12(DX)(R9*2), Z19, Z11
 #define SP_4 SP_3 \
-	VPDPWSSD.BCST (BX), Z16, Z6 \
-	VPDPWSSD.BCST 4(BX), Z17, Z7
+	VPDPBUSD.BCST (BX), Z16, Z12 \
+	VPDPBUSD.BCST 4(BX), Z17, Z13 \
+	VPDPBUSD.BCST 8(BX), Z18, Z14 \
+	VPDPBUSD.BCST 12(BX), Z19, Z15
 
-#define SZ_1 \
-	VPXORD Z0, Z0, Z0 \
-	VPXORD Z1, Z1, Z1
+// SZ_g starts head h's first chain at its correction qc[h] (CX = qc) and
+// clears the other three.
+#define SZH(OFF, A, B, C, D) \
+	VPBROADCASTD OFF(CX), A \
+	VPXORD B, B, B \
+	VPXORD C, C, C \
+	VPXORD D, D, D
+#define SZ_1 SZH(0, Z0, Z1, Z2, Z3)
 #define SZ_2 SZ_1 \
-	VPXORD Z2, Z2, Z2 \
-	VPXORD Z3, Z3, Z3
+	SZH(4, Z4, Z5, Z6, Z7)
 #define SZ_3 SZ_2 \
-	VPXORD Z4, Z4, Z4 \
-	VPXORD Z5, Z5, Z5
+	SZH(8, Z8, Z9, Z10, Z11)
 #define SZ_4 SZ_3 \
-	VPXORD Z6, Z6, Z6 \
-	VPXORD Z7, Z7, Z7
+	SZH(12, Z12, Z13, Z14, Z15)
 
-// SFIN stores head h's 16 scores (accumulators A, B) under the mask K1:
-// float32(A+B) * (ks[t] * qsc[h]), the tile's key scales in Z20 and
+// SFIN stores head h's 16 scores (chains A..D) under the mask K1:
+// float32(A+B+C+D) * (ks[t] * qsc[h]), the tile's key scales in Z20 and
 // qsc[h] at QOFF(R12), the generic twin's float32 operations.
-#define SFIN(A, B, QOFF, DST) \
+#define SFIN(A, B, C, D, QOFF, DST) \
 	VPADDD B, A, A \
+	VPADDD D, C, C \
+	VPADDD C, A, A \
 	VCVTDQ2PS A, A \
 	VMULPS.BCST QOFF(R12), Z20, Z21 \
 	VMULPS Z21, A, A \
 	VMOVUPS A, K1, DST
 
-#define SF_1 SFIN(Z0, Z1, 0, (DI))
+#define SF_1 SFIN(Z0, Z1, Z2, Z3, 0, (DI))
 #define SF_2 SF_1 \
-	SFIN(Z2, Z3, 4, (DI)(R8*1))
+	SFIN(Z4, Z5, Z6, Z7, 4, (DI)(R8*1))
 #define SF_3 SF_2 \
-	SFIN(Z4, Z5, 8, (DI)(R8*2))
+	SFIN(Z8, Z9, Z10, Z11, 8, (DI)(R8*2))
 #define SF_4 SF_3 \
 	LEAQ (DI)(R8*2), CX \
-	SFIN(Z6, Z7, 12, (CX)(R8*1))
+	SFIN(Z12, Z13, Z14, Z15, 12, (CX)(R8*1))
 
-// STILE runs one tile for one head count (label loop): hd/4 steps of two
-// pairs of dimensions, each prefetching the same bytes of the block read
-// decodeAhead blocks later with PF, then the scores.
-#define STILE(ZERO, PAIRS, FIN, PF, loop) \
+// STILE runs one tile for one head count (label loop): hd/16 steps of
+// four quads of dimensions (four cache lines, each prefetched in the block
+// read decodeAhead blocks later), then the scores.
+#define STILE(ZERO, QUADS, FIN, loop) \
 	ZERO \
 loop: \
-	PF \
-	VPMOVSXBW (SI), Z16 \
-	VPMOVSXBW (SI)(R11*1), Z17 \
-	PAIRS \
-	LEAQ (SI)(R11*2), SI \
-	LEAQ (R10)(R11*2), R10 \
-	ADDQ $8, DX \
-	ADDQ $8, BX \
+	PREFETCHT0 (R10) \
+	PREFETCHT0 (R10)(R11*1) \
+	PREFETCHT0 (R10)(R11*2) \
+	PREFETCHT0 (R10)(R13*1) \
+	VMOVDQU64 (SI), Z16 \
+	VMOVDQU64 (SI)(R11*1), Z17 \
+	VMOVDQU64 (SI)(R11*2), Z18 \
+	VMOVDQU64 (SI)(R13*1), Z19 \
+	QUADS \
+	LEAQ (SI)(R11*4), SI \
+	LEAQ (R10)(R11*4), R10 \
+	ADDQ $16, DX \
+	ADDQ $16, BX \
 	DECQ AX \
 	JNZ loop \
 	VMOVUPS (R14), Z20 \
 	FIN \
 	JMP stnext
 
-// A step's two runs of 32 bytes are one 64-byte line when bt is 16 (the
-// tile is then the KV head's whole keys, contiguous), two lines apart
-// otherwise.
-#define PF16 PREFETCHT0 (R10)
-#define PF2 \
-	PREFETCHT0 (R10) \
-	PREFETCHT0 (R10)(R11*1)
-
-// STILES runs one tile for one head count with the prefetch its block
-// size needs (labels loop and wide, wloop): PF16 when bt is 16, else PF2.
-#define STILES(ZERO, PAIRS, FIN, loop, wide, wloop) \
-	CMPQ R11, $32 \
-	JNE wide \
-	STILE(ZERO, PAIRS, FIN, PF16, loop) \
-wide: \
-	STILE(ZERO, PAIRS, FIN, PF2, wloop)
-
-TEXT ·scoresQ8BlocksAVX512(SB), NOSPLIT, $72-144
-	MOVQ m+104(FP), AX
+TEXT ·scoresQ8BlocksAVX512(SB), NOSPLIT, $72-152
+	MOVQ m+112(FP), AX
 	CMPQ AX, $0
 	JEQ sret
 	MOVQ AX, 8(SP)
-	MOVQ blk0+88(FP), AX
+	MOVQ blk0+96(FP), AX
 	MOVQ AX, 0(SP)
-	MOVQ o0+96(FP), AX
+	MOVQ o0+104(FP), AX
 	MOVQ AX, 16(SP)
 	MOVQ s+0(FP), AX
 	MOVQ AX, 24(SP)
 	// Prefetch the first ahead blocks' keys and values, which the loops'
 	// prefetching (that far ahead) does not reach: blocks BX to R12,
 	// bt*hd bytes (R11) and bt scales each.
-	MOVQ last+112(FP), AX
-	MOVQ blk0+88(FP), BX
-	MOVQ ahead+136(FP), R12
+	MOVQ last+120(FP), AX
+	MOVQ blk0+96(FP), BX
+	MOVQ ahead+144(FP), R12
 	LEAQ -1(BX)(R12*1), R12
 	CMPQ R12, AX
 	CMOVQGT AX, R12
-	MOVQ hd+56(FP), R11
-	IMULQ bt+64(FP), R11
+	MOVQ hd+64(FP), R11
+	IMULQ bt+72(FP), R11
 
 spfblock:
 	LEAQ (BX)(BX*2), AX
 	MOVQ k+16(FP), R13
 	MOVQ (R13)(AX*8), SI
-	ADDQ off+72(FP), SI
-	MOVQ v+120(FP), R13
+	ADDQ off+80(FP), SI
+	MOVQ v+128(FP), R13
 	MOVQ (R13)(AX*8), DI
-	ADDQ off+72(FP), DI
+	ADDQ off+80(FP), DI
 	XORQ CX, CX
 
 spfline:
@@ -614,11 +615,11 @@ spfline:
 	ADDQ $64, CX
 	CMPQ CX, R11
 	JLT spfline
-	MOVQ so+80(FP), CX
+	MOVQ so+88(FP), CX
 	MOVQ ks+24(FP), R13
 	MOVQ (R13)(AX*8), SI
 	PREFETCHT0 (SI)(CX*4)
-	MOVQ vs+128(FP), R13
+	MOVQ vs+136(FP), R13
 	MOVQ (R13)(AX*8), DI
 	PREFETCHT0 (DI)(CX*4)
 	INCQ BX
@@ -626,15 +627,14 @@ spfline:
 	JLE spfblock
 	MOVQ ss+8(FP), R8
 	SHLQ $2, R8
-	MOVQ bt+64(FP), R11
-	SHLQ $1, R11
-	MOVQ hd+56(FP), R9
-	SHLQ $1, R9
+	MOVQ bt+72(FP), R11
+	SHLQ $2, R11
+	MOVQ hd+64(FP), R9
 
 sblock:
 	// c = min(bt-o, positions left) rows from row o of block blk; 56(SP)
 	// = o+c, the end.
-	MOVQ bt+64(FP), CX
+	MOVQ bt+72(FP), CX
 	SUBQ 16(SP), CX
 	MOVQ 8(SP), AX
 	CMPQ CX, AX
@@ -649,30 +649,30 @@ sblock:
 	LEAQ (BX)(BX*2), R12
 	MOVQ k+16(FP), R13
 	MOVQ (R13)(R12*8), SI
-	ADDQ off+72(FP), SI
+	ADDQ off+80(FP), SI
 	MOVQ SI, 32(SP)
 	MOVQ ks+24(FP), R13
 	MOVQ (R13)(R12*8), R14
-	MOVQ so+80(FP), AX
+	MOVQ so+88(FP), AX
 	LEAQ (R14)(AX*4), R14
 	MOVQ R14, 48(SP)
 	// 40(SP) = the keys of block min(blk+ahead, last) to prefetch (this
 	// block's if it is the last); its scales are prefetched here.
 	MOVQ SI, R10
-	MOVQ last+112(FP), AX
+	MOVQ last+120(FP), AX
 	CMPQ BX, AX
 	JGE spfset
-	MOVQ ahead+136(FP), DX
+	MOVQ ahead+144(FP), DX
 	ADDQ BX, DX
 	CMPQ DX, AX
 	CMOVQGT AX, DX
 	LEAQ (DX)(DX*2), DX
 	MOVQ k+16(FP), R13
 	MOVQ (R13)(DX*8), R10
-	ADDQ off+72(FP), R10
+	ADDQ off+80(FP), R10
 	MOVQ ks+24(FP), R13
 	MOVQ (R13)(DX*8), AX
-	MOVQ so+80(FP), R13
+	MOVQ so+88(FP), R13
 	PREFETCHT0 (AX)(R13*4)
 
 spfset:
@@ -704,39 +704,44 @@ stile:
 	KMOVW DX, K1
 	// DI = the score of position t0 (before s when the first tile starts
 	// before from: those lanes are masked), SI and R10 = the tile's first
-	// pair in the block and in the one to prefetch, R14 = its key scales.
+	// quad in the block and in the one to prefetch, R14 = its key scales.
 	MOVQ AX, CX
 	SUBQ 16(SP), CX
 	MOVQ 24(SP), DI
 	LEAQ (DI)(CX*4), DI
 	MOVQ 32(SP), SI
-	LEAQ (SI)(AX*2), SI
+	LEAQ (SI)(AX*4), SI
 	MOVQ 40(SP), R10
-	LEAQ (R10)(AX*2), R10
+	LEAQ (R10)(AX*4), R10
+	LEAQ (R11)(R11*2), R13
 	MOVQ 48(SP), R14
 	LEAQ (R14)(AX*4), R14
 	MOVQ q+32(FP), DX
 	LEAQ (DX)(R9*2), BX
 	ADDQ R9, BX
 	MOVQ qsc+40(FP), R12
-	MOVQ hd+56(FP), AX
-	SHRQ $2, AX
-	MOVQ grp+48(FP), CX
+	MOVQ hd+64(FP), AX
+	SHRQ $4, AX
+	MOVQ grp+56(FP), CX
 	CMPQ CX, $2
 	JLT st1
 	JEQ st2
 	CMPQ CX, $4
 	JLT st3
-	STILES(SZ_4, SP_4, SF_4, st4loop, st4w, st4wloop)
+	MOVQ qc+48(FP), CX
+	STILE(SZ_4, SP_4, SF_4, st4loop)
 
 st3:
-	STILES(SZ_3, SP_3, SF_3, st3loop, st3w, st3wloop)
+	MOVQ qc+48(FP), CX
+	STILE(SZ_3, SP_3, SF_3, st3loop)
 
 st2:
-	STILES(SZ_2, SP_2, SF_2, st2loop, st2w, st2wloop)
+	MOVQ qc+48(FP), CX
+	STILE(SZ_2, SP_2, SF_2, st2loop)
 
 st1:
-	STILES(SZ_1, SP_1, SF_1, st1loop, st1w, st1wloop)
+	MOVQ qc+48(FP), CX
+	STILE(SZ_1, SP_1, SF_1, st1loop)
 
 stnext:
 	MOVQ 64(SP), AX
@@ -851,38 +856,3 @@ sqdone:
 	VZEROUPPER
 	RET
 
-// func scaleToInt16AVX512(dst *int16, src *float32, n int, inv float32)
-// dst[i] = round(src[i]*inv) for i < n (n >= 1), to nearest even;
-// |src[i]*inv| <= 32767.
-TEXT ·scaleToInt16AVX512(SB), NOSPLIT, $0-28
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	VBROADCASTSS inv+24(FP), Z2
-
-s16loop:
-	CMPQ CX, $16
-	JLT s16tail
-	VMULPS (SI), Z2, Z4
-	VCVTPS2DQ Z4, Z4
-	VPMOVDW Z4, (DI)
-	ADDQ $64, SI
-	ADDQ $32, DI
-	SUBQ $16, CX
-	JMP s16loop
-
-s16tail:
-	CMPQ CX, $0
-	JEQ s16done
-	MOVL $1, AX
-	SHLL CX, AX
-	DECL AX
-	KMOVW AX, K1
-	VMOVUPS.Z (SI), K1, Z4
-	VMULPS Z4, Z2, Z4
-	VCVTPS2DQ Z4, Z4
-	VPMOVDW Z4, K1, (DI)
-
-s16done:
-	VZEROUPPER
-	RET

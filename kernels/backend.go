@@ -42,9 +42,6 @@ type backend struct {
 	// quantizeQ8Row, if set, is QuantizeQ8Row (len(dst) == len(src)),
 	// exact to quantizeQ8RowGeneric.
 	quantizeQ8Row func(dst []int8, src []float32) float32
-	// quantizeI16Row, if set, is quantizeI16RowGeneric (the int8 decode
-	// scores' query heads), giving the same bits.
-	quantizeI16Row func(dst []int16, src []float32) float32
 
 	// group, if set, computes decode attention a GQA group at a time (see
 	// groupKernels); without it paged attention goes one head at a time.

@@ -68,11 +68,10 @@ var avx512 = &backend{
 	wsumF16:    wsumF16Z,
 	group:      groupAVX512,
 
-	quantizeQ8Row:  quantizeQ8RowZ,
-	quantizeI16Row: quantizeI16RowZ,
-	add:            addZ,
-	scale:          scaleZ,
-	softmax:        softmaxZ,
-	siluMul:        siluMulZ,
-	geluTanh:       geluTanhZ,
+	quantizeQ8Row: quantizeQ8RowZ,
+	add:           addZ,
+	scale:         scaleZ,
+	softmax:       softmaxZ,
+	siluMul:       siluMulZ,
+	geluTanh:      geluTanhZ,
 }

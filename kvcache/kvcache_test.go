@@ -96,7 +96,7 @@ func read(s *Seq, l, kv, pos, h, d int) float32 {
 		k, v, ks, vs := s.BlocksQ8(l)
 		r := h*bt + pos%bt
 		if kv == 0 {
-			return ks[pos/bt][r] * float32(k[pos/bt][h*bt*c.HeadDim+kernels.Q8KeyIndex(bt, c.HeadDim, pos%bt, d)])
+			return ks[pos/bt][r] * float32(kernels.Q8Key(k[pos/bt][h*bt*c.HeadDim:], bt, c.HeadDim, pos%bt, d))
 		}
 		return vs[pos/bt][r] * float32(v[pos/bt][i])
 	}
@@ -603,7 +603,7 @@ func TestQ8RoundTrip(t *testing.T) {
 	for h := range 2 {
 		for d := range 8 {
 			x, y := k[h*8+d], v[h*8+d]
-			gk := ks[0][h*2+1] * float32(kb[0][h*2*8+kernels.Q8KeyIndex(2, 8, 1, d)])
+			gk := ks[0][h*2+1] * float32(kernels.Q8Key(kb[0][h*2*8:], 2, 8, 1, d))
 			gv := vs[0][h*2+1] * float32(vb[0][(h*2+1)*8+d])
 			// At most half a step (max|row| / 254) from the input.
 			if tol := float32(127.0 / 254 * 1.0001); h == 0 && !(math.Abs(float64(gk-x)) <= float64(tol)) {
@@ -619,10 +619,10 @@ func TestQ8RoundTrip(t *testing.T) {
 		}
 	}
 	// The largest magnitude and integers of a row with max 127 are exact.
-	if got := ks[0][1] * float32(kb[0][kernels.Q8KeyIndex(2, 8, 1, 5)]); got != -127 {
+	if got := ks[0][1] * float32(kernels.Q8Key(kb[0], 2, 8, 1, 5)); got != -127 {
 		t.Errorf("round trip of -127: %g", got)
 	}
-	if got := ks[0][1] * float32(kb[0][kernels.Q8KeyIndex(2, 8, 1, 7)]); got != 64 {
+	if got := ks[0][1] * float32(kernels.Q8Key(kb[0], 2, 8, 1, 7)); got != 64 {
 		t.Errorf("round trip of 64: %g", got)
 	}
 }

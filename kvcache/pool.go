@@ -41,8 +41,8 @@ const (
 	// Q8 stores each row of HeadDim values (one position of one KV head)
 	// as int8 with one float32 scale (the row's largest magnitude / 127,
 	// see kernels.QuantizeQ8Row): HeadDim+4 bytes a row, about half of
-	// F16; a block's keys of one KV head are interleaved by pairs of
-	// dimensions (see kernels.Q8KeyIndex). Attention reads them with the
+	// F16; a block's keys of one KV head are interleaved by quads of
+	// dimensions and stored biased (see kernels.Q8KeyIndex). Attention reads them with the
 	// Q8 kernels.
 	Q8
 )
@@ -159,7 +159,7 @@ type Stats struct {
 // block is one unit of storage: BlockTokens positions of every layer's keys
 // and values. data (or data16, or data8) holds, for each layer, K then V,
 // each laid out [KVHeads][BlockTokens][HeadDim] (for Q8, each KV head's
-// keys interleaved by pairs of dimensions, see kernels.Q8KeyIndex); for Q8,
+// keys interleaved by quads of dimensions, see kernels.Q8KeyIndex); for Q8,
 // scale holds the rows' scales likewise, for each layer K then V, each
 // [KVHeads][BlockTokens].
 type block struct {

@@ -163,7 +163,7 @@ func (s *Seq) Store(layer, pos int, k, v []float32) {
 			kernels.F32ToF16(b.data16[dv:dv+hd], v[h*hd:(h+1)*hd])
 		case b.data8 != nil:
 			// The key row goes through the value row's place (written
-			// next) into the head's pair-interleaved keys.
+			// next) into the head's quad-interleaved keys.
 			sk, sv, kh := dk/hd, dv/hd, 2*layer*elems+h*bt*hd
 			b.scale[sk] = kernels.QuantizeQ8Row(b.data8[dv:dv+hd], k[h*hd:(h+1)*hd])
 			kernels.SetQ8Key(b.data8[kh:kh+bt*hd], bt, pos%bt, b.data8[dv:dv+hd])
@@ -491,7 +491,7 @@ func (s *Seq) BlocksF16(l int) (k, v [][]uint16) {
 
 // BlocksQ8 is BlocksF32 for a pool of DType Q8: the int8 key and value
 // blocks (laid out [KVHeads][BlockTokens][HeadDim], each KV head's keys
-// interleaved by pairs of dimensions: see kernels.Q8KeyIndex) and their row scales
+// interleaved by quads of dimensions and biased: see kernels.Q8KeyIndex) and their row scales
 // (laid out [KVHeads][BlockTokens]; value = scale * int8), the input of
 // kernels.AttentionPagedQ8.
 func (s *Seq) BlocksQ8(l int) (k, v [][]int8, kScale, vScale [][]float32) {

@@ -525,8 +525,11 @@ func TestGreedyPretrainedKVQ8(t *testing.T) {
 // so that every position goes through the decode attention kernels (the
 // chunked prefill of TestPerplexityKV de-quantizes a Q8 cache instead):
 // the mean NLL of an f16 or Q8 cache against the f32 cache's, over the
-// first 512 tokens in windows of 256. Measured: f16 +5.9e-6, q8 +9.05e-5
-// (+9.57e-5 before the Q8 weighted sums used int16 weights; bounds 3x).
+// first 512 tokens in windows of 256. Measured: f16 +5.9e-6, q8 +7.5e-6
+// (+8.3e-6 with -tags purego; +9.05e-5 while the Q8 scores quantized the
+// query heads to int16 rather than int8, +9.57e-5 before the Q8 weighted
+// sums used int16 weights: differences of this size are chance); bounds
+// 3x and 4e-5.
 func TestDecodeNLLKV(t *testing.T) {
 	ids := readEvalIDs(t)
 	ids = ids[:min(len(ids), 512)]
@@ -565,7 +568,7 @@ func TestDecodeNLLKV(t *testing.T) {
 	for _, tc := range []struct {
 		kv  kvcache.DType
 		tol float64
-	}{{kvcache.F16, 1.8e-5}, {kvcache.Q8, 2.7e-4}} {
+	}{{kvcache.F16, 1.8e-5}, {kvcache.Q8, 4e-5}} {
 		d := nll(tc.kv) - base
 		t.Logf("%s KV, decode steps: mean NLL %+.2e vs f32 KV (%+.4f%% perplexity)", tc.kv, d, 100*(math.Exp(d)-1))
 		if !(math.Abs(d) <= tc.tol) {
