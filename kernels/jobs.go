@@ -11,8 +11,9 @@ type jobs struct {
 	gemm    gemmJob
 	packX   packXJob
 
-	qgemm     qgemmMultiJob
-	qgemmPack qgemmPackJob
+	qgemm       qgemmMultiJob
+	qgemmPack   qgemmPackJob
+	qgemmGuided qgemmGuidedJob
 
 	packBF16  packBF16Job
 	gemmBF16  gemmBF16Job

@@ -479,3 +479,82 @@ func gcdInt(a, b int) int {
 	}
 	return a
 }
+
+// TestQgemmDecodeThreads: a decode step's quantized GEMM (n <= 16) gives
+// the single-threaded results bit for bit on 2 to 4 threads, through
+// MatMuls and MatMulTo, with the pool's fixed chunks (few panels) and with
+// panels claimed by the threads (qgemmGuidedJob: at least qgGuidedItems
+// panels), Inf or NaN in an input row.
+func TestQgemmDecodeThreads(t *testing.T) {
+	defer SetThreads(Threads())
+	r := rand.New(rand.NewPCG(59, 60))
+	q8a, _ := randGrouped(r, Q8, 301, 576, 0)
+	q8b, _ := randGrouped(r, Q8, 67, 576, 0)
+	q4a, _ := randGrouped(r, Q4, 90, 640, 64)
+	q4b, _ := randGrouped(r, Q4, 45, 640, 32)
+	// Many panels: 64 KiB of prepared weights each, so 1024 columns give
+	// 64 rows per panel.
+	bigRows := qgGuidedItems*(qgPanelBytes/1024) + 13
+	q8big, _ := randGrouped(r, Q8, bigRows, 1024, 0)
+	q4big, _ := randGrouped(r, Q4, bigRows, 1024, 64)
+	for _, ws := range [][]*Matrix{{q8a, q8b, q8a}, {q4a, q4b}, {q8b}, {q8big}, {q4big}} {
+		cols := ws[0].Cols
+		reps := 20
+		if ws[0].Rows == bigRows {
+			reps = 3
+		}
+		for _, n := range []int{2, 3, 7, 8, 9, 15, 16} {
+			x := randVec(r, n*cols, 1)
+			if n >= 3 {
+				x[2*cols+cols-5] = float32(math.NaN())
+			}
+			outs := func() ([][]float32, [][]float32) {
+				ys := make([][]float32, len(ws))
+				for i, w := range ws {
+					ys[i] = make([]float32, n*w.Rows)
+				}
+				to := make([][]float32, n)
+				for i := range to {
+					to[i] = make([]float32, ws[0].Rows)
+				}
+				return ys, to
+			}
+			SetThreads(1)
+			want, wantTo := outs()
+			MatMuls(want, ws, x, n)
+			MatMulTo(wantTo, ws[0], x)
+			for th := 2; th <= 4; th++ {
+				SetThreads(th)
+				for rep := range reps {
+					got, gotTo := outs()
+					MatMuls(got, ws, x, n)
+					MatMulTo(gotTo, ws[0], x)
+					for i := range got {
+						if k, ok := sameFloats(got[i], want[i]); !ok {
+							t.Fatalf("%s %dx%d n=%d, %d threads (rep %d): matrix %d output %d = %v, 1 thread %v", ws[0].Type, ws[0].Rows, cols, n, th, rep, i, k, got[i][k], want[i][k])
+						}
+					}
+					for i := range gotTo {
+						if k, ok := sameFloats(gotTo[i], wantTo[i]); !ok {
+							t.Fatalf("%s %dx%d n=%d, %d threads (rep %d): MatMulTo row %d output %d = %v, 1 thread %v", ws[0].Type, ws[0].Rows, cols, n, th, rep, i, k, gotTo[i][k], wantTo[i][k])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// sameFloats reports whether a and b hold the same values (NaN equal to
+// NaN), else the first index where they differ.
+func sameFloats(a, b []float32) (int, bool) {
+	if len(a) != len(b) {
+		return min(len(a), len(b)), false
+	}
+	for k := range a {
+		if a[k] != b[k] && !(math.IsNaN(float64(a[k])) && math.IsNaN(float64(b[k]))) {
+			return k, false
+		}
+	}
+	return 0, true
+}
