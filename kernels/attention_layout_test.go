@@ -27,18 +27,11 @@ import (
 func BenchmarkAttentionDecodeLayout(b *testing.B) {
 	const heads, kv, hd, bt, layers, ctx = 9, 3, 64, 16, 30, 512
 	r := rand.New(rand.NewPCG(79, 80))
-	kb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
-	vb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
-	k16, v16 := paged16(kb), paged16(vb)
-	k8, ks := pagedQ8Keys(kb, hd, bt)
-	v8, vs := pagedQ8(vb, hd)
+	d := newDecodeBenchKV(r, kv, ctx, hd, bt)
+	k16, v16, k8, v8, ks, vs := d.k16, d.v16, d.k8, d.v8, d.ks, d.vs
 	for _, batch := range []int{1, 8, 16} {
 		for _, typ := range []string{"q8", "f16"} {
-			row := 2 * hd
-			if typ == "q8" {
-				row = hd + 4
-			}
-			bytes := int64(layers * batch * 2 * kv * ctx * row)
+			bytes := decodeBenchBytes(typ, layers, batch, kv, ctx, hd)
 			for _, pages := range []string{"4k", "huge"} {
 				type run struct {
 					name    string

@@ -452,24 +452,17 @@ func BenchmarkAttentionDecodeQ8(b *testing.B) {
 	for _, ctx := range []int{512, 640} {
 		// One sequence's random keys and values, copied into every
 		// sequence's own blocks (the values do not change the speed).
-		kb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
-		vb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
-		k16, v16 := paged16(kb), paged16(vb)
-		k8, ks := pagedQ8Keys(kb, hd, bt)
-		v8, vs := pagedQ8(vb, hd)
+		d := newDecodeBenchKV(r, kv, ctx, hd, bt)
+		k16, v16, k8, v8, ks, vs := d.k16, d.v16, d.k8, d.v8, d.ks, d.vs
 		for _, batch := range []int{1, 8, 16} {
 			for _, typ := range []string{"f16", "q8"} {
-				row := 2 * hd
-				if typ == "q8" {
-					row = hd + 4
-				}
-				bytes := int64(layers * batch * 2 * kv * ctx * row)
+				bytes := decodeBenchBytes(typ, layers, batch, kv, ctx, hd)
 				for _, pages := range []string{"4k", "huge"} {
 					var qs [][]DecodeQuery
 					arena := &kvArena{}
 					unmap := func() {}
 					setup := func(b *testing.B) {
-						buf, un, err := mapBuffer(int(bytes)+len(kb)*batch*4*64+1<<21, pages == "huge")
+						buf, un, err := mapBuffer(int(bytes)+len(k8)*batch*4*64+1<<21, pages == "huge")
 						if err != nil {
 							b.Skip(err)
 						}
@@ -665,15 +658,7 @@ func BenchmarkScoresQ8(b *testing.B) {
 	const kv, hd, bt = 3, 64, 16
 	r := rand.New(rand.NewPCG(81, 82))
 	for _, ctx := range []int{128, 640} {
-		nb := ctx / bt
-		k, ks := make([][]int8, nb), make([][]float32, nb)
-		for i := range nb {
-			k[i] = make([]int8, kv*bt*hd)
-			for j := range k[i] {
-				k[i][j] = int8(r.IntN(255) - 127)
-			}
-			ks[i] = randVec(r, kv*bt, 0.01)
-		}
+		k, ks := randQ8Blocks(r, ctx/bt, kv, bt, hd)
 		for _, g := range []int{1, 3, 4} {
 			q8, qsc, qc := make([]int8, g*hd), make([]float32, g), make([]int32, g)
 			quantizeQ8Heads(q8, qsc, qc, randVec(r, g*hd, 1), g, hd, 0.125)
@@ -692,4 +677,45 @@ func BenchmarkScoresQ8(b *testing.B) {
 			}
 		}
 	}
+}
+
+// decodeBenchKV is one sequence's random keys and values of the decode
+// attention benchmarks, paged in blocks of bt positions, as f16 and int8.
+type decodeBenchKV struct {
+	k16, v16 [][]uint16
+	k8, v8   [][]int8
+	ks, vs   [][]float32
+}
+
+func newDecodeBenchKV(r *rand.Rand, kv, ctx, hd, bt int) decodeBenchKV {
+	kb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
+	vb := paged(randVec(r, kv*ctx*hd, 1), kv, ctx, hd, bt, ctx)
+	d := decodeBenchKV{k16: paged16(kb), v16: paged16(vb)}
+	d.k8, d.ks = pagedQ8Keys(kb, hd, bt)
+	d.v8, d.vs = pagedQ8(vb, hd)
+	return d
+}
+
+// decodeBenchBytes returns the KV bytes a decode attention step of batch
+// sequences reads over all layers: f16 rows, or int8 rows with a scale.
+func decodeBenchBytes(typ string, layers, batch, kv, ctx, hd int) int64 {
+	row := 2 * hd
+	if typ == "q8" {
+		row = hd + 4
+	}
+	return int64(layers * batch * 2 * kv * ctx * row)
+}
+
+// randQ8Blocks returns nb blocks of kv*bt*hd random int8 values and their
+// kv*bt random row scales (spread 0.01, either sign).
+func randQ8Blocks(r *rand.Rand, nb, kv, bt, hd int) ([][]int8, [][]float32) {
+	q, sc := make([][]int8, nb), make([][]float32, nb)
+	for i := range nb {
+		q[i] = make([]int8, kv*bt*hd)
+		for j := range q[i] {
+			q[i][j] = int8(r.IntN(255) - 127)
+		}
+		sc[i] = randVec(r, kv*bt, 0.01)
+	}
+	return q, sc
 }

@@ -135,16 +135,10 @@ func BenchmarkWsumQ8(b *testing.B) {
 	const kv, hd, bt = 3, 64, 16
 	r := rand.New(rand.NewPCG(83, 84))
 	for _, ctx := range []int{128, 640} {
-		nb := ctx / bt
-		v, vs := make([][]int8, nb), make([][]float32, nb)
-		for i := range nb {
-			v[i] = make([]int8, kv*bt*hd)
-			for j := range v[i] {
-				v[i][j] = int8(r.IntN(255) - 127)
-			}
-			vs[i] = randVec(r, kv*bt, 0.01)
-			for j, s := range vs[i] {
-				vs[i][j] = max(s, -s)
+		v, vs := randQ8Blocks(r, ctx/bt, kv, bt, hd)
+		for _, sc := range vs {
+			for j, s := range sc {
+				sc[j] = max(s, -s)
 			}
 		}
 		for _, g := range []int{1, 3, 4} {
