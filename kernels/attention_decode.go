@@ -62,6 +62,15 @@ type groupKernels struct {
 	prefetchQ8Values func(v [][]int8, vs [][]float32, bt, from, n, off, hd int)
 }
 
+// groupKernels returns b's group kernels, or their pure-Go twins for a
+// backend without any.
+func (b *backend) groupKernels() *groupKernels {
+	if b.group == nil {
+		return groupGeneric
+	}
+	return b.group
+}
+
 // groupGeneric is the pure-Go twin of the SIMD group kernels.
 var groupGeneric = &groupKernels{
 	scoresF32: scoresGroupF32Generic,

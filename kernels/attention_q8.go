@@ -95,10 +95,7 @@ var qHeadsPool = sync.Pool{New: func() any { return new(qHeadsBuf) }}
 // positions [from, n). Backends without group kernels use the pure-Go
 // twins (one head per call then, see headsPerItem).
 func attendPagedQ8(b *backend, out, q []float32, src *pagedBlocks, from, n, off, per, hd int, scale float32, s []float32) {
-	gk := b.group
-	if gk == nil {
-		gk = groupGeneric
-	}
+	gk := b.groupKernels()
 	m := n - from
 	// The query heads in int8, in buffers reused across calls.
 	qb := qHeadsPool.Get().(*qHeadsBuf)

@@ -664,10 +664,7 @@ func BenchmarkScoresQ8(b *testing.B) {
 			quantizeQ8Heads(q8, qsc, qc, randVec(r, g*hd, 1), g, hd, 0.125)
 			s := make([]float32, g*ctx)
 			for _, be := range backends {
-				gk := be.group
-				if gk == nil {
-					gk = groupGeneric
-				}
+				gk := be.groupKernels()
 				b.Run(fmt.Sprintf("ctx=%d/g=%d/%s", ctx, g, be.name), func(b *testing.B) {
 					b.SetBytes(int64(ctx * (hd + 4)))
 					for b.Loop() {

@@ -40,10 +40,7 @@ func TestWsumQ8Edges(t *testing.T) {
 		{"inf", 16, 1, 200, 3, false, 0.01, -1, 150, false},
 	}
 	eachBackend(t, func(t *testing.T, b *backend) {
-		gk := b.group
-		if gk == nil {
-			gk = groupGeneric
-		}
+		gk := b.groupKernels()
 		r := rand.New(rand.NewPCG(91, 92))
 		var worst float64
 		for _, tc := range cases {
@@ -148,10 +145,7 @@ func BenchmarkWsumQ8(b *testing.B) {
 			}
 			out := make([]float32, g*hd)
 			for _, be := range backends {
-				gk := be.group
-				if gk == nil {
-					gk = groupGeneric
-				}
+				gk := be.groupKernels()
 				b.Run(fmt.Sprintf("ctx=%d/g=%d/%s", ctx, g, be.name), func(b *testing.B) {
 					b.SetBytes(int64(ctx * (hd + 4)))
 					for b.Loop() {
