@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/big"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/cellm-ai/cellm-go/internal/numcheck"
@@ -523,6 +524,23 @@ func TestQgemmDecodeThreads(t *testing.T) {
 			want, wantTo := outs()
 			MatMuls(want, ws, x, n)
 			MatMulTo(wantTo, ws[0], x)
+			// The reference itself: NaN throughout the NaN input's row,
+			// finite elsewhere, so that equal bits cannot hide a bad one.
+			for i := range n {
+				rows := [][]float32{wantTo[i]}
+				for k, w := range ws {
+					rows = append(rows, want[k][i*w.Rows:(i+1)*w.Rows])
+				}
+				for _, row := range rows {
+					if n >= 3 && i == 2 {
+						if k := slices.IndexFunc(row, func(v float32) bool { return !math.IsNaN(float64(v)) }); k >= 0 {
+							t.Fatalf("n=%d: 1 thread: output %d of the NaN row is %g, want NaN", n, k, row[k])
+						}
+						continue
+					}
+					numcheck.Finite(t, fmt.Sprintf("n=%d row %d, 1 thread", n, i), row)
+				}
+			}
 			for th := 2; th <= 4; th++ {
 				SetThreads(th)
 				for rep := range reps {
